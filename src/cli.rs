@@ -1,0 +1,46 @@
+//! The command line (clap derive). Each subcommand's arguments live with its command module.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::cmd;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  drained (status, wait) / healthy (doctor) / success
+  1  status: bytes behind; doctor: problems found; wait: internal error
+  2  usage or configuration error
+  3  wait: deadline passed with bytes unshipped
+  4  wait: shipper dead while bytes are behind
+  5  wait: interrupted (SIGTERM/SIGINT)";
+
+/// Hold shutdown or termination until every log shipper has delivered every byte.
+#[derive(Debug, Parser)]
+#[command(name = "drainguard", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// Take every absolute path below DIR (containers, image builds, tests).
+    #[arg(long, global = true, value_name = "DIR", env = "DRAINGUARD_ROOT")]
+    pub root: Option<PathBuf>,
+    /// drainguard's own settings file.
+    #[arg(long, global = true, value_name = "FILE", default_value = crate::settings::DEFAULT_PATH)]
+    pub settings: PathBuf,
+    /// More log output (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show, per file, how many bytes each shipper still owes.
+    Status(cmd::status::Args),
+}

@@ -1,0 +1,13 @@
+//! The subcommands. Each module has its clap `Args` and a `run` that returns an [`Exit`].
+
+pub mod status;
+
+use crate::cli::{Cli, Command};
+use crate::exit::Exit;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Status(args) => status::run(&cli.global, args),
+    }
+}

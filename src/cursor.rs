@@ -1,0 +1,192 @@
+//! The shipper-independent progress model.
+//!
+//! Every adapter reads a shipper's own progress store (strictly read-only) and turns it into a
+//! [`StoreSnapshot`]: a list of [`Cursor`]s (one per tracked file entry) plus what the offsets
+//! prove ([`OffsetMeaning`]), which inputs the shipper tails ([`InputSpec`], to find untracked
+//! files) and the delivery-side signals that must also be empty ([`QueueSignal`]).
+//! The backlog module compares these cursors with the files on disk.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::fingerprint::FingerprintSpec;
+
+/// The shippers drainguard knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ShipperKind {
+    Filebeat,
+    FluentBit,
+    Vector,
+    Promtail,
+    Alloy,
+    Fluentd,
+    Rsyslog,
+    Logstash,
+}
+
+impl ShipperKind {
+    /// The name used in reports, flags and configuration (`fluent-bit`, `filebeat`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            ShipperKind::Filebeat => "filebeat",
+            ShipperKind::FluentBit => "fluent-bit",
+            ShipperKind::Vector => "vector",
+            ShipperKind::Promtail => "promtail",
+            ShipperKind::Alloy => "alloy",
+            ShipperKind::Fluentd => "fluentd",
+            ShipperKind::Rsyslog => "rsyslog",
+            ShipperKind::Logstash => "logstash",
+        }
+    }
+}
+
+impl fmt::Display for ShipperKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a store entry names the file it tracks.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Identity {
+    /// Device and inode, as `st_dev`/`st_ino` (Filebeat native, Logstash, Vector dev_inode).
+    DevInode { dev: u64, ino: u64 },
+    /// Inode only, no device (Fluent Bit, Fluentd with follow_inodes).
+    Inode { ino: u64 },
+    /// A content fingerprint: the file is the one whose bytes hash to `value` under `spec`.
+    Fingerprint {
+        spec: FingerprintSpec,
+        value: String,
+    },
+    /// The path alone (Promtail, Alloy, Fluentd default): rotation makes a new file inherit it.
+    Path,
+}
+
+/// What a stored offset proves about the bytes before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OffsetMeaning {
+    /// Acknowledged by the shipper's output (Filebeat memory queue, Vector with e2e acks).
+    Delivered,
+    /// Persisted in the shipper's own disk queue; delivery also needs that queue empty.
+    InDiskQueue,
+    /// Accepted into the shipper's in-memory or persistent buffer (Fluentd, Logstash).
+    Buffered,
+    /// Read (and maybe enqueued) only: delivery needs the shipper's queue signal.
+    Read,
+}
+
+impl OffsetMeaning {
+    /// True when offset == size is by itself proof of delivery.
+    pub fn proves_delivery(self) -> bool {
+        matches!(self, OffsetMeaning::Delivered)
+    }
+}
+
+/// The unit of a stored offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OffsetUnit {
+    /// Bytes into the file as stored on disk (the normal case).
+    #[default]
+    Bytes,
+    /// Lines (Promtail on compressed files): cannot be compared with a size.
+    Lines,
+    /// Bytes of decompressed content: cannot be compared with the on-disk size.
+    DecompressedBytes,
+}
+
+/// One progress entry of a shipper's store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cursor {
+    /// The store's own key for the entry (reported, never interpreted further).
+    pub key: String,
+    /// How the entry names its file.
+    pub identity: Identity,
+    /// The path the shipper last saw the file under, when the store records one.
+    pub path: Option<PathBuf>,
+    /// The next byte (or line, see `unit`) the shipper will read or deliver.
+    pub offset: u64,
+    /// The unit of `offset`.
+    #[serde(skip_serializing_if = "is_bytes")]
+    pub unit: OffsetUnit,
+}
+
+fn is_bytes(u: &OffsetUnit) -> bool {
+    *u == OffsetUnit::Bytes
+}
+
+/// Which files a shipper input tails, so files without a store entry are found (untracked).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct InputSpec {
+    /// Name or id of the input, for reports.
+    pub name: String,
+    /// Absolute glob patterns (shipper syntax already reduced to `glob` syntax).
+    pub paths: Vec<String>,
+    /// Regular expressions or globs of excluded files, as the shipper writes them.
+    pub exclude: Vec<ExcludeRule>,
+    /// Files not modified for this long are ignored by the shipper (never become backlog).
+    pub ignore_older: Option<std::time::Duration>,
+    /// Files shorter than this many bytes are never ingested (fingerprint identities).
+    pub min_size: Option<u64>,
+}
+
+/// An exclusion rule of an input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "pattern", rename_all = "snake_case")]
+pub enum ExcludeRule {
+    /// A regular expression matched against the full path (Filebeat `exclude_files`).
+    Regex(String),
+    /// A glob matched against the full path (Fluent Bit `Exclude_Path`, Vector `exclude`).
+    Glob(String),
+}
+
+/// A delivery-side signal: something besides the offsets that must be empty before the data
+/// counts as delivered (a disk queue, a buffer, an API metric).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueSignal {
+    /// What was checked, e.g. `filebeat disk queue /var/lib/filebeat/diskqueue`.
+    pub source: String,
+    pub state: QueueState,
+}
+
+/// The state of a delivery-side signal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum QueueState {
+    /// The queue is empty: everything read has left the shipper.
+    Empty,
+    /// The queue still holds data.
+    Pending { detail: String },
+    /// The signal could not be read; `hint` says how to make it available.
+    Unknown { hint: String },
+}
+
+/// Everything one adapter read from one shipper's store.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreSnapshot {
+    pub shipper: ShipperKind,
+    /// The store that was read (file or directory), as given (under `--root` when set).
+    pub store: PathBuf,
+    /// The store format, e.g. `memlog v1`, `legacy registry`.
+    pub format: String,
+    pub cursors: Vec<Cursor>,
+    /// Entries that do not describe files (journald cursors, S3 objects, ...), by prefix.
+    pub skipped: Vec<SkippedEntries>,
+    pub inputs: Vec<InputSpec>,
+    pub offset_meaning: OffsetMeaning,
+    pub queues: Vec<QueueSignal>,
+    /// Things the reader noticed and the operator should know (torn last line, ...).
+    pub notes: Vec<String>,
+}
+
+/// A count of skipped non-file entries sharing a key prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedEntries {
+    pub prefix: String,
+    pub count: usize,
+}

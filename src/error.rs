@@ -1,0 +1,78 @@
+//! Typed errors of the library. Every variant names what failed and where, and, where the
+//! operator can act, what to do.
+
+use std::path::PathBuf;
+
+/// A position inside a store or config file, reported to the operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Position {
+    /// 1-based line, when the format is line-oriented or the parser knows it.
+    pub line: Option<u64>,
+    /// 0-based byte offset into the file.
+    pub byte: Option<u64>,
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.line, self.byte) {
+            (Some(l), Some(b)) => write!(f, "line {l}, byte {b}"),
+            (Some(l), None) => write!(f, "line {l}"),
+            (None, Some(b)) => write!(f, "byte {b}"),
+            (None, None) => f.write_str("unknown position"),
+        }
+    }
+}
+
+/// Errors reading a shipper's progress store or configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot read {path}: {source}{hint}", hint = permission_hint(source))]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {what} at {pos}")]
+    Corrupt {
+        path: PathBuf,
+        pos: Position,
+        what: String,
+    },
+    #[error("{path}: unsupported store format: {what}")]
+    Unsupported { path: PathBuf, what: String },
+    #[error("no {shipper} store found (looked in: {looked_in}); point to it with {flag}")]
+    NotFound {
+        shipper: &'static str,
+        looked_in: String,
+        flag: &'static str,
+    },
+    #[error("{path}: invalid configuration: {what}")]
+    Config { path: PathBuf, what: String },
+}
+
+fn permission_hint(e: &std::io::Error) -> &'static str {
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        " (permission denied: run as root or as the shipper's user, or grant read access)"
+    } else {
+        ""
+    }
+}
+
+impl StoreError {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        StoreError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A corrupt-input error at a position.
+    pub fn corrupt(path: impl Into<PathBuf>, pos: Position, what: impl Into<String>) -> Self {
+        StoreError::Corrupt {
+            path: path.into(),
+            pos,
+            what: what.into(),
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! drainguard: make sure no log line is lost when a machine shuts down or is terminated.
+//!
+//! ```text
+//! shipper stores --(adapters, read-only)--> cursors {identity, path, offset, meaning}
+//! cursors + files on disk --(backlog)--> per-file states and a verdict
+//! backlog --(wait loop)--> verdict + report
+//! host probe --(installer)--> plan --> apply / doctor
+//! ```
+
+pub mod adapters;
+pub mod backlog;
+pub mod cli;
+pub mod cmd;
+pub mod cursor;
+pub mod error;
+pub mod exit;
+pub mod fingerprint;
+pub mod root;
+pub mod settings;

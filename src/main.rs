@@ -1,0 +1,38 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use drainguard::cli::Cli;
+use drainguard::exit::Exit;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                Exit::Usage.into()
+            } else {
+                Exit::Ok.into()
+            };
+        }
+    };
+    let default = match cli.global.verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match drainguard::cmd::run(cli) {
+        Ok(exit) => exit.into(),
+        Err(e) => {
+            eprintln!("drainguard: error: {e:#}");
+            Exit::Usage.into()
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! drainguard's own configuration, `/etc/drainguard/drainguard.toml`.
+//!
+//! `install` writes it; every command reads it; command-line flags override it. A missing file
+//! is not an error (defaults apply); a malformed one is.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cursor::ShipperKind;
+use crate::error::StoreError;
+use crate::root::Root;
+
+/// Default location of the settings file (a host path, mapped under `--root`).
+pub const DEFAULT_PATH: &str = "/etc/drainguard/drainguard.toml";
+/// Default deadline of `wait`: below Auto Scaling's one-hour lifecycle hook.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(25 * 60);
+/// Default record of every `wait` run.
+pub const DEFAULT_LOG_FILE: &str = "/var/log/drainguard/drainguard.log";
+
+/// The settings file's content.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// How long `wait` may hold shutdown (humantime, e.g. "25m").
+    #[serde(
+        default,
+        with = "opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub deadline: Option<Duration>,
+    /// Where `wait` appends its one-line run summaries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_file: Option<PathBuf>,
+    /// Units or init scripts of the applications that must stop before the drain.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<String>,
+    /// Shippers to check; empty means auto-detect.
+    #[serde(default, rename = "shipper", skip_serializing_if = "Vec::is_empty")]
+    pub shippers: Vec<ShipperSettings>,
+}
+
+/// Where one shipper's configuration and store are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShipperSettings {
+    pub kind: ShipperKindName,
+    /// The shipper's own configuration file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<PathBuf>,
+    /// The shipper's data directory (Filebeat `path.data`, Vector `data_dir`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_path: Option<PathBuf>,
+    /// The progress store itself (registry dir/file, sqlite DB, positions file ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<PathBuf>,
+    /// A pidfile of the shipper process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_file: Option<PathBuf>,
+}
+
+/// A shipper name in the settings file (`filebeat`, `fluent-bit`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ShipperKindName(pub ShipperKind);
+
+impl TryFrom<String> for ShipperKindName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        use clap::ValueEnum;
+        ShipperKind::from_str(&s, true)
+            .map(ShipperKindName)
+            .map_err(|_| format!("unknown shipper {s:?}"))
+    }
+}
+
+impl From<ShipperKindName> for String {
+    fn from(k: ShipperKindName) -> String {
+        k.0.name().to_string()
+    }
+}
+
+impl Settings {
+    /// Loads the settings from `path` (a host path, mapped under `root`). A missing file gives
+    /// the defaults; an unreadable or malformed one is an error naming the line.
+    pub fn load(root: &Root, path: &Path) -> Result<Settings, StoreError> {
+        let local = root.host_to_local(path);
+        let text = match std::fs::read_to_string(&local) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
+            Err(e) => return Err(StoreError::io(local, e)),
+        };
+        Self::parse(&text, &local)
+    }
+
+    /// Parses settings text; `path` is used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Settings, StoreError> {
+        toml::from_str(text).map_err(|e| StoreError::Config {
+            path: path.to_path_buf(),
+            what: e.to_string(),
+        })
+    }
+
+    /// Renders the settings as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("settings always serialize")
+    }
+}
+
+mod opt_duration {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_names_bad_lines() {
+        let text = "deadline = \"25m\"\napps = [\"app.service\"]\n\n[[shipper]]\nkind = \"filebeat\"\nconfig = \"/etc/filebeat/filebeat.yml\"\n";
+        let s = Settings::parse(text, Path::new("x.toml")).unwrap();
+        assert_eq!(s.deadline, Some(Duration::from_secs(1500)));
+        assert_eq!(s.shippers[0].kind.0, ShipperKind::Filebeat);
+        let again = Settings::parse(&s.to_toml(), Path::new("x.toml")).unwrap();
+        assert_eq!(again, s);
+        let err = Settings::parse("deadline = 3\n", Path::new("x.toml")).unwrap_err();
+        assert!(err.to_string().contains("line 1"), "{err}");
+        let err =
+            Settings::parse("[[shipper]]\nkind = \"nope\"\n", Path::new("x.toml")).unwrap_err();
+        assert!(err.to_string().contains("unknown shipper"), "{err}");
+    }
+
+    #[test]
+    fn missing_file_gives_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(Some(dir.path().to_path_buf()));
+        assert_eq!(
+            Settings::load(&root, Path::new(DEFAULT_PATH)).unwrap(),
+            Settings::default()
+        );
+    }
+}
