@@ -18,3 +18,33 @@ pub trait StoreReader: Send {
     /// Reads the store's current state.
     fn read(&mut self) -> Result<StoreSnapshot, StoreError>;
 }
+
+/// Where to look for one shipper's store: explicit overrides from flags or settings, all
+/// optional (adapters fall back to the shipper's config and its usual locations).
+#[derive(Debug, Clone, Default)]
+pub struct SourceOptions {
+    /// Every absolute path is taken below this root.
+    pub root: crate::root::Root,
+    /// The shipper's own configuration file (filebeat.yml, fluent-bit.conf, vector.toml ...).
+    pub config: Option<PathBuf>,
+    /// The shipper's data directory (Filebeat `path.data`, Vector `data_dir` ...).
+    pub data_path: Option<PathBuf>,
+    /// The progress store itself (Filebeat registry, SQLite DB, positions file ...).
+    pub store: Option<PathBuf>,
+}
+
+/// Opens `kind`'s store. `Ok(None)` when the shipper is not present on this host (no config,
+/// no store in its usual locations) and nothing was asked for explicitly; an explicitly named
+/// store or config that cannot be read is an error.
+pub fn open(
+    kind: ShipperKind,
+    opts: &SourceOptions,
+) -> Result<Option<Box<dyn StoreReader>>, StoreError> {
+    match kind {
+        // Each adapter lands with its issue (#2 Filebeat, #5 the others).
+        _ => {
+            let _ = opts;
+            Ok(None)
+        }
+    }
+}
