@@ -3,6 +3,15 @@
 
 use std::path::PathBuf;
 
+mod common;
+pub mod fluentbit;
+pub mod fluentd;
+pub mod http;
+pub mod logstash;
+pub mod promtail;
+pub mod rsyslog;
+pub mod vector;
+
 use crate::cursor::{ShipperKind, StoreSnapshot};
 use crate::error::StoreError;
 
@@ -41,6 +50,13 @@ pub fn open(
     opts: &SourceOptions,
 ) -> Result<Option<Box<dyn StoreReader>>, StoreError> {
     match kind {
+        ShipperKind::FluentBit => fluentbit::open(opts),
+        ShipperKind::Vector => vector::open(opts),
+        ShipperKind::Promtail => promtail::open_promtail(opts),
+        ShipperKind::Alloy => promtail::open_alloy(opts),
+        ShipperKind::Fluentd => fluentd::open(opts),
+        ShipperKind::Rsyslog => rsyslog::open(opts),
+        ShipperKind::Logstash => logstash::open(opts),
         // Each adapter lands with its issue (#2 Filebeat, #5 the others).
         _ => {
             let _ = opts;

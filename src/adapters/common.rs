@@ -1,0 +1,82 @@
+//! Helpers shared by the adapters: locating a store and building snapshots.
+
+use std::path::{Path, PathBuf};
+
+use crate::cursor::{OffsetMeaning, QueueSignal, QueueState, ShipperKind, StoreSnapshot};
+use crate::error::StoreError;
+
+use super::SourceOptions;
+
+/// Picks the store: the explicit `--store` (must exist), else the first existing candidate
+/// (host paths, mapped under `--root`). `Ok(None)` when nothing exists and nothing was asked.
+pub fn locate(
+    opts: &SourceOptions,
+    shipper: &'static str,
+    candidates: &[PathBuf],
+) -> Result<Option<PathBuf>, StoreError> {
+    if let Some(explicit) = &opts.store {
+        let local = opts.root.host_to_local(explicit);
+        std::fs::metadata(&local).map_err(|e| StoreError::io(&local, e))?;
+        return Ok(Some(local));
+    }
+    let mapped: Vec<PathBuf> = candidates
+        .iter()
+        .map(|c| opts.root.host_to_local(c))
+        .collect();
+    if let Some(found) = mapped.iter().find(|p| p.exists()) {
+        return Ok(Some(found.clone()));
+    }
+    if opts.config.is_some() || opts.data_path.is_some() {
+        return Err(StoreError::NotFound {
+            shipper,
+            looked_in: mapped
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            flag: "--store",
+        });
+    }
+    Ok(None)
+}
+
+/// Reads a whole file, naming it in the error.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, StoreError> {
+    std::fs::read(path).map_err(|e| StoreError::io(path, e))
+}
+
+/// An empty snapshot for `shipper` read from `store`.
+pub fn snapshot(
+    shipper: ShipperKind,
+    store: &Path,
+    format: &str,
+    meaning: OffsetMeaning,
+) -> StoreSnapshot {
+    StoreSnapshot {
+        shipper,
+        store: store.to_path_buf(),
+        format: format.to_string(),
+        cursors: Vec::new(),
+        skipped: Vec::new(),
+        inputs: Vec::new(),
+        offset_meaning: meaning,
+        queues: Vec::new(),
+        notes: Vec::new(),
+    }
+}
+
+/// The signal to report when no delivery-side signal is configured.
+pub fn unknown_queue(source: &str, hint: &str) -> QueueSignal {
+    QueueSignal {
+        source: source.to_string(),
+        state: QueueState::Unknown {
+            hint: hint.to_string(),
+        },
+    }
+}
+
+/// Converts a byte path from a store into a `PathBuf` without loss (non-UTF-8 kept).
+pub fn path_from_bytes(bytes: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
+}

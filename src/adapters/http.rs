@@ -1,0 +1,133 @@
+//! Delivery-side signals read over HTTP from a shipper's own monitoring API (short timeouts,
+//! local endpoints only): Fluent Bit storage metrics, Fluentd monitor_agent, Logstash node stats.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::cursor::{QueueSignal, QueueState};
+
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// GETs `url` and parses JSON; the error is a one-line reason.
+pub fn get_json(url: &str) -> Result<Value, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(TIMEOUT))
+        .build()
+        .into();
+    let body = agent
+        .get(url)
+        .call()
+        .map_err(|e| e.to_string())?
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| e.to_string())?;
+    serde_json::from_str(&body).map_err(|e| format!("not JSON: {e}"))
+}
+
+fn signal(source: String, r: Result<QueueState, String>, hint: &str) -> QueueSignal {
+    QueueSignal {
+        source,
+        state: r.unwrap_or_else(|e| QueueState::Unknown {
+            hint: format!("{e}; {hint}"),
+        }),
+    }
+}
+
+/// Fluent Bit `/api/v1/storage`: every `tail.*` input's `chunks.total` must be 0.
+pub fn fluentbit_storage(base: &str) -> QueueSignal {
+    let url = format!("{base}/api/v1/storage");
+    let r = get_json(&url).and_then(|v| fluentbit_state(&v));
+    signal(
+        format!("fluent-bit {url}"),
+        r,
+        "check HTTP_Server On and storage.metrics on",
+    )
+}
+
+/// Interprets a `/api/v1/storage` document.
+pub fn fluentbit_state(v: &Value) -> Result<QueueState, String> {
+    let inputs = v
+        .get("input_chunks")
+        .and_then(Value::as_object)
+        .ok_or("no input_chunks (storage.metrics off?)")?;
+    let pending: Vec<String> = inputs
+        .iter()
+        .filter(|(k, _)| k.starts_with("tail"))
+        .filter_map(|(k, i)| {
+            let n = i.pointer("/chunks/total").and_then(Value::as_u64).unwrap_or(0);
+            (n > 0).then(|| format!("{k}: {n} chunks"))
+        })
+        .collect();
+    Ok(if pending.is_empty() {
+        QueueState::Empty
+    } else {
+        QueueState::Pending {
+            detail: pending.join(", "),
+        }
+    })
+}
+
+/// Fluentd monitor_agent `/api/plugins.json`: every output's `buffer_total_queued_size` 0.
+pub fn fluentd_monitor(base: &str) -> QueueSignal {
+    let url = format!("{base}/api/plugins.json");
+    let r = get_json(&url).and_then(|v| fluentd_state(&v));
+    signal(format!("fluentd {url}"), r, "add a monitor_agent source")
+}
+
+/// Interprets a monitor_agent `plugins.json` document.
+pub fn fluentd_state(v: &Value) -> Result<QueueState, String> {
+    let plugins = v
+        .get("plugins")
+        .and_then(Value::as_array)
+        .ok_or("no plugins array")?;
+    let pending: Vec<String> = plugins
+        .iter()
+        .filter(|p| p.get("output_plugin").and_then(Value::as_bool) == Some(true))
+        .filter_map(|p| {
+            let n = p
+                .get("buffer_total_queued_size")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            let id = p.get("plugin_id").and_then(Value::as_str).unwrap_or("?");
+            (n > 0).then(|| format!("{id}: {n} bytes buffered"))
+        })
+        .collect();
+    Ok(if pending.is_empty() {
+        QueueState::Empty
+    } else {
+        QueueState::Pending {
+            detail: pending.join(", "),
+        }
+    })
+}
+
+/// Logstash `/_node/stats/pipelines`: per pipeline `events.in == events.out` and PQ empty.
+pub fn logstash_stats(base: &str) -> QueueSignal {
+    let url = format!("{base}/_node/stats/pipelines");
+    let r = get_json(&url).and_then(|v| logstash_state(&v));
+    signal(format!("logstash {url}"), r, "set api.enabled: true")
+}
+
+/// Interprets a `_node/stats/pipelines` document.
+pub fn logstash_state(v: &Value) -> Result<QueueState, String> {
+    let pipes = v
+        .get("pipelines")
+        .and_then(Value::as_object)
+        .ok_or("no pipelines object")?;
+    let pending: Vec<String> = pipes
+        .iter()
+        .filter_map(|(name, p)| {
+            let get = |ptr: &str| p.pointer(ptr).and_then(Value::as_u64).unwrap_or(0);
+            let (inn, out, q) = (get("/events/in"), get("/events/out"), get("/queue/events_count"));
+            (inn > out || q > 0).then(|| format!("{name}: in {inn} out {out} queued {q}"))
+        })
+        .collect();
+    Ok(if pending.is_empty() {
+        QueueState::Empty
+    } else {
+        QueueState::Pending {
+            detail: pending.join(", "),
+        }
+    })
+}

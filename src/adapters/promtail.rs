@@ -1,0 +1,180 @@
+//! Promtail `positions.yaml` and Grafana Alloy `positions.yml`.
+//!
+//! Promtail: `positions: {<path>: "<decimal>"}`; `journal-*`/`cursor-*` keys are not files.
+//! Alloy: complex keys `{path, labels}` — several entries per path, the minimum offset counts.
+//! Identity is the path only. Offsets of compressed files are line counts.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::cursor::{
+    Cursor, Identity, OffsetMeaning, OffsetUnit, ShipperKind, SkippedEntries, StoreSnapshot,
+};
+use crate::error::{Position, StoreError};
+
+use super::common;
+use super::{SourceOptions, StoreReader};
+
+/// Opens Promtail's positions file: `--store`, else `positions.filename` from the config,
+/// else the usual locations.
+pub fn open_promtail(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreError> {
+    let mut candidates = Vec::new();
+    let conf = opts
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/etc/promtail/config.yml"));
+    let local = opts.root.host_to_local(&conf);
+    if local.exists() {
+        let text = std::fs::read_to_string(&local).map_err(|e| StoreError::io(&local, e))?;
+        #[derive(Deserialize)]
+        struct Conf {
+            positions: Option<Pos>,
+        }
+        #[derive(Deserialize)]
+        struct Pos {
+            filename: Option<PathBuf>,
+        }
+        let c: Conf = serde_yaml_ng::from_str(&text).map_err(|e| StoreError::Config {
+            path: local.clone(),
+            what: e.to_string(),
+        })?;
+        if let Some(f) = c.positions.and_then(|p| p.filename) {
+            candidates.push(f);
+        }
+    }
+    candidates.extend(
+        ["/var/log/positions.yaml", "/run/promtail/positions.yaml", "/tmp/positions.yaml"]
+            .map(PathBuf::from),
+    );
+    Ok(common::locate(opts, "promtail", &candidates)?.map(|path| {
+        Box::new(PositionsReader {
+            path,
+            kind: ShipperKind::Promtail,
+        }) as Box<dyn StoreReader>
+    }))
+}
+
+/// Opens Alloy's `<storage.path>/<component>/positions.yml` (first `loki.source.file.*`).
+pub fn open_alloy(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreError> {
+    let data = opts
+        .data_path
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/var/lib/alloy/data"));
+    let mut candidates = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(opts.root.host_to_local(&data)) {
+        let mut dirs: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str().map(String::from))
+            .filter(|n| n.starts_with("loki.source.file."))
+            .collect();
+        dirs.sort();
+        candidates.extend(dirs.iter().map(|d| data.join(d).join("positions.yml")));
+    }
+    Ok(common::locate(opts, "alloy", &candidates)?.map(|path| {
+        Box::new(PositionsReader {
+            path,
+            kind: ShipperKind::Alloy,
+        }) as Box<dyn StoreReader>
+    }))
+}
+
+struct PositionsReader {
+    path: PathBuf,
+    kind: ShipperKind,
+}
+
+impl StoreReader for PositionsReader {
+    fn shipper(&self) -> ShipperKind {
+        self.kind
+    }
+    fn watch_paths(&self) -> Vec<PathBuf> {
+        self.path.parent().map(Path::to_path_buf).into_iter().collect()
+    }
+    fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
+        parse(self.kind, &self.path, &common::read_bytes(&self.path)?)
+    }
+}
+
+#[derive(Deserialize, Hash, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(untagged)]
+enum Key {
+    Path(String),
+    Entry { path: String, labels: Option<String> },
+}
+
+#[derive(Deserialize)]
+struct File {
+    #[serde(default)]
+    positions: Option<BTreeMap<Key, String>>,
+}
+
+const COMPRESSED: [&str; 4] = [".gz", ".bz2", ".z", ".Z"];
+
+/// Parses a positions file (both layouts).
+pub fn parse(kind: ShipperKind, path: &Path, bytes: &[u8]) -> Result<StoreSnapshot, StoreError> {
+    let format = match kind {
+        ShipperKind::Alloy => "alloy positions.yml",
+        _ => "promtail positions.yaml",
+    };
+    let mut snap = common::snapshot(kind, path, format, OffsetMeaning::Read);
+    let file: File = serde_yaml_ng::from_slice(bytes).map_err(|e| {
+        let pos = e.location().map_or(Position::default(), |l| Position {
+            line: Some(l.line() as u64),
+            byte: Some(l.index() as u64),
+        });
+        StoreError::corrupt(path, pos, format!("not a positions file: {e}"))
+    })?;
+    let mut min: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut journal, mut cursor) = (0usize, 0usize);
+    for (key, value) in file.positions.unwrap_or_default() {
+        let p = match key {
+            Key::Path(p) | Key::Entry { path: p, .. } => p,
+        };
+        if p.starts_with("journal-") {
+            journal += 1;
+            continue;
+        }
+        if p.starts_with("cursor-") {
+            cursor += 1;
+            continue;
+        }
+        let off: u64 = value.trim().parse().map_err(|_| {
+            StoreError::corrupt(
+                path,
+                Position::default(),
+                format!("position of `{p}` is `{value}`, not a decimal number"),
+            )
+        })?;
+        let e = min.entry(p).or_insert(off);
+        *e = (*e).min(off);
+    }
+    for (prefix, count) in [("journal-", journal), ("cursor-", cursor)] {
+        if count > 0 {
+            snap.skipped.push(SkippedEntries {
+                prefix: prefix.into(),
+                count,
+            });
+        }
+    }
+    for (p, offset) in min {
+        let unit = if COMPRESSED.iter().any(|s| p.ends_with(s)) {
+            OffsetUnit::Lines
+        } else {
+            OffsetUnit::Bytes
+        };
+        snap.cursors.push(Cursor {
+            key: p.clone(),
+            identity: Identity::Path,
+            path: Some(PathBuf::from(p)),
+            offset,
+            unit,
+        });
+    }
+    snap.queues.push(common::unknown_queue(
+        &format!("{kind} client"),
+        "Promtail/Alloy do not persist delivery; use --settle-after, or check read_bytes_total vs sent metrics on :9080/:12345",
+    ));
+    Ok(snap)
+}

@@ -1,0 +1,285 @@
+//! rsyslog imfile state files `imfile-state:<inode>[:<file id>]` in the work directory.
+//!
+//! JSON (v8.34+): `curr_offs` is the read offset and includes a partial line kept in
+//! `prev_line_segment`; offsets mean "read and enqueued" to rsyslog's main queue. The
+//! pre-8.34 object serialization (`<Obj:1:strm:1:`) is refused as unsupported.
+//! Identity: the inode, cross-checked with the file id (rsyslog's SipHash of the first 512
+//! bytes) when present — a [`FingerprintSpec::RsyslogFileId`] identity then.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::cursor::{Cursor, Identity, OffsetMeaning, QueueSignal, QueueState, ShipperKind, StoreSnapshot};
+use crate::error::{Position, StoreError};
+use crate::fingerprint::FingerprintSpec;
+
+use super::common;
+use super::{SourceOptions, StoreReader};
+
+/// Debian's and RHEL's work directories.
+pub const DEFAULT_WORK_DIRS: [&str; 2] = ["/var/spool/rsyslog", "/var/lib/rsyslog"];
+
+/// What the rsyslog config tells us.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RsyslogConf {
+    pub work_dir: Option<PathBuf>,
+    pub files: Vec<String>,
+    pub impstats_file: Option<PathBuf>,
+}
+
+/// Extracts `global(workDirectory=..)`, imfile `statefile.directory`, `input(type="imfile"
+/// File=..)` and `impstats` `log.file` from rsyslog.conf text (RainerScript, one statement
+/// may span lines; legacy `$WorkDirectory` too).
+pub fn parse_conf(text: &str) -> RsyslogConf {
+    let mut c = RsyslogConf::default();
+    let flat: String = text
+        .lines()
+        .map(|l| l.split_once('#').map_or(l, |(a, _)| a))
+        .collect::<Vec<_>>()
+        .join(" ");
+    for l in text.lines() {
+        if let Some(v) = l.trim().strip_prefix("$WorkDirectory") {
+            c.work_dir = Some(PathBuf::from(v.trim()));
+        }
+    }
+    let lower = flat.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find('(') {
+        let open = from + i;
+        let Some(close) = lower[open..].find(')').map(|j| open + j) else {
+            break;
+        };
+        let head = lower[..open].trim_end();
+        let stmt = head.rsplit(|ch: char| !ch.is_ascii_alphanumeric()).next().unwrap_or("");
+        let args = &flat[open + 1..close];
+        let get = |k: &str| param(args, k);
+        match stmt {
+            "global" => {
+                if let Some(w) = get("workdirectory") {
+                    c.work_dir = Some(PathBuf::from(w));
+                }
+            }
+            "module" => {
+                if get("load").as_deref() == Some("imfile") {
+                    if let Some(d) = get("statefile.directory") {
+                        c.work_dir = Some(PathBuf::from(d));
+                    }
+                }
+                if get("load").as_deref() == Some("impstats") {
+                    c.impstats_file = get("log.file").map(PathBuf::from);
+                }
+            }
+            "input" => {
+                if get("type").as_deref() == Some("imfile") {
+                    if let Some(f) = get("file") {
+                        c.files.push(f);
+                    }
+                }
+            }
+            _ => {}
+        }
+        from = close + 1;
+    }
+    c
+}
+
+fn param(args: &str, key: &str) -> Option<String> {
+    let lower = args.to_ascii_lowercase();
+    let mut at = 0;
+    while let Some(i) = lower[at..].find(key) {
+        let k = at + i;
+        let before_ok = k == 0 || !lower.as_bytes()[k - 1].is_ascii_alphanumeric() && lower.as_bytes()[k - 1] != b'.';
+        let rest = lower[k + key.len()..].trim_start();
+        if before_ok && rest.starts_with('=') {
+            let v = args[args.len() - rest.len() + 1..].trim_start();
+            let v = v.strip_prefix('"')?;
+            return v.split_once('"').map(|(v, _)| v.to_string());
+        }
+        at = k + key.len();
+    }
+    None
+}
+
+/// Opens the work directory: `--store` (the directory), else the config's, else defaults.
+pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreError> {
+    let conf_path = opts
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/etc/rsyslog.conf"));
+    let local = opts.root.host_to_local(&conf_path);
+    let mut conf = RsyslogConf::default();
+    if let Ok(text) = std::fs::read_to_string(&local) {
+        conf = parse_conf(&text);
+        let d = local.with_file_name("rsyslog.d");
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            let mut fs: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "conf")).collect();
+            fs.sort();
+            for f in fs {
+                let t = std::fs::read_to_string(&f).map_err(|e| StoreError::io(&f, e))?;
+                let more = parse_conf(&t);
+                conf.work_dir = more.work_dir.or(conf.work_dir);
+                conf.impstats_file = more.impstats_file.or(conf.impstats_file);
+                conf.files.extend(more.files);
+            }
+        }
+    } else if opts.config.is_some() {
+        return Err(StoreError::io(&local, std::io::Error::from(std::io::ErrorKind::NotFound)));
+    }
+    if conf.files.is_empty() && opts.store.is_none() && opts.config.is_none() {
+        return Ok(None); // no imfile input: rsyslog is not shipping files here.
+    }
+    let mut candidates: Vec<PathBuf> = conf.work_dir.iter().cloned().collect();
+    candidates.extend(DEFAULT_WORK_DIRS.map(PathBuf::from));
+    let impstats = conf.impstats_file.as_ref().map(|p| opts.root.host_to_local(p));
+    Ok(common::locate(opts, "rsyslog", &candidates)?.map(|dir| {
+        Box::new(RsyslogReader { dir, files: conf.files.clone(), impstats }) as Box<dyn StoreReader>
+    }))
+}
+
+struct RsyslogReader {
+    dir: PathBuf,
+    files: Vec<String>,
+    impstats: Option<PathBuf>,
+}
+
+impl StoreReader for RsyslogReader {
+    fn shipper(&self) -> ShipperKind {
+        ShipperKind::Rsyslog
+    }
+    fn watch_paths(&self) -> Vec<PathBuf> {
+        let mut v = vec![self.dir.clone()];
+        v.extend(self.impstats.clone());
+        v
+    }
+    fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
+        let mut snap = read_dir(&self.dir)?;
+        snap.inputs.extend(self.files.iter().map(|f| crate::cursor::InputSpec {
+            name: format!("imfile {f}"),
+            paths: vec![f.clone()],
+            ..Default::default()
+        }));
+        snap.queues.push(match &self.impstats {
+            Some(p) => impstats_signal(p)?,
+            None => common::unknown_queue(
+                "rsyslog queues",
+                "add module(load=\"impstats\" interval=\"1\" format=\"json\" log.file=\"/var/log/rsyslog-stats.log\" log.syslog=\"off\")",
+            ),
+        });
+        Ok(snap)
+    }
+}
+
+#[derive(Deserialize)]
+struct State {
+    curr_offs: i64,
+    strt_offs: i64,
+    #[serde(default)]
+    filename: Option<String>,
+    #[serde(default)]
+    prev_line_segment: Option<String>,
+    #[serde(default)]
+    prev_msg_segment: Option<String>,
+}
+
+/// Reads every `imfile-state:*` file of a work directory (temp files ignored).
+pub fn read_dir(dir: &Path) -> Result<StoreSnapshot, StoreError> {
+    let mut snap = common::snapshot(ShipperKind::Rsyslog, dir, "rsyslog imfile state (json)", OffsetMeaning::Read);
+    let rd = std::fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))?;
+    let mut names: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with("imfile-state:") && !n.contains(".tmp."))
+        .collect();
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // removed meanwhile
+            Err(e) => return Err(StoreError::io(&path, e)),
+        };
+        if let Some(c) = parse_state(&path, &name, &bytes, &mut snap.notes)? {
+            snap.cursors.push(c);
+        }
+    }
+    Ok(snap)
+}
+
+/// Parses one state file named `name`. `Ok(None)` for an empty file (rsyslog < 8.2606
+/// truncates before writing: re-read later).
+pub fn parse_state(path: &Path, name: &str, bytes: &[u8], notes: &mut Vec<String>) -> Result<Option<Cursor>, StoreError> {
+    if bytes.is_empty() {
+        notes.push(format!("{}: empty (being rewritten); re-read later", path.display()));
+        return Ok(None);
+    }
+    if bytes.starts_with(b"<Obj:1:strm:1:") {
+        return Err(StoreError::Unsupported {
+            path: path.into(),
+            what: "pre-8.34 object-serialized state file; restart rsyslog >= 8.34 once to convert it".into(),
+        });
+    }
+    let mut parts = name.splitn(3, ':').skip(1);
+    let ino: u64 = parts.next().and_then(|s| s.parse().ok()).ok_or_else(|| StoreError::Unsupported {
+        path: path.into(),
+        what: "legacy state file name (not imfile-state:<inode>); restart rsyslog >= 8.34 once".into(),
+    })?;
+    let file_id = parts.next().map(str::to_string);
+    let st: State = serde_json::from_slice(bytes).map_err(|e| {
+        StoreError::corrupt(path, Position { line: Some(e.line() as u64), byte: None }, format!("not an imfile state: {e} (a torn write? re-read)"))
+    })?;
+    if st.curr_offs < 0 || st.strt_offs < 0 {
+        return Err(StoreError::corrupt(path, Position::default(), "negative offset"));
+    }
+    let partial = st.prev_line_segment.as_ref().map_or(0, String::len) + st.prev_msg_segment.as_ref().map_or(0, String::len);
+    if partial > 0 {
+        notes.push(format!(
+            "{}: curr_offs includes {partial} bytes of a partial line not yet submitted",
+            path.display()
+        ));
+    }
+    let identity = match &file_id {
+        Some(id) => Identity::Fingerprint { spec: FingerprintSpec::RsyslogFileId, value: id.clone() },
+        None => Identity::Inode { ino },
+    };
+    Ok(Some(Cursor {
+        key: name.to_string(),
+        identity,
+        path: st.filename.map(PathBuf::from),
+        offset: st.curr_offs as u64,
+        unit: Default::default(),
+    }))
+}
+
+/// Reads the last impstats record per queue from a JSON impstats log file: pending when any
+/// queue (`origin":"core.queue"`) has `size` > 0.
+pub fn impstats_signal(path: &Path) -> Result<QueueSignal, StoreError> {
+    let text = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            return Ok(common::unknown_queue(
+                &format!("rsyslog impstats {}", path.display()),
+                &format!("impstats file unreadable ({e}); check module(load=\"impstats\" log.file=...)"),
+            ))
+        }
+    };
+    let mut sizes: std::collections::BTreeMap<String, u64> = Default::default();
+    for line in text.split(|b| *b == b'\n') {
+        let Some(start) = line.iter().position(|b| *b == b'{') else { continue };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line[start..]) else { continue };
+        if v.get("origin").and_then(|o| o.as_str()) == Some("core.queue") {
+            if let (Some(n), Some(s)) = (v.get("name").and_then(|n| n.as_str()), v.get("size").and_then(|s| s.as_u64())) {
+                sizes.insert(n.to_string(), s);
+            }
+        }
+    }
+    let source = format!("rsyslog impstats {}", path.display());
+    if sizes.is_empty() {
+        return Ok(common::unknown_queue(&source, "no core.queue record yet; set impstats format=\"json\" and wait one interval"));
+    }
+    let pending: Vec<String> = sizes.iter().filter(|(_, s)| **s > 0).map(|(n, s)| format!("{n}={s}")).collect();
+    Ok(QueueSignal {
+        source,
+        state: if pending.is_empty() { QueueState::Empty } else { QueueState::Pending { detail: pending.join(", ") } },
+    })
+}
