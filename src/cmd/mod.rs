@@ -1,5 +1,6 @@
 //! The subcommands. Each module has its clap `Args` and a `run` that returns an [`Exit`].
 
+pub mod source;
 pub mod status;
 
 use crate::cli::{Cli, Command};
