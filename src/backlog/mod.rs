@@ -24,7 +24,11 @@ pub enum FileState {
     /// notices; blocks with `size` bytes (the whole new content) unknown-shipped.
     Truncated { offset: u64, size: u64 },
     /// The entry's file now lives under another name in the same directory.
-    Rotated { now_at: PathBuf, behind: u64 },
+    Rotated {
+        #[serde(serialize_with = "crate::display::ser_path")]
+        now_at: PathBuf,
+        behind: u64,
+    },
     /// Deleted but still held open by the shipper (pid): `behind` bytes left in it.
     OpenDeleted { pid: u32, behind: u64 },
     /// Deleted and not held open: nothing is left to ship.
@@ -79,6 +83,7 @@ impl FileState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileReport {
     /// Host path of the file (the entry's recorded path when the file is gone).
+    #[serde(serialize_with = "crate::display::ser_path")]
     pub path: PathBuf,
     /// Store keys of the entries for this file (several for container streams).
     pub keys: Vec<String>,
@@ -105,6 +110,7 @@ pub struct Totals {
 #[derive(Debug, Clone, Serialize)]
 pub struct ShipperBacklog {
     pub shipper: ShipperKind,
+    #[serde(serialize_with = "crate::display::ser_path")]
     pub store: PathBuf,
     pub format: String,
     pub offset_meaning: OffsetMeaning,
