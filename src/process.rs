@@ -113,7 +113,11 @@ impl ProcFs {
                 let Ok(target) = fs::read_link(&link) else {
                     continue;
                 };
-                if !target.as_os_str().as_encoded_bytes().ends_with(b" (deleted)") {
+                if !target
+                    .as_os_str()
+                    .as_encoded_bytes()
+                    .ends_with(b" (deleted)")
+                {
                     continue;
                 }
                 // Following the fd link reaches the deleted inode itself.
@@ -162,7 +166,11 @@ mod tests {
     fn pidfile_is_read_under_root() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join("run")).unwrap();
-        fs::write(dir.path().join("run/x.pid"), format!("{}\n", std::process::id())).unwrap();
+        fs::write(
+            dir.path().join("run/x.pid"),
+            format!("{}\n", std::process::id()),
+        )
+        .unwrap();
         let root = Root::new(Some(dir.path().to_path_buf()));
         let p = ProcFs::default();
         let found = p.find(&root, ShipperKind::Filebeat, Some(Path::new("/run/x.pid")));
@@ -178,7 +186,9 @@ mod tests {
         let meta = fs::metadata(&path).unwrap();
         fs::remove_file(&path).unwrap();
         let found = ProcFs::default().deleted_open_files(&[std::process::id()]);
-        let od = found.get(&(meta.dev(), meta.ino())).expect("held file found");
+        let od = found
+            .get(&(meta.dev(), meta.ino()))
+            .expect("held file found");
         assert_eq!(od.size, 11);
         assert_eq!(od.pid, std::process::id());
         drop(f);

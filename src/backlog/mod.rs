@@ -1,12 +1,21 @@
 //! The backlog: cursors + files on disk -> per-file states, totals and a verdict.
 //!
-//! This module holds the model every shipper shares. [`assess`] is the engine.
+//! This module holds the model every shipper shares. [`assess`] is the engine; [`combine`]
+//! gives the verdict over all shippers.
+
+mod assess;
+mod candidates;
+mod tail;
+mod verdict;
 
 use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::cursor::{OffsetMeaning, QueueSignal, ShipperKind, SkippedEntries, StoreSnapshot};
+pub use assess::assess;
+pub use verdict::combine;
+
+use crate::cursor::{OffsetMeaning, QueueSignal, ShipperKind, SkippedEntries};
 use crate::root::Root;
 
 /// The state of one tracked (or trackable) file.
@@ -119,6 +128,9 @@ pub struct ShipperBacklog {
     pub notes: Vec<String>,
     pub files: Vec<FileReport>,
     pub totals: Totals,
+    /// This shipper's verdict, and what proved it.
+    pub verdict: Verdict,
+    pub delivery: String,
 }
 
 /// Where the backlog is read: the root and the shipper's processes (for open-deleted files).
@@ -127,12 +139,6 @@ pub struct Env {
     pub root: Root,
     /// Pids of the shipper's processes, whose `/proc/<pid>/fd` holds deleted-but-open files.
     pub shipper_pids: Vec<u32>,
-}
-
-/// Compares a snapshot with the files on disk.
-pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
-    let _ = (snapshot, env);
-    unimplemented!("backlog engine lands with issue #2")
 }
 
 /// The verdict over all shippers.
