@@ -17,5 +17,6 @@ pub mod error;
 pub mod exit;
 pub mod fingerprint;
 pub mod process;
+pub mod report;
 pub mod root;
 pub mod settings;

@@ -132,3 +132,51 @@ pub fn all_kinds() -> Vec<ShipperKind> {
     use clap::ValueEnum;
     ShipperKind::value_variants().to_vec()
 }
+
+impl Sources {
+    /// The live processes of `kind`: `--shipper-pid` when given, else its pidfile from the
+    /// settings, else /proc by executable name.
+    pub fn shipper_pids(&self, kind: ShipperKind, pid_override: Option<u32>) -> Vec<u32> {
+        let procfs = crate::process::ProcFs::default();
+        if let Some(pid) = pid_override {
+            return if procfs.is_alive(pid) {
+                vec![pid]
+            } else {
+                Vec::new()
+            };
+        }
+        let pidfile = self
+            .pid_files
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, p)| p.as_path());
+        procfs.find(&self.root, kind, pidfile)
+    }
+
+    /// Reads every store and compares it with the disk: one assessment over all shippers.
+    pub fn assess(
+        &mut self,
+        pid_override: Option<u32>,
+    ) -> Result<crate::backlog::Assessment, crate::error::StoreError> {
+        let mut shippers = Vec::with_capacity(self.readers.len());
+        for i in 0..self.readers.len() {
+            let snapshot = self.readers[i].read()?;
+            let env = crate::backlog::Env {
+                root: self.root.clone(),
+                shipper_pids: self.shipper_pids(snapshot.shipper, pid_override),
+            };
+            shippers.push(crate::backlog::assess(&snapshot, &env));
+        }
+        Ok(crate::backlog::combine(shippers))
+    }
+}
+
+/// The message for a host where no shipper was named and none was found.
+pub fn nothing_found() -> String {
+    let names: Vec<&str> = all_kinds().iter().map(|k| k.name()).collect();
+    format!(
+        "no log shipper found on this host (looked for {} in their usual locations); nothing to drain. \
+         Name one with --shipper and --data-path/--registry, or in the settings file",
+        names.join(", ")
+    )
+}
