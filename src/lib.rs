@@ -20,3 +20,4 @@ pub mod process;
 pub mod report;
 pub mod root;
 pub mod settings;
+pub mod testkit;

@@ -133,11 +133,11 @@ mod tests {
             "{e}"
         );
         let e = run(r#"[{"offset":"x"}]"#).unwrap_err();
-        assert!(e.contains("invalid type") && e.contains("byte"), "{e}");
+        assert!(e.contains("offset is \"x\"") && e.contains("byte"), "{e}");
         let e = run(r#"{"a":1}"#).unwrap_err();
         assert!(e.contains("array"), "{e}");
         let e = run(r#"[{"offset":-4}]"#).unwrap_err();
-        assert!(e.contains("entry 0: negative offset"), "{e}");
+        assert!(e.contains("entry 0: offset is -4"), "{e}");
         let e = run("[] trailing").unwrap_err();
         assert!(e.contains("trailing"), "{e}");
     }

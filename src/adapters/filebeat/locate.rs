@@ -32,6 +32,11 @@ pub enum StoreLayout {
 
 /// Opens Filebeat's registry. `Ok(None)` when nothing was named and no Filebeat is installed.
 pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreError> {
+    Ok(open_reader(opts)?.map(|r| Box::new(r) as Box<dyn StoreReader>))
+}
+
+/// [`open`], returning the concrete reader.
+pub fn open_reader(opts: &SourceOptions) -> Result<Option<FilebeatReader>, StoreError> {
     let root = &opts.root;
     let explicit = opts.config.is_some() || opts.data_path.is_some() || opts.store.is_some();
     let config_local = match &opts.config {
@@ -82,12 +87,12 @@ pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreE
         }
         _ => return Ok(None),
     };
-    Ok(Some(Box::new(FilebeatReader::new(
+    Ok(Some(FilebeatReader::new(
         root.clone(),
         layout,
         config,
         data_dir,
-    ))))
+    )))
 }
 
 /// `path.data` (local): flag, config, `path.home`/data, the config's directory for a tar

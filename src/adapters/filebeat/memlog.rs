@@ -166,12 +166,13 @@ impl Memlog {
     fn load_checkpoint(&mut self, txid: u64, path: &Path) -> Result<(), StoreError> {
         let bytes = fs::read(path).map_err(|e| StoreError::io(path, e))?;
         let entries = &mut self.entries;
-        for_each_state(path, &bytes, |_, state| {
+        for_each_state(path, &bytes, |_, mut state| {
             let key = state
                 .key
-                .clone()
+                .take()
                 .ok_or_else(|| "checkpoint entry has no \"_key\"".to_string())?;
-            entries.insert(key.into_boxed_str(), state.into_entry()?);
+            let entry = file_entry(&key, state).map_err(|e| format!("{key}: {e}"))?;
+            entries.insert(key.into_boxed_str(), entry);
             Ok(())
         })?;
         self.next_id = txid + 1;
@@ -248,8 +249,8 @@ impl Memlog {
         match op {
             "set" => {
                 let v = body.v.ok_or("set op without a value")?;
-                self.entries
-                    .insert(body.k.into_boxed_str(), v.into_entry()?);
+                let entry = file_entry(&body.k, v).map_err(|e| format!("{}: {e}", body.k))?;
+                self.entries.insert(body.k.into_boxed_str(), entry);
             }
             "remove" => {
                 self.entries.remove(body.k.as_str());
@@ -273,6 +274,15 @@ impl Memlog {
             "{}: {what} at {at}; later ops are ignored, as Filebeat does (offsets may be older than the truth, never newer)",
             crate::display::path(path)
         ));
+    }
+}
+
+/// A file key's entry, validated; other inputs' states are kept as placeholders so that
+/// `remove` ops and the skipped counts still see them.
+fn file_entry(key: &str, state: RawState) -> Result<Entry, String> {
+    match super::keys::parse(key) {
+        Some(super::keys::Key::NotAFile { .. }) => Ok(Entry::default()),
+        _ => state.into_entry(),
     }
 }
 

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 pub use config::{parse_go_duration, Config, Input};
-pub use locate::{open, StoreLayout};
+pub use locate::{open, open_reader, StoreLayout};
 
 use self::entry::Entry;
 use self::keys::{FileId, Key};
@@ -146,7 +146,8 @@ fn read_array(file: &Path) -> Result<Vec<(String, Entry)>, StoreError> {
     json_array::for_each_state(file, &bytes, |i, state| {
         let e = state.into_entry()?;
         let key = match e.dev_ino {
-            Some((ino, dev)) => format!("native::{ino}-{dev}"),
+            // The key Filebeat 7.9+ migrates these entries to.
+            Some((ino, dev)) => format!("filebeat::logs::native::{ino}-{dev}"),
             None => format!("entry[{i}]"),
         };
         out.push((key, e));
