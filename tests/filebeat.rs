@@ -244,7 +244,7 @@ fn upper_case_keys_and_spaced_json_like_beats_fixtures() {
 #[test]
 fn incremental_reads_agree_with_full_reads() {
     let h = Host::new();
-    let (a, ai, ad) = h.log("a.log", &vec![b'x'; 100]);
+    let (a, ai, ad) = h.log("a.log", &[b'x'; 100]);
     let key = tk::log_key(ai, ad);
     let mut w = tk::MemlogWriter::create(&h.memlog_dir()).unwrap();
     w.checkpoint_size = 2000;
