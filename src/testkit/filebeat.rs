@@ -95,6 +95,34 @@ pub fn write_data_json(dir: &Path, states: &[Value]) -> io::Result<()> {
     write_renamed(&dir.join("data.json"), &line)
 }
 
+/// Writes a memlog checkpoint `<txid>.json` from `(key, value)` pairs, streaming, the way
+/// Filebeat does (`checkpoint.new`, fsync, rename; entries joined by ",\n" with a `_key`).
+pub fn write_checkpoint<'a>(
+    dir: &Path,
+    txid: u64,
+    entries: impl IntoIterator<Item = (&'a str, &'a Value)>,
+) -> io::Result<PathBuf> {
+    let tmp = dir.join("checkpoint.new");
+    let mut out = io::BufWriter::new(File::create(&tmp)?);
+    out.write_all(b"[")?;
+    for (i, (k, v)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",\n")?;
+        }
+        let mut obj = v.clone();
+        if let Value::Object(m) = &mut obj {
+            m.insert("_key".into(), Value::String(k.to_string()));
+        }
+        serde_json::to_writer(&mut out, &obj)?;
+    }
+    out.write_all(b"\n]")?;
+    let f = out.into_inner().map_err(|e| e.into_error())?;
+    f.sync_all()?;
+    let target = dir.join(format!("{txid}.json"));
+    fs::rename(&tmp, &target)?;
+    Ok(target)
+}
+
 /// A memlog store being written (the registry's `filebeat` directory).
 pub struct MemlogWriter {
     dir: PathBuf,
@@ -127,6 +155,12 @@ impl MemlogWriter {
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Continues the op ids after a checkpoint written with [`write_checkpoint`] (whose
+    /// entries this writer does not hold; a later [`MemlogWriter::checkpoint`] would drop them).
+    pub fn skip_to(&mut self, next_id: u64) {
+        self.next_id = next_id;
     }
 
     /// The id the next op gets.
@@ -171,25 +205,11 @@ impl MemlogWriter {
     /// Writes the whole state to `<last id>.json` and empties the log.
     pub fn checkpoint(&mut self) -> io::Result<()> {
         let txid = self.next_id - 1;
-        let mut out = Vec::with_capacity(self.state.len() * 256);
-        out.push(b'[');
-        for (i, (k, v)) in self.state.iter().enumerate() {
-            if i > 0 {
-                out.extend_from_slice(b",\n");
-            }
-            let mut obj = v.clone();
-            if let Value::Object(m) = &mut obj {
-                m.insert("_key".into(), Value::String(k.clone()));
-            }
-            serde_json::to_writer(&mut out, &obj)?;
-        }
-        out.extend_from_slice(b"\n]");
-        let tmp = self.dir.join("checkpoint.new");
-        let mut f = File::create(&tmp)?;
-        f.write_all(&out)?;
-        f.sync_all()?;
-        let target = self.dir.join(format!("{txid}.json"));
-        fs::rename(&tmp, &target)?;
+        let target = write_checkpoint(
+            &self.dir,
+            txid,
+            self.state.iter().map(|(k, v)| (k.as_str(), v)),
+        )?;
         self.log.set_len(0)?;
         self.log_bytes = 0;
         let active = self.dir.join("active.dat.new");
