@@ -43,4 +43,6 @@ pub struct Global {
 pub enum Command {
     /// Show, per file, how many bytes each shipper still owes.
     Status(cmd::status::Args),
+    /// Hold until every shipper has delivered everything, or the deadline passes.
+    Wait(cmd::wait::Args),
 }

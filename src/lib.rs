@@ -21,3 +21,4 @@ pub mod report;
 pub mod root;
 pub mod settings;
 pub mod testkit;
+pub mod wait;

@@ -2,6 +2,7 @@
 
 pub mod source;
 pub mod status;
+pub mod wait;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Exit;
@@ -10,5 +11,6 @@ use crate::exit::Exit;
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Status(args) => status::run(&cli.global, args),
+        Command::Wait(args) => wait::run(&cli.global, args),
     }
 }

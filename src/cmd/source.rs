@@ -180,3 +180,30 @@ pub fn nothing_found() -> String {
         names.join(", ")
     )
 }
+
+/// [`Sources`] with the `--shipper-pid` override, as `wait` watches them.
+pub struct WatchedSources {
+    pub sources: Sources,
+    pub pid_override: Option<u32>,
+}
+
+impl crate::wait::Watched for WatchedSources {
+    fn assess(&mut self) -> Result<crate::backlog::Assessment, crate::error::StoreError> {
+        self.sources.assess(self.pid_override)
+    }
+
+    fn shipper_alive(&self, kind: ShipperKind) -> bool {
+        !self
+            .sources
+            .shipper_pids(kind, self.pid_override)
+            .is_empty()
+    }
+
+    fn watch_paths(&self) -> Vec<PathBuf> {
+        self.sources
+            .readers
+            .iter()
+            .flat_map(|r| r.watch_paths())
+            .collect()
+    }
+}
