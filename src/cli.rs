@@ -45,4 +45,10 @@ pub enum Command {
     Status(cmd::status::Args),
     /// Hold until every shipper has delivered everything, or the deadline passes.
     Wait(cmd::wait::Args),
+    /// Put `drainguard wait` into the shutdown sequence (systemd or SysV init).
+    Install(cmd::install::Args),
+    /// Remove exactly what `install` wrote and restore what it changed.
+    Uninstall(cmd::install::UninstallArgs),
+    /// Boot-time check of the settings and stores (ignores the backlog).
+    Check,
 }

@@ -16,6 +16,7 @@ pub mod display;
 pub mod error;
 pub mod exit;
 pub mod fingerprint;
+pub mod install;
 pub mod process;
 pub mod report;
 pub mod root;

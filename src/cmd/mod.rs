@@ -1,5 +1,7 @@
 //! The subcommands. Each module has its clap `Args` and a `run` that returns an [`Exit`].
 
+pub mod check;
+pub mod install;
 pub mod source;
 pub mod status;
 pub mod wait;
@@ -12,5 +14,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Status(args) => status::run(&cli.global, args),
         Command::Wait(args) => wait::run(&cli.global, args),
+        Command::Install(args) => install::run(&cli.global, args),
+        Command::Uninstall(args) => install::run_uninstall(&cli.global, args),
+        Command::Check => check::run(&cli.global),
     }
 }
