@@ -51,4 +51,6 @@ pub enum Command {
     Uninstall(cmd::install::UninstallArgs),
     /// Boot-time check of the settings and stores (ignores the backlog).
     Check,
+    /// Check the shutdown integration (ours or hand-made) and explain each problem.
+    Doctor(cmd::doctor::Args),
 }

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod cmd;
 pub mod cursor;
 pub mod display;
+pub mod doctor;
 pub mod error;
 pub mod exit;
 pub mod fingerprint;

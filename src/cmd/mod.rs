@@ -1,6 +1,7 @@
 //! The subcommands. Each module has its clap `Args` and a `run` that returns an [`Exit`].
 
 pub mod check;
+pub mod doctor;
 pub mod install;
 pub mod source;
 pub mod status;
@@ -17,5 +18,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Install(args) => install::run(&cli.global, args),
         Command::Uninstall(args) => install::run_uninstall(&cli.global, args),
         Command::Check => check::run(&cli.global),
+        Command::Doctor(args) => doctor::run(&cli.global, args),
     }
 }

@@ -68,7 +68,7 @@ pub fn render(spec: &ScriptSpec) -> String {
         s.push_str(&format!("# X-Stop-After:      {}\n", spec.apps.join(" ")));
     }
     s.push_str("# Default-Start:     2 3 4 5\n");
-    s.push_str("# Default-Stop:      0 6\n");
+    s.push_str("# Default-Stop:      0 1 6\n");
     s.push_str("# Short-Description: hold shutdown until log shippers have delivered everything\n");
     s.push_str("### END INIT INFO\n\n");
     s.push_str(&format!("DRAINGUARD={q}\n"));
