@@ -92,6 +92,31 @@ impl Host {
         link_number(&self.root.host_to_local(&self.rc_dir(level)), 'S', name)
     }
 
+    /// The text of init script `name` (empty when missing or unreadable).
+    pub fn script_text(&self, name: &str) -> String {
+        std::fs::read_to_string(self.local(self.init_d()).join(name)).unwrap_or_default()
+    }
+
+    /// Every `K..name` / `S..name` link in `rcN.d` (host paths).
+    pub fn links_of(&self, level: u8, name: &str) -> Vec<PathBuf> {
+        let dir = self.rc_dir(level);
+        let Ok(entries) = std::fs::read_dir(self.root.host_to_local(&dir)) else {
+            return Vec::new();
+        };
+        let mut out: Vec<PathBuf> = entries
+            .flatten()
+            .filter_map(|e| {
+                let file = e.file_name().to_str()?.to_string();
+                let rest = file.strip_prefix(['K', 'S'])?;
+                let numbered =
+                    rest.len() > 2 && rest.as_bytes()[..2].iter().all(u8::is_ascii_digit);
+                (numbered && &rest[2..] == name).then(|| dir.join(&file))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Whether systemd is PID 1 on the real machine (never under `--root`).
     pub fn systemd_running(&self) -> bool {
         self.root.dir().is_none() && Path::new("/run/systemd/system").is_dir()
@@ -111,11 +136,17 @@ pub fn link_number(dir: &Path, kind: char, name: &str) -> Option<u8> {
     })
 }
 
+/// An image that is not booted has no /run/systemd/system: its /sbin/init tells.
+fn init_is_systemd(root: &Root) -> bool {
+    std::fs::read_link(root.host_to_local(Path::new("/sbin/init")))
+        .is_ok_and(|t| t.to_string_lossy().contains("systemd"))
+}
+
 /// Probes the host under `root`. `forced` overrides the init detection.
 pub fn probe(root: &Root, forced: Option<Init>, shipper: Option<&str>) -> Host {
     let local = |p: &str| root.host_to_local(Path::new(p));
     let init = forced.unwrap_or_else(|| {
-        if local("/run/systemd/system").is_dir() {
+        if local("/run/systemd/system").is_dir() || init_is_systemd(root) {
             Init::Systemd
         } else if local("/etc/rc.d/init.d").is_dir() {
             Init::SysvChkconfig
@@ -141,4 +172,65 @@ pub fn probe(root: &Root, forced: Option<Init>, shipper: Option<&str>) -> Host {
             .map(|s| s.to_string()),
     };
     host
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn tree() -> (tempfile::TempDir, Root) {
+        let d = tempfile::tempdir().unwrap();
+        let root = Root::new(Some(d.path().to_path_buf()));
+        (d, root)
+    }
+
+    #[test]
+    fn an_unbooted_systemd_image_is_systemd() {
+        let (d, root) = tree();
+        std::fs::create_dir_all(d.path().join("etc/init.d")).unwrap();
+        std::fs::create_dir_all(d.path().join("etc/rc0.d")).unwrap();
+        assert_eq!(probe(&root, None, None).init, Init::SysvDebian);
+        std::fs::create_dir_all(d.path().join("sbin")).unwrap();
+        symlink("/lib/systemd/systemd", d.path().join("sbin/init")).unwrap();
+        assert_eq!(probe(&root, None, None).init, Init::Systemd);
+    }
+
+    #[test]
+    fn shipper_services_of_every_kind_are_found() {
+        for name in SHIPPER_SERVICES {
+            let (d, root) = tree();
+            let unit = d.path().join("usr/lib/systemd/system");
+            std::fs::create_dir_all(&unit).unwrap();
+            std::fs::create_dir_all(d.path().join("run/systemd/system")).unwrap();
+            std::fs::write(unit.join(format!("{name}.service")), "").unwrap();
+            assert_eq!(probe(&root, None, None).shipper.as_deref(), Some(name));
+        }
+    }
+
+    #[test]
+    fn links_and_numbers() {
+        let (d, root) = tree();
+        let rc0 = d.path().join("etc/rc0.d");
+        std::fs::create_dir_all(&rc0).unwrap();
+        std::fs::create_dir_all(d.path().join("etc/init.d")).unwrap();
+        for l in [
+            "K20tomcat",
+            "K30drainguard",
+            "S99drainguard",
+            "K3drainguard",
+            "K40drainguard-aws",
+        ] {
+            symlink("x", rc0.join(l)).unwrap();
+        }
+        let host = probe(&root, Some(Init::SysvDebian), None);
+        assert_eq!(host.k_number(0, "tomcat"), Some(20));
+        assert_eq!(
+            host.links_of(0, "drainguard"),
+            vec![
+                PathBuf::from("/etc/rc0.d/K30drainguard"),
+                PathBuf::from("/etc/rc0.d/S99drainguard")
+            ]
+        );
+    }
 }
