@@ -108,9 +108,14 @@ impl SourceArgs {
         let mut pid_files = Vec::new();
         for (kind, opts, pid_file) in wanted {
             let explicit = !auto_detected && !missing_ok;
-            match adapters::open(kind, &opts)
-                .with_context(|| format!("reading the {kind} store"))?
-            {
+            let opened = match adapters::open(kind, &opts) {
+                Err(e @ crate::error::StoreError::NotFound { .. }) if missing_ok => {
+                    tracing::warn!("{e}");
+                    None
+                }
+                other => other.with_context(|| format!("reading the {kind} store"))?,
+            };
+            match opened {
                 Some(r) => {
                     readers.push(r);
                     if let Some(p) = pid_file {
