@@ -101,7 +101,16 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     if root.dir().is_some() && !root.host_to_local(std::path::Path::new(&exec)).exists() {
         tracing::warn!(%exec, "the drainguard binary is not there yet below --root; install it before booting");
     }
-    let host = install::probe(&root, args.init, args.shipper_service.as_deref());
+    let host = install::probe(
+        &root,
+        args.init,
+        args.shipper_service.as_deref(),
+        &settings
+            .shippers
+            .iter()
+            .map(|s| s.kind.0)
+            .collect::<Vec<_>>(),
+    );
     let opts = InstallOptions {
         exec,
         apps: settings.apps.clone(),

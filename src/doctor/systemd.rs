@@ -155,6 +155,16 @@ pub fn check(host: &Host, e: &Expect) -> Vec<Finding> {
     }
     let after = u.list("Unit", "After");
     let before = u.list("Unit", "Before");
+    if host.shipper.is_none() {
+        out.push(finding(
+            "DG012",
+            Warning,
+            "no shipper service found (filebeat, fluent-bit, vector ...)".into(),
+            "Ordering against the shipper cannot be checked: if it stops before drainguard, the wait \
+             cannot succeed.",
+            "name it: `drainguard doctor --shipper-service NAME`".into(),
+        ));
+    }
     if let Some(s) = &host.shipper {
         let su = format!("{s}.service");
         if !after.contains(&su) {

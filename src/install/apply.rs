@@ -234,10 +234,14 @@ pub fn apply(root: &Root, plan: &Plan) -> Result<Manifest, ApplyError> {
             }
             Action::Run { argv, undo } => {
                 run(argv)?;
-                m.records.push(Record::Ran {
+                let rec = Record::Ran {
                     argv: argv.clone(),
                     undo: undo.clone(),
-                });
+                };
+                // Re-running install runs the command again but records it once.
+                if !m.records.contains(&rec) {
+                    m.records.push(rec);
+                }
             }
         }
         save(root, &mut m)?;

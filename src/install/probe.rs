@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::cursor::ShipperKind;
 use crate::root::Root;
 
 /// The init system to integrate with.
@@ -142,8 +143,29 @@ fn init_is_systemd(root: &Root) -> bool {
         .is_ok_and(|t| t.to_string_lossy().contains("systemd"))
 }
 
-/// Probes the host under `root`. `forced` overrides the init detection.
-pub fn probe(root: &Root, forced: Option<Init>, shipper: Option<&str>) -> Host {
+/// The service / init script names a shipper is packaged under.
+pub fn service_names(kind: ShipperKind) -> &'static [&'static str] {
+    match kind {
+        ShipperKind::Filebeat => &["filebeat"],
+        ShipperKind::FluentBit => &["fluent-bit", "td-agent-bit"],
+        ShipperKind::Vector => &["vector"],
+        ShipperKind::Promtail => &["promtail"],
+        ShipperKind::Alloy => &["alloy"],
+        ShipperKind::Fluentd => &["fluentd", "td-agent"],
+        ShipperKind::Rsyslog => &["rsyslog"],
+        ShipperKind::Logstash => &["logstash"],
+    }
+}
+
+/// Probes the host under `root`. `forced` overrides the init detection; `shipper` names the
+/// shipper's service; otherwise the services of the `preferred` shippers (from the settings)
+/// are looked for first, then every known shipper's.
+pub fn probe(
+    root: &Root,
+    forced: Option<Init>,
+    shipper: Option<&str>,
+    preferred: &[ShipperKind],
+) -> Host {
     let local = |p: &str| root.host_to_local(Path::new(p));
     let init = forced.unwrap_or_else(|| {
         if local("/run/systemd/system").is_dir() || init_is_systemd(root) {
@@ -163,8 +185,10 @@ pub fn probe(root: &Root, forced: Option<Init>, shipper: Option<&str>) -> Host {
     };
     host.shipper = match shipper {
         Some(s) => Some(s.trim_end_matches(".service").to_string()),
-        None => SHIPPER_SERVICES
+        None => preferred
             .iter()
+            .flat_map(|k| service_names(*k).iter())
+            .chain(SHIPPER_SERVICES.iter())
             .find(|s| match host.init {
                 Init::Systemd => host.find_unit(&format!("{s}.service")).is_some(),
                 _ => host.has_script(s),
@@ -190,10 +214,10 @@ mod tests {
         let (d, root) = tree();
         std::fs::create_dir_all(d.path().join("etc/init.d")).unwrap();
         std::fs::create_dir_all(d.path().join("etc/rc0.d")).unwrap();
-        assert_eq!(probe(&root, None, None).init, Init::SysvDebian);
+        assert_eq!(probe(&root, None, None, &[]).init, Init::SysvDebian);
         std::fs::create_dir_all(d.path().join("sbin")).unwrap();
         symlink("/lib/systemd/systemd", d.path().join("sbin/init")).unwrap();
-        assert_eq!(probe(&root, None, None).init, Init::Systemd);
+        assert_eq!(probe(&root, None, None, &[]).init, Init::Systemd);
     }
 
     #[test]
@@ -204,8 +228,25 @@ mod tests {
             std::fs::create_dir_all(&unit).unwrap();
             std::fs::create_dir_all(d.path().join("run/systemd/system")).unwrap();
             std::fs::write(unit.join(format!("{name}.service")), "").unwrap();
-            assert_eq!(probe(&root, None, None).shipper.as_deref(), Some(name));
+            assert_eq!(probe(&root, None, None, &[]).shipper.as_deref(), Some(name));
         }
+    }
+
+    #[test]
+    fn the_settings_shipper_wins_over_rsyslog() {
+        let (d, root) = tree();
+        let unit = d.path().join("lib/systemd/system");
+        std::fs::create_dir_all(&unit).unwrap();
+        std::fs::create_dir_all(d.path().join("run/systemd/system")).unwrap();
+        for n in ["rsyslog", "td-agent-bit"] {
+            std::fs::write(unit.join(format!("{n}.service")), "").unwrap();
+        }
+        assert_eq!(
+            probe(&root, None, None, &[]).shipper.as_deref(),
+            Some("td-agent-bit")
+        );
+        let host = probe(&root, None, None, &[ShipperKind::Rsyslog]);
+        assert_eq!(host.shipper.as_deref(), Some("rsyslog"));
     }
 
     #[test]
@@ -223,7 +264,7 @@ mod tests {
         ] {
             symlink("x", rc0.join(l)).unwrap();
         }
-        let host = probe(&root, Some(Init::SysvDebian), None);
+        let host = probe(&root, Some(Init::SysvDebian), None, &[]);
         assert_eq!(host.k_number(0, "tomcat"), Some(20));
         assert_eq!(
             host.links_of(0, "drainguard"),

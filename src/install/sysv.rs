@@ -69,11 +69,14 @@ pub fn render(spec: &ScriptSpec) -> String {
         "# everything (or its deadline passes) -> the shipper stops -> the network goes down.\n",
     );
     s.push_str("#\n");
-    s.push_str(&format!(
-        "# chkconfig: 2345 {:02} {:02}\n",
-        spec.start, spec.kill
-    ));
-    s.push_str("# description: hold shutdown until log shippers have delivered everything\n");
+    if spec.init == Init::SysvChkconfig {
+        // Debian's insserv reads only the LSB block below and numbers the links itself.
+        s.push_str(&format!(
+            "# chkconfig: 2345 {:02} {:02}\n",
+            spec.start, spec.kill
+        ));
+        s.push_str("# description: hold shutdown until log shippers have delivered everything\n");
+    }
     s.push_str("### BEGIN INIT INFO\n");
     s.push_str("# Provides:          drainguard\n");
     s.push_str(&format!("# Required-Start:    {req}\n"));
