@@ -86,17 +86,34 @@ pub fn check(host: &Host, e: &Expect) -> Vec<Finding> {
             }
         }
     }
+    // Started at boot: an S link in every multi-user runlevel (on RHEL-style rc that start
+    // creates the lock file; rc.sysinit empties /var/lock/subsys at every boot).
+    let missing: Vec<String> = (2u8..=5)
+        .filter(|l| host.s_number(*l, &name).is_none())
+        .map(|l| l.to_string())
+        .collect();
+    if !missing.is_empty() {
+        out.push(finding(
+            "DG108",
+            Error,
+            format!("no S link for {name} in runlevel(s) {}", missing.join(", ")),
+            "Booting into such a runlevel never starts the script: on RHEL-style rc its lock file is \
+             then missing and rc skips its K script at halt, so the drain does not run.",
+            format!("chkconfig {name} on / update-rc.d {name} defaults, or re-run drainguard install"),
+        ));
+    }
     if host.init == Init::SysvChkconfig {
         let lock = host
             .root
             .host_to_local(Path::new(&format!("/var/lock/subsys/{name}")));
-        if !lock.exists() {
+        // Only on the live machine: an image's lock files are created at its next boot.
+        if host.live && !lock.exists() {
             out.push(finding(
                 "DG105",
                 Error,
                 format!("/var/lock/subsys/{name} does not exist"),
                 "RHEL-style rc runs a K script at halt only when its lock file exists: the script was \
-                 never started, so the drain will not run.",
+                 not started since boot, so the drain will not run.",
                 format!("service {name} start"),
             ));
         }
@@ -116,4 +133,50 @@ pub fn check(host: &Host, e: &Expect) -> Vec<Finding> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::root::Root;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn a_live_chkconfig_host_without_the_lock_file_is_dg105() {
+        let d = tempfile::tempdir().unwrap();
+        let p = |h: &str| d.path().join(h.trim_start_matches('/'));
+        std::fs::create_dir_all(p("/etc/rc.d/init.d")).unwrap();
+        std::fs::write(p("/etc/rc.d/init.d/drainguard"), "#!/bin/sh\n").unwrap();
+        for l in 0..=6 {
+            std::fs::create_dir_all(p(&format!("/etc/rc.d/rc{l}.d"))).unwrap();
+            let link = if matches!(l, 0 | 1 | 6) {
+                "K30drainguard"
+            } else {
+                "S99drainguard"
+            };
+            symlink(
+                "../init.d/drainguard",
+                p(&format!("/etc/rc.d/rc{l}.d/{link}")),
+            )
+            .unwrap();
+        }
+        let mut host = crate::install::probe(
+            &Root::new(Some(d.path().to_path_buf())),
+            Some(Init::SysvChkconfig),
+            None,
+            &[],
+        );
+        let expect = Expect {
+            unit: "drainguard".into(),
+            apps: vec![],
+            deadline: std::time::Duration::from_secs(60),
+        };
+        let ids = |h: &Host| check(h, &expect).iter().map(|f| f.id).collect::<Vec<_>>();
+        assert!(ids(&host).is_empty(), "an image: the lock appears at boot");
+        host.live = true;
+        assert_eq!(ids(&host), vec!["DG105"]);
+        std::fs::create_dir_all(p("/var/lock/subsys")).unwrap();
+        std::fs::write(p("/var/lock/subsys/drainguard"), "").unwrap();
+        assert!(ids(&host).is_empty());
+    }
 }

@@ -44,6 +44,8 @@ pub const SHIPPER_SERVICES: [&str; 10] = [
 #[derive(Debug, Clone)]
 pub struct Host {
     pub root: Root,
+    /// The machine itself is being probed (no `--root`): services can be asked and started.
+    pub live: bool,
     pub init: Init,
     /// The shipper's service name (unit name without `.service`, or init script name).
     pub shipper: Option<String>,
@@ -120,7 +122,7 @@ impl Host {
 
     /// Whether systemd is PID 1 on the real machine (never under `--root`).
     pub fn systemd_running(&self) -> bool {
-        self.root.dir().is_none() && Path::new("/run/systemd/system").is_dir()
+        self.live && self.local("/run/systemd/system").is_dir()
     }
 }
 
@@ -180,6 +182,7 @@ pub fn probe(
     });
     let mut host = Host {
         root: root.clone(),
+        live: root.dir().is_none(),
         init,
         shipper: None,
     };
