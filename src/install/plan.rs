@@ -190,20 +190,34 @@ fn sysv_plan(host: &Host, opts: &InstallOptions, p: &mut Plan) -> Result<(), Pla
             "moving {s}'s K links from K{old:02} to K{new:02} (undone by uninstall)"
         ));
     }
-    // Relative, as chkconfig and update-rc.d write them (rcN.d sits beside init.d).
-    let target = PathBuf::from("../init.d/drainguard");
-    // Halt AND reboot (and single-user) run the drain; runlevels 2-5 start it (touch the lock).
-    for level in [0u8, 1, 6] {
-        p.actions.push(Action::Symlink {
-            path: host.rc_dir(level).join(format!("K{kill:02}drainguard")),
-            target: target.clone(),
+    let live_debian = host.init == Init::SysvDebian && host.root.dir().is_none();
+    if live_debian {
+        // insserv orders it from the LSB header (Required-Stop: shipper, X-Stop-After: apps).
+        p.actions.push(Action::Run {
+            argv: vec!["update-rc.d".into(), "drainguard".into(), "defaults".into()],
+            undo: vec![vec![
+                "update-rc.d".into(),
+                "-f".into(),
+                "drainguard".into(),
+                "remove".into(),
+            ]],
         });
-    }
-    for level in 2u8..=5 {
-        p.actions.push(Action::Symlink {
-            path: host.rc_dir(level).join(format!("S{start:02}drainguard")),
-            target: target.clone(),
-        });
+    } else {
+        // Relative, as chkconfig and update-rc.d write them (rcN.d sits beside init.d).
+        let target = PathBuf::from("../init.d/drainguard");
+        // Halt AND reboot (and single-user) run the drain; runlevels 2-5 start it (the lock).
+        for level in [0u8, 1, 6] {
+            p.actions.push(Action::Symlink {
+                path: host.rc_dir(level).join(format!("K{kill:02}drainguard")),
+                target: target.clone(),
+            });
+        }
+        for level in 2u8..=5 {
+            p.actions.push(Action::Symlink {
+                path: host.rc_dir(level).join(format!("S{start:02}drainguard")),
+                target: target.clone(),
+            });
+        }
     }
     if host.root.dir().is_none() {
         p.actions.push(Action::Run {
