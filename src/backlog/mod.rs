@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 pub use assess::assess;
-pub use verdict::{combine, delivery_provable};
+pub use verdict::{combine, delivery_provable, shipper_verdict};
 
 use crate::cursor::{OffsetMeaning, QueueSignal, ShipperKind, SkippedEntries};
 use crate::root::Root;

@@ -36,6 +36,9 @@ pub struct Args {
     pub data_path: Option<PathBuf>,
     #[arg(long, value_name = "PATH")]
     pub registry: Option<PathBuf>,
+    /// The shipper's pidfile, written to the settings (when its process name is unusual).
+    #[arg(long, value_name = "FILE")]
+    pub shipper_pid_file: Option<PathBuf>,
     /// How long the drain may hold shutdown.
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub deadline: Option<Duration>,
@@ -74,7 +77,10 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         settings.apps = args.apps.clone();
     }
     let kinds: Vec<ShipperKind> = if args.shippers.is_empty()
-        && (args.config.is_some() || args.data_path.is_some() || args.registry.is_some())
+        && (args.config.is_some()
+            || args.data_path.is_some()
+            || args.registry.is_some()
+            || args.shipper_pid_file.is_some())
     {
         vec![ShipperKind::Filebeat]
     } else {
@@ -88,7 +94,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
                 config: args.config.clone(),
                 data_path: args.data_path.clone(),
                 store: args.registry.clone(),
-                pid_file: None,
+                pid_file: args.shipper_pid_file.clone(),
             })
             .collect();
     }

@@ -77,6 +77,9 @@ pub fn render(spec: &UnitSpec) -> Result<String, Unquotable> {
     );
     u.push_str(&format!("ExecStart={exec} check\n"));
     u.push_str(&format!("ExecStop={exec} wait\n"));
+    u.push_str("# What holds shutdown is shown on the console as well as in the journal.\n");
+    u.push_str("StandardOutput=journal+console\n");
+    u.push_str("StandardError=journal+console\n");
     u.push_str(&format!(
         "# The deadline ({}s, in /etc/drainguard/drainguard.toml) plus a margin: systemd's\n# default 90s would kill the wait.\n",
         spec.deadline.as_secs()

@@ -152,6 +152,44 @@ impl MemlogWriter {
         })
     }
 
+    /// Opens an existing memlog store to append ops after its newest checkpoint and log
+    /// (the writer does not know the existing entries; do not checkpoint with it).
+    pub fn create_appending(dir: &Path) -> io::Result<MemlogWriter> {
+        let mut last = 0u64;
+        for e in fs::read_dir(dir)?.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(n) = name
+                .strip_suffix(".json")
+                .and_then(|s| s.parse::<u64>().ok())
+            {
+                last = last.max(n);
+            }
+        }
+        let log_path = dir.join("log.json");
+        let text = fs::read_to_string(&log_path).unwrap_or_default();
+        for line in text.lines() {
+            if let Some(id) = line
+                .strip_prefix("{\"op\":")
+                .and_then(|r| r.split("\"id\":").nth(1))
+                .and_then(|r| r.trim_end_matches('}').parse::<u64>().ok())
+            {
+                last = last.max(id);
+            }
+        }
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)?;
+        Ok(MemlogWriter {
+            dir: dir.to_path_buf(),
+            log,
+            next_id: last + 1,
+            log_bytes: text.len() as u64,
+            state: BTreeMap::new(),
+            checkpoint_size: u64::MAX,
+        })
+    }
+
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -11,6 +11,8 @@
 mod events;
 mod progress;
 mod record;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
