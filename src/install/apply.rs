@@ -474,4 +474,50 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn commands_are_recorded_once_and_daemon_reload_is_undone_last() {
+        let (d, root) = tree();
+        let log = d.path().join("log");
+        let sh = |line: &str| {
+            vec![
+                "sh".to_string(),
+                "-c".to_string(),
+                format!("echo {line} >> '{}'", log.display()),
+            ]
+        };
+        let plan = Plan {
+            actions: vec![
+                Action::Run {
+                    argv: sh("reload"),
+                    undo: vec![daemon_reload()],
+                },
+                Action::Run {
+                    argv: sh("enable"),
+                    undo: vec![sh("disable")],
+                },
+            ],
+            notes: vec![],
+        };
+        apply(&root, &plan).unwrap();
+        let m = apply(&root, &plan).unwrap();
+        assert_eq!(
+            fs::read_to_string(&log).unwrap(),
+            "reload\nenable\nreload\nenable\n"
+        );
+        assert_eq!(
+            m.records
+                .iter()
+                .filter(|r| matches!(r, Record::Ran { .. }))
+                .count(),
+            2
+        );
+        let done = undo(&root, true).unwrap();
+        assert!(done[0].starts_with("run sh -c echo disable"), "{done:?}");
+        assert_eq!(done.last().unwrap(), "run systemctl daemon-reload");
+        assert_eq!(
+            done.iter().filter(|l| l.contains("daemon-reload")).count(),
+            1
+        );
+    }
 }
