@@ -107,16 +107,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     if root.dir().is_some() && !root.host_to_local(std::path::Path::new(&exec)).exists() {
         tracing::warn!(%exec, "the drainguard binary is not there yet below --root; install it before booting");
     }
-    let host = install::probe(
-        &root,
-        args.init,
-        args.shipper_service.as_deref(),
-        &settings
-            .shippers
-            .iter()
-            .map(|s| s.kind.0)
-            .collect::<Vec<_>>(),
-    );
+    let host = install::probe_for(&root, args.init, args.shipper_service.as_deref(), &settings);
     let opts = InstallOptions {
         exec,
         apps: settings.apps.clone(),

@@ -389,11 +389,7 @@ fn ignore_missing(e: std::io::Error) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    fn tree() -> (tempfile::TempDir, Root) {
-        let d = tempfile::tempdir().unwrap();
-        let root = Root::new(Some(d.path().to_path_buf()));
-        (d, root)
-    }
+    use crate::install::temp_root as tree;
 
     #[test]
     fn atomic_write_sets_mode_and_leaves_no_temp() {

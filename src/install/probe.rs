@@ -139,6 +139,17 @@ pub fn link_number(dir: &Path, kind: char, name: &str) -> Option<u8> {
     })
 }
 
+/// [`probe`] preferring the shippers named in `settings`.
+pub fn probe_for(
+    root: &Root,
+    forced: Option<Init>,
+    shipper: Option<&str>,
+    settings: &crate::settings::Settings,
+) -> Host {
+    let kinds: Vec<ShipperKind> = settings.shippers.iter().map(|s| s.kind.0).collect();
+    probe(root, forced, shipper, &kinds)
+}
+
 /// An image that is not booted has no /run/systemd/system: its /sbin/init tells.
 fn init_is_systemd(root: &Root) -> bool {
     std::fs::read_link(root.host_to_local(Path::new("/sbin/init")))
@@ -206,11 +217,7 @@ mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
-    fn tree() -> (tempfile::TempDir, Root) {
-        let d = tempfile::tempdir().unwrap();
-        let root = Root::new(Some(d.path().to_path_buf()));
-        (d, root)
-    }
+    use crate::install::temp_root as tree;
 
     #[test]
     fn an_unbooted_systemd_image_is_systemd() {
