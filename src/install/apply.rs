@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::fs::{symlink, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -94,7 +94,14 @@ pub fn write_atomic(
 ) -> Result<(), ApplyError> {
     let dir = path.parent().unwrap_or(Path::new("/"));
     let tmp = tmp_name(path);
-    let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
+    // A leftover of an interrupted run is ours; create_new never follows a planted link.
+    let _ = fs::remove_file(&tmp);
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(io(&tmp))?;
     f.write_all(content).map_err(io(&tmp))?;
     f.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(io(&tmp))?;
@@ -171,11 +178,18 @@ pub fn apply(root: &Root, plan: &Plan) -> Result<Manifest, ApplyError> {
                     ensure_parents(root, path, &mut m)?;
                     m.records.push(Record::Created { path: path.clone() });
                 } else if !m.owns(path) {
-                    // Copy, not move: the file stays in place until the atomic rename.
+                    // The file stays in place until the atomic rename; the backup is the
+                    // same inode (a hard link) or a copy with the original's owner and mode.
                     let backup = Manifest::backup_path(path);
                     ensure_parents(root, &backup, &mut m)?;
                     let lb = root.host_to_local(&backup);
-                    fs::copy(&local, &lb).map_err(io(&lb))?;
+                    let _ = fs::remove_file(&lb);
+                    if fs::hard_link(&local, &lb).is_err() {
+                        let md = fs::metadata(&local).map_err(io(&local))?;
+                        fs::copy(&local, &lb).map_err(io(&lb))?;
+                        std::os::unix::fs::chown(&lb, Some(md.uid()), Some(md.gid()))
+                            .map_err(io(&lb))?;
+                    }
                     m.records.push(Record::Replaced {
                         path: path.clone(),
                         backup,
@@ -390,6 +404,35 @@ mod tests {
     use super::*;
 
     use crate::install::temp_root as tree;
+
+    #[test]
+    fn a_replaced_file_comes_back_with_its_owner_and_mode() {
+        let (d, root) = tree();
+        let f = d.path().join("etc/x.toml");
+        fs::create_dir_all(f.parent().unwrap()).unwrap();
+        fs::write(&f, "mine\n").unwrap();
+        fs::set_permissions(&f, fs::Permissions::from_mode(0o600)).unwrap();
+        // Another owner when the test runs as root (as in CI); the same otherwise.
+        let _ = std::os::unix::fs::chown(&f, Some(1234), Some(5678));
+        let before = fs::metadata(&f).unwrap();
+        let plan = Plan {
+            actions: vec![Action::WriteFile {
+                path: "/etc/x.toml".into(),
+                content: "ours\n".into(),
+                mode: 0o644,
+            }],
+            notes: vec![],
+        };
+        apply(&root, &plan).unwrap();
+        assert_eq!(fs::read_to_string(&f).unwrap(), "ours\n");
+        undo(&root, false).unwrap();
+        let after = fs::metadata(&f).unwrap();
+        assert_eq!(fs::read_to_string(&f).unwrap(), "mine\n");
+        assert_eq!(
+            (after.uid(), after.gid(), after.permissions().mode()),
+            (before.uid(), before.gid(), before.permissions().mode())
+        );
+    }
 
     #[test]
     fn atomic_write_sets_mode_and_leaves_no_temp() {
