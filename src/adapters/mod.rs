@@ -1,6 +1,8 @@
 //! Adapters: one per shipper, each reading that shipper's own progress store strictly
 //! read-only (never writing, never locking) into a [`StoreSnapshot`].
 
+pub mod filebeat;
+
 use std::path::PathBuf;
 
 mod common;
@@ -50,6 +52,7 @@ pub fn open(
     opts: &SourceOptions,
 ) -> Result<Option<Box<dyn StoreReader>>, StoreError> {
     match kind {
+        ShipperKind::Filebeat => filebeat::open(opts),
         ShipperKind::FluentBit => fluentbit::open(opts),
         ShipperKind::Vector => vector::open(opts),
         ShipperKind::Promtail => promtail::open_promtail(opts),
@@ -57,10 +60,5 @@ pub fn open(
         ShipperKind::Fluentd => fluentd::open(opts),
         ShipperKind::Rsyslog => rsyslog::open(opts),
         ShipperKind::Logstash => logstash::open(opts),
-        // Each adapter lands with its issue (#2 Filebeat, #5 the others).
-        _ => {
-            let _ = opts;
-            Ok(None)
-        }
     }
 }

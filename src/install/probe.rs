@@ -1,0 +1,287 @@
+//! The host probe: which init system runs, where its scripts and links live, which shipper
+//! service is installed, and the K (kill) numbers of existing SysV scripts.
+
+use std::path::{Path, PathBuf};
+
+use crate::cursor::ShipperKind;
+use crate::root::Root;
+
+/// The init system to integrate with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Init {
+    Systemd,
+    /// RHEL / CentOS 6 / Amazon Linux 1: `/etc/rc.d/init.d`, chkconfig headers, lock files.
+    SysvChkconfig,
+    /// Debian / Ubuntu sysvinit: `/etc/init.d`, LSB headers, insserv / update-rc.d.
+    SysvDebian,
+}
+
+/// Unit search path, highest precedence first (systemd.unit(5)).
+pub const UNIT_DIRS: [&str; 5] = [
+    "/etc/systemd/system",
+    "/run/systemd/system",
+    "/usr/local/lib/systemd/system",
+    "/usr/lib/systemd/system",
+    "/lib/systemd/system",
+];
+
+/// Service names of the shippers, probed in this order.
+pub const SHIPPER_SERVICES: [&str; 10] = [
+    "filebeat",
+    "fluent-bit",
+    "td-agent-bit",
+    "vector",
+    "promtail",
+    "alloy",
+    "fluentd",
+    "td-agent",
+    "rsyslog",
+    "logstash",
+];
+
+/// What the probe found.
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub root: Root,
+    /// The machine itself is being probed (no `--root`): services can be asked and started.
+    pub live: bool,
+    pub init: Init,
+    /// The shipper's service name (unit name without `.service`, or init script name).
+    pub shipper: Option<String>,
+}
+
+impl Host {
+    /// Where SysV init scripts live for this init flavour (host path).
+    pub fn init_d(&self) -> &'static str {
+        match self.init {
+            Init::SysvChkconfig => "/etc/rc.d/init.d",
+            _ => "/etc/init.d",
+        }
+    }
+
+    /// The runlevel link directory `rcN.d` (host path).
+    pub fn rc_dir(&self, level: u8) -> PathBuf {
+        match self.init {
+            Init::SysvChkconfig => PathBuf::from(format!("/etc/rc.d/rc{level}.d")),
+            _ => PathBuf::from(format!("/etc/rc{level}.d")),
+        }
+    }
+
+    fn local(&self, host: &str) -> PathBuf {
+        self.root.host_to_local(Path::new(host))
+    }
+
+    /// The unit file of `name` (e.g. `filebeat.service`) by search-path precedence.
+    pub fn find_unit(&self, name: &str) -> Option<PathBuf> {
+        UNIT_DIRS
+            .iter()
+            .map(|d| Path::new(d).join(name))
+            .find(|p| self.root.host_to_local(p).exists())
+    }
+
+    /// True when an init script `name` exists.
+    pub fn has_script(&self, name: &str) -> bool {
+        self.local(self.init_d()).join(name).is_file()
+    }
+
+    /// The K number of `name` in `rcN.d` (`K20tomcat` -> 20), if linked.
+    pub fn k_number(&self, level: u8, name: &str) -> Option<u8> {
+        link_number(&self.root.host_to_local(&self.rc_dir(level)), 'K', name)
+    }
+
+    /// The S number of `name` in `rcN.d`.
+    pub fn s_number(&self, level: u8, name: &str) -> Option<u8> {
+        link_number(&self.root.host_to_local(&self.rc_dir(level)), 'S', name)
+    }
+
+    /// The text of init script `name` (empty when missing or unreadable).
+    pub fn script_text(&self, name: &str) -> String {
+        std::fs::read_to_string(self.local(self.init_d()).join(name)).unwrap_or_default()
+    }
+
+    /// Every `K..name` / `S..name` link in `rcN.d` (host paths).
+    pub fn links_of(&self, level: u8, name: &str) -> Vec<PathBuf> {
+        let dir = self.rc_dir(level);
+        let Ok(entries) = std::fs::read_dir(self.root.host_to_local(&dir)) else {
+            return Vec::new();
+        };
+        let mut out: Vec<PathBuf> = entries
+            .flatten()
+            .filter_map(|e| {
+                let file = e.file_name().to_str()?.to_string();
+                let rest = file.strip_prefix(['K', 'S'])?;
+                let numbered =
+                    rest.len() > 2 && rest.as_bytes()[..2].iter().all(u8::is_ascii_digit);
+                (numbered && &rest[2..] == name).then(|| dir.join(&file))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Whether systemd is PID 1 on the real machine (never under `--root`).
+    pub fn systemd_running(&self) -> bool {
+        self.live && self.local("/run/systemd/system").is_dir()
+    }
+}
+
+/// Finds `<kind><NN><name>` in `dir`.
+pub fn link_number(dir: &Path, kind: char, name: &str) -> Option<u8> {
+    std::fs::read_dir(dir).ok()?.flatten().find_map(|e| {
+        let file = e.file_name();
+        let file = file.to_str()?;
+        let rest = file.strip_prefix(kind)?;
+        if rest.len() < 3 || &rest[2..] != name {
+            return None;
+        }
+        rest[..2].parse().ok()
+    })
+}
+
+/// [`probe`] preferring the shippers named in `settings`.
+pub fn probe_for(
+    root: &Root,
+    forced: Option<Init>,
+    shipper: Option<&str>,
+    settings: &crate::settings::Settings,
+) -> Host {
+    let kinds: Vec<ShipperKind> = settings.shippers.iter().map(|s| s.kind.0).collect();
+    probe(root, forced, shipper, &kinds)
+}
+
+/// An image that is not booted has no /run/systemd/system: its /sbin/init tells.
+fn init_is_systemd(root: &Root) -> bool {
+    std::fs::read_link(root.host_to_local(Path::new("/sbin/init")))
+        .is_ok_and(|t| t.to_string_lossy().contains("systemd"))
+}
+
+/// The service / init script names a shipper is packaged under.
+pub fn service_names(kind: ShipperKind) -> &'static [&'static str] {
+    match kind {
+        ShipperKind::Filebeat => &["filebeat"],
+        ShipperKind::FluentBit => &["fluent-bit", "td-agent-bit"],
+        ShipperKind::Vector => &["vector"],
+        ShipperKind::Promtail => &["promtail"],
+        ShipperKind::Alloy => &["alloy"],
+        ShipperKind::Fluentd => &["fluentd", "td-agent"],
+        ShipperKind::Rsyslog => &["rsyslog"],
+        ShipperKind::Logstash => &["logstash"],
+    }
+}
+
+/// Probes the host under `root`. `forced` overrides the init detection; `shipper` names the
+/// shipper's service; otherwise the services of the `preferred` shippers (from the settings)
+/// are looked for first, then every known shipper's.
+pub fn probe(
+    root: &Root,
+    forced: Option<Init>,
+    shipper: Option<&str>,
+    preferred: &[ShipperKind],
+) -> Host {
+    let local = |p: &str| root.host_to_local(Path::new(p));
+    let init = forced.unwrap_or_else(|| {
+        if local("/run/systemd/system").is_dir() || init_is_systemd(root) {
+            Init::Systemd
+        } else if local("/etc/rc.d/init.d").is_dir() {
+            Init::SysvChkconfig
+        } else if local("/etc/init.d").is_dir() && local("/etc/rc0.d").is_dir() {
+            Init::SysvDebian
+        } else {
+            Init::Systemd
+        }
+    });
+    let mut host = Host {
+        root: root.clone(),
+        live: root.dir().is_none(),
+        init,
+        shipper: None,
+    };
+    host.shipper = match shipper {
+        Some(s) => Some(s.trim_end_matches(".service").to_string()),
+        None => preferred
+            .iter()
+            .flat_map(|k| service_names(*k).iter())
+            .chain(SHIPPER_SERVICES.iter())
+            .find(|s| match host.init {
+                Init::Systemd => host.find_unit(&format!("{s}.service")).is_some(),
+                _ => host.has_script(s),
+            })
+            .map(|s| s.to_string()),
+    };
+    host
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    use crate::install::temp_root as tree;
+
+    #[test]
+    fn an_unbooted_systemd_image_is_systemd() {
+        let (d, root) = tree();
+        std::fs::create_dir_all(d.path().join("etc/init.d")).unwrap();
+        std::fs::create_dir_all(d.path().join("etc/rc0.d")).unwrap();
+        assert_eq!(probe(&root, None, None, &[]).init, Init::SysvDebian);
+        std::fs::create_dir_all(d.path().join("sbin")).unwrap();
+        symlink("/lib/systemd/systemd", d.path().join("sbin/init")).unwrap();
+        assert_eq!(probe(&root, None, None, &[]).init, Init::Systemd);
+    }
+
+    #[test]
+    fn shipper_services_of_every_kind_are_found() {
+        for name in SHIPPER_SERVICES {
+            let (d, root) = tree();
+            let unit = d.path().join("usr/lib/systemd/system");
+            std::fs::create_dir_all(&unit).unwrap();
+            std::fs::create_dir_all(d.path().join("run/systemd/system")).unwrap();
+            std::fs::write(unit.join(format!("{name}.service")), "").unwrap();
+            assert_eq!(probe(&root, None, None, &[]).shipper.as_deref(), Some(name));
+        }
+    }
+
+    #[test]
+    fn the_settings_shipper_wins_over_rsyslog() {
+        let (d, root) = tree();
+        let unit = d.path().join("lib/systemd/system");
+        std::fs::create_dir_all(&unit).unwrap();
+        std::fs::create_dir_all(d.path().join("run/systemd/system")).unwrap();
+        for n in ["rsyslog", "td-agent-bit"] {
+            std::fs::write(unit.join(format!("{n}.service")), "").unwrap();
+        }
+        assert_eq!(
+            probe(&root, None, None, &[]).shipper.as_deref(),
+            Some("td-agent-bit")
+        );
+        let host = probe(&root, None, None, &[ShipperKind::Rsyslog]);
+        assert_eq!(host.shipper.as_deref(), Some("rsyslog"));
+    }
+
+    #[test]
+    fn links_and_numbers() {
+        let (d, root) = tree();
+        let rc0 = d.path().join("etc/rc0.d");
+        std::fs::create_dir_all(&rc0).unwrap();
+        std::fs::create_dir_all(d.path().join("etc/init.d")).unwrap();
+        for l in [
+            "K20tomcat",
+            "K30drainguard",
+            "S99drainguard",
+            "K3drainguard",
+            "K40drainguard-aws",
+        ] {
+            symlink("x", rc0.join(l)).unwrap();
+        }
+        let host = probe(&root, Some(Init::SysvDebian), None, &[]);
+        assert_eq!(host.k_number(0, "tomcat"), Some(20));
+        assert_eq!(
+            host.links_of(0, "drainguard"),
+            vec![
+                PathBuf::from("/etc/rc0.d/K30drainguard"),
+                PathBuf::from("/etc/rc0.d/S99drainguard")
+            ]
+        );
+    }
+}

@@ -1,0 +1,7 @@
+//! Test support: writers that produce shipper progress stores in their exact on-disk formats.
+//!
+//! Used by the integration tests, the shipper simulator (`examples/shipsim.rs`) and the scale
+//! generator (`examples/gen_registry.rs`). Nothing in the product calls these: drainguard
+//! itself never writes a shipper's store.
+
+pub mod filebeat;
