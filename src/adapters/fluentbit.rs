@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::cursor::{Cursor, ExcludeRule, Identity, InputSpec, OffsetMeaning, ShipperKind, StoreSnapshot};
+use crate::cursor::{
+    Cursor, ExcludeRule, Identity, InputSpec, OffsetMeaning, ShipperKind, StoreSnapshot,
+};
 use crate::error::{Position, StoreError};
 
 use super::common;
@@ -34,7 +36,10 @@ pub struct FluentBitConf {
 }
 
 fn split_list(v: &str) -> Vec<String> {
-    v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    v.split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// Parses a classic `fluent-bit.conf` (`[SECTION]` + `Key Value` lines).
@@ -58,14 +63,18 @@ pub fn parse_classic(text: &str) -> FluentBitConf {
         if name == "service" && get("http_server").is_some_and(|v| v.eq_ignore_ascii_case("on")) {
             conf.http = Some(format!(
                 "http://{}:{}",
-                get("http_listen").filter(|h| h != "0.0.0.0").unwrap_or_else(|| "127.0.0.1".into()),
+                get("http_listen")
+                    .filter(|h| h != "0.0.0.0")
+                    .unwrap_or_else(|| "127.0.0.1".into()),
                 get("http_port").unwrap_or_else(|| "2020".into())
             ));
         }
         if name == "input" && get("name").is_some_and(|n| n.eq_ignore_ascii_case("tail")) {
             conf.inputs.push(TailInput {
                 path: get("path").map(|v| split_list(&v)).unwrap_or_default(),
-                exclude: get("exclude_path").map(|v| split_list(&v)).unwrap_or_default(),
+                exclude: get("exclude_path")
+                    .map(|v| split_list(&v))
+                    .unwrap_or_default(),
                 db: get("db").map(PathBuf::from),
             });
         }
@@ -75,7 +84,11 @@ pub fn parse_classic(text: &str) -> FluentBitConf {
 
 /// Parses a YAML `fluent-bit.yaml` (`service:` and `pipeline: inputs:`).
 pub fn parse_yaml(path: &Path, text: &str) -> Result<FluentBitConf, StoreError> {
-    let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| StoreError::Config { path: path.into(), what: e.to_string() })?;
+    let v: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(text).map_err(|e| StoreError::Config {
+            path: path.into(),
+            what: e.to_string(),
+        })?;
     let s = |v: Option<&serde_yaml_ng::Value>| -> Option<String> {
         v.and_then(|v| match v {
             serde_yaml_ng::Value::String(s) => Some(s.clone()),
@@ -89,17 +102,24 @@ pub fn parse_yaml(path: &Path, text: &str) -> Result<FluentBitConf, StoreError> 
         if s(svc.get("http_server")).is_some_and(|x| x.eq_ignore_ascii_case("on") || x == "true") {
             conf.http = Some(format!(
                 "http://{}:{}",
-                s(svc.get("http_listen")).filter(|h| h != "0.0.0.0").unwrap_or_else(|| "127.0.0.1".into()),
+                s(svc.get("http_listen"))
+                    .filter(|h| h != "0.0.0.0")
+                    .unwrap_or_else(|| "127.0.0.1".into()),
                 s(svc.get("http_port")).unwrap_or_else(|| "2020".into())
             ));
         }
     }
-    let inputs = v.get("pipeline").and_then(|p| p.get("inputs")).and_then(|i| i.as_sequence());
+    let inputs = v
+        .get("pipeline")
+        .and_then(|p| p.get("inputs"))
+        .and_then(|i| i.as_sequence());
     for i in inputs.into_iter().flatten() {
         if s(i.get("name")).is_some_and(|n| n == "tail") {
             conf.inputs.push(TailInput {
                 path: s(i.get("path")).map(|p| split_list(&p)).unwrap_or_default(),
-                exclude: s(i.get("exclude_path")).map(|p| split_list(&p)).unwrap_or_default(),
+                exclude: s(i.get("exclude_path"))
+                    .map(|p| split_list(&p))
+                    .unwrap_or_default(),
                 db: s(i.get("db")).map(PathBuf::from),
             });
         }
@@ -112,24 +132,45 @@ pub fn parse_yaml(path: &Path, text: &str) -> Result<FluentBitConf, StoreError> 
 pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreError> {
     let configs = match &opts.config {
         Some(c) => vec![c.clone()],
-        None => ["/etc/fluent-bit/fluent-bit.yaml", "/etc/fluent-bit/fluent-bit.conf"].map(PathBuf::from).to_vec(),
+        None => [
+            "/etc/fluent-bit/fluent-bit.yaml",
+            "/etc/fluent-bit/fluent-bit.conf",
+        ]
+        .map(PathBuf::from)
+        .to_vec(),
     };
     let mut conf = FluentBitConf::default();
     for c in configs {
         let local = opts.root.host_to_local(&c);
         let Ok(text) = std::fs::read_to_string(&local) else {
             if opts.config.is_some() {
-                return Err(StoreError::io(&local, std::io::Error::from(std::io::ErrorKind::NotFound)));
+                return Err(StoreError::io(
+                    &local,
+                    std::io::Error::from(std::io::ErrorKind::NotFound),
+                ));
             }
             continue;
         };
-        conf = if local.extension().is_some_and(|e| e == "yaml" || e == "yml") { parse_yaml(&local, &text)? } else { parse_classic(&text) };
+        conf = if local.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            parse_yaml(&local, &text)?
+        } else {
+            parse_classic(&text)
+        };
         break;
     }
-    let input = conf.inputs.iter().find(|i| i.db.is_some()).cloned().unwrap_or_default();
+    let input = conf
+        .inputs
+        .iter()
+        .find(|i| i.db.is_some())
+        .cloned()
+        .unwrap_or_default();
     let candidates: Vec<PathBuf> = input.db.iter().cloned().collect();
     Ok(common::locate(opts, "fluent-bit", &candidates)?.map(|db| {
-        Box::new(FluentBitReader { db, input, http: conf.http.clone() }) as Box<dyn StoreReader>
+        Box::new(FluentBitReader {
+            db,
+            input,
+            http: conf.http.clone(),
+        }) as Box<dyn StoreReader>
     }))
 }
 
@@ -144,14 +185,24 @@ impl StoreReader for FluentBitReader {
         ShipperKind::FluentBit
     }
     fn watch_paths(&self) -> Vec<PathBuf> {
-        self.db.parent().map(Path::to_path_buf).into_iter().collect()
+        self.db
+            .parent()
+            .map(Path::to_path_buf)
+            .into_iter()
+            .collect()
     }
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
         let mut snap = read_db(&self.db)?;
         snap.inputs.push(InputSpec {
             name: "tail".into(),
             paths: self.input.path.clone(),
-            exclude: self.input.exclude.iter().cloned().map(ExcludeRule::Glob).collect(),
+            exclude: self
+                .input
+                .exclude
+                .iter()
+                .cloned()
+                .map(ExcludeRule::Glob)
+                .collect(),
             ..Default::default()
         });
         snap.queues.push(match &self.http {
@@ -173,10 +224,16 @@ pub fn read_db(db: &Path) -> Result<StoreSnapshot, StoreError> {
     let mut last = None;
     for attempt in 0..BUSY_RETRIES {
         match try_read(db) {
-            Err(e @ rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error { code: rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked, .. },
-                _,
-            )) => {
+            Err(
+                e @ rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error {
+                        code:
+                            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked,
+                        ..
+                    },
+                    _,
+                ),
+            ) => {
                 tracing::debug!(attempt, "fluent-bit DB busy: {e}");
                 last = Some(e);
                 std::thread::sleep(Duration::from_millis(100));
@@ -198,14 +255,25 @@ pub fn read_db(db: &Path) -> Result<StoreSnapshot, StoreError> {
 fn sql_error(db: &Path, e: rusqlite::Error) -> StoreError {
     match e {
         rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
-            StoreError::corrupt(db, Position::default(), "not an SQLite database (file is not a Fluent Bit tail DB)")
+            StoreError::corrupt(
+                db,
+                Position::default(),
+                "not an SQLite database (file is not a Fluent Bit tail DB)",
+            )
         }
-        other => StoreError::corrupt(db, Position::default(), format!("cannot read in_tail_files: {other}")),
+        other => StoreError::corrupt(
+            db,
+            Position::default(),
+            format!("cannot read in_tail_files: {other}"),
+        ),
     }
 }
 
 fn try_read(db: &Path) -> Result<StoreSnapshot, rusqlite::Error> {
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let conn = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
     conn.busy_timeout(Duration::from_millis(200))?;
     let has_marker = conn
         .prepare("SELECT 1 FROM pragma_table_info('in_tail_files') WHERE name = 'offset_marker'")?
@@ -213,7 +281,11 @@ fn try_read(db: &Path) -> Result<StoreSnapshot, rusqlite::Error> {
     let mut snap = common::snapshot(
         ShipperKind::FluentBit,
         db,
-        if has_marker { "fluent-bit in_tail_files (offset_marker)" } else { "fluent-bit in_tail_files" },
+        if has_marker {
+            "fluent-bit in_tail_files (offset_marker)"
+        } else {
+            "fluent-bit in_tail_files"
+        },
         OffsetMeaning::Read,
     );
     // Highest id per inode wins.
@@ -223,13 +295,22 @@ fn try_read(db: &Path) -> Result<StoreSnapshot, rusqlite::Error> {
          ORDER BY t.id",
     )?;
     let rows = stmt.query_map([], |r| {
-        Ok((r.get::<_, Vec<u8>>(0).or_else(|_| r.get::<_, String>(0).map(String::into_bytes))?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+        Ok((
+            r.get::<_, Vec<u8>>(0)
+                .or_else(|_| r.get::<_, String>(0).map(String::into_bytes))?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)?,
+        ))
     })?;
     for row in rows {
         let (name, offset, ino, rotated) = row?;
         let path = common::path_from_bytes(&name);
         snap.cursors.push(Cursor {
-            key: format!("inode {ino}{}", if rotated != 0 { " (rotated)" } else { "" }),
+            key: format!(
+                "inode {ino}{}",
+                if rotated != 0 { " (rotated)" } else { "" }
+            ),
             identity: Identity::Inode { ino: ino as u64 },
             path: Some(path),
             offset: offset.max(0) as u64,

@@ -7,9 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cursor::{
-    Cursor, Identity, OffsetMeaning, ShipperKind, SkippedEntries, StoreSnapshot,
-};
+use crate::cursor::{Cursor, Identity, OffsetMeaning, ShipperKind, SkippedEntries, StoreSnapshot};
 use crate::error::{Position, StoreError};
 
 use super::common;
@@ -27,7 +25,8 @@ pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreE
     let local_conf = opts.root.host_to_local(&config);
     let mut monitor = None;
     if local_conf.exists() {
-        let text = std::fs::read_to_string(&local_conf).map_err(|e| StoreError::io(&local_conf, e))?;
+        let text =
+            std::fs::read_to_string(&local_conf).map_err(|e| StoreError::io(&local_conf, e))?;
         candidates.extend(pos_files_in_config(&text));
         monitor = monitor_agent_port(&text).map(|p| format!("http://127.0.0.1:{p}"));
     }
@@ -178,7 +177,10 @@ fn hex_field(path: &Path, pos: Position, field: &[u8], what: &str) -> Result<u64
             StoreError::corrupt(
                 path,
                 pos,
-                format!("{what} `{}` is not a hex number", String::from_utf8_lossy(field)),
+                format!(
+                    "{what} `{}` is not a hex number",
+                    String::from_utf8_lossy(field)
+                ),
             )
         })
 }

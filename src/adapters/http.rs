@@ -55,7 +55,10 @@ pub fn fluentbit_state(v: &Value) -> Result<QueueState, String> {
         .iter()
         .filter(|(k, _)| k.starts_with("tail"))
         .filter_map(|(k, i)| {
-            let n = i.pointer("/chunks/total").and_then(Value::as_u64).unwrap_or(0);
+            let n = i
+                .pointer("/chunks/total")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
             (n > 0).then(|| format!("{k}: {n} chunks"))
         })
         .collect();
@@ -119,7 +122,11 @@ pub fn logstash_state(v: &Value) -> Result<QueueState, String> {
         .iter()
         .filter_map(|(name, p)| {
             let get = |ptr: &str| p.pointer(ptr).and_then(Value::as_u64).unwrap_or(0);
-            let (inn, out, q) = (get("/events/in"), get("/events/out"), get("/queue/events_count"));
+            let (inn, out, q) = (
+                get("/events/in"),
+                get("/events/out"),
+                get("/queue/events_count"),
+            );
             (inn > out || q > 0).then(|| format!("{name}: in {inn} out {out} queued {q}"))
         })
         .collect();

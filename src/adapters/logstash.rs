@@ -32,7 +32,10 @@ pub fn parse_pipeline(text: &str) -> PipelineFiles {
     let mut rest = text.as_str();
     while let Some(i) = rest.find("=>") {
         let key = rest[..i].trim_end();
-        let key = key.rsplit(|c: char| c.is_whitespace() || c == '{').next().unwrap_or("");
+        let key = key
+            .rsplit(|c: char| c.is_whitespace() || c == '{')
+            .next()
+            .unwrap_or("");
         let val = rest[i + 2..].trim_start();
         let (vals, used) = if let Some(list) = val.strip_prefix('[') {
             let end = list.find(']').unwrap_or(list.len());
@@ -43,7 +46,9 @@ pub fn parse_pipeline(text: &str) -> PipelineFiles {
         };
         match key {
             "path" => out.paths.extend(vals),
-            "sincedb_path" => out.sincedb_paths.extend(vals.into_iter().map(PathBuf::from)),
+            "sincedb_path" => out
+                .sincedb_paths
+                .extend(vals.into_iter().map(PathBuf::from)),
             _ => {}
         }
         rest = &rest[i + 2 + used.min(rest.len() - i - 2)..];

@@ -45,8 +45,12 @@ pub fn open_promtail(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>
         }
     }
     candidates.extend(
-        ["/var/log/positions.yaml", "/run/promtail/positions.yaml", "/tmp/positions.yaml"]
-            .map(PathBuf::from),
+        [
+            "/var/log/positions.yaml",
+            "/run/promtail/positions.yaml",
+            "/tmp/positions.yaml",
+        ]
+        .map(PathBuf::from),
     );
     Ok(common::locate(opts, "promtail", &candidates)?.map(|path| {
         Box::new(PositionsReader {
@@ -90,7 +94,11 @@ impl StoreReader for PositionsReader {
         self.kind
     }
     fn watch_paths(&self) -> Vec<PathBuf> {
-        self.path.parent().map(Path::to_path_buf).into_iter().collect()
+        self.path
+            .parent()
+            .map(Path::to_path_buf)
+            .into_iter()
+            .collect()
     }
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
         parse(self.kind, &self.path, &common::read_bytes(&self.path)?)
@@ -101,7 +109,10 @@ impl StoreReader for PositionsReader {
 #[serde(untagged)]
 enum Key {
     Path(String),
-    Entry { path: String, labels: Option<String> },
+    Entry {
+        path: String,
+        labels: Option<String>,
+    },
 }
 
 #[derive(Deserialize)]

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::cursor::{Cursor, Identity, OffsetMeaning, QueueSignal, QueueState, ShipperKind, StoreSnapshot};
+use crate::cursor::{
+    Cursor, Identity, OffsetMeaning, QueueSignal, QueueState, ShipperKind, StoreSnapshot,
+};
 use crate::error::{Position, StoreError};
 use crate::fingerprint::FingerprintSpec;
 
@@ -51,7 +53,10 @@ pub fn parse_conf(text: &str) -> RsyslogConf {
             break;
         };
         let head = lower[..open].trim_end();
-        let stmt = head.rsplit(|ch: char| !ch.is_ascii_alphanumeric()).next().unwrap_or("");
+        let stmt = head
+            .rsplit(|ch: char| !ch.is_ascii_alphanumeric())
+            .next()
+            .unwrap_or("");
         let args = &flat[open + 1..close];
         let get = |k: &str| param(args, k);
         match stmt {
@@ -89,7 +94,8 @@ fn param(args: &str, key: &str) -> Option<String> {
     let mut at = 0;
     while let Some(i) = lower[at..].find(key) {
         let k = at + i;
-        let before_ok = k == 0 || !lower.as_bytes()[k - 1].is_ascii_alphanumeric() && lower.as_bytes()[k - 1] != b'.';
+        let before_ok = k == 0
+            || !lower.as_bytes()[k - 1].is_ascii_alphanumeric() && lower.as_bytes()[k - 1] != b'.';
         let rest = lower[k + key.len()..].trim_start();
         if before_ok && rest.starts_with('=') {
             let v = args[args.len() - rest.len() + 1..].trim_start();
@@ -113,7 +119,11 @@ pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreE
         conf = parse_conf(&text);
         let d = local.with_file_name("rsyslog.d");
         if let Ok(rd) = std::fs::read_dir(&d) {
-            let mut fs: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "conf")).collect();
+            let mut fs: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "conf"))
+                .collect();
             fs.sort();
             for f in fs {
                 let t = std::fs::read_to_string(&f).map_err(|e| StoreError::io(&f, e))?;
@@ -124,16 +134,26 @@ pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreE
             }
         }
     } else if opts.config.is_some() {
-        return Err(StoreError::io(&local, std::io::Error::from(std::io::ErrorKind::NotFound)));
+        return Err(StoreError::io(
+            &local,
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        ));
     }
     if conf.files.is_empty() && opts.store.is_none() && opts.config.is_none() {
         return Ok(None); // no imfile input: rsyslog is not shipping files here.
     }
     let mut candidates: Vec<PathBuf> = conf.work_dir.iter().cloned().collect();
     candidates.extend(DEFAULT_WORK_DIRS.map(PathBuf::from));
-    let impstats = conf.impstats_file.as_ref().map(|p| opts.root.host_to_local(p));
+    let impstats = conf
+        .impstats_file
+        .as_ref()
+        .map(|p| opts.root.host_to_local(p));
     Ok(common::locate(opts, "rsyslog", &candidates)?.map(|dir| {
-        Box::new(RsyslogReader { dir, files: conf.files.clone(), impstats }) as Box<dyn StoreReader>
+        Box::new(RsyslogReader {
+            dir,
+            files: conf.files.clone(),
+            impstats,
+        }) as Box<dyn StoreReader>
     }))
 }
 
@@ -154,11 +174,12 @@ impl StoreReader for RsyslogReader {
     }
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
         let mut snap = read_dir(&self.dir)?;
-        snap.inputs.extend(self.files.iter().map(|f| crate::cursor::InputSpec {
-            name: format!("imfile {f}"),
-            paths: vec![f.clone()],
-            ..Default::default()
-        }));
+        snap.inputs
+            .extend(self.files.iter().map(|f| crate::cursor::InputSpec {
+                name: format!("imfile {f}"),
+                paths: vec![f.clone()],
+                ..Default::default()
+            }));
         snap.queues.push(match &self.impstats {
             Some(p) => impstats_signal(p)?,
             None => common::unknown_queue(
@@ -184,7 +205,12 @@ struct State {
 
 /// Reads every `imfile-state:*` file of a work directory (temp files ignored).
 pub fn read_dir(dir: &Path) -> Result<StoreSnapshot, StoreError> {
-    let mut snap = common::snapshot(ShipperKind::Rsyslog, dir, "rsyslog imfile state (json)", OffsetMeaning::Read);
+    let mut snap = common::snapshot(
+        ShipperKind::Rsyslog,
+        dir,
+        "rsyslog imfile state (json)",
+        OffsetMeaning::Read,
+    );
     let rd = std::fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))?;
     let mut names: Vec<String> = rd
         .filter_map(|e| e.ok())
@@ -208,30 +234,55 @@ pub fn read_dir(dir: &Path) -> Result<StoreSnapshot, StoreError> {
 
 /// Parses one state file named `name`. `Ok(None)` for an empty file (rsyslog < 8.2606
 /// truncates before writing: re-read later).
-pub fn parse_state(path: &Path, name: &str, bytes: &[u8], notes: &mut Vec<String>) -> Result<Option<Cursor>, StoreError> {
+pub fn parse_state(
+    path: &Path,
+    name: &str,
+    bytes: &[u8],
+    notes: &mut Vec<String>,
+) -> Result<Option<Cursor>, StoreError> {
     if bytes.is_empty() {
-        notes.push(format!("{}: empty (being rewritten); re-read later", path.display()));
+        notes.push(format!(
+            "{}: empty (being rewritten); re-read later",
+            path.display()
+        ));
         return Ok(None);
     }
     if bytes.starts_with(b"<Obj:1:strm:1:") {
         return Err(StoreError::Unsupported {
             path: path.into(),
-            what: "pre-8.34 object-serialized state file; restart rsyslog >= 8.34 once to convert it".into(),
+            what:
+                "pre-8.34 object-serialized state file; restart rsyslog >= 8.34 once to convert it"
+                    .into(),
         });
     }
     let mut parts = name.splitn(3, ':').skip(1);
-    let ino: u64 = parts.next().and_then(|s| s.parse().ok()).ok_or_else(|| StoreError::Unsupported {
-        path: path.into(),
-        what: "legacy state file name (not imfile-state:<inode>); restart rsyslog >= 8.34 once".into(),
+    let ino: u64 = parts.next().and_then(|s| s.parse().ok()).ok_or_else(|| {
+        StoreError::Unsupported {
+            path: path.into(),
+            what: "legacy state file name (not imfile-state:<inode>); restart rsyslog >= 8.34 once"
+                .into(),
+        }
     })?;
     let file_id = parts.next().map(str::to_string);
     let st: State = serde_json::from_slice(bytes).map_err(|e| {
-        StoreError::corrupt(path, Position { line: Some(e.line() as u64), byte: None }, format!("not an imfile state: {e} (a torn write? re-read)"))
+        StoreError::corrupt(
+            path,
+            Position {
+                line: Some(e.line() as u64),
+                byte: None,
+            },
+            format!("not an imfile state: {e} (a torn write? re-read)"),
+        )
     })?;
     if st.curr_offs < 0 || st.strt_offs < 0 {
-        return Err(StoreError::corrupt(path, Position::default(), "negative offset"));
+        return Err(StoreError::corrupt(
+            path,
+            Position::default(),
+            "negative offset",
+        ));
     }
-    let partial = st.prev_line_segment.as_ref().map_or(0, String::len) + st.prev_msg_segment.as_ref().map_or(0, String::len);
+    let partial = st.prev_line_segment.as_ref().map_or(0, String::len)
+        + st.prev_msg_segment.as_ref().map_or(0, String::len);
     if partial > 0 {
         notes.push(format!(
             "{}: curr_offs includes {partial} bytes of a partial line not yet submitted",
@@ -239,7 +290,10 @@ pub fn parse_state(path: &Path, name: &str, bytes: &[u8], notes: &mut Vec<String
         ));
     }
     let identity = match &file_id {
-        Some(id) => Identity::Fingerprint { spec: FingerprintSpec::RsyslogFileId, value: id.clone() },
+        Some(id) => Identity::Fingerprint {
+            spec: FingerprintSpec::RsyslogFileId,
+            value: id.clone(),
+        },
         None => Identity::Inode { ino },
     };
     Ok(Some(Cursor {
@@ -254,32 +308,53 @@ pub fn parse_state(path: &Path, name: &str, bytes: &[u8], notes: &mut Vec<String
 /// Reads the last impstats record per queue from a JSON impstats log file: pending when any
 /// queue (`origin":"core.queue"`) has `size` > 0.
 pub fn impstats_signal(path: &Path) -> Result<QueueSignal, StoreError> {
-    let text = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => {
-            return Ok(common::unknown_queue(
+    let text =
+        match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => return Ok(common::unknown_queue(
                 &format!("rsyslog impstats {}", path.display()),
-                &format!("impstats file unreadable ({e}); check module(load=\"impstats\" log.file=...)"),
-            ))
-        }
-    };
+                &format!(
+                    "impstats file unreadable ({e}); check module(load=\"impstats\" log.file=...)"
+                ),
+            )),
+        };
     let mut sizes: std::collections::BTreeMap<String, u64> = Default::default();
     for line in text.split(|b| *b == b'\n') {
-        let Some(start) = line.iter().position(|b| *b == b'{') else { continue };
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line[start..]) else { continue };
+        let Some(start) = line.iter().position(|b| *b == b'{') else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line[start..]) else {
+            continue;
+        };
         if v.get("origin").and_then(|o| o.as_str()) == Some("core.queue") {
-            if let (Some(n), Some(s)) = (v.get("name").and_then(|n| n.as_str()), v.get("size").and_then(|s| s.as_u64())) {
+            if let (Some(n), Some(s)) = (
+                v.get("name").and_then(|n| n.as_str()),
+                v.get("size").and_then(|s| s.as_u64()),
+            ) {
                 sizes.insert(n.to_string(), s);
             }
         }
     }
     let source = format!("rsyslog impstats {}", path.display());
     if sizes.is_empty() {
-        return Ok(common::unknown_queue(&source, "no core.queue record yet; set impstats format=\"json\" and wait one interval"));
+        return Ok(common::unknown_queue(
+            &source,
+            "no core.queue record yet; set impstats format=\"json\" and wait one interval",
+        ));
     }
-    let pending: Vec<String> = sizes.iter().filter(|(_, s)| **s > 0).map(|(n, s)| format!("{n}={s}")).collect();
+    let pending: Vec<String> = sizes
+        .iter()
+        .filter(|(_, s)| **s > 0)
+        .map(|(n, s)| format!("{n}={s}"))
+        .collect();
     Ok(QueueSignal {
         source,
-        state: if pending.is_empty() { QueueState::Empty } else { QueueState::Pending { detail: pending.join(", ") } },
+        state: if pending.is_empty() {
+            QueueState::Empty
+        } else {
+            QueueState::Pending {
+                detail: pending.join(", "),
+            }
+        },
     })
 }

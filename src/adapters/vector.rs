@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::cursor::{Cursor, ExcludeRule, Identity, InputSpec, OffsetMeaning, ShipperKind, StoreSnapshot};
+use crate::cursor::{
+    Cursor, ExcludeRule, Identity, InputSpec, OffsetMeaning, ShipperKind, StoreSnapshot,
+};
 use crate::error::{Position, StoreError};
 use crate::fingerprint::FingerprintSpec;
 
@@ -76,7 +78,13 @@ enum Ack {
 
 impl Ack {
     fn on(a: &Option<Ack>) -> bool {
-        matches!(a, Some(Ack::Bool(true)) | Some(Ack::Table { enabled: Some(true) }))
+        matches!(
+            a,
+            Some(Ack::Bool(true))
+                | Some(Ack::Table {
+                    enabled: Some(true)
+                })
+        )
     }
 }
 
@@ -91,11 +99,18 @@ struct RawFingerprint {
 pub fn parse_conf(path: &Path, text: &str) -> Result<VectorConf, StoreError> {
     let yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
     let raw: RawConf = if yaml {
-        serde_yaml_ng::from_str(text).map_err(|e| StoreError::Config { path: path.into(), what: e.to_string() })?
+        serde_yaml_ng::from_str(text).map_err(|e| StoreError::Config {
+            path: path.into(),
+            what: e.to_string(),
+        })?
     } else {
-        toml::from_str(text).map_err(|e| StoreError::Config { path: path.into(), what: e.to_string() })?
+        toml::from_str(text).map_err(|e| StoreError::Config {
+            path: path.into(),
+            what: e.to_string(),
+        })?
     };
-    let any_sink_ack = raw.sinks.values().any(|s| Ack::on(&s.acknowledgements)) || Ack::on(&raw.acknowledgements);
+    let any_sink_ack =
+        raw.sinks.values().any(|s| Ack::on(&s.acknowledgements)) || Ack::on(&raw.acknowledgements);
     let sources = raw
         .sources
         .into_iter()
@@ -117,7 +132,10 @@ pub fn parse_conf(path: &Path, text: &str) -> Result<VectorConf, StoreError> {
             }
         })
         .collect();
-    Ok(VectorConf { data_dir: raw.data_dir, sources })
+    Ok(VectorConf {
+        data_dir: raw.data_dir,
+        sources,
+    })
 }
 
 /// Opens the checkpoints of the first `file` source of the config (`--config`, else
@@ -126,7 +144,9 @@ pub fn parse_conf(path: &Path, text: &str) -> Result<VectorConf, StoreError> {
 pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreError> {
     let configs = match &opts.config {
         Some(c) => vec![c.clone()],
-        None => ["/etc/vector/vector.yaml", "/etc/vector/vector.toml"].map(PathBuf::from).to_vec(),
+        None => ["/etc/vector/vector.yaml", "/etc/vector/vector.toml"]
+            .map(PathBuf::from)
+            .to_vec(),
     };
     let mut source: Option<FileSource> = None;
     let mut candidates = Vec::new();
@@ -134,7 +154,10 @@ pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreE
         let local = opts.root.host_to_local(&c);
         let Ok(text) = std::fs::read_to_string(&local) else {
             if opts.config.is_some() {
-                return Err(StoreError::io(&local, std::io::Error::from(std::io::ErrorKind::NotFound)));
+                return Err(StoreError::io(
+                    &local,
+                    std::io::Error::from(std::io::ErrorKind::NotFound),
+                ));
             }
             continue;
         };
@@ -159,7 +182,11 @@ pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreE
         include: vec![],
         exclude: vec![],
         data_dir: None,
-        fingerprint: FingerprintSpec::VectorFirstLines { lines: 1, ignored_header_bytes: 0, max_line_bytes: 102_400 },
+        fingerprint: FingerprintSpec::VectorFirstLines {
+            lines: 1,
+            ignored_header_bytes: 0,
+            max_line_bytes: 102_400,
+        },
         device_inode: false,
         acknowledgements: false,
     });
@@ -176,7 +203,11 @@ impl StoreReader for VectorReader {
         ShipperKind::Vector
     }
     fn watch_paths(&self) -> Vec<PathBuf> {
-        self.path.parent().map(Path::to_path_buf).into_iter().collect()
+        self.path
+            .parent()
+            .map(Path::to_path_buf)
+            .into_iter()
+            .collect()
     }
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
         let newer = self.path.with_file_name("checkpoints.new.json");
@@ -184,7 +215,9 @@ impl StoreReader for VectorReader {
         if let Ok(bytes) = std::fs::read(&newer) {
             match parse(&newer, &bytes, &self.source) {
                 Ok(mut s) => {
-                    s.notes.push("checkpoints.new.json present and valid: preferred, as Vector does".into());
+                    s.notes.push(
+                        "checkpoints.new.json present and valid: preferred, as Vector does".into(),
+                    );
                     return Ok(s);
                 }
                 Err(e) => notes.push(format!("ignored interrupted {}: {e}", newer.display())),
@@ -221,34 +254,65 @@ enum Fp {
 
 /// Parses a checkpoints file for `source`.
 pub fn parse(path: &Path, bytes: &[u8], source: &FileSource) -> Result<StoreSnapshot, StoreError> {
-    let meaning = if source.acknowledgements { OffsetMeaning::Delivered } else { OffsetMeaning::Read };
+    let meaning = if source.acknowledgements {
+        OffsetMeaning::Delivered
+    } else {
+        OffsetMeaning::Read
+    };
     let mut snap = common::snapshot(ShipperKind::Vector, path, "vector checkpoints v1", meaning);
     let st: State = serde_json::from_slice(bytes).map_err(|e| {
-        StoreError::corrupt(path, Position { line: Some(e.line() as u64), byte: None }, format!("not a Vector checkpoints file: {e}"))
+        StoreError::corrupt(
+            path,
+            Position {
+                line: Some(e.line() as u64),
+                byte: None,
+            },
+            format!("not a Vector checkpoints file: {e}"),
+        )
     })?;
     let State::V1 { checkpoints } = st;
     let mut legacy = 0;
     for c in checkpoints {
         let (key, identity) = match c.fingerprint {
-            Fp::DevInode(dev, ino) => (format!("dev_inode {dev} {ino}"), Identity::DevInode { dev, ino }),
+            Fp::DevInode(dev, ino) => (
+                format!("dev_inode {dev} {ino}"),
+                Identity::DevInode { dev, ino },
+            ),
             Fp::FirstLinesChecksum(v) => (
                 format!("first_lines_checksum {v}"),
-                Identity::Fingerprint { spec: source.fingerprint, value: v.to_string() },
+                Identity::Fingerprint {
+                    spec: source.fingerprint,
+                    value: v.to_string(),
+                },
             ),
             Fp::Checksum(_) | Fp::Unknown(_) => {
                 legacy += 1;
                 continue;
             }
         };
-        snap.cursors.push(Cursor { key, identity, path: None, offset: c.position, unit: Default::default() });
+        snap.cursors.push(Cursor {
+            key,
+            identity,
+            path: None,
+            offset: c.position,
+            unit: Default::default(),
+        });
     }
     if legacy > 0 {
-        snap.skipped.push(crate::cursor::SkippedEntries { prefix: "legacy checksum/unknown (dropped by Vector >= 0.51)".into(), count: legacy });
+        snap.skipped.push(crate::cursor::SkippedEntries {
+            prefix: "legacy checksum/unknown (dropped by Vector >= 0.51)".into(),
+            count: legacy,
+        });
     }
     snap.inputs.push(InputSpec {
         name: source.id.clone(),
         paths: source.include.clone(),
-        exclude: source.exclude.iter().cloned().map(ExcludeRule::Glob).collect(),
+        exclude: source
+            .exclude
+            .iter()
+            .cloned()
+            .map(ExcludeRule::Glob)
+            .collect(),
         ..Default::default()
     });
     if !source.acknowledgements {

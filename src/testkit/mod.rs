@@ -5,3 +5,9 @@
 //! itself never writes a shipper's store.
 
 pub mod filebeat;
+pub mod fluentbit;
+pub mod fluentd;
+pub mod logstash;
+pub mod promtail;
+pub mod rsyslog;
+pub mod vector;

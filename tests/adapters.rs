@@ -1,0 +1,625 @@
+//! Format tests of the non-Filebeat adapters, from stores written in each shipper's exact
+//! on-disk format (src/testkit/<shipper>.rs), including each shipper's known traps.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use drainguard::adapters::{self, SourceOptions};
+use drainguard::cursor::{Identity, OffsetMeaning, OffsetUnit, QueueState, ShipperKind};
+use drainguard::error::StoreError;
+use drainguard::fingerprint::FingerprintSpec;
+use drainguard::testkit;
+
+fn store_opts(store: &Path) -> SourceOptions {
+    SourceOptions {
+        store: Some(store.to_path_buf()),
+        ..Default::default()
+    }
+}
+
+fn corrupt_pos(e: StoreError) -> (Option<u64>, Option<u64>, String) {
+    match e {
+        StoreError::Corrupt { pos, what, .. } => (pos.line, pos.byte, what),
+        other => panic!("expected a Corrupt error, got {other}"),
+    }
+}
+
+// ---------------------------------------------------------------- Fluentd
+
+#[test]
+fn fluentd_reads_entries_skips_and_counts_unwatched_marker() {
+    let d = tempfile::tempdir().unwrap();
+    let pos = d.path().join("app.pos");
+    testkit::fluentd::append(&pos, "/var/log/a.log", 0x1a2b, 0xf3a91).unwrap();
+    testkit::fluentd::append(
+        &pos,
+        "/var/log/a.log.1",
+        testkit::fluentd::UNWATCHED,
+        0xf3a77,
+    )
+    .unwrap();
+    let mut r = adapters::open(ShipperKind::Fluentd, &store_opts(&pos))
+        .unwrap()
+        .unwrap();
+    let s = r.read().unwrap();
+    assert_eq!(s.offset_meaning, OffsetMeaning::Buffered);
+    assert_eq!(s.cursors.len(), 1);
+    assert_eq!(s.cursors[0].offset, 0x1a2b);
+    assert_eq!(s.cursors[0].identity, Identity::Inode { ino: 0xf3a91 });
+    assert_eq!(
+        s.cursors[0].path.as_deref(),
+        Some(Path::new("/var/log/a.log"))
+    );
+    assert_eq!(s.skipped[0].count, 1);
+    assert!(matches!(s.queues[0].state, QueueState::Unknown { .. }));
+}
+
+#[test]
+fn fluentd_sees_in_place_update_and_last_duplicate_wins() {
+    let d = tempfile::tempdir().unwrap();
+    let pos = d.path().join("app.pos");
+    let at = testkit::fluentd::append(&pos, "/l/a", 5, 7).unwrap();
+    testkit::fluentd::append(&pos, "/l/b", 1, 8).unwrap();
+    testkit::fluentd::append(&pos, "/l/b", 9, 9).unwrap();
+    testkit::fluentd::update_pos(&pos, at, "/l/a".len(), 4096).unwrap();
+    let s = drainguard::adapters::fluentd::parse(&pos, &std::fs::read(&pos).unwrap()).unwrap();
+    let offs: Vec<(String, u64)> = s
+        .cursors
+        .iter()
+        .map(|c| (c.key.clone(), c.offset))
+        .collect();
+    assert_eq!(offs, vec![("/l/a".into(), 4096), ("/l/b".into(), 9)]);
+}
+
+#[test]
+fn fluentd_torn_last_line_is_ignored_and_noted() {
+    let d = tempfile::tempdir().unwrap();
+    let pos = d.path().join("app.pos");
+    let mut text = testkit::fluentd::line("/l/a", 10, 1);
+    text.push_str("/l/b\t00000000000"); // mid-write
+    std::fs::write(&pos, &text).unwrap();
+    let s = drainguard::adapters::fluentd::parse(&pos, text.as_bytes()).unwrap();
+    assert_eq!(s.cursors.len(), 1);
+    assert!(s.notes.iter().any(|n| n.contains("torn")), "{:?}", s.notes);
+}
+
+#[test]
+fn fluentd_corrupt_line_names_line_and_byte() {
+    let p = PathBuf::from("/x.pos");
+    let text = format!(
+        "{}garbage without tabs\n",
+        testkit::fluentd::line("/l/a", 1, 1)
+    );
+    let (line, byte, _) =
+        corrupt_pos(drainguard::adapters::fluentd::parse(&p, text.as_bytes()).unwrap_err());
+    assert_eq!(line, Some(2));
+    assert_eq!(
+        byte,
+        Some(testkit::fluentd::line("/l/a", 1, 1).len() as u64)
+    );
+}
+
+#[test]
+fn fluentd_config_yields_pos_files_and_monitor_agent() {
+    let conf = "<source>\n  @type tail\n  path /var/log/*.log\n  pos_file /var/log/td-agent/app.pos\n</source>\n<source>\n  @type monitor_agent\n  bind 127.0.0.1\n  port 24230\n</source>\n";
+    assert_eq!(
+        drainguard::adapters::fluentd::pos_files_in_config(conf),
+        vec![PathBuf::from("/var/log/td-agent/app.pos")]
+    );
+    assert_eq!(
+        drainguard::adapters::fluentd::monitor_agent_port(conf),
+        Some(24230)
+    );
+}
+
+// ---------------------------------------------------------------- Logstash
+
+#[test]
+fn logstash_device_from_major_minor_matches_st_dev() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("my log.log"); // a path with a space
+    std::fs::write(&log, "a\nb\n").unwrap();
+    let m = std::fs::metadata(&log).unwrap();
+    let (maj, min) = testkit::logstash::major_minor(m.dev());
+    let since = d.path().join(".sincedb_abc");
+    testkit::logstash::write(
+        &since,
+        &[
+            testkit::logstash::record(m.ino(), maj, min, 2, Some(log.to_str().unwrap())),
+            testkit::logstash::record(5391297, 1, 4, 12, None),
+        ],
+    )
+    .unwrap();
+    let s = drainguard::adapters::logstash::parse(&since, &std::fs::read(&since).unwrap()).unwrap();
+    assert_eq!(
+        s.cursors[0].identity,
+        Identity::DevInode {
+            dev: m.dev(),
+            ino: m.ino()
+        }
+    );
+    assert_eq!(s.cursors[0].path.as_deref(), Some(log.as_path()));
+    assert_eq!(s.cursors[0].offset, 2);
+    assert_eq!(s.cursors[1].path, None);
+    assert_eq!(s.offset_meaning, OffsetMeaning::Buffered);
+}
+
+#[test]
+fn logstash_corrupt_record_names_position() {
+    let text = "1 2 3 4\n5 x 3 4\n";
+    let (line, byte, what) = corrupt_pos(
+        drainguard::adapters::logstash::parse(Path::new("/s"), text.as_bytes()).unwrap_err(),
+    );
+    assert_eq!((line, byte), (Some(2), Some(8)));
+    assert!(what.contains("major"), "{what}");
+}
+
+#[test]
+fn logstash_pipeline_config_gives_globs_and_sincedb_path() {
+    let conf = "input {\n  file {\n    path => [\"/var/log/a/*.log\", \"/var/log/b.log\"] # comment\n    sincedb_path => \"/var/lib/ls/since\"\n  }\n}\n";
+    let p = drainguard::adapters::logstash::parse_pipeline(conf);
+    assert_eq!(
+        p.paths,
+        vec!["/var/log/a/*.log".to_string(), "/var/log/b.log".into()]
+    );
+    assert_eq!(p.sincedb_paths, vec![PathBuf::from("/var/lib/ls/since")]);
+}
+
+// ---------------------------------------------------------------- Promtail / Alloy
+
+#[test]
+fn promtail_positions_skip_cursors_and_count_lines_for_gz() {
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("positions.yaml");
+    testkit::promtail::write(
+        &f,
+        &testkit::promtail::promtail(&[
+            ("/var/log/app.log", "17623"),
+            ("/var/log/old.log.gz", "120"),
+            ("journal-my_job", "s=abcdef;i=1a2b"),
+            ("cursor-x", "c"),
+        ]),
+    )
+    .unwrap();
+    let mut r = adapters::open(ShipperKind::Promtail, &store_opts(&f))
+        .unwrap()
+        .unwrap();
+    let s = r.read().unwrap();
+    assert_eq!(s.cursors.len(), 2);
+    let app = s
+        .cursors
+        .iter()
+        .find(|c| c.key == "/var/log/app.log")
+        .unwrap();
+    assert_eq!(
+        (app.offset, app.unit, &app.identity),
+        (17623, OffsetUnit::Bytes, &Identity::Path)
+    );
+    let gz = s.cursors.iter().find(|c| c.key.ends_with(".gz")).unwrap();
+    assert_eq!((gz.offset, gz.unit), (120, OffsetUnit::Lines));
+    assert_eq!(s.skipped.iter().map(|k| k.count).sum::<usize>(), 2);
+    assert_eq!(s.offset_meaning, OffsetMeaning::Read);
+}
+
+#[test]
+fn alloy_several_label_sets_per_path_take_the_minimum() {
+    let text = testkit::promtail::alloy(&[
+        (
+            "/var/log/app.log",
+            "{filename=\"/var/log/app.log\", job=\"a\"}",
+            900,
+        ),
+        (
+            "/var/log/app.log",
+            "{filename=\"/var/log/app.log\", job=\"b\"}",
+            300,
+        ),
+        ("/var/log/other.log", "{job=\"c\"}", 5),
+    ]);
+    let s = drainguard::adapters::promtail::parse(
+        ShipperKind::Alloy,
+        Path::new("/p.yml"),
+        text.as_bytes(),
+    )
+    .unwrap();
+    let offs: Vec<(String, u64)> = s
+        .cursors
+        .iter()
+        .map(|c| (c.key.clone(), c.offset))
+        .collect();
+    assert_eq!(
+        offs,
+        vec![
+            ("/var/log/app.log".into(), 300),
+            ("/var/log/other.log".into(), 5)
+        ]
+    );
+}
+
+#[test]
+fn promtail_path_identity_survives_rotation_as_path_only() {
+    // After a rotation the new file inherits the path's entry: the store cannot tell them
+    // apart, so the cursor must say Identity::Path (the backlog treats it as path-only).
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("app.log");
+    std::fs::write(&log, "old\n").unwrap();
+    std::fs::rename(&log, d.path().join("app.log.1")).unwrap();
+    std::fs::write(&log, "new file\n").unwrap();
+    let text = testkit::promtail::promtail(&[(log.to_str().unwrap(), "4")]);
+    let s = drainguard::adapters::promtail::parse(
+        ShipperKind::Promtail,
+        Path::new("/p"),
+        text.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(s.cursors[0].identity, Identity::Path);
+    assert_eq!(s.cursors[0].path.as_deref(), Some(log.as_path()));
+}
+
+#[test]
+fn promtail_corrupt_yaml_and_bad_number_are_clear_errors() {
+    let e = drainguard::adapters::promtail::parse(
+        ShipperKind::Promtail,
+        Path::new("/p"),
+        b"positions:\n  /a: \"1\"\n   bad: [\n",
+    )
+    .unwrap_err();
+    let (line, _, _) = corrupt_pos(e);
+    assert!(line.is_some());
+    let e = drainguard::adapters::promtail::parse(
+        ShipperKind::Promtail,
+        Path::new("/p"),
+        b"positions:\n  /a: \"12x\"\n",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("12x"), "{e}");
+}
+
+// ---------------------------------------------------------------- rsyslog
+
+#[test]
+fn rsyslog_file_id_state_name_matches_recomputed_fingerprint() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("app.log");
+    let body: String = (0..100).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&log, &body).unwrap();
+    let work = d.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let state = testkit::rsyslog::write_state(&work, &log, body.len() as u64, None).unwrap();
+    let s = drainguard::adapters::rsyslog::read_dir(&work).unwrap();
+    assert_eq!(s.cursors.len(), 1);
+    let Identity::Fingerprint { spec, value } = &s.cursors[0].identity else {
+        panic!("{:?}", s.cursors[0].identity)
+    };
+    assert_eq!(*spec, FingerprintSpec::RsyslogFileId);
+    assert_eq!(spec.compute(&log).unwrap().as_deref(), Some(value.as_str()));
+    assert!(state.to_str().unwrap().ends_with(value.as_str()));
+    assert_eq!(s.cursors[0].offset, body.len() as u64);
+}
+
+#[test]
+fn rsyslog_siphash_matches_reference_vector() {
+    // SipHash-2-4 reference vectors (Aumasson & Bernstein), key 00..0f, message 00..3e:
+    // the 64-byte message's first 15 bytes give vector 15.
+    let msg: Vec<u8> = (0u8..15).collect();
+    assert_eq!(
+        drainguard::fingerprint::rsyslog_file_id(&msg),
+        "e545be4961ca29a1"
+    );
+}
+
+#[test]
+fn rsyslog_short_file_has_inode_identity_and_partial_line_is_noted() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("a.log");
+    std::fs::write(&log, "one\npart").unwrap();
+    let ino = std::fs::metadata(&log).unwrap().ino();
+    testkit::rsyslog::write_state(d.path(), &log, 8, Some("part")).unwrap();
+    let s = drainguard::adapters::rsyslog::read_dir(d.path()).unwrap();
+    assert_eq!(s.cursors[0].identity, Identity::Inode { ino });
+    assert_eq!(s.cursors[0].offset, 8, "curr_offs includes the fragment");
+    assert!(
+        s.notes.iter().any(|n| n.contains("partial line")),
+        "{:?}",
+        s.notes
+    );
+}
+
+#[test]
+fn rsyslog_old_format_unsupported_empty_noted_corrupt_positioned() {
+    let p = Path::new("/w/imfile-state:12");
+    let mut notes = vec![];
+    let e = drainguard::adapters::rsyslog::parse_state(
+        p,
+        "imfile-state:12",
+        b"<Obj:1:strm:1:\n+iCurrOffs:2:2:10:\n>End\n.\n",
+        &mut notes,
+    )
+    .unwrap_err();
+    assert!(matches!(e, StoreError::Unsupported { .. }), "{e}");
+    assert!(
+        drainguard::adapters::rsyslog::parse_state(p, "imfile-state:12", b"", &mut notes)
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(notes.len(), 1);
+    let e = drainguard::adapters::rsyslog::parse_state(
+        p,
+        "imfile-state:12",
+        b"{ \"curr_offs\": 1,\n \"strt",
+        &mut notes,
+    )
+    .unwrap_err();
+    assert_eq!(corrupt_pos(e).0, Some(2));
+}
+
+#[test]
+fn rsyslog_conf_gives_work_dir_inputs_and_impstats() {
+    let conf = r#"
+global(workDirectory="/var/spool/rsyslog")  # comment
+module(load="imfile")
+module(load="impstats" interval="1" format="json"
+       log.file="/var/log/rsyslog-stats.log" log.syslog="off")
+input(type="imfile" File="/var/log/app/*.log" Tag="app:")
+"#;
+    let c = drainguard::adapters::rsyslog::parse_conf(conf);
+    assert_eq!(c.work_dir, Some(PathBuf::from("/var/spool/rsyslog")));
+    assert_eq!(c.files, vec!["/var/log/app/*.log".to_string()]);
+    assert_eq!(
+        c.impstats_file,
+        Some(PathBuf::from("/var/log/rsyslog-stats.log"))
+    );
+}
+
+#[test]
+fn rsyslog_impstats_queue_sizes() {
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("stats.log");
+    std::fs::write(&f, "Nov 25 01:00:00 h rsyslogd-pstats: { \"name\": \"main Q\", \"origin\": \"core.queue\", \"size\": 3 }\n{ \"name\": \"action-1\", \"origin\": \"core.queue\", \"size\": 0 }\n").unwrap();
+    let s = drainguard::adapters::rsyslog::impstats_signal(&f).unwrap();
+    assert_eq!(
+        s.state,
+        QueueState::Pending {
+            detail: "main Q=3".into()
+        }
+    );
+    std::fs::write(&f, "{ \"name\": \"main Q\", \"origin\": \"core.queue\", \"size\": 3 }\n{ \"name\": \"main Q\", \"origin\": \"core.queue\", \"size\": 0 }\n").unwrap();
+    assert_eq!(
+        drainguard::adapters::rsyslog::impstats_signal(&f)
+            .unwrap()
+            .state,
+        QueueState::Empty
+    );
+}
+
+// ---------------------------------------------------------------- Vector
+
+#[test]
+fn vector_crc64_ecma_check_value() {
+    assert_eq!(
+        drainguard::fingerprint::vector_crc64(b"123456789"),
+        0x6C40_DF5F_0B49_7347
+    );
+}
+
+fn default_source() -> drainguard::adapters::vector::FileSource {
+    drainguard::adapters::vector::FileSource {
+        id: "logs".into(),
+        include: vec!["/var/log/*.log".into()],
+        exclude: vec![],
+        data_dir: None,
+        fingerprint: FingerprintSpec::VectorFirstLines {
+            lines: 1,
+            ignored_header_bytes: 0,
+            max_line_bytes: 102_400,
+        },
+        device_inode: false,
+        acknowledgements: false,
+    }
+}
+
+#[test]
+fn vector_first_lines_checksum_recomputed_from_plain_and_gzip_files() {
+    use std::io::Write;
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("a.log");
+    std::fs::write(&log, "first line\nsecond\n").unwrap();
+    let gz = d.path().join("a.log.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
+    enc.write_all(b"first line\nsecond\n").unwrap();
+    enc.finish().unwrap();
+    let want = drainguard::fingerprint::vector_crc64(b"first line\n");
+    let dir = d.path().join("data/logs");
+    testkit::vector::write(
+        &dir,
+        &testkit::vector::document(&[(testkit::vector::Fp::FirstLines(want), 11)]),
+    )
+    .unwrap();
+    let s = drainguard::adapters::vector::parse(
+        &dir.join("checkpoints.json"),
+        &std::fs::read(dir.join("checkpoints.json")).unwrap(),
+        &default_source(),
+    )
+    .unwrap();
+    let Identity::Fingerprint { spec, value } = &s.cursors[0].identity else {
+        panic!()
+    };
+    assert_eq!(spec.compute(&log).unwrap().as_deref(), Some(value.as_str()));
+    assert_eq!(spec.compute(&gz).unwrap().as_deref(), Some(value.as_str()));
+    assert_eq!(s.cursors[0].path, None, "Vector stores no path");
+    assert_eq!(s.inputs[0].paths, vec!["/var/log/*.log".to_string()]);
+    assert_eq!(s.offset_meaning, OffsetMeaning::Read);
+    // A file without a complete first line has no fingerprint (Vector never reads it).
+    std::fs::write(&log, "no newline").unwrap();
+    assert_eq!(spec.compute(&log).unwrap(), None);
+}
+
+#[test]
+fn vector_dev_inode_legacy_checksum_and_new_json_preferred() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("vector.toml");
+    let data = d.path().join("data");
+    std::fs::write(&cfg, format!("data_dir = \"{}\"\n[sources.logs]\ntype = \"file\"\ninclude = [\"/var/log/*.log\"]\n[sinks.out]\ntype = \"console\"\ninputs = [\"logs\"]\nacknowledgements.enabled = true\n", data.display())).unwrap();
+    let dir = data.join("logs");
+    testkit::vector::write(
+        &dir,
+        &testkit::vector::document(&[
+            (testkit::vector::Fp::DevInode(64768, 42), 10),
+            (testkit::vector::Fp::Checksum(1), 5),
+        ]),
+    )
+    .unwrap();
+    let opts = SourceOptions {
+        config: Some(cfg),
+        ..Default::default()
+    };
+    let mut r = adapters::open(ShipperKind::Vector, &opts).unwrap().unwrap();
+    let s = r.read().unwrap();
+    assert_eq!(s.cursors.len(), 1);
+    assert_eq!(
+        s.cursors[0].identity,
+        Identity::DevInode {
+            dev: 64768,
+            ino: 42
+        }
+    );
+    assert_eq!(s.skipped[0].count, 1);
+    assert_eq!(
+        s.offset_meaning,
+        OffsetMeaning::Delivered,
+        "sink acknowledgements on"
+    );
+    // An interrupted write left checkpoints.new.json: Vector prefers it, so do we.
+    std::fs::write(
+        dir.join("checkpoints.new.json"),
+        testkit::vector::document(&[(testkit::vector::Fp::DevInode(64768, 42), 99)]),
+    )
+    .unwrap();
+    assert_eq!(r.read().unwrap().cursors[0].offset, 99);
+    // A torn one is ignored with a note.
+    std::fs::write(
+        dir.join("checkpoints.new.json"),
+        "{\"version\":\"1\",\"checkp",
+    )
+    .unwrap();
+    let s = r.read().unwrap();
+    assert_eq!(s.cursors[0].offset, 10);
+    assert!(!s.notes.is_empty());
+}
+
+#[test]
+fn vector_yaml_config_and_corrupt_checkpoints() {
+    let c = drainguard::adapters::vector::parse_conf(Path::new("v.yaml"), "sources:\n  k:\n    type: file\n    include: [\"/a/*.log\"]\n    exclude: [\"/a/x.log\"]\n    fingerprint:\n      strategy: checksum\n      lines: 3\n").unwrap();
+    assert_eq!(
+        c.sources[0].fingerprint,
+        FingerprintSpec::VectorFirstLines {
+            lines: 3,
+            ignored_header_bytes: 0,
+            max_line_bytes: 102_400
+        }
+    );
+    assert!(!c.sources[0].acknowledgements);
+    let e = drainguard::adapters::vector::parse(
+        Path::new("/c.json"),
+        b"{\"version\":\"2\",\"checkpoints\":[]}",
+        &default_source(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("/c.json"), "{e}");
+}
+
+// ---------------------------------------------------------------- Fluent Bit
+
+#[test]
+fn fluentbit_reads_wal_only_rows_while_writer_keeps_db_open() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("tail.db");
+    let w = testkit::fluentbit::create(&db, true).unwrap();
+    let id = testkit::fluentbit::insert(&w, "/var/log/a.log", 0, 77).unwrap();
+    testkit::fluentbit::update_offset(&w, id, 4096).unwrap();
+    assert!(
+        d.path().join("tail.db-wal").metadata().unwrap().len() > 0,
+        "rows live in the WAL"
+    );
+    let main_before = std::fs::read(&db).unwrap();
+    let s = drainguard::adapters::fluentbit::read_db(&db).unwrap();
+    assert_eq!(s.cursors.len(), 1);
+    assert_eq!(s.cursors[0].offset, 4096);
+    assert_eq!(s.cursors[0].identity, Identity::Inode { ino: 77 });
+    assert_eq!(s.offset_meaning, OffsetMeaning::Read);
+    assert!(s.format.contains("offset_marker"));
+    // The writer continues unhindered (we took no lock) and we see its next update.
+    testkit::fluentbit::update_offset(&w, id, 8192).unwrap();
+    assert_eq!(
+        drainguard::adapters::fluentbit::read_db(&db)
+            .unwrap()
+            .cursors[0]
+            .offset,
+        8192
+    );
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        main_before,
+        "the reader never wrote the DB file"
+    );
+}
+
+#[test]
+fn fluentbit_latest_id_per_inode_wins_and_rotated_is_kept() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("tail.db");
+    let w = testkit::fluentbit::create(&db, false).unwrap();
+    let old = testkit::fluentbit::insert(&w, "/l/a", 100, 5).unwrap();
+    testkit::fluentbit::rotate(&w, old, "/l/a.1").unwrap();
+    testkit::fluentbit::insert(&w, "/l/a", 7, 5).unwrap(); // inode reused
+    testkit::fluentbit::insert(&w, "/l/b", 3, 6).unwrap();
+    testkit::fluentbit::checkpoint(&w).unwrap();
+    drop(w);
+    let s = drainguard::adapters::fluentbit::read_db(&db).unwrap();
+    let got: Vec<(u64, u64)> = s
+        .cursors
+        .iter()
+        .map(|c| match c.identity {
+            Identity::Inode { ino } => (ino, c.offset),
+            _ => panic!(),
+        })
+        .collect();
+    assert_eq!(got, vec![(5, 7), (6, 3)]);
+}
+
+#[test]
+fn fluentbit_exclusive_lock_gives_clear_busy_error() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("tail.db");
+    let w = testkit::fluentbit::create(&db, false).unwrap();
+    testkit::fluentbit::insert(&w, "/l/a", 1, 1).unwrap();
+    // db.locking true: Fluent Bit sets locking_mode=EXCLUSIVE and keeps the lock.
+    w.execute_batch(
+        "PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; UPDATE in_tail_files SET offset=2;",
+    )
+    .unwrap();
+    let e = drainguard::adapters::fluentbit::read_db(&db).unwrap_err();
+    assert!(e.to_string().contains("db.locking"), "{e}");
+}
+
+#[test]
+fn fluentbit_not_a_database_and_configs() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("junk.db");
+    std::fs::write(&db, vec![b'x'; 4096]).unwrap();
+    let e = drainguard::adapters::fluentbit::read_db(&db).unwrap_err();
+    assert!(e.to_string().contains("not an SQLite database"), "{e}");
+    let c = drainguard::adapters::fluentbit::parse_classic("[SERVICE]\n    HTTP_Server On\n    HTTP_Port 2021\n[INPUT]\n    Name tail\n    Path /var/log/*.log, /srv/*.log\n    Exclude_Path *.gz\n    DB /var/lib/fb/tail.db\n");
+    assert_eq!(c.http.as_deref(), Some("http://127.0.0.1:2021"));
+    assert_eq!(
+        c.inputs[0].path,
+        vec!["/var/log/*.log".to_string(), "/srv/*.log".into()]
+    );
+    assert_eq!(c.inputs[0].db, Some(PathBuf::from("/var/lib/fb/tail.db")));
+    let y = drainguard::adapters::fluentbit::parse_yaml(Path::new("f.yaml"), "service:\n  http_server: on\npipeline:\n  inputs:\n    - name: tail\n      path: /var/log/*.log\n      db: /var/lib/fb/y.db\n").unwrap();
+    assert_eq!(y.inputs[0].db, Some(PathBuf::from("/var/lib/fb/y.db")));
+    assert_eq!(y.http.as_deref(), Some("http://127.0.0.1:2020"));
+}
