@@ -181,13 +181,38 @@ impl StoreReader for RsyslogReader {
                 ..Default::default()
             }));
         snap.queues.push(match &self.impstats {
-            Some(p) => impstats_signal(p)?,
+            Some(p) => fresh(impstats_signal(p)?, p, &self.dir),
             None => common::unknown_queue(
                 "rsyslog queues",
                 "add module(load=\"impstats\" interval=\"1\" format=\"json\" log.file=\"/var/log/rsyslog-stats.log\" log.syslog=\"off\")",
             ),
         });
         Ok(snap)
+    }
+}
+
+/// An `Empty` impstats reading only counts when it was written after the newest state file:
+/// an older stats record may predate the lines the state file says were enqueued.
+fn fresh(sig: QueueSignal, stats: &Path, work: &Path) -> QueueSignal {
+    if sig.state != QueueState::Empty {
+        return sig;
+    }
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let newest_state = std::fs::read_dir(work)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("imfile-state:"))
+        .filter_map(|e| mtime(&e.path()))
+        .max();
+    match (mtime(stats), newest_state) {
+        (Some(st), Some(ns)) if st <= ns => QueueSignal {
+            source: sig.source,
+            state: QueueState::Pending {
+                detail: "impstats record older than the newest state file; waiting for the next interval".into(),
+            },
+        },
+        _ => sig,
     }
 }
 
@@ -256,13 +281,17 @@ pub fn parse_state(
         });
     }
     let mut parts = name.splitn(3, ':').skip(1);
-    let ino: u64 = parts.next().and_then(|s| s.parse().ok()).ok_or_else(|| {
-        StoreError::Unsupported {
+    let ino: u64 =
+        parts
+            .next()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| {
+                StoreError::Unsupported {
             path: path.into(),
             what: "legacy state file name (not imfile-state:<inode>); restart rsyslog >= 8.34 once"
                 .into(),
         }
-    })?;
+            })?;
     let file_id = parts.next().map(str::to_string);
     let st: State = serde_json::from_slice(bytes).map_err(|e| {
         StoreError::corrupt(
@@ -289,13 +318,23 @@ pub fn parse_state(
             path.display()
         ));
     }
-    let identity = match &file_id {
-        Some(id) => Identity::Fingerprint {
-            spec: FingerprintSpec::RsyslogFileId,
-            value: id.clone(),
-        },
-        None => Identity::Inode { ino },
-    };
+    // The inode names the file; the file id (content hash) cross-checks it against reuse.
+    if let (Some(id), Some(f)) = (&file_id, &st.filename) {
+        use std::os::unix::fs::MetadataExt;
+        let f = Path::new(f);
+        if std::fs::metadata(f).is_ok_and(|m| m.ino() == ino) {
+            if let Ok(Some(now)) = FingerprintSpec::RsyslogFileId.compute(f) {
+                if &now != id {
+                    notes.push(format!(
+                        "{}: inode {ino} now holds other content (file id {now}, state has {id}): inode reused; rsyslog ignores this state",
+                        path.display()
+                    ));
+                    return Ok(None);
+                }
+            }
+        }
+    }
+    let identity = Identity::Inode { ino };
     Ok(Some(Cursor {
         key: name.to_string(),
         identity,
@@ -308,16 +347,20 @@ pub fn parse_state(
 /// Reads the last impstats record per queue from a JSON impstats log file: pending when any
 /// queue (`origin":"core.queue"`) has `size` > 0.
 pub fn impstats_signal(path: &Path) -> Result<QueueSignal, StoreError> {
-    let text =
-        match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) => return Ok(common::unknown_queue(
-                &format!("rsyslog impstats {}", path.display()),
-                &format!(
-                    "impstats file unreadable ({e}); check module(load=\"impstats\" log.file=...)"
-                ),
-            )),
-        };
+    let text = match std::fs::read(path) {
+        Ok(b) => b,
+        // Configured but not written yet (rsyslog starting): wait for it rather than guess.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(QueueSignal {
+                source: format!("rsyslog impstats {}", path.display()),
+                state: QueueState::Pending {
+                    detail: "impstats file not written yet (first record after one interval)"
+                        .into(),
+                },
+            })
+        }
+        Err(e) => return Err(StoreError::io(path, e)),
+    };
     let mut sizes: std::collections::BTreeMap<String, u64> = Default::default();
     for line in text.split(|b| *b == b'\n') {
         let Some(start) = line.iter().position(|b| *b == b'{') else {
@@ -337,10 +380,12 @@ pub fn impstats_signal(path: &Path) -> Result<QueueSignal, StoreError> {
     }
     let source = format!("rsyslog impstats {}", path.display());
     if sizes.is_empty() {
-        return Ok(common::unknown_queue(
-            &source,
-            "no core.queue record yet; set impstats format=\"json\" and wait one interval",
-        ));
+        return Ok(QueueSignal {
+            source,
+            state: QueueState::Pending {
+                detail: "no core.queue record yet (impstats needs format=\"json\"; first record after one interval)".into(),
+            },
+        });
     }
     let pending: Vec<String> = sizes
         .iter()
