@@ -19,12 +19,15 @@ use std::sync::{Arc, Mutex};
 
 use support::{drainguard, eventually};
 
+/// Each accepted connection's bytes.
+type Conns = Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>>;
+
 /// A TCP sink that keeps each connection's bytes apart (rsyslog's omfwd reconnects when a
 /// paused peer stalls it; the old connection's buffered bytes arrive later) and stops
 /// reading while paused.
 struct Sink {
     addr: String,
-    conns: Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>>,
+    conns: Conns,
     paused: Arc<AtomicBool>,
 }
 
@@ -32,7 +35,7 @@ impl Sink {
     fn start() -> Sink {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap().to_string();
-        let conns: Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>> = Default::default();
+        let conns: Conns = Default::default();
         let paused = Arc::new(AtomicBool::new(false));
         let (c2, p2) = (conns.clone(), paused.clone());
         std::thread::spawn(move || {

@@ -75,11 +75,9 @@ pub fn parse_conf(text: &str) -> RsyslogConf {
                     c.impstats_file = get("log.file").map(PathBuf::from);
                 }
             }
-            "input" => {
-                if get("type").as_deref() == Some("imfile") {
-                    if let Some(f) = get("file") {
-                        c.files.push(f);
-                    }
+            "input" if get("type").as_deref() == Some("imfile") => {
+                if let Some(f) = get("file") {
+                    c.files.push(f);
                 }
             }
             _ => {}
