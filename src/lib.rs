@@ -17,3 +17,4 @@ pub mod exit;
 pub mod fingerprint;
 pub mod root;
 pub mod settings;
+pub mod testkit;
