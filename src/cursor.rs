@@ -108,6 +108,7 @@ pub struct Cursor {
     /// How the entry names its file.
     pub identity: Identity,
     /// The path the shipper last saw the file under, when the store records one.
+    #[serde(serialize_with = "crate::display::ser_opt_path")]
     pub path: Option<PathBuf>,
     /// The next byte (or line, see `unit`) the shipper will read or deliver.
     pub offset: u64,
@@ -171,6 +172,7 @@ pub enum QueueState {
 pub struct StoreSnapshot {
     pub shipper: ShipperKind,
     /// The store that was read (file or directory), as given (under `--root` when set).
+    #[serde(serialize_with = "crate::display::ser_path")]
     pub store: PathBuf,
     /// The store format, e.g. `memlog v1`, `legacy registry`.
     pub format: String,

@@ -1,6 +1,8 @@
 //! Adapters: one per shipper, each reading that shipper's own progress store strictly
 //! read-only (never writing, never locking) into a [`StoreSnapshot`].
 
+pub mod filebeat;
+
 use std::path::PathBuf;
 
 use crate::cursor::{ShipperKind, StoreSnapshot};
@@ -41,10 +43,8 @@ pub fn open(
     opts: &SourceOptions,
 ) -> Result<Option<Box<dyn StoreReader>>, StoreError> {
     match kind {
-        // Each adapter lands with its issue (#2 Filebeat, #5 the others).
-        _ => {
-            let _ = opts;
-            Ok(None)
-        }
+        ShipperKind::Filebeat => filebeat::open(opts),
+        // The other adapters land with issue #5.
+        _ => Ok(None),
     }
 }

@@ -1,12 +1,21 @@
 //! The backlog: cursors + files on disk -> per-file states, totals and a verdict.
 //!
-//! This module holds the model every shipper shares. [`assess`] is the engine.
+//! This module holds the model every shipper shares. [`assess`] is the engine; [`combine`]
+//! gives the verdict over all shippers.
+
+mod assess;
+mod candidates;
+mod tail;
+mod verdict;
 
 use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::cursor::{OffsetMeaning, QueueSignal, ShipperKind, SkippedEntries, StoreSnapshot};
+pub use assess::assess;
+pub use verdict::{combine, delivery_provable, shipper_verdict};
+
+use crate::cursor::{OffsetMeaning, QueueSignal, ShipperKind, SkippedEntries};
 use crate::root::Root;
 
 /// The state of one tracked (or trackable) file.
@@ -24,7 +33,11 @@ pub enum FileState {
     /// notices; blocks with `size` bytes (the whole new content) unknown-shipped.
     Truncated { offset: u64, size: u64 },
     /// The entry's file now lives under another name in the same directory.
-    Rotated { now_at: PathBuf, behind: u64 },
+    Rotated {
+        #[serde(serialize_with = "crate::display::ser_path")]
+        now_at: PathBuf,
+        behind: u64,
+    },
     /// Deleted but still held open by the shipper (pid): `behind` bytes left in it.
     OpenDeleted { pid: u32, behind: u64 },
     /// Deleted and not held open: nothing is left to ship.
@@ -79,6 +92,7 @@ impl FileState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileReport {
     /// Host path of the file (the entry's recorded path when the file is gone).
+    #[serde(serialize_with = "crate::display::ser_path")]
     pub path: PathBuf,
     /// Store keys of the entries for this file (several for container streams).
     pub keys: Vec<String>,
@@ -105,6 +119,7 @@ pub struct Totals {
 #[derive(Debug, Clone, Serialize)]
 pub struct ShipperBacklog {
     pub shipper: ShipperKind,
+    #[serde(serialize_with = "crate::display::ser_path")]
     pub store: PathBuf,
     pub format: String,
     pub offset_meaning: OffsetMeaning,
@@ -113,6 +128,9 @@ pub struct ShipperBacklog {
     pub notes: Vec<String>,
     pub files: Vec<FileReport>,
     pub totals: Totals,
+    /// This shipper's verdict, and what proved it.
+    pub verdict: Verdict,
+    pub delivery: String,
 }
 
 /// Where the backlog is read: the root and the shipper's processes (for open-deleted files).
@@ -121,12 +139,6 @@ pub struct Env {
     pub root: Root,
     /// Pids of the shipper's processes, whose `/proc/<pid>/fd` holds deleted-but-open files.
     pub shipper_pids: Vec<u32>,
-}
-
-/// Compares a snapshot with the files on disk.
-pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
-    let _ = (snapshot, env);
-    unimplemented!("backlog engine lands with issue #2")
 }
 
 /// The verdict over all shippers.

@@ -1,6 +1,11 @@
 //! The subcommands. Each module has its clap `Args` and a `run` that returns an [`Exit`].
 
+pub mod check;
+pub mod doctor;
+pub mod install;
+pub mod source;
 pub mod status;
+pub mod wait;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Exit;
@@ -9,5 +14,10 @@ use crate::exit::Exit;
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Status(args) => status::run(&cli.global, args),
+        Command::Wait(args) => wait::run(&cli.global, args),
+        Command::Install(args) => install::run(&cli.global, args),
+        Command::Uninstall(args) => install::run_uninstall(&cli.global, args),
+        Command::Check => check::run(&cli.global),
+        Command::Doctor(args) => doctor::run(&cli.global, args),
     }
 }

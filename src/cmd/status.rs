@@ -1,16 +1,44 @@
-//! `drainguard status`: the backlog table or JSON, exit 0 drained / 1 behind / 2 config error.
+//! `drainguard status`: the backlog table or JSON; exit 0 drained, 1 behind or unconfirmed,
+//! 2 usage or configuration error.
 
+use super::source::{nothing_found, SourceArgs};
+use crate::backlog::Verdict;
 use crate::cli::Global;
 use crate::exit::Exit;
+use crate::report::{self, TableOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Print the versioned JSON report instead of the table.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Print the versioned JSON report (every file) instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Rows per shipper in the table; the rest is summarised.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
+    /// List every file in the table.
+    #[arg(long, conflicts_with = "top")]
+    pub all: bool,
 }
 
 pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
-    let _ = (global, args);
-    anyhow::bail!("status lands with issue #2")
+    let mut sources = args.source.open(global)?;
+    if sources.readers.is_empty() && !args.json {
+        println!("{}", nothing_found());
+        return Ok(Exit::Ok);
+    }
+    let assessment = sources.assess(args.source.shipper_pid)?;
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        use std::io::Write;
+        writeln!(stdout, "{}", report::to_json(&assessment, ()))?;
+    } else {
+        let top = if args.all { usize::MAX } else { args.top };
+        report::write_table(&mut stdout, &assessment, TableOptions { top })?;
+    }
+    Ok(match assessment.verdict {
+        Verdict::Drained => Exit::Ok,
+        Verdict::Behind | Verdict::Unconfirmed => Exit::Behind,
+    })
 }

@@ -1,0 +1,79 @@
+//! CPU cost of `drainguard wait` while it holds shutdown on a large store: it runs against a
+//! store made by `gen_registry` while this program appends one registry op per second (Filebeat's
+//! flush cadence) that never completes the backlog; reports the CPU share of one core it used.
+//!
+//!     cargo run --release --example gen_registry -- --entries 100000 --out /tmp/dg-cpu
+//!     cargo run --release --example bench_wait_cpu -- --store /tmp/dg-cpu --seconds 20
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use drainguard::testkit::filebeat as tk;
+
+#[derive(Parser)]
+struct Args {
+    /// The `--out` directory of gen_registry (memlog format).
+    #[arg(long)]
+    store: PathBuf,
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    #[arg(long, default_value = "target/release/drainguard")]
+    bin: String,
+}
+
+/// utime + stime of `pid` in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+fn main() -> std::io::Result<()> {
+    let args = Args::parse();
+    let data = args.store.join("data");
+    let dir = data.join("registry/filebeat");
+    let mut w = tk::MemlogWriter::create_appending(&dir)?;
+    let mut child = Command::new(&args.bin)
+        .args([
+            "--settings",
+            "/nonexistent.toml",
+            "wait",
+            "--quiet",
+            "--no-log-file",
+        ])
+        .args(["--deadline", &format!("{}s", args.seconds + 5)])
+        .args(["--wait-for-restart"])
+        .arg("--data-path")
+        .arg(&data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    // The first full read is startup cost, not waiting cost.
+    std::thread::sleep(Duration::from_secs(3));
+    let t0 = Instant::now();
+    let c0 = cpu_ticks(child.id()).unwrap_or(0);
+    let mut events = 0u64;
+    while t0.elapsed() < Duration::from_secs(args.seconds) {
+        w.set(
+            &tk::log_key(u64::MAX - events, 1),
+            tk::log_value("/nonexistent", 0, 1, 1),
+        )?;
+        events += 1;
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let c1 = cpu_ticks(child.id()).unwrap_or(c0);
+    let wall = t0.elapsed().as_secs_f64();
+    let _ = child.kill();
+    let _ = child.wait();
+    let tick = 100.0; // USER_HZ on Linux
+    let cpu = (c1 - c0) as f64 / tick;
+    println!(
+        "{events} registry events in {wall:.1}s: {:.1}% of one core, {:.0} ms CPU per event",
+        100.0 * cpu / wall,
+        1000.0 * cpu / events as f64
+    );
+    Ok(())
+}

@@ -1,0 +1,317 @@
+//! The parts of `filebeat.yml` drainguard needs: where the registry is, which files the
+//! inputs tail, the disk queue, and the fingerprint window.
+//!
+//! Filebeat's config library treats `a.b: x` and `a: {b: x}` alike; [`lookup`] does too.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_yaml_ng::Value;
+
+use crate::error::{Position, StoreError};
+use crate::root::Root;
+
+/// A file-tailing input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    /// `id` (filestream), else `.global` for filestream and the type for others.
+    pub id: Option<String>,
+    pub kind: String,
+    pub paths: Vec<String>,
+    pub exclude_files: Vec<String>,
+    pub ignore_older: Option<Duration>,
+    /// `prospector.scanner.fingerprint.{offset,length}` (defaults 0 and 1024).
+    pub fingerprint: (u64, u64),
+}
+
+/// What filebeat.yml says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
+    pub path_home: Option<PathBuf>,
+    pub path_data: Option<PathBuf>,
+    pub registry_path: Option<PathBuf>,
+    pub inputs: Vec<Input>,
+    /// `queue.disk` is set; its `path` when given.
+    pub disk_queue: Option<Option<PathBuf>>,
+    /// Things the operator should know (unsupported settings).
+    pub notes: Vec<String>,
+}
+
+const FILE_INPUTS: [&str; 4] = ["log", "filestream", "container", "docker"];
+
+/// Parses a filebeat.yml (`local` is where it was read, for errors and relative includes).
+pub fn parse(text: &str, local: &Path, root: &Root) -> Result<Config, StoreError> {
+    let doc: Value = serde_yaml_ng::from_str(text).map_err(|e| yaml_error(local, &e))?;
+    let mut cfg = Config {
+        path_home: lookup(&doc, "path.home").and_then(as_path),
+        path_data: lookup(&doc, "path.data").and_then(as_path),
+        registry_path: lookup(&doc, "filebeat.registry.path")
+            .or_else(|| lookup(&doc, "filebeat.registry_file"))
+            .and_then(as_path),
+        ..Config::default()
+    };
+    if let Some(disk) = lookup(&doc, "queue.disk") {
+        cfg.disk_queue = Some(lookup(disk, "path").and_then(as_path));
+    }
+    for list in ["filebeat.inputs", "filebeat.prospectors"] {
+        if let Some(Value::Sequence(items)) = lookup(&doc, list) {
+            for item in items {
+                parse_input(item, local, &mut cfg)?;
+            }
+        }
+    }
+    if let Some(pattern) = lookup(&doc, "filebeat.config.inputs.path").and_then(as_str) {
+        external_inputs(pattern, local, root, &mut cfg)?;
+    }
+    Ok(cfg)
+}
+
+fn parse_input(item: &Value, local: &Path, cfg: &mut Config) -> Result<(), StoreError> {
+    let kind = lookup(item, "type")
+        .or_else(|| lookup(item, "input_type"))
+        .and_then(as_str)
+        .unwrap_or("log")
+        .to_string();
+    if !FILE_INPUTS.contains(&kind.as_str()) {
+        return Ok(());
+    }
+    if lookup(item, "enabled").and_then(Value::as_bool) == Some(false) {
+        return Ok(());
+    }
+    let ignore_older = match lookup(item, "ignore_older") {
+        None => None,
+        Some(v) => {
+            let text = match v {
+                Value::Number(n) => n.to_string(),
+                other => as_str(other).unwrap_or_default().to_string(),
+            };
+            let d = parse_go_duration(&text).ok_or_else(|| StoreError::Config {
+                path: local.to_path_buf(),
+                what: format!("ignore_older: {text:?} is not a duration like 24h or 72h0m0s"),
+            })?;
+            (!d.is_zero()).then_some(d)
+        }
+    };
+    let fp = |k: &str, default: u64| {
+        lookup(item, &format!("prospector.scanner.fingerprint.{k}"))
+            .and_then(Value::as_u64)
+            .unwrap_or(default)
+    };
+    cfg.inputs.push(Input {
+        id: lookup(item, "id").and_then(as_str).map(str::to_string),
+        paths: strings(lookup(item, "paths")),
+        exclude_files: strings(lookup(item, "exclude_files")),
+        ignore_older,
+        fingerprint: (fp("offset", 0), fp("length", 1024)),
+        kind,
+    });
+    Ok(())
+}
+
+/// `filebeat.config.inputs.path`: files holding lists of inputs.
+fn external_inputs(
+    pattern: &str,
+    local: &Path,
+    root: &Root,
+    cfg: &mut Config,
+) -> Result<(), StoreError> {
+    let config_dir = root.local_to_host(local.parent().unwrap_or(Path::new("/")));
+    let pattern = pattern.replace("${path.config}", &config_dir.to_string_lossy());
+    if pattern.contains("${") {
+        cfg.notes.push(format!(
+            "filebeat.config.inputs.path {pattern:?} uses variables drainguard does not expand; those inputs' untracked files are not checked"
+        ));
+        return Ok(());
+    }
+    let pattern = if Path::new(&pattern).is_relative() {
+        config_dir.join(pattern).to_string_lossy().into_owned()
+    } else {
+        pattern
+    };
+    let local_pattern = root.host_to_local(Path::new(&pattern));
+    let Ok(paths) = glob::glob(&local_pattern.to_string_lossy()) else {
+        return Ok(());
+    };
+    for file in paths.flatten() {
+        let text = std::fs::read_to_string(&file).map_err(|e| StoreError::io(&file, e))?;
+        let doc: Value = serde_yaml_ng::from_str(&text).map_err(|e| yaml_error(&file, &e))?;
+        if let Value::Sequence(items) = doc {
+            for item in &items {
+                parse_input(item, &file, cfg)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn yaml_error(path: &Path, e: &serde_yaml_ng::Error) -> StoreError {
+    let pos = e.location().map_or(Position::default(), |l| Position {
+        line: Some(l.line() as u64),
+        byte: Some(l.index() as u64),
+    });
+    StoreError::corrupt(path, pos, format!("invalid YAML: {e}"))
+}
+
+/// Looks up a dotted key, accepting any mix of dotted and nested keys.
+pub fn lookup<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    let Value::Mapping(map) = v else {
+        return None;
+    };
+    if let Some(hit) = map.get(key) {
+        return Some(hit);
+    }
+    // Try every split point: "a.b.c" as "a" -> "b.c", "a.b" -> "c".
+    let mut at = 0;
+    while let Some(i) = key[at..].find('.') {
+        let (head, rest) = (&key[..at + i], &key[at + i + 1..]);
+        if let Some(inner) = map.get(head) {
+            if let Some(hit) = lookup(inner, rest) {
+                return Some(hit);
+            }
+        }
+        at += i + 1;
+    }
+    None
+}
+
+fn as_str(v: &Value) -> Option<&str> {
+    v.as_str()
+}
+
+fn as_path(v: &Value) -> Option<PathBuf> {
+    v.as_str().map(PathBuf::from)
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::Sequence(items)) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect(),
+        Some(Value::String(s)) => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// A Go duration (`24h`, `72h0m0s`, `1h30m`, `500ms`, `0`).
+pub fn parse_go_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += value * scale;
+        rest = &rest[unit_len..];
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotted_and_nested_keys_are_the_same() {
+        let doc: Value = serde_yaml_ng::from_str(
+            "path.data: /a\nfilebeat:\n  registry.path: reg\nqueue:\n  disk:\n    max_size: 1GB\n",
+        )
+        .unwrap();
+        assert_eq!(lookup(&doc, "path.data").and_then(as_str), Some("/a"));
+        assert_eq!(
+            lookup(&doc, "filebeat.registry.path").and_then(as_str),
+            Some("reg")
+        );
+        assert!(lookup(&doc, "queue.disk").is_some());
+        assert!(lookup(&doc, "queue.mem").is_none());
+    }
+
+    #[test]
+    fn inputs_paths_excludes_and_durations() {
+        let text = r#"
+filebeat.inputs:
+  - type: filestream
+    id: app
+    paths: ["/var/log/app/*.log"]
+    exclude_files: ['\.gz$']
+    ignore_older: 72h0m0s
+    prospector.scanner.fingerprint:
+      offset: 10
+      length: 64
+  - type: journald
+    id: j
+  - type: log
+    enabled: false
+    paths: [/x]
+  - type: log
+    paths: /var/log/syslog
+queue.disk:
+  path: /var/lib/filebeat/dq
+"#;
+        let cfg = parse(
+            text,
+            Path::new("/etc/filebeat/filebeat.yml"),
+            &Root::default(),
+        )
+        .unwrap();
+        assert_eq!(cfg.inputs.len(), 2);
+        let app = &cfg.inputs[0];
+        assert_eq!(app.id.as_deref(), Some("app"));
+        assert_eq!(app.exclude_files, vec![r"\.gz$".to_string()]);
+        assert_eq!(app.ignore_older, Some(Duration::from_secs(72 * 3600)));
+        assert_eq!(app.fingerprint, (10, 64));
+        assert_eq!(cfg.inputs[1].paths, vec!["/var/log/syslog".to_string()]);
+        assert_eq!(cfg.inputs[1].fingerprint, (0, 1024));
+        assert_eq!(
+            cfg.disk_queue,
+            Some(Some(PathBuf::from("/var/lib/filebeat/dq")))
+        );
+    }
+
+    #[test]
+    fn bad_yaml_and_bad_durations_name_the_place() {
+        let e = parse("a: [1,\n", Path::new("/f.yml"), &Root::default()).unwrap_err();
+        assert!(
+            e.to_string().contains("/f.yml") && e.to_string().contains("line"),
+            "{e}"
+        );
+        let e = parse(
+            "filebeat.inputs:\n  - type: log\n    ignore_older: soon\n",
+            Path::new("/f.yml"),
+            &Root::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("ignore_older"), "{e}");
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("24h"), Some(Duration::from_secs(86400)));
+        assert_eq!(parse_go_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_go_duration("0"), Some(Duration::ZERO));
+        assert_eq!(parse_go_duration("10 days"), None);
+        assert_eq!(parse_go_duration(""), None);
+    }
+}

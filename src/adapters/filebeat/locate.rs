@@ -1,0 +1,184 @@
+//! Finding Filebeat's config and registry: flags, then filebeat.yml (`path.data`,
+//! `filebeat.registry.path`), then the usual install locations.
+
+use std::path::{Path, PathBuf};
+
+use super::config::{self, Config};
+use super::FilebeatReader;
+use crate::adapters::{SourceOptions, StoreReader};
+use crate::error::{Position, StoreError};
+use crate::root::Root;
+
+/// Config files looked for when none is named (deb/rpm, docker).
+const DEFAULT_CONFIGS: [&str; 2] = [
+    "/etc/filebeat/filebeat.yml",
+    "/usr/share/filebeat/filebeat.yml",
+];
+/// `path.data` of the usual installs (deb/rpm, docker).
+const DEFAULT_DATA: [&str; 2] = ["/var/lib/filebeat", "/usr/share/filebeat/data"];
+/// Elastic Agent runs Filebeat with its data under a per-component run directory.
+const AGENT_RUN_GLOB: &str = "/opt/Elastic/Agent/data/elastic-agent-*/run/*";
+
+/// Which format the registry is in, and where (local paths).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLayout {
+    /// 5.x–6.x single `registry` file.
+    Legacy(PathBuf),
+    /// 7.0–7.8 `registry/filebeat/data.json`.
+    DataJson(PathBuf),
+    /// 7.9+ memlog directory `registry/filebeat`.
+    Memlog(PathBuf),
+}
+
+/// Opens Filebeat's registry. `Ok(None)` when nothing was named and no Filebeat is installed.
+pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreError> {
+    Ok(open_reader(opts)?.map(|r| Box::new(r) as Box<dyn StoreReader>))
+}
+
+/// [`open`], returning the concrete reader.
+pub fn open_reader(opts: &SourceOptions) -> Result<Option<FilebeatReader>, StoreError> {
+    let root = &opts.root;
+    let explicit = opts.config.is_some() || opts.data_path.is_some() || opts.store.is_some();
+    let config_local = match &opts.config {
+        Some(c) => Some(root.host_to_local(c)),
+        None => DEFAULT_CONFIGS
+            .iter()
+            .map(|c| root.host_to_local(Path::new(c)))
+            .find(|c| c.is_file()),
+    };
+    let config = match &config_local {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| StoreError::io(path, e))?;
+            Some(config::parse(&text, path, root)?)
+        }
+        None => None,
+    };
+    let data_dir = data_dir(root, opts, config.as_ref(), config_local.as_deref());
+    let registry = match (&opts.store, &config) {
+        (Some(store), _) => Some(root.host_to_local(store)),
+        (
+            None,
+            Some(Config {
+                registry_path: Some(r),
+                ..
+            }),
+        ) if r.is_absolute() => Some(root.host_to_local(r)),
+        (
+            None,
+            Some(Config {
+                registry_path: Some(r),
+                ..
+            }),
+        ) => data_dir.as_ref().map(|d| d.join(r)),
+        _ => data_dir.as_ref().map(|d| d.join("registry")),
+    };
+    let layout = match registry.as_deref().map(layout_of).transpose()? {
+        Some(Some(layout)) => layout,
+        _ if explicit || config.is_some() => {
+            let looked = registry
+                .as_deref()
+                .map(|r| crate::display::path(&root.local_to_host(r)))
+                .unwrap_or_else(|| "no path.data".into());
+            return Err(StoreError::NotFound {
+                shipper: "filebeat",
+                looked_in: looked,
+                flag: "--data-path or --registry (has Filebeat run yet?)",
+            });
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(FilebeatReader::new(
+        root.clone(),
+        layout,
+        config,
+        data_dir,
+    )))
+}
+
+/// `path.data` (local): flag, config, `path.home`/data, the config's directory for a tar
+/// install, then the usual locations and Elastic Agent run directories.
+fn data_dir(
+    root: &Root,
+    opts: &SourceOptions,
+    config: Option<&Config>,
+    config_local: Option<&Path>,
+) -> Option<PathBuf> {
+    if let Some(d) = &opts.data_path {
+        return Some(root.host_to_local(d));
+    }
+    if let Some(c) = config {
+        if let Some(d) = &c.path_data {
+            return Some(root.host_to_local(d));
+        }
+        if let Some(home) = &c.path_home {
+            return Some(root.host_to_local(home).join("data"));
+        }
+    }
+    let mut candidates: Vec<PathBuf> = DEFAULT_DATA
+        .iter()
+        .map(|d| root.host_to_local(Path::new(d)))
+        .collect();
+    // A tar install keeps filebeat.yml and data/ side by side.
+    if let Some(dir) = config_local.and_then(Path::parent) {
+        candidates.push(dir.join("data"));
+    }
+    let agent = root.host_to_local(Path::new(AGENT_RUN_GLOB));
+    if let Ok(paths) = glob::glob(&agent.to_string_lossy()) {
+        candidates.extend(paths.flatten());
+    }
+    candidates.into_iter().find(|d| d.join("registry").exists())
+}
+
+/// The layout at a registry path: a file is the legacy array; a directory holds
+/// `filebeat/meta.json` (or is that `filebeat` directory itself). `Ok(None)`: nothing there.
+fn layout_of(registry: &Path) -> Result<Option<StoreLayout>, StoreError> {
+    let meta = match std::fs::metadata(registry) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StoreError::io(registry, e)),
+    };
+    if meta.is_file() {
+        return Ok(Some(StoreLayout::Legacy(registry.to_path_buf())));
+    }
+    let dir = if registry.join("meta.json").is_file() {
+        registry.to_path_buf()
+    } else if registry.join("filebeat/meta.json").is_file() {
+        registry.join("filebeat")
+    } else if registry.join("filebeat.db").exists() {
+        return Err(StoreError::Unsupported {
+            path: registry.join("filebeat.db"),
+            what:
+                "the bbolt registry backend (filebeat.registry.type: bbolt) is not supported yet; \
+                   use the default memlog backend"
+                    .into(),
+        });
+    } else {
+        return Ok(None);
+    };
+    let meta_path = dir.join("meta.json");
+    let bytes = std::fs::read(&meta_path).map_err(|e| StoreError::io(&meta_path, e))?;
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        version: String,
+    }
+    let m: Meta = serde_json::from_slice(&bytes).map_err(|e| {
+        StoreError::corrupt(
+            &meta_path,
+            Position {
+                line: Some(e.line() as u64),
+                byte: None,
+            },
+            format!("expected {{\"version\": \"0\" or \"1\"}}: {e}"),
+        )
+    })?;
+    match m.version.as_str() {
+        "1" => Ok(Some(StoreLayout::Memlog(dir))),
+        "0" => Ok(Some(StoreLayout::DataJson(dir.join("data.json")))),
+        other => Err(StoreError::Unsupported {
+            path: meta_path,
+            what: format!(
+                "registry meta version {other:?} (known: \"0\" for 7.0-7.8, \"1\" for 7.9+)"
+            ),
+        }),
+    }
+}

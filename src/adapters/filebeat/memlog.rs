@@ -1,0 +1,318 @@
+//! The memlog store (Filebeat 7.9+): the newest `<txid>.json` checkpoint plus the `log.json`
+//! op log, replayed exactly as Filebeat loads it, and re-read incrementally.
+//!
+//! Replay rules (libbeat/statestore/backend/memlog): take the highest-numbered checkpoint;
+//! skip ops with id <= its txid (stale lines from a checkpoint race); then each op must be the
+//! next id: stop at the first gap, decode error or unterminated line. Filebeat appends ops
+//! without fsync, so an unterminated last line is "not yet written", not an error; a gap or a
+//! decode error is reported as a note (the offsets read so far are older, never newer, than
+//! the truth, so the backlog errs towards "behind").
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::Deserialize;
+
+use super::entry::{Entry, RawState};
+use super::json_array::for_each_state;
+use crate::error::{Position, StoreError};
+
+/// A file's identity and version, to notice replacement or change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sig {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: Option<SystemTime>,
+}
+
+impl Sig {
+    fn of(meta: &fs::Metadata) -> Sig {
+        Sig {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime: meta.modified().ok(),
+        }
+    }
+}
+
+/// The memlog store of one registry directory, kept between reads.
+#[derive(Debug)]
+pub struct Memlog {
+    dir: PathBuf,
+    entries: HashMap<Box<str>, Entry>,
+    /// The loaded checkpoint: its txid and file signature.
+    checkpoint: Option<(u64, Sig)>,
+    /// log.json's (dev, ino) and how many bytes / lines of it are applied.
+    log: Option<(u64, u64)>,
+    consumed: u64,
+    lines: u64,
+    next_id: u64,
+    /// What the last read noticed (torn tail, gap ...).
+    notes: Vec<String>,
+    /// How the last read went: full reload or incremental, and bytes of log read.
+    pub last_read: ReadKind,
+}
+
+/// How a read was done (for tests and the wait loop's cost figures).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadKind {
+    #[default]
+    None,
+    Full {
+        log_bytes: u64,
+    },
+    Incremental {
+        log_bytes: u64,
+    },
+}
+
+#[derive(Deserialize)]
+struct Action {
+    #[serde(alias = "Op", alias = "OP")]
+    op: String,
+    #[serde(alias = "ID", alias = "Id")]
+    id: u64,
+}
+
+#[derive(Deserialize)]
+struct Body {
+    #[serde(alias = "K")]
+    k: String,
+    #[serde(default, alias = "V")]
+    v: Option<RawState>,
+}
+
+impl Memlog {
+    /// A store in `dir` (`.../registry/filebeat`), not read yet.
+    pub fn new(dir: PathBuf) -> Memlog {
+        Memlog {
+            dir,
+            entries: HashMap::new(),
+            checkpoint: None,
+            log: None,
+            consumed: 0,
+            lines: 0,
+            next_id: 1,
+            notes: Vec::new(),
+            last_read: ReadKind::None,
+        }
+    }
+
+    /// The live state: key -> entry.
+    pub fn entries(&self) -> &HashMap<Box<str>, Entry> {
+        &self.entries
+    }
+
+    /// Notes of the last read.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// Brings the state up to date with the directory.
+    pub fn read(&mut self) -> Result<(), StoreError> {
+        self.notes.clear();
+        let newest = newest_checkpoint(&self.dir)?;
+        let cp_sig = match &newest {
+            Some((txid, path)) => {
+                let meta = fs::metadata(path).map_err(|e| StoreError::io(path, e))?;
+                Some((*txid, Sig::of(&meta)))
+            }
+            None => None,
+        };
+        let log_path = self.dir.join("log.json");
+        let log_meta = match fs::metadata(&log_path) {
+            Ok(m) => Some(m),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(StoreError::io(&log_path, e)),
+        };
+        let log_id = log_meta.as_ref().map(|m| (m.dev(), m.ino()));
+        let log_len = log_meta.as_ref().map_or(0, |m| m.len());
+        let incremental = cp_sig == self.checkpoint
+            && self.checkpoint.is_some() == newest.is_some()
+            && log_id == self.log
+            && log_len >= self.consumed
+            && !matches!(self.last_read, ReadKind::None);
+        if !incremental {
+            self.entries.clear();
+            self.consumed = 0;
+            self.lines = 0;
+            self.next_id = 1;
+            self.checkpoint = None;
+            if let Some((txid, path)) = &newest {
+                self.load_checkpoint(*txid, path)?;
+            }
+            self.checkpoint = cp_sig;
+            self.log = log_id;
+        }
+        let read = if log_meta.is_some() {
+            self.replay(&log_path)?
+        } else {
+            0
+        };
+        self.last_read = if incremental {
+            ReadKind::Incremental { log_bytes: read }
+        } else {
+            ReadKind::Full { log_bytes: read }
+        };
+        Ok(())
+    }
+
+    fn load_checkpoint(&mut self, txid: u64, path: &Path) -> Result<(), StoreError> {
+        let bytes = fs::read(path).map_err(|e| StoreError::io(path, e))?;
+        let entries = &mut self.entries;
+        for_each_state(path, &bytes, |_, mut state| {
+            let key = state
+                .key
+                .take()
+                .ok_or_else(|| "checkpoint entry has no \"_key\"".to_string())?;
+            let entry = file_entry(&key, state).map_err(|e| format!("{key}: {e}"))?;
+            entries.insert(key.into_boxed_str(), entry);
+            Ok(())
+        })?;
+        self.next_id = txid + 1;
+        Ok(())
+    }
+
+    /// Applies the ops of log.json from `consumed` on; returns the bytes read.
+    fn replay(&mut self, log_path: &Path) -> Result<u64, StoreError> {
+        let mut f = fs::File::open(log_path).map_err(|e| StoreError::io(log_path, e))?;
+        f.seek(SeekFrom::Start(self.consumed))
+            .map_err(|e| StoreError::io(log_path, e))?;
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf)
+            .map_err(|e| StoreError::io(log_path, e))?;
+        let checkpoint_id = self.checkpoint.map_or(0, |(id, _)| id);
+        let mut pos = 0usize;
+        loop {
+            let Some(a_end) = line_end(&buf, pos) else {
+                self.note_torn(&buf[pos..]);
+                break;
+            };
+            let Some(b_end) = line_end(&buf, a_end + 1) else {
+                self.note_torn(&buf[pos..]);
+                break;
+            };
+            let here = Position {
+                line: Some(self.lines + 1),
+                byte: Some(self.consumed + pos as u64),
+            };
+            let action: Action = match serde_json::from_slice(&buf[pos..a_end]) {
+                Ok(a) => a,
+                Err(e) => {
+                    self.note_stop(log_path, here, &format!("invalid op line: {e}"));
+                    break;
+                }
+            };
+            let body: Body = match serde_json::from_slice(&buf[a_end + 1..b_end]) {
+                Ok(b) => b,
+                Err(e) => {
+                    let at = Position {
+                        line: Some(self.lines + 2),
+                        byte: Some(self.consumed + a_end as u64 + 1),
+                    };
+                    self.note_stop(log_path, at, &format!("invalid op body: {e}"));
+                    break;
+                }
+            };
+            if action.id > checkpoint_id {
+                if action.id != self.next_id {
+                    self.note_stop(
+                        log_path,
+                        here,
+                        &format!(
+                            "op id {} where {} was expected (gap)",
+                            action.id, self.next_id
+                        ),
+                    );
+                    break;
+                }
+                if let Err(what) = self.apply(&action.op, body) {
+                    self.note_stop(log_path, here, &what);
+                    break;
+                }
+                self.next_id += 1;
+            }
+            pos = b_end + 1;
+            self.lines += 2;
+        }
+        self.consumed += pos as u64;
+        Ok(buf.len() as u64)
+    }
+
+    fn apply(&mut self, op: &str, body: Body) -> Result<(), String> {
+        match op {
+            "set" => {
+                let v = body.v.ok_or("set op without a value")?;
+                let entry = file_entry(&body.k, v).map_err(|e| format!("{}: {e}", body.k))?;
+                self.entries.insert(body.k.into_boxed_str(), entry);
+            }
+            "remove" => {
+                self.entries.remove(body.k.as_str());
+            }
+            other => return Err(format!("unknown op {other:?}")),
+        }
+        Ok(())
+    }
+
+    fn note_torn(&mut self, rest: &[u8]) {
+        if !rest.is_empty() {
+            self.notes.push(format!(
+                "log.json ends in a partly written op ({} bytes): Filebeat is writing it; read up to the last complete op",
+                rest.len()
+            ));
+        }
+    }
+
+    fn note_stop(&mut self, path: &Path, at: Position, what: &str) {
+        self.notes.push(format!(
+            "{}: {what} at {at}; later ops are ignored, as Filebeat does (offsets may be older than the truth, never newer)",
+            crate::display::path(path)
+        ));
+    }
+}
+
+/// A file key's entry, validated; other inputs' states are kept as placeholders so that
+/// `remove` ops and the skipped counts still see them.
+fn file_entry(key: &str, state: RawState) -> Result<Entry, String> {
+    match super::keys::parse(key) {
+        Some(super::keys::Key::NotAFile { .. }) => Ok(Entry::default()),
+        _ => state.into_entry(),
+    }
+}
+
+/// End (index of the '\n') of the line starting at `from`, if terminated.
+fn line_end(buf: &[u8], from: usize) -> Option<usize> {
+    buf.get(from..)?
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|i| from + i)
+}
+
+/// The highest-numbered `<txid>.json` in `dir`.
+fn newest_checkpoint(dir: &Path) -> Result<Option<(u64, PathBuf)>, StoreError> {
+    let entries = fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))?;
+    let mut best: Option<(u64, PathBuf)> = None;
+    for entry in entries {
+        let entry = entry.map_err(|e| StoreError::io(dir, e))?;
+        let name = entry.file_name();
+        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+            continue;
+        };
+        if stem.is_empty() || !stem.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(txid) = stem.parse::<u64>() else {
+            continue;
+        };
+        if best.as_ref().is_none_or(|(b, _)| txid > *b) {
+            best = Some((txid, entry.path()));
+        }
+    }
+    Ok(best)
+}

@@ -1,0 +1,277 @@
+//! Filebeat: every registry format from 5.0 to 9.x, read-only.
+//!
+//! | version | store (under `path.data`) | module |
+//! |---|---|---|
+//! | 5.0–6.8 | `registry` (one JSON array, replaced by rename) | [`json_array`] |
+//! | 7.0–7.8 | `registry/filebeat/data.json` + `meta.json {"version":"0"}` | [`json_array`] |
+//! | 7.9–9.x | `registry/filebeat/` memlog: `meta.json` "1", `<txid>.json`, `log.json` | [`memlog`] |
+//! | 9.x opt-in | `registry/filebeat.db` (bbolt) | unsupported, said clearly |
+
+mod config;
+mod diskqueue;
+mod entry;
+mod json_array;
+mod keys;
+mod locate;
+pub mod memlog;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+pub use config::{parse_go_duration, Config, Input};
+pub use locate::{open, open_reader, StoreLayout};
+
+use self::entry::Entry;
+use self::keys::{FileId, Key};
+use super::StoreReader;
+use crate::cursor::{
+    Cursor, ExcludeRule, Identity, InputSpec, OffsetMeaning, ShipperKind, SkippedEntries,
+    StoreSnapshot,
+};
+use crate::error::StoreError;
+use crate::fingerprint::FingerprintSpec;
+use crate::root::Root;
+
+/// An opened Filebeat registry.
+pub struct FilebeatReader {
+    root: Root,
+    layout: StoreLayout,
+    memlog: Option<memlog::Memlog>,
+    config: Option<Config>,
+    /// Local path of `path.data` (for the disk queue), when known.
+    data_dir: Option<PathBuf>,
+}
+
+impl FilebeatReader {
+    pub(crate) fn new(
+        root: Root,
+        layout: StoreLayout,
+        config: Option<Config>,
+        data_dir: Option<PathBuf>,
+    ) -> Self {
+        let memlog = match &layout {
+            StoreLayout::Memlog(dir) => Some(memlog::Memlog::new(dir.clone())),
+            _ => None,
+        };
+        FilebeatReader {
+            root,
+            layout,
+            memlog,
+            config,
+            data_dir,
+        }
+    }
+
+    /// The memlog store, when that is the format (for tests and cost figures).
+    pub fn memlog(&self) -> Option<&memlog::Memlog> {
+        self.memlog.as_ref()
+    }
+
+    fn disk_queue_dir(&self) -> Option<PathBuf> {
+        let configured = self.config.as_ref()?.disk_queue.as_ref()?;
+        Some(match configured {
+            Some(p) if p.is_absolute() => self.root.host_to_local(p),
+            Some(p) => self.data_dir.clone()?.join(p),
+            None => self.data_dir.clone()?.join("diskqueue"),
+        })
+    }
+}
+
+impl StoreReader for FilebeatReader {
+    fn shipper(&self) -> ShipperKind {
+        ShipperKind::Filebeat
+    }
+
+    fn watch_paths(&self) -> Vec<PathBuf> {
+        let mut paths = vec![match &self.layout {
+            StoreLayout::Legacy(file) => file.parent().unwrap_or(Path::new("/")).to_path_buf(),
+            StoreLayout::DataJson(file) => file.parent().unwrap_or(Path::new("/")).to_path_buf(),
+            StoreLayout::Memlog(dir) => dir.clone(),
+        }];
+        paths.extend(self.disk_queue_dir());
+        paths
+    }
+
+    fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
+        let mut notes = Vec::new();
+        let (format, store_local, entries): (&str, PathBuf, Vec<(String, Entry)>) = match &self
+            .layout
+        {
+            StoreLayout::Legacy(file) => {
+                ("legacy registry (5.x-6.x)", file.clone(), read_array(file)?)
+            }
+            StoreLayout::DataJson(file) => ("data.json (7.0-7.8)", file.clone(), read_array(file)?),
+            StoreLayout::Memlog(dir) => {
+                let m = self.memlog.as_mut().expect("memlog layout has a memlog");
+                m.read()?;
+                notes.extend(m.notes().iter().cloned());
+                let entries = m
+                    .entries()
+                    .iter()
+                    .map(|(k, e)| (k.to_string(), e.clone()))
+                    .collect();
+                ("memlog v1 (7.9+)", dir.clone(), entries)
+            }
+        };
+        let (cursors, skipped, fingerprint_inputs) = self.cursors(entries, &mut notes);
+        let inputs = self.inputs(&fingerprint_inputs);
+        let (offset_meaning, queues) = match self.disk_queue_dir() {
+            Some(dir) => (
+                OffsetMeaning::InDiskQueue,
+                vec![diskqueue::signal(&self.root, &dir)],
+            ),
+            None => (OffsetMeaning::Delivered, Vec::new()),
+        };
+        if let Some(c) = &self.config {
+            notes.extend(c.notes.iter().cloned());
+        }
+        Ok(StoreSnapshot {
+            shipper: ShipperKind::Filebeat,
+            store: self.root.local_to_host(&store_local),
+            format: format.to_string(),
+            cursors,
+            skipped,
+            inputs,
+            offset_meaning,
+            queues,
+            notes,
+        })
+    }
+}
+
+/// A legacy array or data.json, keyed like the log input would key it.
+fn read_array(file: &Path) -> Result<Vec<(String, Entry)>, StoreError> {
+    let bytes = std::fs::read(file).map_err(|e| StoreError::io(file, e))?;
+    let mut out = Vec::new();
+    json_array::for_each_state(file, &bytes, |i, state| {
+        let e = state.into_entry()?;
+        let key = match e.dev_ino {
+            // The key Filebeat 7.9+ migrates these entries to.
+            Some((ino, dev)) => format!("filebeat::logs::native::{ino}-{dev}"),
+            None => format!("entry[{i}]"),
+        };
+        out.push((key, e));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+type Cursors = (Vec<Cursor>, Vec<SkippedEntries>, Vec<String>);
+
+impl FilebeatReader {
+    /// Entries -> cursors; non-file entries counted by prefix; the filestream inputs that use
+    /// fingerprint identities (their files shorter than the window are never ingested).
+    fn cursors(&self, entries: Vec<(String, Entry)>, notes: &mut Vec<String>) -> Cursors {
+        let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
+        let mut fp_inputs: Vec<String> = Vec::new();
+        let windows: HashMap<String, (u64, u64)> = self
+            .config
+            .iter()
+            .flat_map(|c| c.inputs.iter())
+            .filter(|i| i.kind == "filestream")
+            .map(|i| {
+                (
+                    i.id.clone().unwrap_or_else(|| ".global".into()),
+                    i.fingerprint,
+                )
+            })
+            .collect();
+        let mut malformed = 0usize;
+        let mut cursors = Vec::with_capacity(entries.len());
+        for (key, e) in entries {
+            if e.ttl_zero {
+                continue;
+            }
+            let path = e.source.as_deref().map(PathBuf::from);
+            let identity = match keys::parse(&key) {
+                Some(Key::NotAFile { prefix }) => {
+                    *skipped.entry(prefix.to_string()).or_default() += 1;
+                    continue;
+                }
+                Some(Key::Log {
+                    path_identity: true,
+                }) => Identity::Path,
+                Some(Key::Log { .. }) | None if e.dev_ino.is_some() => {
+                    let (ino, dev) = e.dev_ino.expect("checked");
+                    Identity::DevInode { dev, ino }
+                }
+                Some(Key::Filestream { input, file }) => match file {
+                    FileId::Native { ino, dev } => Identity::DevInode { dev, ino },
+                    FileId::Path(_) => Identity::Path,
+                    FileId::InodeMarker { ino } => Identity::Inode { ino },
+                    FileId::Fingerprint(hex) => {
+                        let (offset, length) = windows.get(input).copied().unwrap_or((0, 1024));
+                        if !fp_inputs.iter().any(|i| i == input) {
+                            fp_inputs.push(input.to_string());
+                        }
+                        Identity::Fingerprint {
+                            spec: FingerprintSpec::Sha256Window { offset, length },
+                            value: hex.to_string(),
+                        }
+                    }
+                    FileId::Unsupported(name) => {
+                        *skipped
+                            .entry(format!("filestream {name} identity (unsupported)"))
+                            .or_default() += 1;
+                        continue;
+                    }
+                },
+                Some(Key::Log { .. }) | None => {
+                    malformed += 1;
+                    continue;
+                }
+            };
+            cursors.push(Cursor {
+                key,
+                identity,
+                path,
+                offset: e.offset,
+                unit: crate::cursor::OffsetUnit::Bytes,
+            });
+        }
+        if malformed > 0 {
+            notes.push(format!(
+                "{malformed} file entr{} had a key drainguard cannot parse and no inode; not checked",
+                if malformed == 1 { "y" } else { "ies" }
+            ));
+            skipped.insert("unparseable file keys".into(), malformed);
+        }
+        let skipped = skipped
+            .into_iter()
+            .map(|(prefix, count)| SkippedEntries { prefix, count })
+            .collect();
+        (cursors, skipped, fp_inputs)
+    }
+
+    fn inputs(&self, fingerprint_inputs: &[String]) -> Vec<InputSpec> {
+        let Some(cfg) = &self.config else {
+            return Vec::new();
+        };
+        cfg.inputs
+            .iter()
+            .map(|i| {
+                let id = i.id.clone().unwrap_or_else(|| {
+                    if i.kind == "filestream" {
+                        ".global".into()
+                    } else {
+                        i.kind.clone()
+                    }
+                });
+                let min_size = (i.kind == "filestream" && fingerprint_inputs.contains(&id))
+                    .then_some(i.fingerprint.0 + i.fingerprint.1);
+                InputSpec {
+                    name: id,
+                    paths: i.paths.clone(),
+                    exclude: i
+                        .exclude_files
+                        .iter()
+                        .cloned()
+                        .map(ExcludeRule::Regex)
+                        .collect(),
+                    ignore_older: i.ignore_older,
+                    min_size,
+                }
+            })
+            .collect()
+    }
+}

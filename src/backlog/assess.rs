@@ -1,0 +1,453 @@
+//! The engine: one snapshot + the files on disk -> one [`ShipperBacklog`].
+//!
+//! 1. Entries are grouped per file (container streams share an inode; the file is shipped when
+//!    the slowest entry is, so the group's offset is the minimum).
+//! 2. Each group's recorded path is stat'ed in parallel and checked against its identity.
+//! 3. Groups whose file is not at its path are looked up among the directory's other files
+//!    (rotated), then among the inputs' glob matches (stores without paths), then among the
+//!    shipper's open file descriptors (deleted but held open); else the file is gone.
+//! 4. Glob matches that no entry claims are untracked backlog (minus exclusions, ignore_older
+//!    and files too short to be ingested).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use rayon::prelude::*;
+
+use super::candidates::{expand_inputs, list_dir, DiskFile, InodeIndex};
+use super::tail::pending_has_newline;
+use super::{Env, FileReport, FileState, ShipperBacklog, Totals};
+use crate::cursor::{Cursor, ExcludeRule, Identity, InputSpec, OffsetUnit, StoreSnapshot};
+use crate::fingerprint::FingerprintSpec;
+use crate::process::ProcFs;
+
+/// The entries of one file.
+struct Group<'a> {
+    identity: &'a Identity,
+    hint: Option<&'a Path>,
+    offset: u64,
+    unit: OffsetUnit,
+    keys: Vec<&'a str>,
+}
+
+#[derive(Hash, PartialEq, Eq)]
+enum GroupKey<'a> {
+    DevIno(u64, u64),
+    Ino(u64),
+    Fingerprint(&'a FingerprintSpec, &'a str),
+    Path(Option<&'a Path>),
+}
+
+/// Where a group's file was found.
+enum Location {
+    /// At its recorded path (or, for path-less stores, wherever it was found).
+    Here {
+        local: PathBuf,
+        size: u64,
+        dev_ino: (u64, u64),
+    },
+    /// Under another name: rotated.
+    Moved {
+        local: PathBuf,
+        size: u64,
+        dev_ino: (u64, u64),
+    },
+    /// Deleted, held open by the shipper.
+    OpenDeleted {
+        pid: u32,
+        fd: PathBuf,
+        size: u64,
+    },
+    Gone,
+}
+
+impl Location {
+    fn from_file(f: &DiskFile, moved: bool) -> Location {
+        let (local, size, dev_ino) = (f.local.clone(), f.size, (f.dev, f.ino));
+        if moved {
+            Location::Moved {
+                local,
+                size,
+                dev_ino,
+            }
+        } else {
+            Location::Here {
+                local,
+                size,
+                dev_ino,
+            }
+        }
+    }
+}
+
+/// Compares a snapshot with the files on disk.
+pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
+    let specs = fingerprint_specs(&snapshot.cursors);
+    let groups = group(&snapshot.cursors);
+    let root = &env.root;
+
+    // 2. The recorded path, in parallel.
+    let mut locations: Vec<Option<Location>> = groups
+        .par_iter()
+        .map(|g| {
+            let local = root.host_to_local(g.hint?);
+            let f = DiskFile::stat(local)?;
+            matches(g.identity, &f, &specs).then(|| Location::from_file(&f, false))
+        })
+        .collect();
+
+    // 3a. Rotated: the other files of the recorded path's directory, each directory listed once.
+    let mut by_dir: HashMap<PathBuf, Vec<usize>> = HashMap::new();
+    for (i, g) in groups.iter().enumerate() {
+        if locations[i].is_none() && !matches!(g.identity, Identity::Path) {
+            if let Some(dir) = g.hint.and_then(Path::parent) {
+                by_dir.entry(root.host_to_local(dir)).or_default().push(i);
+            }
+        }
+    }
+    let moved: Vec<(usize, Location)> = by_dir
+        .par_iter()
+        .flat_map_iter(|(dir, members)| {
+            let owned = list_dir(dir);
+            let files: Vec<&DiskFile> = owned.iter().collect();
+            let index = InodeIndex::new(files.iter().copied());
+            members
+                .iter()
+                .filter_map(|&i| {
+                    find(groups[i].identity, &index, &files, &specs)
+                        .map(|f| (i, Location::from_file(f, true)))
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for (i, loc) in moved {
+        locations[i] = Some(loc);
+    }
+
+    // 3b. Stores without paths (or files moved elsewhere): the inputs' glob matches.
+    let candidates = expand_inputs(root, &snapshot.inputs);
+    if locations.iter().any(Option::is_none) {
+        let files: Vec<&DiskFile> = candidates.iter().map(|(f, _)| f).collect();
+        let index = InodeIndex::new(files.iter().copied());
+        for (i, g) in groups.iter().enumerate() {
+            if locations[i].is_some() || matches!(g.identity, Identity::Path) {
+                continue;
+            }
+            if let Some(f) = find(g.identity, &index, &files, &specs) {
+                // Without a recorded path, being found is not a rotation.
+                locations[i] = Some(Location::from_file(f, g.hint.is_some()));
+            }
+        }
+    }
+
+    // 3c. Deleted but held open by the shipper.
+    if locations.iter().any(Option::is_none) && !env.shipper_pids.is_empty() {
+        let open = ProcFs::default().deleted_open_files(&env.shipper_pids);
+        for (i, g) in groups.iter().enumerate() {
+            if locations[i].is_some() {
+                continue;
+            }
+            let hit = match g.identity {
+                Identity::DevInode { dev, ino } => open.get(&(*dev, *ino)),
+                Identity::Inode { ino } => open.iter().find(|((_, i), _)| i == ino).map(|(_, v)| v),
+                Identity::Fingerprint { spec, value } => open.values().find(|od| {
+                    spec.compute(&od.fd_path).ok().flatten().as_deref() == Some(value.as_str())
+                }),
+                Identity::Path => None,
+            };
+            if let Some(od) = hit {
+                locations[i] = Some(Location::OpenDeleted {
+                    pid: od.pid,
+                    fd: od.fd_path.clone(),
+                    size: od.size,
+                });
+            }
+        }
+    }
+
+    // States, in parallel (partial-tail checks read file tails).
+    let mut files: Vec<FileReport> = groups
+        .par_iter()
+        .zip(locations.par_iter())
+        .map(|(g, loc)| report(root, g, loc.as_ref().unwrap_or(&Location::Gone)))
+        .collect();
+
+    // 4. Untracked.
+    let claimed: HashSet<(u64, u64)> = locations
+        .iter()
+        .filter_map(|l| match l {
+            Some(Location::Here { dev_ino, .. } | Location::Moved { dev_ino, .. }) => {
+                Some(*dev_ino)
+            }
+            _ => None,
+        })
+        .collect();
+    let excludes: Vec<Vec<Exclude>> = snapshot.inputs.iter().map(compile_excludes).collect();
+    let now = SystemTime::now();
+    files.extend(candidates.iter().filter_map(|(f, input)| {
+        if claimed.contains(&(f.dev, f.ino)) {
+            return None;
+        }
+        let host = root.local_to_host(&f.local);
+        if excludes[*input].iter().any(|x| x.matches(&host)) {
+            return None;
+        }
+        let state = untracked_state(&snapshot.inputs[*input], f, now);
+        Some(FileReport {
+            path: host,
+            keys: Vec::new(),
+            offset: None,
+            size: Some(f.size),
+            state,
+        })
+    }));
+
+    files.sort_by(|a, b| {
+        b.state
+            .blocking_bytes()
+            .cmp(&a.state.blocking_bytes())
+            .then_with(|| a.path.cmp(&b.path))
+    });
+    let totals = totals(&files);
+    let mut backlog = ShipperBacklog {
+        shipper: snapshot.shipper,
+        store: snapshot.store.clone(),
+        format: snapshot.format.clone(),
+        offset_meaning: snapshot.offset_meaning,
+        queues: snapshot.queues.clone(),
+        skipped: snapshot.skipped.clone(),
+        notes: snapshot.notes.clone(),
+        files,
+        totals,
+        verdict: super::Verdict::Behind,
+        delivery: String::new(),
+    };
+    (backlog.verdict, backlog.delivery) = super::verdict::shipper_verdict(&backlog);
+    backlog
+}
+
+fn fingerprint_specs(cursors: &[Cursor]) -> Vec<FingerprintSpec> {
+    let mut specs: Vec<FingerprintSpec> = Vec::new();
+    for c in cursors {
+        if let Identity::Fingerprint { spec, .. } = &c.identity {
+            if !specs.contains(spec) {
+                specs.push(*spec);
+            }
+        }
+    }
+    specs
+}
+
+fn group(cursors: &[Cursor]) -> Vec<Group<'_>> {
+    let mut index: HashMap<GroupKey<'_>, usize> = HashMap::with_capacity(cursors.len());
+    let mut groups: Vec<Group<'_>> = Vec::with_capacity(cursors.len());
+    for c in cursors {
+        let key = match &c.identity {
+            Identity::DevInode { dev, ino } => GroupKey::DevIno(*dev, *ino),
+            Identity::Inode { ino } => GroupKey::Ino(*ino),
+            Identity::Fingerprint { spec, value } => GroupKey::Fingerprint(spec, value),
+            Identity::Path => GroupKey::Path(c.path.as_deref()),
+        };
+        match index.get(&key) {
+            Some(&i) => {
+                let g = &mut groups[i];
+                g.offset = g.offset.min(c.offset);
+                g.keys.push(&c.key);
+                if g.hint.is_none() {
+                    g.hint = c.path.as_deref();
+                }
+            }
+            None => {
+                index.insert(key, groups.len());
+                groups.push(Group {
+                    identity: &c.identity,
+                    hint: c.path.as_deref(),
+                    offset: c.offset,
+                    unit: c.unit,
+                    keys: vec![&c.key],
+                });
+            }
+        }
+    }
+    groups
+}
+
+fn matches(identity: &Identity, f: &DiskFile, specs: &[FingerprintSpec]) -> bool {
+    match identity {
+        Identity::DevInode { dev, ino } => f.dev == *dev && f.ino == *ino,
+        Identity::Inode { ino } => f.ino == *ino,
+        Identity::Fingerprint { spec, value } => f.fingerprint(specs, spec) == Some(value.as_str()),
+        Identity::Path => true,
+    }
+}
+
+/// Finds the file with `identity` among `files` (inode identities through the index).
+fn find<'a>(
+    identity: &Identity,
+    index: &InodeIndex<'a>,
+    files: &[&'a DiskFile],
+    specs: &[FingerprintSpec],
+) -> Option<&'a DiskFile> {
+    match identity {
+        Identity::DevInode { dev, ino } => index.dev_ino(*dev, *ino),
+        Identity::Inode { ino } => index.ino(*ino),
+        Identity::Fingerprint { .. } => files.iter().copied().find(|f| matches(identity, f, specs)),
+        Identity::Path => None,
+    }
+}
+
+fn report(root: &crate::root::Root, g: &Group<'_>, loc: &Location) -> FileReport {
+    let recorded = g.hint.map(Path::to_path_buf);
+    let (path, size, state) = match loc {
+        Location::Here { local, size, .. } => {
+            let path = recorded.unwrap_or_else(|| root.local_to_host(local));
+            (path, Some(*size), progress(local, g, *size))
+        }
+        Location::Moved { local, size, .. } => {
+            let now_at = root.local_to_host(local);
+            let state = match progress(local, g, *size) {
+                FileState::Behind { bytes } => FileState::Rotated {
+                    now_at,
+                    behind: bytes,
+                },
+                FileState::Shipped => FileState::Rotated { now_at, behind: 0 },
+                other => other,
+            };
+            (recorded.unwrap_or_default(), Some(*size), state)
+        }
+        Location::OpenDeleted { pid, fd, size } => {
+            let state = match progress(fd, g, *size) {
+                FileState::Behind { bytes } => FileState::OpenDeleted {
+                    pid: *pid,
+                    behind: bytes,
+                },
+                FileState::Shipped => FileState::OpenDeleted {
+                    pid: *pid,
+                    behind: 0,
+                },
+                other => other,
+            };
+            (recorded.unwrap_or_default(), Some(*size), state)
+        }
+        Location::Gone => (recorded.unwrap_or_default(), None, FileState::Gone),
+    };
+    let path = if path.as_os_str().is_empty() {
+        PathBuf::from(g.keys[0])
+    } else {
+        path
+    };
+    FileReport {
+        path,
+        keys: g.keys.iter().map(|k| k.to_string()).collect(),
+        offset: Some(g.offset),
+        size,
+        state,
+    }
+}
+
+/// The state of a found file of `size` bytes (read through `local`).
+fn progress(local: &Path, g: &Group<'_>, size: u64) -> FileState {
+    match g.unit {
+        OffsetUnit::Bytes => {}
+        OffsetUnit::Lines => {
+            return FileState::Incomparable {
+                reason: format!("offset {} counts lines (compressed file)", g.offset),
+            }
+        }
+        OffsetUnit::DecompressedBytes => {
+            return FileState::Incomparable {
+                reason: format!("offset {} counts decompressed bytes", g.offset),
+            }
+        }
+    }
+    let o = g.offset;
+    if o == size {
+        FileState::Shipped
+    } else if o > size {
+        FileState::Truncated { offset: o, size }
+    } else {
+        match pending_has_newline(local, o, size) {
+            Ok(false) => FileState::PartialTail { bytes: size - o },
+            // A read error cannot prove a partial tail: count the bytes as behind.
+            Ok(true) | Err(_) => FileState::Behind { bytes: size - o },
+        }
+    }
+}
+
+fn untracked_state(input: &InputSpec, f: &DiskFile, now: SystemTime) -> FileState {
+    if let (Some(limit), Some(mtime)) = (input.ignore_older, f.mtime) {
+        if now.duration_since(mtime).is_ok_and(|age| age > limit) {
+            return FileState::Ignored {
+                reason: format!(
+                    "not modified for longer than ignore_older ({})",
+                    humantime::format_duration(limit)
+                ),
+            };
+        }
+    }
+    if let Some(min) = input.min_size {
+        if f.size < min {
+            return FileState::Ignored {
+                reason: format!("shorter than the {min}-byte fingerprint window: never ingested"),
+            };
+        }
+    }
+    FileState::Untracked { bytes: f.size }
+}
+
+enum Exclude {
+    Regex(regex::bytes::Regex),
+    Glob(glob::Pattern),
+}
+
+impl Exclude {
+    fn matches(&self, host: &Path) -> bool {
+        match self {
+            Exclude::Regex(r) => r.is_match(host.as_os_str().as_encoded_bytes()),
+            Exclude::Glob(g) => g.matches_path(host),
+        }
+    }
+}
+
+fn compile_excludes(input: &InputSpec) -> Vec<Exclude> {
+    input
+        .exclude
+        .iter()
+        .filter_map(|rule| match rule {
+            ExcludeRule::Regex(r) => match regex::bytes::Regex::new(r) {
+                Ok(r) => Some(Exclude::Regex(r)),
+                Err(e) => {
+                    tracing::warn!(input = %input.name, pattern = %r, error = %e, "exclusion is not a valid regex; ignored");
+                    None
+                }
+            },
+            ExcludeRule::Glob(g) => match glob::Pattern::new(g) {
+                Ok(g) => Some(Exclude::Glob(g)),
+                Err(e) => {
+                    tracing::warn!(input = %input.name, pattern = %g, error = %e, "exclusion is not a valid glob; ignored");
+                    None
+                }
+            },
+        })
+        .collect()
+}
+
+fn totals(files: &[FileReport]) -> Totals {
+    let mut t = Totals {
+        files: files.len(),
+        ..Totals::default()
+    };
+    for f in files {
+        let b = f.state.blocking_bytes();
+        if b > 0 {
+            t.blocking_files += 1;
+            t.bytes_behind += b;
+        }
+        if let FileState::PartialTail { bytes } = f.state {
+            t.partial_tail_bytes += bytes;
+        }
+        *t.by_state.entry(f.state.name()).or_default() += 1;
+    }
+    t
+}

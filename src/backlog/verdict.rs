@@ -1,0 +1,96 @@
+//! Verdicts: per shipper (do its offsets and queues prove delivery?) and over all shippers.
+
+use super::{Assessment, ShipperBacklog, Verdict};
+use crate::cursor::{OffsetMeaning, QueueState};
+
+/// One shipper's verdict and the sentence that explains what proved (or did not prove) it.
+pub fn shipper_verdict(b: &ShipperBacklog) -> (Verdict, String) {
+    if b.totals.blocking_files > 0 {
+        return (
+            Verdict::Behind,
+            format!(
+                "{} file(s) still have {} byte(s) to ship",
+                b.totals.blocking_files, b.totals.bytes_behind
+            ),
+        );
+    }
+    if let Some(q) = b
+        .queues
+        .iter()
+        .find(|q| matches!(q.state, QueueState::Pending { .. }))
+    {
+        let QueueState::Pending { detail } = &q.state else {
+            unreachable!()
+        };
+        return (
+            Verdict::Behind,
+            format!(
+                "every file is read, but {} still holds data: {detail}",
+                q.source
+            ),
+        );
+    }
+    let offsets_say = match b.offset_meaning {
+        OffsetMeaning::Delivered => {
+            return (
+                Verdict::Drained,
+                "every offset is acknowledged by the output".into(),
+            )
+        }
+        OffsetMeaning::InDiskQueue => "offsets prove only that data reached the disk queue",
+        OffsetMeaning::Buffered => "offsets prove only that data entered the shipper's buffer",
+        OffsetMeaning::Read => "offsets prove only that data was read",
+    };
+    let unknown: Vec<&str> = b
+        .queues
+        .iter()
+        .filter_map(|q| match &q.state {
+            QueueState::Unknown { hint } => Some(hint.as_str()),
+            _ => None,
+        })
+        .collect();
+    if b.queues.is_empty() || !unknown.is_empty() {
+        let how = if unknown.is_empty() {
+            "no delivery signal is configured".to_string()
+        } else {
+            unknown.join("; ")
+        };
+        return (
+            Verdict::Unconfirmed,
+            format!("every file is read, but delivery is unconfirmed: {offsets_say}; {how}"),
+        );
+    }
+    let sources: Vec<&str> = b.queues.iter().map(|q| q.source.as_str()).collect();
+    (
+        Verdict::Drained,
+        format!("{offsets_say}, and {} is empty", sources.join(", ")),
+    )
+}
+
+/// The verdict over every shipper: behind if any is, else unconfirmed if any is, else drained.
+pub fn combine(shippers: Vec<ShipperBacklog>) -> Assessment {
+    let verdict = shippers
+        .iter()
+        .map(|s| s.verdict)
+        .max_by_key(|v| match v {
+            Verdict::Drained => 0,
+            Verdict::Unconfirmed => 1,
+            Verdict::Behind => 2,
+        })
+        .unwrap_or(Verdict::Drained);
+    Assessment {
+        verdict,
+        bytes_behind: shippers.iter().map(|s| s.totals.bytes_behind).sum(),
+        shippers,
+    }
+}
+
+/// True when this shipper's store can prove delivery at all: its offsets mean "delivered",
+/// or it has delivery-side signals and every one of them can be read.
+pub fn delivery_provable(b: &ShipperBacklog) -> bool {
+    b.offset_meaning == OffsetMeaning::Delivered
+        || (!b.queues.is_empty()
+            && b.queues
+                .iter()
+                .all(|q| !matches!(q.state, QueueState::Unknown { .. })))
+}

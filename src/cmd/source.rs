@@ -1,0 +1,209 @@
+//! Shipper selection flags shared by `status`, `wait` and `aws watch`, and their resolution
+//! against the settings file into readers.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::adapters::{self, SourceOptions, StoreReader};
+use crate::cli::Global;
+use crate::cursor::ShipperKind;
+use crate::root::Root;
+use crate::settings::Settings;
+
+/// Which shippers to read, and where.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SourceArgs {
+    /// Check only this shipper (repeatable). Default: those in the settings file, else every
+    /// shipper found on this host.
+    #[arg(long = "shipper", value_enum, value_name = "NAME")]
+    pub shippers: Vec<ShipperKind>,
+    /// The shipper's own config file (filebeat.yml, fluent-bit.conf ...). Needs exactly one
+    /// shipper (Filebeat when none is named).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The shipper's data directory (Filebeat `path.data`).
+    #[arg(long, value_name = "DIR")]
+    pub data_path: Option<PathBuf>,
+    /// The progress store itself (Filebeat registry file or directory, SQLite DB ...).
+    #[arg(long, alias = "store", value_name = "PATH")]
+    pub registry: Option<PathBuf>,
+    /// Pid of the shipper process (otherwise: its pidfile, then /proc by executable name).
+    #[arg(long, value_name = "PID")]
+    pub shipper_pid: Option<u32>,
+}
+
+/// The shippers to read, opened.
+pub struct Sources {
+    pub root: Root,
+    pub settings: Settings,
+    pub readers: Vec<Box<dyn StoreReader>>,
+    /// Pid files named in the settings, per shipper.
+    pub pid_files: Vec<(ShipperKind, PathBuf)>,
+    /// True when nothing was named (flags or settings): absent shippers are not an error.
+    pub auto_detected: bool,
+}
+
+impl SourceArgs {
+    fn has_overrides(&self) -> bool {
+        self.config.is_some() || self.data_path.is_some() || self.registry.is_some()
+    }
+
+    /// Opens the selected shippers' stores.
+    pub fn open(&self, global: &Global) -> anyhow::Result<Sources> {
+        let root = Root::new(global.root.clone());
+        let settings = Settings::load(&root, &global.settings)?;
+        let mut wanted: Vec<(ShipperKind, SourceOptions, Option<PathBuf>)> = Vec::new();
+        let base = SourceOptions {
+            root: root.clone(),
+            ..Default::default()
+        };
+        let named_kinds: Vec<ShipperKind> = if !self.shippers.is_empty() {
+            self.shippers.clone()
+        } else if !settings.shippers.is_empty() {
+            settings.shippers.iter().map(|s| s.kind.0).collect()
+        } else if self.has_overrides() {
+            vec![ShipperKind::Filebeat]
+        } else {
+            Vec::new()
+        };
+        let auto_detected = named_kinds.is_empty();
+        let kinds = if auto_detected {
+            all_kinds()
+        } else {
+            named_kinds
+        };
+        if self.has_overrides() && kinds.len() != 1 {
+            anyhow::bail!(
+                "--config, --data-path and --registry apply to one shipper; name it with --shipper"
+            );
+        }
+        for kind in kinds {
+            let mut opts = base.clone();
+            let mut pid_file = None;
+            if let Some(s) = settings.shippers.iter().find(|s| s.kind.0 == kind) {
+                opts.config = s.config.clone();
+                opts.data_path = s.data_path.clone();
+                opts.store = s.store.clone();
+                pid_file = s.pid_file.clone();
+            }
+            if self.config.is_some() {
+                opts.config = self.config.clone();
+            }
+            if self.data_path.is_some() {
+                opts.data_path = self.data_path.clone();
+            }
+            if self.registry.is_some() {
+                opts.store = self.registry.clone();
+            }
+            wanted.push((kind, opts, pid_file));
+        }
+        let mut readers = Vec::new();
+        let mut pid_files = Vec::new();
+        for (kind, opts, pid_file) in wanted {
+            let explicit = !auto_detected;
+            match adapters::open(kind, &opts)
+                .with_context(|| format!("reading the {kind} store"))?
+            {
+                Some(r) => {
+                    readers.push(r);
+                    if let Some(p) = pid_file {
+                        pid_files.push((kind, p));
+                    }
+                }
+                None if explicit => anyhow::bail!(
+                    "no {kind} store found; point to it with --data-path/--registry or the settings file"
+                ),
+                None => {}
+            }
+        }
+        Ok(Sources {
+            root,
+            settings,
+            readers,
+            pid_files,
+            auto_detected,
+        })
+    }
+}
+
+/// Every shipper kind, in report order.
+pub fn all_kinds() -> Vec<ShipperKind> {
+    use clap::ValueEnum;
+    ShipperKind::value_variants().to_vec()
+}
+
+impl Sources {
+    /// The live processes of `kind`: `--shipper-pid` when given, else its pidfile from the
+    /// settings, else /proc by executable name.
+    pub fn shipper_pids(&self, kind: ShipperKind, pid_override: Option<u32>) -> Vec<u32> {
+        let procfs = crate::process::ProcFs::default();
+        if let Some(pid) = pid_override {
+            return if procfs.is_alive(pid) {
+                vec![pid]
+            } else {
+                Vec::new()
+            };
+        }
+        let pidfile = self
+            .pid_files
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, p)| p.as_path());
+        procfs.find(&self.root, kind, pidfile)
+    }
+
+    /// Reads every store and compares it with the disk: one assessment over all shippers.
+    pub fn assess(
+        &mut self,
+        pid_override: Option<u32>,
+    ) -> Result<crate::backlog::Assessment, crate::error::StoreError> {
+        let mut shippers = Vec::with_capacity(self.readers.len());
+        for i in 0..self.readers.len() {
+            let snapshot = self.readers[i].read()?;
+            let env = crate::backlog::Env {
+                root: self.root.clone(),
+                shipper_pids: self.shipper_pids(snapshot.shipper, pid_override),
+            };
+            shippers.push(crate::backlog::assess(&snapshot, &env));
+        }
+        Ok(crate::backlog::combine(shippers))
+    }
+}
+
+/// The message for a host where no shipper was named and none was found.
+pub fn nothing_found() -> String {
+    let names: Vec<&str> = all_kinds().iter().map(|k| k.name()).collect();
+    format!(
+        "no log shipper found on this host (looked for {} in their usual locations); nothing to drain. \
+         Name one with --shipper and --data-path/--registry, or in the settings file",
+        names.join(", ")
+    )
+}
+
+/// [`Sources`] with the `--shipper-pid` override, as `wait` watches them.
+pub struct WatchedSources {
+    pub sources: Sources,
+    pub pid_override: Option<u32>,
+}
+
+impl crate::wait::Watched for WatchedSources {
+    fn assess(&mut self) -> Result<crate::backlog::Assessment, crate::error::StoreError> {
+        self.sources.assess(self.pid_override)
+    }
+
+    fn shipper_alive(&self, kind: ShipperKind) -> bool {
+        !self
+            .sources
+            .shipper_pids(kind, self.pid_override)
+            .is_empty()
+    }
+
+    fn watch_paths(&self) -> Vec<PathBuf> {
+        self.sources
+            .readers
+            .iter()
+            .flat_map(|r| r.watch_paths())
+            .collect()
+    }
+}

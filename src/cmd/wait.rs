@@ -1,0 +1,142 @@
+//! `drainguard wait`: hold until every byte is delivered; exit 0 drained, 3 deadline,
+//! 4 shipper dead with backlog, 5 interrupted, 2 usage/config, 1 internal error.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::source::{nothing_found, SourceArgs, WatchedSources};
+use crate::cli::Global;
+use crate::exit::Exit;
+use crate::report::{self, TableOptions};
+use crate::settings::{DEFAULT_DEADLINE, DEFAULT_LOG_FILE};
+use crate::wait::{self, Outcome, WaitOptions};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Give up after this long (monotonic clock); default from the settings file, else 25m.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub deadline: Option<Duration>,
+    /// Poll interval, for file systems without change events and for growing files.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    pub interval: Duration,
+    /// Warn when bytes are behind and nothing moved for this long (keeps waiting).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub stall_after: Duration,
+    /// Opt-in quiet-period rule for stores that cannot prove delivery: release when
+    /// everything is read and nothing changed for this long. Reported as used.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub settle_after: Option<Duration>,
+    /// Keep waiting when the shipper's process is gone (it may be restarted).
+    #[arg(long)]
+    pub wait_for_restart: bool,
+    /// One progress log line every this long when not on a terminal.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub report_every: Duration,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print the final report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Where to append the one-line record of this run; default from the settings file,
+    /// else /var/log/drainguard/drainguard.log.
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+    /// Do not write the run record.
+    #[arg(long, conflicts_with = "log_file")]
+    pub no_log_file: bool,
+}
+
+pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
+    let sources = args.source.open(global)?;
+    if sources.readers.is_empty() {
+        println!("{}", nothing_found());
+        return Ok(Exit::Ok);
+    }
+    let root = sources.root.clone();
+    let log_file = args
+        .log_file
+        .clone()
+        .or_else(|| sources.settings.log_file.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_LOG_FILE));
+    let opts = WaitOptions {
+        deadline: args
+            .deadline
+            .or(sources.settings.deadline)
+            .unwrap_or(DEFAULT_DEADLINE),
+        interval: args.interval,
+        stall_after: args.stall_after,
+        report_every: args.report_every,
+        settle_after: args.settle_after,
+        wait_for_restart: args.wait_for_restart,
+        progress_bar: std::io::stderr().is_terminal(),
+        quiet: args.quiet,
+        catch_signals: true,
+    };
+    tracing::info!(
+        deadline_s = opts.deadline.as_secs(),
+        shippers = sources.readers.len(),
+        "waiting until every shipper has delivered everything"
+    );
+    let mut watched = WatchedSources {
+        sources,
+        pid_override: args.source.shipper_pid,
+    };
+    let report = wait::drain(&mut watched, &opts)?;
+    if !args.no_log_file {
+        if let Err(e) = wait::append_record(&root, &log_file, &report) {
+            tracing::warn!(file = %crate::display::path(&log_file), error = %e, "cannot write the run record");
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(
+            out,
+            "{}",
+            report::to_json(&report.final_assessment, report.json_extra())
+        )?;
+    } else {
+        let secs = report.elapsed.as_secs_f64();
+        let line = match &report.outcome {
+            Outcome::Drained => format!("drained after {secs:.1}s: every tracked byte is delivered"),
+            Outcome::Settled => format!(
+                "released after {secs:.1}s on the --settle-after quiet-period rule: everything is read, \
+                 but delivery was NOT proven"
+            ),
+            Outcome::Deadline => format!(
+                "deadline passed after {secs:.1}s with {} still unshipped",
+                crate::display::bytes(report.final_assessment.bytes_behind)
+            ),
+            Outcome::ShipperDead { shippers } => format!(
+                "shipper dead with bytes behind ({}): nothing more will ship; releasing now \
+                 (--wait-for-restart to keep waiting)",
+                names(shippers)
+            ),
+            Outcome::Interrupted { signal } => {
+                format!("interrupted by signal {signal} after {secs:.1}s")
+            }
+            Outcome::Unprovable { shippers } => format!(
+                "cannot prove delivery for {}: its offsets only prove the data was read and no \
+                 queue signal is available. Enable the shipper's signal (see the report), or \
+                 accept a quiet-period rule with --settle-after 10s",
+                names(shippers)
+            ),
+        };
+        writeln!(out, "drainguard wait: {line}")?;
+        if report.outcome != Outcome::Drained {
+            report::write_table(&mut out, &report.final_assessment, TableOptions::default())?;
+        }
+    }
+    Ok(report.outcome.exit())
+}
+
+fn names(kinds: &[crate::cursor::ShipperKind]) -> String {
+    kinds
+        .iter()
+        .map(|k| k.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,175 @@
+//! Reading a unit the way systemd does: the unit search path (the first directory that has
+//! the file wins), drop-ins `<unit>.d/*.conf` from every directory (a drop-in name in a
+//! higher-precedence directory masks the same name below; applied in file-name order),
+//! comments, line continuations, and list settings where an empty assignment resets the list.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::install::probe::UNIT_DIRS;
+use crate::root::Root;
+
+/// A loaded unit: every assignment in order, per section and key.
+#[derive(Debug, Clone, Default)]
+pub struct Unit {
+    /// The main file (host path).
+    pub path: PathBuf,
+    pub dropins: Vec<PathBuf>,
+    values: BTreeMap<(String, String), Vec<String>>,
+}
+
+impl Unit {
+    /// The effective list for `key` (assignments appended, empty ones reset), split into words.
+    pub fn list(&self, section: &str, key: &str) -> Vec<String> {
+        self.values
+            .get(&(section.to_string(), key.to_string()))
+            .map(|vs| {
+                vs.iter()
+                    .flat_map(|v| v.split_whitespace().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The last assignment of `key`, if any.
+    pub fn last(&self, section: &str, key: &str) -> Option<&str> {
+        self.values
+            .get(&(section.to_string(), key.to_string()))
+            .and_then(|vs| vs.last())
+            .map(String::as_str)
+    }
+
+    /// Every assignment of `key` (for command lines: one command each).
+    pub fn all(&self, section: &str, key: &str) -> &[String] {
+        self.values
+            .get(&(section.to_string(), key.to_string()))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    fn assign(&mut self, section: &str, key: &str, value: &str) {
+        let list = self
+            .values
+            .entry((section.to_string(), key.to_string()))
+            .or_default();
+        if value.is_empty() {
+            list.clear();
+        } else {
+            list.push(value.to_string());
+        }
+    }
+
+    /// Applies one unit file's text.
+    pub fn apply_text(&mut self, text: &str) {
+        let mut section = String::new();
+        let mut pending = String::new();
+        for raw in text.lines() {
+            let line = raw.trim_end();
+            if pending.is_empty() {
+                let t = line.trim_start();
+                if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
+                    continue;
+                }
+                if t.starts_with('[') && t.ends_with(']') {
+                    section = t[1..t.len() - 1].to_string();
+                    continue;
+                }
+            }
+            if let Some(cont) = line.strip_suffix('\\') {
+                pending.push_str(cont);
+                pending.push(' ');
+                continue;
+            }
+            pending.push_str(line);
+            let full = std::mem::take(&mut pending);
+            if let Some((k, v)) = full.split_once('=') {
+                self.assign(&section, k.trim(), v.trim());
+            }
+        }
+    }
+}
+
+/// Loads `name` from the unit search path under `root`; `None` when no directory has it.
+pub fn load(root: &Root, name: &str) -> Option<Unit> {
+    let main = UNIT_DIRS
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| root.host_to_local(p).is_file())?;
+    let mut unit = Unit {
+        path: main.clone(),
+        ..Unit::default()
+    };
+    unit.apply_text(&std::fs::read_to_string(root.host_to_local(&main)).unwrap_or_default());
+    // Drop-ins: by file name; the highest-precedence directory's copy of a name wins.
+    let mut dropins: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for dir in UNIT_DIRS.iter().rev() {
+        let d = Path::new(dir).join(format!("{name}.d"));
+        let Ok(entries) = std::fs::read_dir(root.host_to_local(&d)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let file = e.file_name().to_string_lossy().into_owned();
+            if file.ends_with(".conf") {
+                dropins.insert(file.clone(), d.join(&file));
+            }
+        }
+    }
+    for (_, p) in dropins {
+        unit.apply_text(&std::fs::read_to_string(root.host_to_local(&p)).unwrap_or_default());
+        unit.dropins.push(p);
+    }
+    Some(unit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_continuations_and_resets() {
+        let mut u = Unit::default();
+        u.apply_text("[Unit]\nAfter=a.service \\\n  b.service\n# comment\n; other\nBefore=x\n[Service]\nTimeoutStopSec=10\n");
+        assert_eq!(u.list("Unit", "After"), vec!["a.service", "b.service"]);
+        u.apply_text("[Unit]\nAfter=\nAfter=c.service\n[Service]\nTimeoutStopSec=20\n");
+        assert_eq!(u.list("Unit", "After"), vec!["c.service"]);
+        assert_eq!(u.list("Unit", "Before"), vec!["x"]);
+        assert_eq!(u.last("Service", "TimeoutStopSec"), Some("20"));
+    }
+
+    #[test]
+    fn search_path_precedence_and_dropins() {
+        let d = tempfile::tempdir().unwrap();
+        let root = Root::new(Some(d.path().to_path_buf()));
+        let w = |p: &str, t: &str| {
+            let l = d.path().join(p.trim_start_matches('/'));
+            std::fs::create_dir_all(l.parent().unwrap()).unwrap();
+            std::fs::write(l, t).unwrap();
+        };
+        w(
+            "/usr/lib/systemd/system/x.service",
+            "[Service]\nTimeoutStopSec=5\n",
+        );
+        w(
+            "/etc/systemd/system/x.service",
+            "[Service]\nTimeoutStopSec=7\n",
+        );
+        w(
+            "/usr/lib/systemd/system/x.service.d/10-a.conf",
+            "[Service]\nTimeoutStopSec=100\n",
+        );
+        w(
+            "/etc/systemd/system/x.service.d/10-a.conf",
+            "[Service]\nTimeoutStopSec=200\n",
+        );
+        w(
+            "/run/systemd/system/x.service.d/20-b.conf",
+            "[Unit]\nAfter=y.service\n",
+        );
+        let u = load(&root, "x.service").unwrap();
+        assert_eq!(u.path, PathBuf::from("/etc/systemd/system/x.service"));
+        assert_eq!(u.last("Service", "TimeoutStopSec"), Some("200"));
+        assert_eq!(u.list("Unit", "After"), vec!["y.service"]);
+        assert_eq!(u.dropins.len(), 2);
+        assert!(load(&root, "nope.service").is_none());
+    }
+}

@@ -1,0 +1,306 @@
+//! `wait`: hold until every tracked byte is delivered, the deadline passes, the shipper dies,
+//! or a signal arrives — never release early.
+//!
+//! The loop re-assesses the backlog when a watched store changes (inotify), when the poll
+//! interval passes (file systems without events, files growing), and once more before it
+//! decides anything. "Drained" is only ever the backlog's own verdict: nothing is behind and
+//! the offsets (or the shipper's queue signal) prove delivery. A quiet period is never proof,
+//! unless the operator opts in with `--settle-after` for stores that cannot prove delivery,
+//! and then the report says so.
+
+mod events;
+mod progress;
+mod record;
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+pub use events::{Events, Wake};
+pub use record::append_record;
+
+use crate::backlog::{Assessment, FileReport, Verdict};
+use crate::cursor::ShipperKind;
+use crate::error::StoreError;
+use crate::exit::Exit;
+
+/// What `wait` watches: the stores, read again on every wake-up, and the shippers' processes.
+pub trait Watched {
+    /// Reads every store and compares it with the disk.
+    fn assess(&mut self) -> Result<Assessment, StoreError>;
+    /// True when `kind`'s shipper has a live process.
+    fn shipper_alive(&self, kind: ShipperKind) -> bool;
+    /// Directories whose changes mean a store changed.
+    fn watch_paths(&self) -> Vec<PathBuf>;
+}
+
+/// How to wait.
+#[derive(Debug, Clone)]
+pub struct WaitOptions {
+    pub deadline: Duration,
+    pub interval: Duration,
+    pub stall_after: Duration,
+    pub report_every: Duration,
+    /// Opt-in quiet-period rule for stores that cannot prove delivery.
+    pub settle_after: Option<Duration>,
+    pub wait_for_restart: bool,
+    /// Show a progress bar (a TTY and not quiet) instead of periodic log lines.
+    pub progress_bar: bool,
+    pub quiet: bool,
+    /// Catch SIGTERM/SIGINT (the command does; library callers may not want it).
+    pub catch_signals: bool,
+}
+
+impl Default for WaitOptions {
+    fn default() -> Self {
+        WaitOptions {
+            deadline: crate::settings::DEFAULT_DEADLINE,
+            interval: Duration::from_secs(1),
+            stall_after: Duration::from_secs(30),
+            report_every: Duration::from_secs(10),
+            settle_after: None,
+            wait_for_restart: false,
+            progress_bar: false,
+            quiet: false,
+            catch_signals: true,
+        }
+    }
+}
+
+/// How a wait ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every byte is delivered (proven).
+    Drained,
+    /// Read-complete and quiet for `--settle-after`: released on the opt-in rule, not proof.
+    Settled,
+    /// The deadline passed with bytes unshipped.
+    Deadline,
+    /// These shippers are dead with bytes behind: nothing more will ship.
+    ShipperDead { shippers: Vec<ShipperKind> },
+    /// SIGTERM/SIGINT.
+    Interrupted { signal: i32 },
+    /// Delivery cannot be proven for these shippers and `--settle-after` was not given.
+    Unprovable { shippers: Vec<ShipperKind> },
+}
+
+impl Outcome {
+    /// The process exit code.
+    pub fn exit(&self) -> Exit {
+        match self {
+            Outcome::Drained | Outcome::Settled => Exit::Ok,
+            Outcome::Deadline => Exit::Deadline,
+            Outcome::ShipperDead { .. } => Exit::ShipperDead,
+            Outcome::Interrupted { .. } => Exit::Interrupted,
+            Outcome::Unprovable { .. } => Exit::Usage,
+        }
+    }
+
+    /// A short word for logs and records.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Outcome::Drained => "drained",
+            Outcome::Settled => "settled",
+            Outcome::Deadline => "deadline",
+            Outcome::ShipperDead { .. } => "shipper-dead",
+            Outcome::Interrupted { .. } => "interrupted",
+            Outcome::Unprovable { .. } => "unprovable",
+        }
+    }
+}
+
+/// The result of a wait.
+#[derive(Debug, Clone)]
+pub struct WaitReport {
+    pub outcome: Outcome,
+    pub started: std::time::SystemTime,
+    pub elapsed: Duration,
+    pub bytes_at_start: u64,
+    /// Offsets advanced by this many bytes while waiting.
+    pub bytes_shipped: u64,
+    pub final_assessment: Assessment,
+}
+
+/// The command-specific fields `wait --json` adds to the report.
+#[derive(Debug, Serialize)]
+pub struct WaitJson<'a> {
+    #[serde(flatten)]
+    pub outcome: &'a Outcome,
+    pub elapsed_ms: u128,
+    pub bytes_at_start: u64,
+    pub bytes_shipped: u64,
+}
+
+impl WaitReport {
+    pub fn json_extra(&self) -> WaitJson<'_> {
+        WaitJson {
+            outcome: &self.outcome,
+            elapsed_ms: self.elapsed.as_millis(),
+            bytes_at_start: self.bytes_at_start,
+            bytes_shipped: self.bytes_shipped,
+        }
+    }
+}
+
+/// Errors that end a wait before it could decide anything.
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Sum of all offsets: it grows exactly when a shipper makes progress.
+fn progress_marker(a: &Assessment) -> u64 {
+    a.shippers
+        .iter()
+        .flat_map(|s| s.files.iter())
+        .filter_map(|f| f.offset)
+        .sum()
+}
+
+/// Shippers whose store cannot prove delivery: offsets that mean less than "delivered" and no
+/// usable queue signal.
+fn unprovable(a: &Assessment) -> Vec<ShipperKind> {
+    a.shippers
+        .iter()
+        .filter(|s| !crate::backlog::delivery_provable(s))
+        .map(|s| s.shipper)
+        .collect()
+}
+
+/// Waits until drained or another outcome; see the module docs.
+pub fn drain(watched: &mut dyn Watched, opts: &WaitOptions) -> Result<WaitReport, WaitError> {
+    let started = std::time::SystemTime::now();
+    let t0 = Instant::now();
+    let deadline_at = t0 + opts.deadline;
+    let events = Events::new(&watched.watch_paths(), opts.catch_signals);
+    let first = watched.assess()?;
+    let bytes_at_start = first.bytes_behind;
+    let marker0 = progress_marker(&first);
+    let unprovable_now = unprovable(&first);
+    let mut progress = progress::Progress::new(opts, bytes_at_start);
+    let mut last = first;
+    let mut marker = marker0;
+    let mut last_progress = t0;
+    let mut last_change = t0;
+    let mut stall_warned = false;
+    let finish = |outcome: Outcome, a: Assessment, marker: u64| WaitReport {
+        outcome,
+        started,
+        elapsed: t0.elapsed(),
+        bytes_at_start,
+        bytes_shipped: marker.saturating_sub(marker0),
+        final_assessment: a,
+    };
+    if !unprovable_now.is_empty() && opts.settle_after.is_none() {
+        return Ok(finish(
+            Outcome::Unprovable {
+                shippers: unprovable_now,
+            },
+            last,
+            marker,
+        ));
+    }
+    loop {
+        let now = Instant::now();
+        match last.verdict {
+            Verdict::Drained => {
+                progress.done();
+                return Ok(finish(Outcome::Drained, last, marker));
+            }
+            Verdict::Unconfirmed => {
+                if let Some(settle) = opts.settle_after {
+                    if now.duration_since(last_change) >= settle {
+                        progress.done();
+                        return Ok(finish(Outcome::Settled, last, marker));
+                    }
+                }
+            }
+            Verdict::Behind => {}
+        }
+        if !opts.wait_for_restart {
+            let dead: Vec<ShipperKind> = last
+                .shippers
+                .iter()
+                .filter(|s| s.verdict != Verdict::Drained && !watched.shipper_alive(s.shipper))
+                .map(|s| s.shipper)
+                .collect();
+            if !dead.is_empty() {
+                progress.done();
+                return Ok(finish(
+                    Outcome::ShipperDead { shippers: dead },
+                    last,
+                    marker,
+                ));
+            }
+        }
+        if now >= deadline_at {
+            progress.done();
+            return Ok(finish(Outcome::Deadline, last, marker));
+        }
+        if last.verdict == Verdict::Behind
+            && !stall_warned
+            && now.duration_since(last_progress) >= opts.stall_after
+        {
+            stall_warning(&last, now.duration_since(last_progress));
+            stall_warned = true;
+        }
+        progress.update(&last, now.duration_since(t0));
+
+        let timeout = opts
+            .interval
+            .min(deadline_at.saturating_duration_since(now));
+        if let Wake::Signal(signal) = events.next(timeout) {
+            progress.done();
+            return Ok(finish(Outcome::Interrupted { signal }, last, marker));
+        }
+        match watched.assess() {
+            Ok(a) => {
+                let m = progress_marker(&a);
+                if m > marker {
+                    last_progress = Instant::now();
+                    stall_warned = false;
+                }
+                if m != marker || a.bytes_behind != last.bytes_behind {
+                    last_change = Instant::now();
+                }
+                marker = m;
+                last = a;
+            }
+            // A store being rewritten can fail to read for a moment; the deadline bounds this.
+            Err(e) => tracing::warn!(error = %e, "reading the stores failed; retrying"),
+        }
+    }
+}
+
+fn stall_warning(a: &Assessment, since: Duration) {
+    let stuck: Vec<&FileReport> = a
+        .shippers
+        .iter()
+        .flat_map(|s| s.files.iter())
+        .filter(|f| f.state.blocks())
+        .take(5)
+        .collect();
+    let names: Vec<String> = stuck
+        .iter()
+        .map(|f| {
+            format!(
+                "{} ({} left)",
+                crate::display::path(&f.path),
+                crate::display::bytes(f.state.blocking_bytes())
+            )
+        })
+        .collect();
+    tracing::warn!(
+        bytes_left = a.bytes_behind,
+        since_progress_s = since.as_secs(),
+        files = %names.join(", "),
+        "no progress: the shipper is not delivering. Is its output reachable (Elasticsearch, \
+         Logstash, Kafka down or refusing)? Is its disk queue full? Still waiting: a stall is \
+         not a release"
+    );
+}

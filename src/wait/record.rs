@@ -1,0 +1,36 @@
+//! The run record: one line per `wait` run appended to the log file (like the original
+//! tool's debug.log), so an operator can see after the fact what every shutdown waited for.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+
+use super::WaitReport;
+use crate::root::Root;
+
+/// Appends the record of `r` to `log_file` (a host path under `root`), creating the directory.
+pub fn append_record(root: &Root, log_file: &Path, r: &WaitReport) -> std::io::Result<()> {
+    let local = root.host_to_local(log_file);
+    if let Some(dir) = local.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let files_left: usize = r
+        .final_assessment
+        .shippers
+        .iter()
+        .map(|s| s.totals.blocking_files)
+        .sum();
+    let line = format!(
+        "start={} end={} result={} elapsed_s={:.3} bytes_at_start={} bytes_shipped={} bytes_left={} files_left={}\n",
+        humantime::format_rfc3339_seconds(r.started),
+        humantime::format_rfc3339_seconds(r.started + r.elapsed),
+        r.outcome.word(),
+        r.elapsed.as_secs_f64(),
+        r.bytes_at_start,
+        r.bytes_shipped,
+        r.final_assessment.bytes_behind,
+        files_left,
+    );
+    let mut f = OpenOptions::new().create(true).append(true).open(&local)?;
+    f.write_all(line.as_bytes())
+}

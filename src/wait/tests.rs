@@ -1,0 +1,154 @@
+//! The wait loop's decisions over scripted assessments (no files, no processes).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::*;
+use crate::backlog::{ShipperBacklog, Totals};
+use crate::cursor::{OffsetMeaning, QueueSignal, QueueState};
+
+/// Returns the scripted assessments in order (the last one repeats).
+struct Script {
+    steps: Vec<Assessment>,
+    at: usize,
+    alive: bool,
+}
+
+impl Watched for Script {
+    fn assess(&mut self) -> Result<Assessment, StoreError> {
+        let a = self.steps[self.at.min(self.steps.len() - 1)].clone();
+        self.at += 1;
+        Ok(a)
+    }
+    fn shipper_alive(&self, _: ShipperKind) -> bool {
+        self.alive
+    }
+    fn watch_paths(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
+}
+
+fn shipper(meaning: OffsetMeaning, behind: u64, queues: Vec<QueueSignal>) -> ShipperBacklog {
+    let mut b = ShipperBacklog {
+        shipper: ShipperKind::Rsyslog,
+        store: PathBuf::from("/s"),
+        format: "test".into(),
+        offset_meaning: meaning,
+        queues,
+        skipped: vec![],
+        notes: vec![],
+        files: vec![],
+        totals: Totals {
+            files: 1,
+            blocking_files: usize::from(behind > 0),
+            bytes_behind: behind,
+            ..Totals::default()
+        },
+        verdict: Verdict::Behind,
+        delivery: String::new(),
+    };
+    (b.verdict, b.delivery) = crate::backlog::shipper_verdict(&b);
+    b
+}
+
+fn assessment(s: ShipperBacklog) -> Assessment {
+    crate::backlog::combine(vec![s])
+}
+
+fn opts() -> WaitOptions {
+    WaitOptions {
+        deadline: Duration::from_secs(5),
+        interval: Duration::from_millis(10),
+        catch_signals: false,
+        quiet: true,
+        ..WaitOptions::default()
+    }
+}
+
+#[test]
+fn read_only_offsets_without_a_signal_are_unprovable_unless_settle_is_opted_in() {
+    let read_done = assessment(shipper(OffsetMeaning::Read, 0, vec![]));
+    let mut s = Script {
+        steps: vec![read_done.clone()],
+        at: 0,
+        alive: true,
+    };
+    let r = drain(&mut s, &opts()).unwrap();
+    assert!(matches!(r.outcome, Outcome::Unprovable { .. }));
+    assert_eq!(r.outcome.exit(), Exit::Usage);
+
+    let mut s = Script {
+        steps: vec![read_done],
+        at: 0,
+        alive: true,
+    };
+    let o = WaitOptions {
+        settle_after: Some(Duration::from_millis(100)),
+        ..opts()
+    };
+    let r = drain(&mut s, &o).unwrap();
+    assert_eq!(r.outcome, Outcome::Settled);
+    assert!(
+        r.elapsed >= Duration::from_millis(100),
+        "quiet for the whole period"
+    );
+}
+
+#[test]
+fn settle_never_releases_while_bytes_are_behind() {
+    let behind = assessment(shipper(OffsetMeaning::Read, 10, vec![]));
+    let mut s = Script {
+        steps: vec![behind],
+        at: 0,
+        alive: true,
+    };
+    let o = WaitOptions {
+        settle_after: Some(Duration::from_millis(10)),
+        deadline: Duration::from_millis(300),
+        ..opts()
+    };
+    let r = drain(&mut s, &o).unwrap();
+    assert_eq!(r.outcome, Outcome::Deadline);
+}
+
+#[test]
+fn a_queue_signal_makes_read_offsets_provable() {
+    let q = |state| QueueSignal {
+        source: "impstats".into(),
+        state,
+    };
+    let pending = assessment(shipper(
+        OffsetMeaning::Read,
+        0,
+        vec![q(QueueState::Pending {
+            detail: "3 msgs".into(),
+        })],
+    ));
+    let empty = assessment(shipper(OffsetMeaning::Read, 0, vec![q(QueueState::Empty)]));
+    let mut s = Script {
+        steps: vec![pending.clone(), pending, empty],
+        at: 0,
+        alive: true,
+    };
+    let r = drain(&mut s, &opts()).unwrap();
+    assert_eq!(r.outcome, Outcome::Drained);
+    assert!(s.at >= 3, "waited for the queue to empty");
+}
+
+#[test]
+fn dead_shipper_with_backlog_ends_at_once() {
+    let behind = assessment(shipper(OffsetMeaning::Delivered, 10, vec![]));
+    let mut s = Script {
+        steps: vec![behind],
+        at: 0,
+        alive: false,
+    };
+    let r = drain(&mut s, &opts()).unwrap();
+    assert_eq!(
+        r.outcome,
+        Outcome::ShipperDead {
+            shippers: vec![ShipperKind::Rsyslog]
+        }
+    );
+    assert!(r.elapsed < Duration::from_secs(1));
+}

@@ -1,0 +1,331 @@
+//! The backlog engine over real files with real inodes in temporary directories.
+
+use std::ffi::OsStr;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use drainguard::backlog::{assess, combine, Env, FileState, ShipperBacklog, Verdict};
+use drainguard::cursor::{
+    Cursor, ExcludeRule, Identity, InputSpec, OffsetMeaning, OffsetUnit, QueueSignal, QueueState,
+    ShipperKind, StoreSnapshot,
+};
+use drainguard::fingerprint::FingerprintSpec;
+use drainguard::root::Root;
+
+fn write(path: &Path, content: &[u8]) {
+    fs::write(path, content).unwrap();
+}
+
+fn native(path: &Path, offset: u64) -> Cursor {
+    let m = fs::metadata(path).unwrap();
+    Cursor {
+        key: format!("filebeat::logs::native::{}-{}", m.ino(), m.dev()),
+        identity: Identity::DevInode {
+            dev: m.dev(),
+            ino: m.ino(),
+        },
+        path: Some(path.to_path_buf()),
+        offset,
+        unit: OffsetUnit::Bytes,
+    }
+}
+
+fn snapshot(cursors: Vec<Cursor>, inputs: Vec<InputSpec>) -> StoreSnapshot {
+    StoreSnapshot {
+        shipper: ShipperKind::Filebeat,
+        store: PathBuf::from("/test/registry"),
+        format: "test".into(),
+        cursors,
+        skipped: vec![],
+        inputs,
+        offset_meaning: OffsetMeaning::Delivered,
+        queues: vec![],
+        notes: vec![],
+    }
+}
+
+fn state_of<'a>(b: &'a ShipperBacklog, path: &Path) -> &'a FileState {
+    &b.files
+        .iter()
+        .find(|f| f.path == path)
+        .unwrap_or_else(|| panic!("{} not in report: {:#?}", path.display(), b.files))
+        .state
+}
+
+#[test]
+fn shipped_behind_partial_tail_and_truncated() {
+    let d = tempfile::tempdir().unwrap();
+    let (a, b, c, t) = (
+        d.path().join("a.log"),
+        d.path().join("b.log"),
+        d.path().join("c.log"),
+        d.path().join("t.log"),
+    );
+    write(&a, b"one\ntwo\n");
+    write(&b, b"one\ntwo\nthree\n");
+    write(&c, b"one\ntwo\nunterminated");
+    write(&t, b"new\n");
+    let snap = snapshot(
+        vec![native(&a, 8), native(&b, 4), native(&c, 8), native(&t, 100)],
+        vec![],
+    );
+    let r = assess(&snap, &Env::default());
+    assert_eq!(state_of(&r, &a), &FileState::Shipped);
+    assert_eq!(state_of(&r, &b), &FileState::Behind { bytes: 10 });
+    assert_eq!(state_of(&r, &c), &FileState::PartialTail { bytes: 12 });
+    assert_eq!(
+        state_of(&r, &t),
+        &FileState::Truncated {
+            offset: 100,
+            size: 4
+        }
+    );
+    assert_eq!(r.totals.blocking_files, 2);
+    assert_eq!(r.totals.bytes_behind, 10 + 4);
+    assert_eq!(r.totals.partial_tail_bytes, 12);
+    assert_eq!(r.verdict, Verdict::Behind);
+    // Sorted by bytes behind, most first.
+    assert_eq!(r.files[0].path, b);
+}
+
+#[test]
+fn partial_tail_alone_does_not_block() {
+    let d = tempfile::tempdir().unwrap();
+    let c = d.path().join("c.log");
+    write(&c, b"done\nhalf a li");
+    let r = assess(&snapshot(vec![native(&c, 5)], vec![]), &Env::default());
+    assert_eq!(state_of(&r, &c), &FileState::PartialTail { bytes: 9 });
+    assert_eq!(r.verdict, Verdict::Drained);
+}
+
+#[test]
+fn rotated_file_is_found_under_its_new_name_and_new_file_is_untracked() {
+    let d = tempfile::tempdir().unwrap();
+    let live = d.path().join("app.log");
+    write(&live, b"old line 1\nold line 2\n");
+    let cursor = native(&live, 11);
+    fs::rename(&live, d.path().join("app.log.1")).unwrap();
+    write(&live, b"fresh\n");
+    let input = InputSpec {
+        name: "app".into(),
+        paths: vec![format!("{}/app.log", d.path().display())],
+        ..Default::default()
+    };
+    let r = assess(&snapshot(vec![cursor], vec![input]), &Env::default());
+    let rotated = r
+        .files
+        .iter()
+        .find(|f| matches!(f.state, FileState::Rotated { .. }))
+        .expect("a rotated entry");
+    assert_eq!(rotated.path, live, "reported under its recorded path");
+    assert_eq!(
+        rotated.state,
+        FileState::Rotated {
+            now_at: d.path().join("app.log.1"),
+            behind: 11
+        }
+    );
+    let fresh = r
+        .files
+        .iter()
+        .find(|f| matches!(f.state, FileState::Untracked { .. }))
+        .expect("the new file is untracked");
+    assert_eq!(fresh.state, FileState::Untracked { bytes: 6 });
+    assert_eq!(r.totals.bytes_behind, 17);
+}
+
+#[test]
+fn deleted_file_held_open_by_the_shipper_counts_and_gone_does_not() {
+    let d = tempfile::tempdir().unwrap();
+    let held = d.path().join("held.log");
+    let gone = d.path().join("gone.log");
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&held)
+        .unwrap();
+    f.write_all(b"a\nb\nc\n").unwrap();
+    write(&gone, b"x\n");
+    let snap = snapshot(vec![native(&held, 2), native(&gone, 0)], vec![]);
+    fs::remove_file(&held).unwrap();
+    fs::remove_file(&gone).unwrap();
+    let env = Env {
+        root: Root::default(),
+        shipper_pids: vec![std::process::id()],
+    };
+    let r = assess(&snap, &env);
+    assert_eq!(
+        state_of(&r, &held),
+        &FileState::OpenDeleted {
+            pid: std::process::id(),
+            behind: 4
+        }
+    );
+    assert_eq!(state_of(&r, &gone), &FileState::Gone);
+    // Without the shipper's pid the held file cannot be seen: it is gone.
+    let r = assess(&snap, &Env::default());
+    assert_eq!(state_of(&r, &held), &FileState::Gone);
+    drop(f);
+}
+
+#[test]
+fn container_streams_sharing_an_inode_use_the_slowest_offset() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("container.log");
+    write(&p, b"stdout\nstderr\nstdout\n");
+    let mut out = native(&p, 21);
+    out.key = "filebeat::logs::aaaa-native::1-2".into();
+    let mut err = native(&p, 14);
+    err.key = "filebeat::logs::bbbb-native::1-2".into();
+    let r = assess(&snapshot(vec![out, err], vec![]), &Env::default());
+    assert_eq!(r.files.len(), 1);
+    assert_eq!(r.files[0].keys.len(), 2);
+    assert_eq!(r.files[0].state, FileState::Behind { bytes: 7 });
+}
+
+#[test]
+fn untracked_respects_excludes_ignore_older_and_fingerprint_window() {
+    let d = tempfile::tempdir().unwrap();
+    let big = vec![b'x'; 2000];
+    write(&d.path().join("new.log"), &[&big[..], b"\n"].concat());
+    write(&d.path().join("skip.gz.log"), b"zzz\n");
+    write(&d.path().join("short.log"), b"tiny\n");
+    let old = d.path().join("old.log");
+    write(&old, &big);
+    let old_time = std::time::SystemTime::now() - Duration::from_secs(3 * 86400);
+    fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(old_time)
+        .unwrap();
+    let input = InputSpec {
+        name: "logs".into(),
+        paths: vec![format!("{}/*.log", d.path().display())],
+        exclude: vec![ExcludeRule::Regex(r"\.gz\.log$".into())],
+        ignore_older: Some(Duration::from_secs(86400)),
+        min_size: Some(1024),
+    };
+    let r = assess(&snapshot(vec![], vec![input]), &Env::default());
+    assert_eq!(
+        state_of(&r, &d.path().join("new.log")),
+        &FileState::Untracked { bytes: 2001 }
+    );
+    assert!(
+        matches!(state_of(&r, &old), FileState::Ignored { reason } if reason.contains("ignore_older"))
+    );
+    assert!(
+        matches!(state_of(&r, &d.path().join("short.log")), FileState::Ignored { reason } if reason.contains("fingerprint"))
+    );
+    assert!(r.files.iter().all(|f| !f.path.ends_with("skip.gz.log")));
+    assert_eq!(r.totals.bytes_behind, 2001);
+}
+
+#[test]
+fn fingerprint_identity_follows_a_renamed_file() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("fp.log");
+    let mut content = vec![b'a'; 1024];
+    content.extend_from_slice(b"\nmore\n");
+    write(&p, &content);
+    let spec = FingerprintSpec::Sha256Window {
+        offset: 0,
+        length: 1024,
+    };
+    let value = spec.compute(&p).unwrap().unwrap();
+    let cursor = Cursor {
+        key: format!("filestream::x::fingerprint::{value}"),
+        identity: Identity::Fingerprint { spec, value },
+        path: Some(p.clone()),
+        offset: 1025,
+        unit: OffsetUnit::Bytes,
+    };
+    fs::rename(&p, d.path().join("fp.log.1")).unwrap();
+    let r = assess(&snapshot(vec![cursor], vec![]), &Env::default());
+    assert_eq!(
+        state_of(&r, &p),
+        &FileState::Rotated {
+            now_at: d.path().join("fp.log.1"),
+            behind: 5
+        }
+    );
+}
+
+#[test]
+fn odd_names_spaces_newlines_and_non_utf8() {
+    let d = tempfile::tempdir().unwrap();
+    let names: [&[u8]; 3] = [b"with space.log", b"new\nline.log", b"bad\xff\xfe.log"];
+    let mut cursors = vec![];
+    for n in names {
+        let p = d.path().join(OsStr::from_bytes(n));
+        write(&p, b"line\n");
+        cursors.push(native(&p, 0));
+    }
+    let r = assess(&snapshot(cursors, vec![]), &Env::default());
+    assert_eq!(r.totals.bytes_behind, 15);
+    let json = serde_json::to_string(&r).expect("non-UTF-8 paths serialize");
+    assert!(json.contains("new\\\\nline.log"), "{json}");
+    assert!(json.contains("bad\\\\xff\\\\xfe.log"), "{json}");
+}
+
+#[test]
+fn paths_are_read_below_root_and_reported_as_host_paths() {
+    let d = tempfile::tempdir().unwrap();
+    fs::create_dir_all(d.path().join("var/log")).unwrap();
+    let local = d.path().join("var/log/app.log");
+    write(&local, b"1\n2\n");
+    let mut c = native(&local, 2);
+    c.path = Some(PathBuf::from("/var/log/app.log"));
+    let input = InputSpec {
+        name: "app".into(),
+        paths: vec!["/var/log/*.log".into()],
+        ..Default::default()
+    };
+    let env = Env {
+        root: Root::new(Some(d.path().to_path_buf())),
+        shipper_pids: vec![],
+    };
+    let r = assess(&snapshot(vec![c], vec![input]), &env);
+    assert_eq!(
+        r.files.len(),
+        1,
+        "the glob match is the tracked file: {:#?}",
+        r.files
+    );
+    assert_eq!(r.files[0].path, PathBuf::from("/var/log/app.log"));
+    assert_eq!(r.files[0].state, FileState::Behind { bytes: 2 });
+}
+
+#[test]
+fn read_only_offsets_need_an_empty_queue_to_be_drained() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("a.log");
+    write(&p, b"x\n");
+    let mut snap = snapshot(vec![native(&p, 2)], vec![]);
+    snap.offset_meaning = OffsetMeaning::Read;
+    let unconfirmed = assess(&snap, &Env::default());
+    assert_eq!(unconfirmed.verdict, Verdict::Unconfirmed);
+    assert!(unconfirmed.delivery.contains("no delivery signal"));
+
+    snap.queues = vec![QueueSignal {
+        source: "rsyslog main queue".into(),
+        state: QueueState::Pending {
+            detail: "42 messages".into(),
+        },
+    }];
+    let pending = assess(&snap, &Env::default());
+    assert_eq!(pending.verdict, Verdict::Behind);
+
+    snap.queues[0].state = QueueState::Empty;
+    let drained = assess(&snap, &Env::default());
+    assert_eq!(drained.verdict, Verdict::Drained);
+
+    let all = combine(vec![drained, unconfirmed.clone()]);
+    assert_eq!(all.verdict, Verdict::Unconfirmed);
+    let all = combine(vec![unconfirmed, pending]);
+    assert_eq!(all.verdict, Verdict::Behind);
+}

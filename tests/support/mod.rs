@@ -1,0 +1,128 @@
+//! Shared test harness: the example binaries (shipsim, sink), built on demand, and helpers to
+//! run them and drainguard as real processes.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The drainguard binary.
+pub fn drainguard() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_drainguard"));
+    c.args(["--settings", "/nonexistent/drainguard.toml"]);
+    c
+}
+
+/// Path of an example binary, built once per test run if `cargo test` did not build it.
+pub fn example(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    let dir = Path::new(env!("CARGO_BIN_EXE_drainguard"))
+        .parent()
+        .expect("target dir")
+        .join("examples");
+    BUILT.get_or_init(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--examples"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the examples failed");
+    });
+    dir.join(name)
+}
+
+/// A child process killed when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+/// A running sink: its address and the file it writes.
+pub struct Sink {
+    pub proc: Proc,
+    pub addr: String,
+    pub out: PathBuf,
+    pub pause: PathBuf,
+}
+
+impl Sink {
+    pub fn start(dir: &Path) -> Sink {
+        let out = dir.join("received.log");
+        let pause = dir.join("sink.pause");
+        let mut child = Command::new(example("sink"))
+            .arg("--out")
+            .arg(&out)
+            .arg("--pause-file")
+            .arg(&pause)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("sink starts");
+        let mut line = String::new();
+        use std::io::BufRead;
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line.trim().rsplit(' ').next().unwrap().to_string();
+        Sink {
+            proc: Proc(child),
+            addr,
+            out,
+            pause,
+        }
+    }
+
+    pub fn pause(&self) {
+        std::fs::write(&self.pause, b"").unwrap();
+    }
+
+    pub fn resume(&self) {
+        let _ = std::fs::remove_file(&self.pause);
+    }
+
+    pub fn received(&self) -> Vec<u8> {
+        std::fs::read(&self.out).unwrap_or_default()
+    }
+}
+
+/// Starts shipsim over `files` with the store under `data`.
+pub fn shipsim(data: &Path, files: &[&Path], sink: Option<&Sink>, extra: &[&str]) -> Proc {
+    let mut c = Command::new(example("shipsim"));
+    c.arg("--data").arg(data);
+    for f in files {
+        c.arg("--file").arg(f);
+    }
+    if let Some(s) = sink {
+        c.args(["--sink", &s.addr]);
+    }
+    c.args(extra);
+    Proc(c.spawn().expect("shipsim starts"))
+}
+
+/// Writes `n` numbered lines to `path`.
+pub fn app_log(path: &Path, n: usize) {
+    let text: String = (0..n).map(|i| format!("app line {i:08}\n")).collect();
+    std::fs::write(path, text).unwrap();
+}
+
+/// Waits until `f` holds or `timeout` passes.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < timeout {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}

@@ -1,0 +1,236 @@
+//! `drainguard wait` against a real shipper process (the simulator writing Filebeat's exact
+//! registry formats) delivering to a real TCP sink. Durations are scaled down.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{app_log, drainguard, eventually, shipsim, Sink};
+
+fn wait(data: &std::path::Path, pid: u32, extra: &[&str]) -> std::process::Command {
+    let mut c = drainguard();
+    c.arg("wait")
+        .arg("--data-path")
+        .arg(data)
+        .args(["--shipper-pid", &pid.to_string(), "--interval", "100ms"])
+        .arg("--log-file")
+        .arg(data.join("../drainguard.log"))
+        .args(extra);
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn releases_after_the_last_byte_is_acknowledged() {
+    for format in ["memlog", "legacy"] {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("app.log");
+        app_log(&log, 20_000);
+        let sink = Sink::start(d.path());
+        let data = d.path().join("data");
+        let sim = shipsim(
+            &data,
+            &[&log],
+            Some(&sink),
+            &["--rate", "100000", "--format", format],
+        );
+        assert!(eventually(Duration::from_secs(5), || data
+            .join("registry")
+            .exists()));
+        let out = wait(&data, sim.pid(), &[]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{format}: {}", text(&out));
+        // Released only once the sink had every line the app wrote.
+        assert_eq!(sink.received(), std::fs::read(&log).unwrap(), "{format}");
+        let record = std::fs::read_to_string(d.path().join("drainguard.log")).unwrap();
+        assert!(
+            record.contains("result=drained") && record.contains("bytes_left=0"),
+            "{record}"
+        );
+    }
+}
+
+#[test]
+fn a_stalled_output_never_releases_and_the_deadline_reports_every_file() {
+    let d = tempfile::tempdir().unwrap();
+    let (a, b) = (d.path().join("a.log"), d.path().join("b.log"));
+    app_log(&a, 5_000);
+    app_log(&b, 5_000);
+    let sink = Sink::start(d.path());
+    let data = d.path().join("data");
+    // The output stops accepting after 10 KB: offsets stop moving, bytes stay behind.
+    let sim = shipsim(&data, &[&a, &b], Some(&sink), &["--stall-after", "10000"]);
+    assert!(eventually(Duration::from_secs(5), || data
+        .join("registry")
+        .exists()));
+    let t0 = Instant::now();
+    let out = wait(
+        &data,
+        sim.pid(),
+        &["--deadline", "3s", "--stall-after", "1s"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        t0.elapsed() >= Duration::from_secs(3),
+        "held until the deadline"
+    );
+    let s = text(&out);
+    assert!(s.contains("no progress"), "stall warned: {s}");
+    assert!(
+        s.contains("deadline passed") && s.contains("a.log") && s.contains("b.log"),
+        "{s}"
+    );
+    assert!(sink.received().len() < std::fs::read(&a).unwrap().len() * 2);
+}
+
+#[test]
+fn a_dead_shipper_ends_the_wait_at_once_unless_told_to_wait_for_a_restart() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("app.log");
+    app_log(&log, 20_000);
+    let data = d.path().join("data");
+    let mut sim = shipsim(
+        &data,
+        &[&log],
+        None,
+        &["--rate", "50000", "--crash-after", "20000"],
+    );
+    let pid = sim.pid();
+    let _ = sim.0.wait();
+    let t0 = Instant::now();
+    let out = wait(&data, pid, &["--deadline", "20s"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "did not burn the deadline"
+    );
+    assert!(text(&out).contains("shipper dead"), "{}", text(&out));
+    let out = wait(&data, pid, &["--deadline", "1s", "--wait-for-restart"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+}
+
+#[test]
+fn sigterm_prints_the_report_and_exits_5() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("app.log");
+    app_log(&log, 5_000);
+    let sink = Sink::start(d.path());
+    sink.pause();
+    let data = d.path().join("data");
+    let sim = shipsim(&data, &[&log], Some(&sink), &[]);
+    assert!(eventually(Duration::from_secs(5), || data
+        .join("registry")
+        .exists()));
+    let child = wait(&data, sim.pid(), &["--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    unsafe_kill(child.id());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["outcome"], "interrupted");
+    assert_eq!(doc["verdict"], "behind");
+    assert!(doc["bytes_behind"].as_u64().unwrap() > 0);
+}
+
+fn unsafe_kill(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn memlog_checkpoints_during_the_wait_are_followed() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("app.log");
+    app_log(&log, 30_000);
+    let sink = Sink::start(d.path());
+    let data = d.path().join("data");
+    let sim = shipsim(
+        &data,
+        &[&log],
+        Some(&sink),
+        &[
+            "--rate",
+            "200000",
+            "--checkpoint-every",
+            "3",
+            "--flush-interval",
+            "20ms",
+        ],
+    );
+    assert!(eventually(Duration::from_secs(5), || data
+        .join("registry")
+        .exists()));
+    let out = wait(&data, sim.pid(), &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(sink.received(), std::fs::read(&log).unwrap());
+    let checkpoints = std::fs::read_dir(data.join("registry/filebeat"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .filter(|e| e.file_name() != "log.json" && e.file_name() != "meta.json")
+        .count();
+    assert_eq!(
+        checkpoints, 1,
+        "checkpoints happened and older ones were removed"
+    );
+}
+
+#[test]
+fn files_growing_while_waiting_are_shipped_before_release() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("app.log");
+    app_log(&log, 1_000);
+    let sink = Sink::start(d.path());
+    let data = d.path().join("data");
+    let sim = shipsim(&data, &[&log], Some(&sink), &["--rate", "60000"]);
+    assert!(eventually(Duration::from_secs(5), || data
+        .join("registry")
+        .exists()));
+    let writer = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            let mut f = std::fs::OpenOptions::new().append(true).open(log).unwrap();
+            for i in 0..40 {
+                writeln!(f, "late line {i:04} {}", "x".repeat(2000)).unwrap();
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        })
+    };
+    let out = wait(&data, sim.pid(), &[]).output().unwrap();
+    writer.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Every line written before the release is at the sink, incl. the burst while waiting.
+    assert_eq!(sink.received(), std::fs::read(&log).unwrap());
+}
+
+#[test]
+fn nothing_to_drain_on_a_host_without_shippers() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = drainguard()
+        .arg("--root")
+        .arg(empty.path())
+        .arg("wait")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("nothing to drain"));
+}
