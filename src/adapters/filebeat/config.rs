@@ -81,11 +81,20 @@ fn parse_input(item: &Value, local: &Path, cfg: &mut Config) -> Result<(), Store
     let ignore_older = match lookup(item, "ignore_older") {
         None => None,
         Some(v) => {
-            let text = match v {
-                Value::Number(n) => n.to_string(),
-                other => as_str(other).unwrap_or_default().to_string(),
+            let (text, d) = match v {
+                // go-ucfg reads a bare number as seconds.
+                Value::Number(n) => (
+                    n.to_string(),
+                    n.as_f64()
+                        .and_then(|secs| Duration::try_from_secs_f64(secs).ok()),
+                ),
+                other => {
+                    let text = as_str(other).unwrap_or_default().to_string();
+                    let d = parse_go_duration(&text);
+                    (text, d)
+                }
             };
-            let d = parse_go_duration(&text).ok_or_else(|| StoreError::Config {
+            let d = d.ok_or_else(|| StoreError::Config {
                 path: local.to_path_buf(),
                 what: format!("ignore_older: {text:?} is not a duration like 24h or 72h0m0s"),
             })?;
@@ -225,7 +234,11 @@ pub fn parse_go_duration(s: &str) -> Option<Duration> {
         total += value * scale;
         rest = &rest[unit_len..];
     }
-    Some(Duration::from_secs_f64(total))
+    // Go durations are int64 nanoseconds: anything larger (or NaN) is not a duration.
+    if total > i64::MAX as f64 / 1e9 {
+        return None;
+    }
+    Duration::try_from_secs_f64(total).ok()
 }
 
 #[cfg(test)]
@@ -303,6 +316,30 @@ queue.disk:
         )
         .unwrap_err();
         assert!(e.to_string().contains("ignore_older"), "{e}");
+    }
+
+    #[test]
+    fn huge_durations_are_refused_not_a_panic() {
+        assert_eq!(parse_go_duration("99999999999999999999999h"), None);
+        assert_eq!(
+            parse_go_duration("2562047h"),
+            Some(Duration::from_secs(2562047 * 3600))
+        );
+        let cfg = parse(
+            "filebeat.inputs:\n- type: log\n  paths: [/x]\n  ignore_older: 86400\n",
+            Path::new("/f.yml"),
+            &Root::default(),
+        )
+        .unwrap();
+        assert_eq!(cfg.inputs[0].ignore_older, Some(Duration::from_secs(86400)));
+        let e = parse(
+            "filebeat.inputs:\n- type: log\n  ignore_older: 1e300\n",
+            Path::new("/f.yml"),
+            &Root::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("ignore_older"), "{e}");
     }
 
     #[test]

@@ -126,7 +126,13 @@ fn data_dir(
     if let Ok(paths) = glob::glob(&agent.to_string_lossy()) {
         candidates.extend(paths.flatten());
     }
-    candidates.into_iter().find(|d| d.join("registry").exists())
+    // A registry we may not look at counts as found: reading it then says "permission denied".
+    candidates
+        .into_iter()
+        .find(|d| match std::fs::metadata(d.join("registry")) {
+            Ok(_) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::PermissionDenied,
+        })
 }
 
 /// The layout at a registry path: a file is the legacy array; a directory holds
@@ -138,20 +144,14 @@ fn layout_of(registry: &Path) -> Result<Option<StoreLayout>, StoreError> {
         Err(e) => return Err(StoreError::io(registry, e)),
     };
     if meta.is_file() {
-        return Ok(Some(StoreLayout::Legacy(registry.to_path_buf())));
+        return file_layout(registry);
     }
-    let dir = if registry.join("meta.json").is_file() {
+    let dir = if is_file(&registry.join("meta.json"))? {
         registry.to_path_buf()
-    } else if registry.join("filebeat/meta.json").is_file() {
+    } else if is_file(&registry.join("filebeat/meta.json"))? {
         registry.join("filebeat")
-    } else if registry.join("filebeat.db").exists() {
-        return Err(StoreError::Unsupported {
-            path: registry.join("filebeat.db"),
-            what:
-                "the bbolt registry backend (filebeat.registry.type: bbolt) is not supported yet; \
-                   use the default memlog backend"
-                    .into(),
-        });
+    } else if is_file(&registry.join("filebeat.db"))? {
+        return Err(bbolt_unsupported(&registry.join("filebeat.db")));
     } else {
         return Ok(None);
     };
@@ -180,5 +180,49 @@ fn layout_of(registry: &Path) -> Result<Option<StoreLayout>, StoreError> {
                 "registry meta version {other:?} (known: \"0\" for 7.0-7.8, \"1\" for 7.9+)"
             ),
         }),
+    }
+}
+
+/// `--registry` naming a file: the legacy array itself, or a file inside a 7.x store
+/// directory (`meta.json`, `log.json`, `data.json`, a checkpoint), which means that directory.
+fn file_layout(file: &Path) -> Result<Option<StoreLayout>, StoreError> {
+    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let in_store_dir = matches!(name, "meta.json" | "log.json" | "data.json" | "active.dat")
+        || name
+            .strip_suffix(".json")
+            .is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
+    if name == "filebeat.db" {
+        return Err(bbolt_unsupported(file));
+    }
+    match file.parent() {
+        Some(dir) if in_store_dir && is_file(&dir.join("meta.json"))? => layout_of(dir),
+        _ if name == "data.json" => Ok(Some(StoreLayout::DataJson(file.to_path_buf()))),
+        _ => Ok(Some(StoreLayout::Legacy(file.to_path_buf()))),
+    }
+}
+
+fn bbolt_unsupported(path: &Path) -> StoreError {
+    StoreError::Unsupported {
+        path: path.to_path_buf(),
+        what: "the bbolt registry backend (filebeat.registry.type: bbolt) is not supported yet; \
+               use the default memlog backend"
+            .into(),
+    }
+}
+
+/// Like `Path::is_file`, but a permission error is an error, not "absent" (an unreadable
+/// store must say "permission denied", not "has Filebeat run yet?").
+fn is_file(path: &Path) -> Result<bool, StoreError> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(m.is_file()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(StoreError::io(path, e)),
     }
 }
