@@ -202,6 +202,10 @@ impl Memlog {
     fn load_checkpoint(&mut self, txid: u64, path: &Path) -> Result<(), StoreError> {
         let bytes = fs::read(path).map_err(|e| StoreError::io(path, e))?;
         let entries = &mut self.entries;
+        // Filebeat writes one entry per line: reserving that many slots spares the map its
+        // rehashes while 10^6 entries load.
+        let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+        entries.reserve(lines.saturating_sub(entries.len()));
         for_each_state(path, &bytes, |_, mut state| {
             let key = state
                 .key
