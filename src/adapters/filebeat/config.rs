@@ -63,6 +63,20 @@ pub fn parse(text: &str, local: &Path, root: &Root) -> Result<Config, StoreError
     if let Some(pattern) = lookup(&doc, "filebeat.config.inputs.path").and_then(as_str) {
         external_inputs(pattern, local, root, &mut cfg)?;
     }
+    // Inputs drainguard cannot enumerate: their files' registry entries are still checked,
+    // but files they would pick up and have not yet are not seen as untracked.
+    for (key, what) in [
+        ("filebeat.autodiscover", "autodiscover providers"),
+        ("filebeat.modules", "modules"),
+        ("filebeat.config.modules", "module configs"),
+    ] {
+        if lookup(&doc, key).is_some() {
+            cfg.notes.push(format!(
+                "{key}: inputs from {what} are not enumerated; their registry entries are checked, \
+                 but files they have not picked up yet are not reported as untracked"
+            ));
+        }
+    }
     Ok(cfg)
 }
 
@@ -316,6 +330,25 @@ queue.disk:
         )
         .unwrap_err();
         assert!(e.to_string().contains("ignore_older"), "{e}");
+    }
+
+    #[test]
+    fn inputs_it_cannot_enumerate_are_noted() {
+        let cfg = parse(
+            "filebeat.autodiscover:\n  providers: []\nfilebeat.modules:\n- module: system\n",
+            Path::new("/f.yml"),
+            &Root::default(),
+        )
+        .unwrap();
+        assert_eq!(cfg.notes.len(), 2, "{:?}", cfg.notes);
+        assert!(cfg.notes[0].starts_with("filebeat.autodiscover"));
+        assert!(cfg.notes[1].starts_with("filebeat.modules"));
+        let plain = parse(
+            "filebeat.inputs: []\n",
+            Path::new("/f.yml"),
+            &Root::default(),
+        );
+        assert!(plain.unwrap().notes.is_empty());
     }
 
     #[test]
