@@ -239,3 +239,59 @@ fn unreadable_default_location_says_permission_denied() {
     assert!(err.contains("permission denied"), "{err}");
     fs::set_permissions(&data, fs::Permissions::from_mode(0o700)).unwrap();
 }
+
+/// Filebeat checkpointing under a reader: a writer thread appends ops and checkpoints every
+/// few KiB (renaming `<txid>.json` in, deleting the old one, truncating log.json) while the
+/// reader re-reads. No read may fail, none may show an offset newer than was written, and a
+/// final read sees the final state.
+#[test]
+fn reads_during_checkpoints_never_fail_nor_run_ahead() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("data/registry/filebeat");
+    let mut w = tk::MemlogWriter::create(&dir).unwrap();
+    w.checkpoint_size = 4096;
+    let written = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicU64::new(0));
+    const LAST: u64 = 3000;
+    let writer = {
+        let (written, done) = (written.clone(), done.clone());
+        std::thread::spawn(move || {
+            for off in 1..=LAST {
+                for f in 0..3u64 {
+                    let v = tk::log_value(&format!("/var/log/f{f}.log"), off, 100 + f, 7);
+                    w.set(&tk::log_key(100 + f, 7), v).unwrap();
+                }
+                written.store(off, Ordering::SeqCst);
+            }
+            done.store(1, Ordering::SeqCst);
+        })
+    };
+    let mut r = adapters::open(ShipperKind::Filebeat, &data_opts(&d.path().join("data")))
+        .unwrap()
+        .unwrap();
+    let mut reads = 0;
+    while done.load(Ordering::SeqCst) == 0 || reads == 0 {
+        let snap = r.read().expect("a read during a checkpoint must not fail");
+        let ceiling = written.load(Ordering::SeqCst) + 1;
+        for c in &snap.cursors {
+            assert!(
+                c.offset <= ceiling,
+                "offset {} ahead of {ceiling}",
+                c.offset
+            );
+        }
+        reads += 1;
+    }
+    writer.join().unwrap();
+    let snap = r.read().unwrap();
+    assert_eq!(snap.cursors.len(), 3);
+    assert!(
+        snap.cursors.iter().all(|c| c.offset == LAST),
+        "{:?}",
+        snap.cursors
+    );
+    assert!(reads > 1);
+}

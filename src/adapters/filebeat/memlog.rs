@@ -120,7 +120,7 @@ impl Memlog {
     /// deletes the old one and truncates log.json): when the checkpoint vanishes under the
     /// reader or a newer one appears during the read, the read starts over (a few times).
     pub fn read(&mut self) -> Result<(), StoreError> {
-        const ATTEMPTS: usize = 4;
+        const ATTEMPTS: usize = 16;
         for attempt in 1..=ATTEMPTS {
             match self.read_once() {
                 Ok(loaded) => {
