@@ -26,6 +26,22 @@ fn ino_dev(p: &Path) -> (u64, u64) {
     (m.ino(), m.dev())
 }
 
+/// A memlog store under `top/data/registry/filebeat` with one entry (offset 1) for a real
+/// 4-byte file `top/a.log`; returns the store directory.
+fn one_entry_store(top: &Path) -> PathBuf {
+    let log = top.join("a.log");
+    fs::write(&log, b"abc\n").unwrap();
+    let (ino, dev) = ino_dev(&log);
+    let dir = top.join("data/registry/filebeat");
+    let mut w = tk::MemlogWriter::create(&dir).unwrap();
+    w.set(
+        &tk::log_key(ino, dev),
+        tk::log_value(log.to_str().unwrap(), 1, ino, dev),
+    )
+    .unwrap();
+    dir
+}
+
 /// A container log read as two streams: two keys (`<meta hash>-native::I-D`), one inode, two
 /// offsets. Both are cursors of the same file; the lagging stream keeps the file behind.
 #[test]
@@ -108,16 +124,7 @@ fn paths_with_spaces_newlines_and_non_utf8_bytes() {
 #[test]
 fn registry_flag_accepts_files_of_the_store_and_refuses_bbolt() {
     let d = tempfile::tempdir().unwrap();
-    let log = d.path().join("a.log");
-    fs::write(&log, b"abc\n").unwrap();
-    let (ino, dev) = ino_dev(&log);
-    let dir = d.path().join("data/registry/filebeat");
-    let mut w = tk::MemlogWriter::create(&dir).unwrap();
-    w.set(
-        &tk::log_key(ino, dev),
-        tk::log_value(log.to_str().unwrap(), 1, ino, dev),
-    )
-    .unwrap();
+    let dir = one_entry_store(d.path());
     for named in [dir.clone(), dir.join("meta.json"), dir.join("log.json")] {
         let opts = SourceOptions {
             store: Some(named.clone()),
@@ -150,32 +157,20 @@ fn registry_flag_accepts_files_of_the_store_and_refuses_bbolt() {
     assert!(e.contains("unsupported") && e.contains("bbolt"), "{e}");
 }
 
-/// A store the user may not read: `status` exits 2 and says permission is the problem.
-/// Root reads everything, so as root the check runs drainguard as `nobody` (setpriv, from
-/// util-linux); as another user it runs drainguard directly.
-#[test]
-fn unreadable_store_says_permission_denied() {
-    let d = tempfile::tempdir().unwrap();
-    fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let log = d.path().join("a.log");
-    fs::write(&log, b"abc\n").unwrap();
-    let (ino, dev) = ino_dev(&log);
-    let dir = d.path().join("data/registry/filebeat");
-    let mut w = tk::MemlogWriter::create(&dir).unwrap();
-    w.set(
-        &tk::log_key(ino, dev),
-        tk::log_value(log.to_str().unwrap(), 1, ino, dev),
-    )
-    .unwrap();
-    for p in [d.path().join("data"), d.path().join("data/registry")] {
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+/// Runs `drainguard ARGS` as a user who may not read `locked` (a directory below `top`, whose
+/// parents are opened up to 0755) and returns (exit code, stderr). Root reads everything, so
+/// as root drainguard runs as `nobody` (setpriv, from util-linux) from a copy in `top`; as
+/// another user `locked` is made 0000 and drainguard runs directly.
+fn status_locked_out(top: &Path, locked: &Path, args: &[&OsStr]) -> (Option<i32>, String) {
+    let mut p = locked.parent();
+    while let Some(dir) = p.filter(|d| d.starts_with(top)) {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+        p = dir.parent();
     }
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
-    let is_root = fs::metadata("/proc/self").unwrap().uid() == 0;
+    fs::set_permissions(locked, fs::Permissions::from_mode(0o700)).unwrap();
     let bin = env!("CARGO_BIN_EXE_drainguard");
-    let mut cmd = if is_root {
-        // The binary must be reachable by nobody: copy it next to the store.
-        let copy = d.path().join("drainguard");
+    let mut cmd = if fs::metadata("/proc/self").unwrap().uid() == 0 {
+        let copy = top.join("drainguard");
         fs::copy(bin, &copy).unwrap();
         fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
         let mut c = Command::new("setpriv");
@@ -183,23 +178,35 @@ fn unreadable_store_says_permission_denied() {
             .arg(copy);
         c
     } else {
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o000)).unwrap();
+        fs::set_permissions(locked, fs::Permissions::from_mode(0o000)).unwrap();
         Command::new(bin)
     };
     let out = cmd
-        .args([
-            "--settings",
-            "/nonexistent/drainguard.toml",
-            "status",
-            "--data-path",
-        ])
-        .arg(d.path().join("data"))
+        .args(["--settings", "/nonexistent/drainguard.toml"])
+        .args(args)
         .output()
         .expect("setpriv (util-linux) is installed");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    fs::set_permissions(locked, fs::Permissions::from_mode(0o700)).unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A store the user may not read: `status` exits 2 and says permission is the problem.
+#[test]
+fn unreadable_store_says_permission_denied() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = one_entry_store(d.path());
+    let data = d.path().join("data");
+    let args = [
+        OsStr::new("status"),
+        OsStr::new("--data-path"),
+        data.as_os_str(),
+    ];
+    let (code, err) = status_locked_out(d.path(), &dir, &args);
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("permission denied"), "{err}");
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
 }
 
 /// Found in a default location (`/var/lib/filebeat` under `--root`) but not readable: still
@@ -207,37 +214,18 @@ fn unreadable_store_says_permission_denied() {
 #[test]
 fn unreadable_default_location_says_permission_denied() {
     let root = tempfile::tempdir().unwrap();
-    fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let data = root.path().join("var/lib/filebeat");
     tk::MemlogWriter::create(&data.join("registry/filebeat")).unwrap();
-    for p in [root.path().join("var"), root.path().join("var/lib")] {
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    fs::set_permissions(&data, fs::Permissions::from_mode(0o700)).unwrap();
-    let is_root = fs::metadata("/proc/self").unwrap().uid() == 0;
-    let bin = env!("CARGO_BIN_EXE_drainguard");
-    let mut cmd = if is_root {
-        let copy = root.path().join("drainguard");
-        fs::copy(bin, &copy).unwrap();
-        fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(copy);
-        c
-    } else {
-        fs::set_permissions(&data, fs::Permissions::from_mode(0o000)).unwrap();
-        Command::new(bin)
-    };
-    let out = cmd
-        .args(["--settings", "/nonexistent/drainguard.toml", "--root"])
-        .arg(root.path())
-        .args(["status", "--shipper", "filebeat"])
-        .output()
-        .expect("setpriv (util-linux) is installed");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let args = [
+        OsStr::new("--root"),
+        root.path().as_os_str(),
+        OsStr::new("status"),
+        OsStr::new("--shipper"),
+        OsStr::new("filebeat"),
+    ];
+    let (code, err) = status_locked_out(root.path(), &data, &args);
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("permission denied"), "{err}");
-    fs::set_permissions(&data, fs::Permissions::from_mode(0o700)).unwrap();
 }
 
 /// Filebeat checkpointing under a reader: a writer thread appends ops and checkpoints every
