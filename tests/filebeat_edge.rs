@@ -29,10 +29,16 @@ fn ino_dev(p: &Path) -> (u64, u64) {
 /// A memlog store under `top/data/registry/filebeat` with one entry (offset 1) for a real
 /// 4-byte file `top/a.log`; returns the store directory.
 fn one_entry_store(top: &Path) -> PathBuf {
+    one_entry_store_in(top, &top.join("data"))
+}
+
+/// [`one_entry_store`] with `path.data` at `data`.
+fn one_entry_store_in(top: &Path, data: &Path) -> PathBuf {
+    fs::create_dir_all(top).unwrap();
     let log = top.join("a.log");
     fs::write(&log, b"abc\n").unwrap();
     let (ino, dev) = ino_dev(&log);
-    let dir = top.join("data/registry/filebeat");
+    let dir = data.join("registry/filebeat");
     let mut w = tk::MemlogWriter::create(&dir).unwrap();
     w.set(
         &tk::log_key(ino, dev),
@@ -282,4 +288,57 @@ fn reads_during_checkpoints_never_fail_nor_run_ahead() {
         snap.cursors
     );
     assert!(reads > 1);
+}
+
+/// Elastic Agent: 8.x components (`run/<component>`) and the 7.x layout
+/// (`run/default/filebeat--<version>`) are found under `--root`; when several components keep
+/// a registry, the report reads one and names the others.
+#[test]
+fn elastic_agent_run_directories() {
+    let root = tempfile::tempdir().unwrap();
+    let agent = root
+        .path()
+        .join("opt/Elastic/Agent/data/elastic-agent-7.17.0-abc/run/default/filebeat--7.17.0");
+    one_entry_store_in(root.path(), &agent);
+    let opts = SourceOptions {
+        root: drainguard::root::Root::new(Some(root.path().to_path_buf())),
+        ..Default::default()
+    };
+    let snap = adapters::open(ShipperKind::Filebeat, &opts)
+        .unwrap()
+        .expect("7.x agent registry found")
+        .read()
+        .unwrap();
+    assert_eq!(snap.cursors.len(), 1);
+    assert!(snap.notes.is_empty(), "{:?}", snap.notes);
+
+    let root = tempfile::tempdir().unwrap();
+    let run = root
+        .path()
+        .join("opt/Elastic/Agent/data/elastic-agent-8.15.0-def/run");
+    one_entry_store_in(root.path(), &run.join("filestream-default"));
+    one_entry_store_in(root.path(), &run.join("filestream-monitoring"));
+    let opts = SourceOptions {
+        root: drainguard::root::Root::new(Some(root.path().to_path_buf())),
+        ..Default::default()
+    };
+    let snap = adapters::open(ShipperKind::Filebeat, &opts)
+        .unwrap()
+        .expect("agent registry found")
+        .read()
+        .unwrap();
+    assert_eq!(snap.cursors.len(), 1);
+    assert!(
+        snap.store
+            .starts_with("/opt/Elastic/Agent/data/elastic-agent-8.15.0-def/run/filestream-default"),
+        "{:?}",
+        snap.store
+    );
+    assert_eq!(snap.notes.len(), 1, "{:?}", snap.notes);
+    assert!(
+        snap.notes[0].contains("2 Elastic Agent components")
+            && snap.notes[0].contains("filestream-monitoring"),
+        "{}",
+        snap.notes[0]
+    );
 }

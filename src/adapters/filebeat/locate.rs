@@ -16,8 +16,14 @@ const DEFAULT_CONFIGS: [&str; 2] = [
 ];
 /// `path.data` of the usual installs (deb/rpm, docker).
 const DEFAULT_DATA: [&str; 2] = ["/var/lib/filebeat", "/usr/share/filebeat/data"];
-/// Elastic Agent runs Filebeat with its data under a per-component run directory.
-const AGENT_RUN_GLOB: &str = "/opt/Elastic/Agent/data/elastic-agent-*/run/*";
+/// Elastic Agent runs Filebeat with its data under a per-component run directory: 8.x/9.x
+/// `run/<component id>`, 7.x `run/default/filebeat--<version>`, and in the agent container
+/// `state/data/run/<component id>`.
+const AGENT_RUN_GLOBS: [&str; 3] = [
+    "/opt/Elastic/Agent/data/elastic-agent-*/run/*",
+    "/opt/Elastic/Agent/data/elastic-agent-*/run/default/filebeat--*",
+    "/usr/share/elastic-agent/state/data/run/*",
+];
 
 /// Which format the registry is in, and where (local paths).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +59,7 @@ pub fn open_reader(opts: &SourceOptions) -> Result<Option<FilebeatReader>, Store
         }
         None => None,
     };
-    let data_dir = data_dir(root, opts, config.as_ref(), config_local.as_deref());
+    let (data_dir, location_notes) = data_dir(root, opts, config.as_ref(), config_local.as_deref());
     let registry = match (&opts.store, &config) {
         (Some(store), _) => Some(root.host_to_local(store)),
         (
@@ -87,12 +93,9 @@ pub fn open_reader(opts: &SourceOptions) -> Result<Option<FilebeatReader>, Store
         }
         _ => return Ok(None),
     };
-    Ok(Some(FilebeatReader::new(
-        root.clone(),
-        layout,
-        config,
-        data_dir,
-    )))
+    let mut reader = FilebeatReader::new(root.clone(), layout, config, data_dir);
+    reader.location_notes = location_notes;
+    Ok(Some(reader))
 }
 
 /// `path.data` (local): flag, config, `path.home`/data, the config's directory for a tar
@@ -102,16 +105,16 @@ fn data_dir(
     opts: &SourceOptions,
     config: Option<&Config>,
     config_local: Option<&Path>,
-) -> Option<PathBuf> {
+) -> (Option<PathBuf>, Vec<String>) {
     if let Some(d) = &opts.data_path {
-        return Some(root.host_to_local(d));
+        return (Some(root.host_to_local(d)), Vec::new());
     }
     if let Some(c) = config {
         if let Some(d) = &c.path_data {
-            return Some(root.host_to_local(d));
+            return (Some(root.host_to_local(d)), Vec::new());
         }
         if let Some(home) = &c.path_home {
-            return Some(root.host_to_local(home).join("data"));
+            return (Some(root.host_to_local(home).join("data")), Vec::new());
         }
     }
     let mut candidates: Vec<PathBuf> = DEFAULT_DATA
@@ -122,17 +125,45 @@ fn data_dir(
     if let Some(dir) = config_local.and_then(Path::parent) {
         candidates.push(dir.join("data"));
     }
-    let agent = root.host_to_local(Path::new(AGENT_RUN_GLOB));
-    if let Ok(paths) = glob::glob(&agent.to_string_lossy()) {
-        candidates.extend(paths.flatten());
+    let plain = candidates.len();
+    for pattern in AGENT_RUN_GLOBS {
+        let agent = root.host_to_local(Path::new(pattern));
+        if let Ok(paths) = glob::glob(&agent.to_string_lossy()) {
+            candidates.extend(paths.flatten());
+        }
     }
     // A registry we may not look at counts as found: reading it then says "permission denied".
-    candidates
+    let has_registry = |d: &PathBuf| match std::fs::metadata(d.join("registry")) {
+        Ok(_) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::PermissionDenied,
+    };
+    let found: Vec<(usize, PathBuf)> = candidates
         .into_iter()
-        .find(|d| match std::fs::metadata(d.join("registry")) {
-            Ok(_) => true,
-            Err(e) => e.kind() == std::io::ErrorKind::PermissionDenied,
-        })
+        .enumerate()
+        .filter(|(_, d)| has_registry(d))
+        .collect();
+    let mut notes = Vec::new();
+    let agents: Vec<&PathBuf> = found
+        .iter()
+        .filter(|(i, _)| *i >= plain)
+        .map(|(_, d)| d)
+        .collect();
+    if let Some((_, chosen)) = found.first() {
+        if agents.len() > 1 && agents.contains(&chosen) {
+            let others: Vec<String> = agents[1..]
+                .iter()
+                .map(|d| crate::display::path(&root.local_to_host(d)))
+                .collect();
+            notes.push(format!(
+                "{} Elastic Agent components keep a Filebeat registry; this report reads {} only; \
+                 check the others with --data-path: {}",
+                agents.len(),
+                crate::display::path(&root.local_to_host(chosen)),
+                others.join(", ")
+            ));
+        }
+    }
+    (found.into_iter().next().map(|(_, d)| d), notes)
 }
 
 /// The layout at a registry path: a file is the legacy array; a directory holds
