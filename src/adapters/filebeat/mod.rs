@@ -240,14 +240,6 @@ impl FilebeatReader {
                 unit: crate::cursor::OffsetUnit::Bytes,
             });
         }
-        // The memlog map yields entries in hash order: in path order the backlog stats each
-        // directory's files together, and snapshots are the same from read to read.
-        cursors.sort_unstable_by(|a, b| {
-            fn bytes(c: &Cursor) -> Option<&[u8]> {
-                c.path.as_ref().map(|p| p.as_os_str().as_encoded_bytes())
-            }
-            bytes(a).cmp(&bytes(b)).then_with(|| a.key.cmp(&b.key))
-        });
         if malformed > 0 {
             notes.push(format!(
                 "{malformed} file entr{} had a key drainguard cannot parse and no inode; not checked",
