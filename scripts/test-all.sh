@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of drainguard: formatting, lints, unit + integration tests (real files,
-# real processes, systemd-analyze). .ci/run installs what these need on a fresh machine.
+# real processes, systemd-analyze) and the end-to-end VM boots. .ci/run installs what these need on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 echo "== cargo fmt --check"; cargo fmt --all -- --check
 echo "== cargo clippy"; cargo clippy --all-targets -- -D warnings
 echo "== cargo test"; cargo test --all-targets
+echo "== e2e: real VM boots (docs/e2e.md)"; bash e2e/run.sh
 echo "== all tests passed in $(( $(date +%s) - start ))s"
