@@ -645,3 +645,74 @@ fn fluentbit_not_a_database_and_configs() {
     assert_eq!(y.inputs[0].db, Some(PathBuf::from("/var/lib/fb/y.db")));
     assert_eq!(y.http.as_deref(), Some("http://127.0.0.1:2020"));
 }
+
+// ---------------------------------------------------------------- HTTP delivery signals
+
+/// Serves one canned HTTP response per connection on 127.0.0.1; returns the base URL.
+fn fake_api(body: &'static str) -> String {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    base
+}
+
+#[test]
+fn fluentbit_storage_api_pending_and_empty() {
+    use drainguard::adapters::http;
+    let busy = fake_api(
+        r#"{"storage_layer":{"chunks":{"total_chunks":2}},"input_chunks":{"tail.0":{"status":{"overlimit":false},"chunks":{"total":2,"up":2,"down":0}},"cpu.0":{"chunks":{"total":5}}}}"#,
+    );
+    assert_eq!(
+        http::fluentbit_storage(&busy).state,
+        QueueState::Pending {
+            detail: "tail.0: 2 chunks".into()
+        }
+    );
+    let idle = fake_api(r#"{"input_chunks":{"tail.0":{"chunks":{"total":0}}}}"#);
+    assert_eq!(http::fluentbit_storage(&idle).state, QueueState::Empty);
+    // Nothing listening: unknown, with a hint.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    assert!(matches!(
+        http::fluentbit_storage(&closed).state,
+        QueueState::Unknown { .. }
+    ));
+}
+
+#[test]
+fn fluentd_monitor_agent_and_logstash_stats() {
+    use drainguard::adapters::http;
+    let f = fake_api(
+        r#"{"plugins":[{"plugin_id":"in1","output_plugin":false},{"plugin_id":"out_es","output_plugin":true,"buffer_total_queued_size":4096}]}"#,
+    );
+    assert_eq!(
+        http::fluentd_monitor(&f).state,
+        QueueState::Pending {
+            detail: "out_es: 4096 bytes buffered".into()
+        }
+    );
+    let l = fake_api(
+        r#"{"pipelines":{"main":{"events":{"in":10,"out":10},"queue":{"type":"persisted","events_count":0}}}}"#,
+    );
+    assert_eq!(http::logstash_stats(&l).state, QueueState::Empty);
+    let l = fake_api(
+        r#"{"pipelines":{"main":{"events":{"in":12,"out":10},"queue":{"type":"memory"}}}}"#,
+    );
+    assert!(matches!(
+        http::logstash_stats(&l).state,
+        QueueState::Pending { .. }
+    ));
+}
