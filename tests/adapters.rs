@@ -426,17 +426,8 @@ fn vector_crc64_ecma_check_value() {
 
 fn default_source() -> drainguard::adapters::vector::FileSource {
     drainguard::adapters::vector::FileSource {
-        id: "logs".into(),
         include: vec!["/var/log/*.log".into()],
-        exclude: vec![],
-        data_dir: None,
-        fingerprint: FingerprintSpec::VectorFirstLines {
-            lines: 1,
-            ignored_header_bytes: 0,
-            max_line_bytes: 102_400,
-        },
-        device_inode: false,
-        acknowledgements: false,
+        ..drainguard::adapters::vector::FileSource::with_defaults("logs")
     }
 }
 

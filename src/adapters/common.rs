@@ -80,3 +80,8 @@ pub fn path_from_bytes(bytes: &[u8]) -> PathBuf {
     use std::os::unix::ffi::OsStrExt;
     PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
 }
+
+/// The directory holding `path` (what to watch for atomic-rename writers), as a list.
+pub fn parent_dir(path: &Path) -> Vec<PathBuf> {
+    path.parent().map(Path::to_path_buf).into_iter().collect()
+}

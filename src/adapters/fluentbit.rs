@@ -185,11 +185,7 @@ impl StoreReader for FluentBitReader {
         ShipperKind::FluentBit
     }
     fn watch_paths(&self) -> Vec<PathBuf> {
-        self.db
-            .parent()
-            .map(Path::to_path_buf)
-            .into_iter()
-            .collect()
+        common::parent_dir(&self.db)
     }
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
         let mut snap = read_db(&self.db)?;

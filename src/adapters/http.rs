@@ -62,13 +62,7 @@ pub fn fluentbit_state(v: &Value) -> Result<QueueState, String> {
             (n > 0).then(|| format!("{k}: {n} chunks"))
         })
         .collect();
-    Ok(if pending.is_empty() {
-        QueueState::Empty
-    } else {
-        QueueState::Pending {
-            detail: pending.join(", "),
-        }
-    })
+    Ok(from_pending(pending))
 }
 
 /// Fluentd monitor_agent `/api/plugins.json`: every output's `buffer_total_queued_size` 0.
@@ -96,13 +90,7 @@ pub fn fluentd_state(v: &Value) -> Result<QueueState, String> {
             (n > 0).then(|| format!("{id}: {n} bytes buffered"))
         })
         .collect();
-    Ok(if pending.is_empty() {
-        QueueState::Empty
-    } else {
-        QueueState::Pending {
-            detail: pending.join(", "),
-        }
-    })
+    Ok(from_pending(pending))
 }
 
 /// Logstash `/_node/stats/pipelines`: per pipeline `events.in == events.out` and PQ empty.
@@ -130,11 +118,16 @@ pub fn logstash_state(v: &Value) -> Result<QueueState, String> {
             (inn > out || q > 0).then(|| format!("{name}: in {inn} out {out} queued {q}"))
         })
         .collect();
-    Ok(if pending.is_empty() {
+    Ok(from_pending(pending))
+}
+
+/// Empty when nothing is pending, else the pending items as the detail.
+fn from_pending(pending: Vec<String>) -> QueueState {
+    if pending.is_empty() {
         QueueState::Empty
     } else {
         QueueState::Pending {
             detail: pending.join(", "),
         }
-    })
+    }
 }

@@ -94,11 +94,7 @@ impl StoreReader for PositionsReader {
         self.kind
     }
     fn watch_paths(&self) -> Vec<PathBuf> {
-        self.path
-            .parent()
-            .map(Path::to_path_buf)
-            .into_iter()
-            .collect()
+        common::parent_dir(&self.path)
     }
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
         parse(self.kind, &self.path, &common::read_bytes(&self.path)?)

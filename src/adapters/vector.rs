@@ -30,6 +30,25 @@ pub struct FileSource {
     pub acknowledgements: bool,
 }
 
+impl FileSource {
+    /// A source with Vector's defaults (checksum of 1 line, no acknowledgements, no globs).
+    pub fn with_defaults(id: &str) -> Self {
+        FileSource {
+            id: id.to_string(),
+            include: vec![],
+            exclude: vec![],
+            data_dir: None,
+            fingerprint: FingerprintSpec::VectorFirstLines {
+                lines: 1,
+                ignored_header_bytes: 0,
+                max_line_bytes: 102_400,
+            },
+            device_inode: false,
+            acknowledgements: false,
+        }
+    }
+}
+
 /// The parts of a Vector config drainguard needs.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct VectorConf {
@@ -177,19 +196,7 @@ pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreE
     let Some(path) = common::locate(opts, "vector", &candidates)? else {
         return Ok(None);
     };
-    let source = source.unwrap_or(FileSource {
-        id: "file".into(),
-        include: vec![],
-        exclude: vec![],
-        data_dir: None,
-        fingerprint: FingerprintSpec::VectorFirstLines {
-            lines: 1,
-            ignored_header_bytes: 0,
-            max_line_bytes: 102_400,
-        },
-        device_inode: false,
-        acknowledgements: false,
-    });
+    let source = source.unwrap_or_else(|| FileSource::with_defaults("file"));
     Ok(Some(Box::new(VectorReader { path, source })))
 }
 
@@ -203,11 +210,7 @@ impl StoreReader for VectorReader {
         ShipperKind::Vector
     }
     fn watch_paths(&self) -> Vec<PathBuf> {
-        self.path
-            .parent()
-            .map(Path::to_path_buf)
-            .into_iter()
-            .collect()
+        common::parent_dir(&self.path)
     }
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
         let newer = self.path.with_file_name("checkpoints.new.json");
