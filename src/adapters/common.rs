@@ -85,3 +85,35 @@ pub fn path_from_bytes(bytes: &[u8]) -> PathBuf {
 pub fn parent_dir(path: &Path) -> Vec<PathBuf> {
     path.parent().map(Path::to_path_buf).into_iter().collect()
 }
+
+/// The shipper's config text: `--config` (must be readable), else the first readable default
+/// location (host paths, mapped under `--root`). `Ok(None)` when no default exists.
+pub fn read_config(
+    opts: &SourceOptions,
+    defaults: &[&str],
+) -> Result<Option<(PathBuf, String)>, StoreError> {
+    if let Some(c) = &opts.config {
+        let local = opts.root.host_to_local(c);
+        let text = std::fs::read_to_string(&local).map_err(|e| StoreError::io(&local, e))?;
+        return Ok(Some((local, text)));
+    }
+    for d in defaults {
+        let local = opts.root.host_to_local(Path::new(d));
+        if let Ok(text) = std::fs::read_to_string(&local) {
+            return Ok(Some((local, text)));
+        }
+    }
+    Ok(None)
+}
+
+/// A JSON parse error of `path` as a corrupt-store error with its line.
+pub fn json_error(path: &Path, e: serde_json::Error, what: &str) -> StoreError {
+    StoreError::corrupt(
+        path,
+        crate::error::Position {
+            line: Some(e.line() as u64),
+            byte: None,
+        },
+        format!("{what}: {e}"),
+    )
+}

@@ -130,34 +130,19 @@ pub fn parse_yaml(path: &Path, text: &str) -> Result<FluentBitConf, StoreError> 
 /// Opens the DB of the first `tail` input with a `DB` in the config (`--config`, else
 /// `/etc/fluent-bit/fluent-bit.{yaml,conf}`), or `--store`.
 pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreError> {
-    let configs = match &opts.config {
-        Some(c) => vec![c.clone()],
-        None => [
+    let conf = match common::read_config(
+        opts,
+        &[
             "/etc/fluent-bit/fluent-bit.yaml",
             "/etc/fluent-bit/fluent-bit.conf",
-        ]
-        .map(PathBuf::from)
-        .to_vec(),
-    };
-    let mut conf = FluentBitConf::default();
-    for c in configs {
-        let local = opts.root.host_to_local(&c);
-        let Ok(text) = std::fs::read_to_string(&local) else {
-            if opts.config.is_some() {
-                return Err(StoreError::io(
-                    &local,
-                    std::io::Error::from(std::io::ErrorKind::NotFound),
-                ));
-            }
-            continue;
-        };
-        conf = if local.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+        ],
+    )? {
+        Some((local, text)) if local.extension().is_some_and(|e| e == "yaml" || e == "yml") => {
             parse_yaml(&local, &text)?
-        } else {
-            parse_classic(&text)
-        };
-        break;
-    }
+        }
+        Some((_, text)) => parse_classic(&text),
+        None => FluentBitConf::default(),
+    };
     let input = conf
         .inputs
         .iter()

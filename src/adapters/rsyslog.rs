@@ -291,16 +291,8 @@ pub fn parse_state(
         }
             })?;
     let file_id = parts.next().map(str::to_string);
-    let st: State = serde_json::from_slice(bytes).map_err(|e| {
-        StoreError::corrupt(
-            path,
-            Position {
-                line: Some(e.line() as u64),
-                byte: None,
-            },
-            format!("not an imfile state: {e} (a torn write? re-read)"),
-        )
-    })?;
+    let st: State = serde_json::from_slice(bytes)
+        .map_err(|e| common::json_error(path, e, "not an imfile state (a torn write? re-read)"))?;
     if st.curr_offs < 0 || st.strt_offs < 0 {
         return Err(StoreError::corrupt(
             path,

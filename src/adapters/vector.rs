@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::cursor::{
     Cursor, ExcludeRule, Identity, InputSpec, OffsetMeaning, ShipperKind, StoreSnapshot,
 };
-use crate::error::{Position, StoreError};
+use crate::error::StoreError;
 use crate::fingerprint::FingerprintSpec;
 
 use super::common;
@@ -161,25 +161,12 @@ pub fn parse_conf(path: &Path, text: &str) -> Result<VectorConf, StoreError> {
 /// `/etc/vector/vector.{yaml,toml}`), or `--store` (then with default fingerprint settings
 /// and no inputs).
 pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreError> {
-    let configs = match &opts.config {
-        Some(c) => vec![c.clone()],
-        None => ["/etc/vector/vector.yaml", "/etc/vector/vector.toml"]
-            .map(PathBuf::from)
-            .to_vec(),
-    };
     let mut source: Option<FileSource> = None;
     let mut candidates = Vec::new();
-    for c in configs {
-        let local = opts.root.host_to_local(&c);
-        let Ok(text) = std::fs::read_to_string(&local) else {
-            if opts.config.is_some() {
-                return Err(StoreError::io(
-                    &local,
-                    std::io::Error::from(std::io::ErrorKind::NotFound),
-                ));
-            }
-            continue;
-        };
+    if let Some((local, text)) = common::read_config(
+        opts,
+        &["/etc/vector/vector.yaml", "/etc/vector/vector.toml"],
+    )? {
         let conf = parse_conf(&local, &text)?;
         if let Some(s) = conf.sources.into_iter().next() {
             let data = s
@@ -190,7 +177,6 @@ pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreE
                 .unwrap_or_else(|| PathBuf::from("/var/lib/vector"));
             candidates.push(data.join(&s.id).join("checkpoints.json"));
             source = Some(s);
-            break;
         }
     }
     let Some(path) = common::locate(opts, "vector", &candidates)? else {
@@ -263,16 +249,8 @@ pub fn parse(path: &Path, bytes: &[u8], source: &FileSource) -> Result<StoreSnap
         OffsetMeaning::Read
     };
     let mut snap = common::snapshot(ShipperKind::Vector, path, "vector checkpoints v1", meaning);
-    let st: State = serde_json::from_slice(bytes).map_err(|e| {
-        StoreError::corrupt(
-            path,
-            Position {
-                line: Some(e.line() as u64),
-                byte: None,
-            },
-            format!("not a Vector checkpoints file: {e}"),
-        )
-    })?;
+    let st: State = serde_json::from_slice(bytes)
+        .map_err(|e| common::json_error(path, e, "not a Vector checkpoints file"))?;
     let State::V1 { checkpoints } = st;
     let mut legacy = 0;
     for c in checkpoints {
