@@ -1,0 +1,62 @@
+//! Full store reads of the line- and SQLite-based adapters at 10^4..10^6 entries (stores
+//! written by src/testkit). Run: `cargo bench --bench adapters`.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use drainguard::adapters::{fluentbit, fluentd, logstash, promtail};
+use drainguard::cursor::ShipperKind;
+use drainguard::testkit;
+
+fn bench(c: &mut Criterion) {
+    let d = tempfile::tempdir().unwrap();
+    let mut g = c.benchmark_group("adapter_read");
+    g.sample_size(10);
+    for n in [10_000u64, 1_000_000] {
+        g.throughput(Throughput::Elements(n));
+        let pos: String = (0..n)
+            .map(|i| testkit::fluentd::line(&format!("/var/log/app/d{}/f{i}.log", i / 1000), i, i))
+            .collect();
+        let p = d.path().join(format!("fluentd-{n}.pos"));
+        g.bench_with_input(BenchmarkId::new("fluentd_pos_file", n), &pos, |b, pos| {
+            b.iter(|| fluentd::parse(&p, pos.as_bytes()).unwrap().cursors.len())
+        });
+        let since: String = (0..n)
+            .map(|i| testkit::logstash::record(i, 8, 1, i, Some(&format!("/var/log/app/f{i}.log"))))
+            .collect();
+        g.bench_with_input(BenchmarkId::new("logstash_sincedb", n), &since, |b, s| {
+            b.iter(|| logstash::parse(&p, s.as_bytes()).unwrap().cursors.len())
+        });
+        let owned: Vec<(String, String)> = (0..n)
+            .map(|i| (format!("/var/log/app/f{i}.log"), i.to_string()))
+            .collect();
+        let refs: Vec<(&str, &str)> = owned
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let yaml = testkit::promtail::promtail(&refs);
+        g.bench_with_input(BenchmarkId::new("promtail_positions", n), &yaml, |b, y| {
+            b.iter(|| {
+                promtail::parse(ShipperKind::Promtail, &p, y.as_bytes())
+                    .unwrap()
+                    .cursors
+                    .len()
+            })
+        });
+        let db = d.path().join(format!("tail-{n}.db"));
+        {
+            let w = testkit::fluentbit::create(&db, true).unwrap();
+            w.execute_batch("BEGIN").unwrap();
+            for i in 0..n {
+                testkit::fluentbit::insert(&w, &format!("/var/log/app/f{i}.log"), i, i).unwrap();
+            }
+            w.execute_batch("COMMIT").unwrap();
+            testkit::fluentbit::checkpoint(&w).unwrap();
+        }
+        g.bench_with_input(BenchmarkId::new("fluentbit_db", n), &db, |b, db| {
+            b.iter(|| fluentbit::read_db(db).unwrap().cursors.len())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
