@@ -591,7 +591,11 @@ fn fluentbit_latest_id_per_inode_wins_and_rotated_is_kept() {
     testkit::fluentbit::insert(&w, "/l/b", 3, 6).unwrap();
     testkit::fluentbit::checkpoint(&w).unwrap();
     drop(w);
+    assert!(!d.path().join("tail.db-wal").exists());
     let s = drainguard::adapters::fluentbit::read_db(&db).unwrap();
+    // Reading a closed WAL database leaves no -wal/-shm behind (nothing written).
+    assert!(!d.path().join("tail.db-wal").exists());
+    assert!(!d.path().join("tail.db-shm").exists());
     let got: Vec<(u64, u64)> = s
         .cursors
         .iter()
@@ -706,4 +710,21 @@ fn fluentd_monitor_agent_and_logstash_stats() {
         http::logstash_stats(&l).state,
         QueueState::Pending { .. }
     ));
+}
+
+#[test]
+fn fluentbit_db_path_with_uri_characters_is_read() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("tail ?#%20.db");
+    let w = testkit::fluentbit::create(&db, false).unwrap();
+    testkit::fluentbit::insert(&w, "/l/a", 42, 9).unwrap();
+    testkit::fluentbit::checkpoint(&w).unwrap();
+    drop(w);
+    let s = drainguard::adapters::fluentbit::read_db(&db).unwrap();
+    assert_eq!(s.cursors[0].offset, 42);
+    assert_eq!(
+        std::fs::read_dir(d.path()).unwrap().count(),
+        1,
+        "only the DB itself"
+    );
 }

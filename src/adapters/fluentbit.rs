@@ -250,11 +250,36 @@ fn sql_error(db: &Path, e: rusqlite::Error) -> StoreError {
     }
 }
 
+/// Opens the DB without ever creating a file next to it. With a `-wal` file present (a writer
+/// is active or crashed) SQLite reads through it read-only. Without one, everything is in the
+/// main file, and a plain read-only open would create empty `-wal`/`-shm` files owned by us
+/// (which a non-root Fluent Bit could then not open): open it `immutable` instead.
+fn open_read_only(db: &Path) -> Result<Connection, rusqlite::Error> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    if Path::new(&wal).exists() {
+        return Connection::open_with_flags(db, flags);
+    }
+    let Some(text) = db.to_str() else {
+        // Not expressible as a URI: the plain open (may create -shm; rare).
+        return Connection::open_with_flags(db, flags);
+    };
+    let mut uri = String::from("file:");
+    for c in text.chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
+}
+
 fn try_read(db: &Path) -> Result<StoreSnapshot, rusqlite::Error> {
-    let conn = Connection::open_with_flags(
-        db,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    let conn = open_read_only(db)?;
     conn.busy_timeout(Duration::from_millis(200))?;
     let has_marker = conn
         .prepare("SELECT 1 FROM pragma_table_info('in_tail_files') WHERE name = 'offset_marker'")?
