@@ -98,7 +98,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<StoreSnapshot, StoreError> {
         OffsetMeaning::Buffered,
     );
     let mut unwatched = 0usize;
-    let mut index: std::collections::HashMap<Vec<u8>, usize> = Default::default();
+    let mut index: std::collections::HashMap<&[u8], usize> = Default::default();
     let mut byte = 0u64;
     let mut lines = bytes.split(|b| *b == b'\n').peekable();
     let mut line_no = 0u64;
@@ -150,7 +150,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<StoreSnapshot, StoreError> {
         match index.get(name) {
             Some(&i) => snap.cursors[i] = cursor,
             None => {
-                index.insert(name.to_vec(), snap.cursors.len());
+                index.insert(name, snap.cursors.len());
                 snap.cursors.push(cursor);
             }
         }
