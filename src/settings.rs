@@ -39,6 +39,19 @@ pub struct Settings {
     /// Shippers to check; empty means auto-detect.
     #[serde(default, rename = "shipper", skip_serializing_if = "Vec::is_empty")]
     pub shippers: Vec<ShipperSettings>,
+    /// `aws watch`: the Auto Scaling group and termination hook (else discovered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsSettings>,
+}
+
+/// The `[aws]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook: Option<String>,
 }
 
 /// Where one shipper's configuration and store are.
