@@ -56,10 +56,20 @@ where
     E: std::error::Error + aws_sdk_autoscaling::error::ProvideErrorMetadata + 'static,
 {
     use aws_sdk_autoscaling::error::ProvideErrorMetadata;
+    // A service error: its code, message and status; anything else (transport, timeout,
+    // credentials): the whole chain of causes.
+    let message = match (e.code(), e.raw_response()) {
+        (Some(code), Some(raw)) => format!(
+            "{code}: {} (HTTP {})",
+            e.message().unwrap_or("no message"),
+            raw.status().as_u16()
+        ),
+        _ => DisplayErrorContext(&e).to_string(),
+    };
     AsgError::Api {
         op,
         code: e.code().map(str::to_string),
-        message: DisplayErrorContext(&e).to_string(),
+        message,
     }
 }
 

@@ -189,16 +189,18 @@ pub fn run(
         target = asg.and_then(|a| resolve(a, imds, &instance_id, opts));
     }
     opts.stop.run();
-    let (result, heartbeats_sent) = match (asg, &target) {
-        (Some(asg), Some(t)) => drain_with_heartbeats(asg, t, drain, deadline, opts),
-        _ => (drain.drain(deadline), 0),
-    };
-    tracing::info!(outcome = %result.outcome, summary = %result.summary, "drain finished");
-    let completed = match (asg, &target) {
-        (Some(asg), Some(t)) => complete(asg, t, opts),
+    let ((result, completed), heartbeats_sent) = match (asg, &target) {
+        // Heartbeats run through the drain and the completion's retries.
+        (Some(asg), Some(t)) => with_heartbeats(asg, t, opts, || {
+            let result = drain.drain(deadline);
+            log_drain(&result);
+            (result, complete(asg, t, opts))
+        }),
         _ => {
+            let result = drain.drain(deadline);
+            log_drain(&result);
             tracing::warn!("no lifecycle action to complete (no Auto Scaling group or hook found)");
-            false
+            ((result, false), 0)
         }
     };
     Some(WatchReport {
@@ -266,14 +268,18 @@ pub fn heartbeat_warning(timeout: Duration, opts: &WatchOptions) -> Option<Strin
     }
 }
 
-/// Runs the drain on this thread while a scoped thread heartbeats the hook.
-fn drain_with_heartbeats(
+fn log_drain(r: &DrainResult) {
+    tracing::info!(outcome = %r.outcome, summary = %r.summary, "drain finished");
+}
+
+/// Runs `work` on this thread while a scoped thread heartbeats the hook; returns its result
+/// and the number of heartbeats recorded.
+fn with_heartbeats<R>(
     asg: &Asg,
     t: &Target,
-    drain: &mut dyn Drain,
-    deadline: Duration,
     opts: &WatchOptions,
-) -> (DrainResult, u32) {
+    work: impl FnOnce() -> R,
+) -> (R, u32) {
     let every = opts.heartbeat_every.unwrap_or_else(|| {
         heartbeat_interval(t.hook.heartbeat_timeout, Duration::from_millis(100))
     });
@@ -304,7 +310,7 @@ fn drain_with_heartbeats(
                 }
             }
         });
-        let result = drain.drain(deadline);
+        let result = work();
         let _ = done_tx.send(());
         let sent = beats.join().unwrap_or(0);
         (result, sent)
