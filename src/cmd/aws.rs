@@ -202,7 +202,8 @@ pub fn doctor_findings(
     e: &Endpoints,
     deadline: Duration,
 ) -> anyhow::Result<Vec<crate::doctor::Finding>> {
-    let settings = Settings::load(&Root::new(global.root.clone()), &global.settings)?;
+    let root = Root::new(global.root.clone());
+    let settings = Settings::load(&root, &global.settings)?;
     let aws_settings = settings.aws.clone().unwrap_or_default();
     let imds = imds(e);
     let asg = Asg::new(e.asg_endpoint.as_deref())?;
@@ -215,6 +216,8 @@ pub fn doctor_findings(
             hook: e.hook.clone().or(aws_settings.hook),
             use_tags: !e.no_tags,
             unit: aws_doctor::UNIT.to_string(),
+            check_unit: root.dir().is_none()
+                && std::path::Path::new("/run/systemd/system").is_dir(),
         },
     ))
 }
