@@ -160,6 +160,26 @@ mod tests {
     }
 
     #[test]
+    fn aws_table_names_group_and_hook() {
+        let s = Settings::parse(
+            "[aws]\ngroup = \"web\"\nhook = \"drain-logs\"\n",
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        let aws = s.aws.clone().unwrap();
+        assert_eq!(
+            (aws.group.as_deref(), aws.hook.as_deref()),
+            (Some("web"), Some("drain-logs"))
+        );
+        assert_eq!(
+            Settings::parse(&s.to_toml(), Path::new("x.toml")).unwrap(),
+            s
+        );
+        let err = Settings::parse("[aws]\nhok = \"x\"\n", Path::new("x.toml")).unwrap_err();
+        assert!(err.to_string().contains("hok"), "{err}");
+    }
+
+    #[test]
     fn missing_file_gives_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let root = Root::new(Some(dir.path().to_path_buf()));

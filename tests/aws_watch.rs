@@ -265,8 +265,7 @@ fn imds_down_slow_and_rate_limiting_are_retried_without_a_crash() {
     rig.imds.with(|s| {
         s.faults
             .extend([Fault::Status(429), Fault::Status(429), Fault::Status(503)]);
-        s.faults
-            .extend(std::iter::repeat(Fault::Status(503)).take(12));
+        s.faults.extend(vec![Fault::Status(503); 12]);
         s.faults
             .push_back(Fault::Delay(Duration::from_millis(2500)));
     });

@@ -20,7 +20,7 @@ use crate::settings::{Settings, DEFAULT_DEADLINE};
 pub enum AwsCommand {
     /// Watch the instance metadata; on termination stop the apps, drain, heartbeat the
     /// lifecycle hook, and complete the lifecycle action (CONTINUE).
-    Watch(WatchArgs),
+    Watch(Box<WatchArgs>),
 }
 
 /// Where AWS is (both overridable for tests).
@@ -77,7 +77,7 @@ pub struct WatchArgs {
 /// Runs `aws ...`.
 pub fn run(global: &Global, cmd: AwsCommand) -> anyhow::Result<Exit> {
     match cmd {
-        AwsCommand::Watch(args) => run_watch(global, args),
+        AwsCommand::Watch(args) => run_watch(global, *args),
     }
 }
 
