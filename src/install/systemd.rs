@@ -73,10 +73,13 @@ pub fn render(spec: &UnitSpec) -> Result<String, Unquotable> {
     u.push_str("Type=oneshot\n");
     u.push_str("RemainAfterExit=yes\n");
     u.push_str(
-        "# A failing check must not leave the unit inactive: then ExecStop would never run.\n",
+        "# Checks the settings and the shippers' configs (not the backlog) at boot: a broken\n# configuration fails the unit loudly (`systemctl --failed`, `drainguard doctor`).\n",
     );
-    u.push_str(&format!("ExecStart=-{exec} check\n"));
+    u.push_str(&format!("ExecStart={exec} check\n"));
     u.push_str(&format!("ExecStop={exec} wait\n"));
+    u.push_str("# What holds shutdown is shown on the console as well as in the journal.\n");
+    u.push_str("StandardOutput=journal+console\n");
+    u.push_str("StandardError=journal+console\n");
     u.push_str(&format!(
         "# The deadline ({}s, in /etc/drainguard/drainguard.toml) plus a margin: systemd's\n# default 90s would kill the wait.\n",
         spec.deadline.as_secs()

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Checks one e2e boot from the outside: the sink's received lines and the serial log.
+
+Usage: check.py SCENARIO LOGDIR QEMU_EXIT
+Exit 0 when the scenario's expectation holds; otherwise prints why, quoting the relevant
+serial lines.
+"""
+import re
+import sys
+
+scenario, logdir, qemu_rc = sys.argv[1], sys.argv[2], int(sys.argv[3])
+serial = open(f"{logdir}/serial.log", "rb").read().decode("utf-8", "replace").splitlines()
+received = open(f"{logdir}/received.log", "rb").read().decode("utf-8", "replace").splitlines()
+problems = []
+
+
+def idx(pattern, after=-1):
+    """Index of the first serial line matching pattern after `after`, or None."""
+    rx = re.compile(pattern)
+    for i in range(after + 1, len(serial)):
+        if rx.search(serial[i]):
+            return i
+    return None
+
+
+def relevant():
+    keep = re.compile(r"DGTEST|drainguard|Stopping|Stopped|Power down|Restarting|timed out|Deconfiguring|Will now")
+    return "\n".join("    " + l for l in serial if keep.search(l))[-6000:]
+
+
+total_at = idx(r"DGTEST APP stopped total=\d+")
+total = int(re.search(r"total=(\d+)", serial[total_at]).group(1)) if total_at is not None else None
+expected = [f"app line {n} " for n in range(1, (total or 0) + 1)]
+got_prefixes = [l[: l.index(" x") + 1] if " x" in l else l for l in received]
+complete = total is not None and got_prefixes == expected
+lost = total is not None and len(received) < total
+
+if qemu_rc != 0:
+    problems.append(f"QEMU exit status {qemu_rc}: the guest did not shut down by itself (timeout=124)")
+if total is None:
+    problems.append("the app never reported its total (no 'DGTEST APP stopped total=N')")
+
+drain_end = idx(r"drainguard wait: (drained|deadline passed|released)")
+shipper_stop = idx(r"DGTEST SHIPPER stopped")
+final = idx(r"reboot: (Power down|Restarting system)")
+
+if scenario.endswith("-negative"):
+    if drain_end is not None:
+        problems.append("drainguard ran in the negative control")
+    if not lost:
+        problems.append(f"negative control lost no line ({len(received)} of {total}): the test cannot detect loss")
+elif scenario == "systemd-pitfall-not-started":
+    if idx(r"DG002") is None:
+        problems.append("doctor did not flag the never-started unit (DG002)")
+    if drain_end is not None:
+        problems.append("the never-started unit's ExecStop ran")
+    if not lost:
+        problems.append(f"no line lost ({len(received)} of {total}); the pitfall was not reproduced")
+elif scenario == "systemd-pitfall-timeout":
+    if idx(r"DG009") is None:
+        problems.append("doctor did not flag the missing TimeoutStopSec (DG009)")
+    if idx(r"logwait.service: Stopping timed out") is None:
+        problems.append("systemd did not time out the stop job at 90 s")
+    if not lost:
+        problems.append(f"no line lost ({len(received)} of {total}); the pitfall was not reproduced")
+elif scenario == "systemd-deadline":
+    dl = idx(r"drainguard wait: deadline passed")
+    if dl is None:
+        problems.append("no 'deadline passed' report on the console")
+    elif idx(r"app\.log", dl) is None:
+        problems.append("the deadline report does not name the unshipped file")
+    if final is None:
+        problems.append("the shutdown did not complete after the deadline")
+else:  # drained / reboot: nothing lost, right order
+    if not complete:
+        missing = (total or 0) - len(received)
+        problems.append(f"sink received {len(received)} lines, the app wrote {total}: {missing} lost or out of order")
+    if idx(r"drainguard wait: drained") is None:
+        problems.append("no 'drainguard wait: drained' on the console (exit status 0)")
+    order = [("app stopped", total_at), ("drain finished", drain_end), ("shipper stopped", shipper_stop), ("power off / reboot", final)]
+    seen = [(n, i) for n, i in order if i is not None]
+    if len(seen) != len(order):
+        problems.append("missing markers: " + ", ".join(n for n, i in order if i is None))
+    elif [i for _, i in seen] != sorted(i for _, i in seen):
+        problems.append("wrong order: " + " -> ".join(f"{n}@{i}" for n, i in seen))
+    if scenario.startswith("systemd"):
+        net = idx(r"Stopping systemd-networkd", drain_end or 0)
+        if net is None:
+            problems.append("networkd was not stopped after the drain (network down before the drain?)")
+    else:
+        net = idx(r"Deconfiguring network", drain_end or 0)
+        if net is None or (shipper_stop is not None and net < shipper_stop):
+            problems.append("the network was not taken down after the shipper stopped")
+    if scenario.endswith("-reboot") and idx(r"Restarting system") is None:
+        problems.append("not a reboot (no 'reboot: Restarting system')")
+    if not scenario.endswith("-reboot") and idx(r"Power down") is None:
+        problems.append("not a poweroff (no 'reboot: Power down')")
+
+print(f"scenario {scenario}: app wrote {total}, sink received {len(received)}")
+if problems:
+    print("FAIL:")
+    for p in problems:
+        print("  - " + p)
+    print("relevant serial lines:")
+    print(relevant())
+    sys.exit(1)
+print("PASS")
