@@ -115,6 +115,12 @@ impl Rig {
         self.imds.terminate();
     }
 
+    /// Waits for `aws watch` to exit with `code`, then checks that it completed our action.
+    fn ends_with_completion(&self, child: &mut Child, within: Duration, code: i32) {
+        assert_eq!(finish(child, within), Some(code), "{}", self.output());
+        assert_eq!(self.completions(), continue_for_us(), "{}", self.output());
+    }
+
     fn completions(&self) -> Vec<Completion> {
         self.asg.with(|s| s.completions.clone())
     }
@@ -154,17 +160,11 @@ fn termination_while_drained_completes_at_once() {
     );
     let t0 = Instant::now();
     rig.scale_in();
-    assert_eq!(
-        finish(&mut child, Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        rig.output()
-    );
+    rig.ends_with_completion(&mut child, Duration::from_secs(30), 0);
     assert!(
         t0.elapsed() < Duration::from_secs(10),
         "completed at once, not after a wait"
     );
-    assert_eq!(rig.completions(), continue_for_us(), "{}", rig.output());
     assert_eq!(
         rig.asg.action_state(),
         Some(ActionState::Completed("CONTINUE".into()))
@@ -190,18 +190,12 @@ fn termination_with_backlog_heartbeats_until_drained_then_completes() {
         "heartbeats kept the hook alive"
     );
     rig.sink.resume();
-    assert_eq!(
-        finish(&mut child, Duration::from_secs(60)),
-        Some(0),
-        "{}",
-        rig.output()
-    );
+    rig.ends_with_completion(&mut child, Duration::from_secs(60), 0);
     assert_eq!(
         rig.sink.received(),
         std::fs::read(&rig.log).unwrap(),
         "every byte delivered"
     );
-    assert_eq!(rig.completions(), continue_for_us());
     let beats = rig.asg.with(|s| s.heartbeats.len());
     assert!(
         beats >= 3,
@@ -219,13 +213,7 @@ fn deadline_completes_with_the_report() {
     let rig = Rig::new(20_000, true, Duration::from_secs(300));
     let mut child = rig.watch(&["--deadline", "2s"]);
     rig.scale_in();
-    assert_eq!(
-        finish(&mut child, Duration::from_secs(30)),
-        Some(3),
-        "{}",
-        rig.output()
-    );
-    assert_eq!(rig.completions(), continue_for_us(), "{}", rig.output());
+    rig.ends_with_completion(&mut child, Duration::from_secs(30), 3);
     let out = rig.output();
     assert!(out.contains("deadline passed"), "{out}");
     assert!(
@@ -242,12 +230,7 @@ fn spot_notice_caps_the_deadline_to_the_notice_minus_the_margin() {
     rig.asg.begin_termination(ID);
     rig.imds
         .spot_notice("terminate", SystemTime::now() + Duration::from_secs(6));
-    assert_eq!(
-        finish(&mut child, Duration::from_secs(30)),
-        Some(3),
-        "{}",
-        rig.output()
-    );
+    rig.ends_with_completion(&mut child, Duration::from_secs(30), 3);
     let took = t0.elapsed();
     assert!(
         took < Duration::from_secs(15),
@@ -255,7 +238,6 @@ fn spot_notice_caps_the_deadline_to_the_notice_minus_the_margin() {
     );
     let out = rig.output();
     assert!(out.contains("deadline capped"), "{out}");
-    assert_eq!(rig.completions(), continue_for_us(), "{out}");
 }
 
 #[test]
@@ -270,12 +252,7 @@ fn imds_down_slow_and_rate_limiting_are_retried_without_a_crash() {
             .push_back(Fault::Delay(Duration::from_millis(2500)));
     });
     rig.scale_in();
-    assert_eq!(
-        finish(&mut child, Duration::from_secs(90)),
-        Some(0),
-        "{}",
-        rig.output()
-    );
+    rig.ends_with_completion(&mut child, Duration::from_secs(90), 0);
     assert_eq!(rig.imds.with(|s| s.faults_served), 16);
     assert!(
         rig.output()
@@ -283,7 +260,6 @@ fn imds_down_slow_and_rate_limiting_are_retried_without_a_crash() {
         "{}",
         rig.output()
     );
-    assert_eq!(rig.completions(), continue_for_us());
 }
 
 #[test]
@@ -303,13 +279,7 @@ fn api_errors_are_logged_and_retried() {
     rig.scale_in();
     std::thread::sleep(Duration::from_secs(3));
     rig.sink.resume();
-    assert_eq!(
-        finish(&mut child, Duration::from_secs(60)),
-        Some(0),
-        "{}",
-        rig.output()
-    );
-    assert_eq!(rig.completions(), continue_for_us(), "{}", rig.output());
+    rig.ends_with_completion(&mut child, Duration::from_secs(60), 0);
     let out = rig.output();
     assert!(
         out.contains("lifecycle heartbeat failed; retrying"),
@@ -338,26 +308,17 @@ fn the_lifecycle_action_is_completed_even_when_the_drain_fails() {
     let rig = Rig::new(2000, true, Duration::from_secs(300));
     let mut child = rig.watch(&["--registry", "/nonexistent/registry"]);
     rig.scale_in();
-    let code = finish(&mut child, Duration::from_secs(30));
-    assert_ne!(code, Some(0), "{}", rig.output());
-    assert_eq!(rig.completions(), continue_for_us(), "{}", rig.output());
+    rig.ends_with_completion(&mut child, Duration::from_secs(30), 1);
+    assert!(rig.output().contains("outcome=error"), "{}", rig.output());
     // The shipper dies with bytes behind: outcome shipper-dead (4), still completed.
     let rig = Rig::new(20_000, true, Duration::from_secs(300));
     let mut child = rig.watch(&[]);
-    let Rig { sim, .. } = &rig;
-    let pid = sim.pid();
-    unsafe_kill(pid);
+    kill9(rig.sim.pid());
     rig.scale_in();
-    assert_eq!(
-        finish(&mut child, Duration::from_secs(30)),
-        Some(4),
-        "{}",
-        rig.output()
-    );
-    assert_eq!(rig.completions(), continue_for_us(), "{}", rig.output());
+    rig.ends_with_completion(&mut child, Duration::from_secs(30), 4);
 }
 
-fn unsafe_kill(pid: u32) {
+fn kill9(pid: u32) {
     let ok = std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])
         .status()

@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::asg::{Asg, AsgError, Target};
 use super::imds::{Imds, ImdsError};
 use super::watch::{heartbeat_warning, WatchOptions, INSTANCE_ID_PATH};
+use crate::doctor::findings::finding;
 use crate::doctor::{Finding, Severity};
 
 /// The unit `install --aws` writes.
@@ -24,16 +25,6 @@ pub struct AwsExpect {
     pub check_unit: bool,
 }
 
-fn f(id: &'static str, severity: Severity, problem: String, why: &str, fix: String) -> Finding {
-    Finding {
-        id,
-        severity,
-        problem,
-        explanation: why.to_string(),
-        fix,
-    }
-}
-
 /// Runs every AWS check.
 pub fn check(imds: &Imds, asg: Option<&Asg>, e: &AwsExpect) -> Vec<Finding> {
     use Severity::*;
@@ -41,7 +32,7 @@ pub fn check(imds: &Imds, asg: Option<&Asg>, e: &AwsExpect) -> Vec<Finding> {
     let instance_id = match imds.get(INSTANCE_ID_PATH) {
         Ok(Some(id)) => Some(id.trim().to_string()),
         Ok(None) => {
-            out.push(f(
+            out.push(finding(
                 "AWS001",
                 Error,
                 format!(
@@ -58,7 +49,8 @@ pub fn check(imds: &Imds, asg: Option<&Asg>, e: &AwsExpect) -> Vec<Finding> {
                 ImdsError::TokenRefused(_) => "enable IMDSv2: aws ec2 modify-instance-metadata-options --http-tokens required --http-endpoint enabled --http-put-response-hop-limit 2",
                 _ => "check that the metadata service is enabled for this instance (HttpEndpoint=enabled) and reachable (no firewall/proxy on 169.254.169.254)",
             };
-            out.push(f("AWS001", Error, format!("instance metadata (IMDSv2) not usable: {err}"),
+            out.push(finding(
+"AWS001", Error, format!("instance metadata (IMDSv2) not usable: {err}"),
                 "drainguard learns of a termination only from the instance metadata (IMDSv2 with a session token).",
                 fix.into()));
             None
@@ -73,7 +65,8 @@ pub fn check(imds: &Imds, asg: Option<&Asg>, e: &AwsExpect) -> Vec<Finding> {
             .status()
             .is_ok_and(|s| s.success());
         if !active {
-            out.push(f("AWS005", Error, format!("{} is not active", e.unit),
+            out.push(finding(
+"AWS005", Error, format!("{} is not active", e.unit),
                 "Nobody watches the metadata: terminations proceed without a drain and the hook runs into its timeout.",
                 format!("drainguard install --aws ..., then systemctl enable --now {}", e.unit)));
         }
@@ -110,19 +103,22 @@ fn check_hook(imds: &Imds, asg: &Asg, id: &str, e: &AwsExpect, out: &mut Vec<Fin
     };
     let opts = WatchOptions::default();
     if let Some(w) = heartbeat_warning(hook.heartbeat_timeout, &opts) {
-        out.push(f("AWS003", Warning, w,
+        out.push(finding(
+"AWS003", Warning, w,
             "drainguard heartbeats the hook at a third of its timeout while it drains.",
             format!("aws autoscaling put-lifecycle-hook --auto-scaling-group-name {group} --lifecycle-hook-name {} --heartbeat-timeout 300 ...", hook.name)));
     }
     let global = GLOBAL_MAX.min(hook.heartbeat_timeout * 100);
     if e.deadline >= global {
-        out.push(f("AWS003", Error,
+        out.push(finding(
+"AWS003", Error,
             format!("the drain deadline ({}s) reaches Auto Scaling's global timeout ({}s = min(48h, 100 x HeartbeatTimeout))", e.deadline.as_secs(), global.as_secs()),
             "After the global timeout Auto Scaling applies the hook's default result regardless of heartbeats.",
             "lower --deadline or raise the hook's HeartbeatTimeout".into()));
     }
     if hook.default_result.as_deref() == Some("ABANDON") {
-        out.push(f("AWS003", Warning, format!("hook {} has DefaultResult ABANDON", hook.name),
+        out.push(finding(
+"AWS003", Warning, format!("hook {} has DefaultResult ABANDON", hook.name),
             "For a terminating instance ABANDON and CONTINUE both terminate it; drainguard always completes with CONTINUE, the default only matters when drainguard is gone.",
             "none needed; CONTINUE is the documented choice for drainguard".into()));
     }
@@ -146,7 +142,7 @@ fn check_hook(imds: &Imds, asg: &Asg, id: &str, e: &AwsExpect, out: &mut Vec<Fin
 
 fn api_finding(id: &'static str, err: &AsgError, what: &str) -> Finding {
     let denied = matches!(err.code(), Some(c) if c.contains("AccessDenied") || c.contains("UnauthorizedOperation"));
-    f(
+    finding(
         id,
         Severity::Error,
         format!("cannot {what}: {err}"),
