@@ -313,14 +313,41 @@ fn the_lifecycle_action_is_completed_even_when_the_drain_fails() {
     // The shipper dies with bytes behind: outcome shipper-dead (4), still completed.
     let rig = Rig::new(20_000, true, Duration::from_secs(300));
     let mut child = rig.watch(&[]);
-    kill9(rig.sim.pid());
+    signal(rig.sim.pid(), "-9");
     rig.scale_in();
     rig.ends_with_completion(&mut child, Duration::from_secs(30), 4);
 }
 
-fn kill9(pid: u32) {
+#[test]
+fn sigterm_during_the_drain_still_completes_the_action() {
+    let rig = Rig::new(20_000, true, Duration::from_secs(300));
+    let mut child = rig.watch(&[]);
+    rig.scale_in();
+    assert!(eventually(Duration::from_secs(10), || rig
+        .output()
+        .contains("waiting until every shipper has delivered")));
+    signal(child.id(), "-TERM");
+    rig.ends_with_completion(&mut child, Duration::from_secs(30), 5);
+}
+
+#[test]
+fn sigterm_before_any_termination_exits_0_and_completes_nothing() {
+    let rig = Rig::new(2000, false, Duration::from_secs(300));
+    let mut child = rig.watch(&[]);
+    signal(child.id(), "-TERM");
+    assert_eq!(
+        finish(&mut child, Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        rig.output()
+    );
+    assert!(rig.completions().is_empty());
+    assert!(!rig.marker().exists(), "no app was stopped");
+}
+
+fn signal(pid: u32, sig: &str) {
     let ok = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
+        .args([sig, &pid.to_string()])
         .status()
         .unwrap();
     assert!(ok.success());
