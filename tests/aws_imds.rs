@@ -7,7 +7,7 @@ mod fakes;
 
 use std::time::{Duration, Instant};
 
-use drainguard::aws::imds::{Imds, ImdsConfig, ImdsError};
+use drainguard::aws::imds::{Backoff, Imds, ImdsConfig, ImdsError};
 use drainguard::aws::lifecycle::{self, Termination};
 use fakes::{FakeImds, Fault};
 
@@ -17,8 +17,10 @@ fn client(url: &str, ttl: Duration) -> Imds {
         token_ttl: ttl,
         timeout: Duration::from_millis(500),
         attempts: 6,
-        backoff: Duration::from_millis(20),
-        max_backoff: Duration::from_millis(200),
+        backoff: Backoff {
+            base: Duration::from_millis(20),
+            max: Duration::from_millis(200),
+        },
     })
 }
 

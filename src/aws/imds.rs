@@ -30,9 +30,28 @@ pub struct ImdsConfig {
     pub timeout: Duration,
     /// Attempts per read, the first included.
     pub attempts: u32,
-    /// First backoff; doubles each retry, capped by `max_backoff`, then jittered.
-    pub backoff: Duration,
-    pub max_backoff: Duration,
+    /// Pause between attempts.
+    pub backoff: Backoff,
+}
+
+/// Exponential backoff with full jitter: the n-th pause (from 0) is uniform in
+/// [1 ms, min(max, base * 2^n)].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// The pause before retry `n` (0 = the first retry).
+    pub fn pause(&self, n: u32) -> Duration {
+        let cap = self
+            .base
+            .saturating_mul(1u32.checked_shl(n.min(30)).unwrap_or(u32::MAX))
+            .min(self.max);
+        let ms = cap.as_millis().max(1) as u64;
+        Duration::from_millis(fastrand::u64(1..=ms))
+    }
 }
 
 impl Default for ImdsConfig {
@@ -42,8 +61,10 @@ impl Default for ImdsConfig {
             token_ttl: Duration::from_secs(6 * 3600),
             timeout: Duration::from_secs(2),
             attempts: 5,
-            backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(5),
+            backoff: Backoff {
+                base: Duration::from_millis(200),
+                max: Duration::from_secs(5),
+            },
         }
     }
 }
@@ -105,7 +126,7 @@ impl Imds {
         let mut last = String::new();
         for attempt in 0..self.cfg.attempts.max(1) {
             if attempt > 0 {
-                let pause = backoff(&self.cfg, attempt - 1);
+                let pause = self.cfg.backoff.pause(attempt - 1);
                 tracing::debug!(path, attempt, pause_ms = pause.as_millis() as u64, error = %last, "retrying instance metadata");
                 std::thread::sleep(pause);
             }
@@ -189,34 +210,23 @@ fn retryable(status: u16) -> bool {
     status == 429 || status >= 500
 }
 
-/// Full-jitter exponential backoff: uniform in [0, min(max, base * 2^n)], at least 1 ms.
-pub fn backoff(cfg: &ImdsConfig, n: u32) -> Duration {
-    let cap = cfg
-        .backoff
-        .saturating_mul(1u32.checked_shl(n.min(30)).unwrap_or(u32::MAX))
-        .min(cfg.max_backoff);
-    let ms = cap.as_millis().max(1) as u64;
-    Duration::from_millis(fastrand::u64(1..=ms))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        let cfg = ImdsConfig {
-            backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(1000),
-            ..ImdsConfig::default()
+        let b = Backoff {
+            base: Duration::from_millis(100),
+            max: Duration::from_millis(1000),
         };
         for _ in 0..200 {
-            assert!(backoff(&cfg, 0) <= Duration::from_millis(100));
-            assert!(backoff(&cfg, 3) <= Duration::from_millis(800));
-            assert!(backoff(&cfg, 40) <= Duration::from_millis(1000));
+            assert!(b.pause(0) <= Duration::from_millis(100));
+            assert!(b.pause(3) <= Duration::from_millis(800));
+            assert!(b.pause(40) <= Duration::from_millis(1000));
         }
         // Jitter: not always the same pause.
-        let pauses: std::collections::HashSet<_> = (0..50).map(|_| backoff(&cfg, 4)).collect();
+        let pauses: std::collections::HashSet<_> = (0..50).map(|_| b.pause(4)).collect();
         assert!(pauses.len() > 1);
     }
 }

@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::asg::{heartbeat_interval, Asg, AsgError, Target};
-use super::imds::{backoff, Imds, ImdsConfig};
+use super::imds::{Backoff, Imds};
 use super::lifecycle::{self, Termination};
 
 /// Where the instance id is.
@@ -86,8 +86,8 @@ pub struct WatchOptions {
     pub heartbeat_every: Option<Duration>,
     /// Attempts for CompleteLifecycleAction (with backoff) before giving up.
     pub complete_attempts: u32,
-    /// Backoff for API retries (the IMDS client's schedule is reused).
-    pub retry: ImdsConfig,
+    /// Backoff between API retries.
+    pub retry: Backoff,
 }
 
 impl Default for WatchOptions {
@@ -102,10 +102,9 @@ impl Default for WatchOptions {
             use_tags: true,
             heartbeat_every: None,
             complete_attempts: 10,
-            retry: ImdsConfig {
-                backoff: Duration::from_millis(500),
-                max_backoff: Duration::from_secs(30),
-                ..ImdsConfig::default()
+            retry: Backoff {
+                base: Duration::from_millis(500),
+                max: Duration::from_secs(30),
             },
         }
     }
@@ -303,7 +302,7 @@ fn with_heartbeats<R>(
                     }
                     Err(e) => {
                         // Retry soon, well inside the timeout.
-                        wait = backoff(&opts.retry, failures).min(every / 4).max(Duration::from_millis(50));
+                        wait = opts.retry.pause(failures).min(every / 4).max(Duration::from_millis(50));
                         failures += 1;
                         tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "lifecycle heartbeat failed; retrying");
                     }
@@ -322,7 +321,7 @@ fn complete(asg: &Asg, t: &Target, opts: &WatchOptions) -> bool {
     let attempts = opts.complete_attempts.max(1);
     for attempt in 0..attempts {
         if attempt > 0 {
-            std::thread::sleep(backoff(&opts.retry, attempt - 1));
+            std::thread::sleep(opts.retry.pause(attempt - 1));
         }
         match asg.complete(t, "CONTINUE") {
             Ok(()) => {
