@@ -106,9 +106,19 @@ impl Asg {
             .enable_all()
             .build()
             .map_err(AsgError::Runtime)?;
-        let shared = rt.block_on(aws_config::load_defaults(
-            aws_config::BehaviorVersion::latest(),
-        ));
+        // rustls with ring rather than the SDK's default aws-lc: the same TLS, without
+        // aws-lc-sys, the single slowest crate of the build (about 2 CPU minutes).
+        use aws_smithy_http_client::tls;
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let shared = rt.block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .http_client(http)
+                .load(),
+        );
         let mut conf = aws_sdk_autoscaling::config::Builder::from(&shared);
         if let Some(url) = endpoint {
             conf = conf.endpoint_url(url);
