@@ -132,6 +132,13 @@ fn sees_the_lifecycle_state_and_the_spot_notice() {
     let fake = FakeImds::start("i-0abc");
     let imds = client(&fake.url, Duration::from_secs(600));
     assert_eq!(lifecycle::poll(&imds).unwrap(), None);
+    fake.with(|s| s.target_state = "Warmed:Terminated".into());
+    assert_eq!(
+        lifecycle::poll(&imds).unwrap(),
+        Some(Termination::AutoScaling)
+    );
+    fake.with(|s| s.target_state = "Warmed:Stopped".into());
+    assert_eq!(lifecycle::poll(&imds).unwrap(), None);
     fake.terminate();
     assert_eq!(
         lifecycle::poll(&imds).unwrap(),

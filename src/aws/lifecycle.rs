@@ -55,7 +55,10 @@ pub fn poll(imds: &Imds) -> Result<Option<Termination>, LifecycleError> {
         return parse_spot(&text).map(Some);
     }
     match imds.get(TARGET_STATE_PATH)? {
-        Some(state) if state.trim() == "Terminated" => Ok(Some(Termination::AutoScaling)),
+        // `Warmed:Terminated`: an instance of a warm pool going away, same hook.
+        Some(state) if matches!(state.trim(), "Terminated" | "Warmed:Terminated") => {
+            Ok(Some(Termination::AutoScaling))
+        }
         _ => Ok(None),
     }
 }

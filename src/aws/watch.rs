@@ -160,46 +160,50 @@ pub fn run(
         }
         pause(opts.poll, stop);
     };
-    let (deadline, capped_from) = lifecycle::cap_deadline(
-        opts.deadline,
-        &termination,
-        SystemTime::now(),
-        opts.spot_margin,
-    );
-    match (&termination, capped_from) {
-        (Termination::Spot { action, .. }, Some(was)) => tracing::warn!(
+    match &termination {
+        Termination::AutoScaling => tracing::warn!("Auto Scaling is terminating this instance"),
+        Termination::Spot { action, time } => tracing::warn!(
             action = %action,
-            deadline_s = deadline.as_secs_f64(),
-            configured_s = was.as_secs_f64(),
-            margin_s = opts.spot_margin.as_secs_f64(),
-            "spot interruption notice: drain deadline capped to the notice's time minus the margin"
+            time = %humantime::format_rfc3339_seconds(*time),
+            "spot interruption notice"
         ),
-        (Termination::Spot { action, .. }, None) => {
-            tracing::warn!(action = %action, deadline_s = deadline.as_secs_f64(), "spot interruption notice")
-        }
-        (Termination::AutoScaling, _) => {
-            tracing::warn!(
-                deadline_s = deadline.as_secs_f64(),
-                "Auto Scaling is terminating this instance"
-            )
-        }
     }
     if target.is_none() {
         target = asg.and_then(|a| resolve(a, imds, &instance_id, opts));
     }
-    opts.stop.run();
-    let ((result, completed), heartbeats_sent) = match (asg, &target) {
-        // Heartbeats run through the drain and the completion's retries.
+    // Stop the apps, then drain until the (capped) deadline.
+    let mut stop_and_drain = || {
+        opts.stop.run();
+        // The spot cap counts from now: stopping the apps used up notice time.
+        let (deadline, capped_from) = lifecycle::cap_deadline(
+            opts.deadline,
+            &termination,
+            SystemTime::now(),
+            opts.spot_margin,
+        );
+        match capped_from {
+            Some(was) => tracing::warn!(
+                deadline_s = deadline.as_secs_f64(),
+                configured_s = was.as_secs_f64(),
+                margin_s = opts.spot_margin.as_secs_f64(),
+                "spot interruption notice: drain deadline capped to the notice's time minus the margin"
+            ),
+            None => tracing::info!(deadline_s = deadline.as_secs_f64(), "draining"),
+        }
+        let result = drain.drain(deadline);
+        tracing::info!(outcome = %result.outcome, summary = %result.summary, "drain finished");
+        (result, deadline, capped_from)
+    };
+    let (((result, deadline, capped_from), completed), heartbeats_sent) = match (asg, &target) {
+        // Heartbeats run from before the apps' stop through the completion's retries.
         (Some(asg), Some(t)) => with_heartbeats(asg, t, opts, || {
-            let result = drain.drain(deadline);
-            log_drain(&result);
-            (result, complete(asg, t, opts))
+            let drained = stop_and_drain();
+            (drained, complete(asg, t, opts))
         }),
         _ => {
-            let result = drain.drain(deadline);
-            log_drain(&result);
+            let drained = stop_and_drain();
             tracing::warn!("no lifecycle action to complete (no Auto Scaling group or hook found)");
-            ((result, false), 0)
+            ((drained, false), 0)
         }
     };
     Some(WatchReport {
@@ -265,10 +269,6 @@ pub fn heartbeat_warning(timeout: Duration, opts: &WatchOptions) -> Option<Strin
     } else {
         None
     }
-}
-
-fn log_drain(r: &DrainResult) {
-    tracing::info!(outcome = %r.outcome, summary = %r.summary, "drain finished");
 }
 
 /// Runs `work` on this thread while a scoped thread heartbeats the hook; returns its result
