@@ -5,8 +5,9 @@
 //!     drainguard status --data-path /tmp/scale/data
 //!
 //! Files are `OUT/logs/dNNNN/fN.log` (64 bytes each, 1000 per directory); every
-//! `--behind-every`-th entry is 32 bytes behind. memlog stores get a checkpoint with every
-//! entry plus `--log-ops` ops in log.json, like a long-running Filebeat.
+//! `--behind-every`-th entry (or exactly `--files-behind K` entries) is 32 bytes behind.
+//! memlog stores get a checkpoint with every entry plus `--log-ops` ops in log.json, like a
+//! long-running Filebeat.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -34,6 +35,22 @@ struct Args {
     behind_every: usize,
     #[arg(long, default_value_t = 1000)]
     log_ops: usize,
+    /// Exactly this many files behind (spread evenly); overrides --behind-every.
+    #[arg(long)]
+    files_behind: Option<usize>,
+}
+
+impl Args {
+    fn is_behind(&self, i: usize) -> bool {
+        match self.files_behind {
+            Some(0) => false,
+            Some(k) => {
+                let every = (self.entries / k).max(1);
+                i.is_multiple_of(every) && i / every < k
+            }
+            None => self.behind_every > 0 && i.is_multiple_of(self.behind_every),
+        }
+    }
 }
 
 fn main() -> std::io::Result<()> {
@@ -51,11 +68,7 @@ fn main() -> std::io::Result<()> {
         let p = dir.join(format!("f{i}.log"));
         fs::write(&p, &content)?;
         let m = fs::metadata(&p)?;
-        let offset = if args.behind_every > 0 && i % args.behind_every == 0 {
-            32
-        } else {
-            64
-        };
+        let offset = if args.is_behind(i) { 32 } else { 64 };
         files.push((p.to_string_lossy().into_owned(), m.ino(), m.dev(), offset));
     }
     match args.format {

@@ -109,3 +109,80 @@ proptest! {
         let _ = adapters::open(ShipperKind::Filebeat, &opts);
     }
 }
+
+/// Arbitrary JSON values (nested objects and arrays, numbers of every kind, strings).
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<u64>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        (-1e20f64..1e20).prop_map(Value::from),
+        "\\PC{0,8}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map(
+                prop_oneof![
+                    Just("offset".to_string()),
+                    Just("source".to_string()),
+                    Just("inode".to_string()),
+                    Just("device".to_string()),
+                    "[a-z]{1,5}"
+                ],
+                inner,
+                0..4
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// The field names drainguard reads, each given an arbitrary value.
+fn state() -> impl Strategy<Value = serde_json::Value> {
+    proptest::collection::btree_map(
+        prop_oneof![
+            Just("source"),
+            Just("offset"),
+            Just("ttl"),
+            Just("FileStateOS"),
+            Just("cursor"),
+            Just("meta"),
+            Just("_key"),
+            Just("timestamp"),
+        ],
+        json_value(),
+        0..7,
+    )
+    .prop_map(|m| {
+        serde_json::Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, .. ProptestConfig::default() })]
+
+    /// Well-formed JSON of the wrong shapes, in a legacy array and as memlog ops under file and
+    /// non-file keys: every read either succeeds or names the file, never panics.
+    #[test]
+    fn wrongly_shaped_states_never_panic(states in proptest::collection::vec(state(), 1..5)) {
+        let d = tempfile::tempdir().unwrap();
+        let bytes = serde_json::to_vec(&states).unwrap();
+        fs::write(d.path().join("registry"), &bytes).unwrap();
+        if let Err(e) = read_data_dir(d.path()) {
+            prop_assert!(e.contains("registry") && e.contains("line"), "{}", e);
+        }
+
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("registry/filebeat");
+        let mut w = tk::MemlogWriter::create(&dir).unwrap();
+        for (i, s) in states.iter().enumerate() {
+            let key = if i % 2 == 0 { "filestream::x::native::1-2" } else { "journald::cursor" };
+            w.set(key, s.clone()).unwrap();
+        }
+        let r = read_data_dir(d.path());
+        prop_assert!(r.is_ok(), "a bad op stops the replay with a note, not an error: {:?}", r);
+    }
+}

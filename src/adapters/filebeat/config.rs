@@ -63,6 +63,20 @@ pub fn parse(text: &str, local: &Path, root: &Root) -> Result<Config, StoreError
     if let Some(pattern) = lookup(&doc, "filebeat.config.inputs.path").and_then(as_str) {
         external_inputs(pattern, local, root, &mut cfg)?;
     }
+    // Inputs drainguard cannot enumerate: their files' registry entries are still checked,
+    // but files they would pick up and have not yet are not seen as untracked.
+    for (key, what) in [
+        ("filebeat.autodiscover", "autodiscover providers"),
+        ("filebeat.modules", "modules"),
+        ("filebeat.config.modules", "module configs"),
+    ] {
+        if lookup(&doc, key).is_some() {
+            cfg.notes.push(format!(
+                "{key}: inputs from {what} are not enumerated; their registry entries are checked, \
+                 but files they have not picked up yet are not reported as untracked"
+            ));
+        }
+    }
     Ok(cfg)
 }
 
@@ -81,11 +95,20 @@ fn parse_input(item: &Value, local: &Path, cfg: &mut Config) -> Result<(), Store
     let ignore_older = match lookup(item, "ignore_older") {
         None => None,
         Some(v) => {
-            let text = match v {
-                Value::Number(n) => n.to_string(),
-                other => as_str(other).unwrap_or_default().to_string(),
+            let (text, d) = match v {
+                // go-ucfg reads a bare number as seconds.
+                Value::Number(n) => (
+                    n.to_string(),
+                    n.as_f64()
+                        .and_then(|secs| Duration::try_from_secs_f64(secs).ok()),
+                ),
+                other => {
+                    let text = as_str(other).unwrap_or_default().to_string();
+                    let d = parse_go_duration(&text);
+                    (text, d)
+                }
             };
-            let d = parse_go_duration(&text).ok_or_else(|| StoreError::Config {
+            let d = d.ok_or_else(|| StoreError::Config {
                 path: local.to_path_buf(),
                 what: format!("ignore_older: {text:?} is not a duration like 24h or 72h0m0s"),
             })?;
@@ -225,7 +248,11 @@ pub fn parse_go_duration(s: &str) -> Option<Duration> {
         total += value * scale;
         rest = &rest[unit_len..];
     }
-    Some(Duration::from_secs_f64(total))
+    // Go durations are int64 nanoseconds: anything larger (or NaN) is not a duration.
+    if total > i64::MAX as f64 / 1e9 {
+        return None;
+    }
+    Duration::try_from_secs_f64(total).ok()
 }
 
 #[cfg(test)]
@@ -303,6 +330,49 @@ queue.disk:
         )
         .unwrap_err();
         assert!(e.to_string().contains("ignore_older"), "{e}");
+    }
+
+    #[test]
+    fn inputs_it_cannot_enumerate_are_noted() {
+        let cfg = parse(
+            "filebeat.autodiscover:\n  providers: []\nfilebeat.modules:\n- module: system\n",
+            Path::new("/f.yml"),
+            &Root::default(),
+        )
+        .unwrap();
+        assert_eq!(cfg.notes.len(), 2, "{:?}", cfg.notes);
+        assert!(cfg.notes[0].starts_with("filebeat.autodiscover"));
+        assert!(cfg.notes[1].starts_with("filebeat.modules"));
+        let plain = parse(
+            "filebeat.inputs: []\n",
+            Path::new("/f.yml"),
+            &Root::default(),
+        );
+        assert!(plain.unwrap().notes.is_empty());
+    }
+
+    #[test]
+    fn huge_durations_are_refused_not_a_panic() {
+        assert_eq!(parse_go_duration("99999999999999999999999h"), None);
+        assert_eq!(
+            parse_go_duration("2562047h"),
+            Some(Duration::from_secs(2562047 * 3600))
+        );
+        let cfg = parse(
+            "filebeat.inputs:\n- type: log\n  paths: [/x]\n  ignore_older: 86400\n",
+            Path::new("/f.yml"),
+            &Root::default(),
+        )
+        .unwrap();
+        assert_eq!(cfg.inputs[0].ignore_older, Some(Duration::from_secs(86400)));
+        let e = parse(
+            "filebeat.inputs:\n- type: log\n  ignore_older: 1e300\n",
+            Path::new("/f.yml"),
+            &Root::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("ignore_older"), "{e}");
     }
 
     #[test]

@@ -16,8 +16,14 @@ const DEFAULT_CONFIGS: [&str; 2] = [
 ];
 /// `path.data` of the usual installs (deb/rpm, docker).
 const DEFAULT_DATA: [&str; 2] = ["/var/lib/filebeat", "/usr/share/filebeat/data"];
-/// Elastic Agent runs Filebeat with its data under a per-component run directory.
-const AGENT_RUN_GLOB: &str = "/opt/Elastic/Agent/data/elastic-agent-*/run/*";
+/// Elastic Agent runs Filebeat with its data under a per-component run directory: 8.x/9.x
+/// `run/<component id>`, 7.x `run/default/filebeat--<version>`, and in the agent container
+/// `state/data/run/<component id>`.
+const AGENT_RUN_GLOBS: [&str; 3] = [
+    "/opt/Elastic/Agent/data/elastic-agent-*/run/*",
+    "/opt/Elastic/Agent/data/elastic-agent-*/run/default/filebeat--*",
+    "/usr/share/elastic-agent/state/data/run/*",
+];
 
 /// Which format the registry is in, and where (local paths).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +59,7 @@ pub fn open_reader(opts: &SourceOptions) -> Result<Option<FilebeatReader>, Store
         }
         None => None,
     };
-    let data_dir = data_dir(root, opts, config.as_ref(), config_local.as_deref());
+    let (data_dir, location_notes) = data_dir(root, opts, config.as_ref(), config_local.as_deref());
     let registry = match (&opts.store, &config) {
         (Some(store), _) => Some(root.host_to_local(store)),
         (
@@ -87,12 +93,9 @@ pub fn open_reader(opts: &SourceOptions) -> Result<Option<FilebeatReader>, Store
         }
         _ => return Ok(None),
     };
-    Ok(Some(FilebeatReader::new(
-        root.clone(),
-        layout,
-        config,
-        data_dir,
-    )))
+    let mut reader = FilebeatReader::new(root.clone(), layout, config, data_dir);
+    reader.location_notes = location_notes;
+    Ok(Some(reader))
 }
 
 /// `path.data` (local): flag, config, `path.home`/data, the config's directory for a tar
@@ -102,16 +105,16 @@ fn data_dir(
     opts: &SourceOptions,
     config: Option<&Config>,
     config_local: Option<&Path>,
-) -> Option<PathBuf> {
+) -> (Option<PathBuf>, Vec<String>) {
     if let Some(d) = &opts.data_path {
-        return Some(root.host_to_local(d));
+        return (Some(root.host_to_local(d)), Vec::new());
     }
     if let Some(c) = config {
         if let Some(d) = &c.path_data {
-            return Some(root.host_to_local(d));
+            return (Some(root.host_to_local(d)), Vec::new());
         }
         if let Some(home) = &c.path_home {
-            return Some(root.host_to_local(home).join("data"));
+            return (Some(root.host_to_local(home).join("data")), Vec::new());
         }
     }
     let mut candidates: Vec<PathBuf> = DEFAULT_DATA
@@ -122,11 +125,45 @@ fn data_dir(
     if let Some(dir) = config_local.and_then(Path::parent) {
         candidates.push(dir.join("data"));
     }
-    let agent = root.host_to_local(Path::new(AGENT_RUN_GLOB));
-    if let Ok(paths) = glob::glob(&agent.to_string_lossy()) {
-        candidates.extend(paths.flatten());
+    let plain = candidates.len();
+    for pattern in AGENT_RUN_GLOBS {
+        let agent = root.host_to_local(Path::new(pattern));
+        if let Ok(paths) = glob::glob(&agent.to_string_lossy()) {
+            candidates.extend(paths.flatten());
+        }
     }
-    candidates.into_iter().find(|d| d.join("registry").exists())
+    // A registry we may not look at counts as found: reading it then says "permission denied".
+    let has_registry = |d: &PathBuf| match std::fs::metadata(d.join("registry")) {
+        Ok(_) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::PermissionDenied,
+    };
+    let found: Vec<(usize, PathBuf)> = candidates
+        .into_iter()
+        .enumerate()
+        .filter(|(_, d)| has_registry(d))
+        .collect();
+    let mut notes = Vec::new();
+    let agents: Vec<&PathBuf> = found
+        .iter()
+        .filter(|(i, _)| *i >= plain)
+        .map(|(_, d)| d)
+        .collect();
+    if let Some((_, chosen)) = found.first() {
+        if agents.len() > 1 && agents.contains(&chosen) {
+            let others: Vec<String> = agents[1..]
+                .iter()
+                .map(|d| crate::display::path(&root.local_to_host(d)))
+                .collect();
+            notes.push(format!(
+                "{} Elastic Agent components keep a Filebeat registry; this report reads {} only; \
+                 check the others with --data-path: {}",
+                agents.len(),
+                crate::display::path(&root.local_to_host(chosen)),
+                others.join(", ")
+            ));
+        }
+    }
+    (found.into_iter().next().map(|(_, d)| d), notes)
 }
 
 /// The layout at a registry path: a file is the legacy array; a directory holds
@@ -138,20 +175,14 @@ fn layout_of(registry: &Path) -> Result<Option<StoreLayout>, StoreError> {
         Err(e) => return Err(StoreError::io(registry, e)),
     };
     if meta.is_file() {
-        return Ok(Some(StoreLayout::Legacy(registry.to_path_buf())));
+        return file_layout(registry);
     }
-    let dir = if registry.join("meta.json").is_file() {
+    let dir = if is_file(&registry.join("meta.json"))? {
         registry.to_path_buf()
-    } else if registry.join("filebeat/meta.json").is_file() {
+    } else if is_file(&registry.join("filebeat/meta.json"))? {
         registry.join("filebeat")
-    } else if registry.join("filebeat.db").exists() {
-        return Err(StoreError::Unsupported {
-            path: registry.join("filebeat.db"),
-            what:
-                "the bbolt registry backend (filebeat.registry.type: bbolt) is not supported yet; \
-                   use the default memlog backend"
-                    .into(),
-        });
+    } else if is_file(&registry.join("filebeat.db"))? {
+        return Err(bbolt_unsupported(&registry.join("filebeat.db")));
     } else {
         return Ok(None);
     };
@@ -180,5 +211,49 @@ fn layout_of(registry: &Path) -> Result<Option<StoreLayout>, StoreError> {
                 "registry meta version {other:?} (known: \"0\" for 7.0-7.8, \"1\" for 7.9+)"
             ),
         }),
+    }
+}
+
+/// `--registry` naming a file: the legacy array itself, or a file inside a 7.x store
+/// directory (`meta.json`, `log.json`, `data.json`, a checkpoint), which means that directory.
+fn file_layout(file: &Path) -> Result<Option<StoreLayout>, StoreError> {
+    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let in_store_dir = matches!(name, "meta.json" | "log.json" | "data.json" | "active.dat")
+        || name
+            .strip_suffix(".json")
+            .is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
+    if name == "filebeat.db" {
+        return Err(bbolt_unsupported(file));
+    }
+    match file.parent() {
+        Some(dir) if in_store_dir && is_file(&dir.join("meta.json"))? => layout_of(dir),
+        _ if name == "data.json" => Ok(Some(StoreLayout::DataJson(file.to_path_buf()))),
+        _ => Ok(Some(StoreLayout::Legacy(file.to_path_buf()))),
+    }
+}
+
+fn bbolt_unsupported(path: &Path) -> StoreError {
+    StoreError::Unsupported {
+        path: path.to_path_buf(),
+        what: "the bbolt registry backend (filebeat.registry.type: bbolt) is not supported yet; \
+               use the default memlog backend"
+            .into(),
+    }
+}
+
+/// Like `Path::is_file`, but a permission error is an error, not "absent" (an unreadable
+/// store must say "permission denied", not "has Filebeat run yet?").
+fn is_file(path: &Path) -> Result<bool, StoreError> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(m.is_file()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(StoreError::io(path, e)),
     }
 }

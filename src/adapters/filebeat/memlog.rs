@@ -115,7 +115,43 @@ impl Memlog {
     }
 
     /// Brings the state up to date with the directory.
+    ///
+    /// A checkpoint can replace the one being read (Filebeat renames `<new>.json` in, then
+    /// deletes the old one and truncates log.json): when the checkpoint vanishes under the
+    /// reader or a newer one appears during the read, the read starts over (a few times).
     pub fn read(&mut self) -> Result<(), StoreError> {
+        const ATTEMPTS: usize = 16;
+        for attempt in 1..=ATTEMPTS {
+            match self.read_once() {
+                Ok(loaded) => {
+                    let now = newest_checkpoint(&self.dir)?.map(|(txid, _)| txid);
+                    if now == loaded || attempt == ATTEMPTS {
+                        return Ok(());
+                    }
+                    tracing::debug!(
+                        ?loaded,
+                        ?now,
+                        "memlog checkpoint replaced during read; re-reading"
+                    );
+                }
+                Err(StoreError::Io { ref source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound && attempt < ATTEMPTS =>
+                {
+                    tracing::debug!("memlog checkpoint vanished during read; re-reading");
+                }
+                Err(e) => {
+                    self.last_read = ReadKind::None;
+                    return Err(e);
+                }
+            }
+            // Start over from scratch.
+            self.last_read = ReadKind::None;
+        }
+        Ok(())
+    }
+
+    /// One read; returns the txid of the checkpoint the state is based on.
+    fn read_once(&mut self) -> Result<Option<u64>, StoreError> {
         self.notes.clear();
         let newest = newest_checkpoint(&self.dir)?;
         let cp_sig = match &newest {
@@ -160,12 +196,16 @@ impl Memlog {
         } else {
             ReadKind::Full { log_bytes: read }
         };
-        Ok(())
+        Ok(newest.map(|(txid, _)| txid))
     }
 
     fn load_checkpoint(&mut self, txid: u64, path: &Path) -> Result<(), StoreError> {
         let bytes = fs::read(path).map_err(|e| StoreError::io(path, e))?;
         let entries = &mut self.entries;
+        // Filebeat writes one entry per line: reserving that many slots spares the map its
+        // rehashes while 10^6 entries load.
+        let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+        entries.reserve(lines.saturating_sub(entries.len()));
         for_each_state(path, &bytes, |_, mut state| {
             let key = state
                 .key

@@ -40,6 +40,8 @@ pub struct FilebeatReader {
     config: Option<Config>,
     /// Local path of `path.data` (for the disk queue), when known.
     data_dir: Option<PathBuf>,
+    /// What finding the store noticed (several Elastic Agent registries ...).
+    pub(crate) location_notes: Vec<String>,
 }
 
 impl FilebeatReader {
@@ -59,6 +61,7 @@ impl FilebeatReader {
             memlog,
             config,
             data_dir,
+            location_notes: Vec::new(),
         }
     }
 
@@ -93,27 +96,31 @@ impl StoreReader for FilebeatReader {
     }
 
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
-        let mut notes = Vec::new();
-        let (format, store_local, entries): (&str, PathBuf, Vec<(String, Entry)>) = match &self
-            .layout
-        {
-            StoreLayout::Legacy(file) => {
-                ("legacy registry (5.x-6.x)", file.clone(), read_array(file)?)
-            }
-            StoreLayout::DataJson(file) => ("data.json (7.0-7.8)", file.clone(), read_array(file)?),
-            StoreLayout::Memlog(dir) => {
-                let m = self.memlog.as_mut().expect("memlog layout has a memlog");
-                m.read()?;
-                notes.extend(m.notes().iter().cloned());
-                let entries = m
-                    .entries()
-                    .iter()
-                    .map(|(k, e)| (k.to_string(), e.clone()))
-                    .collect();
-                ("memlog v1 (7.9+)", dir.clone(), entries)
-            }
+        let mut notes = self.location_notes.clone();
+        let (format, store_local, array): (&str, PathBuf, Option<Vec<(String, Entry)>>) =
+            match &self.layout {
+                StoreLayout::Legacy(file) => (
+                    "legacy registry (5.x-6.x)",
+                    file.clone(),
+                    Some(read_array(file)?),
+                ),
+                StoreLayout::DataJson(file) => {
+                    ("data.json (7.0-7.8)", file.clone(), Some(read_array(file)?))
+                }
+                StoreLayout::Memlog(dir) => {
+                    let m = self.memlog.as_mut().expect("memlog layout has a memlog");
+                    m.read()?;
+                    notes.extend(m.notes().iter().cloned());
+                    ("memlog v1 (7.9+)", dir.clone(), None)
+                }
+            };
+        // Cursors straight from the entries (no intermediate copy of 10^6 keys).
+        let (cursors, skipped, fingerprint_inputs) = match (&array, &self.memlog) {
+            (Some(a), _) => self.cursors(a.iter().map(|(k, e)| (k.as_str(), e)), &mut notes),
+            (None, Some(m)) => self.cursors(m.entries().iter().map(|(k, e)| (&**k, e)), &mut notes),
+            (None, None) => self.cursors(std::iter::empty(), &mut notes),
         };
-        let (cursors, skipped, fingerprint_inputs) = self.cursors(entries, &mut notes);
+        drop(array);
         let inputs = self.inputs(&fingerprint_inputs);
         let (offset_meaning, queues) = match self.disk_queue_dir() {
             Some(dir) => (
@@ -161,7 +168,11 @@ type Cursors = (Vec<Cursor>, Vec<SkippedEntries>, Vec<String>);
 impl FilebeatReader {
     /// Entries -> cursors; non-file entries counted by prefix; the filestream inputs that use
     /// fingerprint identities (their files shorter than the window are never ingested).
-    fn cursors(&self, entries: Vec<(String, Entry)>, notes: &mut Vec<String>) -> Cursors {
+    fn cursors<'a>(
+        &self,
+        entries: impl ExactSizeIterator<Item = (&'a str, &'a Entry)>,
+        notes: &mut Vec<String>,
+    ) -> Cursors {
         let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
         let mut fp_inputs: Vec<String> = Vec::new();
         let windows: HashMap<String, (u64, u64)> = self
@@ -183,7 +194,7 @@ impl FilebeatReader {
                 continue;
             }
             let path = e.source.as_deref().map(PathBuf::from);
-            let identity = match keys::parse(&key) {
+            let identity = match keys::parse(key) {
                 Some(Key::NotAFile { prefix }) => {
                     *skipped.entry(prefix.to_string()).or_default() += 1;
                     continue;
@@ -222,7 +233,7 @@ impl FilebeatReader {
                 }
             };
             cursors.push(Cursor {
-                key,
+                key: key.to_string(),
                 identity,
                 path,
                 offset: e.offset,
