@@ -202,8 +202,14 @@ fn termination_with_backlog_heartbeats_until_drained_then_completes() {
         "heartbeats every third of the 2 s timeout for 5 s: {beats}"
     );
     assert!(
-        rig.output().contains("heartbeat timeout"),
+        rig.output().contains("heartbeat timeout is only 2s"),
         "warned about the short hook: {}",
+        rig.output()
+    );
+    // 100 x 2 s = 200 s of global timeout, below the default 25 min deadline.
+    assert!(
+        rig.output().contains("reaches the hook's global timeout"),
+        "{}",
         rig.output()
     );
 }

@@ -81,6 +81,14 @@ pub struct Hook {
     pub default_result: Option<String>,
 }
 
+impl Hook {
+    /// How long Auto Scaling holds an instance at most, heartbeats or not: 48 hours or 100
+    /// heartbeat timeouts, whichever is less.
+    pub fn global_timeout(&self) -> Duration {
+        Duration::from_secs(48 * 3600).min(self.heartbeat_timeout * 100)
+    }
+}
+
 /// The lifecycle action drainguard completes: instance, group and hook.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {

@@ -10,8 +10,6 @@ use crate::doctor::{Finding, Severity};
 
 /// The unit `install --aws` writes.
 pub const UNIT: &str = "drainguard-aws.service";
-/// Auto Scaling holds an instance at most 48 hours or 100 heartbeat timeouts.
-const GLOBAL_MAX: Duration = Duration::from_secs(48 * 3600);
 
 /// What to check against.
 #[derive(Debug, Clone)]
@@ -108,7 +106,7 @@ fn check_hook(imds: &Imds, asg: &Asg, id: &str, e: &AwsExpect, out: &mut Vec<Fin
             "drainguard heartbeats the hook at a third of its timeout while it drains.",
             format!("aws autoscaling put-lifecycle-hook --auto-scaling-group-name {group} --lifecycle-hook-name {} --heartbeat-timeout 300 ...", hook.name)));
     }
-    let global = GLOBAL_MAX.min(hook.heartbeat_timeout * 100);
+    let global = hook.global_timeout();
     if e.deadline >= global {
         out.push(finding(
 "AWS003", Error,

@@ -239,6 +239,16 @@ fn resolve(asg: &Asg, imds: &Imds, instance_id: &str, opts: &WatchOptions) -> Op
     if let Some(w) = heartbeat_warning(hook.heartbeat_timeout, opts) {
         tracing::warn!(group = %group, hook = %hook.name, "{w}");
     }
+    if opts.deadline >= hook.global_timeout() {
+        tracing::warn!(
+            group = %group,
+            hook = %hook.name,
+            deadline_s = opts.deadline.as_secs(),
+            global_timeout_s = hook.global_timeout().as_secs(),
+            "the drain deadline reaches the hook's global timeout (min(48h, 100 x HeartbeatTimeout)): \
+             Auto Scaling may terminate the instance before the deadline; raise HeartbeatTimeout"
+        );
+    }
     tracing::info!(group = %group, hook = %hook.name, heartbeat_timeout_s = hook.heartbeat_timeout.as_secs(), "lifecycle hook found");
     Some(Target {
         instance_id: instance_id.to_string(),
