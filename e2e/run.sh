@@ -40,6 +40,10 @@ build() {
   echo "== images ready in $((SECONDS - t0))s ($cache)"
 }
 build
+# Older recipes' images are dead weight (the .deb cache is kept).
+for old in "$cache_root"/*/; do
+  case "$old" in "$cache/"|"$cache_root/debcache/") ;; *) rm -rf "$old" ;; esac
+done
 [ "${1:-}" = "--build-only" ] && exit 0
 
 echo "== building drainguard, shipsim, sink (release)"

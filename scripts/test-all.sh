@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of drainguard: formatting, lints, unit + integration tests (real files,
-# real processes, systemd-analyze). .ci/run installs what these need on a fresh machine.
+# real processes, systemd-analyze) and the end-to-end VM boots. .ci/run installs what these need on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -13,4 +13,5 @@ echo "== cargo clippy --features aws"; cargo clippy --all-targets --features aws
 echo "== cargo test --features aws"
 cargo test --features aws --lib aws::
 cargo test --features aws --test aws_imds --test aws_watch --test aws_doctor
+echo "== e2e: real VM boots (docs/e2e.md)"; bash e2e/run.sh
 echo "== all tests passed in $(( $(date +%s) - start ))s"

@@ -323,7 +323,7 @@ fn debian_sysvinit_insserv_style() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let script = fs::read_to_string(t.p("/etc/init.d/drainguard")).unwrap();
     golden("debian-sysvinit-drainguard.init", &script);
-    assert!(script.contains("# Required-Stop:     $local_fs $network filebeat"));
+    assert!(script.contains("# Required-Stop:     $local_fs $remote_fs $network filebeat"));
     assert!(script.contains("# X-Stop-After:      apache2"));
     assert!(
         t.p("/etc/rc0.d/K02drainguard").is_symlink()

@@ -54,8 +54,8 @@ sysv_services() { # $1 = shipper rate, $2 = final burst lines
 #!/bin/sh
 ### BEGIN INIT INFO
 # Provides:          app
-# Required-Start:    $local_fs
-# Required-Stop:     $local_fs
+# Required-Start:    $local_fs $remote_fs
+# Required-Stop:     $local_fs $remote_fs
 # Default-Start:     2 3 4 5
 # Default-Stop:      0 1 6
 # Short-Description: e2e app
@@ -70,8 +70,8 @@ SCRIPT
 #!/bin/sh
 ### BEGIN INIT INFO
 # Provides:          shipper
-# Required-Start:    \$local_fs \$network
-# Required-Stop:     \$local_fs \$network
+# Required-Start:    \$local_fs \$remote_fs \$network
+# Required-Stop:     \$local_fs \$remote_fs \$network
 # Default-Start:     2 3 4 5
 # Default-Stop:      0 1 6
 # Short-Description: e2e shipper (shipsim)

@@ -1,6 +1,6 @@
 # A started unit without TimeoutStopSec whose drain needs more than systemd's default 90 s.
 . /opt/dg/lib.sh
-systemd_services 1500 1500
+systemd_services 1200 2500
 mkdir -p /etc/drainguard
 printf '[[shipper]]\nkind = "filebeat"\ndata_path = "/var/lib/filebeat"\npid_file = "/run/shipsim.pid"\n' > /etc/drainguard/drainguard.toml
 cat > /etc/systemd/system/logwait.service <<'UNIT'

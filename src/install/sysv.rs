@@ -58,7 +58,14 @@ pub fn creates_lock(script: &str) -> bool {
 /// The init script text. The lock file is what makes rc run the K script at all.
 pub fn render(spec: &ScriptSpec) -> String {
     let q = shell_quote(&spec.exec);
-    let mut required = vec!["$local_fs".to_string(), "$network".to_string()];
+    // $remote_fs: Debian's insserv.conf makes it include +sendsigs, so this orders the drain
+    // before the kill-everything step (without it sendsigs can run first and kill the
+    // shipper; seen in the sysvinit boot test). $network: the network stays up while waiting.
+    let mut required = vec![
+        "$local_fs".to_string(),
+        "$remote_fs".to_string(),
+        "$network".to_string(),
+    ];
     required.extend(spec.shipper.iter().cloned());
     let req = required.join(" ");
     let mut s = String::new();
