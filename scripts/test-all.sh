@@ -7,5 +7,11 @@ start=$(date +%s)
 echo "== cargo fmt --check"; cargo fmt --all -- --check
 echo "== cargo clippy"; cargo clippy --all-targets -- -D warnings
 echo "== cargo test"; cargo test --all-targets
+# AWS (feature `aws`, off by default: the SDK's build cost): lints, then the IMDSv2 / Auto
+# Scaling tests against local fakes on 127.0.0.1 (docs/aws.md).
+echo "== cargo clippy --features aws"; cargo clippy --all-targets --features aws -- -D warnings
+echo "== cargo test --features aws"
+cargo test --features aws --lib aws::
+cargo test --features aws --test aws_imds --test aws_watch --test aws_doctor
 echo "== e2e: real VM boots (docs/e2e.md)"; bash e2e/run.sh
 echo "== all tests passed in $(( $(date +%s) - start ))s"

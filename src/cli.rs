@@ -53,4 +53,8 @@ pub enum Command {
     Check,
     /// Check the shutdown integration (ours or hand-made) and explain each problem.
     Doctor(cmd::doctor::Args),
+    /// AWS Auto Scaling / spot: drain before the instance is terminated (feature `aws`).
+    #[cfg(feature = "aws")]
+    #[command(subcommand)]
+    Aws(cmd::aws::AwsCommand),
 }

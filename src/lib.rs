@@ -8,6 +8,8 @@
 //! ```
 
 pub mod adapters;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod backlog;
 pub mod cli;
 pub mod cmd;

@@ -39,6 +39,19 @@ pub struct Settings {
     /// Shippers to check; empty means auto-detect.
     #[serde(default, rename = "shipper", skip_serializing_if = "Vec::is_empty")]
     pub shippers: Vec<ShipperSettings>,
+    /// `aws watch`: the Auto Scaling group and termination hook (else discovered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsSettings>,
+}
+
+/// The `[aws]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook: Option<String>,
 }
 
 /// Where one shipper's configuration and store are.
@@ -144,6 +157,26 @@ mod tests {
         let err =
             Settings::parse("[[shipper]]\nkind = \"nope\"\n", Path::new("x.toml")).unwrap_err();
         assert!(err.to_string().contains("unknown shipper"), "{err}");
+    }
+
+    #[test]
+    fn aws_table_names_group_and_hook() {
+        let s = Settings::parse(
+            "[aws]\ngroup = \"web\"\nhook = \"drain-logs\"\n",
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        let aws = s.aws.clone().unwrap();
+        assert_eq!(
+            (aws.group.as_deref(), aws.hook.as_deref()),
+            (Some("web"), Some("drain-logs"))
+        );
+        assert_eq!(
+            Settings::parse(&s.to_toml(), Path::new("x.toml")).unwrap(),
+            s
+        );
+        let err = Settings::parse("[aws]\nhok = \"x\"\n", Path::new("x.toml")).unwrap_err();
+        assert!(err.to_string().contains("hok"), "{err}");
     }
 
     #[test]

@@ -107,3 +107,24 @@ shutdown_after() { # $1 = seconds, $2 = poweroff|reboot
     "$2"
   fi
 }
+
+handwritten_unit() { # $1 = extra [Service] line ("" for none); the original note's unit shape
+  mkdir -p /etc/drainguard
+  printf '[[shipper]]\nkind = "filebeat"\ndata_path = "/var/lib/filebeat"\npid_file = "/run/shipsim.pid"\n' > /etc/drainguard/drainguard.toml
+  cat > /etc/systemd/system/logwait.service <<UNIT
+[Unit]
+After=network-online.target shipper.service
+Wants=network-online.target
+Before=app.service
+[Service]
+Type=oneshot
+RemainAfterExit=true
+ExecStart=/bin/true
+ExecStop=/opt/dg/drainguard wait
+StandardOutput=journal+console
+$1
+[Install]
+WantedBy=multi-user.target
+UNIT
+  systemctl daemon-reload
+}

@@ -27,6 +27,13 @@ pub struct Args {
     /// Print the findings as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also check the AWS side: IMDSv2, the lifecycle hook, IAM, drainguard-aws.service.
+    #[cfg(feature = "aws")]
+    #[arg(long)]
+    pub aws: bool,
+    #[cfg(feature = "aws")]
+    #[command(flatten)]
+    pub aws_endpoints: super::aws::Endpoints,
 }
 
 pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
@@ -45,7 +52,16 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
             .or(settings.deadline)
             .unwrap_or(DEFAULT_DEADLINE),
     };
-    let findings = doctor::check(&host, &expect);
+    #[allow(unused_mut)]
+    let mut findings = doctor::check(&host, &expect);
+    #[cfg(feature = "aws")]
+    if args.aws {
+        findings.extend(super::aws::doctor_findings(
+            global,
+            &args.aws_endpoints,
+            expect.deadline,
+        )?);
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&findings)?);
     } else if findings.is_empty() {

@@ -60,6 +60,13 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
+    if args.aws && args.exec.is_none() && !cfg!(feature = "aws") {
+        anyhow::bail!(
+            "--aws installs a unit running `drainguard aws watch`, but this binary was built \
+             without the `aws` feature: rebuild with `cargo build --release --features aws`, \
+             or name a binary that has it with --exec"
+        );
+    }
     let root = Root::new(global.root.clone());
     let mut settings = Settings::load(&root, &global.settings)?;
     let deadline = args

@@ -1,5 +1,7 @@
 //! The subcommands. Each module has its clap `Args` and a `run` that returns an [`Exit`].
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod check;
 pub mod doctor;
 pub mod install;
@@ -20,5 +22,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Uninstall(args) => uninstall::run(&cli.global, args),
         Command::Check => check::run(&cli.global),
         Command::Doctor(args) => doctor::run(&cli.global, args),
+        #[cfg(feature = "aws")]
+        Command::Aws(cmd) => aws::run(&cli.global, cmd),
     }
 }

@@ -1,0 +1,223 @@
+//! `drainguard aws watch`: hold Auto Scaling terminations and spot interruptions until the
+//! logs are drained. Exit 0 after a handled termination (drained) or when stopped before one;
+//! otherwise the drain's exit code (3 deadline, 4 shipper dead, 5 interrupted), or 1 when the
+//! lifecycle action could not be completed.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::aws::asg::Asg;
+use crate::aws::doctor::{self as aws_doctor, AwsExpect};
+use crate::aws::imds::{Imds, ImdsConfig};
+use crate::aws::watch::{self, Drain, DrainResult, StopApps, WatchOptions};
+use crate::cli::Global;
+use crate::exit::Exit;
+use crate::root::Root;
+use crate::settings::{Settings, DEFAULT_DEADLINE};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AwsCommand {
+    /// Watch the instance metadata; on termination stop the apps, drain, heartbeat the
+    /// lifecycle hook, and complete the lifecycle action (CONTINUE).
+    Watch(Box<WatchArgs>),
+}
+
+/// Where AWS is (both overridable for tests).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Endpoints {
+    /// Instance metadata service (IMDSv2).
+    #[arg(long, env = "DRAINGUARD_IMDS_ENDPOINT", default_value = crate::aws::imds::DEFAULT_ENDPOINT)]
+    pub imds_endpoint: String,
+    /// Auto Scaling API endpoint (default: the SDK's; AWS_ENDPOINT_URL_AUTO_SCALING works too).
+    #[arg(long, value_name = "URL")]
+    pub asg_endpoint: Option<String>,
+    /// Lifetime of each IMDSv2 token.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "6h")]
+    pub imds_token_ttl: Duration,
+    /// Auto Scaling group (default: settings [aws] group, the instance tag, or the API).
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Termination lifecycle hook (default: settings [aws] hook, else the group's
+    /// EC2_INSTANCE_TERMINATING hook).
+    #[arg(long)]
+    pub hook: Option<String>,
+    /// Do not read the group from the instance tags in IMDS; ask the API.
+    #[arg(long)]
+    pub no_tags: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub aws: Endpoints,
+    /// Stop this systemd unit before draining (repeatable; default: settings `apps`).
+    #[arg(long = "stop-unit", value_name = "UNIT")]
+    pub stop_units: Vec<String>,
+    /// Or run this shell command to stop the apps.
+    #[arg(long, value_name = "CMD")]
+    pub stop_command: Option<String>,
+    /// Metadata poll interval.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    pub poll: Duration,
+    /// On a spot notice, end the drain this long before the notice's time.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "20s")]
+    pub spot_margin: Duration,
+    /// Heartbeat interval (default: a third of the hook's HeartbeatTimeout).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub heartbeat_every: Option<Duration>,
+    /// Exit after one handled termination instead of idling until the system stops.
+    #[arg(long)]
+    pub once: bool,
+    /// The drain: exactly `drainguard wait`'s options.
+    #[command(flatten)]
+    pub wait: super::wait::Args,
+}
+
+/// Runs `aws ...`.
+pub fn run(global: &Global, cmd: AwsCommand) -> anyhow::Result<Exit> {
+    match cmd {
+        AwsCommand::Watch(args) => run_watch(global, *args),
+    }
+}
+
+fn imds(e: &Endpoints) -> Imds {
+    Imds::new(ImdsConfig {
+        endpoint: e.imds_endpoint.trim_end_matches('/').to_string(),
+        token_ttl: e.imds_token_ttl,
+        ..ImdsConfig::default()
+    })
+}
+
+fn run_watch(global: &Global, args: WatchArgs) -> anyhow::Result<Exit> {
+    let settings = Settings::load(&Root::new(global.root.clone()), &global.settings)?;
+    let aws_settings = settings.aws.clone().unwrap_or_default();
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+    let imds = imds(&args.aws);
+    let asg = match Asg::new(args.aws.asg_endpoint.as_deref()) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            tracing::error!(error = %e, "no Auto Scaling client: draining without holding the lifecycle hook");
+            None
+        }
+    };
+    let opts = WatchOptions {
+        poll: args.poll,
+        deadline: args
+            .wait
+            .deadline
+            .or(settings.deadline)
+            .unwrap_or(DEFAULT_DEADLINE),
+        spot_margin: args.spot_margin,
+        stop: StopApps {
+            units: if args.stop_units.is_empty() && args.stop_command.is_none() {
+                settings.apps.clone()
+            } else {
+                args.stop_units.clone()
+            },
+            command: args.stop_command.clone(),
+        },
+        group: args.aws.group.clone().or(aws_settings.group),
+        hook: args.aws.hook.clone().or(aws_settings.hook),
+        use_tags: !args.aws.no_tags,
+        heartbeat_every: args.heartbeat_every,
+        ..WatchOptions::default()
+    };
+    let mut drain = WaitDrain {
+        global: global.clone(),
+        args: Some(args.wait),
+    };
+    let Some(report) = watch::run(&imds, asg.as_ref(), &mut drain, &opts, &stop) else {
+        tracing::info!("stopped before any termination");
+        return Ok(Exit::Ok);
+    };
+    tracing::info!(
+        outcome = %report.drain.outcome,
+        completed = report.completed,
+        heartbeats = report.heartbeats_sent,
+        "termination handled"
+    );
+    let exit = if report.target.is_some() && !report.completed {
+        Exit::Behind
+    } else {
+        report.drain.exit
+    };
+    if !args.once {
+        tracing::info!("idle until the system stops");
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    Ok(exit)
+}
+
+/// The drain of `drainguard wait`, run by `wait`'s own command code with the deadline set.
+struct WaitDrain {
+    global: Global,
+    args: Option<super::wait::Args>,
+}
+
+impl Drain for WaitDrain {
+    fn drain(&mut self, deadline: Duration) -> DrainResult {
+        let Some(mut args) = self.args.take() else {
+            return DrainResult {
+                outcome: "error".into(),
+                summary: "the drain already ran".into(),
+                exit: Exit::Behind,
+            };
+        };
+        args.deadline = Some(deadline);
+        match super::wait::run(&self.global, args) {
+            Ok(exit) => DrainResult {
+                outcome: match exit {
+                    Exit::Ok => "drained",
+                    Exit::Deadline => "deadline",
+                    Exit::ShipperDead => "shipper-dead",
+                    Exit::Interrupted => "interrupted",
+                    Exit::Usage => "unprovable",
+                    Exit::Behind => "error",
+                }
+                .into(),
+                summary: format!(
+                    "drainguard wait exited {} (its report is above)",
+                    exit as u8
+                ),
+                exit,
+            },
+            Err(e) => DrainResult {
+                outcome: "error".into(),
+                summary: format!("{e:#}"),
+                exit: Exit::Behind,
+            },
+        }
+    }
+}
+
+/// `doctor --aws`: the AWS findings.
+pub fn doctor_findings(
+    global: &Global,
+    e: &Endpoints,
+    deadline: Duration,
+) -> anyhow::Result<Vec<crate::doctor::Finding>> {
+    let root = Root::new(global.root.clone());
+    let settings = Settings::load(&root, &global.settings)?;
+    let aws_settings = settings.aws.clone().unwrap_or_default();
+    let imds = imds(e);
+    let asg = Asg::new(e.asg_endpoint.as_deref())?;
+    Ok(aws_doctor::check(
+        &imds,
+        Some(&asg),
+        &AwsExpect {
+            deadline,
+            group: e.group.clone().or(aws_settings.group),
+            hook: e.hook.clone().or(aws_settings.hook),
+            use_tags: !e.no_tags,
+            unit: aws_doctor::UNIT.to_string(),
+            check_unit: root.dir().is_none()
+                && std::path::Path::new("/run/systemd/system").is_dir(),
+        },
+    ))
+}
