@@ -332,6 +332,11 @@ fn rsyslog_short_file_has_inode_identity_and_partial_line_is_noted() {
     let s = drainguard::adapters::rsyslog::read_dir(d.path()).unwrap();
     assert_eq!(s.cursors[0].identity, Identity::Inode { ino });
     assert_eq!(s.cursors[0].offset, 8, "curr_offs includes the fragment");
+    // A legacy path-named state file next to it is counted, not fatal.
+    std::fs::write(d.path().join("imfile-state:-var-log-old.log"), "{}").unwrap();
+    let s = drainguard::adapters::rsyslog::read_dir(d.path()).unwrap();
+    assert_eq!(s.cursors.len(), 1);
+    assert_eq!(s.skipped[0].count, 1);
     assert!(
         s.notes.iter().any(|n| n.contains("partial line")),
         "{:?}",

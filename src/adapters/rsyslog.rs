@@ -241,8 +241,19 @@ pub fn read_dir(dir: &Path) -> Result<StoreSnapshot, StoreError> {
         .filter(|n| n.starts_with("imfile-state:") && !n.contains(".tmp."))
         .collect();
     names.sort();
+    let mut legacy = 0usize;
     for name in names {
         let path = dir.join(&name);
+        let inode_named = name
+            .split(':')
+            .nth(1)
+            .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()));
+        if !inode_named {
+            // Pre-8.34 `imfile-state:<path with / as ->` files: rsyslog only falls back to
+            // them when no inode-named state exists; they name no inode we could match.
+            legacy += 1;
+            continue;
+        }
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // removed meanwhile
@@ -251,6 +262,12 @@ pub fn read_dir(dir: &Path) -> Result<StoreSnapshot, StoreError> {
         if let Some(c) = parse_state(&path, &name, &bytes, &mut snap.notes)? {
             snap.cursors.push(c);
         }
+    }
+    if legacy > 0 {
+        snap.skipped.push(crate::cursor::SkippedEntries {
+            prefix: "imfile-state:<path> (pre-8.34 names)".into(),
+            count: legacy,
+        });
     }
     Ok(snap)
 }
