@@ -85,7 +85,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         sources,
         pid_override: args.source.shipper_pid,
     };
-    let report = wait::drain(&mut watched, &opts)?;
+    let report = wait::drain(&mut watched, &opts, &wait::StopFlag::new())?;
     if !args.no_log_file {
         if let Err(e) = wait::append_record(&root, &log_file, &report) {
             tracing::warn!(file = %crate::display::path(&log_file), error = %e, "cannot write the run record");
@@ -118,6 +118,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
             Outcome::Interrupted { signal } => {
                 format!("interrupted by signal {signal} after {secs:.1}s")
             }
+            Outcome::Stopped { reason } => format!("stopped after {secs:.1}s: {reason}"),
             Outcome::Unprovable { shippers } => format!(
                 "cannot prove delivery for {}: its offsets only prove the data was read and no \
                  queue signal is available. Enable the shipper's signal (see the report), or \

@@ -11,6 +11,7 @@
 mod events;
 mod progress;
 mod record;
+mod stop;
 #[cfg(test)]
 mod tests;
 
@@ -21,6 +22,7 @@ use serde::Serialize;
 
 pub use events::{Events, Wake};
 pub use record::append_record;
+pub use stop::StopFlag;
 
 use crate::backlog::{Assessment, FileReport, Verdict};
 use crate::cursor::ShipperKind;
@@ -84,6 +86,8 @@ pub enum Outcome {
     ShipperDead { shippers: Vec<ShipperKind> },
     /// SIGTERM/SIGINT.
     Interrupted { signal: i32 },
+    /// The caller raised the [`StopFlag`] (e.g. the AWS lifecycle hook was abandoned).
+    Stopped { reason: String },
     /// Delivery cannot be proven for these shippers and `--settle-after` was not given.
     Unprovable { shippers: Vec<ShipperKind> },
 }
@@ -95,7 +99,7 @@ impl Outcome {
             Outcome::Drained | Outcome::Settled => Exit::Ok,
             Outcome::Deadline => Exit::Deadline,
             Outcome::ShipperDead { .. } => Exit::ShipperDead,
-            Outcome::Interrupted { .. } => Exit::Interrupted,
+            Outcome::Interrupted { .. } | Outcome::Stopped { .. } => Exit::Interrupted,
             Outcome::Unprovable { .. } => Exit::Usage,
         }
     }
@@ -108,6 +112,7 @@ impl Outcome {
             Outcome::Deadline => "deadline",
             Outcome::ShipperDead { .. } => "shipper-dead",
             Outcome::Interrupted { .. } => "interrupted",
+            Outcome::Stopped { .. } => "stopped",
             Outcome::Unprovable { .. } => "unprovable",
         }
     }
@@ -172,12 +177,19 @@ fn unprovable(a: &Assessment) -> Vec<ShipperKind> {
         .collect()
 }
 
-/// Waits until drained or another outcome; see the module docs.
-pub fn drain(watched: &mut dyn Watched, opts: &WaitOptions) -> Result<WaitReport, WaitError> {
+/// Waits until drained or another outcome; see the module docs. This is the library entry
+/// point other commands reuse (`aws` lifecycle drains): `watched` reads the stores, `opts`
+/// sets the rules, and raising `stop` from another thread ends the wait at once with
+/// [`Outcome::Stopped`]. Map the outcome to the process exit with [`Outcome::exit`].
+pub fn drain(
+    watched: &mut dyn Watched,
+    opts: &WaitOptions,
+    stop: &StopFlag,
+) -> Result<WaitReport, WaitError> {
     let started = std::time::SystemTime::now();
     let t0 = Instant::now();
     let deadline_at = t0 + opts.deadline;
-    let events = Events::new(&watched.watch_paths(), opts.catch_signals);
+    let events = Events::new(&watched.watch_paths(), opts.catch_signals, stop);
     let first = watched.assess()?;
     let bytes_at_start = first.bytes_behind;
     let marker0 = progress_marker(&first);
@@ -254,9 +266,17 @@ pub fn drain(watched: &mut dyn Watched, opts: &WaitOptions) -> Result<WaitReport
         let timeout = opts
             .interval
             .min(deadline_at.saturating_duration_since(now));
-        if let Wake::Signal(signal) = events.next(timeout) {
-            progress.done();
-            return Ok(finish(Outcome::Interrupted { signal }, last, marker));
+        match events.next(timeout) {
+            Wake::Signal(signal) => {
+                progress.done();
+                return Ok(finish(Outcome::Interrupted { signal }, last, marker));
+            }
+            Wake::Stop => {
+                progress.done();
+                let reason = stop.reason().unwrap_or_default();
+                return Ok(finish(Outcome::Stopped { reason }, last, marker));
+            }
+            Wake::Changed | Wake::Tick => {}
         }
         match watched.assess() {
             Ok(a) => {

@@ -73,7 +73,7 @@ fn read_only_offsets_without_a_signal_are_unprovable_unless_settle_is_opted_in()
         at: 0,
         alive: true,
     };
-    let r = drain(&mut s, &opts()).unwrap();
+    let r = drain(&mut s, &opts(), &StopFlag::new()).unwrap();
     assert!(matches!(r.outcome, Outcome::Unprovable { .. }));
     assert_eq!(r.outcome.exit(), Exit::Usage);
 
@@ -86,7 +86,7 @@ fn read_only_offsets_without_a_signal_are_unprovable_unless_settle_is_opted_in()
         settle_after: Some(Duration::from_millis(100)),
         ..opts()
     };
-    let r = drain(&mut s, &o).unwrap();
+    let r = drain(&mut s, &o, &StopFlag::new()).unwrap();
     assert_eq!(r.outcome, Outcome::Settled);
     assert!(
         r.elapsed >= Duration::from_millis(100),
@@ -107,7 +107,7 @@ fn settle_never_releases_while_bytes_are_behind() {
         deadline: Duration::from_millis(300),
         ..opts()
     };
-    let r = drain(&mut s, &o).unwrap();
+    let r = drain(&mut s, &o, &StopFlag::new()).unwrap();
     assert_eq!(r.outcome, Outcome::Deadline);
 }
 
@@ -130,7 +130,7 @@ fn a_queue_signal_makes_read_offsets_provable() {
         at: 0,
         alive: true,
     };
-    let r = drain(&mut s, &opts()).unwrap();
+    let r = drain(&mut s, &opts(), &StopFlag::new()).unwrap();
     assert_eq!(r.outcome, Outcome::Drained);
     assert!(s.at >= 3, "waited for the queue to empty");
 }
@@ -143,7 +143,7 @@ fn dead_shipper_with_backlog_ends_at_once() {
         at: 0,
         alive: false,
     };
-    let r = drain(&mut s, &opts()).unwrap();
+    let r = drain(&mut s, &opts(), &StopFlag::new()).unwrap();
     assert_eq!(
         r.outcome,
         Outcome::ShipperDead {
@@ -151,4 +151,74 @@ fn dead_shipper_with_backlog_ends_at_once() {
         }
     );
     assert!(r.elapsed < Duration::from_secs(1));
+}
+
+#[test]
+fn raising_the_stop_flag_ends_a_wait_at_once_even_with_a_long_poll_interval() {
+    let behind = assessment(shipper(OffsetMeaning::Delivered, 10, vec![]));
+    let mut s = Script {
+        steps: vec![behind],
+        at: 0,
+        alive: true,
+    };
+    let o = WaitOptions {
+        interval: Duration::from_secs(60),
+        deadline: Duration::from_secs(120),
+        ..opts()
+    };
+    let stop = StopFlag::new();
+    let raiser = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            stop.stop("lifecycle hook abandoned");
+        })
+    };
+    let r = drain(&mut s, &o, &stop).unwrap();
+    raiser.join().unwrap();
+    assert_eq!(
+        r.outcome,
+        Outcome::Stopped {
+            reason: "lifecycle hook abandoned".into()
+        }
+    );
+    assert_eq!(r.outcome.exit(), Exit::Interrupted);
+    assert!(r.elapsed < Duration::from_secs(5), "woke without the poll");
+    assert_eq!(r.final_assessment.bytes_behind, 10);
+}
+
+#[test]
+fn a_flag_raised_before_the_wait_starts_still_stops_it() {
+    let behind = assessment(shipper(OffsetMeaning::Delivered, 10, vec![]));
+    let mut s = Script {
+        steps: vec![behind],
+        at: 0,
+        alive: true,
+    };
+    let stop = StopFlag::new();
+    stop.stop("early");
+    let o = WaitOptions {
+        interval: Duration::from_secs(60),
+        ..opts()
+    };
+    let r = drain(&mut s, &o, &stop).unwrap();
+    assert!(matches!(r.outcome, Outcome::Stopped { .. }), "{:?}", r.outcome);
+}
+
+#[test]
+fn the_deadline_ends_a_wait_whose_bytes_stay_behind() {
+    let behind = assessment(shipper(OffsetMeaning::Delivered, 10, vec![]));
+    let mut s = Script {
+        steps: vec![behind],
+        at: 0,
+        alive: true,
+    };
+    let o = WaitOptions {
+        deadline: Duration::from_millis(250),
+        ..opts()
+    };
+    let r = drain(&mut s, &o, &StopFlag::new()).unwrap();
+    assert_eq!(r.outcome, Outcome::Deadline);
+    assert_eq!(r.outcome.exit(), Exit::Deadline);
+    assert!(r.elapsed >= Duration::from_millis(250));
 }
