@@ -85,7 +85,18 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         sources,
         pid_override: args.source.shipper_pid,
     };
-    let report = wait::drain(&mut watched, &opts, &wait::StopFlag::new())?;
+    // A bug must not hang or crash the shutdown path silently: a panic ends the wait with
+    // exit 1 ("internal error"); the panic message is already on stderr.
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait::drain(&mut watched, &opts, &wait::StopFlag::new())
+    }));
+    let report = match run {
+        Ok(r) => r?,
+        Err(_) => {
+            eprintln!("drainguard wait: internal error (a bug; please report the message above)");
+            return Ok(Exit::Behind);
+        }
+    };
     if !args.no_log_file {
         if let Err(e) = wait::append_record(&root, &log_file, &report) {
             tracing::warn!(file = %crate::display::path(&log_file), error = %e, "cannot write the run record");

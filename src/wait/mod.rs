@@ -11,6 +11,7 @@
 mod events;
 mod progress;
 mod record;
+mod shortcut;
 mod stop;
 #[cfg(test)]
 mod tests;
@@ -25,14 +26,16 @@ pub use record::append_record;
 pub use stop::StopFlag;
 
 use crate::backlog::{Assessment, FileReport, Verdict};
-use crate::cursor::ShipperKind;
+use crate::cursor::{OffsetUnit, ShipperKind, StoreSnapshot};
 use crate::error::StoreError;
 use crate::exit::Exit;
 
 /// What `wait` watches: the stores, read again on every wake-up, and the shippers' processes.
 pub trait Watched {
-    /// Reads every store and compares it with the disk.
-    fn assess(&mut self) -> Result<Assessment, StoreError>;
+    /// Reads every store (incrementally where possible), without touching the tracked files.
+    fn read(&mut self) -> Result<Vec<StoreSnapshot>, StoreError>;
+    /// Compares snapshots from [`Watched::read`] with the files on disk (stats every file).
+    fn assess(&mut self, snapshots: &[StoreSnapshot]) -> Assessment;
     /// True when `kind`'s shipper has a live process.
     fn shipper_alive(&self, kind: ShipperKind) -> bool;
     /// Directories whose changes mean a store changed.
@@ -158,13 +161,32 @@ pub enum WaitError {
     Store(#[from] StoreError),
 }
 
-/// Sum of all offsets: it grows exactly when a shipper makes progress.
-fn progress_marker(a: &Assessment) -> u64 {
-    a.shippers
+/// Sum of all byte offsets in the stores: it grows exactly when a shipper makes progress.
+fn progress_marker(snapshots: &[StoreSnapshot]) -> u64 {
+    snapshots
         .iter()
-        .flat_map(|s| s.files.iter())
-        .filter_map(|f| f.offset)
-        .sum()
+        .flat_map(|s| s.cursors.iter())
+        .filter(|c| c.unit == OffsetUnit::Bytes)
+        .map(|c| c.offset)
+        .fold(0u64, u64::saturating_add)
+}
+
+/// Reads and fully assesses, remembering the result for the shortcut.
+fn full_assessment(
+    watched: &mut dyn Watched,
+    snapshots: &[StoreSnapshot],
+    shortcut: &mut shortcut::Shortcut,
+) -> Assessment {
+    let t = Instant::now();
+    let a = watched.assess(snapshots);
+    let cost = t.elapsed();
+    tracing::debug!(
+        cost_ms = cost.as_secs_f64() * 1000.0,
+        bytes_behind = a.bytes_behind,
+        "full assessment"
+    );
+    shortcut.record(&a, t, cost);
+    a
 }
 
 /// Shippers whose store cannot prove delivery: offsets that mean less than "delivered" and no
@@ -190,9 +212,11 @@ pub fn drain(
     let t0 = Instant::now();
     let deadline_at = t0 + opts.deadline;
     let events = Events::new(&watched.watch_paths(), opts.catch_signals, stop);
-    let first = watched.assess()?;
+    let mut shortcut = shortcut::Shortcut::default();
+    let snapshots = watched.read()?;
+    let first = full_assessment(watched, &snapshots, &mut shortcut);
     let bytes_at_start = first.bytes_behind;
-    let marker0 = progress_marker(&first);
+    let marker0 = progress_marker(&snapshots);
     let unprovable_now = unprovable(&first);
     let mut progress = progress::Progress::new(opts, bytes_at_start);
     let mut last = first;
@@ -278,22 +302,31 @@ pub fn drain(
             }
             Wake::Changed | Wake::Tick => {}
         }
-        match watched.assess() {
-            Ok(a) => {
-                let m = progress_marker(&a);
-                if m > marker {
-                    last_progress = Instant::now();
-                    stall_warned = false;
-                }
-                if m != marker || a.bytes_behind != last.bytes_behind {
-                    last_change = Instant::now();
-                }
-                marker = m;
-                last = a;
-            }
+        let snapshots = match watched.read() {
+            Ok(s) => s,
             // A store being rewritten can fail to read for a moment; the deadline bounds this.
-            Err(e) => tracing::warn!(error = %e, "reading the stores failed; retrying"),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the stores failed; retrying");
+                continue;
+            }
+        };
+        let m = progress_marker(&snapshots);
+        if m > marker {
+            last_progress = Instant::now();
+            stall_warned = false;
         }
+        if m != marker {
+            last_change = Instant::now();
+        }
+        marker = m;
+        if last.verdict == Verdict::Behind && shortcut.still_behind(&snapshots, Instant::now()) {
+            continue;
+        }
+        let a = full_assessment(watched, &snapshots, &mut shortcut);
+        if a.bytes_behind != last.bytes_behind {
+            last_change = Instant::now();
+        }
+        last = a;
     }
 }
 

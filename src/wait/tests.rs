@@ -15,10 +15,13 @@ struct Script {
 }
 
 impl Watched for Script {
-    fn assess(&mut self) -> Result<Assessment, StoreError> {
+    fn read(&mut self) -> Result<Vec<StoreSnapshot>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn assess(&mut self, _: &[StoreSnapshot]) -> Assessment {
         let a = self.steps[self.at.min(self.steps.len() - 1)].clone();
         self.at += 1;
-        Ok(a)
+        a
     }
     fn shipper_alive(&self, _: ShipperKind) -> bool {
         self.alive
@@ -202,7 +205,11 @@ fn a_flag_raised_before_the_wait_starts_still_stops_it() {
         ..opts()
     };
     let r = drain(&mut s, &o, &stop).unwrap();
-    assert!(matches!(r.outcome, Outcome::Stopped { .. }), "{:?}", r.outcome);
+    assert!(
+        matches!(r.outcome, Outcome::Stopped { .. }),
+        "{:?}",
+        r.outcome
+    );
 }
 
 #[test]
