@@ -86,13 +86,21 @@ pub enum Outcome {
     /// The deadline passed with bytes unshipped.
     Deadline,
     /// These shippers are dead with bytes behind: nothing more will ship.
-    ShipperDead { shippers: Vec<ShipperKind> },
+    /// (JSON `dead_shippers`: the report's `shippers` is the per-shipper backlog.)
+    ShipperDead {
+        #[serde(rename = "dead_shippers")]
+        shippers: Vec<ShipperKind>,
+    },
     /// SIGTERM/SIGINT.
     Interrupted { signal: i32 },
     /// The caller raised the [`StopFlag`] (e.g. the AWS lifecycle hook was abandoned).
     Stopped { reason: String },
     /// Delivery cannot be proven for these shippers and `--settle-after` was not given.
-    Unprovable { shippers: Vec<ShipperKind> },
+    /// (JSON `unprovable_shippers`.)
+    Unprovable {
+        #[serde(rename = "unprovable_shippers")]
+        shippers: Vec<ShipperKind>,
+    },
 }
 
 impl Outcome {

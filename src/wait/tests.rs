@@ -229,3 +229,25 @@ fn the_deadline_ends_a_wait_whose_bytes_stay_behind() {
     assert_eq!(r.outcome.exit(), Exit::Deadline);
     assert!(r.elapsed >= Duration::from_millis(250));
 }
+
+#[test]
+fn the_json_report_of_a_dead_shipper_keeps_the_backlog_under_shippers() {
+    let behind = assessment(shipper(OffsetMeaning::Delivered, 10, vec![]));
+    let mut s = Script {
+        steps: vec![behind],
+        at: 0,
+        alive: false,
+    };
+    let r = drain(&mut s, &opts(), &StopFlag::new()).unwrap();
+    let text = crate::report::to_json(&r.final_assessment, r.json_extra());
+    assert_eq!(
+        text.matches("\"shippers\"").count(),
+        1,
+        "one shippers key: {text}"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["outcome"], "shipper_dead");
+    assert_eq!(doc["dead_shippers"], serde_json::json!(["rsyslog"]));
+    assert_eq!(doc["shippers"][0]["shipper"], "rsyslog");
+    assert_eq!(doc["bytes_behind"], 10);
+}
