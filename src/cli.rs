@@ -48,7 +48,7 @@ pub enum Command {
     /// Put `drainguard wait` into the shutdown sequence (systemd or SysV init).
     Install(cmd::install::Args),
     /// Remove exactly what `install` wrote and restore what it changed.
-    Uninstall(cmd::install::UninstallArgs),
+    Uninstall(cmd::uninstall::Args),
     /// Boot-time check of the settings and stores (ignores the backlog).
     Check,
     /// Check the shutdown integration (ours or hand-made) and explain each problem.

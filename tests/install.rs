@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -42,7 +42,8 @@ impl Tree {
             .output()
             .unwrap()
     }
-    /// Every path with its type, mode and content or link target.
+    /// Every path with its owner, type, mode and content or link target: two snapshots are
+    /// equal exactly when the trees are byte-identical.
     fn snapshot(&self) -> BTreeMap<PathBuf, String> {
         let mut out = BTreeMap::new();
         walk(self.0.path(), self.0.path(), &mut out);
@@ -67,7 +68,7 @@ fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, String>) {
                 fs::read(&p).unwrap()
             )
         };
-        out.insert(rel, desc);
+        out.insert(rel, format!("{}:{} {desc}", m.uid(), m.gid()));
     }
 }
 
@@ -296,20 +297,15 @@ fn amazon_linux_1_chkconfig_with_the_stock_filebeat_script() {
             "rc{l}.d"
         );
     }
-    // Not started yet under --root: doctor says the lock file is missing.
-    let doc = t.run(&["doctor"]);
-    assert_eq!(doc.status.code(), Some(1), "{}", text(&doc));
-    assert!(text(&doc).contains("DG105"), "{}", text(&doc));
-    // What `service drainguard start` does: now only the stock script's own flaw remains.
-    t.write("/var/lock/subsys/drainguard", "", 0o644);
+    // An image: the lock file appears when the S99 link starts the script at boot, so only
+    // the stock Filebeat script's own flaw is reported (a warning: exit 0).
     let doc = t.run(&["doctor"]);
     assert_eq!(doc.status.code(), Some(0), "{}", text(&doc));
     assert!(
-        text(&doc).contains("DG106"),
+        text(&doc).contains("DG106") && !text(&doc).contains("DG105"),
         "warns about filebeat's lock file: {}",
         text(&doc)
     );
-    fs::remove_file(t.p("/var/lock/subsys/drainguard")).unwrap();
 
     assert_eq!(t.run(&["uninstall"]).status.code(), Some(0));
     assert_eq!(
@@ -415,7 +411,6 @@ fn doctor_finds_each_seeded_sysv_fault() {
             .code(),
         Some(0)
     );
-    t.write("/var/lock/subsys/drainguard", "", 0o644);
     let base = doctor_ids(&t, &[]);
     assert_eq!(base, vec!["DG106"]);
     fs::remove_file(t.p("/etc/rc.d/rc6.d/K25drainguard")).unwrap();
@@ -443,29 +438,43 @@ fn doctor_finds_each_seeded_sysv_fault() {
         t.p("/etc/rc.d/rc0.d/K20tomcat"),
     )
     .unwrap();
-    fs::remove_file(t.p("/var/lock/subsys/drainguard")).unwrap();
-    assert_eq!(doctor_ids(&t, &[]), vec!["DG105", "DG106"]);
+    // Never started at boot in runlevel 3 (so never its lock file): the drain would not run.
+    fs::remove_file(t.p("/etc/rc.d/rc3.d/S99drainguard")).unwrap();
+    assert_eq!(doctor_ids(&t, &[]), vec!["DG108", "DG106"]);
     fs::remove_file(t.p("/etc/rc.d/init.d/drainguard")).unwrap();
     assert_eq!(doctor_ids(&t, &[]), vec!["DG101"]);
 }
 
 #[test]
 fn generated_units_pass_systemd_analyze_verify() {
-    let Some(analyze) = which("systemd-analyze") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install systemd-analyze (package systemd)"
-        );
-        eprintln!("systemd-analyze not installed: skipped outside CI");
+    let Some(analyze) = systemd_analyze() else {
         return;
     };
     let t = centos7();
     let exec = format!("--exec={}", env!("CARGO_BIN_EXE_drainguard"));
     let out = t.run(&["install", "--before", "tomcat", &exec, "--aws"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    verify_units(&t, &analyze);
+}
+
+/// systemd-analyze, or `None` (skip) outside CI; in CI a missing one fails the test.
+fn systemd_analyze() -> Option<PathBuf> {
+    let found = which("systemd-analyze");
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install systemd-analyze (package systemd)"
+        );
+        eprintln!("systemd-analyze not installed: skipped outside CI");
+    }
+    found
+}
+
+/// `systemd-analyze verify` on both generated units: success, and no complaint naming them.
+fn verify_units(t: &Tree, analyze: &Path) {
     for unit in ["drainguard.service", "drainguard-aws.service"] {
         let path = t.p(&format!("/etc/systemd/system/{unit}"));
-        let out = Command::new(&analyze)
+        let out = Command::new(analyze)
             .arg("verify")
             .arg(&path)
             .output()
@@ -496,4 +505,244 @@ fn paths_systemd_cannot_represent_are_refused() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("cannot be written on a systemd command line"));
     assert_eq!(t.snapshot(), before);
+}
+
+/// Names in `dir` (host path), sorted.
+fn names(t: &Tree, dir: &str) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(t.p(dir))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn reinstall_with_other_apps_moves_our_links_and_uninstall_still_restores_all() {
+    let t = amazon_linux_1();
+    t.write(
+        "/etc/rc.d/init.d/jboss",
+        "#!/bin/sh\n# chkconfig: 2345 70 26\nLOCK=/var/lock/subsys/jboss\n",
+        0o755,
+    );
+    for l in [0, 1, 6] {
+        t.link(&format!("/etc/rc.d/rc{l}.d/K26jboss"), "../init.d/jboss");
+    }
+    let before = t.snapshot();
+    let first = t.run(&["install", "--before", "tomcat", EXEC, "--reorder-shipper"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert_eq!(
+        names(&t, "/etc/rc.d/rc0.d"),
+        vec!["K20tomcat", "K25drainguard", "K26jboss", "K30filebeat"]
+    );
+    // Now jboss must stop first too: drainguard moves between jboss (K26) and filebeat (K30).
+    let again = t.run(&["install", "--before", "tomcat", "--before", "jboss", EXEC]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    for l in [0, 6] {
+        assert_eq!(
+            names(&t, &format!("/etc/rc.d/rc{l}.d")),
+            vec!["K20tomcat", "K26jboss", "K28drainguard", "K30filebeat"],
+            "rc{l}.d: the old K25 link is gone"
+        );
+    }
+    assert_eq!(
+        names(&t, "/etc/rc.d/rc3.d"),
+        vec!["S80tomcat", "S98filebeat", "S99drainguard"]
+    );
+    // Idempotent once more.
+    let once = t.snapshot();
+    let out = t.run(&["install", "--before", "tomcat", "--before", "jboss", EXEC]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(t.snapshot(), once);
+    let dry = t.run(&["uninstall", "--dry-run"]);
+    assert!(
+        text(&dry)
+            .contains("would move /etc/rc.d/rc0.d/K30filebeat back to /etc/rc.d/rc0.d/K02filebeat"),
+        "{}",
+        text(&dry)
+    );
+    assert_eq!(t.snapshot(), once, "uninstall --dry-run changes nothing");
+    assert_eq!(t.run(&["uninstall"]).status.code(), Some(0));
+    assert_eq!(t.snapshot(), before);
+}
+
+#[test]
+fn an_existing_settings_file_is_saved_and_restored() {
+    let t = debian_systemd();
+    let mine = "# hand-written\ndeadline = \"5m\"\n";
+    t.write("/etc/drainguard/drainguard.toml", mine, 0o600);
+    let before = t.snapshot();
+    let out = t.run(&["install", "--before", "app", EXEC, "--shipper", "filebeat"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let settings = fs::read_to_string(t.p("/etc/drainguard/drainguard.toml")).unwrap();
+    for want in [
+        "deadline = \"5m\"",
+        "log_file = \"/var/log/drainguard/drainguard.log\"",
+        "apps = [\"app\"]",
+        "kind = \"filebeat\"",
+    ] {
+        assert!(settings.contains(want), "{want} in {settings}");
+    }
+    // The unit's stop timeout follows the deadline kept from the old settings.
+    let unit = fs::read_to_string(t.p("/etc/systemd/system/drainguard.service")).unwrap();
+    assert!(unit.contains("TimeoutStopSec=360\n"), "{unit}");
+    // The original is saved away from /etc (nothing extra beside it).
+    assert_eq!(names(&t, "/etc/drainguard"), vec!["drainguard.toml"]);
+    assert_eq!(
+        fs::read_to_string(t.p("/var/lib/drainguard/backup/etc/drainguard/drainguard.toml"))
+            .unwrap(),
+        mine
+    );
+    assert_eq!(t.run(&["uninstall"]).status.code(), Some(0));
+    assert_eq!(t.snapshot(), before, "settings file restored with its mode");
+}
+
+#[test]
+fn debian_sysvinit_without_a_gap_needs_reorder_shipper() {
+    let t = Tree::new();
+    t.write("/etc/init.d/filebeat", "#!/bin/sh\n", 0o755);
+    t.write("/etc/init.d/app", "#!/bin/sh\n", 0o755);
+    for l in [0, 1, 6] {
+        t.link(&format!("/etc/rc{l}.d/K01app"), "../init.d/app");
+        t.link(&format!("/etc/rc{l}.d/K02filebeat"), "../init.d/filebeat");
+    }
+    let before = t.snapshot();
+    let out = t.run(&["install", "--before", "app", EXEC]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("no K number fits"), "{}", text(&out));
+    assert_eq!(t.snapshot(), before);
+    let out = t.run(&["install", "--before", "app", EXEC, "--reorder-shipper"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // As insserv would number them: one after the app, the shipper one after drainguard.
+    for l in [0, 1, 6] {
+        assert_eq!(
+            names(&t, &format!("/etc/rc{l}.d")),
+            vec!["K01app", "K02drainguard", "K03filebeat"]
+        );
+    }
+    assert_eq!(t.run(&["doctor"]).status.code(), Some(0));
+    assert_eq!(t.run(&["uninstall"]).status.code(), Some(0));
+    assert_eq!(t.snapshot(), before);
+}
+
+#[test]
+fn doctor_finds_seeded_faults_on_debian_sysvinit() {
+    let t = debian_sysvinit();
+    let out = t.run(&["install", "--before", "apache2", EXEC]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(doctor_ids(&t, &[]).is_empty());
+    // No lock-file check on Debian: rc there does not look at /var/lock/subsys.
+    fs::remove_file(t.p("/etc/rc0.d/K02drainguard")).unwrap();
+    assert_eq!(doctor_ids(&t, &[]), vec!["DG102"]);
+    t.link("/etc/rc0.d/K02drainguard", "../init.d/drainguard");
+    // Wrong order at reboot only.
+    fs::rename(t.p("/etc/rc6.d/K01apache2"), t.p("/etc/rc6.d/K05apache2")).unwrap();
+    assert_eq!(doctor_ids(&t, &[]), vec!["DG103"]);
+    fs::rename(t.p("/etc/rc6.d/K05apache2"), t.p("/etc/rc6.d/K01apache2")).unwrap();
+    fs::rename(t.p("/etc/rc6.d/K04filebeat"), t.p("/etc/rc6.d/K02filebeat")).unwrap();
+    let out = t.run(&["doctor"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("DG104")
+            && text(&out).contains("fix: `drainguard install --reorder-shipper`"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn doctor_reads_systemds_default_stop_timeout() {
+    let t = centos7();
+    let unit = "[Unit]\nAfter=network-online.target filebeat.service\nBefore=tomcat.service\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStop=/usr/local/bin/drainguard wait\n";
+    t.write("/etc/systemd/system/hand.service", unit, 0o644);
+    t.link(
+        "/etc/systemd/system/multi-user.target.wants/hand.service",
+        "/etc/systemd/system/hand.service",
+    );
+    let args = ["--unit", "hand", "--before", "tomcat"];
+    assert_eq!(doctor_ids(&t, &args), vec!["DG009"]);
+    t.write(
+        "/etc/systemd/system.conf.d/50-long.conf",
+        "[Manager]\nDefaultTimeoutStopSec=30min\n",
+        0o644,
+    );
+    assert!(doctor_ids(&t, &args).is_empty());
+    // A continuation line and a list reset in a drop-in, as systemd reads them.
+    t.write(
+        "/etc/systemd/system/hand.service.d/10-order.conf",
+        "[Unit]\nAfter=\nAfter=network-online.target \\\n  other.service\n",
+        0o644,
+    );
+    assert_eq!(doctor_ids(&t, &args), vec!["DG006"]);
+}
+
+#[test]
+fn exec_paths_that_are_not_absolute_utf8_are_refused() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = centos7();
+    let before = t.snapshot();
+    let out = t.run(&["install", "--exec=bin/drainguard"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("must be an absolute path"),
+        "{}",
+        text(&out)
+    );
+    let mut arg = std::ffi::OsString::from("--exec=/opt/");
+    arg.push(std::ffi::OsStr::from_bytes(b"\xffdg"));
+    let out = Command::new(env!("CARGO_BIN_EXE_drainguard"))
+        .arg("--root")
+        .arg(t.0.path())
+        .arg("install")
+        .arg(arg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("/opt/\\xffdg: not UTF-8"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(t.snapshot(), before);
+}
+
+#[test]
+fn boot_check_fails_on_broken_settings_not_on_a_missing_store() {
+    let t = centos7();
+    t.write(
+        "/etc/drainguard/drainguard.toml",
+        "[[shipper]]\nkind = \"filebeat\"\ndata_path = \"/var/lib/filebeat\"\n",
+        0o644,
+    );
+    let out = t.run(&["check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "no registry yet is fine at boot: {}",
+        text(&out)
+    );
+    t.write("/etc/drainguard/drainguard.toml", "deadline = 5\n", 0o644);
+    let out = t.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("line 1"), "{}", text(&out));
+}
+
+#[test]
+fn units_with_a_path_that_needs_quoting_pass_systemd_analyze_verify() {
+    let Some(analyze) = systemd_analyze() else {
+        return;
+    };
+    // A real executable at a path with a space and a `%` (a systemd specifier character).
+    let bin = tempfile::tempdir().unwrap();
+    let odd = bin.path().join("my tools").join("drain%guard");
+    fs::create_dir_all(odd.parent().unwrap()).unwrap();
+    fs::copy(env!("CARGO_BIN_EXE_drainguard"), &odd).unwrap();
+    let t = debian_systemd();
+    let exec = format!("--exec={}", odd.display());
+    let out = t.run(&["install", "--before", "app", &exec, "--aws"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let unit = fs::read_to_string(t.p("/etc/systemd/system/drainguard.service")).unwrap();
+    assert!(unit.contains("my tools/drain%%guard\" wait"), "{unit}");
+    verify_units(&t, &analyze);
 }

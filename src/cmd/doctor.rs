@@ -32,7 +32,7 @@ pub struct Args {
 pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     let root = Root::new(global.root.clone());
     let settings = Settings::load(&root, &global.settings)?;
-    let host = install::probe(&root, args.init, args.shipper_service.as_deref());
+    let host = install::probe_for(&root, args.init, args.shipper_service.as_deref(), &settings);
     let expect = Expect {
         unit: args.unit,
         apps: if args.apps.is_empty() {

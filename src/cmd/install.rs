@@ -1,4 +1,4 @@
-//! `drainguard install` and `drainguard uninstall`.
+//! `drainguard install`: probe, plan, preview (`--dry-run`) or apply with a manifest.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,7 +10,9 @@ use crate::cursor::ShipperKind;
 use crate::exit::Exit;
 use crate::install::{self, Init, InstallOptions};
 use crate::root::Root;
-use crate::settings::{Settings, ShipperKindName, ShipperSettings, DEFAULT_DEADLINE};
+use crate::settings::{
+    Settings, ShipperKindName, ShipperSettings, DEFAULT_DEADLINE, DEFAULT_LOG_FILE,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -46,17 +48,13 @@ pub struct Args {
     /// SysV: when no K number fits, move the shipper's K links after drainguard's.
     #[arg(long)]
     pub reorder_shipper: bool,
+    /// Where `wait` appends its run summaries (written to the settings).
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
     /// Also install drainguard-aws.service (`drainguard aws watch`).
     #[arg(long)]
     pub aws: bool,
     /// Show the plan and diffs; write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct UninstallArgs {
-    /// Show what would be removed or restored; change nothing.
     #[arg(long)]
     pub dry_run: bool,
 }
@@ -69,6 +67,12 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         .or(settings.deadline)
         .unwrap_or(DEFAULT_DEADLINE);
     settings.deadline = Some(deadline);
+    settings.log_file = Some(
+        args.log_file
+            .clone()
+            .or(settings.log_file.take())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_LOG_FILE)),
+    );
     if !args.apps.is_empty() {
         settings.apps = args.apps.clone();
     }
@@ -99,9 +103,13 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         (None, Some(_)) => PathBuf::from("/usr/local/bin/drainguard"),
         (None, None) => std::env::current_exe().context("locating this binary (use --exec)")?,
     };
-    let host = install::probe(&root, args.init, args.shipper_service.as_deref());
+    let exec = exec_word(&exec)?;
+    if root.dir().is_some() && !root.host_to_local(std::path::Path::new(&exec)).exists() {
+        tracing::warn!(%exec, "the drainguard binary is not there yet below --root; install it before booting");
+    }
+    let host = install::probe_for(&root, args.init, args.shipper_service.as_deref(), &settings);
     let opts = InstallOptions {
-        exec: exec.to_string_lossy().into_owned(),
+        exec,
         apps: settings.apps.clone(),
         deadline,
         reorder_shipper: args.reorder_shipper,
@@ -127,14 +135,15 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-pub fn run_uninstall(global: &Global, args: UninstallArgs) -> anyhow::Result<Exit> {
-    let root = Root::new(global.root.clone());
-    let done = install::undo(&root, args.dry_run)?;
-    if done.is_empty() {
-        println!("nothing to uninstall (no install manifest)");
+/// The binary path as it goes into the unit and the script: absolute and UTF-8, else refused
+/// (a unit file is UTF-8 text; a relative ExecStop is rejected by systemd).
+fn exec_word(exec: &std::path::Path) -> anyhow::Result<String> {
+    let shown = crate::display::path(exec);
+    let Some(s) = exec.to_str() else {
+        anyhow::bail!("--exec {shown}: not UTF-8, so it cannot be written into a unit file; install drainguard at a plain path");
+    };
+    if !exec.is_absolute() {
+        anyhow::bail!("--exec {shown}: must be an absolute path");
     }
-    for line in done {
-        println!("{}{line}", if args.dry_run { "would " } else { "" });
-    }
-    Ok(Exit::Ok)
+    Ok(s.to_string())
 }

@@ -5,6 +5,7 @@ pub mod doctor;
 pub mod install;
 pub mod source;
 pub mod status;
+pub mod uninstall;
 pub mod wait;
 
 use crate::cli::{Cli, Command};
@@ -16,7 +17,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Status(args) => status::run(&cli.global, args),
         Command::Wait(args) => wait::run(&cli.global, args),
         Command::Install(args) => install::run(&cli.global, args),
-        Command::Uninstall(args) => install::run_uninstall(&cli.global, args),
+        Command::Uninstall(args) => uninstall::run(&cli.global, args),
         Command::Check => check::run(&cli.global),
         Command::Doctor(args) => doctor::run(&cli.global, args),
     }

@@ -51,6 +51,12 @@ impl SourceArgs {
 
     /// Opens the selected shippers' stores.
     pub fn open(&self, global: &Global) -> anyhow::Result<Sources> {
+        self.open_with(global, false)
+    }
+
+    /// Like [`open`](Self::open); with `missing_ok` a named shipper whose store does not exist
+    /// yet is skipped (boot-time `check`: a shipper that has not run yet is not a config error).
+    pub fn open_with(&self, global: &Global, missing_ok: bool) -> anyhow::Result<Sources> {
         let root = Root::new(global.root.clone());
         let settings = Settings::load(&root, &global.settings)?;
         let mut wanted: Vec<(ShipperKind, SourceOptions, Option<PathBuf>)> = Vec::new();
@@ -101,10 +107,15 @@ impl SourceArgs {
         let mut readers = Vec::new();
         let mut pid_files = Vec::new();
         for (kind, opts, pid_file) in wanted {
-            let explicit = !auto_detected;
-            match adapters::open(kind, &opts)
-                .with_context(|| format!("reading the {kind} store"))?
-            {
+            let explicit = !auto_detected && !missing_ok;
+            let opened = match adapters::open(kind, &opts) {
+                Err(e @ crate::error::StoreError::NotFound { .. }) if missing_ok => {
+                    tracing::warn!("{e}");
+                    None
+                }
+                other => other.with_context(|| format!("reading the {kind} store"))?,
+            };
+            match opened {
                 Some(r) => {
                     readers.push(r);
                     if let Some(p) = pid_file {

@@ -89,6 +89,54 @@ impl Unit {
     }
 }
 
+/// The properties doctor reads from a running systemd (`systemctl show`).
+const SHOW: &str =
+    "LoadState,ActiveState,NeedDaemonReload,Type,RemainAfterExit,ExecStop,After,Before,\
+Wants,Conflicts,DefaultDependencies,TimeoutStopUSec";
+
+/// Asks the running systemd for `name`'s loaded properties; `None` when it is not loaded
+/// (not found) or systemctl cannot be run.
+pub fn from_systemctl(name: &str) -> Option<Unit> {
+    let out = std::process::Command::new("systemctl")
+        .args(["show", name, "-p", SHOW])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        tracing::warn!(unit = name, stderr = %String::from_utf8_lossy(&out.stderr).trim(), "systemctl show failed");
+        return None;
+    }
+    from_show(name, &String::from_utf8_lossy(&out.stdout))
+}
+
+/// Parses `systemctl show` output (`Key=value` lines) into the same shape as a unit file, so
+/// the checks read both alike: dependencies and states under `[Unit]`, the rest under
+/// `[Service]`, `TimeoutStopUSec` as `TimeoutStopSec`. `None` when systemd has no such unit.
+pub fn from_show(name: &str, text: &str) -> Option<Unit> {
+    let mut unit = Unit {
+        path: PathBuf::from(format!("systemctl show {name}")),
+        ..Unit::default()
+    };
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let (section, key) = match key {
+            "After"
+            | "Before"
+            | "Wants"
+            | "Conflicts"
+            | "DefaultDependencies"
+            | "LoadState"
+            | "ActiveState"
+            | "NeedDaemonReload" => ("Unit", key),
+            "TimeoutStopUSec" => ("Service", "TimeoutStopSec"),
+            _ => ("Service", key),
+        };
+        unit.assign(section, key, value.trim());
+    }
+    (unit.last("Unit", "LoadState") != Some("not-found")).then_some(unit)
+}
+
 /// Loads `name` from the unit search path under `root`; `None` when no directory has it.
 pub fn load(root: &Root, name: &str) -> Option<Unit> {
     let main = UNIT_DIRS
@@ -134,6 +182,25 @@ mod tests {
         assert_eq!(u.list("Unit", "After"), vec!["c.service"]);
         assert_eq!(u.list("Unit", "Before"), vec!["x"]);
         assert_eq!(u.last("Service", "TimeoutStopSec"), Some("20"));
+    }
+
+    #[test]
+    fn systemctl_show_output_reads_like_a_unit() {
+        let show = "LoadState=loaded\nActiveState=inactive\nNeedDaemonReload=no\nType=oneshot\n\
+RemainAfterExit=yes\nExecStop={ path=/usr/local/bin/drainguard ; argv[]=/usr/local/bin/drainguard wait ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }\n\
+After=filebeat.service network-online.target sysinit.target basic.target\nBefore=shutdown.target tomcat.service\n\
+Conflicts=shutdown.target\nDefaultDependencies=yes\nTimeoutStopUSec=26min\n";
+        let u = from_show("drainguard.service", show).unwrap();
+        assert_eq!(u.last("Unit", "ActiveState"), Some("inactive"));
+        assert!(u
+            .list("Unit", "After")
+            .contains(&"filebeat.service".to_string()));
+        assert!(u
+            .list("Unit", "Before")
+            .contains(&"tomcat.service".to_string()));
+        assert_eq!(u.last("Service", "TimeoutStopSec"), Some("26min"));
+        assert!(u.all("Service", "ExecStop")[0].contains("drainguard wait"));
+        assert!(from_show("x.service", "LoadState=not-found\nActiveState=inactive\n").is_none());
     }
 
     #[test]

@@ -2,11 +2,23 @@
 //! apply it atomically with a manifest, undo it exactly.
 
 pub mod apply;
+pub mod diff;
+pub mod manifest;
 pub mod plan;
 pub mod probe;
 pub mod systemd;
 pub mod sysv;
 
-pub use apply::{apply, preview, undo, Action, Manifest, Plan};
+pub use apply::{apply, undo, Action, Plan};
+pub use diff::preview;
+pub use manifest::Manifest;
 pub use plan::{plan, InstallOptions};
-pub use probe::{probe, Host, Init};
+pub use probe::{probe, probe_for, Host, Init};
+
+/// A temporary `--root` tree for tests.
+#[cfg(test)]
+pub(crate) fn temp_root() -> (tempfile::TempDir, crate::root::Root) {
+    let d = tempfile::tempdir().unwrap();
+    let root = crate::root::Root::new(Some(d.path().to_path_buf()));
+    (d, root)
+}

@@ -117,15 +117,24 @@ fn systemd_plan(host: &Host, opts: &InstallOptions, p: &mut Plan) -> Result<(), 
 }
 
 fn sysv_plan(host: &Host, opts: &InstallOptions, p: &mut Plan) -> Result<(), PlanError> {
+    let live = host.root.dir().is_none();
+    let debian = host.init == Init::SysvDebian;
     let apps: Vec<(String, u8)> = opts
         .apps
         .iter()
         .map(|a| {
             let name = a.trim_end_matches(".service").to_string();
+            if !host.has_script(&name) {
+                p.notes.push(format!(
+                    "app {name} has no init script in {}: check the name given to --before",
+                    host.init_d()
+                ));
+            }
             let k = host.k_number(0, &name).unwrap_or(0);
             if k == 0 {
                 p.notes.push(format!(
-                    "app {name} has no K link in rc0.d: it is not stopped by rc at halt"
+                    "app {name} has no K link in {}: rc does not stop it at halt",
+                    host.rc_dir(0).display()
                 ));
             }
             (name, k)
@@ -136,33 +145,15 @@ fn sysv_plan(host: &Host, opts: &InstallOptions, p: &mut Plan) -> Result<(), Pla
         .as_deref()
         .and_then(|s| host.k_number(0, s).map(|k| (s, k)));
     if let Some(s) = host.shipper.as_deref() {
-        let script = host.root.host_to_local(&Path::new(host.init_d()).join(s));
-        let text = std::fs::read_to_string(script).unwrap_or_default();
-        if host.init == Init::SysvChkconfig && !text.contains("/var/lock/subsys") {
+        if host.init == Init::SysvChkconfig && !sysv::creates_lock(&host.script_text(s)) {
             p.notes.push(format!(
-                "{s}'s init script never creates /var/lock/subsys/{s}: rc skips its K script at halt, \
-                 so it dies in halt's killall after the network is down (drainguard still waits before that)"
+                "{s}'s init script never creates /var/lock/subsys/{s} (the stock Filebeat RPM script \
+                 does this): rc skips its K script at halt, so it dies in halt's killall after the \
+                 network is down (drainguard still waits before that); `drainguard doctor` explains the fix"
             ));
         }
     }
-    let (kill, reorder) = match sysv::choose_k(&apps, shipper_k) {
-        Ok(k) => (k, None),
-        Err(why) if !opts.reorder_shipper => return Err(PlanError::Order(why)),
-        Err(_) => {
-            let low = apps.iter().map(|(_, k)| *k).max().unwrap_or(0);
-            let ours = (low + 5).min(97);
-            (
-                ours,
-                shipper_k.map(|(s, k)| (s.to_string(), k, (ours + 5).min(99))),
-            )
-        }
-    };
-    let start = host
-        .shipper
-        .as_deref()
-        .and_then(|s| host.s_number(3, s))
-        .map_or(99, |s| (s + 1).min(99));
-    let spec = sysv::ScriptSpec {
+    let spec_for = |kill: u8, start: u8| sysv::ScriptSpec {
         exec: opts.exec.clone(),
         init: host.init,
         shipper: host.shipper.clone(),
@@ -171,9 +162,47 @@ fn sysv_plan(host: &Host, opts: &InstallOptions, p: &mut Plan) -> Result<(), Pla
         kill,
     };
     let script = Path::new(host.init_d()).join("drainguard");
+    if debian && live {
+        // update-rc.d hands the LSB header to insserv, which orders the links itself (and
+        // renumbers the shipper when it must stop later): no K number to choose here.
+        p.actions.push(Action::WriteFile {
+            path: script.clone(),
+            content: sysv::render(&spec_for(1, 1)),
+            mode: 0o755,
+        });
+        p.actions.push(Action::Run {
+            argv: vec!["update-rc.d".into(), "drainguard".into(), "defaults".into()],
+            undo: vec![vec![
+                "update-rc.d".into(),
+                "-f".into(),
+                "drainguard".into(),
+                "remove".into(),
+            ]],
+        });
+        start_now(&script, p);
+        return Ok(());
+    }
+    let (kill, reorder) = match sysv::choose_k(&apps, shipper_k, debian) {
+        Ok(k) => (k, None),
+        Err(why) if !opts.reorder_shipper => return Err(PlanError::Order(why)),
+        Err(_) => {
+            let low = apps.iter().map(|(_, k)| *k).max().unwrap_or(0);
+            let (ours, theirs) = if debian {
+                (low + 1, low + 2)
+            } else {
+                ((low + 5).min(97), (low + 10).min(99))
+            };
+            (ours, shipper_k.map(|(s, k)| (s.to_string(), k, theirs)))
+        }
+    };
+    let start = host
+        .shipper
+        .as_deref()
+        .and_then(|s| host.s_number(3, s))
+        .map_or(99, |s| (s + 1).min(99));
     p.actions.push(Action::WriteFile {
         path: script.clone(),
-        content: sysv::render(&spec),
+        content: sysv::render(&spec_for(kill, start)),
         mode: 0o755,
     });
     if let Some((s, old, new)) = reorder {
@@ -187,56 +216,54 @@ fn sysv_plan(host: &Host, opts: &InstallOptions, p: &mut Plan) -> Result<(), Pla
             }
         }
         p.notes.push(format!(
-            "moving {s}'s K links from K{old:02} to K{new:02} (undone by uninstall)"
+            "moving {s}'s K links from K{old:02} to K{new:02} (undone by uninstall; a later \
+             `chkconfig {s} reset` would move them back, and `drainguard doctor` would say so)"
         ));
     }
-    let live_debian = host.init == Init::SysvDebian && host.root.dir().is_none();
-    if live_debian {
-        // insserv orders it from the LSB header (Required-Stop: shipper, X-Stop-After: apps).
-        p.actions.push(Action::Run {
-            argv: vec!["update-rc.d".into(), "drainguard".into(), "defaults".into()],
-            undo: vec![vec![
-                "update-rc.d".into(),
-                "-f".into(),
-                "drainguard".into(),
-                "remove".into(),
-            ]],
-        });
-    } else {
-        // Relative, as chkconfig and update-rc.d write them (rcN.d sits beside init.d).
-        let target = PathBuf::from("../init.d/drainguard");
-        // Halt AND reboot (and single-user) run the drain; runlevels 2-5 start it (the lock).
-        for level in [0u8, 1, 6] {
-            p.actions.push(Action::Symlink {
-                path: host.rc_dir(level).join(format!("K{kill:02}drainguard")),
-                target: target.clone(),
-            });
-        }
-        for level in 2u8..=5 {
-            p.actions.push(Action::Symlink {
-                path: host.rc_dir(level).join(format!("S{start:02}drainguard")),
-                target: target.clone(),
-            });
+    // Relative, as chkconfig and insserv write them (rcN.d sits beside init.d).
+    let target = PathBuf::from("../init.d/drainguard");
+    let mut wanted = Vec::new();
+    // Halt AND reboot (and single-user) run the drain; runlevels 2-5 start it (touch the lock).
+    for level in [0u8, 1, 6] {
+        wanted.push(host.rc_dir(level).join(format!("K{kill:02}drainguard")));
+    }
+    for level in 2u8..=5 {
+        wanted.push(host.rc_dir(level).join(format!("S{start:02}drainguard")));
+    }
+    // Links of an earlier install with other numbers would run the drain twice or too early.
+    for level in 0u8..=6 {
+        for stale in host.links_of(level, "drainguard") {
+            if !wanted.contains(&stale) {
+                p.actions.push(Action::Remove { path: stale });
+            }
         }
     }
-    if host.root.dir().is_none() {
-        p.actions.push(Action::Run {
-            argv: vec![
-                host.root
-                    .host_to_local(&script)
-                    .to_string_lossy()
-                    .into_owned(),
-                "start".into(),
-            ],
-            undo: vec![],
+    for path in wanted {
+        p.actions.push(Action::Symlink {
+            path,
+            target: target.clone(),
         });
+    }
+    if live {
+        start_now(&script, p);
     } else {
         p.notes.push(
-            "--root is set: the init script is not started; its lock file is created at the next boot"
+            "--root is set: the init script is not started; it starts (and creates its lock \
+             file) at the next boot"
                 .into(),
         );
     }
     Ok(())
+}
+
+/// Starts the script now: on RHEL-style rc the lock file it creates is what makes rc run its
+/// K script at halt. Uninstall stops it again, which runs one (usually instant) drain.
+fn start_now(script: &Path, p: &mut Plan) {
+    let s = script.to_string_lossy().into_owned();
+    p.actions.push(Action::Run {
+        argv: vec![s.clone(), "start".into()],
+        undo: vec![vec![s, "stop".into()]],
+    });
 }
 
 /// `app` -> `app.service` (other unit types are kept).

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::cursor::ShipperKind;
 use crate::root::Root;
 
 /// The init system to integrate with.
@@ -43,6 +44,8 @@ pub const SHIPPER_SERVICES: [&str; 10] = [
 #[derive(Debug, Clone)]
 pub struct Host {
     pub root: Root,
+    /// The machine itself is being probed (no `--root`): services can be asked and started.
+    pub live: bool,
     pub init: Init,
     /// The shipper's service name (unit name without `.service`, or init script name).
     pub shipper: Option<String>,
@@ -92,9 +95,34 @@ impl Host {
         link_number(&self.root.host_to_local(&self.rc_dir(level)), 'S', name)
     }
 
+    /// The text of init script `name` (empty when missing or unreadable).
+    pub fn script_text(&self, name: &str) -> String {
+        std::fs::read_to_string(self.local(self.init_d()).join(name)).unwrap_or_default()
+    }
+
+    /// Every `K..name` / `S..name` link in `rcN.d` (host paths).
+    pub fn links_of(&self, level: u8, name: &str) -> Vec<PathBuf> {
+        let dir = self.rc_dir(level);
+        let Ok(entries) = std::fs::read_dir(self.root.host_to_local(&dir)) else {
+            return Vec::new();
+        };
+        let mut out: Vec<PathBuf> = entries
+            .flatten()
+            .filter_map(|e| {
+                let file = e.file_name().to_str()?.to_string();
+                let rest = file.strip_prefix(['K', 'S'])?;
+                let numbered =
+                    rest.len() > 2 && rest.as_bytes()[..2].iter().all(u8::is_ascii_digit);
+                (numbered && &rest[2..] == name).then(|| dir.join(&file))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Whether systemd is PID 1 on the real machine (never under `--root`).
     pub fn systemd_running(&self) -> bool {
-        self.root.dir().is_none() && Path::new("/run/systemd/system").is_dir()
+        self.live && self.local("/run/systemd/system").is_dir()
     }
 }
 
@@ -111,11 +139,49 @@ pub fn link_number(dir: &Path, kind: char, name: &str) -> Option<u8> {
     })
 }
 
-/// Probes the host under `root`. `forced` overrides the init detection.
-pub fn probe(root: &Root, forced: Option<Init>, shipper: Option<&str>) -> Host {
+/// [`probe`] preferring the shippers named in `settings`.
+pub fn probe_for(
+    root: &Root,
+    forced: Option<Init>,
+    shipper: Option<&str>,
+    settings: &crate::settings::Settings,
+) -> Host {
+    let kinds: Vec<ShipperKind> = settings.shippers.iter().map(|s| s.kind.0).collect();
+    probe(root, forced, shipper, &kinds)
+}
+
+/// An image that is not booted has no /run/systemd/system: its /sbin/init tells.
+fn init_is_systemd(root: &Root) -> bool {
+    std::fs::read_link(root.host_to_local(Path::new("/sbin/init")))
+        .is_ok_and(|t| t.to_string_lossy().contains("systemd"))
+}
+
+/// The service / init script names a shipper is packaged under.
+pub fn service_names(kind: ShipperKind) -> &'static [&'static str] {
+    match kind {
+        ShipperKind::Filebeat => &["filebeat"],
+        ShipperKind::FluentBit => &["fluent-bit", "td-agent-bit"],
+        ShipperKind::Vector => &["vector"],
+        ShipperKind::Promtail => &["promtail"],
+        ShipperKind::Alloy => &["alloy"],
+        ShipperKind::Fluentd => &["fluentd", "td-agent"],
+        ShipperKind::Rsyslog => &["rsyslog"],
+        ShipperKind::Logstash => &["logstash"],
+    }
+}
+
+/// Probes the host under `root`. `forced` overrides the init detection; `shipper` names the
+/// shipper's service; otherwise the services of the `preferred` shippers (from the settings)
+/// are looked for first, then every known shipper's.
+pub fn probe(
+    root: &Root,
+    forced: Option<Init>,
+    shipper: Option<&str>,
+    preferred: &[ShipperKind],
+) -> Host {
     let local = |p: &str| root.host_to_local(Path::new(p));
     let init = forced.unwrap_or_else(|| {
-        if local("/run/systemd/system").is_dir() {
+        if local("/run/systemd/system").is_dir() || init_is_systemd(root) {
             Init::Systemd
         } else if local("/etc/rc.d/init.d").is_dir() {
             Init::SysvChkconfig
@@ -127,13 +193,16 @@ pub fn probe(root: &Root, forced: Option<Init>, shipper: Option<&str>) -> Host {
     });
     let mut host = Host {
         root: root.clone(),
+        live: root.dir().is_none(),
         init,
         shipper: None,
     };
     host.shipper = match shipper {
         Some(s) => Some(s.trim_end_matches(".service").to_string()),
-        None => SHIPPER_SERVICES
+        None => preferred
             .iter()
+            .flat_map(|k| service_names(*k).iter())
+            .chain(SHIPPER_SERVICES.iter())
             .find(|s| match host.init {
                 Init::Systemd => host.find_unit(&format!("{s}.service")).is_some(),
                 _ => host.has_script(s),
@@ -141,4 +210,78 @@ pub fn probe(root: &Root, forced: Option<Init>, shipper: Option<&str>) -> Host {
             .map(|s| s.to_string()),
     };
     host
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    use crate::install::temp_root as tree;
+
+    #[test]
+    fn an_unbooted_systemd_image_is_systemd() {
+        let (d, root) = tree();
+        std::fs::create_dir_all(d.path().join("etc/init.d")).unwrap();
+        std::fs::create_dir_all(d.path().join("etc/rc0.d")).unwrap();
+        assert_eq!(probe(&root, None, None, &[]).init, Init::SysvDebian);
+        std::fs::create_dir_all(d.path().join("sbin")).unwrap();
+        symlink("/lib/systemd/systemd", d.path().join("sbin/init")).unwrap();
+        assert_eq!(probe(&root, None, None, &[]).init, Init::Systemd);
+    }
+
+    #[test]
+    fn shipper_services_of_every_kind_are_found() {
+        for name in SHIPPER_SERVICES {
+            let (d, root) = tree();
+            let unit = d.path().join("usr/lib/systemd/system");
+            std::fs::create_dir_all(&unit).unwrap();
+            std::fs::create_dir_all(d.path().join("run/systemd/system")).unwrap();
+            std::fs::write(unit.join(format!("{name}.service")), "").unwrap();
+            assert_eq!(probe(&root, None, None, &[]).shipper.as_deref(), Some(name));
+        }
+    }
+
+    #[test]
+    fn the_settings_shipper_wins_over_rsyslog() {
+        let (d, root) = tree();
+        let unit = d.path().join("lib/systemd/system");
+        std::fs::create_dir_all(&unit).unwrap();
+        std::fs::create_dir_all(d.path().join("run/systemd/system")).unwrap();
+        for n in ["rsyslog", "td-agent-bit"] {
+            std::fs::write(unit.join(format!("{n}.service")), "").unwrap();
+        }
+        assert_eq!(
+            probe(&root, None, None, &[]).shipper.as_deref(),
+            Some("td-agent-bit")
+        );
+        let host = probe(&root, None, None, &[ShipperKind::Rsyslog]);
+        assert_eq!(host.shipper.as_deref(), Some("rsyslog"));
+    }
+
+    #[test]
+    fn links_and_numbers() {
+        let (d, root) = tree();
+        let rc0 = d.path().join("etc/rc0.d");
+        std::fs::create_dir_all(&rc0).unwrap();
+        std::fs::create_dir_all(d.path().join("etc/init.d")).unwrap();
+        for l in [
+            "K20tomcat",
+            "K30drainguard",
+            "S99drainguard",
+            "K3drainguard",
+            "K40drainguard-aws",
+        ] {
+            symlink("x", rc0.join(l)).unwrap();
+        }
+        let host = probe(&root, Some(Init::SysvDebian), None, &[]);
+        assert_eq!(host.k_number(0, "tomcat"), Some(20));
+        assert_eq!(
+            host.links_of(0, "drainguard"),
+            vec![
+                PathBuf::from("/etc/rc0.d/K30drainguard"),
+                PathBuf::from("/etc/rc0.d/S99drainguard")
+            ]
+        );
+    }
 }

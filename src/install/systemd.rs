@@ -73,9 +73,9 @@ pub fn render(spec: &UnitSpec) -> Result<String, Unquotable> {
     u.push_str("Type=oneshot\n");
     u.push_str("RemainAfterExit=yes\n");
     u.push_str(
-        "# A failing check must not leave the unit inactive: then ExecStop would never run.\n",
+        "# Checks the settings and the shippers' configs (not the backlog) at boot: a broken\n# configuration fails the unit loudly (`systemctl --failed`, `drainguard doctor`).\n",
     );
-    u.push_str(&format!("ExecStart=-{exec} check\n"));
+    u.push_str(&format!("ExecStart={exec} check\n"));
     u.push_str(&format!("ExecStop={exec} wait\n"));
     u.push_str("# What holds shutdown is shown on the console as well as in the journal.\n");
     u.push_str("StandardOutput=journal+console\n");

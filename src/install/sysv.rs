@@ -18,14 +18,23 @@ pub struct ScriptSpec {
     pub kill: u8,
 }
 
-/// Picks a K number strictly between the apps' highest and the shipper's.
+/// Picks a K number strictly between the apps' highest and the shipper's. `insserv_style`
+/// takes the next number after the apps, as insserv numbers a script one after the highest
+/// it must stop after; otherwise (chkconfig) midway, which leaves room for later neighbours.
 /// `Err` explains why none fits.
-pub fn choose_k(apps: &[(String, u8)], shipper: Option<(&str, u8)>) -> Result<u8, String> {
+pub fn choose_k(
+    apps: &[(String, u8)],
+    shipper: Option<(&str, u8)>,
+    insserv_style: bool,
+) -> Result<u8, String> {
     let low = apps.iter().map(|(_, k)| *k).max().unwrap_or(0);
     let high = shipper.map_or(100, |(_, k)| k);
     if high > low + 1 {
-        // Midway leaves room for later neighbours.
-        Ok(((low as u16 + high as u16) / 2) as u8)
+        Ok(if insserv_style {
+            low + 1
+        } else {
+            ((low as u16 + high as u16) / 2) as u8
+        })
     } else {
         let app = apps
             .iter()
@@ -38,6 +47,12 @@ pub fn choose_k(apps: &[(String, u8)], shipper: Option<(&str, u8)>) -> Result<u8
              shipper's K links after drainguard's (backed up and undone by uninstall)"
         ))
     }
+}
+
+/// Whether an init script creates its RHEL lock file (`/var/lock/subsys/<name>`), without
+/// which rc skips its K script at halt. The stock Filebeat RPM script does not.
+pub fn creates_lock(script: &str) -> bool {
+    script.contains("/var/lock/subsys")
 }
 
 /// The init script text. The lock file is what makes rc run the K script at all.
@@ -54,11 +69,14 @@ pub fn render(spec: &ScriptSpec) -> String {
         "# everything (or its deadline passes) -> the shipper stops -> the network goes down.\n",
     );
     s.push_str("#\n");
-    s.push_str(&format!(
-        "# chkconfig: 2345 {:02} {:02}\n",
-        spec.start, spec.kill
-    ));
-    s.push_str("# description: hold shutdown until log shippers have delivered everything\n");
+    if spec.init == Init::SysvChkconfig {
+        // Debian's insserv reads only the LSB block below and numbers the links itself.
+        s.push_str(&format!(
+            "# chkconfig: 2345 {:02} {:02}\n",
+            spec.start, spec.kill
+        ));
+        s.push_str("# description: hold shutdown until log shippers have delivered everything\n");
+    }
     s.push_str("### BEGIN INIT INFO\n");
     s.push_str("# Provides:          drainguard\n");
     s.push_str(&format!("# Required-Start:    {req}\n"));
@@ -112,17 +130,27 @@ mod tests {
     #[test]
     fn k_number_between_apps_and_shipper() {
         let apps = vec![("tomcat".to_string(), 20)];
-        assert_eq!(choose_k(&apps, Some(("filebeat", 40))), Ok(30));
-        assert_eq!(choose_k(&apps, Some(("filebeat", 22))), Ok(21));
-        let e = choose_k(&apps, Some(("filebeat", 2))).unwrap_err();
+        assert_eq!(choose_k(&apps, Some(("filebeat", 40)), false), Ok(30));
+        assert_eq!(choose_k(&apps, Some(("filebeat", 40)), true), Ok(21));
+        assert_eq!(choose_k(&apps, Some(("filebeat", 22)), false), Ok(21));
+        assert!(choose_k(&apps, Some(("filebeat", 21)), true).is_err());
+        let e = choose_k(&apps, Some(("filebeat", 2)), false).unwrap_err();
         assert!(
             e.contains("tomcat K20")
                 && e.contains("filebeat K02")
                 && e.contains("--reorder-shipper"),
             "{e}"
         );
-        assert_eq!(choose_k(&[], Some(("filebeat", 40))), Ok(20));
-        assert_eq!(choose_k(&apps, None), Ok(60));
+        assert_eq!(choose_k(&[], Some(("filebeat", 40)), false), Ok(20));
+        assert_eq!(choose_k(&apps, None, false), Ok(60));
+    }
+
+    #[test]
+    fn lock_file_detection() {
+        assert!(!creates_lock(
+            "#!/bin/bash\n# chkconfig: 2345 98 02\nkillproc $filebeat\n"
+        ));
+        assert!(creates_lock("lockfile=/var/lock/subsys/$prog\n"));
     }
 
     #[test]

@@ -1,0 +1,182 @@
+//! doctor on SysV init: the script, its K links at halt and reboot, their order between the
+//! apps and the shipper, and (RHEL-style rc) the lock files that make rc run K scripts at all.
+
+use std::path::Path;
+
+use super::findings::{finding, Finding, Severity};
+use super::Expect;
+use crate::install::probe::{Host, Init};
+
+pub fn check(host: &Host, e: &Expect) -> Vec<Finding> {
+    use Severity::*;
+    let mut out = Vec::new();
+    let name = e.unit.trim_end_matches(".service").to_string();
+    let script = Path::new(host.init_d()).join(&name);
+    if !host.root.host_to_local(&script).is_file() {
+        out.push(finding(
+            "DG101",
+            Error,
+            format!("{} not found", script.display()),
+            "Nothing runs `drainguard wait` at halt or reboot.",
+            "run `drainguard install --before <app>`".into(),
+        ));
+        return out;
+    }
+    let k = |level| host.k_number(level, &name);
+    for level in [0u8, 6] {
+        if k(level).is_none() {
+            out.push(finding(
+                "DG102",
+                Error,
+                format!("no K link for {name} in {}", host.rc_dir(level).display()),
+                if level == 0 {
+                    "rc runs only K links at halt (runlevel 0): without one the drain does not run at poweroff."
+                } else {
+                    "rc runs only K links at reboot (runlevel 6): without one the drain does not run at reboot."
+                },
+                format!("chkconfig {name} on / update-rc.d {name} defaults, or re-run drainguard install"),
+            ));
+        }
+    }
+    // rc runs K links in name order: app, then drainguard, then the shipper, at halt and reboot.
+    for level in [0u8, 6] {
+        let Some(ours) = k(level) else { continue };
+        let dir = host.rc_dir(level);
+        for app in &e.apps {
+            let app = app.trim_end_matches(".service");
+            match host.k_number(level, app) {
+                Some(ak) if ak >= ours => out.push(finding(
+                    "DG103",
+                    Error,
+                    format!(
+                        "in {}: {app} (K{ak:02}) stops after {name} (K{ours:02})",
+                        dir.display()
+                    ),
+                    "The app keeps writing after the drain finished: its last lines are lost.",
+                    "re-run `drainguard install`, which picks a K number after the apps'".into(),
+                )),
+                Some(_) => {}
+                None if level == 0 => out.push(finding(
+                    "DG107",
+                    Warning,
+                    format!("the app {app} has no K link in {}", dir.display()),
+                    "rc does not stop the app at halt: it is killed by halt's killall after the drain, \
+                     so its last lines may not be shipped.",
+                    format!("chkconfig {app} on / update-rc.d {app} defaults"),
+                )),
+                None => {}
+            }
+        }
+        if let Some(s) = &host.shipper {
+            if let Some(sk) = host.k_number(level, s) {
+                if sk <= ours {
+                    out.push(finding(
+                        "DG104",
+                        Error,
+                        format!(
+                            "in {}: the shipper {s} (K{sk:02}) stops before {name} (K{ours:02})",
+                            dir.display()
+                        ),
+                        "The shipper is gone before the drain waits for it: nothing more is delivered.",
+                        "`drainguard install --reorder-shipper` (moves the shipper's K links after \
+                         drainguard's; undone by uninstall)"
+                            .into(),
+                    ));
+                }
+            }
+        }
+    }
+    // Started at boot: an S link in every multi-user runlevel (on RHEL-style rc that start
+    // creates the lock file; rc.sysinit empties /var/lock/subsys at every boot).
+    let missing: Vec<String> = (2u8..=5)
+        .filter(|l| host.s_number(*l, &name).is_none())
+        .map(|l| l.to_string())
+        .collect();
+    if !missing.is_empty() {
+        out.push(finding(
+            "DG108",
+            Error,
+            format!("no S link for {name} in runlevel(s) {}", missing.join(", ")),
+            "Booting into such a runlevel never starts the script: on RHEL-style rc its lock file is \
+             then missing and rc skips its K script at halt, so the drain does not run.",
+            format!("chkconfig {name} on / update-rc.d {name} defaults, or re-run drainguard install"),
+        ));
+    }
+    if host.init == Init::SysvChkconfig {
+        let lock = host
+            .root
+            .host_to_local(Path::new(&format!("/var/lock/subsys/{name}")));
+        // Only on the live machine: an image's lock files are created at its next boot.
+        if host.live && !lock.exists() {
+            out.push(finding(
+                "DG105",
+                Error,
+                format!("/var/lock/subsys/{name} does not exist"),
+                "RHEL-style rc runs a K script at halt only when its lock file exists: the script was \
+                 not started since boot, so the drain will not run.",
+                format!("service {name} start"),
+            ));
+        }
+        if let Some(s) = &host.shipper {
+            let text = host.script_text(s);
+            if !text.is_empty() && !crate::install::sysv::creates_lock(&text) {
+                out.push(finding(
+                    "DG106",
+                    Warning,
+                    format!("{s}'s init script creates no /var/lock/subsys/{s}"),
+                    "rc skips its K script, so the shipper is killed by halt's killall after the network \
+                     is down (the stock Filebeat RPM script does this). drainguard's wait still runs \
+                     before, but the shipper never gets a clean stop.",
+                    format!("make {s}'s start touch /var/lock/subsys/{s} and its stop remove it"),
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::root::Root;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn a_live_chkconfig_host_without_the_lock_file_is_dg105() {
+        let d = tempfile::tempdir().unwrap();
+        let p = |h: &str| d.path().join(h.trim_start_matches('/'));
+        std::fs::create_dir_all(p("/etc/rc.d/init.d")).unwrap();
+        std::fs::write(p("/etc/rc.d/init.d/drainguard"), "#!/bin/sh\n").unwrap();
+        for l in 0..=6 {
+            std::fs::create_dir_all(p(&format!("/etc/rc.d/rc{l}.d"))).unwrap();
+            let link = if matches!(l, 0 | 1 | 6) {
+                "K30drainguard"
+            } else {
+                "S99drainguard"
+            };
+            symlink(
+                "../init.d/drainguard",
+                p(&format!("/etc/rc.d/rc{l}.d/{link}")),
+            )
+            .unwrap();
+        }
+        let mut host = crate::install::probe(
+            &Root::new(Some(d.path().to_path_buf())),
+            Some(Init::SysvChkconfig),
+            None,
+            &[],
+        );
+        let expect = Expect {
+            unit: "drainguard".into(),
+            apps: vec![],
+            deadline: std::time::Duration::from_secs(60),
+        };
+        let ids = |h: &Host| check(h, &expect).iter().map(|f| f.id).collect::<Vec<_>>();
+        assert!(ids(&host).is_empty(), "an image: the lock appears at boot");
+        host.live = true;
+        assert_eq!(ids(&host), vec!["DG105"]);
+        std::fs::create_dir_all(p("/var/lock/subsys")).unwrap();
+        std::fs::write(p("/var/lock/subsys/drainguard"), "").unwrap();
+        assert!(ids(&host).is_empty());
+    }
+}
