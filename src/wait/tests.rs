@@ -31,6 +31,14 @@ impl Watched for Script {
     }
 }
 
+fn script(steps: Vec<Assessment>, alive: bool) -> Script {
+    Script {
+        steps,
+        at: 0,
+        alive,
+    }
+}
+
 fn shipper(meaning: OffsetMeaning, behind: u64, queues: Vec<QueueSignal>) -> ShipperBacklog {
     let mut b = ShipperBacklog {
         shipper: ShipperKind::Rsyslog,
@@ -71,20 +79,12 @@ fn opts() -> WaitOptions {
 #[test]
 fn read_only_offsets_without_a_signal_are_unprovable_unless_settle_is_opted_in() {
     let read_done = assessment(shipper(OffsetMeaning::Read, 0, vec![]));
-    let mut s = Script {
-        steps: vec![read_done.clone()],
-        at: 0,
-        alive: true,
-    };
+    let mut s = script(vec![read_done.clone()], true);
     let r = drain(&mut s, &opts(), &StopFlag::new()).unwrap();
     assert!(matches!(r.outcome, Outcome::Unprovable { .. }));
     assert_eq!(r.outcome.exit(), Exit::Usage);
 
-    let mut s = Script {
-        steps: vec![read_done],
-        at: 0,
-        alive: true,
-    };
+    let mut s = script(vec![read_done], true);
     let o = WaitOptions {
         settle_after: Some(Duration::from_millis(100)),
         ..opts()
@@ -100,11 +100,7 @@ fn read_only_offsets_without_a_signal_are_unprovable_unless_settle_is_opted_in()
 #[test]
 fn settle_never_releases_while_bytes_are_behind() {
     let behind = assessment(shipper(OffsetMeaning::Read, 10, vec![]));
-    let mut s = Script {
-        steps: vec![behind],
-        at: 0,
-        alive: true,
-    };
+    let mut s = script(vec![behind], true);
     let o = WaitOptions {
         settle_after: Some(Duration::from_millis(10)),
         deadline: Duration::from_millis(300),
@@ -128,11 +124,7 @@ fn a_queue_signal_makes_read_offsets_provable() {
         })],
     ));
     let empty = assessment(shipper(OffsetMeaning::Read, 0, vec![q(QueueState::Empty)]));
-    let mut s = Script {
-        steps: vec![pending.clone(), pending, empty],
-        at: 0,
-        alive: true,
-    };
+    let mut s = script(vec![pending.clone(), pending, empty], true);
     let r = drain(&mut s, &opts(), &StopFlag::new()).unwrap();
     assert_eq!(r.outcome, Outcome::Drained);
     assert!(s.at >= 3, "waited for the queue to empty");
@@ -141,11 +133,7 @@ fn a_queue_signal_makes_read_offsets_provable() {
 #[test]
 fn dead_shipper_with_backlog_ends_at_once() {
     let behind = assessment(shipper(OffsetMeaning::Delivered, 10, vec![]));
-    let mut s = Script {
-        steps: vec![behind],
-        at: 0,
-        alive: false,
-    };
+    let mut s = script(vec![behind], false);
     let r = drain(&mut s, &opts(), &StopFlag::new()).unwrap();
     assert_eq!(
         r.outcome,
@@ -159,11 +147,7 @@ fn dead_shipper_with_backlog_ends_at_once() {
 #[test]
 fn raising_the_stop_flag_ends_a_wait_at_once_even_with_a_long_poll_interval() {
     let behind = assessment(shipper(OffsetMeaning::Delivered, 10, vec![]));
-    let mut s = Script {
-        steps: vec![behind],
-        at: 0,
-        alive: true,
-    };
+    let mut s = script(vec![behind], true);
     let o = WaitOptions {
         interval: Duration::from_secs(60),
         deadline: Duration::from_secs(120),
@@ -193,11 +177,7 @@ fn raising_the_stop_flag_ends_a_wait_at_once_even_with_a_long_poll_interval() {
 #[test]
 fn a_flag_raised_before_the_wait_starts_still_stops_it() {
     let behind = assessment(shipper(OffsetMeaning::Delivered, 10, vec![]));
-    let mut s = Script {
-        steps: vec![behind],
-        at: 0,
-        alive: true,
-    };
+    let mut s = script(vec![behind], true);
     let stop = StopFlag::new();
     stop.stop("early");
     let o = WaitOptions {
@@ -215,11 +195,7 @@ fn a_flag_raised_before_the_wait_starts_still_stops_it() {
 #[test]
 fn the_deadline_ends_a_wait_whose_bytes_stay_behind() {
     let behind = assessment(shipper(OffsetMeaning::Delivered, 10, vec![]));
-    let mut s = Script {
-        steps: vec![behind],
-        at: 0,
-        alive: true,
-    };
+    let mut s = script(vec![behind], true);
     let o = WaitOptions {
         deadline: Duration::from_millis(250),
         ..opts()
@@ -233,11 +209,7 @@ fn the_deadline_ends_a_wait_whose_bytes_stay_behind() {
 #[test]
 fn the_json_report_of_a_dead_shipper_keeps_the_backlog_under_shippers() {
     let behind = assessment(shipper(OffsetMeaning::Delivered, 10, vec![]));
-    let mut s = Script {
-        steps: vec![behind],
-        at: 0,
-        alive: false,
-    };
+    let mut s = script(vec![behind], false);
     let r = drain(&mut s, &opts(), &StopFlag::new()).unwrap();
     let text = crate::report::to_json(&r.final_assessment, r.json_extra());
     assert_eq!(
