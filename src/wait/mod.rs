@@ -197,6 +197,23 @@ fn full_assessment(
     a
 }
 
+/// Reads and fully assesses now, for a decision or a final report that needs the current state
+/// (the last assessment may be older: the shortcut, or a shipper that wrote and exited since).
+fn refresh(
+    watched: &mut dyn Watched,
+    shortcut: &mut shortcut::Shortcut,
+    last: &mut Assessment,
+    marker: &mut u64,
+) {
+    match watched.read() {
+        Ok(snapshots) => {
+            *marker = progress_marker(&snapshots);
+            *last = full_assessment(watched, &snapshots, shortcut);
+        }
+        Err(e) => tracing::warn!(error = %e, "reading the stores failed; reporting the last read"),
+    }
+}
+
 /// Shippers whose store cannot prove delivery: offsets that mean less than "delivered" and no
 /// usable queue signal.
 fn unprovable(a: &Assessment) -> Vec<ShipperKind> {
@@ -232,6 +249,11 @@ pub fn drain(
     let mut last_progress = t0;
     let mut last_change = t0;
     let mut stall_warned = false;
+    // `last` is a full assessment of the latest read (false after the shortcut skipped one).
+    let mut fresh = true;
+    // A shipper found dead is confirmed by one more read: it may have written its final
+    // state and exited since the last one (Filebeat does exactly that when it is stopped).
+    let mut death_rechecked = false;
     let finish = |outcome: Outcome, a: Assessment, marker: u64| WaitReport {
         outcome,
         started,
@@ -274,6 +296,12 @@ pub fn drain(
                 .map(|s| s.shipper)
                 .collect();
             if !dead.is_empty() {
+                if !death_rechecked {
+                    death_rechecked = true;
+                    refresh(watched, &mut shortcut, &mut last, &mut marker);
+                    fresh = true;
+                    continue;
+                }
                 progress.done();
                 return Ok(finish(
                     Outcome::ShipperDead { shippers: dead },
@@ -283,6 +311,12 @@ pub fn drain(
             }
         }
         if now >= deadline_at {
+            if !fresh {
+                // The per-file report must be current (and a drain that just finished counts).
+                refresh(watched, &mut shortcut, &mut last, &mut marker);
+                fresh = true;
+                continue;
+            }
             progress.done();
             return Ok(finish(Outcome::Deadline, last, marker));
         }
@@ -300,10 +334,16 @@ pub fn drain(
             .min(deadline_at.saturating_duration_since(now));
         match events.next(timeout) {
             Wake::Signal(signal) => {
+                if !fresh {
+                    refresh(watched, &mut shortcut, &mut last, &mut marker);
+                }
                 progress.done();
                 return Ok(finish(Outcome::Interrupted { signal }, last, marker));
             }
             Wake::Stop => {
+                if !fresh {
+                    refresh(watched, &mut shortcut, &mut last, &mut marker);
+                }
                 progress.done();
                 let reason = stop.reason().unwrap_or_default();
                 return Ok(finish(Outcome::Stopped { reason }, last, marker));
@@ -328,9 +368,11 @@ pub fn drain(
         }
         marker = m;
         if last.verdict == Verdict::Behind && shortcut.still_behind(&snapshots, Instant::now()) {
+            fresh = false;
             continue;
         }
         let a = full_assessment(watched, &snapshots, &mut shortcut);
+        fresh = true;
         if a.bytes_behind != last.bytes_behind {
             last_change = Instant::now();
         }

@@ -223,3 +223,14 @@ fn the_json_report_of_a_dead_shipper_keeps_the_backlog_under_shippers() {
     assert_eq!(doc["shippers"][0]["shipper"], "rsyslog");
     assert_eq!(doc["bytes_behind"], 10);
 }
+
+#[test]
+fn a_shipper_that_finished_and_exited_since_the_last_read_counts_as_drained() {
+    // Read 1: behind. Then the shipper writes its final state and exits: the dead-shipper
+    // check must read once more and release as drained, not report a dead shipper.
+    let behind = assessment(shipper(OffsetMeaning::Delivered, 10, vec![]));
+    let done = assessment(shipper(OffsetMeaning::Delivered, 0, vec![]));
+    let mut s = script(vec![behind, done], false);
+    let r = drain(&mut s, &opts(), &StopFlag::new()).unwrap();
+    assert_eq!(r.outcome, Outcome::Drained);
+}
