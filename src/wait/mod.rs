@@ -12,6 +12,7 @@ mod events;
 mod progress;
 mod record;
 mod shortcut;
+mod stall;
 mod stop;
 #[cfg(test)]
 mod tests;
@@ -25,7 +26,7 @@ pub use events::{Events, Wake};
 pub use record::append_record;
 pub use stop::StopFlag;
 
-use crate::backlog::{Assessment, FileReport, Verdict};
+use crate::backlog::{Assessment, Verdict};
 use crate::cursor::{OffsetUnit, ShipperKind, StoreSnapshot};
 use crate::error::StoreError;
 use crate::exit::Exit;
@@ -246,9 +247,8 @@ pub fn drain(
     let mut progress = progress::Progress::new(opts, bytes_at_start);
     let mut last = first;
     let mut marker = marker0;
-    let mut last_progress = t0;
     let mut last_change = t0;
-    let mut stall_warned = false;
+    let mut stall = stall::Stall::new(opts.stall_after, t0);
     // `last` is a full assessment of the latest read (false after the shortcut skipped one).
     let mut fresh = true;
     // A shipper found dead is confirmed by one more read: it may have written its final
@@ -320,13 +320,7 @@ pub fn drain(
             progress.done();
             return Ok(finish(Outcome::Deadline, last, marker));
         }
-        if last.verdict == Verdict::Behind
-            && !stall_warned
-            && now.duration_since(last_progress) >= opts.stall_after
-        {
-            stall_warning(&last, now.duration_since(last_progress));
-            stall_warned = true;
-        }
+        stall.check(&last, now);
         progress.update(&last, now.duration_since(t0));
 
         let timeout = opts
@@ -360,8 +354,7 @@ pub fn drain(
         };
         let m = progress_marker(&snapshots);
         if m > marker {
-            last_progress = Instant::now();
-            stall_warned = false;
+            stall.progressed(Instant::now());
         }
         if m != marker {
             last_change = Instant::now();
@@ -378,32 +371,4 @@ pub fn drain(
         }
         last = a;
     }
-}
-
-fn stall_warning(a: &Assessment, since: Duration) {
-    let stuck: Vec<&FileReport> = a
-        .shippers
-        .iter()
-        .flat_map(|s| s.files.iter())
-        .filter(|f| f.state.blocks())
-        .take(5)
-        .collect();
-    let names: Vec<String> = stuck
-        .iter()
-        .map(|f| {
-            format!(
-                "{} ({} left)",
-                crate::display::path(&f.path),
-                crate::display::bytes(f.state.blocking_bytes())
-            )
-        })
-        .collect();
-    tracing::warn!(
-        bytes_left = a.bytes_behind,
-        since_progress_s = since.as_secs(),
-        files = %names.join(", "),
-        "no progress: the shipper is not delivering. Is its output reachable (Elasticsearch, \
-         Logstash, Kafka down or refusing)? Is its disk queue full? Still waiting: a stall is \
-         not a release"
-    );
 }
