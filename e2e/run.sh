@@ -63,13 +63,14 @@ for s in $scenarios; do
   tar -C "$dir/payload" -cf "$dir/payload.tar" .
   t0=$SECONDS
   timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1024 \
-    -nodefaults -display none -no-reboot -serial stdio \
+    -nodefaults -display none -no-reboot -serial "file:$dir/serial.raw" \
     -kernel "$cache/vmlinuz" -initrd "$cache/initrd.img" \
     -append "root=/dev/vda console=ttyS0 net.ifnames=0 printk.devkmsg=on systemd.log_target=kmsg systemd.log_level=info panic=-1" \
     -drive file="$cache/$flavour.img",if=virtio,format=raw,snapshot=on \
     -drive file="$dir/payload.tar",if=virtio,format=raw,readonly=on \
-    -nic user,model=virtio-net-pci < /dev/null 2>&1 | tr -d '\r\000' > "$dir/serial.log"
-  qrc=${PIPESTATUS[0]}
+    -nic user,model=virtio-net-pci < /dev/null > "$dir/qemu.log" 2>&1
+  qrc=$?
+  tr -d '\r\000' < "$dir/serial.raw" > "$dir/serial.log"
   kill "$sink_pid" 2>/dev/null; wait "$sink_pid" 2>/dev/null
   secs=$((SECONDS - t0))
   if python3 "$here/check.py" "$s" "$dir" "$qrc" > "$dir/check.txt" 2>&1; then
