@@ -11,8 +11,10 @@
 //! bytes it has received on the connection plus "\n" whenever it has read data. On SIGTERM it
 //! writes its final state and exits 0; `--stall-after` stops delivering but stays alive (an
 //! unreachable output); `--crash-after` aborts without a final write. Rename-rotation keeps
-//! the old file open until it is shipped; truncation restarts the file at 0.
+//! the old file open until it is shipped; truncation restarts the file at 0. Started again on
+//! an existing store (after a crash), it resumes from the recorded offsets, as Filebeat does.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::net::TcpStream;
@@ -69,15 +71,21 @@ struct Harvester {
 }
 
 impl Harvester {
-    fn open(path: &PathBuf) -> Option<Harvester> {
+    /// Opens `path`, resuming at its recorded offset (from a previous run's store), if any.
+    fn open(path: &PathBuf, resume: &HashMap<(u64, u64), u64>) -> Option<Harvester> {
         let file = File::open(path).ok()?;
         let m = file.metadata().ok()?;
+        let acked = resume
+            .get(&(m.ino(), m.dev()))
+            .copied()
+            .filter(|&o| o <= m.len())
+            .unwrap_or(0);
         Some(Harvester {
             path: path.clone(),
             file,
             ino: m.ino(),
             dev: m.dev(),
-            acked: 0,
+            acked,
             dirty: true,
         })
     }
@@ -192,8 +200,46 @@ impl Store {
     }
 }
 
+/// The offsets a previous run recorded under `data`, by (inode, device), read with drainguard's
+/// own (read-only) Filebeat reader. Empty when there is no store yet.
+fn recorded_offsets(data: &std::path::Path) -> HashMap<(u64, u64), u64> {
+    use drainguard::adapters::{open, SourceOptions};
+    use drainguard::cursor::{Identity, ShipperKind};
+    let opts = SourceOptions {
+        data_path: Some(data.to_path_buf()),
+        ..SourceOptions::default()
+    };
+    let Ok(Some(mut reader)) = open(ShipperKind::Filebeat, &opts) else {
+        return HashMap::new();
+    };
+    let Ok(snapshot) = reader.read() else {
+        return HashMap::new();
+    };
+    snapshot
+        .cursors
+        .into_iter()
+        .filter_map(|c| match c.identity {
+            Identity::DevInode { dev, ino } => Some(((ino, dev), c.offset)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Sleeps `d`, waking early when `stop` is raised (SIGTERM must not wait out a long flush).
+fn sleep_unless(stop: &AtomicBool, d: Duration) {
+    let until = Instant::now() + d;
+    while !stop.load(Ordering::Relaxed) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(10)));
+    }
+}
+
 fn main() -> std::io::Result<()> {
     let args = Args::parse();
+    let resume = recorded_offsets(&args.data);
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
     signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
@@ -202,7 +248,15 @@ fn main() -> std::io::Result<()> {
     }
     let mut store = match args.format {
         Format::Memlog => {
-            let mut w = tk::MemlogWriter::create(&args.data.join("registry/filebeat"))?;
+            let dir = args.data.join("registry/filebeat");
+            // A restart continues the existing store (op ids after its newest checkpoint);
+            // every entry this run tracks is written again before anything is shipped.
+            let mut w = if dir.join("meta.json").exists() {
+                tk::MemlogWriter::create_appending(&dir)?
+            } else {
+                tk::MemlogWriter::create(&dir)?
+            };
+            w.checkpoint_size = 10 << 20;
             if let Some(n) = args.checkpoint_every {
                 // Roughly n ops of ~400 bytes.
                 w.checkpoint_size = n * 400;
@@ -229,7 +283,7 @@ fn main() -> std::io::Result<()> {
                 .iter()
                 .any(|h| h.path == *path && Some((h.ino, h.dev)) == current);
             if current.is_some() && !known {
-                if let Some(h) = Harvester::open(path) {
+                if let Some(h) = Harvester::open(path, &resume) {
                     hs.push(h);
                 }
             }
@@ -276,7 +330,7 @@ fn main() -> std::io::Result<()> {
             }
         }
         store.write(&mut hs)?;
-        std::thread::sleep(args.flush_interval);
+        sleep_unless(&stop, args.flush_interval);
     }
     // Clean shutdown: everything acknowledged is written.
     store.write(&mut hs)?;

@@ -21,6 +21,46 @@ fn wait(data: &std::path::Path, pid: u32, extra: &[&str]) -> std::process::Comma
     c
 }
 
+/// A tempdir with an app log, a running sink and the shipper's data directory (not created).
+struct Host {
+    d: tempfile::TempDir,
+    log: std::path::PathBuf,
+    sink: Sink,
+    data: std::path::PathBuf,
+}
+
+/// A [`Host`] whose app log has `lines` lines.
+fn host(lines: usize) -> Host {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("app.log");
+    app_log(&log, lines);
+    let sink = Sink::start(d.path());
+    let data = d.path().join("data");
+    Host { d, log, sink, data }
+}
+
+/// Starts shipsim (see [`shipsim`]) and waits until its store exists.
+fn shipping(
+    data: &std::path::Path,
+    files: &[&std::path::Path],
+    sink: Option<&Sink>,
+    extra: &[&str],
+) -> support::Proc {
+    let sim = shipsim(data, files, sink, extra);
+    assert!(eventually(Duration::from_secs(5), || data
+        .join("registry")
+        .exists()));
+    sim
+}
+
+/// Starts a `wait` command with its output captured.
+fn spawn(mut c: std::process::Command) -> std::process::Child {
+    c.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn text(o: &Output) -> String {
     format!(
         "stdout:\n{}\nstderr:\n{}",
@@ -67,10 +107,7 @@ fn a_stalled_output_never_releases_and_the_deadline_reports_every_file() {
     let sink = Sink::start(d.path());
     let data = d.path().join("data");
     // The output stops accepting after 10 KB: offsets stop moving, bytes stay behind.
-    let sim = shipsim(&data, &[&a, &b], Some(&sink), &["--stall-after", "10000"]);
-    assert!(eventually(Duration::from_secs(5), || data
-        .join("registry")
-        .exists()));
+    let sim = shipping(&data, &[&a, &b], Some(&sink), &["--stall-after", "10000"]);
     let t0 = Instant::now();
     let out = wait(
         &data,
@@ -95,10 +132,10 @@ fn a_stalled_output_never_releases_and_the_deadline_reports_every_file() {
 
 #[test]
 fn a_dead_shipper_ends_the_wait_at_once_unless_told_to_wait_for_a_restart() {
-    let d = tempfile::tempdir().unwrap();
-    let log = d.path().join("app.log");
-    app_log(&log, 20_000);
-    let data = d.path().join("data");
+    // No sink: read bytes count as delivered.
+    let Host {
+        d: _d, log, data, ..
+    } = host(20_000);
     let mut sim = shipsim(
         &data,
         &[&log],
@@ -129,15 +166,8 @@ fn sigterm_prints_the_report_and_exits_5() {
     let sink = Sink::start(d.path());
     sink.pause();
     let data = d.path().join("data");
-    let sim = shipsim(&data, &[&log], Some(&sink), &[]);
-    assert!(eventually(Duration::from_secs(5), || data
-        .join("registry")
-        .exists()));
-    let child = wait(&data, sim.pid(), &["--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let sim = shipping(&data, &[&log], Some(&sink), &[]);
+    let child = spawn(wait(&data, sim.pid(), &["--json"]));
     std::thread::sleep(Duration::from_millis(700));
     unsafe_kill(child.id());
     let out = child.wait_with_output().unwrap();
@@ -158,12 +188,13 @@ fn unsafe_kill(pid: u32) {
 
 #[test]
 fn memlog_checkpoints_during_the_wait_are_followed() {
-    let d = tempfile::tempdir().unwrap();
-    let log = d.path().join("app.log");
-    app_log(&log, 30_000);
-    let sink = Sink::start(d.path());
-    let data = d.path().join("data");
-    let sim = shipsim(
+    let Host {
+        d: _d,
+        log,
+        sink,
+        data,
+    } = host(30_000);
+    let sim = shipping(
         &data,
         &[&log],
         Some(&sink),
@@ -176,9 +207,6 @@ fn memlog_checkpoints_during_the_wait_are_followed() {
             "20ms",
         ],
     );
-    assert!(eventually(Duration::from_secs(5), || data
-        .join("registry")
-        .exists()));
     let out = wait(&data, sim.pid(), &[]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(sink.received(), std::fs::read(&log).unwrap());
@@ -196,15 +224,13 @@ fn memlog_checkpoints_during_the_wait_are_followed() {
 
 #[test]
 fn files_growing_while_waiting_are_shipped_before_release() {
-    let d = tempfile::tempdir().unwrap();
-    let log = d.path().join("app.log");
-    app_log(&log, 1_000);
-    let sink = Sink::start(d.path());
-    let data = d.path().join("data");
-    let sim = shipsim(&data, &[&log], Some(&sink), &["--rate", "60000"]);
-    assert!(eventually(Duration::from_secs(5), || data
-        .join("registry")
-        .exists()));
+    let Host {
+        d: _d,
+        log,
+        sink,
+        data,
+    } = host(1_000);
+    let sim = shipping(&data, &[&log], Some(&sink), &["--rate", "60000"]);
     let writer = {
         let log = log.clone();
         std::thread::spawn(move || {
@@ -233,4 +259,140 @@ fn nothing_to_drain_on_a_host_without_shippers() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("nothing to drain"));
+}
+
+/// Lines of `bytes`, sorted (several harvesters interleave at the sink).
+fn sorted_lines(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut lines: Vec<Vec<u8>> = bytes
+        .split_inclusive(|&b| b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn a_stall_holds_the_wait_with_warnings_and_resumed_delivery_releases_it() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("app.log");
+    app_log(&log, 5_000);
+    let sink = Sink::start(d.path());
+    // The output is unreachable from the start: nothing is acknowledged.
+    sink.pause();
+    let data = d.path().join("data");
+    let sim = shipping(&data, &[&log], Some(&sink), &[]);
+    let mut child = spawn(wait(
+        &data,
+        sim.pid(),
+        &["--stall-after", "500ms", "--report-every", "200ms"],
+    ));
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "released during a stall with bytes left"
+    );
+    assert!(sink.received().is_empty());
+    sink.resume();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(sink.received(), std::fs::read(&log).unwrap());
+    let s = text(&out);
+    assert!(
+        s.contains("no progress") && s.contains("app.log"),
+        "stall warning names the stuck file: {s}"
+    );
+    assert!(
+        s.matches("waiting for the shippers to deliver").count() >= 2,
+        "one progress line every --report-every off a terminal: {s}"
+    );
+}
+
+#[test]
+fn a_rotation_while_waiting_holds_until_the_renamed_file_is_shipped_too() {
+    let Host { d, log, sink, data } = host(10_000);
+    let sim = shipping(&data, &[&log], Some(&sink), &["--rate", "100000"]);
+    let child = spawn(wait(&data, sim.pid(), &[]));
+    std::thread::sleep(Duration::from_millis(300));
+    // logrotate's create mode: rename, then a fresh file under the old name.
+    let rotated = d.path().join("app.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    std::fs::write(&log, "after rotation 1\nafter rotation 2\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let mut both = std::fs::read(&rotated).unwrap();
+    both.extend(std::fs::read(&log).unwrap());
+    assert_eq!(sorted_lines(&sink.received()), sorted_lines(&both));
+}
+
+#[test]
+fn waiting_for_a_restart_releases_once_the_restarted_shipper_catches_up() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("app.log");
+    app_log(&log, 20_000);
+    let total = std::fs::metadata(&log).unwrap().len();
+    let sink = Sink::start(d.path());
+    let data = d.path().join("data");
+    let mut sim = shipsim(
+        &data,
+        &[&log],
+        Some(&sink),
+        &["--rate", "50000", "--crash-after", "20000"],
+    );
+    let pid = sim.pid();
+    let _ = sim.0.wait();
+    let mut child = spawn(wait(
+        &data,
+        pid,
+        &["--deadline", "30s", "--wait-for-restart"],
+    ));
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "kept waiting for the restart"
+    );
+    let _restarted = shipsim(&data, &[&log], Some(&sink), &["--rate", "500000"]);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Every line arrived; the restart resumed from the recorded offset (at-least-once: only
+    // what was delivered after the last flush before the crash is sent twice).
+    let got = sink.received();
+    let mut unique = sorted_lines(&got);
+    unique.dedup();
+    assert_eq!(unique, sorted_lines(&std::fs::read(&log).unwrap()));
+    assert!(
+        (got.len() as u64) < total + 10_000,
+        "resent from 0 instead of resuming: {} bytes for a {total}-byte file",
+        got.len()
+    );
+}
+
+#[test]
+fn the_simulator_exits_0_promptly_on_sigterm_with_its_state_written() {
+    // No sink: read bytes count as delivered.
+    let Host {
+        d: _d, log, data, ..
+    } = host(2_000);
+    let mut sim = shipsim(
+        &data,
+        &[&log],
+        None,
+        &["--format", "legacy", "--flush-interval", "10s"],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = Instant::now();
+    unsafe_kill(sim.pid());
+    let status = sim.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "did not sleep out its 10 s flush interval"
+    );
+    // The final write recorded everything it shipped: nothing is behind.
+    let out = drainguard()
+        .arg("status")
+        .arg("--data-path")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }

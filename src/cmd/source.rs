@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use crate::adapters::{self, SourceOptions, StoreReader};
 use crate::cli::Global;
-use crate::cursor::ShipperKind;
+use crate::cursor::{ShipperKind, StoreSnapshot};
 use crate::root::Root;
 use crate::settings::Settings;
 
@@ -169,16 +169,32 @@ impl Sources {
         &mut self,
         pid_override: Option<u32>,
     ) -> Result<crate::backlog::Assessment, crate::error::StoreError> {
-        let mut shippers = Vec::with_capacity(self.readers.len());
-        for i in 0..self.readers.len() {
-            let snapshot = self.readers[i].read()?;
-            let env = crate::backlog::Env {
-                root: self.root.clone(),
-                shipper_pids: self.shipper_pids(snapshot.shipper, pid_override),
-            };
-            shippers.push(crate::backlog::assess(&snapshot, &env));
-        }
-        Ok(crate::backlog::combine(shippers))
+        let snapshots = self.read()?;
+        Ok(self.assess_snapshots(&snapshots, pid_override))
+    }
+
+    /// Reads every store (incrementally where the reader can), without touching the files.
+    pub fn read(&mut self) -> Result<Vec<StoreSnapshot>, crate::error::StoreError> {
+        self.readers.iter_mut().map(|r| r.read()).collect()
+    }
+
+    /// Compares snapshots (from [`Sources::read`]) with the disk: one assessment.
+    pub fn assess_snapshots(
+        &self,
+        snapshots: &[StoreSnapshot],
+        pid_override: Option<u32>,
+    ) -> crate::backlog::Assessment {
+        let shippers = snapshots
+            .iter()
+            .map(|snapshot| {
+                let env = crate::backlog::Env {
+                    root: self.root.clone(),
+                    shipper_pids: self.shipper_pids(snapshot.shipper, pid_override),
+                };
+                crate::backlog::assess(snapshot, &env)
+            })
+            .collect();
+        crate::backlog::combine(shippers)
     }
 }
 
@@ -199,8 +215,12 @@ pub struct WatchedSources {
 }
 
 impl crate::wait::Watched for WatchedSources {
-    fn assess(&mut self) -> Result<crate::backlog::Assessment, crate::error::StoreError> {
-        self.sources.assess(self.pid_override)
+    fn read(&mut self) -> Result<Vec<StoreSnapshot>, crate::error::StoreError> {
+        self.sources.read()
+    }
+
+    fn assess(&mut self, snapshots: &[StoreSnapshot]) -> crate::backlog::Assessment {
+        self.sources.assess_snapshots(snapshots, self.pid_override)
     }
 
     fn shipper_alive(&self, kind: ShipperKind) -> bool {

@@ -12,7 +12,17 @@ use crate::report::{self, TableOptions};
 use crate::settings::{DEFAULT_DEADLINE, DEFAULT_LOG_FILE};
 use crate::wait::{self, Outcome, WaitOptions};
 
+const WAIT_EXIT_CODES: &str = "\
+Exit codes:
+  0  drained: every tracked byte is delivered (or released on --settle-after, reported)
+  1  internal error
+  2  usage or configuration error; also: delivery cannot be proven and --settle-after not given
+  3  deadline passed with bytes unshipped (the report lists them per file)
+  4  shipper dead while bytes are behind (unless --wait-for-restart)
+  5  interrupted (SIGTERM/SIGINT); the report is printed first";
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = WAIT_EXIT_CODES)]
 pub struct Args {
     #[command(flatten)]
     pub source: SourceArgs,
@@ -20,10 +30,10 @@ pub struct Args {
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub deadline: Option<Duration>,
     /// Poll interval, for file systems without change events and for growing files.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s", value_name = "DURATION")]
     pub interval: Duration,
     /// Warn when bytes are behind and nothing moved for this long (keeps waiting).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s", value_name = "DURATION")]
     pub stall_after: Duration,
     /// Opt-in quiet-period rule for stores that cannot prove delivery: release when
     /// everything is read and nothing changed for this long. Reported as used.
@@ -33,7 +43,7 @@ pub struct Args {
     #[arg(long)]
     pub wait_for_restart: bool,
     /// One progress log line every this long when not on a terminal.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s", value_name = "DURATION")]
     pub report_every: Duration,
     /// No progress output.
     #[arg(long, short)]
@@ -85,7 +95,18 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         sources,
         pid_override: args.source.shipper_pid,
     };
-    let report = wait::drain(&mut watched, &opts)?;
+    // A bug must not hang or crash the shutdown path silently: a panic ends the wait with
+    // exit 1 ("internal error"); the panic message is already on stderr.
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait::drain(&mut watched, &opts, &wait::StopFlag::new())
+    }));
+    let report = match run {
+        Ok(r) => r?,
+        Err(_) => {
+            eprintln!("drainguard wait: internal error (a bug; please report the message above)");
+            return Ok(Exit::Behind);
+        }
+    };
     if !args.no_log_file {
         if let Err(e) = wait::append_record(&root, &log_file, &report) {
             tracing::warn!(file = %crate::display::path(&log_file), error = %e, "cannot write the run record");
@@ -118,6 +139,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
             Outcome::Interrupted { signal } => {
                 format!("interrupted by signal {signal} after {secs:.1}s")
             }
+            Outcome::Stopped { reason } => format!("stopped after {secs:.1}s: {reason}"),
             Outcome::Unprovable { shippers } => format!(
                 "cannot prove delivery for {}: its offsets only prove the data was read and no \
                  queue signal is available. Enable the shipper's signal (see the report), or \

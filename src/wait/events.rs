@@ -14,6 +14,8 @@ pub enum Wake {
     Changed,
     /// SIGTERM or SIGINT arrived.
     Signal(i32),
+    /// A [`StopFlag`](super::StopFlag) was raised.
+    Stop,
     /// The interval passed with no event.
     Tick,
 }
@@ -29,9 +31,10 @@ pub struct Events {
 }
 
 impl Events {
-    /// Watches `paths` (non-recursively) and, when `signals` is true, SIGTERM/SIGINT.
-    pub fn new(paths: &[PathBuf], signals: bool) -> Events {
+    /// Watches `paths` (non-recursively), `stop` and, when `signals` is true, SIGTERM/SIGINT.
+    pub fn new(paths: &[PathBuf], signals: bool, stop: &super::StopFlag) -> Events {
         let (tx, rx) = channel();
+        stop.register(tx.clone());
         let (watcher, polling_only) = watch(paths, tx.clone());
         let signals = signals.then(|| listen_for_signals(tx)).flatten();
         Events {
@@ -42,7 +45,8 @@ impl Events {
         }
     }
 
-    /// Waits up to `timeout` for the next wake-up; coalesces a burst of store events into one.
+    /// Waits up to `timeout` for the next wake-up; coalesces a burst of store events into one
+    /// (a signal or stop in the burst wins).
     pub fn next(&self, timeout: Duration) -> Wake {
         let first = match self.rx.recv_timeout(timeout) {
             Ok(w) => w,
@@ -52,7 +56,7 @@ impl Events {
         };
         let mut wake = first;
         while let Ok(w) = self.rx.try_recv() {
-            if let Wake::Signal(_) = w {
+            if matches!(w, Wake::Signal(_) | Wake::Stop) {
                 wake = w;
             }
         }

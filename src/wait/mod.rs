@@ -11,6 +11,9 @@
 mod events;
 mod progress;
 mod record;
+mod shortcut;
+mod stall;
+mod stop;
 #[cfg(test)]
 mod tests;
 
@@ -21,16 +24,19 @@ use serde::Serialize;
 
 pub use events::{Events, Wake};
 pub use record::append_record;
+pub use stop::StopFlag;
 
-use crate::backlog::{Assessment, FileReport, Verdict};
-use crate::cursor::ShipperKind;
+use crate::backlog::{Assessment, Verdict};
+use crate::cursor::{OffsetUnit, ShipperKind, StoreSnapshot};
 use crate::error::StoreError;
 use crate::exit::Exit;
 
 /// What `wait` watches: the stores, read again on every wake-up, and the shippers' processes.
 pub trait Watched {
-    /// Reads every store and compares it with the disk.
-    fn assess(&mut self) -> Result<Assessment, StoreError>;
+    /// Reads every store (incrementally where possible), without touching the tracked files.
+    fn read(&mut self) -> Result<Vec<StoreSnapshot>, StoreError>;
+    /// Compares snapshots from [`Watched::read`] with the files on disk (stats every file).
+    fn assess(&mut self, snapshots: &[StoreSnapshot]) -> Assessment;
     /// True when `kind`'s shipper has a live process.
     fn shipper_alive(&self, kind: ShipperKind) -> bool;
     /// Directories whose changes mean a store changed.
@@ -81,11 +87,21 @@ pub enum Outcome {
     /// The deadline passed with bytes unshipped.
     Deadline,
     /// These shippers are dead with bytes behind: nothing more will ship.
-    ShipperDead { shippers: Vec<ShipperKind> },
+    /// (JSON `dead_shippers`: the report's `shippers` is the per-shipper backlog.)
+    ShipperDead {
+        #[serde(rename = "dead_shippers")]
+        shippers: Vec<ShipperKind>,
+    },
     /// SIGTERM/SIGINT.
     Interrupted { signal: i32 },
+    /// The caller raised the [`StopFlag`] (e.g. the AWS lifecycle hook was abandoned).
+    Stopped { reason: String },
     /// Delivery cannot be proven for these shippers and `--settle-after` was not given.
-    Unprovable { shippers: Vec<ShipperKind> },
+    /// (JSON `unprovable_shippers`.)
+    Unprovable {
+        #[serde(rename = "unprovable_shippers")]
+        shippers: Vec<ShipperKind>,
+    },
 }
 
 impl Outcome {
@@ -95,7 +111,7 @@ impl Outcome {
             Outcome::Drained | Outcome::Settled => Exit::Ok,
             Outcome::Deadline => Exit::Deadline,
             Outcome::ShipperDead { .. } => Exit::ShipperDead,
-            Outcome::Interrupted { .. } => Exit::Interrupted,
+            Outcome::Interrupted { .. } | Outcome::Stopped { .. } => Exit::Interrupted,
             Outcome::Unprovable { .. } => Exit::Usage,
         }
     }
@@ -108,6 +124,7 @@ impl Outcome {
             Outcome::Deadline => "deadline",
             Outcome::ShipperDead { .. } => "shipper-dead",
             Outcome::Interrupted { .. } => "interrupted",
+            Outcome::Stopped { .. } => "stopped",
             Outcome::Unprovable { .. } => "unprovable",
         }
     }
@@ -153,13 +170,49 @@ pub enum WaitError {
     Store(#[from] StoreError),
 }
 
-/// Sum of all offsets: it grows exactly when a shipper makes progress.
-fn progress_marker(a: &Assessment) -> u64 {
-    a.shippers
+/// Sum of all byte offsets in the stores: it grows exactly when a shipper makes progress.
+fn progress_marker(snapshots: &[StoreSnapshot]) -> u64 {
+    snapshots
         .iter()
-        .flat_map(|s| s.files.iter())
-        .filter_map(|f| f.offset)
-        .sum()
+        .flat_map(|s| s.cursors.iter())
+        .filter(|c| c.unit == OffsetUnit::Bytes)
+        .map(|c| c.offset)
+        .fold(0u64, u64::saturating_add)
+}
+
+/// Reads and fully assesses, remembering the result for the shortcut.
+fn full_assessment(
+    watched: &mut dyn Watched,
+    snapshots: &[StoreSnapshot],
+    shortcut: &mut shortcut::Shortcut,
+) -> Assessment {
+    let t = Instant::now();
+    let a = watched.assess(snapshots);
+    let cost = t.elapsed();
+    tracing::debug!(
+        cost_ms = cost.as_secs_f64() * 1000.0,
+        bytes_behind = a.bytes_behind,
+        "full assessment"
+    );
+    shortcut.record(&a, t, cost);
+    a
+}
+
+/// Reads and fully assesses now, for a decision or a final report that needs the current state
+/// (the last assessment may be older: the shortcut, or a shipper that wrote and exited since).
+fn refresh(
+    watched: &mut dyn Watched,
+    shortcut: &mut shortcut::Shortcut,
+    last: &mut Assessment,
+    marker: &mut u64,
+) {
+    match watched.read() {
+        Ok(snapshots) => {
+            *marker = progress_marker(&snapshots);
+            *last = full_assessment(watched, &snapshots, shortcut);
+        }
+        Err(e) => tracing::warn!(error = %e, "reading the stores failed; reporting the last read"),
+    }
 }
 
 /// Shippers whose store cannot prove delivery: offsets that mean less than "delivered" and no
@@ -172,22 +225,35 @@ fn unprovable(a: &Assessment) -> Vec<ShipperKind> {
         .collect()
 }
 
-/// Waits until drained or another outcome; see the module docs.
-pub fn drain(watched: &mut dyn Watched, opts: &WaitOptions) -> Result<WaitReport, WaitError> {
+/// Waits until drained or another outcome; see the module docs. This is the library entry
+/// point other commands reuse (`aws` lifecycle drains): `watched` reads the stores, `opts`
+/// sets the rules, and raising `stop` from another thread ends the wait at once with
+/// [`Outcome::Stopped`]. Map the outcome to the process exit with [`Outcome::exit`].
+pub fn drain(
+    watched: &mut dyn Watched,
+    opts: &WaitOptions,
+    stop: &StopFlag,
+) -> Result<WaitReport, WaitError> {
     let started = std::time::SystemTime::now();
     let t0 = Instant::now();
     let deadline_at = t0 + opts.deadline;
-    let events = Events::new(&watched.watch_paths(), opts.catch_signals);
-    let first = watched.assess()?;
+    let events = Events::new(&watched.watch_paths(), opts.catch_signals, stop);
+    let mut shortcut = shortcut::Shortcut::default();
+    let snapshots = watched.read()?;
+    let first = full_assessment(watched, &snapshots, &mut shortcut);
     let bytes_at_start = first.bytes_behind;
-    let marker0 = progress_marker(&first);
+    let marker0 = progress_marker(&snapshots);
     let unprovable_now = unprovable(&first);
     let mut progress = progress::Progress::new(opts, bytes_at_start);
     let mut last = first;
     let mut marker = marker0;
-    let mut last_progress = t0;
     let mut last_change = t0;
-    let mut stall_warned = false;
+    let mut stall = stall::Stall::new(opts.stall_after, t0);
+    // `last` is a full assessment of the latest read (false after the shortcut skipped one).
+    let mut fresh = true;
+    // A shipper found dead is confirmed by one more read: it may have written its final
+    // state and exited since the last one (Filebeat does exactly that when it is stopped).
+    let mut death_rechecked = false;
     let finish = |outcome: Outcome, a: Assessment, marker: u64| WaitReport {
         outcome,
         started,
@@ -230,6 +296,12 @@ pub fn drain(watched: &mut dyn Watched, opts: &WaitOptions) -> Result<WaitReport
                 .map(|s| s.shipper)
                 .collect();
             if !dead.is_empty() {
+                if !death_rechecked {
+                    death_rechecked = true;
+                    refresh(watched, &mut shortcut, &mut last, &mut marker);
+                    fresh = true;
+                    continue;
+                }
                 progress.done();
                 return Ok(finish(
                     Outcome::ShipperDead { shippers: dead },
@@ -239,68 +311,64 @@ pub fn drain(watched: &mut dyn Watched, opts: &WaitOptions) -> Result<WaitReport
             }
         }
         if now >= deadline_at {
+            if !fresh {
+                // The per-file report must be current (and a drain that just finished counts).
+                refresh(watched, &mut shortcut, &mut last, &mut marker);
+                fresh = true;
+                continue;
+            }
             progress.done();
             return Ok(finish(Outcome::Deadline, last, marker));
         }
-        if last.verdict == Verdict::Behind
-            && !stall_warned
-            && now.duration_since(last_progress) >= opts.stall_after
-        {
-            stall_warning(&last, now.duration_since(last_progress));
-            stall_warned = true;
-        }
+        stall.check(&last, now);
         progress.update(&last, now.duration_since(t0));
 
         let timeout = opts
             .interval
             .min(deadline_at.saturating_duration_since(now));
-        if let Wake::Signal(signal) = events.next(timeout) {
-            progress.done();
-            return Ok(finish(Outcome::Interrupted { signal }, last, marker));
-        }
-        match watched.assess() {
-            Ok(a) => {
-                let m = progress_marker(&a);
-                if m > marker {
-                    last_progress = Instant::now();
-                    stall_warned = false;
+        match events.next(timeout) {
+            Wake::Signal(signal) => {
+                if !fresh {
+                    refresh(watched, &mut shortcut, &mut last, &mut marker);
                 }
-                if m != marker || a.bytes_behind != last.bytes_behind {
-                    last_change = Instant::now();
-                }
-                marker = m;
-                last = a;
+                progress.done();
+                return Ok(finish(Outcome::Interrupted { signal }, last, marker));
             }
-            // A store being rewritten can fail to read for a moment; the deadline bounds this.
-            Err(e) => tracing::warn!(error = %e, "reading the stores failed; retrying"),
+            Wake::Stop => {
+                if !fresh {
+                    refresh(watched, &mut shortcut, &mut last, &mut marker);
+                }
+                progress.done();
+                let reason = stop.reason().unwrap_or_default();
+                return Ok(finish(Outcome::Stopped { reason }, last, marker));
+            }
+            Wake::Changed | Wake::Tick => {}
         }
+        let snapshots = match watched.read() {
+            Ok(s) => s,
+            // A store being rewritten can fail to read for a moment; the deadline bounds this.
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the stores failed; retrying");
+                continue;
+            }
+        };
+        let m = progress_marker(&snapshots);
+        if m > marker {
+            stall.progressed(Instant::now());
+        }
+        if m != marker {
+            last_change = Instant::now();
+        }
+        marker = m;
+        if last.verdict == Verdict::Behind && shortcut.still_behind(&snapshots, Instant::now()) {
+            fresh = false;
+            continue;
+        }
+        let a = full_assessment(watched, &snapshots, &mut shortcut);
+        fresh = true;
+        if a.bytes_behind != last.bytes_behind {
+            last_change = Instant::now();
+        }
+        last = a;
     }
-}
-
-fn stall_warning(a: &Assessment, since: Duration) {
-    let stuck: Vec<&FileReport> = a
-        .shippers
-        .iter()
-        .flat_map(|s| s.files.iter())
-        .filter(|f| f.state.blocks())
-        .take(5)
-        .collect();
-    let names: Vec<String> = stuck
-        .iter()
-        .map(|f| {
-            format!(
-                "{} ({} left)",
-                crate::display::path(&f.path),
-                crate::display::bytes(f.state.blocking_bytes())
-            )
-        })
-        .collect();
-    tracing::warn!(
-        bytes_left = a.bytes_behind,
-        since_progress_s = since.as_secs(),
-        files = %names.join(", "),
-        "no progress: the shipper is not delivering. Is its output reachable (Elasticsearch, \
-         Logstash, Kafka down or refusing)? Is its disk queue full? Still waiting: a stall is \
-         not a release"
-    );
 }

@@ -15,16 +15,27 @@ struct Script {
 }
 
 impl Watched for Script {
-    fn assess(&mut self) -> Result<Assessment, StoreError> {
+    fn read(&mut self) -> Result<Vec<StoreSnapshot>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn assess(&mut self, _: &[StoreSnapshot]) -> Assessment {
         let a = self.steps[self.at.min(self.steps.len() - 1)].clone();
         self.at += 1;
-        Ok(a)
+        a
     }
     fn shipper_alive(&self, _: ShipperKind) -> bool {
         self.alive
     }
     fn watch_paths(&self) -> Vec<PathBuf> {
         Vec::new()
+    }
+}
+
+fn script(steps: Vec<Assessment>, alive: bool) -> Script {
+    Script {
+        steps,
+        at: 0,
+        alive,
     }
 }
 
@@ -68,25 +79,17 @@ fn opts() -> WaitOptions {
 #[test]
 fn read_only_offsets_without_a_signal_are_unprovable_unless_settle_is_opted_in() {
     let read_done = assessment(shipper(OffsetMeaning::Read, 0, vec![]));
-    let mut s = Script {
-        steps: vec![read_done.clone()],
-        at: 0,
-        alive: true,
-    };
-    let r = drain(&mut s, &opts()).unwrap();
+    let mut s = script(vec![read_done.clone()], true);
+    let r = drain(&mut s, &opts(), &StopFlag::new()).unwrap();
     assert!(matches!(r.outcome, Outcome::Unprovable { .. }));
     assert_eq!(r.outcome.exit(), Exit::Usage);
 
-    let mut s = Script {
-        steps: vec![read_done],
-        at: 0,
-        alive: true,
-    };
+    let mut s = script(vec![read_done], true);
     let o = WaitOptions {
         settle_after: Some(Duration::from_millis(100)),
         ..opts()
     };
-    let r = drain(&mut s, &o).unwrap();
+    let r = drain(&mut s, &o, &StopFlag::new()).unwrap();
     assert_eq!(r.outcome, Outcome::Settled);
     assert!(
         r.elapsed >= Duration::from_millis(100),
@@ -97,17 +100,13 @@ fn read_only_offsets_without_a_signal_are_unprovable_unless_settle_is_opted_in()
 #[test]
 fn settle_never_releases_while_bytes_are_behind() {
     let behind = assessment(shipper(OffsetMeaning::Read, 10, vec![]));
-    let mut s = Script {
-        steps: vec![behind],
-        at: 0,
-        alive: true,
-    };
+    let mut s = script(vec![behind], true);
     let o = WaitOptions {
         settle_after: Some(Duration::from_millis(10)),
         deadline: Duration::from_millis(300),
         ..opts()
     };
-    let r = drain(&mut s, &o).unwrap();
+    let r = drain(&mut s, &o, &StopFlag::new()).unwrap();
     assert_eq!(r.outcome, Outcome::Deadline);
 }
 
@@ -125,12 +124,8 @@ fn a_queue_signal_makes_read_offsets_provable() {
         })],
     ));
     let empty = assessment(shipper(OffsetMeaning::Read, 0, vec![q(QueueState::Empty)]));
-    let mut s = Script {
-        steps: vec![pending.clone(), pending, empty],
-        at: 0,
-        alive: true,
-    };
-    let r = drain(&mut s, &opts()).unwrap();
+    let mut s = script(vec![pending.clone(), pending, empty], true);
+    let r = drain(&mut s, &opts(), &StopFlag::new()).unwrap();
     assert_eq!(r.outcome, Outcome::Drained);
     assert!(s.at >= 3, "waited for the queue to empty");
 }
@@ -138,12 +133,8 @@ fn a_queue_signal_makes_read_offsets_provable() {
 #[test]
 fn dead_shipper_with_backlog_ends_at_once() {
     let behind = assessment(shipper(OffsetMeaning::Delivered, 10, vec![]));
-    let mut s = Script {
-        steps: vec![behind],
-        at: 0,
-        alive: false,
-    };
-    let r = drain(&mut s, &opts()).unwrap();
+    let mut s = script(vec![behind], false);
+    let r = drain(&mut s, &opts(), &StopFlag::new()).unwrap();
     assert_eq!(
         r.outcome,
         Outcome::ShipperDead {
@@ -151,4 +142,95 @@ fn dead_shipper_with_backlog_ends_at_once() {
         }
     );
     assert!(r.elapsed < Duration::from_secs(1));
+}
+
+#[test]
+fn raising_the_stop_flag_ends_a_wait_at_once_even_with_a_long_poll_interval() {
+    let behind = assessment(shipper(OffsetMeaning::Delivered, 10, vec![]));
+    let mut s = script(vec![behind], true);
+    let o = WaitOptions {
+        interval: Duration::from_secs(60),
+        deadline: Duration::from_secs(120),
+        ..opts()
+    };
+    let stop = StopFlag::new();
+    let raiser = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            stop.stop("lifecycle hook abandoned");
+        })
+    };
+    let r = drain(&mut s, &o, &stop).unwrap();
+    raiser.join().unwrap();
+    assert_eq!(
+        r.outcome,
+        Outcome::Stopped {
+            reason: "lifecycle hook abandoned".into()
+        }
+    );
+    assert_eq!(r.outcome.exit(), Exit::Interrupted);
+    assert!(r.elapsed < Duration::from_secs(5), "woke without the poll");
+    assert_eq!(r.final_assessment.bytes_behind, 10);
+}
+
+#[test]
+fn a_flag_raised_before_the_wait_starts_still_stops_it() {
+    let behind = assessment(shipper(OffsetMeaning::Delivered, 10, vec![]));
+    let mut s = script(vec![behind], true);
+    let stop = StopFlag::new();
+    stop.stop("early");
+    let o = WaitOptions {
+        interval: Duration::from_secs(60),
+        ..opts()
+    };
+    let r = drain(&mut s, &o, &stop).unwrap();
+    assert!(
+        matches!(r.outcome, Outcome::Stopped { .. }),
+        "{:?}",
+        r.outcome
+    );
+}
+
+#[test]
+fn the_deadline_ends_a_wait_whose_bytes_stay_behind() {
+    let behind = assessment(shipper(OffsetMeaning::Delivered, 10, vec![]));
+    let mut s = script(vec![behind], true);
+    let o = WaitOptions {
+        deadline: Duration::from_millis(250),
+        ..opts()
+    };
+    let r = drain(&mut s, &o, &StopFlag::new()).unwrap();
+    assert_eq!(r.outcome, Outcome::Deadline);
+    assert_eq!(r.outcome.exit(), Exit::Deadline);
+    assert!(r.elapsed >= Duration::from_millis(250));
+}
+
+#[test]
+fn the_json_report_of_a_dead_shipper_keeps_the_backlog_under_shippers() {
+    let behind = assessment(shipper(OffsetMeaning::Delivered, 10, vec![]));
+    let mut s = script(vec![behind], false);
+    let r = drain(&mut s, &opts(), &StopFlag::new()).unwrap();
+    let text = crate::report::to_json(&r.final_assessment, r.json_extra());
+    assert_eq!(
+        text.matches("\"shippers\"").count(),
+        1,
+        "one shippers key: {text}"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["outcome"], "shipper_dead");
+    assert_eq!(doc["dead_shippers"], serde_json::json!(["rsyslog"]));
+    assert_eq!(doc["shippers"][0]["shipper"], "rsyslog");
+    assert_eq!(doc["bytes_behind"], 10);
+}
+
+#[test]
+fn a_shipper_that_finished_and_exited_since_the_last_read_counts_as_drained() {
+    // Read 1: behind. Then the shipper writes its final state and exits: the dead-shipper
+    // check must read once more and release as drained, not report a dead shipper.
+    let behind = assessment(shipper(OffsetMeaning::Delivered, 10, vec![]));
+    let done = assessment(shipper(OffsetMeaning::Delivered, 0, vec![]));
+    let mut s = script(vec![behind, done], false);
+    let r = drain(&mut s, &opts(), &StopFlag::new()).unwrap();
+    assert_eq!(r.outcome, Outcome::Drained);
 }
