@@ -48,6 +48,15 @@ impl Host {
             ..Default::default()
         }
     }
+    /// Writes `yaml` as filebeat.yml and returns options naming it.
+    fn config(&self, yaml: String) -> SourceOptions {
+        let cfg = self.dir.path().join("filebeat.yml");
+        fs::write(&cfg, yaml).unwrap();
+        SourceOptions {
+            config: Some(cfg),
+            ..Default::default()
+        }
+    }
     fn reader(&self) -> Box<dyn StoreReader> {
         self.reader_with(self.opts())
     }
@@ -293,20 +302,11 @@ fn fingerprint_keys_match_real_content_and_short_files_are_ignored() {
         tk::filestream_value(s(&a), Some(1025), "fingerprint"),
     )
     .unwrap();
-    let cfg = h.dir.path().join("filebeat.yml");
-    fs::write(
-        &cfg,
-        format!(
+    let opts = h.config(format!(
             "path.data: {}\nfilebeat.inputs:\n  - type: filestream\n    id: app\n    paths: ['{}/*.log']\n",
             s(&h.data()),
             s(&h.logs())
-        ),
-    )
-    .unwrap();
-    let opts = SourceOptions {
-        config: Some(cfg),
-        ..Default::default()
-    };
+        ));
     let snap = h.reader_with(opts).read().unwrap();
     let r = assess(&snap, &Env::default());
     assert_eq!(state(&r, &a), &FileState::Behind { bytes: 9 });
@@ -325,23 +325,12 @@ fn untracked_files_of_the_inputs_block() {
     let mut w = tk::MemlogWriter::create(&h.memlog_dir()).unwrap();
     w.set(&tk::log_key(ai, ad), tk::log_value(s(&a), 4, ai, ad))
         .unwrap();
-    let cfg = h.dir.path().join("filebeat.yml");
-    fs::write(
-        &cfg,
-        format!(
+    let opts = h.config(format!(
             "path:\n  data: {}\nfilebeat.inputs:\n  - type: log\n    paths:\n      - {}/*\n    exclude_files: ['\\.gz$']\n",
             s(&h.data()),
             s(&h.logs())
-        ),
-    )
-    .unwrap();
-    let snap = h
-        .reader_with(SourceOptions {
-            config: Some(cfg),
-            ..Default::default()
-        })
-        .read()
-        .unwrap();
+        ));
+    let snap = h.reader_with(opts).read().unwrap();
     let r = assess(&snap, &Env::default());
     assert_eq!(state(&r, &n), &FileState::Untracked { bytes: 11 });
     assert_eq!(r.files.len(), 2, "{:#?}", r.files);
@@ -355,19 +344,10 @@ fn disk_queue_needs_no_segments() {
     let mut w = tk::MemlogWriter::create(&h.memlog_dir()).unwrap();
     w.set(&tk::log_key(ai, ad), tk::log_value(s(&a), 4, ai, ad))
         .unwrap();
-    let cfg = h.dir.path().join("filebeat.yml");
-    fs::write(
-        &cfg,
-        format!(
-            "path.data: {}\nqueue.disk:\n  max_size: 1GB\n",
-            s(&h.data())
-        ),
-    )
-    .unwrap();
-    let opts = SourceOptions {
-        config: Some(cfg),
-        ..Default::default()
-    };
+    let opts = h.config(format!(
+        "path.data: {}\nqueue.disk:\n  max_size: 1GB\n",
+        s(&h.data())
+    ));
     let dq = h.data().join("diskqueue");
     fs::create_dir_all(&dq).unwrap();
     fs::write(dq.join("state.dat"), [0u8; 28]).unwrap();
