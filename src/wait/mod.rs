@@ -344,8 +344,15 @@ pub fn drain(
             }
             Wake::Changed | Wake::Tick => {}
         }
+        let t_read = Instant::now();
         let snapshots = match watched.read() {
-            Ok(s) => s,
+            Ok(s) => {
+                tracing::debug!(
+                    cost_ms = t_read.elapsed().as_secs_f64() * 1000.0,
+                    "store re-read"
+                );
+                s
+            }
             // A store being rewritten can fail to read for a moment; the deadline bounds this.
             Err(e) => {
                 tracing::warn!(error = %e, "reading the stores failed; retrying");
