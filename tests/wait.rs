@@ -169,7 +169,7 @@ fn sigterm_prints_the_report_and_exits_5() {
     let sim = shipping(&data, &[&log], Some(&sink), &[]);
     let child = spawn(wait(&data, sim.pid(), &["--json"]));
     std::thread::sleep(Duration::from_millis(700));
-    unsafe_kill(child.id());
+    sigterm(child.id());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -178,7 +178,7 @@ fn sigterm_prints_the_report_and_exits_5() {
     assert!(doc["bytes_behind"].as_u64().unwrap() > 0);
 }
 
-fn unsafe_kill(pid: u32) {
+fn sigterm(pid: u32) {
     let status = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()
@@ -380,7 +380,7 @@ fn the_simulator_exits_0_promptly_on_sigterm_with_its_state_written() {
     );
     std::thread::sleep(Duration::from_millis(500));
     let t0 = Instant::now();
-    unsafe_kill(sim.pid());
+    sigterm(sim.pid());
     let status = sim.0.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     assert!(
