@@ -209,7 +209,10 @@ fn recorded_offsets(data: &std::path::Path) -> HashMap<(u64, u64), u64> {
         data_path: Some(data.to_path_buf()),
         ..SourceOptions::default()
     };
-    let Ok(Some(mut reader)) = open(ShipperKind::Filebeat, &opts) else {
+    let Some(mut reader) = open(ShipperKind::Filebeat, &opts)
+        .ok()
+        .and_then(|rs| rs.into_iter().next())
+    else {
         return HashMap::new();
     };
     let Ok(snapshot) = reader.read() else {

@@ -40,6 +40,8 @@ fn fluentd_reads_entries_skips_and_counts_unwatched_marker() {
     .unwrap();
     let mut r = adapters::open(ShipperKind::Fluentd, &store_opts(&pos))
         .unwrap()
+        .into_iter()
+        .next()
         .unwrap();
     let s = r.read().unwrap();
     assert_eq!(s.offset_meaning, OffsetMeaning::Buffered);
@@ -183,6 +185,8 @@ fn promtail_positions_skip_cursors_and_count_lines_for_gz() {
     .unwrap();
     let mut r = adapters::open(ShipperKind::Promtail, &store_opts(&f))
         .unwrap()
+        .into_iter()
+        .next()
         .unwrap();
     let s = r.read().unwrap();
     assert_eq!(s.cursors.len(), 2);
@@ -494,7 +498,11 @@ fn vector_dev_inode_legacy_checksum_and_new_json_preferred() {
         config: Some(cfg),
         ..Default::default()
     };
-    let mut r = adapters::open(ShipperKind::Vector, &opts).unwrap().unwrap();
+    let mut r = adapters::open(ShipperKind::Vector, &opts)
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap();
     let s = r.read().unwrap();
     assert_eq!(s.cursors.len(), 1);
     assert_eq!(

@@ -63,6 +63,8 @@ impl Host {
     fn reader_with(&self, opts: SourceOptions) -> Box<dyn StoreReader> {
         adapters::open(ShipperKind::Filebeat, &opts)
             .unwrap()
+            .into_iter()
+            .next()
             .expect("a filebeat store")
     }
 }
@@ -366,11 +368,14 @@ fn disk_queue_needs_no_segments() {
 fn bad_stores_give_clear_errors() {
     let err = |h: &Host| match adapters::open(ShipperKind::Filebeat, &h.opts()) {
         Err(e) => e.to_string(),
-        Ok(Some(mut r)) => r
+        Ok(rs) if !rs.is_empty() => rs
+            .into_iter()
+            .next()
+            .unwrap()
             .read()
             .map(|_| "read fine".into())
             .unwrap_or_else(|e| e.to_string()),
-        Ok(None) => "none".into(),
+        Ok(_) => "none".into(),
     };
     let h = Host::new();
     fs::write(h.data().join("registry"), b"").unwrap();
@@ -433,6 +438,8 @@ fn store_found_below_root_from_default_locations() {
     };
     let snap = adapters::open(ShipperKind::Filebeat, &opts)
         .unwrap()
+        .into_iter()
+        .next()
         .expect("found at /var/lib/filebeat")
         .read()
         .unwrap();
@@ -454,7 +461,7 @@ fn store_found_below_root_from_default_locations() {
     };
     assert!(adapters::open(ShipperKind::Filebeat, &none)
         .unwrap()
-        .is_none());
+        .is_empty());
 }
 
 #[test]

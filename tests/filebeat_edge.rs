@@ -71,6 +71,8 @@ fn container_stdout_and_stderr_keys_share_one_inode() {
     }
     let mut r = adapters::open(ShipperKind::Filebeat, &data_opts(&d.path().join("data")))
         .unwrap()
+        .into_iter()
+        .next()
         .unwrap();
     let snap = r.read().unwrap();
     assert_eq!(snap.cursors.len(), 2, "{:?}", snap.cursors);
@@ -114,6 +116,8 @@ fn paths_with_spaces_newlines_and_non_utf8_bytes() {
     }
     let mut r = adapters::open(ShipperKind::Filebeat, &data_opts(&d.path().join("data")))
         .unwrap()
+        .into_iter()
+        .next()
         .unwrap();
     let snap = r.read().unwrap();
     let sources: Vec<PathBuf> = snap.cursors.iter().filter_map(|c| c.path.clone()).collect();
@@ -138,6 +142,8 @@ fn registry_flag_accepts_files_of_the_store_and_refuses_bbolt() {
         };
         let snap = adapters::open(ShipperKind::Filebeat, &opts)
             .unwrap()
+            .into_iter()
+            .next()
             .unwrap()
             .read()
             .unwrap();
@@ -265,6 +271,8 @@ fn reads_during_checkpoints_never_fail_nor_run_ahead() {
     };
     let mut r = adapters::open(ShipperKind::Filebeat, &data_opts(&d.path().join("data")))
         .unwrap()
+        .into_iter()
+        .next()
         .unwrap();
     let mut reads = 0;
     while done.load(Ordering::SeqCst) == 0 || reads == 0 {
@@ -306,6 +314,8 @@ fn elastic_agent_run_directories() {
     };
     let snap = adapters::open(ShipperKind::Filebeat, &opts)
         .unwrap()
+        .into_iter()
+        .next()
         .expect("7.x agent registry found")
         .read()
         .unwrap();
@@ -324,6 +334,8 @@ fn elastic_agent_run_directories() {
     };
     let snap = adapters::open(ShipperKind::Filebeat, &opts)
         .unwrap()
+        .into_iter()
+        .next()
         .expect("agent registry found")
         .read()
         .unwrap();

@@ -15,11 +15,14 @@ fn read_data_dir(data: &Path) -> Result<Vec<u64>, String> {
         ..Default::default()
     };
     match adapters::open(ShipperKind::Filebeat, &opts) {
-        Ok(Some(mut r)) => r
+        Ok(rs) if !rs.is_empty() => rs
+            .into_iter()
+            .next()
+            .unwrap()
             .read()
             .map(|s| s.cursors.iter().map(|c| c.offset).collect())
             .map_err(|e| e.to_string()),
-        Ok(None) => Err("none".into()),
+        Ok(_) => Err("none".into()),
         Err(e) => Err(e.to_string()),
     }
 }

@@ -17,7 +17,7 @@ use crate::cursor::{
 use crate::error::{Position, StoreError};
 
 use super::common;
-use super::{SourceOptions, StoreReader};
+use super::{Readers, SourceOptions, StoreReader};
 
 /// One `tail` input of a Fluent Bit config.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -129,7 +129,7 @@ pub fn parse_yaml(path: &Path, text: &str) -> Result<FluentBitConf, StoreError> 
 
 /// Opens the DB of the first `tail` input with a `DB` in the config (`--config`, else
 /// `/etc/fluent-bit/fluent-bit.{yaml,conf}`), or `--store`.
-pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreError> {
+pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
     let conf = match common::read_config(
         opts,
         &[
@@ -150,13 +150,16 @@ pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreE
         .cloned()
         .unwrap_or_default();
     let candidates: Vec<PathBuf> = input.db.iter().cloned().collect();
-    Ok(common::locate(opts, "fluent-bit", &candidates)?.map(|db| {
-        Box::new(FluentBitReader {
-            db,
-            input,
-            http: conf.http.clone(),
-        }) as Box<dyn StoreReader>
-    }))
+    Ok(common::locate(opts, "fluent-bit", &candidates)?
+        .map(|db| {
+            Box::new(FluentBitReader {
+                db,
+                input,
+                http: conf.http.clone(),
+            }) as Box<dyn StoreReader>
+        })
+        .into_iter()
+        .collect())
 }
 
 struct FluentBitReader {

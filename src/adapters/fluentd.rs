@@ -11,12 +11,12 @@ use crate::cursor::{Cursor, Identity, OffsetMeaning, ShipperKind, SkippedEntries
 use crate::error::{Position, StoreError};
 
 use super::common;
-use super::{SourceOptions, StoreReader};
+use super::{Readers, SourceOptions, StoreReader};
 
 const UNWATCHED: u64 = u64::MAX;
 
 /// Opens the pos_file named by `--store` or by `pos_file` in the Fluentd config.
-pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreError> {
+pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
     let mut candidates = Vec::new();
     let config = opts
         .config
@@ -31,7 +31,9 @@ pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreE
         monitor = monitor_agent_port(&text).map(|p| format!("http://127.0.0.1:{p}"));
     }
     Ok(common::locate(opts, "fluentd", &candidates)?
-        .map(|path| Box::new(FluentdReader { path, monitor }) as Box<dyn StoreReader>))
+        .map(|path| Box::new(FluentdReader { path, monitor }) as Box<dyn StoreReader>)
+        .into_iter()
+        .collect())
 }
 
 /// The port of a `<source> @type monitor_agent` (default 24220), when one is configured.

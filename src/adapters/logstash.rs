@@ -9,7 +9,7 @@ use crate::cursor::{Cursor, Identity, OffsetMeaning, ShipperKind, StoreSnapshot}
 use crate::error::{Position, StoreError};
 
 use super::common;
-use super::{SourceOptions, StoreReader};
+use super::{Readers, SourceOptions, StoreReader};
 
 /// Default `path.data` of the deb/rpm packages.
 pub const DEFAULT_DATA: &str = "/var/lib/logstash";
@@ -70,7 +70,7 @@ fn quoted(s: &str) -> Vec<String> {
 
 /// Opens the sincedb files: `--store` (one file), else the pipelines' `sincedb_path`s, else
 /// every `.sincedb_*` under `<path.data>/plugins/inputs/file/`.
-pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreError> {
+pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
     let data = opts
         .data_path
         .clone()
@@ -136,14 +136,14 @@ pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreE
                 flag: "--store",
             });
         }
-        return Ok(None);
+        return Ok(Vec::new());
     }
-    Ok(Some(Box::new(LogstashReader {
+    Ok(vec![Box::new(LogstashReader {
         files,
         dir,
         globs: pipeline.paths,
         api: "http://127.0.0.1:9600".into(),
-    })))
+    })])
 }
 
 struct LogstashReader {

@@ -44,13 +44,14 @@ pub struct SourceOptions {
     pub store: Option<PathBuf>,
 }
 
-/// Opens `kind`'s store. `Ok(None)` when the shipper is not present on this host (no config,
+/// The stores of one shipper: one reader per progress store (a shipper with several inputs,
+/// sources or pos files has several), each assessed on its own.
+pub type Readers = Vec<Box<dyn StoreReader>>;
+
+/// Opens `kind`'s stores. Empty when the shipper is not present on this host (no config,
 /// no store in its usual locations) and nothing was asked for explicitly; an explicitly named
 /// store or config that cannot be read is an error.
-pub fn open(
-    kind: ShipperKind,
-    opts: &SourceOptions,
-) -> Result<Option<Box<dyn StoreReader>>, StoreError> {
+pub fn open(kind: ShipperKind, opts: &SourceOptions) -> Result<Readers, StoreError> {
     match kind {
         ShipperKind::Filebeat => filebeat::open(opts),
         ShipperKind::FluentBit => fluentbit::open(opts),

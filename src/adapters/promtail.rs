@@ -15,11 +15,11 @@ use crate::cursor::{
 use crate::error::{Position, StoreError};
 
 use super::common;
-use super::{SourceOptions, StoreReader};
+use super::{Readers, SourceOptions, StoreReader};
 
 /// Opens Promtail's positions file: `--store`, else `positions.filename` from the config,
 /// else the usual locations.
-pub fn open_promtail(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreError> {
+pub fn open_promtail(opts: &SourceOptions) -> Result<Readers, StoreError> {
     let mut candidates = Vec::new();
     let conf = opts
         .config
@@ -52,16 +52,19 @@ pub fn open_promtail(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>
         ]
         .map(PathBuf::from),
     );
-    Ok(common::locate(opts, "promtail", &candidates)?.map(|path| {
-        Box::new(PositionsReader {
-            path,
-            kind: ShipperKind::Promtail,
-        }) as Box<dyn StoreReader>
-    }))
+    Ok(common::locate(opts, "promtail", &candidates)?
+        .map(|path| {
+            Box::new(PositionsReader {
+                path,
+                kind: ShipperKind::Promtail,
+            }) as Box<dyn StoreReader>
+        })
+        .into_iter()
+        .collect())
 }
 
 /// Opens Alloy's `<storage.path>/<component>/positions.yml` (first `loki.source.file.*`).
-pub fn open_alloy(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreError> {
+pub fn open_alloy(opts: &SourceOptions) -> Result<Readers, StoreError> {
     let data = opts
         .data_path
         .clone()
@@ -76,12 +79,15 @@ pub fn open_alloy(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, 
         dirs.sort();
         candidates.extend(dirs.iter().map(|d| data.join(d).join("positions.yml")));
     }
-    Ok(common::locate(opts, "alloy", &candidates)?.map(|path| {
-        Box::new(PositionsReader {
-            path,
-            kind: ShipperKind::Alloy,
-        }) as Box<dyn StoreReader>
-    }))
+    Ok(common::locate(opts, "alloy", &candidates)?
+        .map(|path| {
+            Box::new(PositionsReader {
+                path,
+                kind: ShipperKind::Alloy,
+            }) as Box<dyn StoreReader>
+        })
+        .into_iter()
+        .collect())
 }
 
 struct PositionsReader {

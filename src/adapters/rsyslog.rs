@@ -17,7 +17,7 @@ use crate::error::{Position, StoreError};
 use crate::fingerprint::FingerprintSpec;
 
 use super::common;
-use super::{SourceOptions, StoreReader};
+use super::{Readers, SourceOptions, StoreReader};
 
 /// Debian's and RHEL's work directories.
 pub const DEFAULT_WORK_DIRS: [&str; 2] = ["/var/spool/rsyslog", "/var/lib/rsyslog"];
@@ -106,7 +106,7 @@ fn param(args: &str, key: &str) -> Option<String> {
 }
 
 /// Opens the work directory: `--store` (the directory), else the config's, else defaults.
-pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreError> {
+pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
     let conf_path = opts
         .config
         .clone()
@@ -138,7 +138,7 @@ pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreE
         ));
     }
     if conf.files.is_empty() && opts.store.is_none() && opts.config.is_none() {
-        return Ok(None); // no imfile input: rsyslog is not shipping files here.
+        return Ok(Vec::new()); // no imfile input: rsyslog is not shipping files here.
     }
     let mut candidates: Vec<PathBuf> = conf.work_dir.iter().cloned().collect();
     candidates.extend(DEFAULT_WORK_DIRS.map(PathBuf::from));
@@ -146,13 +146,16 @@ pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreE
         .impstats_file
         .as_ref()
         .map(|p| opts.root.host_to_local(p));
-    Ok(common::locate(opts, "rsyslog", &candidates)?.map(|dir| {
-        Box::new(RsyslogReader {
-            dir,
-            files: conf.files.clone(),
-            impstats,
-        }) as Box<dyn StoreReader>
-    }))
+    Ok(common::locate(opts, "rsyslog", &candidates)?
+        .map(|dir| {
+            Box::new(RsyslogReader {
+                dir,
+                files: conf.files.clone(),
+                impstats,
+            }) as Box<dyn StoreReader>
+        })
+        .into_iter()
+        .collect())
 }
 
 struct RsyslogReader {

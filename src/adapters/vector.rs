@@ -16,7 +16,7 @@ use crate::error::StoreError;
 use crate::fingerprint::FingerprintSpec;
 
 use super::common;
-use super::{SourceOptions, StoreReader};
+use super::{Readers, SourceOptions, StoreReader};
 
 /// One `file` source of a Vector config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +160,7 @@ pub fn parse_conf(path: &Path, text: &str) -> Result<VectorConf, StoreError> {
 /// Opens the checkpoints of the first `file` source of the config (`--config`, else
 /// `/etc/vector/vector.{yaml,toml}`), or `--store` (then with default fingerprint settings
 /// and no inputs).
-pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreError> {
+pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
     let mut source: Option<FileSource> = None;
     let mut candidates = Vec::new();
     if let Some((local, text)) = common::read_config(
@@ -180,10 +180,10 @@ pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreE
         }
     }
     let Some(path) = common::locate(opts, "vector", &candidates)? else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
     let source = source.unwrap_or_else(|| FileSource::with_defaults("file"));
-    Ok(Some(Box::new(VectorReader { path, source })))
+    Ok(vec![Box::new(VectorReader { path, source })])
 }
 
 struct VectorReader {

@@ -111,21 +111,21 @@ impl SourceArgs {
             let opened = match adapters::open(kind, &opts) {
                 Err(e @ crate::error::StoreError::NotFound { .. }) if missing_ok => {
                     tracing::warn!("{e}");
-                    None
+                    Vec::new()
                 }
                 other => other.with_context(|| format!("reading the {kind} store"))?,
             };
-            match opened {
-                Some(r) => {
-                    readers.push(r);
-                    if let Some(p) = pid_file {
-                        pid_files.push((kind, p));
-                    }
+            if opened.is_empty() {
+                if explicit {
+                    anyhow::bail!(
+                        "no {kind} store found; point to it with --data-path/--registry or the settings file"
+                    );
                 }
-                None if explicit => anyhow::bail!(
-                    "no {kind} store found; point to it with --data-path/--registry or the settings file"
-                ),
-                None => {}
+                continue;
+            }
+            readers.extend(opened);
+            if let Some(p) = pid_file {
+                pid_files.push((kind, p));
             }
         }
         Ok(Sources {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::config::{self, Config};
 use super::FilebeatReader;
-use crate::adapters::{SourceOptions, StoreReader};
+use crate::adapters::{Readers, SourceOptions, StoreReader};
 use crate::error::{Position, StoreError};
 use crate::root::Root;
 
@@ -36,9 +36,12 @@ pub enum StoreLayout {
     Memlog(PathBuf),
 }
 
-/// Opens Filebeat's registry. `Ok(None)` when nothing was named and no Filebeat is installed.
-pub fn open(opts: &SourceOptions) -> Result<Option<Box<dyn StoreReader>>, StoreError> {
-    Ok(open_reader(opts)?.map(|r| Box::new(r) as Box<dyn StoreReader>))
+/// Opens Filebeat's registry. Empty when nothing was named and no Filebeat is installed.
+pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
+    Ok(open_reader(opts)?
+        .map(|r| Box::new(r) as Box<dyn StoreReader>)
+        .into_iter()
+        .collect())
 }
 
 /// [`open`], returning the concrete reader.
