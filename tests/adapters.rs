@@ -423,6 +423,39 @@ fn rsyslog_impstats_queue_sizes() {
     ));
 }
 
+/// impstats appends a full record set every interval for as long as rsyslog runs; only the
+/// file's end is read, and the newest record per queue decides — also when the queue records
+/// lie further back than the first window (many other counters after them).
+#[test]
+fn rsyslog_impstats_reads_the_newest_records_of_a_large_file() {
+    use drainguard::adapters::rsyslog::impstats_signal;
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("stats.log");
+    let q = |size: u64| {
+        format!("Wed Nov 25 03:20:14 2026: {{ \"name\": \"main Q\", \"origin\": \"core.queue\", \"size\": {size}, \"enqueued\": 105000 }}\n")
+    };
+    let other = "Wed Nov 25 03:20:14 2026: { \"name\": \"action-0-builtin:omfwd\", \"origin\": \"core.action\", \"processed\": 100256 }\n";
+    let mut text = String::new();
+    for i in 0..20_000u64 {
+        text.push_str(&q(i % 7 + 1));
+        text.push_str(other);
+    }
+    text.push_str(&q(0));
+    std::fs::write(&f, &text).unwrap();
+    assert!(text.len() > 1 << 20);
+    assert_eq!(impstats_signal(&f).unwrap().state, QueueState::Empty);
+
+    text.push_str(&q(42));
+    text.push_str(&other.repeat(5000)); // > 256 KiB after the last queue record
+    std::fs::write(&f, &text).unwrap();
+    assert_eq!(
+        impstats_signal(&f).unwrap().state,
+        QueueState::Pending {
+            detail: "main Q=42".into()
+        }
+    );
+}
+
 // ---------------------------------------------------------------- Vector
 
 #[test]

@@ -192,6 +192,53 @@ impl StoreReader for RsyslogReader {
     }
 }
 
+/// How much of the impstats file's end is read first (a record set is a few hundred bytes
+/// per queue and action).
+const IMPSTATS_TAIL: u64 = 256 * 1024;
+
+/// The last `window` bytes of `path`, starting at a line boundary; true when that is the
+/// whole file.
+fn read_tail(path: &Path, window: u64) -> std::io::Result<(Vec<u8>, bool)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    let start = len.saturating_sub(window);
+    f.seek(SeekFrom::Start(start))?;
+    let mut buf = Vec::with_capacity((len - start) as usize);
+    f.read_to_end(&mut buf)?;
+    if start > 0 {
+        let cut = buf
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(buf.len(), |i| i + 1);
+        buf.drain(..cut);
+    }
+    Ok((buf, start == 0))
+}
+
+/// The last `size` of every `core.queue` in impstats JSON lines (a syslog-style prefix before
+/// the `{` is allowed; lines that are not JSON are skipped).
+fn queue_sizes(text: &[u8]) -> std::collections::BTreeMap<String, u64> {
+    let mut sizes = std::collections::BTreeMap::new();
+    for line in text.split(|b| *b == b'\n') {
+        let Some(start) = line.iter().position(|b| *b == b'{') else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line[start..]) else {
+            continue;
+        };
+        if v.get("origin").and_then(|o| o.as_str()) == Some("core.queue") {
+            if let (Some(n), Some(s)) = (
+                v.get("name").and_then(|n| n.as_str()),
+                v.get("size").and_then(|s| s.as_u64()),
+            ) {
+                sizes.insert(n.to_string(), s);
+            }
+        }
+    }
+    sizes
+}
+
 /// An `Empty` impstats reading only counts when it was written after the newest state file:
 /// an older stats record may predate the lines the state file says were enqueued.
 fn fresh(sig: QueueSignal, stats: &Path, work: &Path) -> QueueSignal {
@@ -355,39 +402,33 @@ pub fn parse_state(
 }
 
 /// Reads the last impstats record per queue from a JSON impstats log file: pending when any
-/// queue (`origin":"core.queue"`) has `size` > 0.
+/// queue (`origin":"core.queue"`) has `size` > 0. A queue's `size` counts its messages until
+/// the action has processed them, so 0 means every message reached the output (for omfwd:
+/// its socket; [`crate::process::sockets`] covers the rest). Only the file's tail is read:
+/// impstats appends a full set of counters every interval and the file only grows.
 pub fn impstats_signal(path: &Path) -> Result<QueueSignal, StoreError> {
-    let text = match std::fs::read(path) {
-        Ok(b) => b,
-        // Configured but not written yet (rsyslog starting): wait for it rather than guess.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(QueueSignal {
-                source: format!("rsyslog impstats {}", path.display()),
-                state: QueueState::Pending {
-                    detail: "impstats file not written yet (first record after one interval)"
-                        .into(),
-                },
-            })
-        }
-        Err(e) => return Err(StoreError::io(path, e)),
-    };
-    let mut sizes: std::collections::BTreeMap<String, u64> = Default::default();
-    for line in text.split(|b| *b == b'\n') {
-        let Some(start) = line.iter().position(|b| *b == b'{') else {
-            continue;
-        };
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line[start..]) else {
-            continue;
-        };
-        if v.get("origin").and_then(|o| o.as_str()) == Some("core.queue") {
-            if let (Some(n), Some(s)) = (
-                v.get("name").and_then(|n| n.as_str()),
-                v.get("size").and_then(|s| s.as_u64()),
-            ) {
-                sizes.insert(n.to_string(), s);
+    let mut window = IMPSTATS_TAIL;
+    let sizes = loop {
+        let (text, whole) = match read_tail(path, window) {
+            Ok(t) => t,
+            // Configured but not written yet (rsyslog starting): wait for it rather than guess.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(QueueSignal {
+                    source: format!("rsyslog impstats {}", path.display()),
+                    state: QueueState::Pending {
+                        detail: "impstats file not written yet (first record after one interval)"
+                            .into(),
+                    },
+                })
             }
+            Err(e) => return Err(StoreError::io(path, e)),
+        };
+        let sizes = queue_sizes(&text);
+        if !sizes.is_empty() || whole {
+            break sizes;
         }
-    }
+        window *= 4;
+    };
     let source = format!("rsyslog impstats {}", path.display());
     if sizes.is_empty() {
         return Ok(QueueSignal {

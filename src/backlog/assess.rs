@@ -18,7 +18,9 @@ use rayon::prelude::*;
 use super::candidates::{expand_inputs, list_dir, DiskFile, InodeIndex};
 use super::tail::pending_has_newline;
 use super::{Env, FileReport, FileState, ShipperBacklog, Totals};
-use crate::cursor::{Cursor, ExcludeRule, Identity, InputSpec, OffsetUnit, StoreSnapshot};
+use crate::cursor::{
+    Cursor, ExcludeRule, Identity, InputSpec, OffsetUnit, QueueSignal, StoreSnapshot,
+};
 use crate::fingerprint::FingerprintSpec;
 use crate::process::ProcFs;
 
@@ -215,7 +217,7 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
         store: snapshot.store.clone(),
         format: snapshot.format.clone(),
         offset_meaning: snapshot.offset_meaning,
-        queues: snapshot.queues.clone(),
+        queues: queues(snapshot, env),
         skipped: snapshot.skipped.clone(),
         notes: snapshot.notes.clone(),
         files,
@@ -225,6 +227,20 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
     };
     (backlog.verdict, backlog.delivery) = super::verdict::shipper_verdict(&backlog);
     backlog
+}
+
+/// The store's delivery signals, plus the shipper's TCP send queues when its offsets do not
+/// prove delivery and it has signals at all (an output queue that is empty has only handed
+/// the data to the kernel). Without any signal the verdict stays "unconfirmed".
+fn queues(snapshot: &StoreSnapshot, env: &Env) -> Vec<QueueSignal> {
+    let mut q = snapshot.queues.clone();
+    if !snapshot.offset_meaning.proves_delivery() && !q.is_empty() && !env.shipper_pids.is_empty() {
+        q.push(crate::process::sockets::send_queue_signal(
+            &ProcFs::default(),
+            &env.shipper_pids,
+        ));
+    }
+    q
 }
 
 fn fingerprint_specs(cursors: &[Cursor]) -> Vec<FingerprintSpec> {

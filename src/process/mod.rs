@@ -1,4 +1,5 @@
-//! Finding a shipper's processes and the deleted files they still hold open.
+//! Finding a shipper's processes, the deleted files they still hold open, and the bytes
+//! still unacknowledged in their TCP send queues ([`sockets`]).
 //!
 //! Processes are always looked up in the real `/proc` (the process namespace is the host's
 //! even when files are read below `--root`); a pidfile is a host path and is mapped.
@@ -7,6 +8,8 @@ use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+pub mod sockets;
 
 use crate::cursor::ShipperKind;
 use crate::root::Root;
