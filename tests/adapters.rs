@@ -384,10 +384,15 @@ module(load="imfile")
 module(load="impstats" interval="1" format="json"
        log.file="/var/log/rsyslog-stats.log" log.syslog="off")
 input(type="imfile" File="/var/log/app/*.log" Tag="app:")
+input(type="imfile" File="/var/log/b.log" Tag="b" PersistStateAfterSubmission="on")
 "#;
     let c = drainguard::adapters::rsyslog::parse_conf(conf);
     assert_eq!(c.work_dir, Some(PathBuf::from("/var/spool/rsyslog")));
-    assert_eq!(c.files, vec!["/var/log/app/*.log".to_string()]);
+    assert_eq!(
+        c.files,
+        vec!["/var/log/app/*.log".to_string(), "/var/log/b.log".into()]
+    );
+    assert_eq!(c.lagging_state, vec!["/var/log/app/*.log".to_string()]);
     assert_eq!(
         c.impstats_file,
         Some(PathBuf::from("/var/log/rsyslog-stats.log"))

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::Duration;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -169,6 +169,11 @@ struct Rsyslog {
 
 impl Rsyslog {
     fn start(bin: &Path, dir: &Path, glob: &str, sink: &Sink) -> Rsyslog {
+        Self::start_with(bin, dir, glob, sink, r#"persistStateAfterSubmission="on""#)
+    }
+
+    /// rsyslogd with `input_params` on its imfile input.
+    fn start_with(bin: &Path, dir: &Path, glob: &str, sink: &Sink, input_params: &str) -> Rsyslog {
         let work = dir.join("work");
         std::fs::create_dir_all(&work).unwrap();
         let (host, port) = sink.addr.rsplit_once(':').unwrap();
@@ -180,7 +185,7 @@ impl Rsyslog {
 module(load="imfile")
 module(load="impstats" interval="1" format="json" log.file="{stats}" log.syslog="off")
 template(name="raw" type="string" string="%msg%\n")
-input(type="imfile" File="{glob}" Tag="app" persistStateAfterSubmission="on" ruleset="fwd")
+input(type="imfile" File="{glob}" Tag="app" {input_params} ruleset="fwd")
 ruleset(name="fwd") {{
   action(type="omfwd" target="{host}" port="{port}" protocol="tcp" template="raw"
          action.resumeRetryCount="-1" action.resumeInterval="1")
@@ -400,5 +405,46 @@ fn rotation_while_shipping_loses_nothing() {
         "{} of {} lines missing after rotation",
         missing(&got),
         want.len()
+    );
+}
+
+/// Without persistStateAfterSubmission rsyslog writes an imfile state only when it closes the
+/// file: lines shipped after the first state write never show in the offsets. drainguard must
+/// then say "behind" (never guess "drained") and explain the missing option.
+#[test]
+fn lagging_state_without_persist_after_submission_is_explained() {
+    let Some(bin) = rsyslogd() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("app.log");
+    app_log(&log, 1000);
+    let sink = Sink::start();
+    let rs = Rsyslog::start_with(&bin, d.path(), &log.to_string_lossy(), &sink, "");
+    assert!(eventually(Duration::from_secs(20), || sink.lines().len()
+        == 1000
+        && state_files(d.path()) > 0));
+    let more: String = (0..1000).map(|i| format!("late line {i:08}\n")).collect();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(more.as_bytes())
+        .unwrap();
+    assert!(eventually(Duration::from_secs(20), || sink.lines().len() == 2000));
+    std::thread::sleep(Duration::from_millis(1500)); // an impstats interval
+    let o = drainguard()
+        .args(["status", "--json", "--shipper", "rsyslog", "--config"])
+        .arg(&rs.conf)
+        .args(["--shipper-pid", &rs.pid().to_string()])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // The sink has every line, yet at least the appended bytes never reach the offsets.
+    let behind = doc["bytes_behind"].as_u64().unwrap();
+    assert!(behind >= more.len() as u64, "{behind} bytes behind");
+    let notes = doc["shippers"][0]["notes"].to_string();
+    assert!(
+        notes.contains("persistStateAfterSubmission"),
+        "the report names the missing option: {notes}"
     );
 }

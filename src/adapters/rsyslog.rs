@@ -27,6 +27,9 @@ pub const DEFAULT_WORK_DIRS: [&str; 2] = ["/var/spool/rsyslog", "/var/lib/rsyslo
 pub struct RsyslogConf {
     pub work_dir: Option<PathBuf>,
     pub files: Vec<String>,
+    /// imfile inputs without `persistStateAfterSubmission="on"`: rsyslog writes their state
+    /// only when it closes the file, so their offsets lag behind what was read.
+    pub lagging_state: Vec<String>,
     pub impstats_file: Option<PathBuf>,
 }
 
@@ -77,6 +80,12 @@ pub fn parse_conf(text: &str) -> RsyslogConf {
             }
             "input" if get("type").as_deref() == Some("imfile") => {
                 if let Some(f) = get("file") {
+                    let on = get("persiststateaftersubmission").is_some_and(|v| {
+                        matches!(v.to_ascii_lowercase().as_str(), "on" | "yes" | "1")
+                    });
+                    if !on {
+                        c.lagging_state.push(f.clone());
+                    }
                     c.files.push(f);
                 }
             }
@@ -129,6 +138,7 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
                 conf.work_dir = more.work_dir.or(conf.work_dir);
                 conf.impstats_file = more.impstats_file.or(conf.impstats_file);
                 conf.files.extend(more.files);
+                conf.lagging_state.extend(more.lagging_state);
             }
         }
     } else if opts.config.is_some() {
@@ -151,6 +161,7 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
             Box::new(RsyslogReader {
                 dir,
                 files: conf.files.clone(),
+                lagging_state: conf.lagging_state.clone(),
                 impstats,
             }) as Box<dyn StoreReader>
         })
@@ -161,6 +172,7 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
 struct RsyslogReader {
     dir: PathBuf,
     files: Vec<String>,
+    lagging_state: Vec<String>,
     impstats: Option<PathBuf>,
 }
 
@@ -181,6 +193,14 @@ impl StoreReader for RsyslogReader {
                 paths: vec![f.clone()],
                 ..Default::default()
             }));
+        snap.notes.extend(self.lagging_state.iter().map(|f| {
+            format!(
+                "imfile input {f:?} lacks persistStateAfterSubmission=\"on\": rsyslog writes its state \
+                 only when it closes the file, so the offsets lag behind what it read and `wait` \
+                 holds until the deadline; add persistStateAfterSubmission=\"on\" (rsyslog 8.2006+) \
+                 to the input"
+            )
+        }));
         snap.queues.push(match &self.impstats {
             Some(p) => fresh(impstats_signal(p)?, p, &self.dir),
             None => common::unknown_queue(
