@@ -364,6 +364,74 @@ fn disk_queue_needs_no_segments() {
     assert_eq!(assess(&snap, &Env::default()).verdict, Verdict::Drained);
 }
 
+/// A local stand-in for Filebeat's monitoring endpoint: serves `/stats` with the given
+/// `libbeat.pipeline.events.active` until dropped.
+fn stats_endpoint(
+    active: u64,
+) -> (
+    String,
+    std::thread::JoinHandle<()>,
+    std::sync::Arc<tiny_http::Server>,
+) {
+    let server = std::sync::Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+    let port = server.server_addr().to_ip().unwrap().port();
+    let s2 = server.clone();
+    let t = std::thread::spawn(move || {
+        for req in s2.incoming_requests() {
+            let body = if req.url() == "/stats" {
+                format!(
+                    r#"{{"beat":{{"info":{{"uptime":{{"ms":1}}}}}},"libbeat":{{"pipeline":{{"events":{{"active":{active},"published":9}}}},"output":{{"events":{{"acked":9}}}}}}}}"#
+                )
+            } else {
+                "{}".into()
+            };
+            let _ = req.respond(tiny_http::Response::from_string(body));
+        }
+    });
+    (format!("{port}"), t, server)
+}
+
+#[test]
+fn stats_endpoint_is_a_second_opinion() {
+    let h = Host::new();
+    let (a, ai, ad) = h.log("a.log", b"one\n");
+    let mut w = tk::MemlogWriter::create(&h.memlog_dir()).unwrap();
+    w.set(&tk::log_key(ai, ad), tk::log_value(s(&a), 4, ai, ad))
+        .unwrap();
+    let verdict = |port: &str| {
+        let opts = h.config(format!(
+            "path.data: {}\nhttp.enabled: true\nhttp.host: 0.0.0.0\nhttp.port: {port}\n",
+            s(&h.data())
+        ));
+        let snap = h.reader_with(opts).read().unwrap();
+        (assess(&snap, &Env::default()).verdict, snap)
+    };
+    // The registry says delivered, but the pipeline still holds events: not yet.
+    let (port, t, server) = stats_endpoint(3);
+    let (v, snap) = verdict(&port);
+    assert_eq!(v, Verdict::Behind);
+    assert!(snap.queues[0]
+        .source
+        .ends_with(&format!("127.0.0.1:{port}/stats")));
+    server.unblock();
+    t.join().unwrap();
+    // Both agree.
+    let (port, t, server) = stats_endpoint(0);
+    assert_eq!(verdict(&port).0, Verdict::Drained);
+    server.unblock();
+    t.join().unwrap();
+    drop(server);
+    // Unreachable: the registry alone decides, and the report says the endpoint was not read.
+    let (v, snap) = verdict(&port);
+    assert_eq!(v, Verdict::Drained);
+    assert!(snap.queues.is_empty());
+    assert!(
+        snap.notes.iter().any(|n| n.contains("/stats not read")),
+        "{:?}",
+        snap.notes
+    );
+}
+
 #[test]
 fn bad_stores_give_clear_errors() {
     let err = |h: &Host| match adapters::open(ShipperKind::Filebeat, &h.opts()) {

@@ -1,5 +1,6 @@
 //! Delivery-side signals read over HTTP from a shipper's own monitoring API (short timeouts,
-//! local endpoints only): Fluent Bit storage metrics, Fluentd monitor_agent, Logstash node stats.
+//! local endpoints only): Fluent Bit storage metrics, Fluentd monitor_agent, Logstash node stats,
+//! Filebeat `/stats`.
 
 use std::time::Duration;
 
@@ -119,6 +120,33 @@ pub fn logstash_state(v: &Value) -> Result<QueueState, String> {
         })
         .collect();
     Ok(from_pending(pending))
+}
+
+/// Filebeat `/stats` (`http.enabled: true`): `libbeat.pipeline.events.active` must be 0. A
+/// second opinion next to the registry: events still in the pipeline are not acknowledged.
+pub fn filebeat_stats(base: &str) -> QueueSignal {
+    let url = format!("{base}/stats");
+    let r = get_json(&url).and_then(|v| filebeat_state(&v));
+    signal(
+        format!("filebeat {url}"),
+        r,
+        "check http.enabled: true (http.host, http.port) in filebeat.yml",
+    )
+}
+
+/// Interprets a Filebeat `/stats` document.
+pub fn filebeat_state(v: &Value) -> Result<QueueState, String> {
+    let active = v
+        .pointer("/libbeat/pipeline/events/active")
+        .and_then(Value::as_u64)
+        .ok_or("no libbeat.pipeline.events.active")?;
+    Ok(from_pending(if active > 0 {
+        vec![format!(
+            "{active} event(s) in the pipeline not yet acknowledged by the output"
+        )]
+    } else {
+        Vec::new()
+    }))
 }
 
 /// Empty when nothing is pending, else the pending items as the detail.

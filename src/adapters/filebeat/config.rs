@@ -33,6 +33,8 @@ pub struct Config {
     pub inputs: Vec<Input>,
     /// `queue.disk` is set; its `path` when given.
     pub disk_queue: Option<Option<PathBuf>>,
+    /// The base URL of the `http` monitoring endpoint (`http.enabled: true`), for `/stats`.
+    pub stats_url: Option<String>,
     /// Things the operator should know (unsupported settings).
     pub notes: Vec<String>,
 }
@@ -52,6 +54,21 @@ pub fn parse(text: &str, local: &Path, root: &Root) -> Result<Config, StoreError
     };
     if let Some(disk) = lookup(&doc, "queue.disk") {
         cfg.disk_queue = Some(lookup(disk, "path").and_then(as_path));
+    }
+    if lookup(&doc, "http.enabled").and_then(Value::as_bool) == Some(true) {
+        let host = lookup(&doc, "http.host")
+            .and_then(as_str)
+            .unwrap_or("localhost");
+        let port = lookup(&doc, "http.port")
+            .and_then(Value::as_u64)
+            .unwrap_or(5066);
+        match stats_base(host, port) {
+            Some(url) => cfg.stats_url = Some(url),
+            None => cfg.notes.push(format!(
+                "http.host {host:?}: drainguard reads Filebeat's /stats over TCP only; \
+                 the registry alone proves delivery"
+            )),
+        }
     }
     for list in ["filebeat.inputs", "filebeat.prospectors"] {
         if let Some(Value::Sequence(items)) = lookup(&doc, list) {
@@ -195,6 +212,21 @@ pub fn lookup<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
         at += i + 1;
     }
     None
+}
+
+/// `http://<host>:<port>` for a TCP `http.host` (a wildcard address means this host);
+/// `None` for a unix socket or named pipe.
+fn stats_base(host: &str, port: u64) -> Option<String> {
+    if host.contains("://") {
+        return None;
+    }
+    let host = match host {
+        "0.0.0.0" | "" => "127.0.0.1".to_string(),
+        "::" | "[::]" => "[::1]".to_string(),
+        h if h.contains(':') && !h.starts_with('[') => format!("[{h}]"),
+        h => h.to_string(),
+    };
+    Some(format!("http://{host}:{port}"))
 }
 
 fn as_str(v: &Value) -> Option<&str> {

@@ -25,8 +25,8 @@ use self::entry::Entry;
 use self::keys::{FileId, Key};
 use super::StoreReader;
 use crate::cursor::{
-    Cursor, ExcludeRule, Identity, InputSpec, OffsetMeaning, ShipperKind, SkippedEntries,
-    StoreSnapshot,
+    Cursor, ExcludeRule, Identity, InputSpec, OffsetMeaning, QueueSignal, QueueState, ShipperKind,
+    SkippedEntries, StoreSnapshot,
 };
 use crate::error::StoreError;
 use crate::fingerprint::FingerprintSpec;
@@ -122,13 +122,24 @@ impl StoreReader for FilebeatReader {
         };
         drop(array);
         let inputs = self.inputs(&fingerprint_inputs);
-        let (offset_meaning, queues) = match self.disk_queue_dir() {
+        let (offset_meaning, mut queues) = match self.disk_queue_dir() {
             Some(dir) => (
                 OffsetMeaning::InDiskQueue,
                 vec![diskqueue::signal(&self.root, &dir)],
             ),
             None => (OffsetMeaning::Delivered, Vec::new()),
         };
+        // A second opinion: it can hold the verdict back, but an unreachable endpoint is only
+        // noted (the registry or the disk queue is the proof).
+        if let Some(url) = self.config.as_ref().and_then(|c| c.stats_url.as_deref()) {
+            match super::http::filebeat_stats(url) {
+                QueueSignal {
+                    state: QueueState::Unknown { hint },
+                    source,
+                } => notes.push(format!("{source} not read: {hint}")),
+                signal => queues.push(signal),
+            }
+        }
         if let Some(c) = &self.config {
             notes.extend(c.notes.iter().cloned());
         }
