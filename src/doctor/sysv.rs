@@ -67,6 +67,28 @@ pub fn check(host: &Host, e: &Expect) -> Vec<Finding> {
                 None => {}
             }
         }
+        // Debian: sendsigs kills every remaining process (the shipper included) at halt;
+        // insserv runs links with the same number in parallel.
+        if let Some(sk) = host.k_number(level, "sendsigs") {
+            if sk <= ours {
+                out.push(finding(
+                    "DG109",
+                    Error,
+                    format!(
+                        "in {}: sendsigs (K{sk:02}) runs with or before {name} (K{ours:02})",
+                        dir.display()
+                    ),
+                    "sendsigs kills every process still running, the shipper included, while the \
+                     drain waits: the lines it had not delivered are lost.",
+                    format!(
+                        "add $remote_fs to the Required-Stop line of {} (insserv then orders it \
+                         before sendsigs) and run `update-rc.d {name} defaults`, or re-run \
+                         drainguard install",
+                        script.display()
+                    ),
+                ));
+            }
+        }
         if let Some(s) = &host.shipper {
             if let Some(sk) = host.k_number(level, s) {
                 if sk <= ours {
@@ -178,5 +200,54 @@ mod tests {
         std::fs::create_dir_all(p("/var/lock/subsys")).unwrap();
         std::fs::write(p("/var/lock/subsys/drainguard"), "").unwrap();
         assert!(ids(&host).is_empty());
+    }
+
+    #[test]
+    fn a_debian_drain_that_runs_with_sendsigs_is_dg109() {
+        let d = tempfile::tempdir().unwrap();
+        let p = |h: &str| d.path().join(h.trim_start_matches('/'));
+        std::fs::create_dir_all(p("/etc/init.d")).unwrap();
+        std::fs::write(p("/etc/init.d/drainguard"), "#!/bin/sh\n").unwrap();
+        let link = |level: u8, name: &str| {
+            std::fs::create_dir_all(p(&format!("/etc/rc{level}.d"))).unwrap();
+            let script =
+                name.trim_start_matches(|c: char| c == 'K' || c == 'S' || c.is_ascii_digit());
+            symlink(
+                format!("../init.d/{script}"),
+                p(&format!("/etc/rc{level}.d/{name}")),
+            )
+            .unwrap();
+        };
+        for l in 2..=5 {
+            link(l, "S01drainguard");
+        }
+        for l in [0, 6] {
+            link(l, "K03drainguard");
+            link(l, "K03sendsigs"); // a hand-made script without $remote_fs
+        }
+        let host = crate::install::probe(
+            &Root::new(Some(d.path().to_path_buf())),
+            Some(Init::SysvDebian),
+            None,
+            &[],
+        );
+        let expect = Expect {
+            unit: "drainguard".into(),
+            apps: vec![],
+            deadline: std::time::Duration::from_secs(60),
+        };
+        let ids = || {
+            check(&host, &expect)
+                .iter()
+                .map(|f| f.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(), vec!["DG109", "DG109"]);
+        // Ordered as insserv orders a script with $remote_fs: before sendsigs.
+        for l in [0, 6] {
+            std::fs::remove_file(p(&format!("/etc/rc{l}.d/K03sendsigs"))).unwrap();
+            link(l, "K05sendsigs");
+        }
+        assert!(ids().is_empty(), "{:?}", ids());
     }
 }
