@@ -234,6 +234,16 @@ fn wait_cmd(rs: &Rsyslog, dir: &Path, deadline: &str) -> Command {
     c
 }
 
+/// `drainguard status --json` for the private rsyslogd.
+fn status(rs: &Rsyslog) -> Output {
+    drainguard()
+        .args(["status", "--json", "--shipper", "rsyslog", "--config"])
+        .arg(&rs.conf)
+        .args(["--shipper-pid", &rs.pid().to_string()])
+        .output()
+        .unwrap()
+}
+
 fn text(o: &Output) -> String {
     format!(
         "stdout:\n{}\nstderr:\n{}",
@@ -264,20 +274,9 @@ fn status_sees_a_real_rsyslog_drain_completely() {
     assert!(eventually(Duration::from_secs(20), || sink.lines() == want));
     // impstats writes every second: the next record after the state file proves the queue.
     let ok = eventually(Duration::from_secs(10), || {
-        let o = drainguard()
-            .args(["status", "--shipper", "rsyslog", "--config"])
-            .arg(&rs.conf)
-            .args(["--shipper-pid", &rs.pid().to_string()])
-            .output()
-            .unwrap();
-        o.status.code() == Some(0)
+        status(&rs).status.code() == Some(0)
     });
-    let o = drainguard()
-        .args(["status", "--json", "--shipper", "rsyslog", "--config"])
-        .arg(&rs.conf)
-        .args(["--shipper-pid", &rs.pid().to_string()])
-        .output()
-        .unwrap();
+    let o = status(&rs);
     assert!(ok, "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -431,12 +430,7 @@ fn lagging_state_without_persist_after_submission_is_explained() {
         .unwrap();
     assert!(eventually(Duration::from_secs(20), || sink.lines().len() == 2000));
     std::thread::sleep(Duration::from_millis(1500)); // an impstats interval
-    let o = drainguard()
-        .args(["status", "--json", "--shipper", "rsyslog", "--config"])
-        .arg(&rs.conf)
-        .args(["--shipper-pid", &rs.pid().to_string()])
-        .output()
-        .unwrap();
+    let o = status(&rs);
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     // The sink has every line, yet at least the appended bytes never reach the offsets.
