@@ -249,6 +249,68 @@ mod tests {
         }
     }
 
+    /// A fake /proc: pid 42 holds socket 1000 (to 10.0.0.9:514, 7 bytes unacked) and 1001
+    /// (idle); an orphan (inode 0) to the same peer still sends 5 bytes; another process's
+    /// socket (inode 2000) and an orphan to an unrelated peer are not 42's.
+    #[test]
+    fn counts_owned_sockets_and_orphans_to_the_same_peer() {
+        let d = tempfile::tempdir().unwrap();
+        let base = d.path().join("42");
+        fs::create_dir_all(base.join("fd")).unwrap();
+        fs::create_dir_all(base.join("net")).unwrap();
+        std::os::unix::fs::symlink("socket:[1000]", base.join("fd/3")).unwrap();
+        std::os::unix::fs::symlink("socket:[1001]", base.join("fd/4")).unwrap();
+        std::os::unix::fs::symlink("/var/log/app.log", base.join("fd/5")).unwrap();
+        let row = |sl: u32, rem: &str, st: &str, tx: u32, inode: u32| {
+            format!("   {sl}: 0100007F:D958 {rem} {st} {tx:08X}:00000000 00:00000000 00000000     0        0 {inode} 1 0000000000000000 20 4 30 10 -1\n")
+        };
+        let peer = "0900000A:0202"; // 10.0.0.9:514
+        let other = "0800000A:0202"; // 10.0.0.8:514
+        let table = format!(
+            "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n{}{}{}{}{}{}",
+            row(0, "00000000:0000", "0A", 0, 999),
+            row(1, peer, "01", 7, 1000),
+            row(2, peer, "01", 0, 1001),
+            row(3, peer, "04", 5, 0),
+            row(4, peer, "01", 9, 2000),
+            row(5, other, "04", 3, 0),
+        );
+        fs::write(base.join("net/tcp"), table).unwrap();
+        let procfs = ProcFs {
+            dir: d.path().to_path_buf(),
+        };
+        let mut got = procfs.unacked_tcp(&[42]).unwrap();
+        got.sort_by_key(|u| u.bytes);
+        let peer: SocketAddr = "10.0.0.9:514".parse().unwrap();
+        assert_eq!(
+            got,
+            vec![
+                Unacked {
+                    pid: 42,
+                    remote: peer,
+                    bytes: 5,
+                    orphan: true
+                },
+                Unacked {
+                    pid: 42,
+                    remote: peer,
+                    bytes: 7,
+                    orphan: false
+                },
+            ]
+        );
+        let signal = send_queue_signal(&procfs, &[42]);
+        assert_eq!(signal.source, "TCP send queues of pid 42");
+        let QueueState::Pending { detail } = signal.state else {
+            panic!("{signal:?}")
+        };
+        assert!(detail.starts_with("12 byte(s)"), "{detail}");
+        assert!(
+            detail.contains("5 B to 10.0.0.9:514 (closed socket)"),
+            "{detail}"
+        );
+    }
+
     #[test]
     fn a_vanished_process_has_no_sockets() {
         assert!(ProcFs::default()
