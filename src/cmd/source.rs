@@ -164,15 +164,6 @@ impl Sources {
         procfs.find(&self.root, kind, pidfile)
     }
 
-    /// Reads every store and compares it with the disk: one assessment over all shippers.
-    pub fn assess(
-        &mut self,
-        pid_override: Option<u32>,
-    ) -> Result<crate::backlog::Assessment, crate::error::StoreError> {
-        let snapshots = self.read()?;
-        Ok(self.assess_snapshots(&snapshots, pid_override))
-    }
-
     /// Reads every store (incrementally where the reader can), without touching the files.
     pub fn read(&mut self) -> Result<Vec<StoreSnapshot>, crate::error::StoreError> {
         self.readers.iter_mut().map(|r| r.read()).collect()

@@ -28,7 +28,13 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         println!("{}", nothing_found());
         return Ok(Exit::Ok);
     }
-    let assessment = sources.assess(args.source.shipper_pid)?;
+    let assessment = {
+        let snapshots = sources.read()?;
+        // One read only: the readers' state kept for incremental re-reads (10^6 entries of a
+        // large registry) goes before the assessment builds its per-file reports.
+        sources.readers.clear();
+        sources.assess_snapshots(&snapshots, args.source.shipper_pid)
+    };
     let mut stdout = std::io::stdout().lock();
     if args.json {
         use std::io::Write;
