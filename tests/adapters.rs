@@ -720,22 +720,106 @@ fn fluentbit_storage_api_pending_and_empty() {
         r#"{"storage_layer":{"chunks":{"total_chunks":2}},"input_chunks":{"tail.0":{"status":{"overlimit":false},"chunks":{"total":2,"up":2,"down":0}},"cpu.0":{"chunks":{"total":5}}}}"#,
     );
     assert_eq!(
-        http::fluentbit_storage(&busy).state,
+        http::fluentbit_storage(&busy, None).state,
         QueueState::Pending {
             detail: "tail.0: 2 chunks".into()
         }
     );
     let idle = fake_api(r#"{"input_chunks":{"tail.0":{"chunks":{"total":0}}}}"#);
-    assert_eq!(http::fluentbit_storage(&idle).state, QueueState::Empty);
+    assert_eq!(
+        http::fluentbit_storage(&idle, None).state,
+        QueueState::Empty
+    );
+    // One input by its API name: another input's chunks do not count, a missing one is unknown.
+    assert_eq!(
+        http::fluentbit_storage(&busy, Some("cpu.0")).state,
+        QueueState::Pending {
+            detail: "cpu.0: 5 chunks".into()
+        }
+    );
+    assert_eq!(
+        http::fluentbit_storage(&idle, Some("tail.0")).state,
+        QueueState::Empty
+    );
+    assert!(matches!(
+        http::fluentbit_storage(&idle, Some("tail.3")).state,
+        QueueState::Unknown { hint } if hint.contains("no input_chunks entry for tail.3")
+    ));
     // Nothing listening: unknown, with a hint.
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}", l.local_addr().unwrap())
     };
     assert!(matches!(
-        http::fluentbit_storage(&closed).state,
+        http::fluentbit_storage(&closed, None).state,
         QueueState::Unknown { .. }
     ));
+}
+
+/// Instance names count every input of the config (flb_input.c), an Alias renames the API
+/// entry but not the chunk directory, and inputs without a DB are named.
+#[test]
+fn fluentbit_instance_names_alias_storage_and_inputs_without_db() {
+    use drainguard::adapters::fluentbit::{parse_classic, parse_yaml};
+    let c = parse_classic(
+        "[SERVICE]\n    storage.path /var/lib/fb/chunks\n[INPUT]\n    Name cpu\n[INPUT]\n    Name tail\n    Path /a/*.log\n    DB /a.db\n    storage.type filesystem\n[INPUT]\n    Name tail\n    Alias app\n    Path /b/*.log\n[INPUT]\n    Name tail\n    Path /c/*.log\n    DB /c.db\n",
+    );
+    assert_eq!(c.storage_path, Some(PathBuf::from("/var/lib/fb/chunks")));
+    let names: Vec<(&str, &str, bool)> = c
+        .inputs
+        .iter()
+        .map(|i| (i.instance.as_str(), i.api_name(), i.fs_storage))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("tail.1", "tail.1", true),
+            ("tail.2", "app", false),
+            ("tail.3", "tail.3", false)
+        ]
+    );
+    assert_eq!(c.without_db, vec!["tail.2 (Path /b/*.log)".to_string()]);
+    let y = parse_yaml(
+        Path::new("f.yaml"),
+        "service:\n  storage.path: /s\npipeline:\n  inputs:\n    - name: systemd\n    - name: tail\n      path: /x/*.log\n      db: /x.db\n      storage.type: filesystem\n",
+    )
+    .unwrap();
+    assert_eq!(y.storage_path, Some(PathBuf::from("/s")));
+    assert_eq!(y.inputs[0].instance, "tail.1");
+    assert!(y.inputs[0].fs_storage);
+}
+
+#[test]
+fn fluentbit_chunk_files_and_dropped_outputs() {
+    use drainguard::adapters::fluentbit::chunk_signal;
+    use drainguard::adapters::http::fluentbit_dropped_in;
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("tail.0");
+    // Not created yet: no chunk was ever written.
+    assert_eq!(chunk_signal(&dir, &dir).state, QueueState::Empty);
+    std::fs::create_dir(&dir).unwrap();
+    assert_eq!(chunk_signal(&dir, &dir).state, QueueState::Empty);
+    std::fs::write(dir.join("1234-1700000000.123456789.flb"), [0xC1, 0, 1, 2]).unwrap();
+    assert_eq!(
+        chunk_signal(&dir, &dir).state,
+        QueueState::Pending {
+            detail: "1 chunk file(s), 4 bytes not yet flushed".into()
+        }
+    );
+    let m: serde_json::Value = serde_json::from_str(
+        r#"{"input":{},"output":{"es.0":{"proc_records":10,"dropped_records":3,"retries_failed":1},"stdout.1":{"dropped_records":0,"retries_failed":0}}}"#,
+    )
+    .unwrap();
+    let note = fluentbit_dropped_in(&m).unwrap();
+    assert!(
+        note.contains("es.0: 3 record(s) dropped, 1 retries failed"),
+        "{note}"
+    );
+    assert!(!note.contains("stdout.1"), "{note}");
+    let ok: serde_json::Value =
+        serde_json::from_str(r#"{"output":{"es.0":{"dropped_records":0,"retries_failed":0}}}"#)
+            .unwrap();
+    assert_eq!(fluentbit_dropped_in(&ok), None);
 }
 
 #[test]

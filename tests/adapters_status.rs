@@ -80,3 +80,88 @@ fn fluentbit_status_follows_offsets_and_the_storage_api() {
     let (code, out) = status(d.path(), idle);
     assert_eq!(code, Some(0), "{out}");
 }
+
+/// Two tail inputs, each with its own DB: both are read, each on its own. Only the second is
+/// behind, and the report names its DB; without an HTTP API, the inputs' filesystem chunks
+/// (storage.path) are the delivery signal.
+#[test]
+fn every_fluentbit_tail_input_is_assessed_with_its_own_chunks() {
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| d.path().join(n);
+    for dir in ["a", "b", "chunks/tail.0", "chunks/tail.1"] {
+        std::fs::create_dir_all(p(dir)).unwrap();
+    }
+    let (la, lb) = (p("a/app.log"), p("b/app.log"));
+    std::fs::write(&la, "one\ntwo\n").unwrap();
+    std::fs::write(&lb, "three\nfour\n").unwrap();
+    let wa = testkit::fluentbit::create(&p("a.db"), true).unwrap();
+    testkit::fluentbit::insert(
+        &wa,
+        la.to_str().unwrap(),
+        8,
+        std::fs::metadata(&la).unwrap().ino(),
+    )
+    .unwrap();
+    let wb = testkit::fluentbit::create(&p("b.db"), true).unwrap();
+    let id = testkit::fluentbit::insert(
+        &wb,
+        lb.to_str().unwrap(),
+        6,
+        std::fs::metadata(&lb).unwrap().ino(),
+    )
+    .unwrap();
+    let conf = p("fluent-bit.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[SERVICE]\n    storage.path {chunks}\n[INPUT]\n    Name tail\n    Path {a}/*.log\n    DB {adb}\n    storage.type filesystem\n[INPUT]\n    Name tail\n    Path {b}/*.log\n    DB {bdb}\n    storage.type filesystem\n",
+            chunks = p("chunks").display(),
+            a = p("a").display(),
+            b = p("b").display(),
+            adb = p("a.db").display(),
+            bdb = p("b.db").display(),
+        ),
+    )
+    .unwrap();
+    let status = || {
+        let o = drainguard()
+            .args(["status", "--json", "--shipper", "fluent-bit", "--config"])
+            .arg(&conf)
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (o.status.code(), doc)
+    };
+    let (code, doc) = status();
+    assert_eq!(code, Some(1), "{doc}");
+    let stores: Vec<(String, String)> = doc["shippers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["store"].as_str().unwrap().to_string(),
+                s["verdict"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stores,
+        vec![
+            (p("a.db").display().to_string(), "drained".to_string()),
+            (p("b.db").display().to_string(), "behind".to_string()),
+        ]
+    );
+    assert_eq!(doc["bytes_behind"].as_u64(), Some(5));
+
+    // The second input read everything, but a chunk of it is still on disk.
+    testkit::fluentbit::update_offset(&wb, id, 11).unwrap();
+    std::fs::write(p("chunks/tail.1/1-1700000000.1.flb"), [0xC1, 0, 0, 0]).unwrap();
+    let (code, doc) = status();
+    assert_eq!(code, Some(1), "{doc}");
+    assert!(doc.to_string().contains("1 chunk file(s)"), "{doc}");
+    // Flushed: both inputs drained.
+    std::fs::remove_file(p("chunks/tail.1/1-1700000000.1.flb")).unwrap();
+    let (code, doc) = status();
+    assert_eq!(code, Some(0), "{doc}");
+}

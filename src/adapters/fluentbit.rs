@@ -12,7 +12,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::cursor::{
-    Cursor, ExcludeRule, Identity, InputSpec, OffsetMeaning, ShipperKind, StoreSnapshot,
+    Cursor, ExcludeRule, Identity, InputSpec, OffsetMeaning, QueueSignal, QueueState, ShipperKind,
+    StoreSnapshot,
 };
 use crate::error::{Position, StoreError};
 
@@ -22,9 +23,36 @@ use super::{Readers, SourceOptions, StoreReader};
 /// One `tail` input of a Fluent Bit config.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TailInput {
+    /// The instance name Fluent Bit gives it, `tail.<N>` with N its position among *all*
+    /// inputs of the config (flb_input.c `instance_id`); its chunk directory is named so.
+    pub instance: String,
+    /// `Alias`: the name the HTTP API reports it under instead, when set.
+    pub alias: Option<String>,
     pub path: Vec<String>,
     pub exclude: Vec<String>,
     pub db: Option<PathBuf>,
+    /// `storage.type filesystem`: its chunks are files under `<storage.path>/<instance>/`.
+    pub fs_storage: bool,
+}
+
+impl TailInput {
+    /// The name in the HTTP API's `input_chunks` (flb_input_name: the alias, else the name).
+    pub fn api_name(&self) -> &str {
+        self.alias.as_deref().unwrap_or(&self.instance)
+    }
+
+    fn new(index: usize, get: impl Fn(&str) -> Option<String>) -> TailInput {
+        TailInput {
+            instance: format!("tail.{index}"),
+            alias: get("alias"),
+            path: get("path").map(|v| split_list(&v)).unwrap_or_default(),
+            exclude: get("exclude_path")
+                .map(|v| split_list(&v))
+                .unwrap_or_default(),
+            db: get("db").map(PathBuf::from),
+            fs_storage: get("storage.type").is_some_and(|t| t.eq_ignore_ascii_case("filesystem")),
+        }
+    }
 }
 
 /// What a Fluent Bit config tells drainguard.
@@ -33,6 +61,10 @@ pub struct FluentBitConf {
     pub inputs: Vec<TailInput>,
     /// `http://host:port` when `HTTP_Server On`.
     pub http: Option<String>,
+    /// `[SERVICE] storage.path`: the root of filesystem-buffered chunks.
+    pub storage_path: Option<PathBuf>,
+    /// Tail inputs without a `DB`: their progress is recorded nowhere.
+    pub without_db: Vec<String>,
 }
 
 fn split_list(v: &str) -> Vec<String> {
@@ -58,28 +90,42 @@ pub fn parse_classic(text: &str) -> FluentBitConf {
             kv.push((k.to_ascii_lowercase(), v.trim().to_string()));
         }
     }
+    let mut index = 0;
     for (name, kv) in sections {
         let get = |k: &str| kv.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.clone());
-        if name == "service" && get("http_server").is_some_and(|v| v.eq_ignore_ascii_case("on")) {
-            conf.http = Some(format!(
-                "http://{}:{}",
-                get("http_listen")
-                    .filter(|h| h != "0.0.0.0")
-                    .unwrap_or_else(|| "127.0.0.1".into()),
-                get("http_port").unwrap_or_else(|| "2020".into())
-            ));
+        if name == "service" {
+            if get("http_server").is_some_and(|v| v.eq_ignore_ascii_case("on")) {
+                conf.http = Some(format!(
+                    "http://{}:{}",
+                    get("http_listen")
+                        .filter(|h| h != "0.0.0.0")
+                        .unwrap_or_else(|| "127.0.0.1".into()),
+                    get("http_port").unwrap_or_else(|| "2020".into())
+                ));
+            }
+            conf.storage_path = get("storage.path").map(PathBuf::from);
         }
-        if name == "input" && get("name").is_some_and(|n| n.eq_ignore_ascii_case("tail")) {
-            conf.inputs.push(TailInput {
-                path: get("path").map(|v| split_list(&v)).unwrap_or_default(),
-                exclude: get("exclude_path")
-                    .map(|v| split_list(&v))
-                    .unwrap_or_default(),
-                db: get("db").map(PathBuf::from),
-            });
+        if name == "input" {
+            if get("name").is_some_and(|n| n.eq_ignore_ascii_case("tail")) {
+                conf.add_tail(TailInput::new(index, get));
+            }
+            index += 1;
         }
     }
     conf
+}
+
+impl FluentBitConf {
+    fn add_tail(&mut self, input: TailInput) {
+        if input.db.is_none() {
+            self.without_db.push(format!(
+                "{} (Path {})",
+                input.instance,
+                input.path.join(", ")
+            ));
+        }
+        self.inputs.push(input);
+    }
 }
 
 /// Parses a YAML `fluent-bit.yaml` (`service:` and `pipeline: inputs:`).
@@ -108,27 +154,23 @@ pub fn parse_yaml(path: &Path, text: &str) -> Result<FluentBitConf, StoreError> 
                 s(svc.get("http_port")).unwrap_or_else(|| "2020".into())
             ));
         }
+        conf.storage_path = s(svc.get("storage.path")).map(PathBuf::from);
     }
     let inputs = v
         .get("pipeline")
         .and_then(|p| p.get("inputs"))
         .and_then(|i| i.as_sequence());
-    for i in inputs.into_iter().flatten() {
+    for (index, i) in inputs.into_iter().flatten().enumerate() {
         if s(i.get("name")).is_some_and(|n| n == "tail") {
-            conf.inputs.push(TailInput {
-                path: s(i.get("path")).map(|p| split_list(&p)).unwrap_or_default(),
-                exclude: s(i.get("exclude_path"))
-                    .map(|p| split_list(&p))
-                    .unwrap_or_default(),
-                db: s(i.get("db")).map(PathBuf::from),
-            });
+            conf.add_tail(TailInput::new(index, |k| s(i.get(k))));
         }
     }
     Ok(conf)
 }
 
-/// Opens the DB of the first `tail` input with a `DB` in the config (`--config`, else
-/// `/etc/fluent-bit/fluent-bit.{yaml,conf}`), or `--store`.
+/// Opens the DB of every `tail` input with a `DB` in the config (`--config`, else
+/// `/etc/fluent-bit/fluent-bit.{yaml,conf}`): one reader per input, each with that input's
+/// own delivery signals. `--store` names exactly one DB.
 pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
     let conf = match common::read_config(
         opts,
@@ -143,29 +185,72 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         Some((_, text)) => parse_classic(&text),
         None => FluentBitConf::default(),
     };
-    let input = conf
-        .inputs
+    let root = &opts.root;
+    let mut notes: Vec<String> = conf
+        .without_db
         .iter()
-        .find(|i| i.db.is_some())
-        .cloned()
-        .unwrap_or_default();
-    let candidates: Vec<PathBuf> = input.db.iter().cloned().collect();
-    Ok(common::locate(opts, "fluent-bit", &candidates)?
-        .map(|db| {
+        .map(|i| {
+            format!(
+                "tail input {i} has no DB: Fluent Bit records its progress nowhere, so drainguard \
+                 cannot see what it still owes; set `DB` on the input"
+            )
+        })
+        .collect();
+    let mut inputs: Vec<(PathBuf, Option<TailInput>)> = Vec::new();
+    if opts.store.is_some() {
+        if let Some(db) = common::locate(opts, "fluent-bit", &[])? {
+            let input = conf
+                .inputs
+                .iter()
+                .find(|i| i.db.as_ref().is_some_and(|d| root.host_to_local(d) == db))
+                .cloned();
+            inputs.push((db, input));
+        }
+    } else {
+        for input in conf.inputs.iter().filter(|i| i.db.is_some()) {
+            let db = root.host_to_local(input.db.as_ref().expect("filtered"));
+            if db.exists() {
+                inputs.push((db, Some(input.clone())));
+            } else {
+                notes.push(format!(
+                    "{}: DB {} does not exist yet (Fluent Bit creates it when it starts)",
+                    input.instance,
+                    db.display()
+                ));
+            }
+        }
+        if inputs.is_empty() {
+            // Nothing to read: an explicit --config is an error naming where we looked.
+            let candidates: Vec<PathBuf> =
+                conf.inputs.iter().filter_map(|i| i.db.clone()).collect();
+            common::locate(opts, "fluent-bit", &candidates)?;
+        }
+    }
+    let storage = conf.storage_path.as_ref().map(|p| root.host_to_local(p));
+    Ok(inputs
+        .into_iter()
+        .map(|(db, input)| {
             Box::new(FluentBitReader {
                 db,
                 input,
                 http: conf.http.clone(),
+                storage: storage.clone(),
+                notes: notes.clone(),
+                root: root.clone(),
             }) as Box<dyn StoreReader>
         })
-        .into_iter()
         .collect())
 }
 
 struct FluentBitReader {
     db: PathBuf,
-    input: TailInput,
+    /// The config's input for this DB (unknown for a `--store` the config does not name).
+    input: Option<TailInput>,
     http: Option<String>,
+    /// `storage.path`, mapped under `--root`.
+    storage: Option<PathBuf>,
+    notes: Vec<String>,
+    root: crate::root::Root,
 }
 
 impl StoreReader for FluentBitReader {
@@ -173,15 +258,22 @@ impl StoreReader for FluentBitReader {
         ShipperKind::FluentBit
     }
     fn watch_paths(&self) -> Vec<PathBuf> {
-        common::parent_dir(&self.db)
+        let mut v = common::parent_dir(&self.db);
+        v.extend(self.chunk_dir());
+        v
     }
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
         let mut snap = read_db(&self.db)?;
+        snap.notes.extend(self.notes.iter().cloned());
+        let input = self.input.clone().unwrap_or_default();
         snap.inputs.push(InputSpec {
-            name: "tail".into(),
-            paths: self.input.path.clone(),
-            exclude: self
-                .input
+            name: if input.instance.is_empty() {
+                "tail".into()
+            } else {
+                input.instance.clone()
+            },
+            paths: input.path.clone(),
+            exclude: input
                 .exclude
                 .iter()
                 .cloned()
@@ -189,15 +281,80 @@ impl StoreReader for FluentBitReader {
                 .collect(),
             ..Default::default()
         });
-        snap.queues.push(match &self.http {
-            Some(base) => super::http::fluentbit_storage(base),
-            None => common::unknown_queue(
+        let api_name = self.input.as_ref().map(TailInput::api_name);
+        if let Some(base) = &self.http {
+            snap.queues
+                .push(super::http::fluentbit_storage(base, api_name));
+            snap.notes.extend(super::http::fluentbit_dropped(base));
+        }
+        if let Some(dir) = self.chunk_dir() {
+            snap.queues
+                .push(chunk_signal(&dir, &self.root.local_to_host(&dir)));
+        }
+        if let Some(storage) = &self.storage {
+            snap.notes.extend(rejected_note(&storage.join("rejected")));
+        }
+        if snap.queues.is_empty() {
+            snap.queues.push(common::unknown_queue(
                 "fluent-bit engine",
-                "set `HTTP_Server On` (and storage.metrics on) in [SERVICE] so /api/v1/storage can be checked",
-            ),
-        });
+                "set `HTTP_Server On` (and storage.metrics on) in [SERVICE] so /api/v1/storage can be \
+                 checked, or buffer the input on disk (storage.path + storage.type filesystem)",
+            ));
+        }
         Ok(snap)
     }
+}
+
+impl FluentBitReader {
+    /// `<storage.path>/<instance>/` for a filesystem-buffered input.
+    fn chunk_dir(&self) -> Option<PathBuf> {
+        let input = self.input.as_ref().filter(|i| i.fs_storage)?;
+        Some(self.storage.as_ref()?.join(&input.instance))
+    }
+}
+
+/// Pending while the input's chunk directory holds `*.flb` files: Fluent Bit deletes a chunk
+/// once every output it is routed to has flushed it. Listed read-only, never opened.
+pub fn chunk_signal(dir: &Path, host_dir: &Path) -> QueueSignal {
+    let source = format!("fluent-bit chunks {}", host_dir.display());
+    let state = match std::fs::read_dir(dir) {
+        // Created with the first chunk.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => QueueState::Empty,
+        Err(e) => QueueState::Unknown {
+            hint: format!("cannot list {}: {e}; run drainguard as root", dir.display()),
+        },
+        Ok(rd) => {
+            let (n, bytes) = flb_files(rd);
+            if n == 0 {
+                QueueState::Empty
+            } else {
+                QueueState::Pending {
+                    detail: format!("{n} chunk file(s), {bytes} bytes not yet flushed"),
+                }
+            }
+        }
+    };
+    QueueSignal { source, state }
+}
+
+/// `storage.keep.rejected`: chunks the outputs refused are copied here; they were not
+/// delivered, whatever the queue says.
+fn rejected_note(dir: &Path) -> Option<String> {
+    let (n, bytes) = flb_files(std::fs::read_dir(dir).ok()?);
+    (n > 0).then(|| {
+        format!(
+            "{} holds {n} rejected chunk file(s) ({bytes} bytes): outputs refused them, they were not delivered",
+            dir.display()
+        )
+    })
+}
+
+fn flb_files(rd: std::fs::ReadDir) -> (usize, u64) {
+    rd.filter_map(|e| e.ok())
+        .filter(|e| e.file_name().as_encoded_bytes().ends_with(b".flb"))
+        .fold((0, 0), |(n, b), e| {
+            (n + 1, b + e.metadata().map(|m| m.len()).unwrap_or(0))
+        })
 }
 
 const BUSY_RETRIES: u32 = 5;

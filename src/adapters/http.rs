@@ -35,26 +35,35 @@ fn signal(source: String, r: Result<QueueState, String>, hint: &str) -> QueueSig
     }
 }
 
-/// Fluent Bit `/api/v1/storage`: every `tail.*` input's `chunks.total` must be 0.
-pub fn fluentbit_storage(base: &str) -> QueueSignal {
+/// Fluent Bit `/api/v1/storage`: the input's `chunks.total` must be 0 (`input` is its API
+/// name; `None`: every `tail.*` input).
+pub fn fluentbit_storage(base: &str, input: Option<&str>) -> QueueSignal {
     let url = format!("{base}/api/v1/storage");
-    let r = get_json(&url).and_then(|v| fluentbit_state(&v));
-    signal(
-        format!("fluent-bit {url}"),
-        r,
-        "check HTTP_Server On and storage.metrics on",
-    )
+    let r = get_json(&url).and_then(|v| fluentbit_state(&v, input));
+    let source = match input {
+        Some(i) => format!("fluent-bit {url} ({i})"),
+        None => format!("fluent-bit {url}"),
+    };
+    signal(source, r, "check HTTP_Server On and storage.metrics on")
 }
 
-/// Interprets a `/api/v1/storage` document.
-pub fn fluentbit_state(v: &Value) -> Result<QueueState, String> {
+/// Interprets a `/api/v1/storage` document for `input` (or every `tail.*` input).
+pub fn fluentbit_state(v: &Value, input: Option<&str>) -> Result<QueueState, String> {
     let inputs = v
         .get("input_chunks")
         .and_then(Value::as_object)
         .ok_or("no input_chunks (storage.metrics off?)")?;
+    if let Some(name) = input {
+        if !inputs.contains_key(name) {
+            return Err(format!("no input_chunks entry for {name}"));
+        }
+    }
     let pending: Vec<String> = inputs
         .iter()
-        .filter(|(k, _)| k.starts_with("tail"))
+        .filter(|(k, _)| match input {
+            Some(name) => *k == name,
+            None => k.starts_with("tail"),
+        })
         .filter_map(|(k, i)| {
             let n = i
                 .pointer("/chunks/total")
@@ -64,6 +73,33 @@ pub fn fluentbit_state(v: &Value) -> Result<QueueState, String> {
         })
         .collect();
     Ok(from_pending(pending))
+}
+
+/// Fluent Bit `/api/v1/metrics`: outputs that dropped records or exhausted their retries lost
+/// data whatever the queues say; `None` when none did (or the metrics cannot be read).
+pub fn fluentbit_dropped(base: &str) -> Option<String> {
+    let v = get_json(&format!("{base}/api/v1/metrics")).ok()?;
+    fluentbit_dropped_in(&v)
+}
+
+/// Interprets a `/api/v1/metrics` document for [`fluentbit_dropped`].
+pub fn fluentbit_dropped_in(v: &Value) -> Option<String> {
+    let outputs = v.get("output")?.as_object()?;
+    let lost: Vec<String> = outputs
+        .iter()
+        .filter_map(|(name, o)| {
+            let get = |k: &str| o.get(k).and_then(Value::as_u64).unwrap_or(0);
+            let (dropped, failed) = (get("dropped_records"), get("retries_failed"));
+            (dropped > 0 || failed > 0)
+                .then(|| format!("{name}: {dropped} record(s) dropped, {failed} retries failed"))
+        })
+        .collect();
+    (!lost.is_empty()).then(|| {
+        format!(
+            "fluent-bit outputs gave up on data since they started ({}): those records were not delivered",
+            lost.join("; ")
+        )
+    })
 }
 
 /// Fluentd monitor_agent `/api/plugins.json`: every output's `buffer_total_queued_size` 0.
