@@ -103,15 +103,87 @@ fn fluentd_corrupt_line_names_line_and_byte() {
 
 #[test]
 fn fluentd_config_yields_pos_files_and_monitor_agent() {
-    let conf = "<source>\n  @type tail\n  path /var/log/*.log\n  pos_file /var/log/td-agent/app.pos\n</source>\n<source>\n  @type monitor_agent\n  bind 127.0.0.1\n  port 24230\n</source>\n";
+    use drainguard::adapters::fluentd::{tail_sources, TailSource};
+    let conf = "<source>\n  @type tail\n  path /var/log/*.log,/srv/x.log\n  exclude_path [\"/var/log/*.gz\", \"/var/log/old.log\"]\n  pos_file /var/log/td-agent/app.pos\n  <parse>\n    @type none\n  </parse>\n</source>\n<source>\n  @type monitor_agent\n  bind 127.0.0.1\n  port 24230\n</source>\n<source>\n  @type tail\n  path /b/*.log\n  pos_file \"/var/log/td-agent/b.pos\"\n</source>\n<source>\n  @type tail\n  path /c.log\n</source>\n";
     assert_eq!(
-        drainguard::adapters::fluentd::pos_files_in_config(conf),
-        vec![PathBuf::from("/var/log/td-agent/app.pos")]
+        tail_sources(conf),
+        vec![
+            TailSource {
+                paths: vec!["/var/log/*.log".into(), "/srv/x.log".into()],
+                exclude: vec!["/var/log/*.gz".into(), "/var/log/old.log".into()],
+                pos_file: Some(PathBuf::from("/var/log/td-agent/app.pos")),
+            },
+            TailSource {
+                paths: vec!["/b/*.log".into()],
+                exclude: vec![],
+                pos_file: Some(PathBuf::from("/var/log/td-agent/b.pos")),
+            },
+            TailSource {
+                paths: vec!["/c.log".into()],
+                exclude: vec![],
+                pos_file: None,
+            },
+        ]
     );
     assert_eq!(
         drainguard::adapters::fluentd::monitor_agent_port(conf),
         Some(24230)
     );
+}
+
+/// Every tail source's pos_file is its own store, with that source's globs; a source without
+/// a pos_file is reported, not ignored.
+#[test]
+fn fluentd_every_pos_file_is_read_with_its_source() {
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| d.path().join(n);
+    std::fs::write(p("a.pos"), testkit::fluentd::line("/l/a.log", 3, 7)).unwrap();
+    std::fs::write(p("b.pos"), testkit::fluentd::line("/l/b.log", 5, 9)).unwrap();
+    let conf = p("fluentd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "<source>\n  @type tail\n  path /l/a.log\n  pos_file {}\n</source>\n<source>\n  @type tail\n  path /l/b*.log\n  pos_file {}\n</source>\n<source>\n  @type tail\n  path /l/c.log\n</source>\n",
+            p("a.pos").display(),
+            p("b.pos").display()
+        ),
+    )
+    .unwrap();
+    let opts = SourceOptions {
+        config: Some(conf),
+        ..Default::default()
+    };
+    let snaps: Vec<_> = adapters::open(ShipperKind::Fluentd, &opts)
+        .unwrap()
+        .iter_mut()
+        .map(|r| r.read().unwrap())
+        .collect();
+    let got: Vec<(PathBuf, u64, Vec<String>)> = snaps
+        .iter()
+        .map(|s| {
+            (
+                s.store.clone(),
+                s.cursors[0].offset,
+                s.inputs[0].paths.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (p("a.pos"), 3, vec!["/l/a.log".to_string()]),
+            (p("b.pos"), 5, vec!["/l/b*.log".to_string()]),
+        ]
+    );
+    assert!(snaps[1]
+        .notes
+        .iter()
+        .any(|n| n.contains("/l/c.log has no pos_file")));
+    // No monitor_agent: delivery is unknown, and the report says how to enable it.
+    assert!(matches!(
+        snaps[0].queues[0].state,
+        QueueState::Unknown { .. }
+    ));
 }
 
 // ---------------------------------------------------------------- Logstash

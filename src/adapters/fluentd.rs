@@ -7,7 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cursor::{Cursor, Identity, OffsetMeaning, ShipperKind, SkippedEntries, StoreSnapshot};
+use crate::cursor::{
+    Cursor, ExcludeRule, Identity, InputSpec, OffsetMeaning, ShipperKind, SkippedEntries,
+    StoreSnapshot,
+};
 use crate::error::{Position, StoreError};
 
 use super::common;
@@ -15,24 +18,79 @@ use super::{Readers, SourceOptions, StoreReader};
 
 const UNWATCHED: u64 = u64::MAX;
 
-/// Opens the pos_file named by `--store` or by `pos_file` in the Fluentd config.
+/// Opens the pos_file of every `<source> @type tail` in the Fluentd config (one reader each,
+/// with that source's globs), or the one named by `--store`.
 pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
-    let mut candidates = Vec::new();
     let config = opts
         .config
         .clone()
         .unwrap_or_else(|| PathBuf::from("/etc/fluent/fluentd.conf"));
     let local_conf = opts.root.host_to_local(&config);
     let mut monitor = None;
+    let mut sources = Vec::new();
     if local_conf.exists() {
         let text =
             std::fs::read_to_string(&local_conf).map_err(|e| StoreError::io(&local_conf, e))?;
-        candidates.extend(pos_files_in_config(&text));
+        sources = tail_sources(&text);
         monitor = monitor_agent_port(&text).map(|p| format!("http://127.0.0.1:{p}"));
     }
-    Ok(common::locate(opts, "fluentd", &candidates)?
-        .map(|path| Box::new(FluentdReader { path, monitor }) as Box<dyn StoreReader>)
+    let mut notes: Vec<String> = sources
+        .iter()
+        .filter(|s| s.pos_file.is_none())
+        .map(|s| {
+            format!(
+                "tail source {} has no pos_file: Fluentd records its progress nowhere, so \
+                 drainguard cannot see what it still owes; set `pos_file`",
+                s.paths.join(",")
+            )
+        })
+        .collect();
+    let reader = |path: PathBuf, source: Option<TailSource>, notes: &[String]| {
+        Box::new(FluentdReader {
+            path,
+            source,
+            monitor: monitor.clone(),
+            notes: notes.to_vec(),
+        }) as Box<dyn StoreReader>
+    };
+    if opts.store.is_some() {
+        let found = common::locate(opts, "fluentd", &[])?;
+        return Ok(found
+            .map(|path| {
+                let source = sources
+                    .iter()
+                    .find(|s| {
+                        s.pos_file
+                            .as_ref()
+                            .is_some_and(|p| opts.root.host_to_local(p) == path)
+                    })
+                    .cloned();
+                reader(path, source, &notes)
+            })
+            .into_iter()
+            .collect());
+    }
+    let mut found = Vec::new();
+    for s in sources.iter().filter(|s| s.pos_file.is_some()) {
+        let local = opts
+            .root
+            .host_to_local(s.pos_file.as_ref().expect("filtered"));
+        if local.exists() {
+            found.push((local, s.clone()));
+        } else {
+            notes.push(format!(
+                "pos_file {} does not exist yet (Fluentd creates it when the source starts)",
+                local.display()
+            ));
+        }
+    }
+    if found.is_empty() {
+        let candidates: Vec<PathBuf> = sources.iter().filter_map(|s| s.pos_file.clone()).collect();
+        common::locate(opts, "fluentd", &candidates)?;
+    }
+    Ok(found
         .into_iter()
+        .map(|(path, s)| reader(path, Some(s), &notes))
         .collect())
 }
 
@@ -55,24 +113,67 @@ pub fn monitor_agent_port(text: &str) -> Option<u16> {
     None
 }
 
-/// The `pos_file` values of a Fluentd config (one per `<source @type tail>`).
-pub fn pos_files_in_config(text: &str) -> Vec<PathBuf> {
-    text.lines()
-        .filter_map(|l| {
-            let l = l.trim();
-            let rest = l.strip_prefix("pos_file")?;
-            if !rest.starts_with(char::is_whitespace) {
-                return None;
+/// One `<source> @type tail` of a Fluentd config.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TailSource {
+    /// `path`: comma-separated globs.
+    pub paths: Vec<String>,
+    /// `exclude_path`: a JSON-style array of globs.
+    pub exclude: Vec<String>,
+    pub pos_file: Option<PathBuf>,
+}
+
+/// Every `<source>` whose `@type` is `tail`, with the parameters that locate its files and
+/// its pos_file (parameters of nested sections such as `<parse>` are not the source's).
+pub fn tail_sources(text: &str) -> Vec<TailSource> {
+    let mut out = Vec::new();
+    let mut current: Option<(bool, TailSource)> = None;
+    let mut depth = 0usize;
+    for l in text
+        .lines()
+        .map(|l| l.split_once(" #").map_or(l, |(a, _)| a).trim())
+    {
+        if l.starts_with("<source") {
+            current = Some((false, TailSource::default()));
+            depth = 0;
+        } else if l.starts_with("</source") {
+            if let Some((true, s)) = current.take() {
+                out.push(s);
             }
-            let v = rest.trim().trim_matches('"');
-            (!v.is_empty()).then(|| PathBuf::from(v))
-        })
-        .collect()
+        } else if l.starts_with("</") {
+            depth = depth.saturating_sub(1);
+        } else if l.starts_with('<') {
+            depth += 1;
+        } else if let (Some((is_tail, s)), 0) = (current.as_mut(), depth) {
+            let (k, v) = l.split_once(char::is_whitespace).unwrap_or((l, ""));
+            let v = v.trim();
+            let unquote = |v: &str| v.trim_matches('"').trim_matches('\'').to_string();
+            match k {
+                "@type" | "type" => *is_tail = v == "tail",
+                "path" => s.paths = v.split(',').map(|p| unquote(p.trim())).collect(),
+                "exclude_path" => {
+                    s.exclude = v
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .split(',')
+                        .map(|p| unquote(p.trim()))
+                        .filter(|p| !p.is_empty())
+                        .collect()
+                }
+                "pos_file" if !v.is_empty() => s.pos_file = Some(PathBuf::from(unquote(v))),
+                _ => {}
+            }
+        }
+    }
+    out
 }
 
 struct FluentdReader {
     path: PathBuf,
+    /// The config's source for this pos_file (unknown for a `--store` it does not name).
+    source: Option<TailSource>,
     monitor: Option<String>,
+    notes: Vec<String>,
 }
 
 impl StoreReader for FluentdReader {
@@ -84,9 +185,23 @@ impl StoreReader for FluentdReader {
     }
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
         let mut snap = parse(&self.path, &common::read_bytes(&self.path)?)?;
-        if let Some(base) = &self.monitor {
-            snap.queues = vec![super::http::fluentd_monitor(base)];
+        snap.notes.extend(self.notes.iter().cloned());
+        if let Some(s) = &self.source {
+            snap.inputs.push(InputSpec {
+                name: "tail".into(),
+                paths: s.paths.clone(),
+                exclude: s.exclude.iter().cloned().map(ExcludeRule::Glob).collect(),
+                ..Default::default()
+            });
         }
+        snap.queues = vec![match &self.monitor {
+            Some(base) => super::http::fluentd_monitor(base),
+            None => common::unknown_queue(
+                "fluentd buffers",
+                "add `<source> @type monitor_agent bind 127.0.0.1 port 24220 </source>` so \
+                 buffer_total_queued_size can be checked",
+            ),
+        }];
         Ok(snap)
     }
 }
