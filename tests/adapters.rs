@@ -312,6 +312,44 @@ fn alloy_several_label_sets_per_path_take_the_minimum() {
     );
 }
 
+/// Each `loki.source.file` component keeps its own positions file; all of them are read.
+#[test]
+fn alloy_every_component_is_a_store() {
+    let d = tempfile::tempdir().unwrap();
+    for (component, path, off) in [
+        ("loki.source.file.app", "/var/log/app.log", 10),
+        ("loki.source.file.web", "/var/log/web.log", 20),
+    ] {
+        let dir = d.path().join(component);
+        std::fs::create_dir_all(&dir).unwrap();
+        testkit::promtail::write(
+            &dir.join("positions.yml"),
+            &testkit::promtail::alloy(&[(path, "{job=\"x\"}", off)]),
+        )
+        .unwrap();
+    }
+    std::fs::create_dir_all(d.path().join("prometheus.scrape.x")).unwrap();
+    let opts = SourceOptions {
+        data_path: Some(d.path().to_path_buf()),
+        ..Default::default()
+    };
+    let got: Vec<(String, u64)> = adapters::open(ShipperKind::Alloy, &opts)
+        .unwrap()
+        .iter_mut()
+        .map(|r| {
+            let s = r.read().unwrap();
+            (s.cursors[0].key.clone(), s.cursors[0].offset)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("/var/log/app.log".to_string(), 10),
+            ("/var/log/web.log".to_string(), 20)
+        ]
+    );
+}
+
 #[test]
 fn promtail_path_identity_survives_rotation_as_path_only() {
     // After a rotation the new file inherits the path's entry: the store cannot tell them

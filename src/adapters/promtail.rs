@@ -63,7 +63,7 @@ pub fn open_promtail(opts: &SourceOptions) -> Result<Readers, StoreError> {
         .collect())
 }
 
-/// Opens Alloy's `<storage.path>/<component>/positions.yml` (first `loki.source.file.*`).
+/// Opens Alloy's `<storage.path>/<component>/positions.yml` of every `loki.source.file.*`.
 pub fn open_alloy(opts: &SourceOptions) -> Result<Readers, StoreError> {
     let data = opts
         .data_path
@@ -79,15 +79,25 @@ pub fn open_alloy(opts: &SourceOptions) -> Result<Readers, StoreError> {
         dirs.sort();
         candidates.extend(dirs.iter().map(|d| data.join(d).join("positions.yml")));
     }
-    Ok(common::locate(opts, "alloy", &candidates)?
-        .map(|path| {
-            Box::new(PositionsReader {
-                path,
-                kind: ShipperKind::Alloy,
-            }) as Box<dyn StoreReader>
-        })
-        .into_iter()
-        .collect())
+    let reader = |path: PathBuf| {
+        Box::new(PositionsReader {
+            path,
+            kind: ShipperKind::Alloy,
+        }) as Box<dyn StoreReader>
+    };
+    // Every loki.source.file component keeps its own positions file: each is a store.
+    let found: Vec<PathBuf> = candidates
+        .iter()
+        .map(|c| opts.root.host_to_local(c))
+        .filter(|p| p.exists())
+        .collect();
+    if opts.store.is_some() || found.is_empty() {
+        return Ok(common::locate(opts, "alloy", &candidates)?
+            .map(reader)
+            .into_iter()
+            .collect());
+    }
+    Ok(found.into_iter().map(reader).collect())
 }
 
 struct PositionsReader {
