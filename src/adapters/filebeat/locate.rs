@@ -36,16 +36,21 @@ pub enum StoreLayout {
     Memlog(PathBuf),
 }
 
-/// Opens Filebeat's registry. Empty when nothing was named and no Filebeat is installed.
+/// Opens Filebeat's registries: one, or one per Elastic Agent component that keeps one.
+/// Empty when nothing was named and no Filebeat is installed.
 pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
-    Ok(open_reader(opts)?
-        .map(|r| Box::new(r) as Box<dyn StoreReader>)
+    Ok(open_readers(opts)?
         .into_iter()
+        .map(|r| Box::new(r) as Box<dyn StoreReader>)
         .collect())
 }
 
-/// [`open`], returning the concrete reader.
+/// The first of [`open`]'s readers, concrete (for benches and examples).
 pub fn open_reader(opts: &SourceOptions) -> Result<Option<FilebeatReader>, StoreError> {
+    Ok(open_readers(opts)?.into_iter().next())
+}
+
+fn open_readers(opts: &SourceOptions) -> Result<Vec<FilebeatReader>, StoreError> {
     let root = &opts.root;
     let explicit = opts.config.is_some() || opts.data_path.is_some() || opts.store.is_some();
     let config_local = match &opts.config {
@@ -62,7 +67,27 @@ pub fn open_reader(opts: &SourceOptions) -> Result<Option<FilebeatReader>, Store
         }
         None => None,
     };
-    let (data_dir, location_notes) = data_dir(root, opts, config.as_ref(), config_local.as_deref());
+    let dirs = data_dirs(root, opts, config.as_ref(), config_local.as_deref());
+    if dirs.is_empty() {
+        return Ok(reader_at(opts, config, None, explicit)?
+            .into_iter()
+            .collect());
+    }
+    let mut readers = Vec::new();
+    for dir in dirs {
+        readers.extend(reader_at(opts, config.clone(), Some(dir), explicit)?);
+    }
+    Ok(readers)
+}
+
+/// The reader of the registry under `data_dir` (or the one `--registry`/the config names).
+fn reader_at(
+    opts: &SourceOptions,
+    config: Option<Config>,
+    data_dir: Option<PathBuf>,
+    explicit: bool,
+) -> Result<Option<FilebeatReader>, StoreError> {
+    let root = &opts.root;
     let registry = match (&opts.store, &config) {
         (Some(store), _) => Some(root.host_to_local(store)),
         (
@@ -96,28 +121,32 @@ pub fn open_reader(opts: &SourceOptions) -> Result<Option<FilebeatReader>, Store
         }
         _ => return Ok(None),
     };
-    let mut reader = FilebeatReader::new(root.clone(), layout, config, data_dir);
-    reader.location_notes = location_notes;
-    Ok(Some(reader))
+    Ok(Some(FilebeatReader::new(
+        root.clone(),
+        layout,
+        config,
+        data_dir,
+    )))
 }
 
 /// `path.data` (local): flag, config, `path.home`/data, the config's directory for a tar
-/// install, then the usual locations and Elastic Agent run directories.
-fn data_dir(
+/// install, then the usual locations; else every Elastic Agent run directory that keeps a
+/// registry (each component runs its own Filebeat).
+fn data_dirs(
     root: &Root,
     opts: &SourceOptions,
     config: Option<&Config>,
     config_local: Option<&Path>,
-) -> (Option<PathBuf>, Vec<String>) {
+) -> Vec<PathBuf> {
     if let Some(d) = &opts.data_path {
-        return (Some(root.host_to_local(d)), Vec::new());
+        return vec![root.host_to_local(d)];
     }
     if let Some(c) = config {
         if let Some(d) = &c.path_data {
-            return (Some(root.host_to_local(d)), Vec::new());
+            return vec![root.host_to_local(d)];
         }
         if let Some(home) = &c.path_home {
-            return (Some(root.host_to_local(home).join("data")), Vec::new());
+            return vec![root.host_to_local(home).join("data")];
         }
     }
     let mut candidates: Vec<PathBuf> = DEFAULT_DATA
@@ -128,45 +157,22 @@ fn data_dir(
     if let Some(dir) = config_local.and_then(Path::parent) {
         candidates.push(dir.join("data"));
     }
-    let plain = candidates.len();
-    for pattern in AGENT_RUN_GLOBS {
-        let agent = root.host_to_local(Path::new(pattern));
-        if let Ok(paths) = glob::glob(&agent.to_string_lossy()) {
-            candidates.extend(paths.flatten());
-        }
-    }
     // A registry we may not look at counts as found: reading it then says "permission denied".
     let has_registry = |d: &PathBuf| match std::fs::metadata(d.join("registry")) {
         Ok(_) => true,
         Err(e) => e.kind() == std::io::ErrorKind::PermissionDenied,
     };
-    let found: Vec<(usize, PathBuf)> = candidates
-        .into_iter()
-        .enumerate()
-        .filter(|(_, d)| has_registry(d))
-        .collect();
-    let mut notes = Vec::new();
-    let agents: Vec<&PathBuf> = found
-        .iter()
-        .filter(|(i, _)| *i >= plain)
-        .map(|(_, d)| d)
-        .collect();
-    if let Some((_, chosen)) = found.first() {
-        if agents.len() > 1 && agents.contains(&chosen) {
-            let others: Vec<String> = agents[1..]
-                .iter()
-                .map(|d| crate::display::path(&root.local_to_host(d)))
-                .collect();
-            notes.push(format!(
-                "{} Elastic Agent components keep a Filebeat registry; this report reads {} only; \
-                 check the others with --data-path: {}",
-                agents.len(),
-                crate::display::path(&root.local_to_host(chosen)),
-                others.join(", ")
-            ));
+    if let Some(plain) = candidates.into_iter().find(has_registry) {
+        return vec![plain];
+    }
+    let mut agents = Vec::new();
+    for pattern in AGENT_RUN_GLOBS {
+        let agent = root.host_to_local(Path::new(pattern));
+        if let Ok(paths) = glob::glob(&agent.to_string_lossy()) {
+            agents.extend(paths.flatten().filter(has_registry));
         }
     }
-    (found.into_iter().next().map(|(_, d)| d), notes)
+    agents
 }
 
 /// The layout at a registry path: a file is the legacy array; a directory holds

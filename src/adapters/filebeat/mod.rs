@@ -40,8 +40,6 @@ pub struct FilebeatReader {
     config: Option<Config>,
     /// Local path of `path.data` (for the disk queue), when known.
     data_dir: Option<PathBuf>,
-    /// What finding the store noticed (several Elastic Agent registries ...).
-    pub(crate) location_notes: Vec<String>,
 }
 
 impl FilebeatReader {
@@ -61,7 +59,6 @@ impl FilebeatReader {
             memlog,
             config,
             data_dir,
-            location_notes: Vec::new(),
         }
     }
 
@@ -96,7 +93,7 @@ impl StoreReader for FilebeatReader {
     }
 
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
-        let mut notes = self.location_notes.clone();
+        let mut notes = Vec::new();
         let (format, store_local, array): (&str, PathBuf, Option<Vec<(String, Entry)>>) =
             match &self.layout {
                 StoreLayout::Legacy(file) => (
