@@ -684,6 +684,111 @@ fn vector_dev_inode_legacy_checksum_and_new_json_preferred() {
     assert!(!s.notes.is_empty());
 }
 
+/// The disk buffer ledger as Vector archives it: events still owed are
+/// `writer_next_record - reader_last_record - 1`; a short or inconsistent ledger is named,
+/// never read as "empty".
+#[test]
+fn vector_disk_buffer_ledger() {
+    use drainguard::adapters::vector_buffer::{signal, Ledger};
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("buffer/v2/out");
+    // No buffer directory yet: nothing was ever buffered.
+    assert_eq!(signal(&dir, &dir).state, QueueState::Empty);
+    // A fresh buffer (Vector's default ledger: next 1, last 0).
+    testkit::vector::write_ledger(&dir, 1, 0, 0, 0).unwrap();
+    assert_eq!(signal(&dir, &dir).state, QueueState::Empty);
+    // 10 events written, 3 acknowledged.
+    testkit::vector::write_ledger(&dir, 11, 2, 1, 3).unwrap();
+    let bytes = std::fs::read(dir.join("buffer.db")).unwrap();
+    let l = Ledger::parse(&dir.join("buffer.db"), &bytes).unwrap();
+    assert_eq!(
+        (
+            l.unacknowledged(),
+            l.reader_current_data_file,
+            l.writer_current_data_file
+        ),
+        (7, 1, 2)
+    );
+    assert_eq!(
+        signal(&dir, &dir).state,
+        QueueState::Pending {
+            detail: "7 event(s) not yet acknowledged by the sink (data files 1..=2)".into()
+        }
+    );
+    testkit::vector::write_ledger(&dir, 11, 2, 2, 10).unwrap();
+    assert_eq!(signal(&dir, &dir).state, QueueState::Empty);
+    // Truncated, or a writer behind its reader: unknown, naming the file and byte.
+    std::fs::write(dir.join("buffer.db"), &bytes[..20]).unwrap();
+    let QueueState::Unknown { hint } = signal(&dir, &dir).state else {
+        panic!("a truncated ledger must not pass")
+    };
+    assert!(
+        hint.contains("buffer.db") && hint.contains("20 bytes"),
+        "{hint}"
+    );
+    testkit::vector::write_ledger(&dir, 5, 0, 0, 9).unwrap();
+    assert!(matches!(
+        signal(&dir, &dir).state,
+        QueueState::Unknown { .. }
+    ));
+}
+
+/// Every `file` source is a store; with acknowledgements and a disk-buffered sink, offsets
+/// mean "in the disk buffer", and the buffer must be empty too.
+#[test]
+fn vector_every_source_and_the_sinks_disk_buffer() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let cfg = d.path().join("vector.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir = \"{}\"\n[sources.app]\ntype = \"file\"\ninclude = [\"/a/*.log\"]\n[sources.web]\ntype = \"file\"\ninclude = [\"/w/*.log\"]\n[sources.late]\ntype = \"file\"\ninclude = [\"/l/*.log\"]\n[sinks.out]\ntype = \"http\"\ninputs = [\"app\", \"web\", \"late\"]\nacknowledgements.enabled = true\nbuffer.type = \"disk\"\nbuffer.max_size = 268435488\n[sinks.mem]\ntype = \"console\"\ninputs = [\"app\"]\nbuffer = [{{ type = \"memory\" }}]\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    for (src, pos) in [("app", 10), ("web", 20)] {
+        testkit::vector::write(
+            &data.join(src),
+            &testkit::vector::document(&[(testkit::vector::Fp::DevInode(1, pos), pos)]),
+        )
+        .unwrap();
+    }
+    testkit::vector::write_ledger(&data.join("buffer/v2/out"), 8, 0, 0, 2).unwrap();
+    let opts = SourceOptions {
+        config: Some(cfg),
+        ..Default::default()
+    };
+    let snaps: Vec<_> = adapters::open(ShipperKind::Vector, &opts)
+        .unwrap()
+        .iter_mut()
+        .map(|r| r.read().unwrap())
+        .collect();
+    let inputs: Vec<&str> = snaps.iter().map(|s| s.inputs[0].name.as_str()).collect();
+    assert_eq!(inputs, vec!["app", "late", "web"]);
+    // "late" has checkpointed nothing yet: no cursors, its files are owed, and it says why.
+    assert!(snaps[1].cursors.is_empty());
+    assert!(snaps[1]
+        .notes
+        .iter()
+        .any(|n| n.contains("does not exist yet")));
+    for s in &snaps {
+        assert_eq!(s.offset_meaning, OffsetMeaning::InDiskQueue);
+        assert_eq!(
+            s.queues.len(),
+            1,
+            "only the disk-buffered sink: {:?}",
+            s.queues
+        );
+        assert!(
+            matches!(&s.queues[0].state, QueueState::Pending { detail } if detail.starts_with("5 event(s)")),
+            "{:?}",
+            s.queues
+        );
+    }
+}
+
 #[test]
 fn vector_yaml_config_and_corrupt_checkpoints() {
     let c = drainguard::adapters::vector::parse_conf(Path::new("v.yaml"), "sources:\n  k:\n    type: file\n    include: [\"/a/*.log\"]\n    exclude: [\"/a/x.log\"]\n    fingerprint:\n      strategy: checksum\n      lines: 3\n").unwrap();

@@ -165,3 +165,49 @@ fn every_fluentbit_tail_input_is_assessed_with_its_own_chunks() {
     let (code, doc) = status();
     assert_eq!(code, Some(0), "{doc}");
 }
+
+/// Vector with end-to-end acknowledgements and a disk-buffered sink: every file read and
+/// acknowledged into the buffer is not yet delivered while the buffer holds events.
+#[test]
+fn vector_status_waits_for_the_sinks_disk_buffer() {
+    let d = tempfile::tempdir().unwrap();
+    let logs = d.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let log = logs.join("app.log");
+    std::fs::write(&log, "one\ntwo\n").unwrap();
+    let m = std::fs::metadata(&log).unwrap();
+    let data = d.path().join("data");
+    testkit::vector::write(
+        &data.join("app"),
+        &testkit::vector::document(&[(testkit::vector::Fp::DevInode(m.dev(), m.ino()), 8)]),
+    )
+    .unwrap();
+    let cfg = d.path().join("vector.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir: {}\nsources:\n  app:\n    type: file\n    include: [\"{}/*.log\"]\n    fingerprint:\n      strategy: device_and_inode\nsinks:\n  out:\n    type: http\n    inputs: [app]\n    acknowledgements:\n      enabled: true\n    buffer:\n      type: disk\n      max_size: 268435488\n",
+            data.display(),
+            logs.display()
+        ),
+    )
+    .unwrap();
+    let status = || {
+        let o = drainguard()
+            .args(["status", "--shipper", "vector", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).to_string(),
+        )
+    };
+    testkit::vector::write_ledger(&data.join("buffer/v2/out"), 4, 0, 0, 1).unwrap();
+    let (code, out) = status();
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("2 event(s) not yet acknowledged"), "{out}");
+    testkit::vector::write_ledger(&data.join("buffer/v2/out"), 4, 0, 0, 3).unwrap();
+    let (code, out) = status();
+    assert_eq!(code, Some(0), "{out}");
+}

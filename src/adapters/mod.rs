@@ -13,6 +13,7 @@ pub mod logstash;
 pub mod promtail;
 pub mod rsyslog;
 pub mod vector;
+pub mod vector_buffer;
 
 use crate::cursor::{ShipperKind, StoreSnapshot};
 use crate::error::StoreError;

@@ -54,6 +54,8 @@ impl FileSource {
 pub struct VectorConf {
     pub data_dir: Option<PathBuf>,
     pub sources: Vec<FileSource>,
+    /// Sinks with a disk buffer (`buffer.type = "disk"`, alone or as a stage).
+    pub disk_buffers: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -86,6 +88,32 @@ struct RawSource {
 struct RawSink {
     #[serde(default)]
     acknowledgements: Option<Ack>,
+    #[serde(default)]
+    buffer: Option<RawBuffer>,
+}
+
+/// `buffer = { type = "disk", ... }` or a list of stages.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawBuffer {
+    One(RawStage),
+    Stages(Vec<RawStage>),
+}
+
+#[derive(Deserialize)]
+struct RawStage {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+}
+
+impl RawBuffer {
+    fn on_disk(&self) -> bool {
+        let disk = |s: &RawStage| s.kind.as_deref() == Some("disk");
+        match self {
+            RawBuffer::One(s) => disk(s),
+            RawBuffer::Stages(v) => v.iter().any(disk),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -130,6 +158,12 @@ pub fn parse_conf(path: &Path, text: &str) -> Result<VectorConf, StoreError> {
     };
     let any_sink_ack =
         raw.sinks.values().any(|s| Ack::on(&s.acknowledgements)) || Ack::on(&raw.acknowledgements);
+    let disk_buffers = raw
+        .sinks
+        .iter()
+        .filter(|(_, s)| s.buffer.as_ref().is_some_and(RawBuffer::on_disk))
+        .map(|(id, _)| id.clone())
+        .collect();
     let sources = raw
         .sources
         .into_iter()
@@ -154,41 +188,93 @@ pub fn parse_conf(path: &Path, text: &str) -> Result<VectorConf, StoreError> {
     Ok(VectorConf {
         data_dir: raw.data_dir,
         sources,
+        disk_buffers,
     })
 }
 
-/// Opens the checkpoints of the first `file` source of the config (`--config`, else
-/// `/etc/vector/vector.{yaml,toml}`), or `--store` (then with default fingerprint settings
-/// and no inputs).
+/// Opens the checkpoints of every `file` source of the config (`--config`, else
+/// `/etc/vector/vector.{yaml,toml}`), one reader each, or `--store` (then with that source's
+/// settings when the config names it, else Vector's defaults and no inputs).
 pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
-    let mut source: Option<FileSource> = None;
-    let mut candidates = Vec::new();
+    let mut sources: Vec<(PathBuf, FileSource)> = Vec::new();
+    let mut buffers: Vec<PathBuf> = Vec::new();
     if let Some((local, text)) = common::read_config(
         opts,
         &["/etc/vector/vector.yaml", "/etc/vector/vector.toml"],
     )? {
         let conf = parse_conf(&local, &text)?;
-        if let Some(s) = conf.sources.into_iter().next() {
-            let data = s
-                .data_dir
-                .clone()
-                .or(opts.data_path.clone())
-                .or(conf.data_dir)
-                .unwrap_or_else(|| PathBuf::from("/var/lib/vector"));
-            candidates.push(data.join(&s.id).join("checkpoints.json"));
-            source = Some(s);
+        let global = opts
+            .data_path
+            .clone()
+            .or(conf.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        buffers = conf
+            .disk_buffers
+            .iter()
+            .map(|sink| global.join("buffer/v2").join(sink))
+            .collect();
+        for s in conf.sources {
+            let data = s.data_dir.clone().unwrap_or_else(|| global.clone());
+            sources.push((data.join(&s.id).join("checkpoints.json"), s));
         }
     }
-    let Some(path) = common::locate(opts, "vector", &candidates)? else {
-        return Ok(Vec::new());
+    let reader = |path: PathBuf, source: FileSource| {
+        Box::new(VectorReader {
+            path,
+            source,
+            buffers: buffers.clone(),
+            root: opts.root.clone(),
+            may_be_missing: false,
+        }) as Box<dyn StoreReader>
     };
-    let source = source.unwrap_or_else(|| FileSource::with_defaults("file"));
-    Ok(vec![Box::new(VectorReader { path, source })])
+    if opts.store.is_some() {
+        let Some(path) = common::locate(opts, "vector", &[])? else {
+            return Ok(Vec::new());
+        };
+        let source = sources
+            .iter()
+            .find(|(p, _)| opts.root.host_to_local(p) == path)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| FileSource::with_defaults("file"));
+        return Ok(vec![reader(path, source)]);
+    }
+    // A source whose checkpoints do not exist yet has read nothing: it is still a store (its
+    // files then all count as untracked), once Vector has written for any source.
+    if !sources
+        .iter()
+        .any(|(p, _)| opts.root.host_to_local(p).exists())
+    {
+        let candidates: Vec<PathBuf> = sources.iter().map(|(p, _)| p.clone()).collect();
+        common::locate(opts, "vector", &candidates)?;
+        return Ok(Vec::new());
+    }
+    Ok(sources
+        .into_iter()
+        .map(|(p, s)| {
+            let local = opts.root.host_to_local(&p);
+            Box::new(VectorReader {
+                may_be_missing: !local.exists(),
+                path: local,
+                source: s,
+                buffers: buffers.clone(),
+                root: opts.root.clone(),
+            }) as Box<dyn StoreReader>
+        })
+        .collect())
 }
+
+/// Vector's default `data_dir`.
+const DEFAULT_DATA_DIR: &str = "/var/lib/vector";
 
 struct VectorReader {
     path: PathBuf,
     source: FileSource,
+    /// Disk buffer directories of the sinks (host paths).
+    buffers: Vec<PathBuf>,
+    root: crate::root::Root,
+    /// The source's checkpoints did not exist when opened (other sources' did): until Vector
+    /// writes them, it has read nothing from this source and every matching file is owed.
+    may_be_missing: bool,
 }
 
 impl StoreReader for VectorReader {
@@ -196,25 +282,60 @@ impl StoreReader for VectorReader {
         ShipperKind::Vector
     }
     fn watch_paths(&self) -> Vec<PathBuf> {
-        common::parent_dir(&self.path)
+        let mut v = common::parent_dir(&self.path);
+        v.extend(self.buffers.iter().map(|b| self.root.host_to_local(b)));
+        v
     }
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
         let newer = self.path.with_file_name("checkpoints.new.json");
         let mut notes = Vec::new();
-        if let Ok(bytes) = std::fs::read(&newer) {
-            match parse(&newer, &bytes, &self.source) {
-                Ok(mut s) => {
-                    s.notes.push(
-                        "checkpoints.new.json present and valid: preferred, as Vector does".into(),
-                    );
-                    return Ok(s);
-                }
-                Err(e) => notes.push(format!("ignored interrupted {}: {e}", newer.display())),
+        let mut snap = match std::fs::read(&newer).map(|b| parse(&newer, &b, &self.source)) {
+            Ok(Ok(mut s)) => {
+                s.notes.push(
+                    "checkpoints.new.json present and valid: preferred, as Vector does".into(),
+                );
+                s
             }
+            other => {
+                if let Ok(Err(e)) = other {
+                    notes.push(format!("ignored interrupted {}: {e}", newer.display()));
+                }
+                let bytes = match std::fs::read(&self.path) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.may_be_missing => {
+                        notes.push(format!(
+                            "{} does not exist yet: source {} has checkpointed nothing",
+                            self.path.display(),
+                            self.source.id
+                        ));
+                        br#"{"version":"1","checkpoints":[]}"#.to_vec()
+                    }
+                    other => other.map_err(|e| StoreError::io(&self.path, e))?,
+                };
+                let mut s = parse(&self.path, &bytes, &self.source)?;
+                s.notes.extend(notes);
+                s
+            }
+        };
+        self.add_buffers(&mut snap);
+        Ok(snap)
+    }
+}
+
+impl VectorReader {
+    /// With disk buffers, an acknowledgement means "persisted in the sink's buffer": each
+    /// buffer must also be empty. Without acknowledgements they are checked too, but cannot
+    /// make the offsets (only "read") prove delivery.
+    fn add_buffers(&self, snap: &mut StoreSnapshot) {
+        if self.buffers.is_empty() {
+            return;
         }
-        let mut s = parse(&self.path, &common::read_bytes(&self.path)?, &self.source)?;
-        s.notes.extend(notes);
-        Ok(s)
+        if self.source.acknowledgements {
+            snap.offset_meaning = OffsetMeaning::InDiskQueue;
+        }
+        for host in &self.buffers {
+            let local = self.root.host_to_local(host);
+            snap.queues.push(super::vector_buffer::signal(&local, host));
+        }
     }
 }
 

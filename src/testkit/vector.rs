@@ -37,3 +37,24 @@ pub fn write(dir: &Path, doc: &str) -> io::Result<()> {
     std::fs::write(&tmp, doc)?;
     std::fs::rename(tmp, dir.join("checkpoints.json"))
 }
+
+/// Writes a disk buffer ledger `<dir>/buffer.db` as Vector's rkyv-archived `LedgerState`
+/// (24 bytes, little-endian, `repr(C)`: u64, u16, u16, 4 padding bytes, u64), plus an empty
+/// `buffer.lock` as Vector leaves it.
+pub fn write_ledger(
+    dir: &Path,
+    writer_next_record: u64,
+    writer_current_data_file: u16,
+    reader_current_data_file: u16,
+    reader_last_record: u64,
+) -> io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut b = Vec::with_capacity(24);
+    b.extend_from_slice(&writer_next_record.to_le_bytes());
+    b.extend_from_slice(&writer_current_data_file.to_le_bytes());
+    b.extend_from_slice(&reader_current_data_file.to_le_bytes());
+    b.extend_from_slice(&[0u8; 4]);
+    b.extend_from_slice(&reader_last_record.to_le_bytes());
+    std::fs::write(dir.join("buffer.db"), b)?;
+    std::fs::write(dir.join("buffer.lock"), b"")
+}
