@@ -1,6 +1,8 @@
 //! Format tests of the non-Filebeat adapters, from stores written in each shipper's exact
 //! on-disk format (src/testkit/<shipper>.rs), including each shipper's known traps.
 
+mod support;
+
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -909,23 +911,9 @@ fn fluentbit_not_a_database_and_configs() {
 
 // ---------------------------------------------------------------- HTTP delivery signals
 
-/// Serves one canned HTTP response per connection on 127.0.0.1; returns the base URL.
+/// The base URL of a fake monitoring API answering `body`.
 fn fake_api(body: &'static str) -> String {
-    use std::io::{Read, Write};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", l.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for mut s in l.incoming().flatten() {
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
-            let _ = write!(
-                s,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    base
+    format!("http://127.0.0.1:{}", support::fake_http(body))
 }
 
 #[test]

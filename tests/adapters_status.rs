@@ -4,30 +4,11 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use drainguard::testkit;
 use support::drainguard;
-
-/// Serves `body` to every request on 127.0.0.1; returns the port.
-fn fake_api(body: &'static str) -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut s in l.incoming().flatten() {
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
-            let _ = write!(
-                s,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    port
-}
 
 fn status(dir: &Path, port: u16) -> (Option<i32>, String) {
     let log = dir.join("logs/app.log");
@@ -65,8 +46,8 @@ fn fluentbit_status_follows_offsets_and_the_storage_api() {
     let ino = std::fs::metadata(&log).unwrap().ino();
     let w = testkit::fluentbit::create(&d.path().join("tail.db"), true).unwrap();
     let id = testkit::fluentbit::insert(&w, log.to_str().unwrap(), 4, ino).unwrap();
-    let idle = fake_api(r#"{"input_chunks":{"tail.0":{"chunks":{"total":0}}}}"#);
-    let busy = fake_api(r#"{"input_chunks":{"tail.0":{"chunks":{"total":3}}}}"#);
+    let idle = support::fake_http(r#"{"input_chunks":{"tail.0":{"chunks":{"total":0}}}}"#);
+    let busy = support::fake_http(r#"{"input_chunks":{"tail.0":{"chunks":{"total":3}}}}"#);
 
     // Offset behind the file: behind whatever the API says.
     let (code, out) = status(d.path(), idle);

@@ -3,30 +3,11 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use drainguard::testkit::{self, filebeat as tk};
 use support::drainguard;
-
-/// Serves `body` to every request on 127.0.0.1; returns the port.
-fn fake_api(body: &'static str) -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut s in l.incoming().flatten() {
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
-            let _ = write!(
-                s,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    port
-}
 
 /// A host image: Filebeat (memlog registry in /var/lib/filebeat, nothing behind) and Fluentd
 /// (fluentd.conf with a pos_file and monitor_agent), each tailing its own log.
@@ -114,7 +95,7 @@ fn shippers(doc: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn every_detected_shipper_in_one_report_with_one_verdict() {
-    let idle = fake_api(
+    let idle = support::fake_http(
         r#"{"plugins":[{"plugin_id":"out","output_plugin":true,"buffer_total_queued_size":0}]}"#,
     );
     let h = Host::new(idle);
@@ -140,7 +121,7 @@ fn every_detected_shipper_in_one_report_with_one_verdict() {
 
 #[test]
 fn a_shipper_whose_buffer_still_holds_data_keeps_the_host_behind() {
-    let busy = fake_api(
+    let busy = support::fake_http(
         r#"{"plugins":[{"plugin_id":"out","output_plugin":true,"buffer_total_queued_size":4096}]}"#,
     );
     let h = Host::new(busy);
