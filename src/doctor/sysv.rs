@@ -163,6 +163,20 @@ mod tests {
     use crate::root::Root;
     use std::os::unix::fs::symlink;
 
+    /// The host image below `root` as `init` sees it.
+    fn probe(root: &std::path::Path, init: Init) -> Host {
+        crate::install::probe(&Root::new(Some(root.to_path_buf())), Some(init), None, &[])
+    }
+
+    /// drainguard installed as `drainguard`, no apps named.
+    fn expect() -> Expect {
+        Expect {
+            unit: "drainguard".into(),
+            apps: vec![],
+            deadline: std::time::Duration::from_secs(60),
+        }
+    }
+
     #[test]
     fn a_live_chkconfig_host_without_the_lock_file_is_dg105() {
         let d = tempfile::tempdir().unwrap();
@@ -182,17 +196,8 @@ mod tests {
             )
             .unwrap();
         }
-        let mut host = crate::install::probe(
-            &Root::new(Some(d.path().to_path_buf())),
-            Some(Init::SysvChkconfig),
-            None,
-            &[],
-        );
-        let expect = Expect {
-            unit: "drainguard".into(),
-            apps: vec![],
-            deadline: std::time::Duration::from_secs(60),
-        };
+        let mut host = probe(d.path(), Init::SysvChkconfig);
+        let expect = expect();
         let ids = |h: &Host| check(h, &expect).iter().map(|f| f.id).collect::<Vec<_>>();
         assert!(ids(&host).is_empty(), "an image: the lock appears at boot");
         host.live = true;
@@ -225,17 +230,8 @@ mod tests {
             link(l, "K03drainguard");
             link(l, "K03sendsigs"); // a hand-made script without $remote_fs
         }
-        let host = crate::install::probe(
-            &Root::new(Some(d.path().to_path_buf())),
-            Some(Init::SysvDebian),
-            None,
-            &[],
-        );
-        let expect = Expect {
-            unit: "drainguard".into(),
-            apps: vec![],
-            deadline: std::time::Duration::from_secs(60),
-        };
+        let host = probe(d.path(), Init::SysvDebian);
+        let expect = expect();
         let ids = || {
             check(&host, &expect)
                 .iter()
