@@ -982,6 +982,9 @@ fn fluentbit_instance_names_alias_storage_and_inputs_without_db() {
         ]
     );
     assert_eq!(c.without_db, vec!["tail.2 (Path /b/*.log)".to_string()]);
+    assert!(c.includes.is_empty());
+    let inc = parse_classic("@INCLUDE inputs/*.conf\n[INPUT]\n    Name tail\n    DB /x.db\n");
+    assert_eq!(inc.includes, vec!["@INCLUDE inputs/*.conf".to_string()]);
     let y = parse_yaml(
         Path::new("f.yaml"),
         "service:\n  storage.path: /s\npipeline:\n  inputs:\n    - name: systemd\n    - name: tail\n      path: /x/*.log\n      db: /x.db\n      storage.type: filesystem\n",

@@ -65,6 +65,8 @@ pub struct FluentBitConf {
     pub storage_path: Option<PathBuf>,
     /// Tail inputs without a `DB`: their progress is recorded nowhere.
     pub without_db: Vec<String>,
+    /// `@INCLUDE` lines, which drainguard does not follow.
+    pub includes: Vec<String>,
 }
 
 fn split_list(v: &str) -> Vec<String> {
@@ -80,7 +82,13 @@ pub fn parse_classic(text: &str) -> FluentBitConf {
     let mut sections: Vec<(String, Vec<(String, String)>)> = Vec::new();
     for line in text.lines() {
         let l = line.trim();
-        if l.is_empty() || l.starts_with('#') || l.starts_with('@') {
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        if l.starts_with('@') {
+            if l.to_ascii_lowercase().starts_with("@include") {
+                conf.includes.push(l.to_string());
+            }
             continue;
         }
         if l.starts_with('[') && l.ends_with(']') {
@@ -196,6 +204,13 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
             )
         })
         .collect();
+    notes.extend(conf.includes.iter().map(|i| {
+        format!(
+            "`{i}` is not followed: inputs it defines are not read, and instance numbers \
+             (tail.N) after it may differ from Fluent Bit's; point --config at the full config \
+             or set an Alias on each tail input"
+        )
+    }));
     let mut inputs: Vec<(PathBuf, Option<TailInput>)> = Vec::new();
     if opts.store.is_some() {
         if let Some(db) = common::locate(opts, "fluent-bit", &[])? {
