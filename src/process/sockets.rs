@@ -8,6 +8,11 @@
 //! `/proc/<pid>/fd/* -> socket:[<inode>]`. A socket the shipper already closed while the
 //! kernel still sends (an orphan, inode 0; rsyslog reconnects a stalled connection this way)
 //! counts when it goes to a peer the shipper is connected to.
+//!
+//! Connections the shipper accepted (their local port is one it listens on: a Beats or
+//! forward input, its own monitoring API) carry what it sends back to its clients (acks,
+//! HTTP responses), never log data on its way out, and are not counted: a client that stops
+//! reading must not hold the shutdown.
 
 use std::collections::HashSet;
 use std::fs;
@@ -30,6 +35,7 @@ pub struct Unacked {
 /// One row of `/proc/net/tcp{,6}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Row {
+    local: SocketAddr,
     remote: SocketAddr,
     state: u8,
     tx_queue: u64,
@@ -39,8 +45,8 @@ struct Row {
 const TCP_LISTEN: u8 = 0x0A;
 
 impl ProcFs {
-    /// Every socket of `pids` (and every orphan to the same peers) whose send queue is not
-    /// empty. A process that vanished is skipped; a `/proc/<pid>/fd` that cannot be read
+    /// Every outgoing socket of `pids` (and every orphan to the same peers) whose send queue
+    /// is not empty; connections accepted on a port the process listens on are left out. A process that vanished is skipped; a `/proc/<pid>/fd` that cannot be read
     /// (another user's process, not root) is an error: nothing may be assumed about it.
     pub fn unacked_tcp(&self, pids: &[u32]) -> io::Result<Vec<Unacked>> {
         let mut out = Vec::new();
@@ -59,14 +65,20 @@ impl ProcFs {
                     Err(e) => return Err(e),
                 }
             }
+            let listening: HashSet<u16> = rows
+                .iter()
+                .filter(|r| r.state == TCP_LISTEN && inodes.contains(&r.inode))
+                .map(|r| r.local.port())
+                .collect();
+            let accepted = |r: &Row| listening.contains(&r.local.port());
             let peers: HashSet<SocketAddr> = rows
                 .iter()
-                .filter(|r| inodes.contains(&r.inode))
+                .filter(|r| inodes.contains(&r.inode) && !accepted(r))
                 .map(|r| r.remote)
                 .collect();
             out.extend(
-                rows.into_iter()
-                    .filter(|r| r.state != TCP_LISTEN && r.tx_queue > 0)
+                rows.iter()
+                    .filter(|r| r.state != TCP_LISTEN && r.tx_queue > 0 && !accepted(r))
                     .filter_map(|r| {
                         let owned = inodes.contains(&r.inode);
                         let orphan = r.inode == 0 && peers.contains(&r.remote);
@@ -150,6 +162,7 @@ fn parse_row(line: &str) -> Option<Row> {
     }
     let (tx, _rx) = f[4].split_once(':')?;
     Some(Row {
+        local: parse_addr(f[1])?,
         remote: parse_addr(f[2])?,
         state: u8::from_str_radix(f[3], 16).ok()?,
         tx_queue: u64::from_str_radix(tx, 16).ok()?,
@@ -249,9 +262,46 @@ mod tests {
         }
     }
 
+    /// A connection this process accepted, written to by it until the client (which reads
+    /// nothing) holds bytes unacknowledged: the kernel shows them, the check leaves them out.
+    #[test]
+    fn leaves_out_what_it_owes_on_connections_it_accepted() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).unwrap();
+        let (mut server, peer) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        let chunk = vec![b'x'; 65536];
+        loop {
+            match server.write(&chunk) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let kernel: u64 = fs::read_to_string("/proc/self/net/tcp")
+            .unwrap()
+            .lines()
+            .filter_map(parse_row)
+            .filter(|r| r.local == addr && r.remote == peer)
+            .map(|r| r.tx_queue)
+            .sum();
+        assert!(
+            kernel > 0,
+            "the kernel shows nothing unacknowledged to {peer}"
+        );
+        let got = ProcFs::default()
+            .unacked_tcp(&[std::process::id()])
+            .unwrap();
+        assert!(got.iter().all(|u| u.remote != peer), "{got:?}");
+        drop(client);
+    }
+
     /// A fake /proc: pid 42 holds socket 1000 (to 10.0.0.9:514, 7 bytes unacked) and 1001
     /// (idle); an orphan (inode 0) to the same peer still sends 5 bytes; another process's
-    /// socket (inode 2000) and an orphan to an unrelated peer are not 42's.
+    /// socket (inode 2000) and an orphan to an unrelated peer are not 42's. 42 also listens
+    /// on :5044 (inode 1002) and owes 11 bytes on a connection it accepted there (inode
+    /// 1003) and 13 on an orphan of another: replies to its clients, not log data.
     #[test]
     fn counts_owned_sockets_and_orphans_to_the_same_peer() {
         let d = tempfile::tempdir().unwrap();
@@ -261,19 +311,27 @@ mod tests {
         std::os::unix::fs::symlink("socket:[1000]", base.join("fd/3")).unwrap();
         std::os::unix::fs::symlink("socket:[1001]", base.join("fd/4")).unwrap();
         std::os::unix::fs::symlink("/var/log/app.log", base.join("fd/5")).unwrap();
-        let row = |sl: u32, rem: &str, st: &str, tx: u32, inode: u32| {
-            format!("   {sl}: 0100007F:D958 {rem} {st} {tx:08X}:00000000 00:00000000 00000000     0        0 {inode} 1 0000000000000000 20 4 30 10 -1\n")
+        std::os::unix::fs::symlink("socket:[1002]", base.join("fd/6")).unwrap();
+        std::os::unix::fs::symlink("socket:[1003]", base.join("fd/7")).unwrap();
+        let at = |sl: u32, local: &str, rem: &str, st: &str, tx: u32, inode: u32| {
+            format!("   {sl}: {local} {rem} {st} {tx:08X}:00000000 00:00000000 00000000     0        0 {inode} 1 0000000000000000 20 4 30 10 -1\n")
         };
+        let row = |sl, rem, st, tx, inode| at(sl, "0100007F:D958", rem, st, tx, inode);
+        let beats = "0500000A:13B4"; // 10.0.0.5:5044
+        let client = "0700000A:C350"; // 10.0.0.7:50000
         let peer = "0900000A:0202"; // 10.0.0.9:514
         let other = "0800000A:0202"; // 10.0.0.8:514
         let table = format!(
-            "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n{}{}{}{}{}{}",
+            "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n{}{}{}{}{}{}{}{}{}",
             row(0, "00000000:0000", "0A", 0, 999),
             row(1, peer, "01", 7, 1000),
             row(2, peer, "01", 0, 1001),
             row(3, peer, "04", 5, 0),
             row(4, peer, "01", 9, 2000),
             row(5, other, "04", 3, 0),
+            at(6, "00000000:13B4", "00000000:0000", "0A", 0, 1002),
+            at(7, beats, client, "01", 11, 1003),
+            at(8, beats, client, "04", 13, 0),
         );
         fs::write(base.join("net/tcp"), table).unwrap();
         let procfs = ProcFs {
