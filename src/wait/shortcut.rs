@@ -12,6 +12,7 @@
 //! it can only delay a release by that bound, and only when a behind file was deleted.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::backlog::{Assessment, FileState};
@@ -20,10 +21,11 @@ use crate::cursor::{OffsetUnit, ShipperKind, StoreSnapshot};
 /// Full assessments take at most 1/FULL_SHARE of the time while the shortcut applies.
 pub const FULL_SHARE: u32 = 10;
 
-/// What the last full assessment proved behind: store key -> the file's size then.
+/// What the last full assessment proved behind, per store (a shipper may have several):
+/// store key -> the file's size then.
 #[derive(Debug, Default)]
 pub struct Shortcut {
-    behind: HashMap<ShipperKind, HashMap<String, u64>>,
+    behind: HashMap<(ShipperKind, PathBuf), HashMap<String, u64>>,
     last_full: Option<Instant>,
     cost: Duration,
 }
@@ -33,7 +35,7 @@ impl Shortcut {
     pub fn record(&mut self, a: &Assessment, started: Instant, cost: Duration) {
         self.behind.clear();
         for s in &a.shippers {
-            let keys = self.behind.entry(s.shipper).or_default();
+            let keys = self.behind.entry((s.shipper, s.store.clone())).or_default();
             for f in &s.files {
                 if let (FileState::Behind { .. }, Some(size)) = (&f.state, f.size) {
                     for k in &f.keys {
@@ -55,12 +57,14 @@ impl Shortcut {
             return false;
         }
         snapshots.iter().any(|s| {
-            self.behind.get(&s.shipper).is_some_and(|keys| {
-                s.cursors.iter().any(|c| {
-                    c.unit == OffsetUnit::Bytes
-                        && keys.get(&c.key).is_some_and(|&size| c.offset < size)
+            self.behind
+                .get(&(s.shipper, s.store.clone()))
+                .is_some_and(|keys| {
+                    s.cursors.iter().any(|c| {
+                        c.unit == OffsetUnit::Bytes
+                            && keys.get(&c.key).is_some_and(|&size| c.offset < size)
+                    })
                 })
-            })
         })
     }
 }
@@ -145,6 +149,16 @@ mod tests {
         assert!(!s.still_behind(&snapshot(&[("a", 100), ("b", 50)]), t));
         // Keys the last assessment did not see as behind prove nothing.
         assert!(!s.still_behind(&snapshot(&[("b", 10), ("new", 0)]), t));
+    }
+
+    /// Two inputs of one shipper tail the same file with stores of their own: the second
+    /// store's cursor on that file says nothing about what the first one was behind on.
+    #[test]
+    fn another_store_of_the_same_shipper_proves_nothing() {
+        let (s, t) = recorded(Duration::from_secs(1));
+        let mut other = snapshot(&[("a", 60)]);
+        other[0].store = PathBuf::from("/other");
+        assert!(!s.still_behind(&other, t));
     }
 
     #[test]
