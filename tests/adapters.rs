@@ -106,7 +106,7 @@ fn fluentd_corrupt_line_names_line_and_byte() {
 #[test]
 fn fluentd_config_yields_pos_files_and_monitor_agent() {
     use drainguard::adapters::fluentd::{tail_sources, TailSource};
-    let conf = "<source>\n  @type tail\n  path /var/log/*.log,/srv/x.log\n  exclude_path [\"/var/log/*.gz\", \"/var/log/old.log\"]\n  pos_file /var/log/td-agent/app.pos\n  <parse>\n    @type none\n  </parse>\n</source>\n<source>\n  @type monitor_agent\n  bind 127.0.0.1\n  port 24230\n</source>\n<source>\n  @type tail\n  path /b/*.log\n  pos_file \"/var/log/td-agent/b.pos\"\n</source>\n<source>\n  @type tail\n  path /c.log\n</source>\n";
+    let conf = "# pos_file /commented/out.pos\n<source>\n  @type tail # the app's logs\n  path /var/log/*.log,/srv/x.log\t# two globs\n  exclude_path [\"/var/log/*.gz\", \"/var/log/old.log\"]\n  pos_file /var/log/td-agent/app.pos\n  <parse>\n    @type none\n  </parse>\n</source>\n<source>\n  @type monitor_agent\n  bind 127.0.0.1\n  port 24230\n</source>\n<source>\n  @type tail\n  path /b/*.log\n  pos_file \"/var/log/td-agent/b.pos\"\n</source>\n<source>\n  @type tail\n  path /c.log\n</source>\n";
     assert_eq!(
         tail_sources(conf),
         vec![
@@ -127,9 +127,29 @@ fn fluentd_config_yields_pos_files_and_monitor_agent() {
             },
         ]
     );
+    use drainguard::adapters::fluentd::monitor_agent_url;
     assert_eq!(
-        drainguard::adapters::fluentd::monitor_agent_port(conf),
-        Some(24230)
+        monitor_agent_url(conf).as_deref(),
+        Some("http://127.0.0.1:24230")
+    );
+    let agent = |body: &str| {
+        monitor_agent_url(&format!(
+            "<source>\n  @type \"monitor_agent\"\n{body}</source>\n"
+        ))
+    };
+    assert_eq!(agent("").as_deref(), Some("http://127.0.0.1:24220"));
+    assert_eq!(
+        agent("  bind 0.0.0.0\n").as_deref(),
+        Some("http://127.0.0.1:24220")
+    );
+    assert_eq!(
+        agent("  bind 10.1.2.3\n  port 24231\n").as_deref(),
+        Some("http://10.1.2.3:24231")
+    );
+    assert_eq!(agent("  bind ::1\n").as_deref(), Some("http://[::1]:24220"));
+    assert_eq!(
+        monitor_agent_url("<source>\n  @type forward\n  port 24224\n</source>\n"),
+        None
     );
 }
 

@@ -32,7 +32,7 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         let text =
             std::fs::read_to_string(&local_conf).map_err(|e| StoreError::io(&local_conf, e))?;
         sources = tail_sources(&text);
-        monitor = monitor_agent_port(&text).map(|p| format!("http://127.0.0.1:{p}"));
+        monitor = monitor_agent_url(&text);
     }
     let mut notes: Vec<String> = sources
         .iter()
@@ -94,23 +94,27 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         .collect())
 }
 
-/// The port of a `<source> @type monitor_agent` (default 24220), when one is configured.
-pub fn monitor_agent_port(text: &str) -> Option<u16> {
-    let mut in_monitor = false;
-    let mut port = None;
-    for l in text.lines().map(str::trim) {
-        if l.starts_with("<source") {
-            in_monitor = false;
-            port = None;
-        } else if l == "@type monitor_agent" || l == "type monitor_agent" {
-            in_monitor = true;
-        } else if let Some(p) = l.strip_prefix("port") {
-            port = p.trim().parse().ok();
-        } else if l.starts_with("</source") && in_monitor {
-            return Some(port.unwrap_or(24220));
-        }
-    }
-    None
+/// The `monitor_agent` API of the config (`http://<bind>:<port>`, default port 24220; a
+/// wildcard or missing `bind` is reached on 127.0.0.1), when one is configured.
+pub fn monitor_agent_url(text: &str) -> Option<String> {
+    let params = source_sections(text)
+        .into_iter()
+        .find(|p| source_type(p) == Some("monitor_agent"))?;
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(pk, _)| pk == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let port = get("port")
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or(24220);
+    let host = match get("bind") {
+        None | Some("0.0.0.0") | Some("::") | Some("") => "127.0.0.1".to_string(),
+        Some(h) if h.contains(':') => format!("[{h}]"),
+        Some(h) => h.to_string(),
+    };
+    Some(format!("http://{host}:{port}"))
 }
 
 /// One `<source> @type tail` of a Fluentd config.
@@ -124,48 +128,82 @@ pub struct TailSource {
 }
 
 /// Every `<source>` whose `@type` is `tail`, with the parameters that locate its files and
-/// its pos_file (parameters of nested sections such as `<parse>` are not the source's).
+/// its pos_file.
 pub fn tail_sources(text: &str) -> Vec<TailSource> {
+    source_sections(text)
+        .into_iter()
+        .filter(|p| source_type(p) == Some("tail"))
+        .map(|params| {
+            let mut s = TailSource::default();
+            for (k, v) in params {
+                match k.as_str() {
+                    "path" => s.paths = v.split(',').map(|p| unquote(p.trim())).collect(),
+                    "exclude_path" => {
+                        s.exclude = v
+                            .trim_start_matches('[')
+                            .trim_end_matches(']')
+                            .split(',')
+                            .map(|p| unquote(p.trim()))
+                            .filter(|p| !p.is_empty())
+                            .collect()
+                    }
+                    "pos_file" if !v.is_empty() => s.pos_file = Some(PathBuf::from(unquote(&v))),
+                    _ => {}
+                }
+            }
+            s
+        })
+        .collect()
+}
+
+fn unquote(v: &str) -> String {
+    v.trim_matches('"').trim_matches('\'').to_string()
+}
+
+fn source_type(params: &[(String, String)]) -> Option<&str> {
+    params
+        .iter()
+        .find(|(k, _)| k == "@type" || k == "type")
+        .map(|(_, v)| unquote(v))
+        .and_then(|v| match v.as_str() {
+            "tail" => Some("tail"),
+            "monitor_agent" => Some("monitor_agent"),
+            _ => None,
+        })
+}
+
+/// The top-level parameters (`key value`, in order) of every `<source>` section; parameters
+/// of nested sections such as `<parse>` are not the source's. A `#` that starts a word
+/// starts a comment, as in Fluentd's config syntax.
+fn source_sections(text: &str) -> Vec<Vec<(String, String)>> {
     let mut out = Vec::new();
-    let mut current: Option<(bool, TailSource)> = None;
+    let mut current: Option<Vec<(String, String)>> = None;
     let mut depth = 0usize;
-    for l in text
-        .lines()
-        .map(|l| l.split_once(" #").map_or(l, |(a, _)| a).trim())
-    {
+    for l in text.lines().map(strip_comment) {
         if l.starts_with("<source") {
-            current = Some((false, TailSource::default()));
+            current = Some(Vec::new());
             depth = 0;
         } else if l.starts_with("</source") {
-            if let Some((true, s)) = current.take() {
-                out.push(s);
-            }
+            out.extend(current.take());
         } else if l.starts_with("</") {
             depth = depth.saturating_sub(1);
         } else if l.starts_with('<') {
             depth += 1;
-        } else if let (Some((is_tail, s)), 0) = (current.as_mut(), depth) {
+        } else if let (Some(params), 0, false) = (current.as_mut(), depth, l.is_empty()) {
             let (k, v) = l.split_once(char::is_whitespace).unwrap_or((l, ""));
-            let v = v.trim();
-            let unquote = |v: &str| v.trim_matches('"').trim_matches('\'').to_string();
-            match k {
-                "@type" | "type" => *is_tail = v == "tail",
-                "path" => s.paths = v.split(',').map(|p| unquote(p.trim())).collect(),
-                "exclude_path" => {
-                    s.exclude = v
-                        .trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .split(',')
-                        .map(|p| unquote(p.trim()))
-                        .filter(|p| !p.is_empty())
-                        .collect()
-                }
-                "pos_file" if !v.is_empty() => s.pos_file = Some(PathBuf::from(unquote(v))),
-                _ => {}
-            }
+            params.push((k.to_string(), v.trim().to_string()));
         }
     }
     out
+}
+
+/// The line without its comment (`#` at the start or after whitespace), trimmed.
+fn strip_comment(l: &str) -> &str {
+    let cut = l
+        .char_indices()
+        .find(|&(i, c)| c == '#' && l[..i].chars().next_back().is_none_or(char::is_whitespace))
+        .map_or(l.len(), |(i, _)| i);
+    l[..cut].trim()
 }
 
 struct FluentdReader {
