@@ -5,14 +5,16 @@
 //! acknowledges them, a power-off loses them. `/proc/<pid>/net/tcp` and `tcp6` (the
 //! process's own network namespace) show each socket's `tx_queue`, which for a connected
 //! socket is `write_seq - snd_una`: exactly those bytes. Sockets belong to the process through
-//! `/proc/<pid>/fd/* -> socket:[<inode>]`. A socket the shipper already closed while the
-//! kernel still sends (an orphan, inode 0; rsyslog reconnects a stalled connection this way)
-//! counts when it goes to a peer the shipper is connected to.
+//! `/proc/<pid>/fd/* -> socket:[<inode>]`. A socket already closed while the kernel still
+//! sends (an orphan, inode 0; rsyslog reconnects a stalled connection this way, other
+//! shippers close after a batch) belongs to nobody any more, so every outgoing orphan of the
+//! shipper's network namespace counts: at worst another program's closed connection to a
+//! dead peer holds the verdict until the kernel gives up on it (about two minutes), never a
+//! log line lost. The SYN and FIN each take one sequence number and are not data.
 //!
-//! Connections the shipper accepted (their local port is one it listens on: a Beats or
-//! forward input, its own monitoring API) carry what it sends back to its clients (acks,
-//! HTTP responses), never log data on its way out, and are not counted: a client that stops
-//! reading must not hold the shutdown.
+//! Connections accepted on a listening port (a Beats or forward input, a monitoring API)
+//! carry what is sent back to clients (acks, HTTP responses), never log data on its way out,
+//! and are not counted: a client that stops reading must not hold the shutdown.
 
 use std::collections::HashSet;
 use std::fs;
@@ -42,14 +44,38 @@ struct Row {
     inode: u64,
 }
 
+const TCP_SYN_SENT: u8 = 0x02;
+const TCP_SYN_RECV: u8 = 0x03;
+const TCP_FIN_WAIT1: u8 = 0x04;
+const TCP_LAST_ACK: u8 = 0x09;
 const TCP_LISTEN: u8 = 0x0A;
+const TCP_CLOSING: u8 = 0x0B;
+
+impl Row {
+    /// Data bytes not yet acknowledged. `tx_queue` is `write_seq - snd_una`, and SYN and
+    /// FIN each take one sequence number: a connection still opening (SYN unacknowledged) or
+    /// closing (FIN unacknowledged) shows one byte more than it owes.
+    fn unacked(&self) -> u64 {
+        match self.state {
+            TCP_SYN_SENT | TCP_SYN_RECV | TCP_FIN_WAIT1 | TCP_CLOSING | TCP_LAST_ACK => {
+                self.tx_queue.saturating_sub(1)
+            }
+            _ => self.tx_queue,
+        }
+    }
+}
 
 impl ProcFs {
-    /// Every outgoing socket of `pids` (and every orphan to the same peers) whose send queue
-    /// is not empty; connections accepted on a port the process listens on are left out. A process that vanished is skipped; a `/proc/<pid>/fd` that cannot be read
+    /// Every outgoing socket of `pids` whose send queue holds data, and every closed socket
+    /// (inode 0) of their network namespace that still sends data outward: the kernel no
+    /// longer says whose it was, so it counts (a shipper that closes a stalled connection
+    /// and reconnects, or closes after each batch, leaves exactly these). Connections
+    /// accepted on a listening port are left out. A socket seen through several pids counts
+    /// once. A process that vanished is skipped; a `/proc/<pid>/fd` that cannot be read
     /// (another user's process, not root) is an error: nothing may be assumed about it.
     pub fn unacked_tcp(&self, pids: &[u32]) -> io::Result<Vec<Unacked>> {
         let mut out = Vec::new();
+        let mut seen = HashSet::new();
         for &pid in pids {
             let base = self.dir.join(pid.to_string());
             let inodes = match socket_inodes(&base.join("fd")) {
@@ -65,31 +91,32 @@ impl ProcFs {
                     Err(e) => return Err(e),
                 }
             }
-            let listening: HashSet<u16> = rows
+            let listening: Vec<SocketAddr> = rows
                 .iter()
-                .filter(|r| r.state == TCP_LISTEN && inodes.contains(&r.inode))
-                .map(|r| r.local.port())
+                .filter(|r| r.state == TCP_LISTEN)
+                .map(|r| r.local)
                 .collect();
-            let accepted = |r: &Row| listening.contains(&r.local.port());
-            let peers: HashSet<SocketAddr> = rows
-                .iter()
-                .filter(|r| inodes.contains(&r.inode) && !accepted(r))
-                .map(|r| r.remote)
-                .collect();
-            out.extend(
-                rows.iter()
-                    .filter(|r| r.state != TCP_LISTEN && r.tx_queue > 0 && !accepted(r))
-                    .filter_map(|r| {
-                        let owned = inodes.contains(&r.inode);
-                        let orphan = r.inode == 0 && peers.contains(&r.remote);
-                        (owned || orphan).then_some(Unacked {
-                            pid,
-                            remote: r.remote,
-                            bytes: r.tx_queue,
-                            orphan,
-                        })
-                    }),
-            );
+            let accepted = |r: &Row| {
+                listening.iter().any(|l| {
+                    l.port() == r.local.port()
+                        && (l.ip().is_unspecified() || l.ip() == r.local.ip())
+                })
+            };
+            for r in &rows {
+                let owned = inodes.contains(&r.inode);
+                let orphan = r.inode == 0;
+                if r.state == TCP_LISTEN || !(owned || orphan) || r.unacked() == 0 || accepted(r) {
+                    continue;
+                }
+                if seen.insert((r.local, r.remote, r.inode)) {
+                    out.push(Unacked {
+                        pid,
+                        remote: r.remote,
+                        bytes: r.unacked(),
+                        orphan,
+                    });
+                }
+            }
         }
         Ok(out)
     }
@@ -193,7 +220,8 @@ fn parse_addr(s: &str) -> Option<SocketAddr> {
         }
         _ => return None,
     };
-    Some(SocketAddr::new(addr, port))
+    // An IPv4 peer of a dual-stack socket is printed as `::ffff:a.b.c.d`.
+    Some(SocketAddr::new(addr.to_canonical(), port))
 }
 
 #[cfg(test)]
@@ -297,74 +325,92 @@ mod tests {
         drop(client);
     }
 
-    /// A fake /proc: pid 42 holds socket 1000 (to 10.0.0.9:514, 7 bytes unacked) and 1001
-    /// (idle); an orphan (inode 0) to the same peer still sends 5 bytes; another process's
-    /// socket (inode 2000) and an orphan to an unrelated peer are not 42's. 42 also listens
-    /// on :5044 (inode 1002) and owes 11 bytes on a connection it accepted there (inode
-    /// 1003) and 13 on an orphan of another: replies to its clients, not log data.
+    /// A fake /proc where pids 42 and 43 share a network namespace and socket 1000.
     #[test]
-    fn counts_owned_sockets_and_orphans_to_the_same_peer() {
+    fn counts_outgoing_data_once_without_handshake_bytes_or_accepted_connections() {
         let d = tempfile::tempdir().unwrap();
-        let base = d.path().join("42");
-        fs::create_dir_all(base.join("fd")).unwrap();
-        fs::create_dir_all(base.join("net")).unwrap();
-        std::os::unix::fs::symlink("socket:[1000]", base.join("fd/3")).unwrap();
-        std::os::unix::fs::symlink("socket:[1001]", base.join("fd/4")).unwrap();
-        std::os::unix::fs::symlink("/var/log/app.log", base.join("fd/5")).unwrap();
-        std::os::unix::fs::symlink("socket:[1002]", base.join("fd/6")).unwrap();
-        std::os::unix::fs::symlink("socket:[1003]", base.join("fd/7")).unwrap();
         let at = |sl: u32, local: &str, rem: &str, st: &str, tx: u32, inode: u32| {
             format!("   {sl}: {local} {rem} {st} {tx:08X}:00000000 00:00000000 00000000     0        0 {inode} 1 0000000000000000 20 4 30 10 -1\n")
         };
-        let row = |sl, rem, st, tx, inode| at(sl, "0100007F:D958", rem, st, tx, inode);
-        let beats = "0500000A:13B4"; // 10.0.0.5:5044
-        let client = "0700000A:C350"; // 10.0.0.7:50000
+        let header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+        let me = |port: &str| format!("0500000A:{port}"); // 10.0.0.5
+        let any = "00000000:0000";
         let peer = "0900000A:0202"; // 10.0.0.9:514
         let other = "0800000A:0202"; // 10.0.0.8:514
-        let table = format!(
-            "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n{}{}{}{}{}{}{}{}{}",
-            row(0, "00000000:0000", "0A", 0, 999),
-            row(1, peer, "01", 7, 1000),
-            row(2, peer, "01", 0, 1001),
-            row(3, peer, "04", 5, 0),
-            row(4, peer, "01", 9, 2000),
-            row(5, other, "04", 3, 0),
-            at(6, "00000000:13B4", "00000000:0000", "0A", 0, 1002),
-            at(7, beats, client, "01", 11, 1003),
-            at(8, beats, client, "04", 13, 0),
+        let client = "0700000A:C350"; // 10.0.0.7:50000
+        let tcp = [
+            // Someone else's sshd, and a reply it still owes on a connection it closed.
+            at(0, "00000000:0016", any, "0A", 0, 999),
+            at(1, &me("0016"), client, "04", 40, 0),
+            // 7 bytes to the receiver; an idle socket to it; a closed one owing 4 + its FIN.
+            at(2, &me("9C40"), peer, "01", 7, 1000),
+            at(3, &me("9C41"), peer, "01", 0, 1001),
+            at(4, &me("9C42"), peer, "04", 5, 0),
+            // Another process's socket to the same receiver.
+            at(5, &me("9C43"), peer, "01", 9, 2000),
+            // A closed socket to a receiver the shipper no longer has a connection to.
+            at(6, &me("9C44"), other, "04", 3, 0),
+            // The shipper's Beats input: replies owed to a client, open and closed.
+            at(7, "00000000:13B4", any, "0A", 0, 1002),
+            at(8, &me("13B4"), client, "01", 11, 1003),
+            at(9, &me("13B4"), client, "04", 13, 0),
+            // Still connecting to a receiver that is down: only the SYN is unacknowledged.
+            at(10, &me("9C45"), "0A00000A:0202", "02", 1, 1004),
+        ]
+        .concat();
+        // Dual stack: an IPv4 receiver over an IPv6 socket.
+        let tcp6 = at(
+            0,
+            "0000000000000000FFFF00000500000A:9C46",
+            "0000000000000000FFFF00000B00000A:0202",
+            "01",
+            4,
+            1005,
         );
-        fs::write(base.join("net/tcp"), table).unwrap();
+        for (pid, sockets) in [
+            (42, &[1000, 1001, 1002, 1003, 1004, 1005][..]),
+            (43, &[1000][..]),
+        ] {
+            let base = d.path().join(pid.to_string());
+            fs::create_dir_all(base.join("fd")).unwrap();
+            fs::create_dir_all(base.join("net")).unwrap();
+            for (fd, inode) in sockets.iter().enumerate() {
+                std::os::unix::fs::symlink(
+                    format!("socket:[{inode}]"),
+                    base.join(format!("fd/{}", fd + 3)),
+                )
+                .unwrap();
+            }
+            std::os::unix::fs::symlink("/var/log/app.log", base.join("fd/99")).unwrap();
+            fs::write(base.join("net/tcp"), format!("{header}{tcp}")).unwrap();
+            fs::write(base.join("net/tcp6"), format!("{header}{tcp6}")).unwrap();
+        }
         let procfs = ProcFs {
             dir: d.path().to_path_buf(),
         };
-        let mut got = procfs.unacked_tcp(&[42]).unwrap();
-        got.sort_by_key(|u| u.bytes);
-        let peer: SocketAddr = "10.0.0.9:514".parse().unwrap();
-        assert_eq!(
-            got,
-            vec![
-                Unacked {
-                    pid: 42,
-                    remote: peer,
-                    bytes: 5,
-                    orphan: true
-                },
-                Unacked {
-                    pid: 42,
-                    remote: peer,
-                    bytes: 7,
-                    orphan: false
-                },
-            ]
-        );
-        let signal = send_queue_signal(&procfs, &[42]);
-        assert_eq!(signal.source, "TCP send queues of pid 42");
+        let mut got: Vec<(String, u64, bool)> = procfs
+            .unacked_tcp(&[42, 43])
+            .unwrap()
+            .into_iter()
+            .map(|u| (u.remote.to_string(), u.bytes, u.orphan))
+            .collect();
+        got.sort();
+        let want = [
+            ("10.0.0.11:514", 4, false),
+            ("10.0.0.8:514", 2, true),
+            ("10.0.0.9:514", 4, true),
+            ("10.0.0.9:514", 7, false),
+        ];
+        assert_eq!(got, want.map(|(r, b, o)| (r.to_string(), b, o)));
+
+        let signal = send_queue_signal(&procfs, &[42, 43]);
+        assert_eq!(signal.source, "TCP send queues of pid 42,43");
         let QueueState::Pending { detail } = signal.state else {
             panic!("{signal:?}")
         };
-        assert!(detail.starts_with("12 byte(s)"), "{detail}");
+        assert!(detail.starts_with("17 byte(s)"), "{detail}");
         assert!(
-            detail.contains("5 B to 10.0.0.9:514 (closed socket)"),
+            detail.contains("4 B to 10.0.0.9:514 (closed socket)"),
             "{detail}"
         );
     }
