@@ -953,6 +953,17 @@ fn fluentbit_storage_api_pending_and_empty() {
         http::fluentbit_storage(&idle, None).state,
         QueueState::Empty
     );
+    // Records a filter re-emitted (rewrite_tag, multiline) and the backlog of an earlier run
+    // are the tail input's records too.
+    let emitted = fake_api(
+        r#"{"input_chunks":{"tail.0":{"chunks":{"total":0}},"emitter_for_rewrite_tag.0":{"chunks":{"total":2}},"storage_backlog.1":{"chunks":{"total":1}}}}"#,
+    );
+    assert_eq!(
+        http::fluentbit_storage(&emitted, Some("tail.0")).state,
+        QueueState::Pending {
+            detail: "emitter_for_rewrite_tag.0: 2 chunks, storage_backlog.1: 1 chunks".into()
+        }
+    );
     // One input by its API name: another input's chunks do not count, a missing one is unknown.
     assert_eq!(
         http::fluentbit_storage(&busy, Some("cpu.0")).state,
@@ -988,23 +999,32 @@ fn fluentbit_instance_names_alias_storage_and_inputs_without_db() {
         "[SERVICE]\n    storage.path /var/lib/fb/chunks\n[INPUT]\n    Name cpu\n[INPUT]\n    Name tail\n    Path /a/*.log\n    DB /a.db\n    storage.type filesystem\n[INPUT]\n    Name tail\n    Alias app\n    Path /b/*.log\n[INPUT]\n    Name tail\n    Path /c/*.log\n    DB /c.db\n",
     );
     assert_eq!(c.storage_path, Some(PathBuf::from("/var/lib/fb/chunks")));
-    let names: Vec<(&str, &str, bool)> = c
+    let names: Vec<(&str, Option<&str>, bool, bool)> = c
         .inputs
         .iter()
-        .map(|i| (i.instance.as_str(), i.api_name(), i.fs_storage))
+        .map(|i| {
+            (
+                i.instance.as_str(),
+                i.api_name(),
+                i.fs_storage,
+                i.db.is_some(),
+            )
+        })
         .collect();
     assert_eq!(
         names,
         vec![
-            ("tail.1", "tail.1", true),
-            ("tail.2", "app", false),
-            ("tail.3", "tail.3", false)
+            ("tail.1", Some("tail.1"), true, true),
+            ("tail.2", Some("app"), false, false),
+            ("tail.3", Some("tail.3"), false, true)
         ]
     );
-    assert_eq!(c.without_db, vec!["tail.2 (Path /b/*.log)".to_string()]);
     assert!(c.includes.is_empty());
-    let inc = parse_classic("@INCLUDE inputs/*.conf\n[INPUT]\n    Name tail\n    DB /x.db\n");
+    // After an include (not followed) the number is uncertain; before it, and an Alias, not.
+    let inc = parse_classic("[INPUT]\n    Name tail\n    DB /w.db\n@INCLUDE inputs/*.conf\n[INPUT]\n    Name tail\n    DB /x.db\n[INPUT]\n    Name tail\n    Alias z\n");
     assert_eq!(inc.includes, vec!["@INCLUDE inputs/*.conf".to_string()]);
+    let api: Vec<Option<&str>> = inc.inputs.iter().map(|i| i.api_name()).collect();
+    assert_eq!(api, vec![Some("tail.0"), None, Some("z")]);
     let y = parse_yaml(
         Path::new("f.yaml"),
         "service:\n  storage.path: /s\npipeline:\n  inputs:\n    - name: systemd\n    - name: tail\n      path: /x/*.log\n      db: /x.db\n      storage.type: filesystem\n",
@@ -1013,6 +1033,18 @@ fn fluentbit_instance_names_alias_storage_and_inputs_without_db() {
     assert_eq!(y.storage_path, Some(PathBuf::from("/s")));
     assert_eq!(y.inputs[0].instance, "tail.1");
     assert!(y.inputs[0].fs_storage);
+    // Property names are not case-sensitive; YAML `includes:` makes every number uncertain.
+    let y = parse_yaml(
+        Path::new("f.yaml"),
+        "includes:\n  - inputs.yaml\nService:\n  Storage.Path: /s\npipeline:\n  inputs:\n    - Name: Tail\n      DB: /x.db\n      Storage.Type: filesystem\n",
+    )
+    .unwrap();
+    assert_eq!(y.includes, vec!["includes: inputs.yaml".to_string()]);
+    assert_eq!(y.storage_path, Some(PathBuf::from("/s")));
+    assert_eq!(y.inputs.len(), 1);
+    assert_eq!(y.inputs[0].db, Some(PathBuf::from("/x.db")));
+    assert!(y.inputs[0].fs_storage);
+    assert_eq!(y.inputs[0].api_name(), None);
 }
 
 #[test]
@@ -1020,16 +1052,44 @@ fn fluentbit_chunk_files_and_dropped_outputs() {
     use drainguard::adapters::fluentbit::chunk_signal;
     use drainguard::adapters::http::fluentbit_dropped_in;
     let d = tempfile::tempdir().unwrap();
-    let dir = d.path().join("tail.0");
-    // Not created yet: no chunk was ever written.
-    assert_eq!(chunk_signal(&dir, &dir).state, QueueState::Empty);
-    std::fs::create_dir(&dir).unwrap();
-    assert_eq!(chunk_signal(&dir, &dir).state, QueueState::Empty);
-    std::fs::write(dir.join("1234-1700000000.123456789.flb"), [0xC1, 0, 1, 2]).unwrap();
+    let storage = d.path().join("storage");
+    let signal = |instance| chunk_signal(&storage, instance, &storage).state;
+    // No storage.path at all: nothing was ever buffered on disk.
+    assert_eq!(signal(Some("tail.0")), QueueState::Empty);
+    // storage.path without the input's directory (Fluent Bit creates it when the input
+    // starts): the number is wrong, which must never read as "empty".
+    std::fs::create_dir_all(storage.join("tail.1")).unwrap();
+    assert!(matches!(
+        signal(Some("tail.0")),
+        QueueState::Unknown { hint } if hint.contains("has no tail.0/")
+    ));
+    std::fs::create_dir(storage.join("tail.0")).unwrap();
+    assert_eq!(signal(Some("tail.0")), QueueState::Empty);
+    std::fs::write(
+        storage.join("tail.0/1234-1700000000.123456789.flb"),
+        [0xC1, 0, 1, 2],
+    )
+    .unwrap();
     assert_eq!(
-        chunk_signal(&dir, &dir).state,
+        signal(Some("tail.0")),
         QueueState::Pending {
             detail: "1 chunk file(s), 4 bytes not yet flushed".into()
+        }
+    );
+    // Number uncertain: every tail.* directory counts, other inputs' do not.
+    std::fs::write(storage.join("tail.1/9-1700000000.1.flb"), [0xC1, 0]).unwrap();
+    std::fs::create_dir(storage.join("cpu.2")).unwrap();
+    std::fs::write(storage.join("cpu.2/9-1700000000.1.flb"), [0xC1; 10]).unwrap();
+    assert_eq!(
+        signal(Some("tail.1")),
+        QueueState::Pending {
+            detail: "1 chunk file(s), 2 bytes not yet flushed".into()
+        }
+    );
+    assert_eq!(
+        signal(None),
+        QueueState::Pending {
+            detail: "2 chunk file(s), 6 bytes not yet flushed".into()
         }
     );
     let m: serde_json::Value = serde_json::from_str(

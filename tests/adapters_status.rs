@@ -192,3 +192,88 @@ fn vector_status_waits_for_the_sinks_disk_buffer() {
     let (code, out) = status();
     assert_eq!(code, Some(0), "{out}");
 }
+
+/// Three tail inputs: one with a DB that shows everything read (its chunks flushed), one
+/// without a DB (its progress is recorded nowhere: unconfirmed, never skipped), one whose DB
+/// Fluent Bit has not created yet (its file is untracked: behind).
+#[test]
+fn fluentbit_inputs_without_a_db_are_unconfirmed_and_a_missing_db_is_behind() {
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| d.path().join(n);
+    for dir in ["a", "b", "c", "chunks/tail.0"] {
+        std::fs::create_dir_all(p(dir)).unwrap();
+    }
+    for l in ["a/app.log", "b/app.log", "c/app.log"] {
+        std::fs::write(p(l), "one\ntwo\n").unwrap();
+    }
+    let wa = testkit::fluentbit::create(&p("a.db"), true).unwrap();
+    testkit::fluentbit::insert(
+        &wa,
+        p("a/app.log").to_str().unwrap(),
+        8,
+        std::fs::metadata(p("a/app.log")).unwrap().ino(),
+    )
+    .unwrap();
+    let input = |dir: &str, db: Option<&str>| {
+        format!(
+            "[INPUT]\n    Name tail\n    Path {}/*.log\n{}    storage.type filesystem\n",
+            p(dir).display(),
+            db.map(|db| format!("    DB {}\n", p(db).display()))
+                .unwrap_or_default()
+        )
+    };
+    let conf = p("fluent-bit.conf");
+    let status = |inputs: &[String]| {
+        std::fs::write(
+            &conf,
+            format!(
+                "[SERVICE]\n    storage.path {}\n{}",
+                p("chunks").display(),
+                inputs.concat()
+            ),
+        )
+        .unwrap();
+        let o = drainguard()
+            .args(["status", "--json", "--shipper", "fluent-bit", "--config"])
+            .arg(&conf)
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (o.status.code(), doc)
+    };
+    let (code, doc) = status(&[
+        input("a", Some("a.db")),
+        input("b", None),
+        input("c", Some("c.db")),
+    ]);
+    assert_eq!(code, Some(1), "{doc}");
+    let verdicts: Vec<(String, String)> = doc["shippers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["store"].as_str().unwrap().to_string(),
+                s["verdict"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        vec![
+            (p("a.db").display().to_string(), "drained".to_string()),
+            (conf.display().to_string(), "unconfirmed".to_string()),
+            (p("c.db").display().to_string(), "behind".to_string()),
+        ]
+    );
+    let text = doc.to_string();
+    assert!(text.contains("tail input tail.1"), "{text}");
+    assert!(text.contains("has no DB"), "{text}");
+    assert!(text.contains("does not exist yet"), "{text}");
+    assert_eq!(doc["bytes_behind"].as_u64(), Some(8), "{doc}");
+
+    // Only the input without a DB: nothing can be proven, never "drained".
+    let (code, doc) = status(&[input("b", None)]);
+    assert_eq!(code, Some(1), "{doc}");
+    assert_eq!(doc["verdict"], "unconfirmed", "{doc}");
+}

@@ -47,7 +47,10 @@ pub fn fluentbit_storage(base: &str, input: Option<&str>) -> QueueSignal {
     signal(source, r, "check HTTP_Server On and storage.metrics on")
 }
 
-/// Interprets a `/api/v1/storage` document for `input` (or every `tail.*` input).
+/// Interprets a `/api/v1/storage` document for `input` (or every `tail.*` input). Inputs that
+/// filters re-emit records through (`emitter*`: rewrite_tag, multiline) and the backlog of
+/// earlier runs (`storage_backlog*`) hold records any tail input may have read, so they
+/// count too.
 pub fn fluentbit_state(v: &Value, input: Option<&str>) -> Result<QueueState, String> {
     let inputs = v
         .get("input_chunks")
@@ -60,9 +63,13 @@ pub fn fluentbit_state(v: &Value, input: Option<&str>) -> Result<QueueState, Str
     }
     let pending: Vec<String> = inputs
         .iter()
-        .filter(|(k, _)| match input {
-            Some(name) => *k == name,
-            None => k.starts_with("tail"),
+        .filter(|(k, _)| {
+            k.starts_with("emitter")
+                || k.starts_with("storage_backlog")
+                || match input {
+                    Some(name) => *k == name,
+                    None => k.starts_with("tail."),
+                }
         })
         .filter_map(|(k, i)| {
             let n = i

@@ -1,4 +1,4 @@
-//! Rendering an [`Assessment`]: the human table and the versioned JSON report.
+//! Rendering an [`Assessment`](crate::backlog::Assessment): the human table and the versioned JSON report.
 //!
 //! Both `status` and `wait` (its final report) use these.
 

@@ -2,8 +2,8 @@
 //!
 //! | version | store (under `path.data`) | module |
 //! |---|---|---|
-//! | 5.0–6.8 | `registry` (one JSON array, replaced by rename) | [`json_array`] |
-//! | 7.0–7.8 | `registry/filebeat/data.json` + `meta.json {"version":"0"}` | [`json_array`] |
+//! | 5.0–6.8 | `registry` (one JSON array, replaced by rename) | `json_array` |
+//! | 7.0–7.8 | `registry/filebeat/data.json` + `meta.json {"version":"0"}` | `json_array` |
 //! | 7.9–9.x | `registry/filebeat/` memlog: `meta.json` "1", `<txid>.json`, `log.json` | [`memlog`] |
 //! | 9.x opt-in | `registry/filebeat.db` (bbolt) | unsupported, said clearly |
 
