@@ -1149,3 +1149,79 @@ fn fluentbit_db_path_with_uri_characters_is_read() {
         "only the DB itself"
     );
 }
+
+/// Pipeline counters as Logstash reports them: a `drop` filter removes events for good (in
+/// stays above out), `split` adds some (out passes in while events are still queued), and a
+/// persisted queue counts what has not been through the outputs.
+#[test]
+fn logstash_stats_account_for_filters_and_the_persisted_queue() {
+    use drainguard::adapters::http::logstash_state;
+    let state = |doc: &str| logstash_state(&serde_json::from_str(doc).unwrap()).unwrap();
+    let pipeline = |events: &str, filters: &str, queue: &str| {
+        format!(
+            r#"{{"pipelines":{{"main":{{"events":{events},"plugins":{{"inputs":[],"filters":[{filters}],"outputs":[]}},"queue":{queue}}}}}}}"#
+        )
+    };
+    let memory = r#"{"type":"memory"}"#;
+    let drop = r#"{"id":"d","name":"drop","events":{"in":3,"out":0}}"#;
+    // 10 in, 3 dropped, 7 out: idle.
+    assert_eq!(
+        state(&pipeline(r#"{"in":10,"filtered":7,"out":7}"#, drop, memory)),
+        QueueState::Empty
+    );
+    // One more event queued.
+    assert_eq!(
+        state(&pipeline(r#"{"in":11,"filtered":7,"out":7}"#, drop, memory)),
+        QueueState::Pending {
+            detail: "main: 1 event(s) not yet through the outputs (in 11, out 7, filters -3)"
+                .into()
+        }
+    );
+    // split turned 2 events into 10; a third is still queued although out > in.
+    let split = r#"{"id":"s","name":"split","events":{"in":2,"out":10}}"#;
+    assert!(matches!(
+        state(&pipeline(r#"{"in":3,"out":10}"#, split, memory)),
+        QueueState::Pending { .. }
+    ));
+    assert_eq!(
+        state(&pipeline(r#"{"in":2,"out":10}"#, split, memory)),
+        QueueState::Empty
+    );
+    // Persisted queue: its count decides, whatever the filters did.
+    let pq = |n: u64| format!(r#"{{"type":"persisted","events_count":{n}}}"#);
+    assert_eq!(
+        state(&pipeline(r#"{"in":12,"out":7}"#, drop, &pq(0))),
+        QueueState::Empty
+    );
+    assert_eq!(
+        state(&pipeline(r#"{"in":7,"out":7}"#, "", &pq(5))),
+        QueueState::Pending {
+            detail: "main: 5 event(s) in the persisted queue".into()
+        }
+    );
+}
+
+/// `logstash.yml`: data path and API address, dotted or nested, the pre-7.7 names, the
+/// port range default, and the API turned off.
+#[test]
+fn logstash_settings_give_data_path_and_api() {
+    use drainguard::adapters::logstash::{parse_settings, Settings};
+    let p = Path::new("/etc/logstash/logstash.yml");
+    assert_eq!(parse_settings(p, "").unwrap(), Settings::default());
+    let s = parse_settings(
+        p,
+        "path.data: /srv/ls\napi:\n  http:\n    host: 0.0.0.0\n    port: 9611\n",
+    )
+    .unwrap();
+    assert_eq!(s.data, Some(PathBuf::from("/srv/ls")));
+    assert_eq!(s.api.as_deref(), Some("http://127.0.0.1:9611"));
+    assert_eq!(s.port_range, None);
+    let s = parse_settings(p, "http.host: \"10.1.2.3\"\nhttp.port: 9650-9700\n").unwrap();
+    assert_eq!(s.api.as_deref(), Some("http://10.1.2.3:9650"));
+    assert_eq!(s.port_range.as_deref(), Some("9650-9700"));
+    assert_eq!(parse_settings(p, "api.enabled: false\n").unwrap().api, None);
+    let e = parse_settings(p, "api.http.port: web\n").unwrap_err();
+    assert!(e.to_string().contains("not a port"), "{e}");
+    let e = parse_settings(p, "api: [\n").unwrap_err();
+    assert!(e.to_string().contains("logstash.yml"), "{e}");
+}

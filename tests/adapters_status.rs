@@ -277,3 +277,67 @@ fn fluentbit_inputs_without_a_db_are_unconfirmed_and_a_missing_db_is_behind() {
     assert_eq!(code, Some(1), "{doc}");
     assert_eq!(doc["verdict"], "unconfirmed", "{doc}");
 }
+
+/// Logstash file inputs with no sincedb yet: their files are untracked (behind), and an
+/// input with `sincedb_path => "/dev/null"` records nothing (unconfirmed): never skipped.
+#[test]
+fn logstash_without_a_sincedb_is_reported_not_skipped() {
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| d.path().join(n);
+    for dir in ["conf.d", "data", "logs"] {
+        std::fs::create_dir_all(p(dir)).unwrap();
+    }
+    std::fs::write(p("logs/app.log"), "one\ntwo\n").unwrap();
+    let status = |sincedb: &str| {
+        std::fs::write(
+            p("conf.d/app.conf"),
+            format!(
+                "input {{\n  file {{\n    path => \"{}/*.log\"\n{sincedb}  }}\n}}\n",
+                p("logs").display()
+            ),
+        )
+        .unwrap();
+        let o = drainguard()
+            .args(["status", "--json", "--shipper", "logstash", "--config"])
+            .arg(p("conf.d"))
+            .arg("--data-path")
+            .arg(p("data"))
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+        (o.status.code(), doc)
+    };
+    let (code, doc) = status("");
+    assert_eq!(code, Some(1), "{doc}");
+    assert_eq!(doc["verdict"], "behind", "{doc}");
+    assert_eq!(doc["bytes_behind"].as_u64(), Some(8), "{doc}");
+    assert!(doc.to_string().contains("no sincedb in"), "{doc}");
+
+    // Once Logstash wrote its sincedb (found with --config and --data-path), it is read.
+    let m = std::fs::metadata(p("logs/app.log")).unwrap();
+    let (maj, min) = testkit::logstash::major_minor(m.dev());
+    let sincedb = p("data/plugins/inputs/file/.sincedb_0123abcd");
+    std::fs::create_dir_all(sincedb.parent().unwrap()).unwrap();
+    testkit::logstash::write(
+        &sincedb,
+        &[testkit::logstash::record(
+            m.ino(),
+            maj,
+            min,
+            4,
+            Some(p("logs/app.log").to_str().unwrap()),
+        )],
+    )
+    .unwrap();
+    let (code, doc) = status("");
+    assert_eq!(code, Some(1), "{doc}");
+    assert_eq!(doc["bytes_behind"].as_u64(), Some(4), "{doc}");
+    assert!(!doc.to_string().contains("no sincedb in"), "{doc}");
+    std::fs::remove_file(&sincedb).unwrap();
+
+    let (code, doc) = status("    sincedb_path => \"/dev/null\"\n");
+    assert_eq!(code, Some(1), "{doc}");
+    assert_eq!(doc["verdict"], "unconfirmed", "{doc}");
+    assert!(doc.to_string().contains("/dev/null"), "{doc}");
+}

@@ -117,3 +117,41 @@ pub fn json_error(path: &Path, e: serde_json::Error, what: &str) -> StoreError {
         format!("{what}: {e}"),
     )
 }
+
+/// Looks up a dotted key in a YAML document, accepting any mix of dotted and nested keys
+/// (`a.b: x` and `a: {b: x}` alike, as Beats' and Logstash's settings do).
+pub fn lookup<'a>(v: &'a serde_yaml_ng::Value, key: &str) -> Option<&'a serde_yaml_ng::Value> {
+    let serde_yaml_ng::Value::Mapping(map) = v else {
+        return None;
+    };
+    if let Some(hit) = map.get(key) {
+        return Some(hit);
+    }
+    // Try every split point: "a.b.c" as "a" -> "b.c", "a.b" -> "c".
+    let mut at = 0;
+    while let Some(i) = key[at..].find('.') {
+        let (head, rest) = (&key[..at + i], &key[at + i + 1..]);
+        if let Some(inner) = map.get(head) {
+            if let Some(hit) = lookup(inner, rest) {
+                return Some(hit);
+            }
+        }
+        at += i + 1;
+    }
+    None
+}
+
+/// `http://<host>:<port>` for a monitoring API's listen address (a wildcard address means
+/// this host); `None` for a unix socket or named pipe.
+pub fn http_base(host: &str, port: u64) -> Option<String> {
+    if host.contains("://") {
+        return None;
+    }
+    let host = match host {
+        "0.0.0.0" | "" => "127.0.0.1".to_string(),
+        "::" | "[::]" => "[::1]".to_string(),
+        h if h.contains(':') && !h.starts_with('[') => format!("[{h}]"),
+        h => h.to_string(),
+    };
+    Some(format!("http://{host}:{port}"))
+}

@@ -137,14 +137,19 @@ pub fn fluentd_state(v: &Value) -> Result<QueueState, String> {
     Ok(from_pending(pending))
 }
 
-/// Logstash `/_node/stats/pipelines`: per pipeline `events.in == events.out` and PQ empty.
+/// Logstash `/_node/stats/pipelines`: nothing in any pipeline still on its way out.
 pub fn logstash_stats(base: &str) -> QueueSignal {
     let url = format!("{base}/_node/stats/pipelines");
     let r = get_json(&url).and_then(|v| logstash_state(&v));
     signal(format!("logstash {url}"), r, "set api.enabled: true")
 }
 
-/// Interprets a `_node/stats/pipelines` document.
+/// Interprets a `_node/stats/pipelines` document, per pipeline:
+/// - persisted queue: `queue.events_count` must be 0 (an event leaves the queue only when
+///   the batch holding it went through the outputs);
+/// - memory queue: every event that came `in` must have gone `out`, counting what filters
+///   changed: a filter's `out - in` is the events it added (split, clone) or removed (drop),
+///   so the pipeline is idle when `out >= in + Σ (filter.out - filter.in)`.
 pub fn logstash_state(v: &Value) -> Result<QueueState, String> {
     let pipes = v
         .get("pipelines")
@@ -153,13 +158,26 @@ pub fn logstash_state(v: &Value) -> Result<QueueState, String> {
     let pending: Vec<String> = pipes
         .iter()
         .filter_map(|(name, p)| {
-            let get = |ptr: &str| p.pointer(ptr).and_then(Value::as_u64).unwrap_or(0);
-            let (inn, out, q) = (
-                get("/events/in"),
-                get("/events/out"),
-                get("/queue/events_count"),
-            );
-            (inn > out || q > 0).then(|| format!("{name}: in {inn} out {out} queued {q}"))
+            let get = |v: &Value, ptr: &str| v.pointer(ptr).and_then(Value::as_u64).unwrap_or(0);
+            if p.pointer("/queue/type").and_then(Value::as_str) == Some("persisted") {
+                let q = get(p, "/queue/events_count");
+                return (q > 0).then(|| format!("{name}: {q} event(s) in the persisted queue"));
+            }
+            let (inn, out) = (get(p, "/events/in"), get(p, "/events/out"));
+            let delta: i128 = p
+                .pointer("/plugins/filters")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|f| i128::from(get(f, "/events/out")) - i128::from(get(f, "/events/in")))
+                .sum();
+            let expected = i128::from(inn) + delta;
+            (i128::from(out) < expected).then(|| {
+                format!(
+                    "{name}: {} event(s) not yet through the outputs (in {inn}, out {out}, filters {delta:+})",
+                    expected - i128::from(out)
+                )
+            })
         })
         .collect();
     Ok(from_pending(pending))

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cursor::{Cursor, Identity, OffsetMeaning, ShipperKind, StoreSnapshot};
+use crate::cursor::{Cursor, Identity, OffsetMeaning, QueueState, ShipperKind, StoreSnapshot};
 use crate::error::{Position, StoreError};
 
 use super::common;
@@ -13,6 +13,77 @@ use super::{Readers, SourceOptions, StoreReader};
 
 /// Default `path.data` of the deb/rpm packages.
 pub const DEFAULT_DATA: &str = "/var/lib/logstash";
+
+/// The settings file of the deb/rpm packages.
+pub const SETTINGS: &str = "/etc/logstash/logstash.yml";
+
+/// What `logstash.yml` says about where Logstash keeps its data and serves its API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `path.data`.
+    pub data: Option<PathBuf>,
+    /// The monitoring API's base URL; `None` when `api.enabled: false`.
+    pub api: Option<String>,
+    /// `api.http.port` is a range: Logstash binds its first free port, the first is tried.
+    pub port_range: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data: None,
+            api: Some("http://127.0.0.1:9600".into()),
+            port_range: Some("9600-9700".into()),
+        }
+    }
+}
+
+/// Parses `logstash.yml` (dotted or nested keys; the pre-7.7 `http.*` names too).
+pub fn parse_settings(path: &Path, text: &str) -> Result<Settings, StoreError> {
+    use serde_yaml_ng::Value;
+    let doc: Value = if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_yaml_ng::from_str(text).map_err(|e| StoreError::Config {
+            path: path.into(),
+            what: format!("invalid YAML: {e}"),
+        })?
+    };
+    let get =
+        |k: &str| common::lookup(&doc, &format!("api.{k}")).or_else(|| common::lookup(&doc, k));
+    let text_of = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
+    let mut s = Settings {
+        data: common::lookup(&doc, "path.data")
+            .and_then(Value::as_str)
+            .map(PathBuf::from),
+        ..Settings::default()
+    };
+    let enabled = get("enabled").and_then(text_of).map(|v| v != "false");
+    let host = get("http.host")
+        .and_then(text_of)
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let port = get("http.port")
+        .and_then(text_of)
+        .unwrap_or_else(|| "9600-9700".into());
+    let first = port.split('-').next().unwrap_or("").trim();
+    s.port_range = port.contains('-').then(|| port.clone());
+    s.api = match (enabled, first.parse::<u64>()) {
+        (Some(false), _) => None,
+        (_, Ok(p)) => common::http_base(&host, p),
+        (_, Err(_)) => {
+            return Err(StoreError::Config {
+                path: path.into(),
+                what: format!("api.http.port {port:?} is not a port or a range of ports"),
+            })
+        }
+    };
+    Ok(s)
+}
 
 /// What the pipeline configs (`file { path => .. sincedb_path => .. }`) say.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -71,9 +142,16 @@ fn quoted(s: &str) -> Vec<String> {
 /// Opens the sincedb files: `--store` (one file), else the pipelines' `sincedb_path`s, else
 /// every `.sincedb_*` under `<path.data>/plugins/inputs/file/`.
 pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
+    let settings_local = opts.root.host_to_local(Path::new(SETTINGS));
+    let settings = match std::fs::read_to_string(&settings_local) {
+        Ok(text) => parse_settings(&settings_local, &text)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Settings::default(),
+        Err(e) => return Err(StoreError::io(&settings_local, e)),
+    };
     let data = opts
         .data_path
         .clone()
+        .or_else(|| settings.data.clone())
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
     let dir = opts.root.host_to_local(&data.join("plugins/inputs/file"));
     let conf_dir = opts
@@ -101,6 +179,17 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         pipeline.paths.extend(p.paths);
         pipeline.sincedb_paths.extend(p.sincedb_paths);
     }
+    let notes: Vec<String> = pipeline
+        .sincedb_paths
+        .iter()
+        .filter(|p| p.as_os_str() == "/dev/null")
+        .map(|_| {
+            "a file input has `sincedb_path => \"/dev/null\"`: Logstash records its progress \
+             nowhere, so what it still owes for those files cannot be known"
+                .to_string()
+        })
+        .take(1)
+        .collect();
     let explicit: Vec<PathBuf> = pipeline
         .sincedb_paths
         .iter()
@@ -108,8 +197,8 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         .map(|p| opts.root.host_to_local(p))
         .filter(|p| p.exists())
         .collect();
-    let files = if let Some(found) = common::locate(opts, "logstash", &[])? {
-        vec![found]
+    let files = if opts.store.is_some() {
+        common::locate(opts, "logstash", &[])?.into_iter().collect()
     } else if !explicit.is_empty() {
         explicit
     } else {
@@ -128,7 +217,9 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         v.sort();
         v
     };
-    if files.is_empty() {
+    // File inputs configured but no sincedb written yet (or `/dev/null`): still a store, so
+    // that the report says what cannot be known instead of skipping Logstash.
+    if files.is_empty() && pipeline.paths.is_empty() {
         if opts.data_path.is_some() || opts.config.is_some() {
             return Err(StoreError::NotFound {
                 shipper: "logstash",
@@ -142,7 +233,8 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         files,
         dir,
         globs: pipeline.paths,
-        api: "http://127.0.0.1:9600".into(),
+        settings,
+        notes,
     })])
 }
 
@@ -150,7 +242,8 @@ struct LogstashReader {
     files: Vec<PathBuf>,
     dir: PathBuf,
     globs: Vec<String>,
-    api: String,
+    settings: Settings,
+    notes: Vec<String>,
 }
 
 impl StoreReader for LogstashReader {
@@ -163,6 +256,9 @@ impl StoreReader for LogstashReader {
         v
     }
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
+        if self.files.is_empty() {
+            return Ok(self.without_sincedb());
+        }
         let mut all: Option<StoreSnapshot> = None;
         for f in &self.files {
             let s = parse(f, &common::read_bytes(f)?)?;
@@ -183,9 +279,57 @@ impl StoreReader for LogstashReader {
                 ..Default::default()
             });
         }
-        // Logstash's API is on by default on 127.0.0.1:9600.
-        snap.queues = vec![super::http::logstash_stats(&self.api)];
+        snap.notes.extend(self.notes.iter().cloned());
+        snap.queues = vec![match &self.settings.api {
+            Some(api) => {
+                let mut q = super::http::logstash_stats(api);
+                if let (QueueState::Unknown { hint }, Some(range)) =
+                    (&mut q.state, &self.settings.port_range)
+                {
+                    hint.push_str(&format!(
+                        " (api.http.port is the range {range}: Logstash binds its first free \
+                         port; set one port in {SETTINGS})"
+                    ));
+                }
+                q
+            }
+            None => common::unknown_queue(
+                "logstash pipeline",
+                &format!("the monitoring API is off (api.enabled: false in {SETTINGS}); turn it on so _node/stats/pipelines can be checked"),
+            ),
+        }];
         Ok(snap)
+    }
+}
+
+impl LogstashReader {
+    /// File inputs without a sincedb: with `/dev/null` nothing is ever recorded
+    /// (unconfirmed); otherwise none was written yet, so their files are untracked.
+    fn without_sincedb(&self) -> StoreSnapshot {
+        let mut snap = common::snapshot(
+            ShipperKind::Logstash,
+            &self.dir,
+            "logstash sincedb",
+            OffsetMeaning::Buffered,
+        );
+        snap.notes.extend(self.notes.iter().cloned());
+        if self.notes.is_empty() {
+            snap.notes.push(format!(
+                "no sincedb in {} yet: Logstash has recorded nothing of its file inputs",
+                self.dir.display()
+            ));
+            snap.inputs.push(crate::cursor::InputSpec {
+                name: "file".into(),
+                paths: self.globs.clone(),
+                ..Default::default()
+            });
+        } else {
+            snap.queues.push(common::unknown_queue(
+                "logstash file inputs",
+                "set sincedb_path to a file (or leave it unset) so Logstash records its progress",
+            ));
+        }
+        snap
     }
 }
 

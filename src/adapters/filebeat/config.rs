@@ -1,13 +1,14 @@
 //! The parts of `filebeat.yml` drainguard needs: where the registry is, which files the
 //! inputs tail, the disk queue, and the fingerprint window.
 //!
-//! Filebeat's config library treats `a.b: x` and `a: {b: x}` alike; [`lookup`] does too.
+//! Filebeat's config library treats `a.b: x` and `a: {b: x}` alike; `common::lookup` does too.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_yaml_ng::Value;
 
+use crate::adapters::common::{http_base, lookup};
 use crate::error::{Position, StoreError};
 use crate::root::Root;
 
@@ -62,7 +63,7 @@ pub fn parse(text: &str, local: &Path, root: &Root) -> Result<Config, StoreError
         let port = lookup(&doc, "http.port")
             .and_then(Value::as_u64)
             .unwrap_or(5066);
-        match stats_base(host, port) {
+        match http_base(host, port) {
             Some(url) => cfg.stats_url = Some(url),
             None => cfg.notes.push(format!(
                 "http.host {host:?}: drainguard reads Filebeat's /stats over TCP only; \
@@ -190,43 +191,6 @@ fn yaml_error(path: &Path, e: &serde_yaml_ng::Error) -> StoreError {
         byte: Some(l.index() as u64),
     });
     StoreError::corrupt(path, pos, format!("invalid YAML: {e}"))
-}
-
-/// Looks up a dotted key, accepting any mix of dotted and nested keys.
-pub fn lookup<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
-    let Value::Mapping(map) = v else {
-        return None;
-    };
-    if let Some(hit) = map.get(key) {
-        return Some(hit);
-    }
-    // Try every split point: "a.b.c" as "a" -> "b.c", "a.b" -> "c".
-    let mut at = 0;
-    while let Some(i) = key[at..].find('.') {
-        let (head, rest) = (&key[..at + i], &key[at + i + 1..]);
-        if let Some(inner) = map.get(head) {
-            if let Some(hit) = lookup(inner, rest) {
-                return Some(hit);
-            }
-        }
-        at += i + 1;
-    }
-    None
-}
-
-/// `http://<host>:<port>` for a TCP `http.host` (a wildcard address means this host);
-/// `None` for a unix socket or named pipe.
-fn stats_base(host: &str, port: u64) -> Option<String> {
-    if host.contains("://") {
-        return None;
-    }
-    let host = match host {
-        "0.0.0.0" | "" => "127.0.0.1".to_string(),
-        "::" | "[::]" => "[::1]".to_string(),
-        h if h.contains(':') && !h.starts_with('[') => format!("[{h}]"),
-        h => h.to_string(),
-    };
-    Some(format!("http://{host}:{port}"))
 }
 
 fn as_str(v: &Value) -> Option<&str> {
