@@ -172,7 +172,7 @@ fn fluentd_every_pos_file_is_read_with_its_source() {
     )
     .unwrap();
     let opts = SourceOptions {
-        config: Some(conf),
+        config: Some(conf.clone()),
         ..Default::default()
     };
     let snaps: Vec<_> = adapters::open(ShipperKind::Fluentd, &opts)
@@ -180,27 +180,45 @@ fn fluentd_every_pos_file_is_read_with_its_source() {
         .iter_mut()
         .map(|r| r.read().unwrap())
         .collect();
-    let got: Vec<(PathBuf, u64, Vec<String>)> = snaps
+    let got: Vec<(PathBuf, Option<u64>, Vec<String>)> = snaps
         .iter()
         .map(|s| {
             (
                 s.store.clone(),
-                s.cursors[0].offset,
-                s.inputs[0].paths.clone(),
+                s.cursors.first().map(|c| c.offset),
+                s.inputs
+                    .first()
+                    .map(|i| i.paths.clone())
+                    .unwrap_or_default(),
             )
         })
         .collect();
     assert_eq!(
         got,
         vec![
-            (p("a.pos"), 3, vec!["/l/a.log".to_string()]),
-            (p("b.pos"), 5, vec!["/l/b*.log".to_string()]),
+            (p("a.pos"), Some(3), vec!["/l/a.log".to_string()]),
+            (p("b.pos"), Some(5), vec!["/l/b*.log".to_string()]),
+            // A source without pos_file is a store of its own (the config names it) that
+            // cannot be assessed: unknown, with the fix.
+            (conf.clone(), None, vec![]),
         ]
     );
-    assert!(snaps[1]
-        .notes
-        .iter()
-        .any(|n| n.contains("/l/c.log has no pos_file")));
+    assert!(matches!(
+        &snaps[2].queues[0].state,
+        QueueState::Unknown { hint } if hint.contains("/l/c.log has no pos_file")
+    ));
+    // A pos_file Fluentd has not written yet: nothing recorded, the source's files untracked.
+    std::fs::remove_file(p("b.pos")).unwrap();
+    let b = adapters::open(ShipperKind::Fluentd, &opts).unwrap()[1]
+        .read()
+        .unwrap();
+    assert!(b.cursors.is_empty());
+    assert_eq!(b.inputs[0].paths, vec!["/l/b*.log".to_string()]);
+    assert!(
+        b.notes.iter().any(|n| n.contains("does not exist yet")),
+        "{:?}",
+        b.notes
+    );
     // No monitor_agent: delivery is unknown, and the report says how to enable it.
     assert!(matches!(
         snaps[0].queues[0].state,

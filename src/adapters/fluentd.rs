@@ -18,8 +18,9 @@ use super::{Readers, SourceOptions, StoreReader};
 
 const UNWATCHED: u64 = u64::MAX;
 
-/// Opens the pos_file of every `<source> @type tail` in the Fluentd config (one reader each,
-/// with that source's globs), or the one named by `--store`.
+/// Opens every `<source> @type tail` of the Fluentd config (one store each, with that
+/// source's globs), or the pos_file named by `--store`. A pos_file not written yet reads as
+/// "nothing recorded"; a source without one cannot be assessed and says so.
 pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
     let config = opts
         .config
@@ -34,23 +35,12 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         sources = tail_sources(&text);
         monitor = monitor_agent_url(&text);
     }
-    let mut notes: Vec<String> = sources
-        .iter()
-        .filter(|s| s.pos_file.is_none())
-        .map(|s| {
-            format!(
-                "tail source {} has no pos_file: Fluentd records its progress nowhere, so \
-                 drainguard cannot see what it still owes; set `pos_file`",
-                s.paths.join(",")
-            )
-        })
-        .collect();
-    let reader = |path: PathBuf, source: Option<TailSource>, notes: &[String]| {
+    let reader = |store: Store, source: Option<TailSource>| {
         Box::new(FluentdReader {
-            path,
+            store,
             source,
             monitor: monitor.clone(),
-            notes: notes.to_vec(),
+            root: opts.root.clone(),
         }) as Box<dyn StoreReader>
     };
     if opts.store.is_some() {
@@ -65,32 +55,24 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
                             .is_some_and(|p| opts.root.host_to_local(p) == path)
                     })
                     .cloned();
-                reader(path, source, &notes)
+                reader(Store::PosFile(path), source)
             })
             .into_iter()
             .collect());
     }
-    let mut found = Vec::new();
-    for s in sources.iter().filter(|s| s.pos_file.is_some()) {
-        let local = opts
-            .root
-            .host_to_local(s.pos_file.as_ref().expect("filtered"));
-        if local.exists() {
-            found.push((local, s.clone()));
-        } else {
-            notes.push(format!(
-                "pos_file {} does not exist yet (Fluentd creates it when the source starts)",
-                local.display()
-            ));
-        }
+    if sources.is_empty() {
+        // No tail source: an explicit --config is an error naming where we looked.
+        common::locate(opts, "fluentd", &[])?;
     }
-    if found.is_empty() {
-        let candidates: Vec<PathBuf> = sources.iter().filter_map(|s| s.pos_file.clone()).collect();
-        common::locate(opts, "fluentd", &candidates)?;
-    }
-    Ok(found
+    Ok(sources
         .into_iter()
-        .map(|(path, s)| reader(path, Some(s), &notes))
+        .map(|s| {
+            let store = match &s.pos_file {
+                Some(p) => Store::PosFile(opts.root.host_to_local(p)),
+                None => Store::NoPosFile(local_conf.clone()),
+            };
+            reader(store, Some(s))
+        })
         .collect())
 }
 
@@ -206,12 +188,20 @@ fn strip_comment(l: &str) -> &str {
     l[..cut].trim()
 }
 
+/// Where a tail source's progress is recorded.
+enum Store {
+    /// Its `pos_file` (which Fluentd creates when the source starts).
+    PosFile(PathBuf),
+    /// Nowhere: the source has no `pos_file`; the config file stands in as the store's name.
+    NoPosFile(PathBuf),
+}
+
 struct FluentdReader {
-    path: PathBuf,
-    /// The config's source for this pos_file (unknown for a `--store` it does not name).
+    store: Store,
+    /// The config's source for this store (unknown for a `--store` it does not name).
     source: Option<TailSource>,
     monitor: Option<String>,
-    notes: Vec<String>,
+    root: crate::root::Root,
 }
 
 impl StoreReader for FluentdReader {
@@ -219,11 +209,52 @@ impl StoreReader for FluentdReader {
         ShipperKind::Fluentd
     }
     fn watch_paths(&self) -> Vec<PathBuf> {
-        vec![self.path.clone()]
+        match &self.store {
+            // Fluentd updates the pos_file in place; until it exists, its directory.
+            Store::PosFile(p) if p.exists() => vec![p.clone()],
+            Store::PosFile(p) => common::parent_dir(p),
+            Store::NoPosFile(_) => Vec::new(),
+        }
     }
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
-        let mut snap = parse(&self.path, &common::read_bytes(&self.path)?)?;
-        snap.notes.extend(self.notes.iter().cloned());
+        let globs = self
+            .source
+            .as_ref()
+            .map(|s| s.paths.join(","))
+            .unwrap_or_default();
+        let mut snap = match &self.store {
+            Store::PosFile(p) if !p.exists() && self.source.is_some() => {
+                let mut snap = common::snapshot(
+                    ShipperKind::Fluentd,
+                    p,
+                    "fluentd pos_file",
+                    OffsetMeaning::Buffered,
+                );
+                snap.notes.push(format!(
+                    "pos_file {} does not exist yet (Fluentd creates it when the source \
+                     starts): nothing of {globs} is recorded as read",
+                    self.root.local_to_host(p).display()
+                ));
+                snap
+            }
+            Store::PosFile(p) => parse(p, &common::read_bytes(p)?)?,
+            Store::NoPosFile(conf) => {
+                let mut snap = common::snapshot(
+                    ShipperKind::Fluentd,
+                    conf,
+                    "fluentd tail source without pos_file",
+                    OffsetMeaning::Buffered,
+                );
+                snap.queues.push(common::unknown_queue(
+                    &format!("fluentd tail {globs} progress"),
+                    &format!(
+                        "tail source {globs} has no pos_file: Fluentd records its progress \
+                         nowhere, so what it still owes cannot be known; set `pos_file`"
+                    ),
+                ));
+                return Ok(snap);
+            }
+        };
         if let Some(s) = &self.source {
             snap.inputs.push(InputSpec {
                 name: "tail".into(),
