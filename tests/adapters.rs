@@ -1243,3 +1243,34 @@ fn logstash_settings_give_data_path_and_api() {
     let e = parse_settings(p, "api: [\n").unwrap_err();
     assert!(e.to_string().contains("logstash.yml"), "{e}");
 }
+
+/// A positions file the Promtail config names but Promtail has not written yet: Promtail is
+/// still there (nothing recorded, said so), not skipped as absent; once written, it is read.
+#[test]
+fn promtail_positions_file_not_written_yet_is_reported() {
+    let d = tempfile::tempdir().unwrap();
+    let pos = d.path().join("positions.yaml");
+    let conf = d.path().join("config.yml");
+    std::fs::write(
+        &conf,
+        format!("positions:\n  filename: {}\n", pos.display()),
+    )
+    .unwrap();
+    let opts = SourceOptions {
+        config: Some(conf),
+        ..Default::default()
+    };
+    let mut readers = adapters::open(ShipperKind::Promtail, &opts).unwrap();
+    assert_eq!(readers.len(), 1);
+    let s = readers[0].read().unwrap();
+    assert!(s.cursors.is_empty());
+    assert!(
+        s.notes.iter().any(|n| n.contains("does not exist yet")),
+        "{:?}",
+        s.notes
+    );
+    std::fs::write(&pos, "positions:\n  /var/log/a.log: \"42\"\n").unwrap();
+    let s = readers[0].read().unwrap();
+    assert_eq!(s.cursors.len(), 1);
+    assert_eq!(s.cursors[0].offset, 42);
+}

@@ -21,6 +21,7 @@ use super::{Readers, SourceOptions, StoreReader};
 /// else the usual locations.
 pub fn open_promtail(opts: &SourceOptions) -> Result<Readers, StoreError> {
     let mut candidates = Vec::new();
+    let mut configured = None;
     let conf = opts
         .config
         .clone()
@@ -41,8 +42,18 @@ pub fn open_promtail(opts: &SourceOptions) -> Result<Readers, StoreError> {
             what: e.to_string(),
         })?;
         if let Some(f) = c.positions.and_then(|p| p.filename) {
+            configured = Some(opts.root.host_to_local(&f));
             candidates.push(f);
         }
+    }
+    // The config names a positions file Promtail has not written yet: still Promtail's
+    // store (reported as nothing recorded), not a reason to skip it.
+    if let Some(path) = configured.filter(|p| opts.store.is_none() && !p.exists()) {
+        return Ok(vec![Box::new(PositionsReader {
+            path,
+            kind: ShipperKind::Promtail,
+            may_be_missing: true,
+        })]);
     }
     candidates.extend(
         [
@@ -57,6 +68,7 @@ pub fn open_promtail(opts: &SourceOptions) -> Result<Readers, StoreError> {
             Box::new(PositionsReader {
                 path,
                 kind: ShipperKind::Promtail,
+                may_be_missing: false,
             }) as Box<dyn StoreReader>
         })
         .into_iter()
@@ -83,6 +95,7 @@ pub fn open_alloy(opts: &SourceOptions) -> Result<Readers, StoreError> {
         Box::new(PositionsReader {
             path,
             kind: ShipperKind::Alloy,
+            may_be_missing: false,
         }) as Box<dyn StoreReader>
     };
     // Every loki.source.file component keeps its own positions file: each is a store.
@@ -103,6 +116,8 @@ pub fn open_alloy(opts: &SourceOptions) -> Result<Readers, StoreError> {
 struct PositionsReader {
     path: PathBuf,
     kind: ShipperKind,
+    /// Named by the config but perhaps not written yet.
+    may_be_missing: bool,
 }
 
 impl StoreReader for PositionsReader {
@@ -113,6 +128,14 @@ impl StoreReader for PositionsReader {
         common::parent_dir(&self.path)
     }
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
+        if self.may_be_missing && !self.path.exists() {
+            let mut snap = parse(self.kind, &self.path, b"positions: {}\n")?;
+            snap.notes.push(format!(
+                "{} does not exist yet: Promtail has recorded no position",
+                self.path.display()
+            ));
+            return Ok(snap);
+        }
         parse(self.kind, &self.path, &common::read_bytes(&self.path)?)
     }
 }
