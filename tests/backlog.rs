@@ -156,6 +156,7 @@ fn deleted_file_held_open_by_the_shipper_counts_and_gone_does_not() {
     let env = Env {
         root: Root::default(),
         shipper_pids: vec![std::process::id()],
+        ..Default::default()
     };
     let r = assess(&snap, &env);
     assert_eq!(
@@ -288,6 +289,7 @@ fn paths_are_read_below_root_and_reported_as_host_paths() {
     let env = Env {
         root: Root::new(Some(d.path().to_path_buf())),
         shipper_pids: vec![],
+        ..Default::default()
     };
     let r = assess(&snapshot(vec![c], vec![input]), &env);
     assert_eq!(

@@ -515,6 +515,7 @@ fn store_found_below_root_from_default_locations() {
     let env = Env {
         root: opts.root.clone(),
         shipper_pids: vec![],
+        ..Default::default()
     };
     let r = assess(&snap, &env);
     assert_eq!(

@@ -238,6 +238,7 @@ fn queues(snapshot: &StoreSnapshot, env: &Env) -> Vec<QueueSignal> {
         q.push(crate::process::sockets::send_queue_signal(
             &ProcFs::default(),
             &env.shipper_pids,
+            &env.peers,
         ));
     }
     q

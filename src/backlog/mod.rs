@@ -139,6 +139,8 @@ pub struct Env {
     pub root: Root,
     /// Pids of the shipper's processes, whose `/proc/<pid>/fd` holds deleted-but-open files.
     pub shipper_pids: Vec<u32>,
+    /// Receivers the shipper has been seen sending to, remembered across assessments.
+    pub peers: crate::process::sockets::Peers,
 }
 
 /// The verdict over all shippers.

@@ -42,6 +42,8 @@ pub struct Sources {
     pub pid_files: Vec<(ShipperKind, PathBuf)>,
     /// True when nothing was named (flags or settings): absent shippers are not an error.
     pub auto_detected: bool,
+    /// Receivers the shippers were seen sending to, kept across assessments (`wait`).
+    pub peers: crate::process::sockets::Peers,
 }
 
 impl SourceArgs {
@@ -134,6 +136,7 @@ impl SourceArgs {
             readers,
             pid_files,
             auto_detected,
+            peers: Default::default(),
         })
     }
 }
@@ -181,6 +184,7 @@ impl Sources {
                 let env = crate::backlog::Env {
                     root: self.root.clone(),
                     shipper_pids: self.shipper_pids(snapshot.shipper, pid_override),
+                    peers: self.peers.clone(),
                 };
                 crate::backlog::assess(snapshot, &env)
             })

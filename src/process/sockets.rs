@@ -7,10 +7,11 @@
 //! socket is `write_seq - snd_una`: exactly those bytes. Sockets belong to the process through
 //! `/proc/<pid>/fd/* -> socket:[<inode>]`. A socket already closed while the kernel still
 //! sends (an orphan, inode 0; rsyslog reconnects a stalled connection this way, other
-//! shippers close after a batch) belongs to nobody any more, so every outgoing orphan of the
-//! shipper's network namespace counts: at worst another program's closed connection to a
-//! dead peer holds the verdict until the kernel gives up on it (about two minutes), never a
-//! log line lost. The SYN and FIN each take one sequence number and are not data.
+//! shippers close after a batch) no longer says whose it was: it counts when it goes to a
+//! receiver the shipper has been seen sending to ([`Peers`]: its current connections, and
+//! under `wait` every one seen since the wait began). Another program's closed connection to
+//! an unrelated peer that stopped reading must not hold the shutdown for ever. The SYN and
+//! FIN each take one sequence number and are not data.
 //!
 //! Connections accepted on a listening port (a Beats or forward input, a monitoring API)
 //! carry what is sent back to clients (acks, HTTP responses), never log data on its way out,
@@ -20,6 +21,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
 
 use super::ProcFs;
 use crate::cursor::{QueueSignal, QueueState};
@@ -32,6 +34,20 @@ pub struct Unacked {
     pub bytes: u64,
     /// Closed by the process; the kernel is still sending.
     pub orphan: bool,
+}
+
+/// The receivers the shipper has been seen sending to (over outgoing connections), shared
+/// by every check of one run so that a connection it closed meanwhile is still recognised.
+#[derive(Debug, Default, Clone)]
+pub struct Peers(Arc<Mutex<HashSet<SocketAddr>>>);
+
+impl Peers {
+    /// Adds `peers`; returns every receiver known so far.
+    pub fn remember(&self, peers: impl IntoIterator<Item = SocketAddr>) -> HashSet<SocketAddr> {
+        let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        known.extend(peers);
+        known.clone()
+    }
 }
 
 /// One row of `/proc/net/tcp{,6}`.
@@ -67,13 +83,12 @@ impl Row {
 
 impl ProcFs {
     /// Every outgoing socket of `pids` whose send queue holds data, and every closed socket
-    /// (inode 0) of their network namespace that still sends data outward: the kernel no
-    /// longer says whose it was, so it counts (a shipper that closes a stalled connection
-    /// and reconnects, or closes after each batch, leaves exactly these). Connections
-    /// accepted on a listening port are left out. A socket seen through several pids counts
-    /// once. A process that vanished is skipped; a `/proc/<pid>/fd` that cannot be read
-    /// (another user's process, not root) is an error: nothing may be assumed about it.
-    pub fn unacked_tcp(&self, pids: &[u32]) -> io::Result<Vec<Unacked>> {
+    /// (inode 0) of their network namespace still sending to a receiver in `peers` (which
+    /// learns the receivers of `pids`' outgoing connections). Connections accepted on a
+    /// listening port are left out. A socket seen through several pids counts once. A
+    /// process that vanished is skipped; a `/proc/<pid>/fd` that cannot be read (another
+    /// user's process, not root) is an error: nothing may be assumed about it.
+    pub fn unacked_tcp(&self, pids: &[u32], peers: &Peers) -> io::Result<Vec<Unacked>> {
         let mut out = Vec::new();
         let mut seen = HashSet::new();
         for &pid in pids {
@@ -102,9 +117,14 @@ impl ProcFs {
                         && (l.ip().is_unspecified() || l.ip() == r.local.ip())
                 })
             };
+            let known = peers.remember(
+                rows.iter()
+                    .filter(|r| r.state != TCP_LISTEN && inodes.contains(&r.inode) && !accepted(r))
+                    .map(|r| r.remote),
+            );
             for r in &rows {
                 let owned = inodes.contains(&r.inode);
-                let orphan = r.inode == 0;
+                let orphan = r.inode == 0 && known.contains(&r.remote);
                 if r.state == TCP_LISTEN || !(owned || orphan) || r.unacked() == 0 || accepted(r) {
                     continue;
                 }
@@ -125,14 +145,14 @@ impl ProcFs {
 /// The delivery signal for a shipper whose offsets prove only "read" or "queued": its
 /// processes' TCP send queues must be empty too (the receiving host has acknowledged every
 /// byte the shipper wrote).
-pub fn send_queue_signal(procfs: &ProcFs, pids: &[u32]) -> QueueSignal {
+pub fn send_queue_signal(procfs: &ProcFs, pids: &[u32], peers: &Peers) -> QueueSignal {
     let list = pids
         .iter()
         .map(u32::to_string)
         .collect::<Vec<_>>()
         .join(",");
     let source = format!("TCP send queues of pid {list}");
-    let state = match procfs.unacked_tcp(pids) {
+    let state = match procfs.unacked_tcp(pids, peers) {
         Ok(u) if u.is_empty() => QueueState::Empty,
         Ok(u) => {
             let total: u64 = u.iter().map(|u| u.bytes).sum();
@@ -266,7 +286,7 @@ mod tests {
         let procfs = ProcFs::default();
         let to_peer =
             |u: &[Unacked]| -> u64 { u.iter().filter(|u| u.remote == addr).map(|u| u.bytes).sum() };
-        let held = to_peer(&procfs.unacked_tcp(&[me]).unwrap());
+        let held = to_peer(&procfs.unacked_tcp(&[me], &Peers::default()).unwrap());
         assert!(
             held > 0,
             "{written} bytes written to a peer that reads nothing, none unacknowledged"
@@ -281,7 +301,7 @@ mod tests {
         assert_eq!(read, written);
         // The peer's kernel acknowledges what it received (a delayed ACK may take a moment).
         let t0 = Instant::now();
-        while to_peer(&procfs.unacked_tcp(&[me]).unwrap()) > 0 {
+        while to_peer(&procfs.unacked_tcp(&[me], &Peers::default()).unwrap()) > 0 {
             assert!(
                 t0.elapsed() < Duration::from_secs(5),
                 "still unacknowledged"
@@ -319,7 +339,7 @@ mod tests {
             "the kernel shows nothing unacknowledged to {peer}"
         );
         let got = ProcFs::default()
-            .unacked_tcp(&[std::process::id()])
+            .unacked_tcp(&[std::process::id()], &Peers::default())
             .unwrap();
         assert!(got.iter().all(|u| u.remote != peer), "{got:?}");
         drop(client);
@@ -348,7 +368,7 @@ mod tests {
             at(4, &me("9C42"), peer, "04", 5, 0),
             // Another process's socket to the same receiver.
             at(5, &me("9C43"), peer, "01", 9, 2000),
-            // A closed socket to a receiver the shipper no longer has a connection to.
+            // A closed socket to a receiver the shipper has no connection to now.
             at(6, &me("9C44"), other, "04", 3, 0),
             // The shipper's Beats input: replies owed to a client, open and closed.
             at(7, "00000000:13B4", any, "0A", 0, 1002),
@@ -388,22 +408,49 @@ mod tests {
         let procfs = ProcFs {
             dir: d.path().to_path_buf(),
         };
-        let mut got: Vec<(String, u64, bool)> = procfs
-            .unacked_tcp(&[42, 43])
-            .unwrap()
-            .into_iter()
-            .map(|u| (u.remote.to_string(), u.bytes, u.orphan))
-            .collect();
-        got.sort();
-        let want = [
-            ("10.0.0.11:514", 4, false),
-            ("10.0.0.8:514", 2, true),
-            ("10.0.0.9:514", 4, true),
-            ("10.0.0.9:514", 7, false),
-        ];
-        assert_eq!(got, want.map(|(r, b, o)| (r.to_string(), b, o)));
+        let got = |peers: &Peers| {
+            let mut got: Vec<(String, u64, bool)> = procfs
+                .unacked_tcp(&[42, 43], peers)
+                .unwrap()
+                .into_iter()
+                .map(|u| (u.remote.to_string(), u.bytes, u.orphan))
+                .collect();
+            got.sort();
+            got
+        };
+        let want = |w: &[(&str, u64, bool)]| -> Vec<(String, u64, bool)> {
+            w.iter().map(|(r, b, o)| (r.to_string(), *b, *o)).collect()
+        };
+        // One look: the closed socket to 10.0.0.8 cannot be told from another program's.
+        let peers = Peers::default();
+        assert_eq!(
+            got(&peers),
+            want(&[
+                ("10.0.0.11:514", 4, false),
+                ("10.0.0.9:514", 4, true),
+                ("10.0.0.9:514", 7, false),
+            ])
+        );
+        // The receivers seen are remembered: the connections to 10.0.0.9 and 10.0.0.11
+        // (never the Beats client, nor a connection still opening counted as owed).
+        let known = peers.remember([]);
+        assert!(known.contains(&"10.0.0.9:514".parse().unwrap()));
+        assert!(known.contains(&"10.0.0.11:514".parse().unwrap()));
+        assert!(!known.contains(&"10.0.0.7:50000".parse().unwrap()));
+        // Under wait, an earlier look saw the shipper connected to 10.0.0.8: its closed
+        // socket there counts.
+        peers.remember(["10.0.0.8:514".parse().unwrap()]);
+        assert_eq!(
+            got(&peers),
+            want(&[
+                ("10.0.0.11:514", 4, false),
+                ("10.0.0.8:514", 2, true),
+                ("10.0.0.9:514", 4, true),
+                ("10.0.0.9:514", 7, false),
+            ])
+        );
 
-        let signal = send_queue_signal(&procfs, &[42, 43]);
+        let signal = send_queue_signal(&procfs, &[42, 43], &peers);
         assert_eq!(signal.source, "TCP send queues of pid 42,43");
         let QueueState::Pending { detail } = signal.state else {
             panic!("{signal:?}")
@@ -418,7 +465,7 @@ mod tests {
     #[test]
     fn a_vanished_process_has_no_sockets() {
         assert!(ProcFs::default()
-            .unacked_tcp(&[u32::MAX - 1])
+            .unacked_tcp(&[u32::MAX - 1], &Peers::default())
             .unwrap()
             .is_empty());
     }
