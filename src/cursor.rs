@@ -136,6 +136,18 @@ pub struct InputSpec {
     pub min_size: Option<u64>,
 }
 
+impl InputSpec {
+    /// An input named `name` tailing the globs `paths`, minus the globs `exclude`.
+    pub fn globs(name: impl Into<String>, paths: &[String], exclude: &[String]) -> InputSpec {
+        InputSpec {
+            name: name.into(),
+            paths: paths.to_vec(),
+            exclude: exclude.iter().cloned().map(ExcludeRule::Glob).collect(),
+            ..Default::default()
+        }
+    }
+}
+
 /// An exclusion rule of an input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "pattern", rename_all = "snake_case")]

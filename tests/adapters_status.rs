@@ -37,6 +37,33 @@ fn status(dir: &Path, port: u16) -> (Option<i32>, String) {
     )
 }
 
+/// `drainguard status --json --shipper <shipper> --config <conf>`: exit code and report.
+fn json_status(shipper: &str, conf: &Path) -> (Option<i32>, serde_json::Value) {
+    let o = drainguard()
+        .args(["status", "--json", "--shipper", shipper, "--config"])
+        .arg(conf)
+        .output()
+        .unwrap();
+    let doc = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+    (o.status.code(), doc)
+}
+
+/// `(store, verdict)` of every shipper element of a JSON report, in report order.
+fn store_verdicts(doc: &serde_json::Value) -> Vec<(String, String)> {
+    doc["shippers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["store"].as_str().unwrap().to_string(),
+                s["verdict"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn fluentbit_status_follows_offsets_and_the_storage_api() {
     let d = tempfile::tempdir().unwrap();
@@ -104,30 +131,11 @@ fn every_fluentbit_tail_input_is_assessed_with_its_own_chunks() {
         ),
     )
     .unwrap();
-    let status = || {
-        let o = drainguard()
-            .args(["status", "--json", "--shipper", "fluent-bit", "--config"])
-            .arg(&conf)
-            .output()
-            .unwrap();
-        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        (o.status.code(), doc)
-    };
+    let status = || json_status("fluent-bit", &conf);
     let (code, doc) = status();
     assert_eq!(code, Some(1), "{doc}");
-    let stores: Vec<(String, String)> = doc["shippers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["store"].as_str().unwrap().to_string(),
-                s["verdict"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
     assert_eq!(
-        stores,
+        store_verdicts(&doc),
         vec![
             (p("a.db").display().to_string(), "drained".to_string()),
             (p("b.db").display().to_string(), "behind".to_string()),
@@ -233,13 +241,7 @@ fn fluentbit_inputs_without_a_db_are_unconfirmed_and_a_missing_db_is_behind() {
             ),
         )
         .unwrap();
-        let o = drainguard()
-            .args(["status", "--json", "--shipper", "fluent-bit", "--config"])
-            .arg(&conf)
-            .output()
-            .unwrap();
-        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        (o.status.code(), doc)
+        json_status("fluent-bit", &conf)
     };
     let (code, doc) = status(&[
         input("a", Some("a.db")),
@@ -247,19 +249,8 @@ fn fluentbit_inputs_without_a_db_are_unconfirmed_and_a_missing_db_is_behind() {
         input("c", Some("c.db")),
     ]);
     assert_eq!(code, Some(1), "{doc}");
-    let verdicts: Vec<(String, String)> = doc["shippers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["store"].as_str().unwrap().to_string(),
-                s["verdict"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
     assert_eq!(
-        verdicts,
+        store_verdicts(&doc),
         vec![
             (p("a.db").display().to_string(), "drained".to_string()),
             (conf.display().to_string(), "unconfirmed".to_string()),

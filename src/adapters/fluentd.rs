@@ -8,8 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cursor::{
-    Cursor, ExcludeRule, Identity, InputSpec, OffsetMeaning, ShipperKind, SkippedEntries,
-    StoreSnapshot,
+    Cursor, Identity, InputSpec, OffsetMeaning, ShipperKind, SkippedEntries, StoreSnapshot,
 };
 use crate::error::{Position, StoreError};
 
@@ -256,12 +255,8 @@ impl StoreReader for FluentdReader {
             }
         };
         if let Some(s) = &self.source {
-            snap.inputs.push(InputSpec {
-                name: "tail".into(),
-                paths: s.paths.clone(),
-                exclude: s.exclude.iter().cloned().map(ExcludeRule::Glob).collect(),
-                ..Default::default()
-            });
+            snap.inputs
+                .push(InputSpec::globs("tail", &s.paths, &s.exclude));
         }
         snap.queues = vec![match &self.monitor {
             Some(base) => super::http::fluentd_monitor(base),

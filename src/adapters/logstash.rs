@@ -273,11 +273,8 @@ impl StoreReader for LogstashReader {
             flag: "--store",
         })?;
         if !self.globs.is_empty() {
-            snap.inputs.push(crate::cursor::InputSpec {
-                name: "file".into(),
-                paths: self.globs.clone(),
-                ..Default::default()
-            });
+            snap.inputs
+                .push(crate::cursor::InputSpec::globs("file", &self.globs, &[]));
         }
         snap.notes.extend(self.notes.iter().cloned());
         snap.queues = vec![match &self.settings.api {
@@ -318,11 +315,8 @@ impl LogstashReader {
                 "no sincedb in {} yet: Logstash has recorded nothing of its file inputs",
                 self.dir.display()
             ));
-            snap.inputs.push(crate::cursor::InputSpec {
-                name: "file".into(),
-                paths: self.globs.clone(),
-                ..Default::default()
-            });
+            snap.inputs
+                .push(crate::cursor::InputSpec::globs("file", &self.globs, &[]));
         } else {
             snap.queues.push(common::unknown_queue(
                 "logstash file inputs",

@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::cursor::{
-    Cursor, ExcludeRule, Identity, InputSpec, OffsetMeaning, ShipperKind, StoreSnapshot,
-};
+use crate::cursor::{Cursor, Identity, InputSpec, OffsetMeaning, ShipperKind, StoreSnapshot};
 use crate::error::StoreError;
 use crate::fingerprint::FingerprintSpec;
 
@@ -406,17 +404,11 @@ pub fn parse(path: &Path, bytes: &[u8], source: &FileSource) -> Result<StoreSnap
             count: legacy,
         });
     }
-    snap.inputs.push(InputSpec {
-        name: source.id.clone(),
-        paths: source.include.clone(),
-        exclude: source
-            .exclude
-            .iter()
-            .cloned()
-            .map(ExcludeRule::Glob)
-            .collect(),
-        ..Default::default()
-    });
+    snap.inputs.push(InputSpec::globs(
+        source.id.clone(),
+        &source.include,
+        &source.exclude,
+    ));
     if !source.acknowledgements {
         snap.queues.push(common::unknown_queue(
             &format!("vector source {}", source.id),

@@ -14,7 +14,7 @@ mod db;
 
 use std::path::PathBuf;
 
-use crate::cursor::{ExcludeRule, InputSpec, OffsetMeaning, ShipperKind, StoreSnapshot};
+use crate::cursor::{InputSpec, OffsetMeaning, ShipperKind, StoreSnapshot};
 use crate::error::StoreError;
 
 use super::common;
@@ -170,17 +170,8 @@ impl StoreReader for FluentBitReader {
             }
         };
         snap.notes.extend(self.notes.iter().cloned());
-        snap.inputs.push(InputSpec {
-            name,
-            paths: input.path.clone(),
-            exclude: input
-                .exclude
-                .iter()
-                .cloned()
-                .map(ExcludeRule::Glob)
-                .collect(),
-            ..Default::default()
-        });
+        snap.inputs
+            .push(InputSpec::globs(name, &input.path, &input.exclude));
         if let Some(base) = &self.http {
             let api_name = self.input.as_ref().and_then(TailInput::api_name);
             snap.queues
