@@ -609,6 +609,27 @@ fn rsyslog_impstats_reads_the_newest_records_of_a_large_file() {
             detail: "main Q=42".into()
         }
     );
+
+    // A large configuration: one interval's records span more than the first window, and
+    // the busy queue comes first in each interval. Its newest record is still found.
+    let named = |name: &str, size: u64| {
+        format!("Wed Nov 25 03:20:15 2026: {{ \"name\": \"{name}\", \"origin\": \"core.queue\", \"size\": {size} }}\n")
+    };
+    let mut text = String::new();
+    for _ in 0..3 {
+        text.push_str(&named("main Q", 9));
+        for a in 0..3000 {
+            text.push_str(&named(&format!("action-{a} queue"), 0));
+        }
+    }
+    std::fs::write(&f, &text).unwrap();
+    assert!(text.len() / 3 > 256 * 1024);
+    assert_eq!(
+        impstats_signal(&f).unwrap().state,
+        QueueState::Pending {
+            detail: "main Q=9".into()
+        }
+    );
 }
 
 // ---------------------------------------------------------------- Vector

@@ -237,9 +237,12 @@ fn read_tail(path: &Path, window: u64) -> std::io::Result<(Vec<u8>, bool)> {
 }
 
 /// The last `size` of every `core.queue` in impstats JSON lines (a syslog-style prefix before
-/// the `{` is allowed; lines that are not JSON are skipped).
-fn queue_sizes(text: &[u8]) -> std::collections::BTreeMap<String, u64> {
+/// the `{` is allowed; lines that are not JSON are skipped), and whether some queue appears
+/// twice: impstats writes every queue once per interval, so then the text spans a whole
+/// interval and holds every queue's newest record.
+fn queue_sizes(text: &[u8]) -> (std::collections::BTreeMap<String, u64>, bool) {
     let mut sizes = std::collections::BTreeMap::new();
+    let mut repeated = false;
     for line in text.split(|b| *b == b'\n') {
         let Some(start) = line.iter().position(|b| *b == b'{') else {
             continue;
@@ -252,11 +255,11 @@ fn queue_sizes(text: &[u8]) -> std::collections::BTreeMap<String, u64> {
                 v.get("name").and_then(|n| n.as_str()),
                 v.get("size").and_then(|s| s.as_u64()),
             ) {
-                sizes.insert(n.to_string(), s);
+                repeated |= sizes.insert(n.to_string(), s).is_some();
             }
         }
     }
-    sizes
+    (sizes, repeated)
 }
 
 /// An `Empty` impstats reading only counts when it was written after the newest state file:
@@ -443,8 +446,8 @@ pub fn impstats_signal(path: &Path) -> Result<QueueSignal, StoreError> {
             }
             Err(e) => return Err(StoreError::io(path, e)),
         };
-        let sizes = queue_sizes(&text);
-        if !sizes.is_empty() || whole {
+        let (sizes, full_interval) = queue_sizes(&text);
+        if full_interval || whole {
             break sizes;
         }
         window *= 4;
