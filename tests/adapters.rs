@@ -1295,3 +1295,57 @@ fn promtail_positions_file_not_written_yet_is_reported() {
     assert_eq!(s.cursors.len(), 1);
     assert_eq!(s.cursors[0].offset, 42);
 }
+
+/// Acknowledgements reach a source only from the sinks downstream of it (through
+/// transforms, named outputs and wildcards), a sink's own setting overriding the global one;
+/// a disk buffer concerns only the sources whose events go to that sink.
+#[test]
+fn vector_acknowledgements_and_disk_buffers_follow_the_topology() {
+    use drainguard::adapters::vector::parse_conf;
+    let per_source = |toml: &str| -> Vec<(String, bool, Vec<String>)> {
+        parse_conf(Path::new("v.toml"), toml)
+            .unwrap()
+            .sources
+            .into_iter()
+            .map(|s| (s.id, s.acknowledgements, s.disk_buffers))
+            .collect()
+    };
+    let file = |id: &str| format!("[sources.{id}]\ntype = \"file\"\ninclude = [\"/{id}/*.log\"]\n");
+    let conf = [
+        file("a"),
+        file("b"),
+        file("c"),
+        "[sources.metrics]\ntype = \"host_metrics\"\n".into(),
+        "[transforms.t]\ntype = \"remap\"\ninputs = [\"a\"]\n".into(),
+        "[transforms.r]\ntype = \"route\"\ninputs = [\"b\"]\n".into(),
+        "[sinks.s1]\ntype = \"http\"\ninputs = [\"t\"]\nacknowledgements.enabled = true\nbuffer.type = \"disk\"\nbuffer.max_size = 268435488\n".into(),
+        "[sinks.s2]\ntype = \"console\"\ninputs = [\"r.errors\", \"c\", \"metrics\"]\nbuffer.type = \"disk\"\nbuffer.max_size = 268435488\n".into(),
+    ]
+    .concat();
+    assert_eq!(
+        per_source(&conf),
+        vec![
+            ("a".to_string(), true, vec!["s1".to_string()]),
+            ("b".to_string(), false, vec!["s2".to_string()]),
+            ("c".to_string(), false, vec!["s2".to_string()]),
+        ]
+    );
+    // Global acknowledgements, a wildcard input, and a sink that turns them off.
+    let conf = [
+        "acknowledgements.enabled = true\n".to_string(),
+        file("app_1"),
+        file("app_2"),
+        file("web"),
+        "[sinks.all_apps]\ntype = \"http\"\ninputs = [\"app_*\"]\n".into(),
+        "[sinks.w]\ntype = \"http\"\ninputs = [\"web\"]\nacknowledgements.enabled = false\n".into(),
+    ]
+    .concat();
+    assert_eq!(
+        per_source(&conf),
+        vec![
+            ("app_1".to_string(), true, vec![]),
+            ("app_2".to_string(), true, vec![]),
+            ("web".to_string(), false, vec![]),
+        ]
+    );
+}

@@ -25,7 +25,11 @@ pub struct FileSource {
     pub data_dir: Option<PathBuf>,
     pub fingerprint: FingerprintSpec,
     pub device_inode: bool,
+    /// End-to-end acknowledgements reach this source: a sink downstream of it (through any
+    /// transforms) has them on, or the source itself asks for them (deprecated setting).
     pub acknowledgements: bool,
+    /// Sinks downstream of this source with a disk buffer.
+    pub disk_buffers: Vec<String>,
 }
 
 impl FileSource {
@@ -43,6 +47,7 @@ impl FileSource {
             },
             device_inode: false,
             acknowledgements: false,
+            disk_buffers: vec![],
         }
     }
 }
@@ -52,8 +57,6 @@ impl FileSource {
 pub struct VectorConf {
     pub data_dir: Option<PathBuf>,
     pub sources: Vec<FileSource>,
-    /// Sinks with a disk buffer (`buffer.type = "disk"`, alone or as a stage).
-    pub disk_buffers: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -62,9 +65,17 @@ struct RawConf {
     #[serde(default)]
     sources: std::collections::BTreeMap<String, RawSource>,
     #[serde(default)]
+    transforms: std::collections::BTreeMap<String, RawTransform>,
+    #[serde(default)]
     sinks: std::collections::BTreeMap<String, RawSink>,
     #[serde(default)]
     acknowledgements: Option<Ack>,
+}
+
+#[derive(Deserialize)]
+struct RawTransform {
+    #[serde(default)]
+    inputs: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -84,6 +95,8 @@ struct RawSource {
 
 #[derive(Deserialize)]
 struct RawSink {
+    #[serde(default)]
+    inputs: Vec<String>,
     #[serde(default)]
     acknowledgements: Option<Ack>,
     #[serde(default)]
@@ -122,14 +135,66 @@ enum Ack {
 }
 
 impl Ack {
+    /// The setting, `None` when not set.
+    fn enabled(a: &Option<Ack>) -> Option<bool> {
+        match a {
+            Some(Ack::Bool(b)) => Some(*b),
+            Some(Ack::Table { enabled }) => *enabled,
+            None => None,
+        }
+    }
+
     fn on(a: &Option<Ack>) -> bool {
-        matches!(
-            a,
-            Some(Ack::Bool(true))
-                | Some(Ack::Table {
-                    enabled: Some(true)
-                })
-        )
+        Ack::enabled(a) == Some(true)
+    }
+}
+
+impl RawConf {
+    /// The sources upstream of `sink`, through any transforms, as Vector's
+    /// `propagate_acknowledgements` walks them: an input names a component, or one of its
+    /// outputs (`<id>.<output>`), or several components with `*` wildcards.
+    fn sources_upstream_of(&self, sink: &RawSink) -> std::collections::BTreeSet<String> {
+        let mut found = std::collections::BTreeSet::new();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut todo: Vec<&str> = sink.inputs.iter().map(String::as_str).collect();
+        while let Some(input) = todo.pop() {
+            for id in self.components_named(input) {
+                if !seen.insert(id.to_string()) {
+                    continue;
+                }
+                if self.sources.contains_key(id) {
+                    found.insert(id.to_string());
+                } else if let Some(t) = self.transforms.get(id) {
+                    todo.extend(t.inputs.iter().map(String::as_str));
+                }
+            }
+        }
+        found
+    }
+
+    /// The source and transform ids an input refers to.
+    fn components_named<'a>(&'a self, input: &str) -> Vec<&'a str> {
+        let ids = self.sources.keys().chain(self.transforms.keys());
+        if input.contains('*') {
+            let Ok(pattern) = glob::Pattern::new(input) else {
+                return Vec::new();
+            };
+            return ids
+                .filter(|id| pattern.matches(id))
+                .map(String::as_str)
+                .collect();
+        }
+        let component = match input.split_once('.') {
+            Some((id, _output))
+                if !self.sources.contains_key(input) && !self.transforms.contains_key(input) =>
+            {
+                id
+            }
+            _ => input,
+        };
+        ids.filter(|id| *id == component)
+            .map(String::as_str)
+            .collect()
     }
 }
 
@@ -154,14 +219,21 @@ pub fn parse_conf(path: &Path, text: &str) -> Result<VectorConf, StoreError> {
             what: e.to_string(),
         })?
     };
-    let any_sink_ack =
-        raw.sinks.values().any(|s| Ack::on(&s.acknowledgements)) || Ack::on(&raw.acknowledgements);
-    let disk_buffers = raw
-        .sinks
-        .iter()
-        .filter(|(_, s)| s.buffer.as_ref().is_some_and(RawBuffer::on_disk))
-        .map(|(id, _)| id.clone())
-        .collect();
+    // Per sink: its own setting, else the global one (Vector's merge_default).
+    let global_ack = Ack::on(&raw.acknowledgements);
+    let mut acked = std::collections::BTreeSet::new();
+    let mut disk: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (sink_id, sink) in &raw.sinks {
+        let upstream = raw.sources_upstream_of(sink);
+        if Ack::enabled(&sink.acknowledgements).unwrap_or(global_ack) {
+            acked.extend(upstream.iter().cloned());
+        }
+        if sink.buffer.as_ref().is_some_and(RawBuffer::on_disk) {
+            for source in upstream {
+                disk.entry(source).or_default().push(sink_id.clone());
+            }
+        }
+    }
     let sources = raw
         .sources
         .into_iter()
@@ -169,7 +241,6 @@ pub fn parse_conf(path: &Path, text: &str) -> Result<VectorConf, StoreError> {
         .map(|(id, s)| {
             let fp = s.fingerprint.as_ref();
             FileSource {
-                id,
                 include: s.include,
                 exclude: s.exclude,
                 data_dir: s.data_dir,
@@ -179,14 +250,15 @@ pub fn parse_conf(path: &Path, text: &str) -> Result<VectorConf, StoreError> {
                     ignored_header_bytes: fp.and_then(|f| f.ignored_header_bytes).unwrap_or(0),
                     max_line_bytes: 102_400,
                 },
-                acknowledgements: any_sink_ack || Ack::on(&s.acknowledgements),
+                acknowledgements: acked.contains(&id) || Ack::on(&s.acknowledgements),
+                disk_buffers: disk.remove(&id).unwrap_or_default(),
+                id,
             }
         })
         .collect();
     Ok(VectorConf {
         data_dir: raw.data_dir,
         sources,
-        disk_buffers,
     })
 }
 
@@ -195,7 +267,8 @@ pub fn parse_conf(path: &Path, text: &str) -> Result<VectorConf, StoreError> {
 /// settings when the config names it, else Vector's defaults and no inputs).
 pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
     let mut sources: Vec<(PathBuf, FileSource)> = Vec::new();
-    let mut buffers: Vec<PathBuf> = Vec::new();
+    // Disk buffers live under the global data_dir: `<data_dir>/buffer/v2/<sink id>/`.
+    let mut buffer_root = PathBuf::from(DEFAULT_DATA_DIR).join("buffer/v2");
     if let Some((local, text)) = common::read_config(
         opts,
         &["/etc/vector/vector.yaml", "/etc/vector/vector.toml"],
@@ -206,21 +279,24 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
             .clone()
             .or(conf.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-        buffers = conf
-            .disk_buffers
-            .iter()
-            .map(|sink| global.join("buffer/v2").join(sink))
-            .collect();
+        buffer_root = global.join("buffer/v2");
         for s in conf.sources {
             let data = s.data_dir.clone().unwrap_or_else(|| global.clone());
             sources.push((data.join(&s.id).join("checkpoints.json"), s));
         }
     }
+    let buffers = |source: &FileSource| -> Vec<PathBuf> {
+        source
+            .disk_buffers
+            .iter()
+            .map(|sink| buffer_root.join(sink))
+            .collect()
+    };
     let reader = |path: PathBuf, source: FileSource| {
         Box::new(VectorReader {
             path,
+            buffers: buffers(&source),
             source,
-            buffers: buffers.clone(),
             root: opts.root.clone(),
             may_be_missing: false,
         }) as Box<dyn StoreReader>
@@ -253,8 +329,8 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
             Box::new(VectorReader {
                 may_be_missing: !local.exists(),
                 path: local,
+                buffers: buffers(&s),
                 source: s,
-                buffers: buffers.clone(),
                 root: opts.root.clone(),
             }) as Box<dyn StoreReader>
         })
@@ -267,7 +343,7 @@ const DEFAULT_DATA_DIR: &str = "/var/lib/vector";
 struct VectorReader {
     path: PathBuf,
     source: FileSource,
-    /// Disk buffer directories of the sinks (host paths).
+    /// Disk buffer directories of the sinks downstream of the source (host paths).
     buffers: Vec<PathBuf>,
     root: crate::root::Root,
     /// The source's checkpoints did not exist when opened (other sources' did): until Vector
