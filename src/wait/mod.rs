@@ -243,7 +243,6 @@ pub fn drain(
     let first = full_assessment(watched, &snapshots, &mut shortcut);
     let bytes_at_start = first.bytes_behind;
     let marker0 = progress_marker(&snapshots);
-    let unprovable_now = unprovable(&first);
     let mut progress = progress::Progress::new(opts, bytes_at_start);
     let mut last = first;
     let mut marker = marker0;
@@ -262,14 +261,11 @@ pub fn drain(
         bytes_shipped: marker.saturating_sub(marker0),
         final_assessment: a,
     };
-    if !unprovable_now.is_empty() && opts.settle_after.is_none() {
-        return Ok(finish(
-            Outcome::Unprovable {
-                shippers: unprovable_now,
-            },
-            last,
-            marker,
-        ));
+    if !unprovable(&last).is_empty() && opts.settle_after.is_none() {
+        tracing::warn!(
+            "delivery cannot be proven for some stores (see the report); waiting for the others, \
+             then exiting 2 unless --settle-after is given"
+        );
     }
     loop {
         let now = Instant::now();
@@ -278,14 +274,19 @@ pub fn drain(
                 progress.done();
                 return Ok(finish(Outcome::Drained, last, marker));
             }
-            Verdict::Unconfirmed => {
-                if let Some(settle) = opts.settle_after {
+            // Every store that can prove delivery has; the others have read everything.
+            Verdict::Unconfirmed => match opts.settle_after {
+                Some(settle) => {
                     if now.duration_since(last_change) >= settle {
                         progress.done();
                         return Ok(finish(Outcome::Settled, last, marker));
                     }
                 }
-            }
+                None => {
+                    let shippers = unprovable(&last);
+                    return Ok(finish(Outcome::Unprovable { shippers }, last, marker));
+                }
+            },
             Verdict::Behind => {}
         }
         if !opts.wait_for_restart {

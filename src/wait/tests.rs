@@ -76,6 +76,37 @@ fn opts() -> WaitOptions {
     }
 }
 
+/// One store that cannot prove delivery does not stop `wait` from holding for the others:
+/// it waits until every provable store has drained, then says what it could not prove.
+#[test]
+fn an_unprovable_store_does_not_release_the_others_early() {
+    let unprovable = || {
+        let mut s = shipper(OffsetMeaning::Read, 0, vec![]);
+        s.shipper = ShipperKind::Promtail;
+        s
+    };
+    let provable = |behind| shipper(OffsetMeaning::Delivered, behind, vec![]);
+    let both = |behind| crate::backlog::combine(vec![provable(behind), unprovable()]);
+    let mut s = script(vec![both(10), both(10), both(4), both(0)], true);
+    let r = drain(&mut s, &opts(), &StopFlag::new()).unwrap();
+    assert_eq!(
+        r.outcome,
+        Outcome::Unprovable {
+            shippers: vec![ShipperKind::Promtail]
+        }
+    );
+    assert_eq!(r.final_assessment.bytes_behind, 0, "held until the rest drained");
+    assert!(s.at >= 4, "released after {} assessments", s.at);
+    // Never drained: the deadline, not an early exit 2.
+    let mut s = script(vec![both(10)], true);
+    let o = WaitOptions {
+        deadline: Duration::from_millis(200),
+        ..opts()
+    };
+    let r = drain(&mut s, &o, &StopFlag::new()).unwrap();
+    assert_eq!(r.outcome, Outcome::Deadline);
+}
+
 #[test]
 fn read_only_offsets_without_a_signal_are_unprovable_unless_settle_is_opted_in() {
     let read_done = assessment(shipper(OffsetMeaning::Read, 0, vec![]));
