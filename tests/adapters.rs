@@ -1274,7 +1274,10 @@ fn promtail_positions_file_not_written_yet_is_reported() {
     let conf = d.path().join("config.yml");
     std::fs::write(
         &conf,
-        format!("positions:\n  filename: {}\n", pos.display()),
+        format!(
+            "positions:\n  filename: {}\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: [localhost]\n        labels:\n          job: app\n          __path__: /var/log/app/*.log\n          __path_exclude__: /var/log/app/debug*.log\n      - labels:\n          job: nofiles\n  - job_name: journal\n    journal:\n      max_age: 12h\n",
+            pos.display()
+        ),
     )
     .unwrap();
     let opts = SourceOptions {
@@ -1285,6 +1288,15 @@ fn promtail_positions_file_not_written_yet_is_reported() {
     assert_eq!(readers.len(), 1);
     let s = readers[0].read().unwrap();
     assert!(s.cursors.is_empty());
+    // The tailed globs come from the scrape configs' __path__ labels.
+    assert_eq!(
+        s.inputs,
+        vec![drainguard::cursor::InputSpec::globs(
+            "app",
+            &["/var/log/app/*.log".to_string()],
+            &["/var/log/app/debug*.log".to_string()]
+        )]
+    );
     assert!(
         s.notes.iter().any(|n| n.contains("does not exist yet")),
         "{:?}",

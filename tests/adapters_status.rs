@@ -332,3 +332,39 @@ fn logstash_without_a_sincedb_is_reported_not_skipped() {
     assert_eq!(doc["verdict"], "unconfirmed", "{doc}");
     assert!(doc.to_string().contains("/dev/null"), "{doc}");
 }
+
+/// Promtail: the config's `__path__` globs find a file Promtail has no position for yet
+/// (untracked: behind), next to one it has read to the end.
+#[test]
+fn promtail_files_without_a_position_are_untracked() {
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| d.path().join(n);
+    std::fs::create_dir(p("logs")).unwrap();
+    std::fs::write(p("logs/a.log"), "one\n").unwrap();
+    std::fs::write(p("logs/b.log"), "two\nthree\n").unwrap();
+    std::fs::write(
+        p("positions.yaml"),
+        format!("positions:\n  {}: \"4\"\n", p("logs/a.log").display()),
+    )
+    .unwrap();
+    let conf = p("promtail.yml");
+    std::fs::write(
+        &conf,
+        format!(
+            "positions:\n  filename: {}\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - labels:\n          __path__: {}/*.log\n",
+            p("positions.yaml").display(),
+            p("logs").display()
+        ),
+    )
+    .unwrap();
+    let (code, doc) = json_status("promtail", &conf);
+    assert_eq!(code, Some(1), "{doc}");
+    assert_eq!(doc["verdict"], "behind", "{doc}");
+    assert_eq!(doc["bytes_behind"].as_u64(), Some(10), "{doc}");
+    let files = doc["shippers"][0]["files"].as_array().unwrap();
+    let b = files
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with("b.log"))
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(b["state"], "untracked", "{doc}");
+}

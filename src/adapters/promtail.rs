@@ -22,6 +22,7 @@ use super::{Readers, SourceOptions, StoreReader};
 pub fn open_promtail(opts: &SourceOptions) -> Result<Readers, StoreError> {
     let mut candidates = Vec::new();
     let mut configured = None;
+    let mut inputs = Vec::new();
     let conf = opts
         .config
         .clone()
@@ -32,6 +33,8 @@ pub fn open_promtail(opts: &SourceOptions) -> Result<Readers, StoreError> {
         #[derive(Deserialize)]
         struct Conf {
             positions: Option<Pos>,
+            #[serde(default)]
+            scrape_configs: Vec<serde_yaml_ng::Value>,
         }
         #[derive(Deserialize)]
         struct Pos {
@@ -45,15 +48,20 @@ pub fn open_promtail(opts: &SourceOptions) -> Result<Readers, StoreError> {
             configured = Some(opts.root.host_to_local(&f));
             candidates.push(f);
         }
+        inputs = c.scrape_configs.iter().flat_map(scrape_inputs).collect();
     }
+    let reader = |path: PathBuf, may_be_missing: bool| {
+        Box::new(PositionsReader {
+            path,
+            kind: ShipperKind::Promtail,
+            may_be_missing,
+            inputs: inputs.clone(),
+        }) as Box<dyn StoreReader>
+    };
     // The config names a positions file Promtail has not written yet: still Promtail's
     // store (reported as nothing recorded), not a reason to skip it.
     if let Some(path) = configured.filter(|p| opts.store.is_none() && !p.exists()) {
-        return Ok(vec![Box::new(PositionsReader {
-            path,
-            kind: ShipperKind::Promtail,
-            may_be_missing: true,
-        })]);
+        return Ok(vec![reader(path, true)]);
     }
     candidates.extend(
         [
@@ -64,15 +72,30 @@ pub fn open_promtail(opts: &SourceOptions) -> Result<Readers, StoreError> {
         .map(PathBuf::from),
     );
     Ok(common::locate(opts, "promtail", &candidates)?
-        .map(|path| {
-            Box::new(PositionsReader {
-                path,
-                kind: ShipperKind::Promtail,
-                may_be_missing: false,
-            }) as Box<dyn StoreReader>
-        })
+        .map(|path| reader(path, false))
         .into_iter()
         .collect())
+}
+
+/// The files one `scrape_configs` entry tails: the `__path__` (and `__path_exclude__`)
+/// labels of its `static_configs`, one input each, named after the job.
+fn scrape_inputs(scrape: &serde_yaml_ng::Value) -> Vec<crate::cursor::InputSpec> {
+    let job = scrape
+        .get("job_name")
+        .and_then(|j| j.as_str())
+        .unwrap_or("promtail");
+    let statics = scrape.get("static_configs").and_then(|s| s.as_sequence());
+    statics
+        .into_iter()
+        .flatten()
+        .filter_map(|st| {
+            let labels = st.get("labels")?;
+            let label = |k: &str| labels.get(k).and_then(|v| v.as_str()).map(String::from);
+            let path = label("__path__")?;
+            let exclude: Vec<String> = label("__path_exclude__").into_iter().collect();
+            Some(crate::cursor::InputSpec::globs(job, &[path], &exclude))
+        })
+        .collect()
 }
 
 /// Opens Alloy's `<storage.path>/<component>/positions.yml` of every `loki.source.file.*`.
@@ -96,6 +119,8 @@ pub fn open_alloy(opts: &SourceOptions) -> Result<Readers, StoreError> {
             path,
             kind: ShipperKind::Alloy,
             may_be_missing: false,
+            // Alloy's config language is not read: its files' globs are unknown.
+            inputs: Vec::new(),
         }) as Box<dyn StoreReader>
     };
     // Every loki.source.file component keeps its own positions file: each is a store.
@@ -118,6 +143,8 @@ struct PositionsReader {
     kind: ShipperKind,
     /// Named by the config but perhaps not written yet.
     may_be_missing: bool,
+    /// The files the config says are tailed (Promtail `__path__` labels).
+    inputs: Vec<crate::cursor::InputSpec>,
 }
 
 impl StoreReader for PositionsReader {
@@ -128,15 +155,18 @@ impl StoreReader for PositionsReader {
         common::parent_dir(&self.path)
     }
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
-        if self.may_be_missing && !self.path.exists() {
+        let mut snap = if self.may_be_missing && !self.path.exists() {
             let mut snap = parse(self.kind, &self.path, b"positions: {}\n")?;
             snap.notes.push(format!(
                 "{} does not exist yet: Promtail has recorded no position",
                 self.path.display()
             ));
-            return Ok(snap);
-        }
-        parse(self.kind, &self.path, &common::read_bytes(&self.path)?)
+            snap
+        } else {
+            parse(self.kind, &self.path, &common::read_bytes(&self.path)?)?
+        };
+        snap.inputs.extend(self.inputs.iter().cloned());
+        Ok(snap)
     }
 }
 

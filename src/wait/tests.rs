@@ -95,7 +95,10 @@ fn an_unprovable_store_does_not_release_the_others_early() {
             shippers: vec![ShipperKind::Promtail]
         }
     );
-    assert_eq!(r.final_assessment.bytes_behind, 0, "held until the rest drained");
+    assert_eq!(
+        r.final_assessment.bytes_behind, 0,
+        "held until the rest drained"
+    );
     assert!(s.at >= 4, "released after {} assessments", s.at);
     // Never drained: the deadline, not an early exit 2.
     let mut s = script(vec![both(10)], true);
