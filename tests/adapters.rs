@@ -270,13 +270,47 @@ fn logstash_corrupt_record_names_position() {
 
 #[test]
 fn logstash_pipeline_config_gives_globs_and_sincedb_path() {
-    let conf = "input {\n  file {\n    path => [\"/var/log/a/*.log\", \"/var/log/b.log\"] # comment\n    sincedb_path => \"/var/lib/ls/since\"\n  }\n}\n";
-    let p = drainguard::adapters::logstash::parse_pipeline(conf);
+    use drainguard::adapters::logstash::{file_inputs, FileInput};
+    let conf = r#"
+# input { file { path => "/commented/out.log" } }
+input {
+  file {
+    path => ["/var/log/a/*.log", "/var/log/b.log"] # comment
+    exclude => "*.gz"
+    codec => multiline { pattern => "^\s" what => "previous" }
+    sincedb_path => "/var/lib/ls/since"
+  }
+  beats { port => 5044 }
+  file {
+    path => '/srv/x#1.log'
+  }
+}
+filter { if [path] =~ "x" { mutate { add_tag => ["x"] } } }
+output {
+  file { path => "/var/log/logstash/out-%{+YYYY.MM.dd}.log" }
+}
+"#;
     assert_eq!(
-        p.paths,
-        vec!["/var/log/a/*.log".to_string(), "/var/log/b.log".into()]
+        file_inputs(conf),
+        vec![
+            FileInput {
+                paths: vec!["/var/log/a/*.log".into(), "/var/log/b.log".into()],
+                exclude: vec!["*.gz".into()],
+                sincedb_path: Some("/var/lib/ls/since".into()),
+            },
+            FileInput {
+                paths: vec!["/srv/x#1.log".into()],
+                exclude: vec![],
+                sincedb_path: None,
+            },
+        ]
     );
-    assert_eq!(p.sincedb_paths, vec![PathBuf::from("/var/lib/ls/since")]);
+    // Without sincedb_path, Logstash names the sincedb after the MD5 of the joined paths
+    // (the value below is Python's hashlib.md5 of the same string).
+    assert_eq!(
+        file_inputs(conf)[0].default_sincedb_name(),
+        ".sincedb_ed67610fbd85290ca6afadbf069729e0"
+    );
 }
 
 // ---------------------------------------------------------------- Promtail / Alloy
@@ -1198,7 +1232,7 @@ fn logstash_stats_account_for_filters_and_the_persisted_queue() {
     let state = |doc: &str| logstash_state(&serde_json::from_str(doc).unwrap()).unwrap();
     let pipeline = |events: &str, filters: &str, queue: &str| {
         format!(
-            r#"{{"pipelines":{{"main":{{"events":{events},"plugins":{{"inputs":[],"filters":[{filters}],"outputs":[]}},"queue":{queue}}}}}}}"#
+            r#"{{"version":"8.15.3","pipelines":{{"main":{{"events":{events},"plugins":{{"inputs":[],"filters":[{filters}],"outputs":[]}},"queue":{queue}}}}}}}"#
         )
     };
     let memory = r#"{"type":"memory"}"#;
@@ -1226,10 +1260,12 @@ fn logstash_stats_account_for_filters_and_the_persisted_queue() {
         state(&pipeline(r#"{"in":2,"out":10}"#, split, memory)),
         QueueState::Empty
     );
-    // Persisted queue: its count decides, whatever the filters did.
+    // Persisted queue: unread events count, and so do events read but still in the
+    // filters or outputs (no longer counted by the queue).
     let pq = |n: u64| format!(r#"{{"type":"persisted","events_count":{n}}}"#);
+    let drop5 = r#"{"id":"d","name":"drop","events":{"in":5,"out":0}}"#;
     assert_eq!(
-        state(&pipeline(r#"{"in":12,"out":7}"#, drop, &pq(0))),
+        state(&pipeline(r#"{"in":12,"out":7}"#, drop5, &pq(0))),
         QueueState::Empty
     );
     assert_eq!(
@@ -1238,6 +1274,33 @@ fn logstash_stats_account_for_filters_and_the_persisted_queue() {
             detail: "main: 5 event(s) in the persisted queue".into()
         }
     );
+    assert!(matches!(
+        state(&pipeline(r#"{"in":1000,"out":750}"#, "", &pq(0))),
+        QueueState::Pending { .. }
+    ));
+    assert!(
+        logstash_state(
+            &serde_json::from_str(&pipeline(
+                r#"{"in":1,"out":1}"#,
+                "",
+                r#"{"type":"persisted"}"#
+            ))
+            .unwrap()
+        )
+        .is_err(),
+        "a persisted queue without a count proves nothing"
+    );
+    // Before 7.17 `out` counts the batch as read from the queue, before the filters: a drop
+    // filter does not lower it, and out == in is idle.
+    let old = |events: &str, filters: &str| {
+        state(&pipeline(events, filters, memory).replace("8.15.3", "7.16.3"))
+    };
+    assert!(matches!(
+        old(r#"{"in":10,"out":9}"#, drop),
+        QueueState::Pending { .. }
+    ));
+    assert_eq!(old(r#"{"in":10,"out":10}"#, drop), QueueState::Empty);
+    assert_eq!(old(r#"{"in":2,"out":2}"#, split), QueueState::Empty);
 }
 
 /// `logstash.yml`: data path and API address, dotted or nested, the pre-7.7 names, the
@@ -1263,6 +1326,42 @@ fn logstash_settings_give_data_path_and_api() {
     assert!(e.to_string().contains("not a port"), "{e}");
     let e = parse_settings(p, "api: [\n").unwrap_err();
     assert!(e.to_string().contains("logstash.yml"), "{e}");
+    // `${VAR}` substitutions are Logstash's to expand: the default is assumed, and said.
+    let s = parse_settings(p, "api.http.port: ${API_PORT:9611}\npath.data: ${DATA}\n").unwrap();
+    assert_eq!(s.api.as_deref(), Some("http://127.0.0.1:9600"));
+    assert_eq!(s.data, None);
+    assert_eq!(s.notes.len(), 2, "{:?}", s.notes);
+    assert!(s.notes[0].contains("cannot expand"), "{:?}", s.notes);
+}
+
+/// A logstash.yml drainguard cannot parse (here a duplicated key, which Logstash accepts)
+/// never stops the drain: Logstash's defaults are assumed and the report says so.
+#[test]
+fn logstash_unparsable_settings_are_a_note_not_an_error() {
+    let d = tempfile::tempdir().unwrap();
+    let etc = d.path().join("etc/logstash");
+    std::fs::create_dir_all(etc.join("conf.d")).unwrap();
+    std::fs::write(etc.join("logstash.yml"), "path.data: /a\npath.data: /b\n").unwrap();
+    std::fs::write(
+        etc.join("conf.d/app.conf"),
+        "input { file { path => \"/var/log/app/*.log\" } }\n",
+    )
+    .unwrap();
+    let opts = SourceOptions {
+        root: drainguard::root::Root::new(Some(d.path().to_path_buf())),
+        ..Default::default()
+    };
+    let mut readers = adapters::open(ShipperKind::Logstash, &opts).unwrap();
+    assert_eq!(readers.len(), 1);
+    let s = readers[0].read().unwrap();
+    assert!(
+        s.notes.iter().any(|n| n.contains("defaults assumed")),
+        "{:?}",
+        s.notes
+    );
+    assert!(s
+        .store
+        .starts_with(d.path().join("var/lib/logstash/plugins/inputs/file")));
 }
 
 /// A positions file the Promtail config names but Promtail has not written yet: Promtail is

@@ -269,25 +269,26 @@ fn fluentbit_inputs_without_a_db_are_unconfirmed_and_a_missing_db_is_behind() {
     assert_eq!(doc["verdict"], "unconfirmed", "{doc}");
 }
 
-/// Logstash file inputs with no sincedb yet: their files are untracked (behind), and an
-/// input with `sincedb_path => "/dev/null"` records nothing (unconfirmed): never skipped.
+/// Logstash: each `file {}` input is a store. Its default sincedb (named after its paths) not
+/// written yet: its files are untracked (behind). Once written, it is read. An input with
+/// `sincedb_path => "/dev/null"` records nothing (unconfirmed) and its files are not
+/// counted against it, whatever the other inputs have. A stale sincedb of an old config
+/// in the same directory is not read.
 #[test]
-fn logstash_without_a_sincedb_is_reported_not_skipped() {
+fn logstash_every_file_input_is_a_store() {
     let d = tempfile::tempdir().unwrap();
     let p = |n: &str| d.path().join(n);
-    for dir in ["conf.d", "data", "logs"] {
+    for dir in ["conf.d", "data/plugins/inputs/file", "logs", "tmp"] {
         std::fs::create_dir_all(p(dir)).unwrap();
     }
     std::fs::write(p("logs/app.log"), "one\ntwo\n").unwrap();
-    let status = |sincedb: &str| {
-        std::fs::write(
-            p("conf.d/app.conf"),
-            format!(
-                "input {{\n  file {{\n    path => \"{}/*.log\"\n{sincedb}  }}\n}}\n",
-                p("logs").display()
-            ),
-        )
-        .unwrap();
+    std::fs::write(p("tmp/scratch.log"), "scratch\n").unwrap();
+    let app = format!(
+        "    file {{\n      path => \"{}/*.log\"\n    }}\n",
+        p("logs").display()
+    );
+    let status = |inputs: &str| {
+        std::fs::write(p("conf.d/app.conf"), format!("input {{\n{inputs}}}\n")).unwrap();
         let o = drainguard()
             .args(["status", "--json", "--shipper", "logstash", "--config"])
             .arg(p("conf.d"))
@@ -299,38 +300,59 @@ fn logstash_without_a_sincedb_is_reported_not_skipped() {
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
         (o.status.code(), doc)
     };
-    let (code, doc) = status("");
-    assert_eq!(code, Some(1), "{doc}");
-    assert_eq!(doc["verdict"], "behind", "{doc}");
-    assert_eq!(doc["bytes_behind"].as_u64(), Some(8), "{doc}");
-    assert!(doc.to_string().contains("no sincedb in"), "{doc}");
-
-    // Once Logstash wrote its sincedb (found with --config and --data-path), it is read.
     let m = std::fs::metadata(p("logs/app.log")).unwrap();
     let (maj, min) = testkit::logstash::major_minor(m.dev());
-    let sincedb = p("data/plugins/inputs/file/.sincedb_0123abcd");
-    std::fs::create_dir_all(sincedb.parent().unwrap()).unwrap();
-    testkit::logstash::write(
-        &sincedb,
-        &[testkit::logstash::record(
+    let record = |pos| {
+        testkit::logstash::record(
             m.ino(),
             maj,
             min,
-            4,
+            pos,
             Some(p("logs/app.log").to_str().unwrap()),
-        )],
+        )
+    };
+    // A stale sincedb of another config says the file is read to the end: not this input's.
+    testkit::logstash::write(
+        &p("data/plugins/inputs/file/.sincedb_0123abcd"),
+        &[record(8)],
     )
     .unwrap();
-    let (code, doc) = status("");
+
+    let (code, doc) = status(&app);
+    assert_eq!(code, Some(1), "{doc}");
+    assert_eq!(doc["verdict"], "behind", "{doc}");
+    assert_eq!(doc["bytes_behind"].as_u64(), Some(8), "{doc}");
+    assert!(
+        doc.to_string().contains("Logstash has recorded nothing"),
+        "{doc}"
+    );
+
+    // Logstash wrote the input's own sincedb (name from its paths, found via --data-path).
+    let name = drainguard::adapters::logstash::file_inputs(&format!("input {{\n{app}}}\n"))[0]
+        .default_sincedb_name();
+    testkit::logstash::write(&p("data/plugins/inputs/file").join(name), &[record(4)]).unwrap();
+    let (code, doc) = status(&app);
     assert_eq!(code, Some(1), "{doc}");
     assert_eq!(doc["bytes_behind"].as_u64(), Some(4), "{doc}");
-    assert!(!doc.to_string().contains("no sincedb in"), "{doc}");
-    std::fs::remove_file(&sincedb).unwrap();
+    assert!(
+        !doc.to_string().contains("Logstash has recorded nothing"),
+        "{doc}"
+    );
 
-    let (code, doc) = status("    sincedb_path => \"/dev/null\"\n");
+    // A second input with /dev/null: unconfirmed on its own, its file never untracked.
+    let devnull = format!(
+        "    file {{\n      path => \"{}/*.log\"\n      sincedb_path => \"/dev/null\"\n    }}\n",
+        p("tmp").display()
+    );
+    let (code, doc) = status(&format!("{app}{devnull}"));
     assert_eq!(code, Some(1), "{doc}");
-    assert_eq!(doc["verdict"], "unconfirmed", "{doc}");
-    assert!(doc.to_string().contains("/dev/null"), "{doc}");
+    assert_eq!(doc["bytes_behind"].as_u64(), Some(4), "{doc}");
+    assert_eq!(doc["shippers"][1]["verdict"], "unconfirmed", "{doc}");
+    assert!(
+        doc["shippers"][1].to_string().contains("/dev/null"),
+        "{doc}"
+    );
+    assert!(!doc.to_string().contains("scratch.log"), "{doc}");
 }
 
 /// Promtail: the config's `__path__` globs find a file Promtail has no position for yet

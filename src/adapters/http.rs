@@ -144,42 +144,66 @@ pub fn logstash_stats(base: &str) -> QueueSignal {
     signal(format!("logstash {url}"), r, "set api.enabled: true")
 }
 
-/// Interprets a `_node/stats/pipelines` document, per pipeline:
-/// - persisted queue: `queue.events_count` must be 0 (an event leaves the queue only when
-///   the batch holding it went through the outputs);
-/// - memory queue: every event that came `in` must have gone `out`, counting what filters
-///   changed: a filter's `out - in` is the events it added (split, clone) or removed (drop),
-///   so the pipeline is idle when `out >= in + Σ (filter.out - filter.in)`.
+/// Interprets a `_node/stats/pipelines` document, per pipeline: every event that came `in`
+/// must have gone `out` through the outputs (`out` moves only when a batch has been through
+/// them). Since Logstash 7.17 (PR #13593) `out` counts the events that reached the outputs,
+/// so what filters removed (`drop`) or added (`split`, `clone`) is taken from each filter's
+/// own `out - in`: idle when `out >= in + Σ (filter.out - filter.in)`. Before 7.17 `out`
+/// counts the batch as read from the queue: idle when `out >= in`. A persisted queue must
+/// also hold no unread event (`queue.events_count`; a batch being processed is no longer
+/// counted there, which is why the event counts are needed too).
 pub fn logstash_state(v: &Value) -> Result<QueueState, String> {
     let pipes = v
         .get("pipelines")
         .and_then(Value::as_object)
         .ok_or("no pipelines object")?;
-    let pending: Vec<String> = pipes
-        .iter()
-        .filter_map(|(name, p)| {
-            let get = |v: &Value, ptr: &str| v.pointer(ptr).and_then(Value::as_u64).unwrap_or(0);
-            if p.pointer("/queue/type").and_then(Value::as_str) == Some("persisted") {
-                let q = get(p, "/queue/events_count");
-                return (q > 0).then(|| format!("{name}: {q} event(s) in the persisted queue"));
+    let filters_counted = v
+        .get("version")
+        .and_then(Value::as_str)
+        .is_none_or(|version| {
+            let mut parts = version
+                .split(['.', '-'])
+                .map(|p| p.parse::<u32>().unwrap_or(0));
+            let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+            (major, minor) >= (7, 17)
+        });
+    let mut pending = Vec::new();
+    for (name, p) in pipes {
+        let get = |v: &Value, ptr: &str| v.pointer(ptr).and_then(Value::as_u64).unwrap_or(0);
+        if p.pointer("/queue/type").and_then(Value::as_str) == Some("persisted") {
+            let Some(q) = p
+                .pointer("/queue/events_count")
+                .or_else(|| p.pointer("/queue/events"))
+                .and_then(Value::as_u64)
+            else {
+                return Err(format!(
+                    "pipeline {name}: persisted queue without an event count"
+                ));
+            };
+            if q > 0 {
+                pending.push(format!("{name}: {q} event(s) in the persisted queue"));
+                continue;
             }
-            let (inn, out) = (get(p, "/events/in"), get(p, "/events/out"));
-            let delta: i128 = p
-                .pointer("/plugins/filters")
+        }
+        let (inn, out) = (get(p, "/events/in"), get(p, "/events/out"));
+        let delta: i128 = if filters_counted {
+            p.pointer("/plugins/filters")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
                 .map(|f| i128::from(get(f, "/events/out")) - i128::from(get(f, "/events/in")))
-                .sum();
-            let expected = i128::from(inn) + delta;
-            (i128::from(out) < expected).then(|| {
-                format!(
-                    "{name}: {} event(s) not yet through the outputs (in {inn}, out {out}, filters {delta:+})",
-                    expected - i128::from(out)
-                )
-            })
-        })
-        .collect();
+                .sum()
+        } else {
+            0
+        };
+        let expected = i128::from(inn) + delta;
+        if i128::from(out) < expected {
+            pending.push(format!(
+                "{name}: {} event(s) not yet through the outputs (in {inn}, out {out}, filters {delta:+})",
+                expected - i128::from(out)
+            ));
+        }
+    }
     Ok(from_pending(pending))
 }
 

@@ -1,0 +1,249 @@
+//! Logstash `file` inputs: one store per input, its sincedb.
+//!
+//! Identity is inode + device; the device is rebuilt as `makedev(major, minor)` so it compares
+//! with `st_dev`. Offsets mean "accepted into the pipeline queue"; the node stats API says
+//! whether the pipelines still hold events. `pipeline` finds the inputs in the pipeline
+//! configs, `settings` reads `logstash.yml`, `sincedb` parses the store.
+
+mod pipeline;
+mod settings;
+mod sincedb;
+
+use std::path::PathBuf;
+
+use crate::cursor::{InputSpec, OffsetMeaning, QueueState, ShipperKind, StoreSnapshot};
+use crate::error::StoreError;
+
+use super::common;
+use super::{Readers, SourceOptions, StoreReader};
+
+pub use pipeline::{file_inputs, FileInput};
+pub use settings::{parse_settings, Settings, SETTINGS};
+pub use sincedb::{makedev, parse};
+
+/// Default `path.data` of the deb/rpm packages.
+pub const DEFAULT_DATA: &str = "/var/lib/logstash";
+
+/// Opens one store per `file {}` input of the pipeline configs (`--config`, a file or a
+/// directory of `*.conf`, else `/etc/logstash/conf.d`): its `sincedb_path`, else the
+/// default sincedb Logstash names after its paths in `<path.data>/plugins/inputs/file/`.
+/// `--store` names one sincedb. Without a readable pipeline config, every `.sincedb_*` of
+/// that directory is read as one store.
+pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
+    let (settings, mut notes) = settings::load(opts);
+    notes.extend(settings.notes.iter().cloned());
+    let data = opts
+        .data_path
+        .clone()
+        .or_else(|| settings.data.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
+    let dir = opts.root.host_to_local(&data.join("plugins/inputs/file"));
+    let inputs = pipeline_inputs(opts, &dir)?;
+    let reader = |store: Store, input: Option<FileInput>| {
+        Box::new(LogstashReader {
+            store,
+            input,
+            settings: settings.clone(),
+            notes: notes.clone(),
+        }) as Box<dyn StoreReader>
+    };
+    if opts.store.is_some() {
+        let Some(path) = common::locate(opts, "logstash", &[])? else {
+            return Ok(Vec::new());
+        };
+        let input = inputs
+            .iter()
+            .find(|(_, store)| matches!(store, Store::Sincedb(p) if *p == path))
+            .map(|(i, _)| i.clone());
+        return Ok(vec![reader(Store::Sincedb(path), input)]);
+    }
+    if inputs.is_empty() {
+        if !listing(&dir).is_empty() {
+            return Ok(vec![reader(Store::Directory(dir), None)]);
+        }
+        if opts.data_path.is_some() || opts.config.is_some() {
+            return Err(StoreError::NotFound {
+                shipper: "logstash",
+                looked_in: dir.display().to_string(),
+                flag: "--store",
+            });
+        }
+        return Ok(Vec::new());
+    }
+    Ok(inputs
+        .into_iter()
+        .map(|(input, store)| reader(store, Some(input)))
+        .collect())
+}
+
+/// The `file` inputs of the pipeline configs, each with where its progress is recorded
+/// (`dir`: the sincedb directory under `path.data`, for inputs without `sincedb_path`).
+fn pipeline_inputs(
+    opts: &SourceOptions,
+    dir: &std::path::Path,
+) -> Result<Vec<(FileInput, Store)>, StoreError> {
+    let conf = opts
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/etc/logstash/conf.d"));
+    let local = opts.root.host_to_local(&conf);
+    let files: Vec<PathBuf> = if local.is_dir() {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&local)
+            .map_err(|e| StoreError::io(&local, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "conf"))
+            .collect();
+        v.sort();
+        v
+    } else if local.is_file() {
+        vec![local.clone()]
+    } else {
+        vec![]
+    };
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).map_err(|e| StoreError::io(&f, e))?;
+        for input in file_inputs(&text) {
+            let store = match input.sincedb_path.as_deref() {
+                None => Store::Sincedb(dir.join(input.default_sincedb_name())),
+                Some("/dev/null") => Store::Unknown {
+                    config: f.clone(),
+                    why: format!(
+                        "file input {} has `sincedb_path => \"/dev/null\"`: Logstash records its \
+                         progress nowhere, so what it still owes cannot be known; point \
+                         sincedb_path at a file (or leave it unset)",
+                        input.paths.join(",")
+                    ),
+                },
+                Some(p) if p.contains("${") => Store::Unknown {
+                    config: f.clone(),
+                    why: format!(
+                        "file input {}: sincedb_path {p:?} is a substitution drainguard cannot \
+                         expand; give the sincedb with --store",
+                        input.paths.join(",")
+                    ),
+                },
+                Some(p) => Store::Sincedb(opts.root.host_to_local(std::path::Path::new(p))),
+            };
+            out.push((input, store));
+        }
+    }
+    Ok(out)
+}
+
+/// Where one input's progress is recorded.
+#[derive(Debug, Clone)]
+enum Store {
+    /// Its sincedb (which Logstash writes once the input has read something).
+    Sincedb(PathBuf),
+    /// Every `.sincedb_*` of this directory, listed at each read (no pipeline config).
+    Directory(PathBuf),
+    /// Nowhere drainguard can read; the pipeline config stands in as the store's name.
+    Unknown { config: PathBuf, why: String },
+}
+
+/// The `.sincedb_*` files of `dir`, sorted.
+fn listing(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.as_encoded_bytes().starts_with(b".sincedb_"))
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+struct LogstashReader {
+    store: Store,
+    /// The pipeline's input for this store (unknown for a `--store` it does not name).
+    input: Option<FileInput>,
+    settings: Settings,
+    notes: Vec<String>,
+}
+
+impl StoreReader for LogstashReader {
+    fn shipper(&self) -> ShipperKind {
+        ShipperKind::Logstash
+    }
+    fn watch_paths(&self) -> Vec<PathBuf> {
+        match &self.store {
+            Store::Sincedb(p) => common::parent_dir(p),
+            Store::Directory(d) => vec![d.clone()],
+            Store::Unknown { .. } => Vec::new(),
+        }
+    }
+    fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
+        let mut snap = match &self.store {
+            Store::Unknown { config, why } => {
+                let mut snap = empty(config);
+                snap.notes.extend(self.notes.iter().cloned());
+                snap.queues
+                    .push(common::unknown_queue("logstash file input", why));
+                return Ok(snap);
+            }
+            Store::Sincedb(p) if !p.exists() => {
+                let mut snap = empty(p);
+                snap.notes.push(format!(
+                    "no sincedb {} yet: Logstash has recorded nothing of this input",
+                    p.display()
+                ));
+                snap
+            }
+            Store::Sincedb(p) => parse(p, &common::read_bytes(p)?)?,
+            Store::Directory(d) => {
+                let mut all = empty(d);
+                for f in listing(d) {
+                    all.cursors
+                        .extend(parse(&f, &common::read_bytes(&f)?)?.cursors);
+                }
+                all
+            }
+        };
+        snap.notes.extend(self.notes.iter().cloned());
+        if let Some(input) = &self.input {
+            snap.inputs.push(InputSpec::globs(
+                "file",
+                &input.paths,
+                &input.exclude_globs(),
+            ));
+        }
+        snap.queues = vec![self.api_signal()];
+        Ok(snap)
+    }
+}
+
+impl LogstashReader {
+    fn api_signal(&self) -> crate::cursor::QueueSignal {
+        let Some(api) = &self.settings.api else {
+            return common::unknown_queue(
+                "logstash pipeline",
+                &format!("the monitoring API is off (api.enabled: false in {SETTINGS}); turn it on so _node/stats/pipelines can be checked"),
+            );
+        };
+        let mut q = super::http::logstash_stats(api);
+        if let (QueueState::Unknown { hint }, Some(range)) =
+            (&mut q.state, &self.settings.port_range)
+        {
+            hint.push_str(&format!(
+                " (api.http.port is the range {range}: Logstash binds its first free port; set \
+                 one port in {SETTINGS})"
+            ));
+        }
+        q
+    }
+}
+
+fn empty(store: &std::path::Path) -> StoreSnapshot {
+    common::snapshot(
+        ShipperKind::Logstash,
+        store,
+        "logstash sincedb",
+        OffsetMeaning::Buffered,
+    )
+}
