@@ -148,6 +148,10 @@ fn fluentd_config_yields_pos_files_and_monitor_agent() {
     );
     assert_eq!(agent("  bind ::1\n").as_deref(), Some("http://[::1]:24220"));
     assert_eq!(
+        agent("  bind \"10.1.2.3\"\n  port \"24232\"\n").as_deref(),
+        Some("http://10.1.2.3:24232")
+    );
+    assert_eq!(
         monitor_agent_url("<source>\n  @type forward\n  port 24224\n</source>\n"),
         None
     );
@@ -1459,4 +1463,53 @@ fn vector_acknowledgements_and_disk_buffers_follow_the_topology() {
             ("web".to_string(), false, vec![]),
         ]
     );
+}
+
+/// Store paths with variables: Fluent Bit's own `@SET` ones are expanded; a variable only the
+/// shipper can expand (its environment, Fluentd's `#{worker_id}`) makes the store unknown
+/// (unconfirmed, with the fix), never "nothing recorded" and never a guess.
+#[test]
+fn variables_in_store_paths_are_expanded_or_reported() {
+    use drainguard::adapters::fluentbit::parse_classic;
+    let c = parse_classic(
+        "@SET DBDIR=/var/lib/fb\n[SERVICE]\n    HTTP_Server On\n    HTTP_Listen ::\n[INPUT]\n    Name tail\n    Path /a/*.log\n    DB ${DBDIR}/a.db\n[INPUT]\n    Name tail\n    Path /b/*.log\n    DB ${STATE}/b.db\n",
+    );
+    assert_eq!(c.inputs[0].db, Some(PathBuf::from("/var/lib/fb/a.db")));
+    assert_eq!(c.inputs[1].db, Some(PathBuf::from("${STATE}/b.db")));
+    assert_eq!(c.http.as_deref(), Some("http://[::1]:2020"));
+
+    let d = tempfile::tempdir().unwrap();
+    let unknown_hint = |kind: ShipperKind, conf: &Path| -> String {
+        let opts = SourceOptions {
+            config: Some(conf.to_path_buf()),
+            ..Default::default()
+        };
+        let snaps: Vec<_> = adapters::open(kind, &opts)
+            .unwrap()
+            .iter_mut()
+            .map(|r| r.read().unwrap())
+            .collect();
+        let s = snaps.last().unwrap();
+        assert!(s.cursors.is_empty() && s.inputs.is_empty(), "{s:?}");
+        match &s.queues[0].state {
+            QueueState::Unknown { hint } => hint.clone(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let fb = d.path().join("fluent-bit.conf");
+    std::fs::write(
+        &fb,
+        "[INPUT]\n    Name tail\n    Path /b/*.log\n    DB ${STATE}/b.db\n",
+    )
+    .unwrap();
+    let hint = unknown_hint(ShipperKind::FluentBit, &fb);
+    assert!(hint.contains("cannot expand"), "{hint}");
+    let fd = d.path().join("fluentd.conf");
+    std::fs::write(
+        &fd,
+        "<source>\n  @type tail\n  path /b/*.log\n  pos_file \"/var/log/td/b.#{worker_id}.pos\"\n</source>\n",
+    )
+    .unwrap();
+    let hint = unknown_hint(ShipperKind::Fluentd, &fd);
+    assert!(hint.contains("only Fluentd expands"), "{hint}");
 }

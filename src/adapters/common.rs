@@ -65,6 +65,22 @@ pub fn snapshot(
     }
 }
 
+/// The snapshot of a store drainguard cannot read at all (progress recorded nowhere, or at a
+/// path with a variable only the shipper can expand), named by the config that defines it:
+/// no cursors and an unknown delivery signal saying why and what to do, so the verdict is
+/// "unconfirmed", never "drained".
+pub fn unassessable(shipper: ShipperKind, config: &Path, what: &str, why: &str) -> StoreSnapshot {
+    let mut snap = snapshot(shipper, config, what, OffsetMeaning::Read);
+    snap.queues.push(unknown_queue(what, why));
+    snap
+}
+
+/// True when a configured path holds a variable only the shipper can expand (`${VAR}`,
+/// Ruby's `#{...}` in Fluentd).
+pub fn unexpanded(path: &str) -> bool {
+    path.contains("${") || path.contains("#{")
+}
+
 /// The signal to report when no delivery-side signal is configured.
 pub fn unknown_queue(source: &str, hint: &str) -> QueueSignal {
     QueueSignal {

@@ -66,9 +66,24 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
     Ok(sources
         .into_iter()
         .map(|s| {
+            let globs = s.paths.join(",");
             let store = match &s.pos_file {
+                Some(p) if common::unexpanded(&p.to_string_lossy()) => Store::Unknown {
+                    config: local_conf.clone(),
+                    why: format!(
+                        "tail source {globs}: pos_file {} holds a variable only Fluentd expands \
+                         (one file per worker?); give the pos_file with --store",
+                        p.display()
+                    ),
+                },
                 Some(p) => Store::PosFile(opts.root.host_to_local(p)),
-                None => Store::NoPosFile(local_conf.clone()),
+                None => Store::Unknown {
+                    config: local_conf.clone(),
+                    why: format!(
+                        "tail source {globs} has no pos_file: Fluentd records its progress \
+                         nowhere, so what it still owes cannot be known; set `pos_file`"
+                    ),
+                },
             };
             reader(store, Some(s))
         })
@@ -85,17 +100,12 @@ pub fn monitor_agent_url(text: &str) -> Option<String> {
         params
             .iter()
             .find(|(pk, _)| pk == k)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| unquote(v))
     };
     let port = get("port")
         .and_then(|p| p.parse::<u16>().ok())
         .unwrap_or(24220);
-    let host = match get("bind") {
-        None | Some("0.0.0.0") | Some("::") | Some("") => "127.0.0.1".to_string(),
-        Some(h) if h.contains(':') => format!("[{h}]"),
-        Some(h) => h.to_string(),
-    };
-    Some(format!("http://{host}:{port}"))
+    common::http_base(get("bind").as_deref().unwrap_or("0.0.0.0"), port.into())
 }
 
 /// One `<source> @type tail` of a Fluentd config.
@@ -191,8 +201,9 @@ fn strip_comment(l: &str) -> &str {
 enum Store {
     /// Its `pos_file` (which Fluentd creates when the source starts).
     PosFile(PathBuf),
-    /// Nowhere: the source has no `pos_file`; the config file stands in as the store's name.
-    NoPosFile(PathBuf),
+    /// Nowhere drainguard can read (no `pos_file`, or one with a variable in its path); the
+    /// config file stands in as the store's name.
+    Unknown { config: PathBuf, why: String },
 }
 
 struct FluentdReader {
@@ -212,7 +223,7 @@ impl StoreReader for FluentdReader {
             // Fluentd updates the pos_file in place; until it exists, its directory.
             Store::PosFile(p) if p.exists() => vec![p.clone()],
             Store::PosFile(p) => common::parent_dir(p),
-            Store::NoPosFile(_) => Vec::new(),
+            Store::Unknown { .. } => Vec::new(),
         }
     }
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
@@ -237,21 +248,14 @@ impl StoreReader for FluentdReader {
                 snap
             }
             Store::PosFile(p) => parse(p, &common::read_bytes(p)?)?,
-            Store::NoPosFile(conf) => {
-                let mut snap = common::snapshot(
+            Store::Unknown { config, why } => {
+                let what = format!("fluentd tail {globs} progress");
+                return Ok(common::unassessable(
                     ShipperKind::Fluentd,
-                    conf,
-                    "fluentd tail source without pos_file",
-                    OffsetMeaning::Buffered,
-                );
-                snap.queues.push(common::unknown_queue(
-                    &format!("fluentd tail {globs} progress"),
-                    &format!(
-                        "tail source {globs} has no pos_file: Fluentd records its progress \
-                         nowhere, so what it still owes cannot be known; set `pos_file`"
-                    ),
+                    config,
+                    &what,
+                    why,
                 ));
-                return Ok(snap);
             }
         };
         if let Some(s) = &self.source {

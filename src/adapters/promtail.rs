@@ -52,6 +52,7 @@ pub fn open_promtail(opts: &SourceOptions) -> Result<Readers, StoreError> {
     }
     let reader = |path: PathBuf, may_be_missing: bool| {
         Box::new(PositionsReader {
+            shown: opts.root.local_to_host(&path),
             path,
             kind: ShipperKind::Promtail,
             may_be_missing,
@@ -116,6 +117,7 @@ pub fn open_alloy(opts: &SourceOptions) -> Result<Readers, StoreError> {
     }
     let reader = |path: PathBuf| {
         Box::new(PositionsReader {
+            shown: opts.root.local_to_host(&path),
             path,
             kind: ShipperKind::Alloy,
             may_be_missing: false,
@@ -140,6 +142,8 @@ pub fn open_alloy(opts: &SourceOptions) -> Result<Readers, StoreError> {
 
 struct PositionsReader {
     path: PathBuf,
+    /// `path` as the host names it (outside `--root`), for notes.
+    shown: PathBuf,
     kind: ShipperKind,
     /// Named by the config but perhaps not written yet.
     may_be_missing: bool,
@@ -159,7 +163,7 @@ impl StoreReader for PositionsReader {
             let mut snap = parse(self.kind, &self.path, b"positions: {}\n")?;
             snap.notes.push(format!(
                 "{} does not exist yet: Promtail has recorded no position",
-                self.path.display()
+                self.shown.display()
             ));
             snap
         } else {

@@ -67,9 +67,25 @@ fn split_list(v: &str) -> Vec<String> {
         .collect()
 }
 
+/// The HTTP API's base URL for `HTTP_Listen` / `HTTP_Port` (defaults 0.0.0.0 and 2020).
+fn api_base(listen: Option<String>, port: Option<String>) -> Option<String> {
+    let port = port.and_then(|p| p.parse().ok()).unwrap_or(2020);
+    crate::adapters::common::http_base(listen.as_deref().unwrap_or("0.0.0.0"), port)
+}
+
+/// `value` with every `${NAME}` of `vars` replaced.
+fn expand(value: &str, vars: &[(String, String)]) -> String {
+    vars.iter().fold(value.to_string(), |v, (name, val)| {
+        v.replace(&format!("${{{name}}}"), val)
+    })
+}
+
 /// Parses a classic `fluent-bit.conf` (`[SECTION]` + `Key Value` lines).
 pub fn parse_classic(text: &str) -> FluentBitConf {
     let mut conf = FluentBitConf::default();
+    // `@SET NAME=value` definitions, expanded as `${NAME}` in later values (variables from
+    // Fluent Bit's environment are not known here and stay as written).
+    let mut vars: Vec<(String, String)> = Vec::new();
     // Each section, whether no include came before it, and its properties.
     type Section = (String, bool, Vec<(String, String)>);
     let mut sections: Vec<Section> = Vec::new();
@@ -81,6 +97,12 @@ pub fn parse_classic(text: &str) -> FluentBitConf {
         if l.starts_with('@') {
             if l.to_ascii_lowercase().starts_with("@include") {
                 conf.includes.push(l.to_string());
+            } else if let Some((k, v)) = l
+                .get(..4)
+                .filter(|d| d.eq_ignore_ascii_case("@set"))
+                .and_then(|_| l[4..].trim().split_once('='))
+            {
+                vars.push((k.trim().to_string(), v.trim().to_string()));
             }
             continue;
         }
@@ -92,7 +114,7 @@ pub fn parse_classic(text: &str) -> FluentBitConf {
             ));
         } else if let Some((_, _, kv)) = sections.last_mut() {
             let (k, v) = l.split_once(char::is_whitespace).unwrap_or((l, ""));
-            kv.push((k.to_ascii_lowercase(), v.trim().to_string()));
+            kv.push((k.to_ascii_lowercase(), expand(v.trim(), &vars)));
         }
     }
     let mut index = 0;
@@ -100,13 +122,7 @@ pub fn parse_classic(text: &str) -> FluentBitConf {
         let get = |k: &str| kv.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.clone());
         if name == "service" {
             if get("http_server").is_some_and(|v| v.eq_ignore_ascii_case("on")) {
-                conf.http = Some(format!(
-                    "http://{}:{}",
-                    get("http_listen")
-                        .filter(|h| h != "0.0.0.0")
-                        .unwrap_or_else(|| "127.0.0.1".into()),
-                    get("http_port").unwrap_or_else(|| "2020".into())
-                ));
+                conf.http = api_base(get("http_listen"), get("http_port"));
             }
             conf.storage_path = get("storage.path").map(PathBuf::from);
         }
@@ -146,13 +162,7 @@ pub fn parse_yaml(path: &Path, text: &str) -> Result<FluentBitConf, StoreError> 
     if let Some(svc) = get(&v, "service") {
         if s(get(&svc, "http_server")).is_some_and(|x| x.eq_ignore_ascii_case("on") || x == "true")
         {
-            conf.http = Some(format!(
-                "http://{}:{}",
-                s(get(&svc, "http_listen"))
-                    .filter(|h| h != "0.0.0.0")
-                    .unwrap_or_else(|| "127.0.0.1".into()),
-                s(get(&svc, "http_port")).unwrap_or_else(|| "2020".into())
-            ));
+            conf.http = api_base(s(get(&svc, "http_listen")), s(get(&svc, "http_port")));
         }
         conf.storage_path = s(get(&svc, "storage.path")).map(PathBuf::from);
     }

@@ -67,9 +67,26 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         }
     } else if let Some(conf_path) = conf_path.filter(|_| !conf.inputs.is_empty()) {
         for input in &conf.inputs {
+            let paths = input.path.join(", ");
             let store = match &input.db {
+                Some(db) if common::unexpanded(&db.to_string_lossy()) => Store::Unknown {
+                    config: conf_path.clone(),
+                    why: format!(
+                        "tail input {} (Path {paths}): DB {} holds a variable drainguard cannot \
+                         expand; give the DB with --store",
+                        input.instance,
+                        db.display()
+                    ),
+                },
                 Some(db) => Store::Db(root.host_to_local(db)),
-                None => Store::NoDb(conf_path.clone()),
+                None => Store::Unknown {
+                    config: conf_path.clone(),
+                    why: format!(
+                        "tail input {} (Path {paths}) has no DB: Fluent Bit records its progress \
+                         nowhere, so what it still owes cannot be known; set `DB` on the input",
+                        input.instance
+                    ),
+                },
             };
             stores.push((store, Some(input.clone())));
         }
@@ -97,8 +114,9 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
 enum Store {
     /// Its `DB` (which Fluent Bit creates when the input starts).
     Db(PathBuf),
-    /// Nowhere: the input has no `DB`; the config file stands in as the store's name.
-    NoDb(PathBuf),
+    /// Nowhere drainguard can read (no `DB`, or one with a variable in its path); the config
+    /// file stands in as the store's name.
+    Unknown { config: PathBuf, why: String },
 }
 
 struct FluentBitReader {
@@ -119,7 +137,7 @@ impl StoreReader for FluentBitReader {
     fn watch_paths(&self) -> Vec<PathBuf> {
         let mut v = match &self.store {
             Store::Db(db) => common::parent_dir(db),
-            Store::NoDb(_) => Vec::new(),
+            Store::Unknown { .. } => Vec::new(),
         };
         v.extend(self.chunks().map(|(dir, instance)| match instance {
             Some(i) => dir.join(i),
@@ -150,21 +168,9 @@ impl StoreReader for FluentBitReader {
                 snap
             }
             Store::Db(db) => read_db(db)?,
-            Store::NoDb(conf) => {
-                let mut snap = common::snapshot(
-                    ShipperKind::FluentBit,
-                    conf,
-                    "fluent-bit tail input without DB",
-                    OffsetMeaning::Read,
-                );
-                snap.queues.push(common::unknown_queue(
-                    &format!("fluent-bit {name} progress"),
-                    &format!(
-                        "tail input {name} (Path {}) has no DB: Fluent Bit records its progress \
-                         nowhere, so what it still owes cannot be known; set `DB` on the input",
-                        input.path.join(", ")
-                    ),
-                ));
+            Store::Unknown { config, why } => {
+                let what = format!("fluent-bit {name} progress");
+                let mut snap = common::unassessable(ShipperKind::FluentBit, config, &what, why);
                 snap.notes.extend(self.notes.iter().cloned());
                 return Ok(snap);
             }

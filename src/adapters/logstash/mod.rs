@@ -115,7 +115,7 @@ fn pipeline_inputs(
                         input.paths.join(",")
                     ),
                 },
-                Some(p) if p.contains("${") => Store::Unknown {
+                Some(p) if common::unexpanded(p) => Store::Unknown {
                     config: f.clone(),
                     why: format!(
                         "file input {}: sincedb_path {p:?} is a substitution drainguard cannot \
@@ -181,10 +181,9 @@ impl StoreReader for LogstashReader {
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
         let mut snap = match &self.store {
             Store::Unknown { config, why } => {
-                let mut snap = empty(config);
+                let what = "logstash file input progress";
+                let mut snap = common::unassessable(ShipperKind::Logstash, config, what, why);
                 snap.notes.extend(self.notes.iter().cloned());
-                snap.queues
-                    .push(common::unknown_queue("logstash file input", why));
                 return Ok(snap);
             }
             Store::Sincedb(p) if !p.exists() => {
