@@ -128,34 +128,34 @@ fn blocks(text: &str) -> Vec<(&str, &str)> {
 /// The index in `s` of the bracket that closes an already opened one, skipping quoted text.
 fn matching(s: &str, open: char, close: char) -> Option<usize> {
     let mut depth = 0usize;
-    let mut quote = None;
-    for (i, c) in s.char_indices() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '"' | '\'') => quote = Some(c),
-            (None, c) if c == open => depth += 1,
-            (None, c) if c == close => {
-                if depth == 0 {
-                    return Some(i);
-                }
-                depth -= 1;
+    outside_quotes(s, |c| {
+        if c == open {
+            depth += 1;
+        } else if c == close {
+            if depth == 0 {
+                return true;
             }
-            _ => {}
+            depth -= 1;
         }
-    }
-    None
+        false
+    })
 }
 
 fn find_outside_quotes(s: &str, target: char) -> Option<usize> {
+    outside_quotes(s, |c| c == target)
+}
+
+/// The index of the first character outside quoted strings for which `hit` is true (`hit`
+/// sees every such character in order).
+fn outside_quotes(s: &str, mut hit: impl FnMut(char) -> bool) -> Option<usize> {
     let mut quote = None;
     for (i, c) in s.char_indices() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '"' | '\'') => quote = Some(c),
-            (None, c) if c == target => return Some(i),
-            _ => {}
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if hit(c) => return Some(i),
+            None => {}
         }
     }
     None
@@ -165,20 +165,7 @@ fn find_outside_quotes(s: &str, target: char) -> Option<usize> {
 fn strip_comments(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
-        let mut quote = None;
-        let mut cut = line.len();
-        for (i, c) in line.char_indices() {
-            match (quote, c) {
-                (Some(q), c) if c == q => quote = None,
-                (Some(_), _) => {}
-                (None, '"' | '\'') => quote = Some(c),
-                (None, '#') => {
-                    cut = i;
-                    break;
-                }
-                _ => {}
-            }
-        }
+        let cut = find_outside_quotes(line, '#').unwrap_or(line.len());
         out.push_str(&line[..cut]);
         out.push('\n');
     }
