@@ -260,6 +260,11 @@ fn fluentbit_inputs_without_a_db_are_unconfirmed_and_a_missing_db_is_behind() {
     let text = doc.to_string();
     assert!(text.contains("tail input tail.1"), "{text}");
     assert!(text.contains("has no DB"), "{text}");
+    let delivery = doc["shippers"][1]["delivery"].as_str().unwrap();
+    assert!(
+        delivery.starts_with("no file is tracked, but delivery is unconfirmed"),
+        "{delivery}"
+    );
     assert!(text.contains("does not exist yet"), "{text}");
     assert_eq!(doc["bytes_behind"].as_u64(), Some(8), "{doc}");
 

@@ -55,9 +55,15 @@ pub fn shipper_verdict(b: &ShipperBacklog) -> (Verdict, String) {
         } else {
             unknown.join("; ")
         };
+        // A store drainguard cannot read at all tracks no file: nothing is "read" there.
+        let lead = if b.totals.files == 0 {
+            "no file is tracked"
+        } else {
+            "every file is read"
+        };
         return (
             Verdict::Unconfirmed,
-            format!("every file is read, but delivery is unconfirmed: {offsets_say}; {how}"),
+            format!("{lead}, but delivery is unconfirmed: {offsets_say}; {how}"),
         );
     }
     let sources: Vec<&str> = b.queues.iter().map(|q| q.source.as_str()).collect();
