@@ -1020,14 +1020,14 @@ fn fluentbit_storage_api_pending_and_empty() {
         r#"{"storage_layer":{"chunks":{"total_chunks":2}},"input_chunks":{"tail.0":{"status":{"overlimit":false},"chunks":{"total":2,"up":2,"down":0}},"cpu.0":{"chunks":{"total":5}}}}"#,
     );
     assert_eq!(
-        http::fluentbit_storage(&busy, None).state,
+        http::fluentbit_storage(&busy, None, &[]).state,
         QueueState::Pending {
             detail: "tail.0: 2 chunks".into()
         }
     );
     let idle = fake_api(r#"{"input_chunks":{"tail.0":{"chunks":{"total":0}}}}"#);
     assert_eq!(
-        http::fluentbit_storage(&idle, None).state,
+        http::fluentbit_storage(&idle, None, &[]).state,
         QueueState::Empty
     );
     // Records a filter re-emitted (rewrite_tag, multiline) and the backlog of an earlier run
@@ -1036,24 +1036,44 @@ fn fluentbit_storage_api_pending_and_empty() {
         r#"{"input_chunks":{"tail.0":{"chunks":{"total":0}},"emitter_for_rewrite_tag.0":{"chunks":{"total":2}},"storage_backlog.1":{"chunks":{"total":1}}}}"#,
     );
     assert_eq!(
-        http::fluentbit_storage(&emitted, Some("tail.0")).state,
+        http::fluentbit_storage(&emitted, Some("tail.0"), &[]).state,
         QueueState::Pending {
             detail: "emitter_for_rewrite_tag.0: 2 chunks, storage_backlog.1: 1 chunks".into()
         }
     );
+    // An emitter renamed with Emitter_Name counts when the config names it.
+    let renamed = fake_api(
+        r#"{"input_chunks":{"tail.0":{"chunks":{"total":0}},"re_emitted":{"chunks":{"total":4}}}}"#,
+    );
+    assert_eq!(
+        http::fluentbit_storage(&renamed, Some("tail.0"), &["re_emitted".to_string()]).state,
+        QueueState::Pending {
+            detail: "re_emitted: 4 chunks".into()
+        }
+    );
+    let c = drainguard::adapters::fluentbit::parse_classic(
+        "[FILTER]\n    Name rewrite_tag\n    Match app\n    Rule $level ^(error)$ errors false\n    Emitter_Name re_emitted\n",
+    );
+    assert_eq!(c.emitters, vec!["re_emitted".to_string()]);
+    let y = drainguard::adapters::fluentbit::parse_yaml(
+        Path::new("f.yaml"),
+        "pipeline:\n  filters:\n    - name: multiline\n      emitter_name: ml_out\n",
+    )
+    .unwrap();
+    assert_eq!(y.emitters, vec!["ml_out".to_string()]);
     // One input by its API name: another input's chunks do not count, a missing one is unknown.
     assert_eq!(
-        http::fluentbit_storage(&busy, Some("cpu.0")).state,
+        http::fluentbit_storage(&busy, Some("cpu.0"), &[]).state,
         QueueState::Pending {
             detail: "cpu.0: 5 chunks".into()
         }
     );
     assert_eq!(
-        http::fluentbit_storage(&idle, Some("tail.0")).state,
+        http::fluentbit_storage(&idle, Some("tail.0"), &[]).state,
         QueueState::Empty
     );
     assert!(matches!(
-        http::fluentbit_storage(&idle, Some("tail.3")).state,
+        http::fluentbit_storage(&idle, Some("tail.3"), &[]).state,
         QueueState::Unknown { hint } if hint.contains("no input_chunks entry for tail.3")
     ));
     // Nothing listening: unknown, with a hint.
@@ -1062,7 +1082,7 @@ fn fluentbit_storage_api_pending_and_empty() {
         format!("http://{}", l.local_addr().unwrap())
     };
     assert!(matches!(
-        http::fluentbit_storage(&closed, None).state,
+        http::fluentbit_storage(&closed, None, &[]).state,
         QueueState::Unknown { .. }
     ));
 }

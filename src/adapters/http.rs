@@ -37,9 +37,9 @@ fn signal(source: String, r: Result<QueueState, String>, hint: &str) -> QueueSig
 
 /// Fluent Bit `/api/v1/storage`: the input's `chunks.total` must be 0 (`input` is its API
 /// name; `None`: every `tail.*` input).
-pub fn fluentbit_storage(base: &str, input: Option<&str>) -> QueueSignal {
+pub fn fluentbit_storage(base: &str, input: Option<&str>, emitters: &[String]) -> QueueSignal {
     let url = format!("{base}/api/v1/storage");
-    let r = get_json(&url).and_then(|v| fluentbit_state(&v, input));
+    let r = get_json(&url).and_then(|v| fluentbit_state(&v, input, emitters));
     let source = match input {
         Some(i) => format!("fluent-bit {url} ({i})"),
         None => format!("fluent-bit {url}"),
@@ -48,10 +48,14 @@ pub fn fluentbit_storage(base: &str, input: Option<&str>) -> QueueSignal {
 }
 
 /// Interprets a `/api/v1/storage` document for `input` (or every `tail.*` input). Inputs that
-/// filters re-emit records through (`emitter*`: rewrite_tag, multiline) and the backlog of
-/// earlier runs (`storage_backlog*`) hold records any tail input may have read, so they
-/// count too.
-pub fn fluentbit_state(v: &Value, input: Option<&str>) -> Result<QueueState, String> {
+/// filters re-emit records through (`emitter*`, or the `Emitter_Name`s in `emitters`:
+/// rewrite_tag, multiline) and the backlog of earlier runs (`storage_backlog*`) hold records
+/// any tail input may have read, so they count too.
+pub fn fluentbit_state(
+    v: &Value,
+    input: Option<&str>,
+    emitters: &[String],
+) -> Result<QueueState, String> {
     let inputs = v
         .get("input_chunks")
         .and_then(Value::as_object)
@@ -65,6 +69,7 @@ pub fn fluentbit_state(v: &Value, input: Option<&str>) -> Result<QueueState, Str
         .iter()
         .filter(|(k, _)| {
             k.starts_with("emitter")
+                || emitters.iter().any(|e| e == *k)
                 || k.starts_with("storage_backlog")
                 || match input {
                     Some(name) => *k == name,

@@ -58,6 +58,9 @@ pub struct FluentBitConf {
     /// `@INCLUDE` lines (classic) or `includes:` entries (YAML), which drainguard does not
     /// follow.
     pub includes: Vec<String>,
+    /// `Emitter_Name`s of rewrite_tag and multiline filters: the inputs their re-emitted
+    /// records wait in.
+    pub emitters: Vec<String>,
 }
 
 fn split_list(v: &str) -> Vec<String> {
@@ -126,6 +129,9 @@ pub fn parse_classic(text: &str) -> FluentBitConf {
             }
             conf.storage_path = get("storage.path").map(PathBuf::from);
         }
+        if name == "filter" {
+            conf.emitters.extend(get("emitter_name"));
+        }
         if name == "input" {
             if get("name").is_some_and(|n| n.eq_ignore_ascii_case("tail")) {
                 conf.inputs.push(TailInput::new(index, numbered, get));
@@ -179,6 +185,15 @@ pub fn parse_yaml(path: &Path, text: &str) -> Result<FluentBitConf, StoreError> 
     }
     // Included files' inputs may come first: no instance number is certain then.
     let numbered = conf.includes.is_empty();
+    let filters = get(&v, "pipeline").and_then(|p| get(&p, "filters"));
+    conf.emitters.extend(
+        filters
+            .as_ref()
+            .and_then(|f| f.as_sequence())
+            .into_iter()
+            .flatten()
+            .filter_map(|f| s(get(f, "emitter_name"))),
+    );
     let inputs = get(&v, "pipeline").and_then(|p| get(&p, "inputs"));
     for (index, i) in inputs
         .as_ref()

@@ -100,6 +100,7 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         .map(|(store, input)| {
             Box::new(FluentBitReader {
                 store,
+                emitters: conf.emitters.clone(),
                 input,
                 http: conf.http.clone(),
                 storage: storage.clone(),
@@ -121,6 +122,8 @@ enum Store {
 
 struct FluentBitReader {
     store: Store,
+    /// The config's `Emitter_Name`s (inputs holding re-emitted records).
+    emitters: Vec<String>,
     /// The config's input for this store (unknown for a `--store` the config does not name).
     input: Option<TailInput>,
     http: Option<String>,
@@ -180,8 +183,11 @@ impl StoreReader for FluentBitReader {
             .push(InputSpec::globs(name, &input.path, &input.exclude));
         if let Some(base) = &self.http {
             let api_name = self.input.as_ref().and_then(TailInput::api_name);
-            snap.queues
-                .push(super::http::fluentbit_storage(base, api_name));
+            snap.queues.push(super::http::fluentbit_storage(
+                base,
+                api_name,
+                &self.emitters,
+            ));
             snap.notes.extend(super::http::fluentbit_dropped(base));
         }
         if let Some((dir, instance)) = self.chunks() {
