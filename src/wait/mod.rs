@@ -293,7 +293,9 @@ pub fn drain(
             let dead: Vec<ShipperKind> = last
                 .shippers
                 .iter()
-                .filter(|s| s.verdict != Verdict::Drained && !watched.shipper_alive(s.shipper))
+                // Dead with bytes behind: nothing more will ship. A dead shipper with
+                // nothing behind (unconfirmed) is no reason to stop holding for the others.
+                .filter(|s| s.verdict == Verdict::Behind && !watched.shipper_alive(s.shipper))
                 .map(|s| s.shipper)
                 .collect();
             if !dead.is_empty() {

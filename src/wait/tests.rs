@@ -12,6 +12,8 @@ struct Script {
     steps: Vec<Assessment>,
     at: usize,
     alive: bool,
+    /// Shippers that are not running, whatever `alive` says.
+    dead: Vec<ShipperKind>,
 }
 
 impl Watched for Script {
@@ -23,8 +25,8 @@ impl Watched for Script {
         self.at += 1;
         a
     }
-    fn shipper_alive(&self, _: ShipperKind) -> bool {
-        self.alive
+    fn shipper_alive(&self, kind: ShipperKind) -> bool {
+        self.alive && !self.dead.contains(&kind)
     }
     fn watch_paths(&self) -> Vec<PathBuf> {
         Vec::new()
@@ -36,6 +38,7 @@ fn script(steps: Vec<Assessment>, alive: bool) -> Script {
         steps,
         at: 0,
         alive,
+        dead: Vec::new(),
     }
 }
 
@@ -100,6 +103,17 @@ fn an_unprovable_store_does_not_release_the_others_early() {
         "held until the rest drained"
     );
     assert!(s.at >= 4, "released after {} assessments", s.at);
+    // The unprovable shipper is not running at all: with nothing behind, that is no reason
+    // to stop holding for the other (exit 4 is for a dead shipper with bytes behind).
+    let mut s = script(vec![both(10), both(10), both(4), both(0)], true);
+    s.dead = vec![ShipperKind::Promtail];
+    let r = drain(&mut s, &opts(), &StopFlag::new()).unwrap();
+    assert!(
+        matches!(r.outcome, Outcome::Unprovable { .. }),
+        "{:?}",
+        r.outcome
+    );
+    assert_eq!(r.final_assessment.bytes_behind, 0);
     // Never drained: the deadline, not an early exit 2.
     let mut s = script(vec![both(10)], true);
     let o = WaitOptions {
