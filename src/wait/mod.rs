@@ -269,33 +269,23 @@ pub fn drain(
     }
     loop {
         let now = Instant::now();
-        match last.verdict {
-            Verdict::Drained => {
-                progress.done();
-                return Ok(finish(Outcome::Drained, last, marker));
-            }
-            // Every store that can prove delivery has; the others have read everything.
-            Verdict::Unconfirmed => match opts.settle_after {
-                Some(settle) => {
-                    if now.duration_since(last_change) >= settle {
-                        progress.done();
-                        return Ok(finish(Outcome::Settled, last, marker));
-                    }
-                }
-                None => {
-                    let shippers = unprovable(&last);
-                    return Ok(finish(Outcome::Unprovable { shippers }, last, marker));
-                }
-            },
-            Verdict::Behind => {}
+        if last.verdict == Verdict::Drained {
+            progress.done();
+            return Ok(finish(Outcome::Drained, last, marker));
         }
         if !opts.wait_for_restart {
+            // Dead with bytes behind: nothing more will ship. Dead with nothing behind but
+            // no proof of delivery: said once every other store has drained (never settled
+            // on), not while the others still drain.
             let dead: Vec<ShipperKind> = last
                 .shippers
                 .iter()
-                // Dead with bytes behind: nothing more will ship. A dead shipper with
-                // nothing behind (unconfirmed) is no reason to stop holding for the others.
-                .filter(|s| s.verdict == Verdict::Behind && !watched.shipper_alive(s.shipper))
+                .filter(|s| {
+                    s.verdict == Verdict::Behind
+                        || (last.verdict == Verdict::Unconfirmed
+                            && s.verdict == Verdict::Unconfirmed)
+                })
+                .filter(|s| !watched.shipper_alive(s.shipper))
                 .map(|s| s.shipper)
                 .collect();
             if !dead.is_empty() {
@@ -311,6 +301,21 @@ pub fn drain(
                     last,
                     marker,
                 ));
+            }
+        }
+        // Every store that can prove delivery has; the others have read everything.
+        if last.verdict == Verdict::Unconfirmed {
+            match opts.settle_after {
+                Some(settle) => {
+                    if now.duration_since(last_change) >= settle {
+                        progress.done();
+                        return Ok(finish(Outcome::Settled, last, marker));
+                    }
+                }
+                None => {
+                    let shippers = unprovable(&last);
+                    return Ok(finish(Outcome::Unprovable { shippers }, last, marker));
+                }
             }
         }
         if now >= deadline_at {

@@ -104,16 +104,27 @@ fn an_unprovable_store_does_not_release_the_others_early() {
     );
     assert!(s.at >= 4, "released after {} assessments", s.at);
     // The unprovable shipper is not running at all: with nothing behind, that is no reason
-    // to stop holding for the other (exit 4 is for a dead shipper with bytes behind).
-    let mut s = script(vec![both(10), both(10), both(4), both(0)], true);
-    s.dead = vec![ShipperKind::Promtail];
-    let r = drain(&mut s, &opts(), &StopFlag::new()).unwrap();
-    assert!(
-        matches!(r.outcome, Outcome::Unprovable { .. }),
-        "{:?}",
-        r.outcome
-    );
-    assert_eq!(r.final_assessment.bytes_behind, 0);
+    // to stop holding for the other; once the other drained, it is reported dead (exit 4),
+    // also with --settle-after (a dead shipper is never settled on).
+    for settle in [None, Some(Duration::from_millis(1))] {
+        let mut s = script(vec![both(10), both(10), both(4), both(0)], true);
+        s.dead = vec![ShipperKind::Promtail];
+        let o = WaitOptions {
+            settle_after: settle,
+            ..opts()
+        };
+        let r = drain(&mut s, &o, &StopFlag::new()).unwrap();
+        assert_eq!(
+            r.outcome,
+            Outcome::ShipperDead {
+                shippers: vec![ShipperKind::Promtail]
+            }
+        );
+        assert_eq!(
+            r.final_assessment.bytes_behind, 0,
+            "held until the rest drained"
+        );
+    }
     // Never drained: the deadline, not an early exit 2.
     let mut s = script(vec![both(10)], true);
     let o = WaitOptions {
