@@ -309,6 +309,56 @@ output {
             },
         ]
     );
+    // What Logstash's grammar allows and a naive reader gets wrong.
+    let paths = |conf: &str| -> Vec<Vec<String>> {
+        file_inputs(conf).into_iter().map(|i| i.paths).collect()
+    };
+    let one = |p: &str| vec![p.to_string()];
+    // Conditionals in inputs are ignored by Logstash: every file input runs.
+    assert_eq!(
+        paths(
+            r#"input { if [x]=="y" { file { path=>"/a" } } else { file { path=>"/b" } } file { path=>"/c" } }"#
+        ),
+        vec![one("/a"), one("/b"), one("/c")]
+    );
+    // An escaped quote does not end a string; a regex literal may hold a quote.
+    assert_eq!(
+        paths(r#"filter { mutate { gsub => ["m","\"",""] } } input { file { path=>"/a" } }"#),
+        vec![one("/a")]
+    );
+    assert_eq!(
+        paths(r#"filter { if [m] =~ /"/ { drop {} } } input { file { path => "/r" } }"#),
+        vec![one("/r")]
+    );
+    // A string spanning lines keeps its '#'; an apostrophe in a comment opens nothing.
+    assert_eq!(
+        paths("# don't\ninput { file { add_field => { \"n\" => \"l1\n#x\" } path => \"/m\" } }"),
+        vec![one("/m")]
+    );
+    // Quoted setting names.
+    let q = file_inputs(r#"input { file { "path" => "/q" 'sincedb_path' => "/s" } }"#);
+    assert_eq!(
+        (q[0].paths.clone(), q[0].sincedb_path.as_deref()),
+        (one("/q"), Some("/s"))
+    );
+    // exclude matches the base name only (Logstash's File.fnmatch? on the basename).
+    let ex = FileInput {
+        exclude: vec!["old*".into(), "*.gz".into(), "app-[0-9].log".into()],
+        ..Default::default()
+    };
+    let excluded = |path: &str| {
+        ex.exclude_rules().iter().any(|r| match r {
+            drainguard::cursor::ExcludeRule::Regex(re) => {
+                regex::Regex::new(re).unwrap().is_match(path)
+            }
+            other => panic!("{other:?}"),
+        })
+    };
+    assert!(excluded("/var/log/old.log"));
+    assert!(excluded("/var/log/x.log.gz"));
+    assert!(excluded("/var/log/app-3.log"));
+    assert!(!excluded("/var/log/old_app/x.log"));
+    assert!(!excluded("/var/log/app-10.log"));
     // Without sincedb_path, Logstash names the sincedb after the MD5 of the joined paths
     // (the value below is Python's hashlib.md5 of the same string).
     assert_eq!(
@@ -1325,6 +1375,16 @@ fn logstash_stats_account_for_filters_and_the_persisted_queue() {
     ));
     assert_eq!(old(r#"{"in":10,"out":10}"#, drop), QueueState::Empty);
     assert_eq!(old(r#"{"in":2,"out":2}"#, split), QueueState::Empty);
+    // Before 7.0 `out` also counts what split/clone added (not what drop removed).
+    let six = |events: &str, filters: &str| {
+        state(&pipeline(events, filters, memory).replace("8.15.3", "6.8.23"))
+    };
+    assert!(matches!(
+        six(r#"{"in":3,"out":10}"#, split),
+        QueueState::Pending { .. }
+    ));
+    assert_eq!(six(r#"{"in":2,"out":10}"#, split), QueueState::Empty);
+    assert_eq!(six(r#"{"in":10,"out":10}"#, drop), QueueState::Empty);
 }
 
 /// `logstash.yml`: data path and API address, dotted or nested, the pre-7.7 names, the
@@ -1497,6 +1557,12 @@ fn variables_in_store_paths_are_expanded_or_reported() {
     assert_eq!(c.inputs[0].db, Some(PathBuf::from("/var/lib/fb/a.db")));
     assert_eq!(c.inputs[1].db, Some(PathBuf::from("${STATE}/b.db")));
     assert_eq!(c.http.as_deref(), Some("http://[::1]:2020"));
+    // A later @SET replaces an earlier one; an unreadable port is no API, not port 2020.
+    let c = parse_classic(
+        "@SET D=/old\n@SET D=/new\n[SERVICE]\n    HTTP_Server On\n    HTTP_Port ${PORT}\n[INPUT]\n    Name tail\n    DB ${D}/a.db\n",
+    );
+    assert_eq!(c.inputs[0].db, Some(PathBuf::from("/new/a.db")));
+    assert_eq!(c.http, None);
 
     let d = tempfile::tempdir().unwrap();
     let unknown_hint = |kind: ShipperKind, conf: &Path| -> String {
@@ -1532,4 +1598,45 @@ fn variables_in_store_paths_are_expanded_or_reported() {
     .unwrap();
     let hint = unknown_hint(ShipperKind::Fluentd, &fd);
     assert!(hint.contains("only Fluentd expands"), "{hint}");
+}
+
+/// Logstash: a pipeline config without file inputs means Logstash tails no file here (old
+/// sincedbs in the data directory are not read), and paths with a substitution make the
+/// input's store unknown (its sincedb is named after the expanded paths).
+#[test]
+fn logstash_no_file_input_and_substituted_paths() {
+    let d = tempfile::tempdir().unwrap();
+    let conf = d.path().join("beats.conf");
+    let data = d.path().join("data");
+    std::fs::create_dir_all(data.join("plugins/inputs/file")).unwrap();
+    testkit::logstash::write(
+        &data.join("plugins/inputs/file/.sincedb_old"),
+        &[testkit::logstash::record(
+            7,
+            8,
+            1,
+            10,
+            Some("/var/log/old.log"),
+        )],
+    )
+    .unwrap();
+    std::fs::write(&conf, "input { beats { port => 5044 } }\n").unwrap();
+    let opts = SourceOptions {
+        config: Some(conf.clone()),
+        data_path: Some(data.clone()),
+        ..Default::default()
+    };
+    let e = adapters::open(ShipperKind::Logstash, &opts)
+        .err()
+        .expect("no file input: no store");
+    assert!(e.to_string().contains("no logstash store"), "{e}");
+
+    std::fs::write(&conf, "input { file { path => \"${LOGS}/*.log\" } }\n").unwrap();
+    let mut readers = adapters::open(ShipperKind::Logstash, &opts).unwrap();
+    let s = readers[0].read().unwrap();
+    assert!(s.cursors.is_empty());
+    assert!(matches!(
+        &s.queues[0].state,
+        QueueState::Unknown { hint } if hint.contains("cannot expand")
+    ));
 }

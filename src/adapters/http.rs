@@ -153,8 +153,10 @@ pub fn logstash_stats(base: &str) -> QueueSignal {
 /// must have gone `out` through the outputs (`out` moves only when a batch has been through
 /// them). Since Logstash 7.17 (PR #13593) `out` counts the events that reached the outputs,
 /// so what filters removed (`drop`) or added (`split`, `clone`) is taken from each filter's
-/// own `out - in`: idle when `out >= in + Σ (filter.out - filter.in)`. Before 7.17 `out`
-/// counts the batch as read from the queue: idle when `out >= in`. A persisted queue must
+/// own `out - in`: idle when `out >= in + Σ (filter.out - filter.in)`. From 7.0 to 7.16
+/// `out` counts the batch as read from the queue: idle when `out >= in`. Before 7.0 it also
+/// counts the events filters added (but not those they dropped): idle when
+/// `out >= in + Σ max(0, filter.out - filter.in)`. A persisted queue must
 /// also hold no unread event (`queue.events_count`; a batch being processed is no longer
 /// counted there, which is why the event counts are needed too).
 pub fn logstash_state(v: &Value) -> Result<QueueState, String> {
@@ -162,16 +164,23 @@ pub fn logstash_state(v: &Value) -> Result<QueueState, String> {
         .get("pipelines")
         .and_then(Value::as_object)
         .ok_or("no pipelines object")?;
-    let filters_counted = v
-        .get("version")
-        .and_then(Value::as_str)
-        .is_none_or(|version| {
-            let mut parts = version
-                .split(['.', '-'])
-                .map(|p| p.parse::<u32>().unwrap_or(0));
-            let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-            (major, minor) >= (7, 17)
-        });
+    // How `out` relates to the filters, by version (unknown: the current behaviour).
+    enum Counting {
+        AfterFilters,
+        BatchRead,
+        BatchReadPlusAdded,
+    }
+    let version = v.get("version").and_then(Value::as_str).map(|version| {
+        let mut parts = version
+            .split(['.', '-'])
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+    });
+    let counting = match version {
+        Some(v) if v < (7, 0) => Counting::BatchReadPlusAdded,
+        Some(v) if v < (7, 17) => Counting::BatchRead,
+        _ => Counting::AfterFilters,
+    };
     let mut pending = Vec::new();
     for (name, p) in pipes {
         let get = |v: &Value, ptr: &str| v.pointer(ptr).and_then(Value::as_u64).unwrap_or(0);
@@ -191,15 +200,16 @@ pub fn logstash_state(v: &Value) -> Result<QueueState, String> {
             }
         }
         let (inn, out) = (get(p, "/events/in"), get(p, "/events/out"));
-        let delta: i128 = if filters_counted {
-            p.pointer("/plugins/filters")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .map(|f| i128::from(get(f, "/events/out")) - i128::from(get(f, "/events/in")))
-                .sum()
-        } else {
-            0
+        let changes = p
+            .pointer("/plugins/filters")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|f| i128::from(get(f, "/events/out")) - i128::from(get(f, "/events/in")));
+        let delta: i128 = match counting {
+            Counting::AfterFilters => changes.sum(),
+            Counting::BatchRead => 0,
+            Counting::BatchReadPlusAdded => changes.map(|d| d.max(0)).sum(),
         };
         let expected = i128::from(inn) + delta;
         if i128::from(out) < expected {

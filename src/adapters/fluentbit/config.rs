@@ -72,7 +72,11 @@ fn split_list(v: &str) -> Vec<String> {
 
 /// The HTTP API's base URL for `HTTP_Listen` / `HTTP_Port` (defaults 0.0.0.0 and 2020).
 fn api_base(listen: Option<String>, port: Option<String>) -> Option<String> {
-    let port = port.and_then(|p| p.parse().ok()).unwrap_or(2020);
+    // A port drainguard cannot read (`${PORT}`) is no API rather than someone else's.
+    let port = match port {
+        Some(p) => p.parse().ok()?,
+        None => 2020,
+    };
     crate::adapters::common::http_base(listen.as_deref().unwrap_or("0.0.0.0"), port)
 }
 
@@ -105,6 +109,8 @@ pub fn parse_classic(text: &str) -> FluentBitConf {
                 .filter(|d| d.eq_ignore_ascii_case("@set"))
                 .and_then(|_| l[4..].trim().split_once('='))
             {
+                // A later definition replaces an earlier one.
+                vars.retain(|(name, _)| name != k.trim());
                 vars.push((k.trim().to_string(), v.trim().to_string()));
             }
             continue;

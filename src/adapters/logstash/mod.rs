@@ -38,7 +38,7 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         .or_else(|| settings.data.clone())
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
     let dir = opts.root.host_to_local(&data.join("plugins/inputs/file"));
-    let inputs = pipeline_inputs(opts, &dir)?;
+    let (configured, inputs) = pipeline_inputs(opts, &dir)?;
     let reader = |store: Store, input: Option<FileInput>| {
         Box::new(LogstashReader {
             store,
@@ -58,7 +58,9 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         return Ok(vec![reader(Store::Sincedb(path), input)]);
     }
     if inputs.is_empty() {
-        if !listing(&dir).is_empty() {
+        // A pipeline config without file inputs: Logstash tails no file here (old sincedbs
+        // in the directory belong to inputs that no longer exist).
+        if !configured && !listing(&dir).is_empty() {
             return Ok(vec![reader(Store::Directory(dir), None)]);
         }
         if opts.data_path.is_some() || opts.config.is_some() {
@@ -76,12 +78,13 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         .collect())
 }
 
-/// The `file` inputs of the pipeline configs, each with where its progress is recorded
-/// (`dir`: the sincedb directory under `path.data`, for inputs without `sincedb_path`).
+/// Whether any pipeline config exists, and its `file` inputs, each with where its progress
+/// is recorded (`dir`: the sincedb directory under `path.data`, for inputs without
+/// `sincedb_path`).
 fn pipeline_inputs(
     opts: &SourceOptions,
     dir: &std::path::Path,
-) -> Result<Vec<(FileInput, Store)>, StoreError> {
+) -> Result<(bool, Vec<(FileInput, Store)>), StoreError> {
     let conf = opts
         .config
         .clone()
@@ -100,11 +103,22 @@ fn pipeline_inputs(
     } else {
         vec![]
     };
+    let configured = !files.is_empty();
     let mut out = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(&f).map_err(|e| StoreError::io(&f, e))?;
         for input in file_inputs(&text) {
             let store = match input.sincedb_path.as_deref() {
+                // Logstash expands the variables before it names the sincedb after the paths.
+                _ if input.paths.iter().any(|p| common::unexpanded(p)) => Store::Unknown {
+                    config: f.clone(),
+                    why: format!(
+                        "file input {}: its paths hold a substitution drainguard cannot expand \
+                         (and the sincedb is named after the expanded paths); give the sincedb \
+                         with --store",
+                        input.paths.join(",")
+                    ),
+                },
                 None => Store::Sincedb(dir.join(input.default_sincedb_name())),
                 Some("/dev/null") => Store::Unknown {
                     config: f.clone(),
@@ -128,7 +142,7 @@ fn pipeline_inputs(
             out.push((input, store));
         }
     }
-    Ok(out)
+    Ok((configured, out))
 }
 
 /// Where one input's progress is recorded.
@@ -206,11 +220,9 @@ impl StoreReader for LogstashReader {
         };
         snap.notes.extend(self.notes.iter().cloned());
         if let Some(input) = &self.input {
-            snap.inputs.push(InputSpec::globs(
-                "file",
-                &input.paths,
-                &input.exclude_globs(),
-            ));
+            let mut spec = InputSpec::globs("file", &input.paths, &[]);
+            spec.exclude = input.exclude_rules();
+            snap.inputs.push(spec);
         }
         snap.queues = vec![self.api_signal()];
         Ok(snap)
