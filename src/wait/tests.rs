@@ -90,40 +90,37 @@ fn an_unprovable_store_does_not_release_the_others_early() {
     };
     let provable = |behind| shipper(OffsetMeaning::Delivered, behind, vec![]);
     let both = |behind| crate::backlog::combine(vec![provable(behind), unprovable()]);
-    let mut s = script(vec![both(10), both(10), both(4), both(0)], true);
-    let r = drain(&mut s, &opts(), &StopFlag::new()).unwrap();
-    assert_eq!(
-        r.outcome,
-        Outcome::Unprovable {
-            shippers: vec![ShipperKind::Promtail]
-        }
-    );
-    assert_eq!(
-        r.final_assessment.bytes_behind, 0,
-        "held until the rest drained"
-    );
-    assert!(s.at >= 4, "released after {} assessments", s.at);
-    // The unprovable shipper is not running at all: with nothing behind, that is no reason
-    // to stop holding for the other; once the other drained, it is reported dead (exit 4),
-    // also with --settle-after (a dead shipper is never settled on).
-    for settle in [None, Some(Duration::from_millis(1))] {
+    // Held until the provable store drained, then: unprovable (exit 2); or, when the
+    // unprovable shipper is not running, dead (exit 4), also with --settle-after (a dead
+    // shipper is never settled on). While the other drains, neither ends the wait.
+    let unprovable_outcome = Outcome::Unprovable {
+        shippers: vec![ShipperKind::Promtail],
+    };
+    let dead_outcome = Outcome::ShipperDead {
+        shippers: vec![ShipperKind::Promtail],
+    };
+    for (dead, settle, want) in [
+        (vec![], None, unprovable_outcome),
+        (vec![ShipperKind::Promtail], None, dead_outcome.clone()),
+        (
+            vec![ShipperKind::Promtail],
+            Some(Duration::from_millis(1)),
+            dead_outcome,
+        ),
+    ] {
         let mut s = script(vec![both(10), both(10), both(4), both(0)], true);
-        s.dead = vec![ShipperKind::Promtail];
+        s.dead = dead;
         let o = WaitOptions {
             settle_after: settle,
             ..opts()
         };
         let r = drain(&mut s, &o, &StopFlag::new()).unwrap();
-        assert_eq!(
-            r.outcome,
-            Outcome::ShipperDead {
-                shippers: vec![ShipperKind::Promtail]
-            }
-        );
+        assert_eq!(r.outcome, want);
         assert_eq!(
             r.final_assessment.bytes_behind, 0,
             "held until the rest drained"
         );
+        assert!(s.at >= 4, "released after {} assessments", s.at);
     }
     // Never drained: the deadline, not an early exit 2.
     let mut s = script(vec![both(10)], true);
