@@ -274,18 +274,14 @@ pub fn drain(
             return Ok(finish(Outcome::Drained, last, marker));
         }
         if !opts.wait_for_restart {
-            // Dead with bytes behind: nothing more will ship. Dead with nothing behind but
-            // no proof of delivery: said once every other store has drained (never settled
-            // on), not while the others still drain.
+            // The shippers that hold the verdict back. Dead with bytes behind: nothing more
+            // will ship. Dead with nothing behind but no proof of delivery: said once every
+            // other store has drained (the verdict is then unconfirmed; never settled on),
+            // not while the others still drain.
             let dead: Vec<ShipperKind> = last
                 .shippers
                 .iter()
-                .filter(|s| {
-                    s.verdict == Verdict::Behind
-                        || (last.verdict == Verdict::Unconfirmed
-                            && s.verdict == Verdict::Unconfirmed)
-                })
-                .filter(|s| !watched.shipper_alive(s.shipper))
+                .filter(|s| s.verdict == last.verdict && !watched.shipper_alive(s.shipper))
                 .map(|s| s.shipper)
                 .collect();
             if !dead.is_empty() {
@@ -313,6 +309,7 @@ pub fn drain(
                     }
                 }
                 None => {
+                    progress.done();
                     let shippers = unprovable(&last);
                     return Ok(finish(Outcome::Unprovable { shippers }, last, marker));
                 }
