@@ -331,3 +331,50 @@ fn read_only_offsets_need_an_empty_queue_to_be_drained() {
     let all = combine(vec![unconfirmed, pending]);
     assert_eq!(all.verdict, Verdict::Behind);
 }
+
+/// A shipper with several stores (three Fluent Bit inputs) has one set of sockets: the send
+/// queues are read once per assessment, on the first store that needs them, and every store
+/// that needs them reports that same reading.
+#[test]
+fn the_send_queues_are_read_once_for_all_stores_of_a_shipper() {
+    let queued = |store: &str| StoreSnapshot {
+        store: PathBuf::from(store),
+        offset_meaning: OffsetMeaning::Read,
+        queues: vec![QueueSignal {
+            source: "fluent-bit storage".into(),
+            state: QueueState::Empty,
+        }],
+        ..snapshot(vec![], vec![])
+    };
+    let env = Env {
+        shipper_pids: vec![std::process::id()],
+        ..Default::default()
+    };
+    assert!(env.send_queues.get().is_none());
+    let first = assess(&queued("/a.db"), &env);
+    let read = env
+        .send_queues
+        .get()
+        .expect("read on the first store")
+        .clone();
+    assert!(
+        read.source.starts_with("TCP send queues of pid"),
+        "{read:?}"
+    );
+    assert_eq!(first.queues.last(), Some(&read));
+    // A later store of the same shipper uses that reading (here made distinguishable).
+    let env = Env {
+        shipper_pids: vec![std::process::id()],
+        send_queues: QueueSignal {
+            source: "the reading of this assessment".into(),
+            state: QueueState::Empty,
+        }
+        .into(),
+        ..Default::default()
+    };
+    let second = assess(&queued("/b.db"), &env);
+    assert_eq!(
+        second.queues.last().map(|q| q.source.as_str()),
+        Some("the reading of this assessment")
+    );
+}

@@ -235,11 +235,14 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
 fn queues(snapshot: &StoreSnapshot, env: &Env) -> Vec<QueueSignal> {
     let mut q = snapshot.queues.clone();
     if !snapshot.offset_meaning.proves_delivery() && !q.is_empty() && !env.shipper_pids.is_empty() {
-        q.push(crate::process::sockets::send_queue_signal(
-            &ProcFs::default(),
-            &env.shipper_pids,
-            &env.peers,
-        ));
+        let signal = env.send_queues.get_or_init(|| {
+            crate::process::sockets::send_queue_signal(
+                &ProcFs::default(),
+                &env.shipper_pids,
+                &env.peers,
+            )
+        });
+        q.push(signal.clone());
     }
     q
 }

@@ -141,6 +141,8 @@ pub struct Env {
     pub shipper_pids: Vec<u32>,
     /// Receivers the shipper has been seen sending to, remembered across assessments.
     pub peers: crate::process::sockets::Peers,
+    /// The shipper's TCP send queues, read once for all its stores in one assessment.
+    pub send_queues: std::sync::OnceLock<crate::cursor::QueueSignal>,
 }
 
 /// The verdict over all shippers.

@@ -178,17 +178,22 @@ impl Sources {
         snapshots: &[StoreSnapshot],
         pid_override: Option<u32>,
     ) -> crate::backlog::Assessment {
-        let shippers = snapshots
-            .iter()
-            .map(|snapshot| {
-                let env = crate::backlog::Env {
+        // One environment per shipper, shared by its stores: its pids are looked up and its
+        // sockets read once per assessment, however many stores it has.
+        let mut envs: std::collections::HashMap<ShipperKind, crate::backlog::Env> =
+            Default::default();
+        let mut shippers = Vec::with_capacity(snapshots.len());
+        for snapshot in snapshots {
+            let env = envs
+                .entry(snapshot.shipper)
+                .or_insert_with(|| crate::backlog::Env {
                     root: self.root.clone(),
                     shipper_pids: self.shipper_pids(snapshot.shipper, pid_override),
                     peers: self.peers.clone(),
-                };
-                crate::backlog::assess(snapshot, &env)
-            })
-            .collect();
+                    ..Default::default()
+                });
+            shippers.push(crate::backlog::assess(snapshot, env));
+        }
         crate::backlog::combine(shippers)
     }
 }
