@@ -395,3 +395,34 @@ fn promtail_files_without_a_position_are_untracked() {
         .unwrap_or_else(|| panic!("{doc}"));
     assert_eq!(b["state"], "untracked", "{doc}");
 }
+
+/// Three tail inputs behind one HTTP API: one `status` asks the API once for the storage
+/// metrics and once for the output metrics, not once per input.
+#[test]
+fn one_monitoring_api_is_asked_once_per_read_whatever_the_number_of_stores() {
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| d.path().join(n);
+    let (port, served) = support::fake_http_counted(
+        r#"{"input_chunks":{"tail.0":{"chunks":{"total":0}},"tail.1":{"chunks":{"total":0}},"tail.2":{"chunks":{"total":0}}},"output":{}}"#,
+    );
+    let mut conf =
+        format!("[SERVICE]\n    HTTP_Server On\n    HTTP_Listen 127.0.0.1\n    HTTP_Port {port}\n");
+    for n in 0..3 {
+        let db = p(&format!("{n}.db"));
+        testkit::fluentbit::create(&db, false).unwrap();
+        conf.push_str(&format!(
+            "[INPUT]\n    Name tail\n    Path {}/*.log\n    DB {}\n",
+            p(&format!("logs{n}")).display(),
+            db.display()
+        ));
+    }
+    std::fs::write(p("fluent-bit.conf"), conf).unwrap();
+    let (code, doc) = json_status("fluent-bit", &p("fluent-bit.conf"));
+    assert_eq!(code, Some(0), "{doc}");
+    assert_eq!(doc["shippers"].as_array().unwrap().len(), 3, "{doc}");
+    assert_eq!(
+        served.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "/api/v1/storage and /api/v1/metrics, once each"
+    );
+}

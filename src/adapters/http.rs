@@ -2,6 +2,8 @@
 //! local endpoints only): Fluent Bit storage metrics, Fluentd monitor_agent, Logstash node stats,
 //! Filebeat `/stats`.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -10,8 +12,57 @@ use crate::cursor::{QueueSignal, QueueState};
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-/// GETs `url` and parses JSON; the error is a one-line reason.
+thread_local! {
+    /// The documents fetched during the current [`batch`], by URL (`None`: no batch).
+    static BATCH: RefCell<Option<HashMap<String, Result<Value, String>>>> =
+        const { RefCell::new(None) };
+}
+
+/// While the returned guard lives, each URL is fetched at most once on this thread: the
+/// stores of one shipper that read the same monitoring API in one round (several Fluent Bit
+/// inputs, Fluentd sources, Logstash inputs) see the same document, and the API is asked
+/// once. A batch opened inside another one is part of it.
+pub fn batch() -> Batch {
+    let opened = BATCH.with(|b| {
+        let mut b = b.borrow_mut();
+        let opened = b.is_none();
+        if opened {
+            *b = Some(HashMap::new());
+        }
+        opened
+    });
+    Batch { opened }
+}
+
+/// Ends the batch it opened when dropped.
+pub struct Batch {
+    opened: bool,
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if self.opened {
+            BATCH.with(|b| *b.borrow_mut() = None);
+        }
+    }
+}
+
+/// GETs `url` and parses JSON (once per URL within a [`batch`]); the error is a one-line
+/// reason.
 pub fn get_json(url: &str) -> Result<Value, String> {
+    if let Some(hit) = BATCH.with(|b| b.borrow().as_ref().and_then(|m| m.get(url).cloned())) {
+        return hit;
+    }
+    let r = fetch_json(url);
+    BATCH.with(|b| {
+        if let Some(m) = b.borrow_mut().as_mut() {
+            m.insert(url.to_string(), r.clone());
+        }
+    });
+    r
+}
+
+fn fetch_json(url: &str) -> Result<Value, String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(TIMEOUT))
         .build()

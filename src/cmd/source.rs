@@ -169,6 +169,8 @@ impl Sources {
 
     /// Reads every store (incrementally where the reader can), without touching the files.
     pub fn read(&mut self) -> Result<Vec<StoreSnapshot>, crate::error::StoreError> {
+        // One round: a monitoring API several stores read is asked once.
+        let _batch = crate::adapters::http::batch();
         self.readers.iter_mut().map(|r| r.read()).collect()
     }
 

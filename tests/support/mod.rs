@@ -130,13 +130,25 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 /// A local stand-in for a shipper's HTTP monitoring API: answers every request on 127.0.0.1
 /// with `body` (JSON) for the rest of the test; returns the port.
 pub fn fake_http(body: &'static str) -> u16 {
+    fake_http_counted(body).0
+}
+
+/// [`fake_http`], and the number of requests it has answered.
+pub fn fake_http_counted(
+    body: &'static str,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = served.clone();
     std::thread::spawn(move || {
         for mut s in l.incoming().flatten() {
             let mut buf = [0u8; 4096];
             let _ = s.read(&mut buf);
+            // Counted before the answer: the client has seen it once it has the answer.
+            count.fetch_add(1, Ordering::SeqCst);
             let _ = write!(
                 s,
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -144,5 +156,5 @@ pub fn fake_http(body: &'static str) -> u16 {
             );
         }
     });
-    port
+    (port, served)
 }
