@@ -75,6 +75,24 @@ pub fn unassessable(shipper: ShipperKind, config: &Path, what: &str, why: &str) 
     snap
 }
 
+/// The snapshot of a store the shipper has not written yet (`store`; `shown` is how the host
+/// names it): no cursor, so every file of the store's inputs is untracked, and a note saying
+/// why (`writer`: who creates it and when) and for what (`what`).
+pub fn not_written_yet(
+    shipper: ShipperKind,
+    (store, shown): (&Path, &Path),
+    (format, meaning): (&str, OffsetMeaning),
+    writer: &str,
+    what: &str,
+) -> StoreSnapshot {
+    let mut snap = snapshot(shipper, store, format, meaning);
+    snap.notes.push(format!(
+        "{} does not exist yet ({writer}): nothing of {what} is recorded as read",
+        shown.display()
+    ));
+    snap
+}
+
 /// True when a configured path holds a variable only the shipper can expand (`${VAR}`,
 /// Ruby's `#{...}` in Fluentd).
 pub fn unexpanded(path: &str) -> bool {

@@ -233,20 +233,13 @@ impl StoreReader for FluentdReader {
             .map(|s| s.paths.join(","))
             .unwrap_or_default();
         let mut snap = match &self.store {
-            Store::PosFile(p) if !p.exists() && self.source.is_some() => {
-                let mut snap = common::snapshot(
-                    ShipperKind::Fluentd,
-                    p,
-                    "fluentd pos_file",
-                    OffsetMeaning::Buffered,
-                );
-                snap.notes.push(format!(
-                    "pos_file {} does not exist yet (Fluentd creates it when the source \
-                     starts): nothing of {globs} is recorded as read",
-                    self.root.local_to_host(p).display()
-                ));
-                snap
-            }
+            Store::PosFile(p) if !p.exists() && self.source.is_some() => common::not_written_yet(
+                ShipperKind::Fluentd,
+                (p, &self.root.local_to_host(p)),
+                ("fluentd pos_file", OffsetMeaning::Buffered),
+                "Fluentd creates the pos_file when the source starts",
+                &globs,
+            ),
             Store::PosFile(p) => parse(p, &common::read_bytes(p)?)?,
             Store::Unknown { config, why } => {
                 let what = format!("fluentd tail {globs} progress");

@@ -156,20 +156,13 @@ impl StoreReader for FluentBitReader {
             input.instance.clone()
         };
         let mut snap = match &self.store {
-            Store::Db(db) if !db.exists() && self.input.is_some() => {
-                let mut snap = common::snapshot(
-                    ShipperKind::FluentBit,
-                    db,
-                    "fluent-bit in_tail_files",
-                    OffsetMeaning::Read,
-                );
-                snap.notes.push(format!(
-                    "{name}: DB {} does not exist yet (Fluent Bit creates it when the input \
-                     starts): nothing of this input is recorded as read",
-                    self.root.local_to_host(db).display()
-                ));
-                snap
-            }
+            Store::Db(db) if !db.exists() && self.input.is_some() => common::not_written_yet(
+                ShipperKind::FluentBit,
+                (db, &self.root.local_to_host(db)),
+                ("fluent-bit in_tail_files", OffsetMeaning::Read),
+                "Fluent Bit creates the DB when the input starts",
+                &format!("input {name}"),
+            ),
             Store::Db(db) => read_db(db)?,
             Store::Unknown { config, why } => {
                 let what = format!("fluent-bit {name} progress");

@@ -19,6 +19,7 @@ use super::{Readers, SourceOptions, StoreReader};
 
 pub use pipeline::{file_inputs, FileInput};
 pub use settings::{parse_settings, Settings, SETTINGS};
+use sincedb::FORMAT;
 pub use sincedb::{makedev, parse};
 
 /// Default `path.data` of the deb/rpm packages.
@@ -45,6 +46,7 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
             input,
             settings: settings.clone(),
             notes: notes.clone(),
+            root: opts.root.clone(),
         }) as Box<dyn StoreReader>
     };
     if opts.store.is_some() {
@@ -179,6 +181,7 @@ struct LogstashReader {
     input: Option<FileInput>,
     settings: Settings,
     notes: Vec<String>,
+    root: crate::root::Root,
 }
 
 impl StoreReader for LogstashReader {
@@ -200,17 +203,20 @@ impl StoreReader for LogstashReader {
                 snap.notes.extend(self.notes.iter().cloned());
                 return Ok(snap);
             }
-            Store::Sincedb(p) if !p.exists() => {
-                let mut snap = empty(p);
-                snap.notes.push(format!(
-                    "no sincedb {} yet: Logstash has recorded nothing of this input",
-                    p.display()
-                ));
-                snap
-            }
+            Store::Sincedb(p) if !p.exists() => common::not_written_yet(
+                ShipperKind::Logstash,
+                (p, &self.root.local_to_host(p)),
+                (FORMAT, OffsetMeaning::Buffered),
+                "Logstash writes the sincedb once the input has read something",
+                &self
+                    .input
+                    .as_ref()
+                    .map_or_else(|| "this input".to_string(), |i| i.paths.join(",")),
+            ),
             Store::Sincedb(p) => parse(p, &common::read_bytes(p)?)?,
             Store::Directory(d) => {
-                let mut all = empty(d);
+                let mut all =
+                    common::snapshot(ShipperKind::Logstash, d, FORMAT, OffsetMeaning::Buffered);
                 for f in listing(d) {
                     all.cursors
                         .extend(parse(&f, &common::read_bytes(&f)?)?.cursors);
@@ -248,13 +254,4 @@ impl LogstashReader {
         }
         q
     }
-}
-
-fn empty(store: &std::path::Path) -> StoreSnapshot {
-    common::snapshot(
-        ShipperKind::Logstash,
-        store,
-        "logstash sincedb",
-        OffsetMeaning::Buffered,
-    )
 }

@@ -11,14 +11,12 @@ pub fn makedev(major: u64, minor: u64) -> u64 {
     libc::makedev(major as libc::c_uint, minor as libc::c_uint)
 }
 
-/// Parses one sincedb file.
+/// The format name in reports.
+pub(super) const FORMAT: &str = "logstash sincedb";
+
+/// Parses one sincedb file (the delivery signal is the reader's: the node stats API).
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<StoreSnapshot, StoreError> {
-    let mut snap = common::snapshot(
-        ShipperKind::Logstash,
-        path,
-        "logstash sincedb",
-        OffsetMeaning::Buffered,
-    );
+    let mut snap = common::snapshot(ShipperKind::Logstash, path, FORMAT, OffsetMeaning::Buffered);
     let mut byte = 0u64;
     let n_lines = bytes.split(|b| *b == b'\n').count();
     for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
@@ -68,9 +66,5 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<StoreSnapshot, StoreError> {
             unit: Default::default(),
         });
     }
-    snap.queues.push(common::unknown_queue(
-        "logstash pipeline",
-        "enable the monitoring API (api.enabled: true, api.http.port 9600) so _node/stats/pipelines can be checked",
-    ));
     Ok(snap)
 }
