@@ -328,7 +328,8 @@ fn logstash_every_file_input_is_a_store() {
     assert_eq!(doc["verdict"], "behind", "{doc}");
     assert_eq!(doc["bytes_behind"].as_u64(), Some(8), "{doc}");
     assert!(
-        doc.to_string().contains("does not exist yet (Logstash writes the sincedb"),
+        doc.to_string()
+            .contains("does not exist yet (Logstash writes the sincedb"),
         "{doc}"
     );
 
@@ -340,7 +341,8 @@ fn logstash_every_file_input_is_a_store() {
     assert_eq!(code, Some(1), "{doc}");
     assert_eq!(doc["bytes_behind"].as_u64(), Some(4), "{doc}");
     assert!(
-        !doc.to_string().contains("does not exist yet (Logstash writes the sincedb"),
+        !doc.to_string()
+            .contains("does not exist yet (Logstash writes the sincedb"),
         "{doc}"
     );
 

@@ -232,9 +232,9 @@ pub fn logstash_state(v: &Value) -> Result<QueueState, String> {
         Some(v) if v < (7, 17) => Counting::BatchRead,
         _ => Counting::AfterFilters,
     };
+    let get = |v: &Value, ptr: &str| v.pointer(ptr).and_then(Value::as_u64).unwrap_or(0);
     let mut pending = Vec::new();
     for (name, p) in pipes {
-        let get = |v: &Value, ptr: &str| v.pointer(ptr).and_then(Value::as_u64).unwrap_or(0);
         if p.pointer("/queue/type").and_then(Value::as_str) == Some("persisted") {
             let Some(q) = p
                 .pointer("/queue/events_count")
