@@ -48,6 +48,23 @@ pub enum StoreError {
     },
     #[error("{path}: invalid configuration: {what}")]
     Config { path: PathBuf, what: String },
+    /// A FIFO, directory, device or socket where a file was expected (see `safe_read`).
+    #[error(
+        "{path} is {what}, not a regular file: drainguard reads only regular files (a FIFO or \
+         device can block or never end); point it at the shipper's real file"
+    )]
+    NotRegular { path: PathBuf, what: &'static str },
+    /// A file over drainguard's read limit for its kind (see `safe_read::Limit`).
+    #[error(
+        "{path} is larger than {limit_shown}, drainguard's limit for {what}: not a real one; \
+         check what the path names",
+        limit_shown = crate::display::bytes(*limit)
+    )]
+    TooLarge {
+        path: PathBuf,
+        limit: u64,
+        what: &'static str,
+    },
 }
 
 fn permission_hint(e: &std::io::Error) -> &'static str {
@@ -65,6 +82,11 @@ impl StoreError {
             path: path.into(),
             source,
         }
+    }
+
+    /// True for an I/O error saying the file does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
     }
 
     /// A corrupt-input error at a position.

@@ -34,35 +34,36 @@ impl FingerprintSpec {
     /// The smallest file size that has a fingerprint under this spec.
     pub fn min_size(&self) -> u64 {
         match *self {
-            FingerprintSpec::Sha256Window { offset, length } => offset + length,
+            FingerprintSpec::Sha256Window { offset, length } => offset.saturating_add(length),
             FingerprintSpec::RsyslogFileId => RSYSLOG_ID_BYTES,
             FingerprintSpec::VectorFirstLines {
                 lines,
                 ignored_header_bytes,
                 ..
-            } => ignored_header_bytes + lines,
+            } => ignored_header_bytes.saturating_add(lines),
         }
     }
 
     /// Computes the fingerprint of the file at `path`, `None` when the file is too short to
-    /// have one.
+    /// have one. The file is opened through [`crate::safe_read::open`] (a FIFO put in a log
+    /// file's place is refused, not waited on) and hashed as a stream: memory stays bounded
+    /// whatever the spec's numbers (they come from the shipper's config).
     pub fn compute(&self, path: &Path) -> io::Result<Option<String>> {
         match *self {
             FingerprintSpec::Sha256Window { offset, length } => {
-                let mut f = File::open(path)?;
-                if f.metadata()?.len() < offset + length {
+                let mut f = open(path)?;
+                let Some(end) = offset.checked_add(length) else {
+                    return Ok(None);
+                };
+                if f.metadata()?.len() < end {
                     return Ok(None);
                 }
                 f.seek(SeekFrom::Start(offset))?;
-                let mut buf = vec![0u8; length as usize];
-                f.read_exact(&mut buf)?;
-                Ok(Some(sha256_hex(&buf)))
+                sha256_window(f, length)
             }
             FingerprintSpec::RsyslogFileId => {
                 let mut buf = Vec::with_capacity(RSYSLOG_ID_BYTES as usize);
-                File::open(path)?
-                    .take(RSYSLOG_ID_BYTES)
-                    .read_to_end(&mut buf)?;
+                open(path)?.take(RSYSLOG_ID_BYTES).read_to_end(&mut buf)?;
                 Ok((buf.len() as u64 == RSYSLOG_ID_BYTES).then(|| rsyslog_file_id(&buf)))
             }
             FingerprintSpec::VectorFirstLines {
@@ -92,6 +93,35 @@ pub fn vector_crc64(data: &[u8]) -> u64 {
     crc::Crc::<u64>::new(&crc::CRC_64_ECMA_182).checksum(data)
 }
 
+/// Opens a file to fingerprint: regular files only, never blocking (see [`crate::safe_read`]).
+fn open(path: &Path) -> io::Result<File> {
+    crate::safe_read::open(path)
+        .map(|(f, _)| f)
+        .map_err(|e| match e {
+            crate::error::StoreError::Io { source, .. } => source,
+            other => io::Error::other(other),
+        })
+}
+
+/// SHA-256 of the next `length` bytes of `r`, streamed; `None` when fewer remain.
+fn sha256_window(r: impl Read, length: u64) -> io::Result<Option<String>> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut r = io::BufReader::with_capacity(64 * 1024, r.take(length));
+    let mut seen = 0u64;
+    loop {
+        let chunk = io::BufRead::fill_buf(&mut r)?;
+        if chunk.is_empty() {
+            break;
+        }
+        h.update(chunk);
+        let n = chunk.len();
+        seen += n as u64;
+        io::BufRead::consume(&mut r, n);
+    }
+    Ok((seen == length).then(|| hex::encode(h.finalize())))
+}
+
 fn vector_first_lines(
     path: &Path,
     lines: u64,
@@ -99,7 +129,7 @@ fn vector_first_lines(
     max_line_bytes: u64,
 ) -> io::Result<Option<String>> {
     use std::io::BufRead;
-    let mut f = File::open(path)?;
+    let mut f = open(path)?;
     let mut magic = [0u8; 2];
     let n = f.read(&mut magic)?;
     f.seek(SeekFrom::Start(0))?;
@@ -110,21 +140,112 @@ fn vector_first_lines(
     };
     let mut r = io::BufReader::new(raw);
     io::copy(&mut (&mut r).take(ignored_header_bytes), &mut io::sink())?;
-    let mut buf = Vec::new();
+    // Streamed into the CRC line by line, chunk by chunk: memory stays one buffer whatever
+    // `lines` and `max_line_bytes` say.
+    let crc = crc::Crc::<u64>::new(&crc::CRC_64_ECMA_182);
+    let mut digest = crc.digest();
     for _ in 0..lines {
-        let before = buf.len();
-        (&mut r).take(max_line_bytes).read_until(b'\n', &mut buf)?;
-        if buf.last() != Some(&b'\n') || buf.len() == before {
-            if (buf.len() - before) as u64 >= max_line_bytes {
-                continue;
+        // One line: up to `max_line_bytes` bytes through its `\n`.
+        let mut len = 0u64;
+        let mut newline = false;
+        while len < max_line_bytes && !newline {
+            let chunk = r.fill_buf()?;
+            if chunk.is_empty() {
+                break;
             }
+            let room = usize::try_from(max_line_bytes - len).unwrap_or(usize::MAX);
+            let window = &chunk[..chunk.len().min(room)];
+            let take = match window.iter().position(|b| *b == b'\n') {
+                Some(i) => {
+                    newline = true;
+                    i + 1
+                }
+                None => window.len(),
+            };
+            digest.update(&window[..take]);
+            len += take as u64;
+            r.consume(take);
+        }
+        // A line cut at `max_line_bytes` counts; a file ending mid-line has no fingerprint.
+        if !newline && len < max_line_bytes {
             return Ok(None);
         }
     }
-    Ok(Some(vector_crc64(&buf).to_string()))
+    Ok(Some(digest.finalize().to_string()))
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(bytes))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(content: &[u8]) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), content).unwrap();
+        f
+    }
+
+    #[test]
+    fn config_numbers_near_u64_max_give_no_fingerprint_and_no_panic() {
+        let f = file(b"0123456789abcdefghij");
+        let huge = FingerprintSpec::Sha256Window {
+            offset: 5,
+            length: 18446744073709551611,
+        };
+        assert_eq!(huge.min_size(), u64::MAX);
+        assert_eq!(huge.compute(f.path()).unwrap(), None);
+        let v = FingerprintSpec::VectorFirstLines {
+            lines: u64::MAX,
+            ignored_header_bytes: u64::MAX,
+            max_line_bytes: u64::MAX,
+        };
+        assert_eq!(v.min_size(), u64::MAX);
+        assert_eq!(v.compute(f.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn window_hash_is_streamed_and_exact() {
+        let f = file(b"0123456789abcdefghij");
+        let s = FingerprintSpec::Sha256Window {
+            offset: 5,
+            length: 10,
+        };
+        assert_eq!(
+            s.compute(f.path()).unwrap(),
+            Some(sha256_hex(b"56789abcde"))
+        );
+    }
+
+    #[test]
+    fn vector_lines_cut_at_max_line_bytes_count() {
+        let f = file(b"abcdefgh\nrest\n");
+        let s = FingerprintSpec::VectorFirstLines {
+            lines: 2,
+            ignored_header_bytes: 0,
+            max_line_bytes: 4,
+        };
+        // "abcd" (cut), then "efgh" (cut): as Vector's capped read_until does.
+        let want = vector_crc64(b"abcdefgh").to_string();
+        assert_eq!(s.compute(f.path()).unwrap(), Some(want));
+        let s = FingerprintSpec::VectorFirstLines {
+            lines: 3,
+            ignored_header_bytes: 0,
+            max_line_bytes: 100,
+        };
+        assert_eq!(s.compute(f.path()).unwrap(), None, "only two lines");
+    }
+
+    #[test]
+    fn a_fifo_in_a_log_files_place_is_refused_not_waited_on() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("app.log");
+        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = FingerprintSpec::RsyslogFileId.compute(&p).unwrap_err();
+        assert!(err.to_string().contains("FIFO"), "{err}");
+    }
+
+    fn sha256_hex(bytes: &[u8]) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(bytes))
+    }
 }

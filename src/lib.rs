@@ -23,6 +23,7 @@ pub mod install;
 pub mod process;
 pub mod report;
 pub mod root;
+pub mod safe_read;
 pub mod settings;
 pub mod testkit;
 pub mod wait;

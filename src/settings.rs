@@ -11,11 +11,29 @@ use serde::{Deserialize, Serialize};
 use crate::cursor::ShipperKind;
 use crate::error::StoreError;
 use crate::root::Root;
+use crate::safe_read::Limit;
 
 /// Default location of the settings file (a host path, mapped under `--root`).
 pub const DEFAULT_PATH: &str = "/etc/drainguard/drainguard.toml";
 /// Default deadline of `wait`: below Auto Scaling's one-hour lifecycle hook.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(25 * 60);
+/// The longest deadline accepted (flag or settings file): a week is far beyond any shutdown
+/// a host can hold, and every deadline below it fits the monotonic clock.
+pub const MAX_DEADLINE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Parses a deadline (humantime, e.g. "25m"), refusing one above [`MAX_DEADLINE`].
+pub fn parse_deadline(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d > MAX_DEADLINE {
+        return Err(format!(
+            "{s} is longer than the longest deadline accepted ({}): a shutdown held that long \
+             is a hung host",
+            humantime::format_duration(MAX_DEADLINE)
+        ));
+    }
+    Ok(d)
+}
+
 /// Default record of every `wait` run.
 pub const DEFAULT_LOG_FILE: &str = "/var/log/drainguard/drainguard.log";
 
@@ -99,16 +117,15 @@ impl Settings {
     /// the defaults; an unreadable or malformed one is an error naming the line.
     pub fn load(root: &Root, path: &Path) -> Result<Settings, StoreError> {
         let local = root.host_to_local(path);
-        let text = match std::fs::read_to_string(&local) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
-            Err(e) => return Err(StoreError::io(local, e)),
+        let Some(text) = crate::safe_read::read_text_if_exists(&local, Limit::CONFIG)? else {
+            return Ok(Settings::default());
         };
         Self::parse(&text, &local)
     }
 
     /// Parses settings text; `path` is used in error messages.
     pub fn parse(text: &str, path: &Path) -> Result<Settings, StoreError> {
+        crate::safe_read::check_nesting(path, text.as_bytes())?;
         toml::from_str(text).map_err(|e| StoreError::Config {
             path: path.to_path_buf(),
             what: e.to_string(),
@@ -134,7 +151,7 @@ mod opt_duration {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         let s = String::deserialize(d)?;
-        humantime::parse_duration(&s)
+        super::parse_deadline(&s)
             .map(Some)
             .map_err(serde::de::Error::custom)
     }

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cursor::{OffsetMeaning, QueueSignal, QueueState, ShipperKind, StoreSnapshot};
 use crate::error::StoreError;
+use crate::safe_read::{self, Limit};
 
 use super::SourceOptions;
 
@@ -40,9 +41,10 @@ pub fn locate(
     Ok(None)
 }
 
-/// Reads a whole file, naming it in the error.
+/// Reads a whole store file through [`crate::safe_read`] (regular files only, at most
+/// [`Limit::STORE`]), naming it in the error.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, StoreError> {
-    std::fs::read(path).map_err(|e| StoreError::io(path, e))
+    safe_read::read(path, Limit::STORE)
 }
 
 /// An empty snapshot for `shipper` read from `store`.
@@ -128,16 +130,23 @@ pub fn read_config(
 ) -> Result<Option<(PathBuf, String)>, StoreError> {
     if let Some(c) = &opts.config {
         let local = opts.root.host_to_local(c);
-        let text = std::fs::read_to_string(&local).map_err(|e| StoreError::io(&local, e))?;
+        let text = read_config_file(&local)?;
         return Ok(Some((local, text)));
     }
     for d in defaults {
         let local = opts.root.host_to_local(Path::new(d));
-        if let Ok(text) = std::fs::read_to_string(&local) {
+        if let Some(text) = safe_read::read_text_if_exists(&local, Limit::CONFIG)? {
             return Ok(Some((local, text)));
         }
     }
     Ok(None)
+}
+
+/// Reads a config file through [`crate::safe_read`]: regular files only, at most
+/// [`Limit::CONFIG`], UTF-8. (The YAML/TOML parsers check the nesting depth first:
+/// [`safe_read::check_nesting`].)
+pub fn read_config_file(path: &Path) -> Result<String, StoreError> {
+    safe_read::read_text(path, Limit::CONFIG)
 }
 
 /// A JSON parse error of `path` as a corrupt-store error with its line.

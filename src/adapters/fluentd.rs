@@ -29,8 +29,7 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
     let mut monitor = None;
     let mut sources = Vec::new();
     if local_conf.exists() {
-        let text =
-            std::fs::read_to_string(&local_conf).map_err(|e| StoreError::io(&local_conf, e))?;
+        let text = common::read_config_file(&local_conf)?;
         sources = tail_sources(&text);
         monitor = monitor_agent_url(&text);
     }

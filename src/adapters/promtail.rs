@@ -29,7 +29,8 @@ pub fn open_promtail(opts: &SourceOptions) -> Result<Readers, StoreError> {
         .unwrap_or_else(|| PathBuf::from("/etc/promtail/config.yml"));
     let local = opts.root.host_to_local(&conf);
     if local.exists() {
-        let text = std::fs::read_to_string(&local).map_err(|e| StoreError::io(&local, e))?;
+        let text = common::read_config_file(&local)?;
+        crate::safe_read::check_nesting(&local, text.as_bytes())?;
         #[derive(Deserialize)]
         struct Conf {
             positions: Option<Pos>,
@@ -199,6 +200,7 @@ pub fn parse(kind: ShipperKind, path: &Path, bytes: &[u8]) -> Result<StoreSnapsh
         _ => "promtail positions.yaml",
     };
     let mut snap = common::snapshot(kind, path, format, OffsetMeaning::Read);
+    crate::safe_read::check_nesting(path, bytes)?;
     let file: File = serde_yaml_ng::from_slice(bytes).map_err(|e| {
         let pos = e.location().map_or(Position::default(), |l| Position {
             line: Some(l.line() as u64),

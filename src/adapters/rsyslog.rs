@@ -15,6 +15,7 @@ use crate::cursor::{
 };
 use crate::error::{Position, StoreError};
 use crate::fingerprint::FingerprintSpec;
+use crate::safe_read::{self, Limit};
 
 use super::common;
 use super::{Readers, SourceOptions, StoreReader};
@@ -122,7 +123,7 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         .unwrap_or_else(|| PathBuf::from("/etc/rsyslog.conf"));
     let local = opts.root.host_to_local(&conf_path);
     let mut conf = RsyslogConf::default();
-    if let Ok(text) = std::fs::read_to_string(&local) {
+    if let Some(text) = safe_read::read_text_if_exists(&local, Limit::CONFIG)? {
         conf = parse_conf(&text);
         let d = local.with_file_name("rsyslog.d");
         if let Ok(rd) = std::fs::read_dir(&d) {
@@ -133,7 +134,7 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
                 .collect();
             fs.sort();
             for f in fs {
-                let t = std::fs::read_to_string(&f).map_err(|e| StoreError::io(&f, e))?;
+                let t = common::read_config_file(&f)?;
                 let more = parse_conf(&t);
                 conf.work_dir = more.work_dir.or(conf.work_dir);
                 conf.impstats_file = more.impstats_file.or(conf.impstats_file);
@@ -215,17 +216,21 @@ impl StoreReader for RsyslogReader {
 /// How much of the impstats file's end is read first (a record set is a few hundred bytes
 /// per queue and action).
 const IMPSTATS_TAIL: u64 = 256 * 1024;
+/// The most of the impstats file's end ever read (the window grows from [`IMPSTATS_TAIL`]
+/// until it spans a whole interval): 64 MiB, thousands of queues' worth.
+const IMPSTATS_MAX_TAIL: u64 = 64 << 20;
 
 /// The last `window` bytes of `path`, starting at a line boundary; true when that is the
 /// whole file.
-fn read_tail(path: &Path, window: u64) -> std::io::Result<(Vec<u8>, bool)> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(path)?;
-    let len = f.metadata()?.len();
-    let start = len.saturating_sub(window);
-    f.seek(SeekFrom::Start(start))?;
-    let mut buf = Vec::with_capacity((len - start) as usize);
-    f.read_to_end(&mut buf)?;
+fn read_tail(path: &Path, window: u64) -> Result<(Vec<u8>, bool), StoreError> {
+    let (_, meta) = safe_read::open(path)?;
+    let start = meta.len().saturating_sub(window);
+    // The file may grow meanwhile: a bound far above the window, never the whole log.
+    let limit = Limit {
+        bytes: window.saturating_mul(4),
+        what: "the impstats tail read",
+    };
+    let mut buf = safe_read::read_from(path, start, limit)?;
     if start > 0 {
         let cut = buf
             .iter()
@@ -327,10 +332,10 @@ pub fn read_dir(dir: &Path) -> Result<StoreSnapshot, StoreError> {
             legacy += 1;
             continue;
         }
-        let bytes = match std::fs::read(&path) {
+        let bytes = match common::read_bytes(&path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // removed meanwhile
-            Err(e) => return Err(StoreError::io(&path, e)),
+            Err(e) if e.is_not_found() => continue, // removed meanwhile
+            Err(e) => return Err(e),
         };
         if let Some(c) = parse_state(&path, &name, &bytes, &mut snap.notes)? {
             snap.cursors.push(c);
@@ -435,7 +440,7 @@ pub fn impstats_signal(path: &Path) -> Result<QueueSignal, StoreError> {
         let (text, whole) = match read_tail(path, window) {
             Ok(t) => t,
             // Configured but not written yet (rsyslog starting): wait for it rather than guess.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e) if e.is_not_found() => {
                 return Ok(QueueSignal {
                     source: format!("rsyslog impstats {}", path.display()),
                     state: QueueState::Pending {
@@ -444,11 +449,22 @@ pub fn impstats_signal(path: &Path) -> Result<QueueSignal, StoreError> {
                     },
                 })
             }
-            Err(e) => return Err(StoreError::io(path, e)),
+            Err(e) => return Err(e),
         };
         let (sizes, full_interval) = queue_sizes(&text);
         if full_interval || whole {
             break sizes;
+        }
+        if window >= IMPSTATS_MAX_TAIL {
+            return Err(StoreError::corrupt(
+                path,
+                Position::default(),
+                format!(
+                    "no complete impstats interval in its last {}: not an impstats log \
+                     (format=\"json\")?",
+                    crate::display::bytes(window)
+                ),
+            ));
         }
         window *= 4;
     };

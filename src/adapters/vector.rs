@@ -207,6 +207,7 @@ struct RawFingerprint {
 
 /// Parses a vector.toml / vector.yaml (by extension; `.yml`/`.yaml` are YAML).
 pub fn parse_conf(path: &Path, text: &str) -> Result<VectorConf, StoreError> {
+    crate::safe_read::check_nesting(path, text.as_bytes())?;
     let yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
     let raw: RawConf = if yaml {
         serde_yaml_ng::from_str(text).map_err(|e| StoreError::Config {
@@ -363,33 +364,34 @@ impl StoreReader for VectorReader {
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
         let newer = self.path.with_file_name("checkpoints.new.json");
         let mut notes = Vec::new();
-        let mut snap = match std::fs::read(&newer).map(|b| parse(&newer, &b, &self.source)) {
-            Ok(Ok(mut s)) => {
-                s.notes.push(
-                    "checkpoints.new.json present and valid: preferred, as Vector does".into(),
-                );
-                s
-            }
-            other => {
-                if let Ok(Err(e)) = other {
-                    notes.push(format!("ignored interrupted {}: {e}", newer.display()));
+        let mut snap =
+            match common::read_bytes(&newer).and_then(|b| parse(&newer, &b, &self.source)) {
+                Ok(mut s) => {
+                    s.notes.push(
+                        "checkpoints.new.json present and valid: preferred, as Vector does".into(),
+                    );
+                    s
                 }
-                let bytes = match std::fs::read(&self.path) {
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.may_be_missing => {
-                        notes.push(format!(
-                            "{} does not exist yet: source {} has checkpointed nothing",
-                            self.path.display(),
-                            self.source.id
-                        ));
-                        br#"{"version":"1","checkpoints":[]}"#.to_vec()
+                Err(e) => {
+                    if !e.is_not_found() {
+                        notes.push(format!("ignored interrupted {}: {e}", newer.display()));
                     }
-                    other => other.map_err(|e| StoreError::io(&self.path, e))?,
-                };
-                let mut s = parse(&self.path, &bytes, &self.source)?;
-                s.notes.extend(notes);
-                s
-            }
-        };
+                    let bytes = match common::read_bytes(&self.path) {
+                        Err(e) if e.is_not_found() && self.may_be_missing => {
+                            notes.push(format!(
+                                "{} does not exist yet: source {} has checkpointed nothing",
+                                self.path.display(),
+                                self.source.id
+                            ));
+                            br#"{"version":"1","checkpoints":[]}"#.to_vec()
+                        }
+                        other => other?,
+                    };
+                    let mut s = parse(&self.path, &bytes, &self.source)?;
+                    s.notes.extend(notes);
+                    s
+                }
+            };
         self.add_buffers(&mut snap);
         Ok(snap)
     }

@@ -90,13 +90,10 @@ impl Ledger {
 pub fn signal(dir: &Path, host_dir: &Path) -> QueueSignal {
     let source = format!("vector disk buffer {}", host_dir.display());
     let ledger_path = dir.join("buffer.db");
-    let state = match std::fs::read(&ledger_path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => QueueState::Empty,
+    let state = match crate::adapters::common::read_bytes(&ledger_path) {
+        Err(e) if e.is_not_found() => QueueState::Empty,
         Err(e) => QueueState::Unknown {
-            hint: format!(
-                "cannot read {}: {e}; run drainguard as root",
-                ledger_path.display()
-            ),
+            hint: e.to_string(),
         },
         Ok(bytes) => match Ledger::parse(&ledger_path, &bytes) {
             Err(e) => QueueState::Unknown {

@@ -27,10 +27,11 @@ pub struct Args {
     #[command(flatten)]
     pub source: SourceArgs,
     /// Give up after this long (monotonic clock); default from the settings file, else 25m.
-    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, value_parser = crate::settings::parse_deadline, value_name = "DURATION")]
     pub deadline: Option<Duration>,
-    /// Poll interval, for file systems without change events and for growing files.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s", value_name = "DURATION")]
+    /// Poll interval, for file systems without change events and for growing files
+    /// (at least 10ms).
+    #[arg(long, value_parser = parse_interval, default_value = "1s", value_name = "DURATION")]
     pub interval: Duration,
     /// Warn when bytes are behind and nothing moved for this long (keeps waiting).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s", value_name = "DURATION")]
@@ -153,6 +154,19 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         }
     }
     Ok(report.outcome.exit())
+}
+
+/// `--interval`: at least [`wait::MIN_INTERVAL`] (0 would re-read the stores in a busy loop).
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d < wait::MIN_INTERVAL {
+        return Err(format!(
+            "{s} is below the shortest poll interval, {}: a shorter one re-reads the stores in \
+             a busy loop",
+            humantime::format_duration(wait::MIN_INTERVAL)
+        ));
+    }
+    Ok(d)
 }
 
 fn names(kinds: &[crate::cursor::ShipperKind]) -> String {

@@ -42,7 +42,7 @@ fn default_stop_timeout(host: &Host) -> Duration {
         );
     }
     for f in files {
-        if let Ok(text) = std::fs::read_to_string(host.root.host_to_local(&f)) {
+        if let Some(text) = super::unitfile::read_unit_file(&host.root.host_to_local(&f)) {
             conf.apply_text(&text);
         }
     }

@@ -137,6 +137,20 @@ pub fn from_show(name: &str, text: &str) -> Option<Unit> {
     (unit.last("Unit", "LoadState") != Some("not-found")).then_some(unit)
 }
 
+/// Reads a unit file, drop-in or `system.conf` through [`crate::safe_read`] (regular files
+/// only, at most [`Limit::SMALL`](crate::safe_read::Limit::SMALL)); `None` when it is missing,
+/// and, with a warning naming it, when it cannot be read (a FIFO, a directory, too large).
+pub fn read_unit_file(local: &Path) -> Option<String> {
+    match crate::safe_read::read_text(local, crate::safe_read::Limit::SMALL) {
+        Ok(t) => Some(t),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "unit file skipped");
+            None
+        }
+    }
+}
+
 /// Loads `name` from the unit search path under `root`; `None` when no directory has it.
 pub fn load(root: &Root, name: &str) -> Option<Unit> {
     let main = UNIT_DIRS
@@ -147,7 +161,7 @@ pub fn load(root: &Root, name: &str) -> Option<Unit> {
         path: main.clone(),
         ..Unit::default()
     };
-    unit.apply_text(&std::fs::read_to_string(root.host_to_local(&main)).unwrap_or_default());
+    unit.apply_text(&read_unit_file(&root.host_to_local(&main)).unwrap_or_default());
     // Drop-ins: by file name; the highest-precedence directory's copy of a name wins.
     let mut dropins: BTreeMap<String, PathBuf> = BTreeMap::new();
     for dir in UNIT_DIRS.iter().rev() {
@@ -163,7 +177,7 @@ pub fn load(root: &Root, name: &str) -> Option<Unit> {
         }
     }
     for (_, p) in dropins {
-        unit.apply_text(&std::fs::read_to_string(root.host_to_local(&p)).unwrap_or_default());
+        unit.apply_text(&read_unit_file(&root.host_to_local(&p)).unwrap_or_default());
         unit.dropins.push(p);
     }
     Some(unit)

@@ -13,6 +13,7 @@ pub mod sockets;
 
 use crate::cursor::ShipperKind;
 use crate::root::Root;
+use crate::safe_read::{self, Limit};
 
 /// The executable names a shipper's process runs as (`/proc/<pid>/exe` basename or `comm`),
 /// and, for interpreters, a word its command line must contain.
@@ -46,7 +47,7 @@ impl Default for ProcFs {
 impl ProcFs {
     /// True when `pid` exists and is not a zombie.
     pub fn is_alive(&self, pid: u32) -> bool {
-        match fs::read_to_string(self.dir.join(pid.to_string()).join("stat")) {
+        match safe_read::read_text(&self.dir.join(pid.to_string()).join("stat"), Limit::SMALL) {
             // The state is the first field after the parenthesised command name.
             Ok(stat) => match stat.rfind(')') {
                 Some(i) => !matches!(stat[i + 1..].trim_start().chars().next(), Some('Z' | 'X')),
@@ -58,7 +59,16 @@ impl ProcFs {
 
     /// Reads a pidfile (host path under `root`): the first whitespace-separated number.
     pub fn read_pidfile(&self, root: &Root, pidfile: &Path) -> Option<u32> {
-        let text = fs::read_to_string(root.host_to_local(pidfile)).ok()?;
+        let local = root.host_to_local(pidfile);
+        let text = match safe_read::read_text(&local, Limit::SMALL) {
+            Ok(t) => t,
+            Err(e) => {
+                if !e.is_not_found() {
+                    tracing::warn!(error = %e, "pidfile ignored");
+                }
+                return None;
+            }
+        };
         text.split_whitespace().next()?.parse().ok()
     }
 
@@ -83,7 +93,7 @@ impl ProcFs {
                 let exe_name = fs::read_link(dir.join("exe"))
                     .ok()
                     .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
-                let comm = fs::read_to_string(dir.join("comm"))
+                let comm = safe_read::read_text(&dir.join("comm"), Limit::SMALL)
                     .map(|c| c.trim_end().to_string())
                     .unwrap_or_default();
                 let name_ok = names
@@ -91,7 +101,7 @@ impl ProcFs {
                     .any(|n| exe_name.as_deref() == Some(*n) || comm == *n);
                 let word_ok = match cmdline_word {
                     None => true,
-                    Some(w) => fs::read(dir.join("cmdline"))
+                    Some(w) => safe_read::read(&dir.join("cmdline"), Limit::SMALL)
                         .map(|c| c.windows(w.len()).any(|win| win == w.as_bytes()))
                         .unwrap_or(false),
                 };

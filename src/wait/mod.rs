@@ -31,6 +31,10 @@ use crate::cursor::{OffsetUnit, ShipperKind, StoreSnapshot};
 use crate::error::StoreError;
 use crate::exit::Exit;
 
+/// The shortest poll interval: `--interval` refuses less, and [`drain`] never polls faster
+/// (a zero interval would re-read the stores in a busy loop).
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
 /// What `wait` watches: the stores, read again on every wake-up, and the shippers' processes.
 pub trait Watched {
     /// Reads every store (incrementally where possible), without touching the tracked files.
@@ -236,7 +240,10 @@ pub fn drain(
 ) -> Result<WaitReport, WaitError> {
     let started = std::time::SystemTime::now();
     let t0 = Instant::now();
-    let deadline_at = t0 + opts.deadline;
+    // A deadline beyond the clock's range is "never" (the CLI refuses more than a week).
+    let deadline_at = t0
+        .checked_add(opts.deadline)
+        .unwrap_or_else(|| t0 + crate::settings::MAX_DEADLINE);
     let events = Events::new(&watched.watch_paths(), opts.catch_signals, stop);
     let mut shortcut = shortcut::Shortcut::default();
     let snapshots = watched.read()?;
@@ -330,6 +337,7 @@ pub fn drain(
 
         let timeout = opts
             .interval
+            .max(MIN_INTERVAL)
             .min(deadline_at.saturating_duration_since(now));
         match events.next(timeout) {
             Wake::Signal(signal) => {

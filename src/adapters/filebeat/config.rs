@@ -44,6 +44,7 @@ const FILE_INPUTS: [&str; 4] = ["log", "filestream", "container", "docker"];
 
 /// Parses a filebeat.yml (`local` is where it was read, for errors and relative includes).
 pub fn parse(text: &str, local: &Path, root: &Root) -> Result<Config, StoreError> {
+    crate::safe_read::check_nesting(local, text.as_bytes())?;
     let doc: Value = serde_yaml_ng::from_str(text).map_err(|e| yaml_error(local, &e))?;
     let mut cfg = Config {
         path_home: lookup(&doc, "path.home").and_then(as_path),
@@ -174,7 +175,8 @@ fn external_inputs(
         return Ok(());
     };
     for file in paths.flatten() {
-        let text = std::fs::read_to_string(&file).map_err(|e| StoreError::io(&file, e))?;
+        let text = crate::adapters::common::read_config_file(&file)?;
+        crate::safe_read::check_nesting(&file, text.as_bytes())?;
         let doc: Value = serde_yaml_ng::from_str(&text).map_err(|e| yaml_error(&file, &e))?;
         if let Value::Sequence(items) = doc {
             for item in &items {

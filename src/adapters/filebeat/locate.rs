@@ -62,7 +62,7 @@ fn open_readers(opts: &SourceOptions) -> Result<Vec<FilebeatReader>, StoreError>
     };
     let config = match &config_local {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| StoreError::io(path, e))?;
+            let text = crate::adapters::common::read_config_file(path)?;
             Some(config::parse(&text, path, root)?)
         }
         None => None,
@@ -196,7 +196,7 @@ fn layout_of(registry: &Path) -> Result<Option<StoreLayout>, StoreError> {
         return Ok(None);
     };
     let meta_path = dir.join("meta.json");
-    let bytes = std::fs::read(&meta_path).map_err(|e| StoreError::io(&meta_path, e))?;
+    let bytes = crate::adapters::common::read_bytes(&meta_path)?;
     #[derive(serde::Deserialize)]
     struct Meta {
         version: String,

@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -200,7 +199,7 @@ impl Memlog {
     }
 
     fn load_checkpoint(&mut self, txid: u64, path: &Path) -> Result<(), StoreError> {
-        let bytes = fs::read(path).map_err(|e| StoreError::io(path, e))?;
+        let bytes = crate::adapters::common::read_bytes(path)?;
         let entries = &mut self.entries;
         // Filebeat writes one entry per line: reserving that many slots spares the map its
         // rehashes while 10^6 entries load.
@@ -221,12 +220,8 @@ impl Memlog {
 
     /// Applies the ops of log.json from `consumed` on; returns the bytes read.
     fn replay(&mut self, log_path: &Path) -> Result<u64, StoreError> {
-        let mut f = fs::File::open(log_path).map_err(|e| StoreError::io(log_path, e))?;
-        f.seek(SeekFrom::Start(self.consumed))
-            .map_err(|e| StoreError::io(log_path, e))?;
-        let mut buf = Vec::new();
-        f.read_to_end(&mut buf)
-            .map_err(|e| StoreError::io(log_path, e))?;
+        let buf =
+            crate::safe_read::read_from(log_path, self.consumed, crate::safe_read::Limit::STORE)?;
         let checkpoint_id = self.checkpoint.map_or(0, |(id, _)| id);
         let mut pos = 0usize;
         loop {

@@ -156,7 +156,7 @@ impl StoreReader for FilebeatReader {
 
 /// A legacy array or data.json, keyed like the log input would key it.
 fn read_array(file: &Path) -> Result<Vec<(String, Entry)>, StoreError> {
-    let bytes = std::fs::read(file).map_err(|e| StoreError::io(file, e))?;
+    let bytes = super::common::read_bytes(file)?;
     let mut out = Vec::new();
     json_array::for_each_state(file, &bytes, |i, state| {
         let e = state.into_entry()?;

@@ -150,6 +150,7 @@ pub fn parse_classic(text: &str) -> FluentBitConf {
 
 /// Parses a YAML `fluent-bit.yaml` (`service:` and `pipeline: inputs:`).
 pub fn parse_yaml(path: &Path, text: &str) -> Result<FluentBitConf, StoreError> {
+    crate::safe_read::check_nesting(path, text.as_bytes())?;
     let v: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(text).map_err(|e| StoreError::Config {
             path: path.into(),

@@ -163,7 +163,10 @@ impl StoreReader for FluentBitReader {
                 "Fluent Bit creates the DB when the input starts",
                 &format!("input {name}"),
             ),
-            Store::Db(db) => read_db(db)?,
+            Store::Db(db) => {
+                regular_db_files(db)?;
+                read_db(db)?
+            }
             Store::Unknown { config, why } => {
                 let what = format!("fluent-bit {name} progress");
                 let mut snap = common::unassessable(ShipperKind::FluentBit, config, &what, why);
@@ -210,4 +213,19 @@ impl FluentBitReader {
         let instance = input.numbered.then_some(input.instance.as_str());
         Some((self.storage.clone()?, instance))
     }
+}
+
+/// Refuses a DB (or its `-wal`/`-shm`) that is not a regular file before SQLite opens it: a
+/// FIFO would block SQLite's `open()` forever, a directory gives "disk I/O error".
+fn regular_db_files(db: &std::path::Path) -> Result<(), StoreError> {
+    crate::safe_read::open(db)?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = db.as_os_str().to_owned();
+        side.push(suffix);
+        match crate::safe_read::open(std::path::Path::new(&side)) {
+            Err(e) if !e.is_not_found() => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
 }

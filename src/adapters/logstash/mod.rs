@@ -100,7 +100,8 @@ fn pipeline_inputs(
             .collect();
         v.sort();
         v
-    } else if local.is_file() {
+    } else if local.exists() {
+        // A file, or something else (a FIFO...) that reading then names.
         vec![local.clone()]
     } else {
         vec![]
@@ -108,7 +109,7 @@ fn pipeline_inputs(
     let configured = !files.is_empty();
     let mut out = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(&f).map_err(|e| StoreError::io(&f, e))?;
+        let text = common::read_config_file(&f)?;
         for input in file_inputs(&text) {
             let store = match input.sincedb_path.as_deref() {
                 // Logstash expands the variables before it names the sincedb after the paths.

@@ -36,6 +36,7 @@ impl Default for Settings {
 /// Parses `logstash.yml` (dotted or nested keys; the pre-7.7 `http.*` names too).
 pub fn parse_settings(path: &Path, text: &str) -> Result<Settings, StoreError> {
     use serde_yaml_ng::Value;
+    crate::safe_read::check_nesting(path, text.as_bytes())?;
     let doc: Value = if text.trim().is_empty() {
         Value::Null
     } else {
@@ -95,16 +96,13 @@ pub fn parse_settings(path: &Path, text: &str) -> Result<Settings, StoreError> {
 /// assumed, never an error that would stop every other shipper's drain.
 pub fn load(opts: &SourceOptions) -> (Settings, Vec<String>) {
     let local = opts.root.host_to_local(Path::new(SETTINGS));
-    let text = match std::fs::read_to_string(&local) {
+    let text = match crate::adapters::common::read_config_file(&local) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (Settings::default(), vec![]),
+        Err(e) if e.is_not_found() => return (Settings::default(), vec![]),
         Err(e) => {
             return (
                 Settings::default(),
-                vec![format!(
-                    "cannot read {}: {e}; Logstash's defaults assumed",
-                    local.display()
-                )],
+                vec![format!("{e}; Logstash's defaults assumed")],
             )
         }
     };
