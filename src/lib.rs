@@ -19,6 +19,7 @@ pub mod doctor;
 pub mod error;
 pub mod exit;
 pub mod fingerprint;
+pub mod glob_walk;
 pub mod install;
 pub mod process;
 pub mod report;

@@ -20,7 +20,9 @@ const HARD_LIMIT: Duration = Duration::from_secs(30);
 
 struct Run {
     code: Option<i32>,
+    /// stdout then stderr.
     out: String,
+    stdout: String,
     /// The child's peak resident set, in KiB (wait4's ru_maxrss).
     max_rss_kib: i64,
 }
@@ -65,9 +67,11 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> Run {
         std::thread::sleep(Duration::from_millis(20));
     }
     let st = std::process::ExitStatus::from_raw(status);
+    let stdout = o.join().unwrap();
     Run {
         code: st.code(),
-        out: format!("{}{}", o.join().unwrap(), e.join().unwrap()),
+        out: format!("{stdout}{}", e.join().unwrap()),
+        stdout,
         max_rss_kib: ru.ru_maxrss,
     }
 }
@@ -437,4 +441,74 @@ fn absurd_deadlines_and_a_zero_interval_are_refused() {
         assert_eq!(r.code, Some(2), "{args:?}: {}", r.out);
         assert!(!r.out.contains("panicked"), "{}", r.out);
     }
+}
+
+/// `logs/` with two self-links and a directory reached through three aliases: the walk ends,
+/// and each of the two files (8 + 2 bytes) counts once.
+fn looped_logs(h: &Host) {
+    use std::os::unix::fs::symlink;
+    let logs = h.p("logs");
+    std::fs::create_dir(logs.join("sub")).unwrap();
+    std::fs::write(logs.join("sub/one.log"), "x\n").unwrap();
+    symlink(&logs, logs.join("self1")).unwrap();
+    symlink(".", logs.join("self2")).unwrap();
+    symlink(logs.join("sub"), logs.join("alias1")).unwrap();
+    symlink("sub", logs.join("alias2")).unwrap();
+}
+
+fn assert_counted_once(r: &Run) {
+    let doc: serde_json::Value =
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.out));
+    let s = &doc["shippers"][0];
+    assert_eq!(s["totals"]["files"], 2, "{}", r.out);
+    assert_eq!(doc["bytes_behind"], 10, "{}", r.out);
+}
+
+#[test]
+fn self_links_and_aliases_under_a_promtail_input_end_and_count_each_file_once() {
+    let h = Host::new();
+    looped_logs(&h);
+    let pos = h.write("positions.yaml", &testkit::promtail::promtail(&[]));
+    let conf = h.write(
+        "promtail.yml",
+        &format!(
+            "positions:\n  filename: {}\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - labels:\n          __path__: {}/**/*.log\n",
+            pos.display(),
+            h.logs()
+        ),
+    );
+    let r = status(&[
+        os("--json"),
+        os("--shipper"),
+        os("promtail"),
+        os("--config"),
+        conf.as_os_str(),
+    ]);
+    assert_counted_once(&r);
+}
+
+#[test]
+fn self_links_and_aliases_under_a_filebeat_input_end_and_count_each_file_once() {
+    let h = Host::new();
+    looped_logs(&h);
+    let reg = h.p("data/registry/filebeat");
+    std::fs::create_dir_all(&reg).unwrap();
+    std::fs::write(reg.join("meta.json"), r#"{"version":"1"}"#).unwrap();
+    testkit::filebeat::write_checkpoint(&reg, 1, std::iter::empty()).unwrap();
+    let conf = h.write(
+        "filebeat.yml",
+        &format!(
+            "filebeat.inputs:\n  - type: log\n    paths: [\"{}/**/*.log\"]\npath.data: {}\n",
+            h.logs(),
+            h.p("data").display()
+        ),
+    );
+    let r = status(&[
+        os("--json"),
+        os("--shipper"),
+        os("filebeat"),
+        os("--config"),
+        conf.as_os_str(),
+    ]);
+    assert_counted_once(&r);
 }

@@ -128,7 +128,7 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
     }
 
     // 3b. Stores without paths (or files moved elsewhere): the inputs' glob matches.
-    let candidates = expand_inputs(root, &snapshot.inputs);
+    let candidates = expand_inputs(root, snapshot.shipper, &snapshot.inputs);
     if locations.iter().any(Option::is_none) {
         let files: Vec<&DiskFile> = candidates.iter().map(|(f, _)| f).collect();
         let index = InodeIndex::new(files.iter().copied());

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use rayon::prelude::*;
 
-use crate::cursor::InputSpec;
+use crate::cursor::{InputSpec, ShipperKind};
 use crate::fingerprint::FingerprintSpec;
 use crate::root::Root;
 
@@ -59,27 +59,41 @@ impl DiskFile {
 }
 
 /// Every regular file matching the inputs' globs, with the input it matched (first wins).
-/// Exclusions are applied by the caller (they concern only untracked files).
-pub fn expand_inputs(root: &Root, inputs: &[InputSpec]) -> Vec<(DiskFile, usize)> {
+/// The walk is bounded ([`crate::glob_walk`]: `**` at most `shipper`'s depth, symlink loops
+/// cut), and a file reached through several paths (symlink aliases, hard links) is listed
+/// once, by (device, inode). Exclusions are applied by the caller (they concern only
+/// untracked files).
+pub fn expand_inputs(
+    root: &Root,
+    shipper: ShipperKind,
+    inputs: &[InputSpec],
+) -> Vec<(DiskFile, usize)> {
+    let depth = crate::glob_walk::recursive_depth(shipper);
     let mut seen = std::collections::HashSet::new();
     let mut paths = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
         for pattern in &input.paths {
-            for local in glob_local(root, pattern) {
+            for local in glob_local(root, pattern, depth) {
                 if seen.insert(local.clone()) {
                     paths.push((local, i));
                 }
             }
         }
     }
-    paths
+    let files: Vec<(DiskFile, usize)> = paths
         .into_par_iter()
         .filter_map(|(local, i)| DiskFile::stat(local).map(|f| (f, i)))
+        .collect();
+    let mut ids = std::collections::HashSet::new();
+    files
+        .into_iter()
+        .filter(|(f, _)| ids.insert((f.dev, f.ino)))
         .collect()
 }
 
-/// Expands a host glob pattern below the root. Unreadable directories are skipped.
-fn glob_local(root: &Root, pattern: &str) -> Vec<PathBuf> {
+/// Expands a host glob pattern below the root (see [`crate::glob_walk`]). Unreadable
+/// directories are skipped.
+fn glob_local(root: &Root, pattern: &str, depth: usize) -> Vec<PathBuf> {
     let full = match root.dir() {
         Some(dir) if pattern.starts_with('/') => {
             let escaped = glob::Pattern::escape(&dir.to_string_lossy());
@@ -87,13 +101,8 @@ fn glob_local(root: &Root, pattern: &str) -> Vec<PathBuf> {
         }
         _ => pattern.to_string(),
     };
-    let opts = glob::MatchOptions {
-        case_sensitive: true,
-        require_literal_separator: true,
-        require_literal_leading_dot: false,
-    };
-    match glob::glob_with(&full, opts) {
-        Ok(paths) => paths.filter_map(Result::ok).collect(),
+    match crate::glob_walk::expand(&full, depth) {
+        Ok(paths) => paths,
         Err(e) => {
             tracing::warn!(pattern, error = %e, "input glob is not a valid pattern; skipped");
             Vec::new()

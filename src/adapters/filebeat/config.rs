@@ -171,10 +171,10 @@ fn external_inputs(
         pattern
     };
     let local_pattern = root.host_to_local(Path::new(&pattern));
-    let Ok(paths) = glob::glob(&local_pattern.to_string_lossy()) else {
+    let Ok(paths) = crate::glob_walk::expand(&local_pattern.to_string_lossy(), 8) else {
         return Ok(());
     };
-    for file in paths.flatten() {
+    for file in paths {
         let text = crate::adapters::common::read_config_file(&file)?;
         crate::safe_read::check_nesting(&file, text.as_bytes())?;
         let doc: Value = serde_yaml_ng::from_str(&text).map_err(|e| yaml_error(&file, &e))?;

@@ -168,8 +168,8 @@ fn data_dirs(
     let mut agents = Vec::new();
     for pattern in AGENT_RUN_GLOBS {
         let agent = root.host_to_local(Path::new(pattern));
-        if let Ok(paths) = glob::glob(&agent.to_string_lossy()) {
-            agents.extend(paths.flatten().filter(has_registry));
+        if let Ok(paths) = crate::glob_walk::expand(&agent.to_string_lossy(), 8) {
+            agents.extend(paths.into_iter().filter(has_registry));
         }
     }
     agents

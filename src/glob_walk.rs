@@ -1,0 +1,246 @@
+//! The one glob expander for paths a shipper's config names (input globs, `inputs.d`, Elastic
+//! Agent run directories). A host may hold symlink loops under an input directory: two
+//! self-links give 2^depth paths, and an unbounded `**` never ends. This walker is bounded:
+//!
+//! - `**` descends at most [`recursive_depth`] directory levels (Filebeat expands `**` to 8
+//!   levels of `*`, so drainguard does the same for Filebeat; for the other shippers 32);
+//! - a directory already on the current descent path (same device and inode: a symlink loop)
+//!   is not entered again;
+//! - a directory reached again through another alias is walked again only when it now has
+//!   more depth left (so every file is found, each directory walked a bounded number of times).
+//!
+//! Components without wildcards are joined as they are; the others are matched per directory
+//! entry with `glob::Pattern` (case-sensitive, `*` never crossing `/`, dot files matched, as
+//! before). Symlinks are followed, as the shippers follow them. A file reached through several
+//! aliases is listed once per alias here; callers dedupe by (device, inode).
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::cursor::ShipperKind;
+
+/// How many directory levels `**` may stand for, per shipper.
+pub fn recursive_depth(shipper: ShipperKind) -> usize {
+    match shipper {
+        // Filebeat's `recursive_glob`: `**` becomes 8 levels of `*`.
+        ShipperKind::Filebeat => 8,
+        // The others have no documented bound (or no `**` at all): a generous one.
+        _ => 32,
+    }
+}
+
+/// The paths matching `pattern` (absolute or relative; `**` standing for 0 to `max_depth`
+/// directory levels), in walk order. An invalid pattern gives an error naming it.
+pub fn expand(pattern: &str, max_depth: usize) -> Result<Vec<PathBuf>, String> {
+    let (start, rest) = match pattern.strip_prefix('/') {
+        Some(rest) => (PathBuf::from("/"), rest),
+        None => (PathBuf::from("."), pattern),
+    };
+    let comps: Vec<Comp> = rest
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .map(Comp::new)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{pattern}: {e}"))?;
+    let mut w = Walk {
+        max_depth,
+        out: Vec::new(),
+        ancestors: Vec::new(),
+        walked: HashMap::new(),
+    };
+    let relative = pattern.strip_prefix('/').is_none();
+    w.walk(&start, &comps, 0);
+    if relative {
+        // "./x" -> "x", as the glob crate returned them.
+        for p in &mut w.out {
+            if let Ok(s) = p.strip_prefix(".") {
+                *p = s.to_path_buf();
+            }
+        }
+    }
+    Ok(w.out)
+}
+
+enum Comp {
+    Literal(String),
+    Pattern(glob::Pattern),
+    Recursive,
+}
+
+impl Comp {
+    fn new(c: &str) -> Result<Comp, String> {
+        if c == "**" {
+            return Ok(Comp::Recursive);
+        }
+        if !c.contains(['*', '?', '[']) {
+            return Ok(Comp::Literal(c.to_string()));
+        }
+        if c.contains("**") {
+            return Err("`**` must be a whole path component".into());
+        }
+        glob::Pattern::new(c)
+            .map(Comp::Pattern)
+            .map_err(|e| e.to_string())
+    }
+}
+
+const MATCH: glob::MatchOptions = glob::MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: true,
+    require_literal_leading_dot: false,
+};
+
+struct Walk {
+    max_depth: usize,
+    out: Vec<PathBuf>,
+    /// (dev, ino) of the directories `**` is inside of, outermost first.
+    ancestors: Vec<(u64, u64)>,
+    /// Per (dev, ino, pattern position): the most `**` depth a walk there had left.
+    walked: HashMap<(u64, u64, usize), usize>,
+}
+
+impl Walk {
+    /// Matches `comps` below `dir`; `used` levels of the current `**` are spent.
+    fn walk(&mut self, dir: &Path, comps: &[Comp], used: usize) {
+        let Some((first, rest)) = comps.split_first() else {
+            if dir.exists() {
+                self.out.push(dir.to_path_buf());
+            }
+            return;
+        };
+        match first {
+            Comp::Literal(name) => self.walk(&dir.join(name), rest, 0),
+            Comp::Pattern(p) => {
+                for name in entries(dir) {
+                    if p.matches_with(&name.to_string_lossy(), MATCH) {
+                        self.walk(&dir.join(&name), rest, 0);
+                    }
+                }
+            }
+            Comp::Recursive => {
+                let Ok(meta) = std::fs::metadata(dir) else {
+                    return;
+                };
+                if !meta.is_dir() {
+                    return;
+                }
+                let id = (meta.dev(), meta.ino());
+                if self.ancestors.contains(&id) {
+                    return; // a symlink loop back to a directory being walked
+                }
+                let left = self.max_depth - used;
+                let key = (id.0, id.1, comps.len());
+                if self.walked.get(&key).is_some_and(|had| *had >= left) {
+                    return; // reached again through another alias, with no more depth
+                }
+                self.walked.insert(key, left);
+                // `**` as zero levels here, then one level deeper.
+                self.walk(dir, rest, 0);
+                if left == 0 {
+                    return;
+                }
+                self.ancestors.push(id);
+                for name in entries(dir) {
+                    self.walk(&dir.join(&name), comps, used + 1);
+                }
+                self.ancestors.pop();
+            }
+        }
+    }
+}
+
+/// The entry names of `dir`, sorted; nothing when it cannot be listed.
+fn entries(dir: &Path) -> Vec<std::ffi::OsString> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<_> = rd.filter_map(|e| Some(e.ok()?.file_name())).collect();
+    v.sort();
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn tree() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        for f in [
+            "a.log",
+            "x/b.log",
+            "x/y/c.log",
+            "x/y/z/d.txt",
+            ".hidden.log",
+        ] {
+            let p = d.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "1\n").unwrap();
+        }
+        d
+    }
+
+    fn names(base: &Path, v: Vec<PathBuf>) -> Vec<String> {
+        let mut v: Vec<String> = v
+            .iter()
+            .map(|p| p.strip_prefix(base).unwrap().display().to_string())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn literal_star_and_recursive_components() {
+        let d = tree();
+        let b = d.path().display().to_string();
+        assert_eq!(
+            names(d.path(), expand(&format!("{b}/*.log"), 8).unwrap()),
+            [".hidden.log", "a.log"]
+        );
+        assert_eq!(
+            names(d.path(), expand(&format!("{b}/**/*.log"), 8).unwrap()),
+            [".hidden.log", "a.log", "x/b.log", "x/y/c.log"]
+        );
+        assert_eq!(
+            names(d.path(), expand(&format!("{b}/**/*.log"), 1).unwrap()),
+            [".hidden.log", "a.log", "x/b.log"],
+            "** is at most 1 level here"
+        );
+        assert_eq!(
+            names(d.path(), expand(&format!("{b}/x/y/c.log"), 8).unwrap()),
+            ["x/y/c.log"]
+        );
+        assert!(expand(&format!("{b}/x/nope.log"), 8).unwrap().is_empty());
+        assert!(expand(&format!("{b}/a**/x"), 8).is_err());
+    }
+
+    #[test]
+    fn self_links_end_and_each_file_is_found() {
+        let d = tree();
+        symlink(d.path(), d.path().join("x/loop1")).unwrap();
+        symlink(d.path(), d.path().join("x/loop2")).unwrap();
+        symlink("..", d.path().join("x/y/up")).unwrap();
+        let b = d.path().display().to_string();
+        let got = names(d.path(), expand(&format!("{b}/**/*.log"), 32).unwrap());
+        assert_eq!(got, [".hidden.log", "a.log", "x/b.log", "x/y/c.log"]);
+    }
+
+    #[test]
+    fn a_dag_of_aliases_is_walked_a_bounded_number_of_times() {
+        // Each level links twice to the next: 2^20 paths to d/l20 without the alias rule.
+        let d = tempfile::tempdir().unwrap();
+        for i in 0..20 {
+            let dir = d.path().join(format!("l{i}"));
+            std::fs::create_dir(&dir).unwrap();
+            let next = d.path().join(format!("l{}", i + 1));
+            symlink(&next, dir.join("a")).unwrap();
+            symlink(&next, dir.join("b")).unwrap();
+        }
+        std::fs::create_dir(d.path().join("l20")).unwrap();
+        std::fs::write(d.path().join("l20/end.log"), "x\n").unwrap();
+        let b = d.path().display().to_string();
+        let got = expand(&format!("{b}/l0/**/*.log"), 32).unwrap();
+        assert!(!got.is_empty() && got.len() < 64, "{} paths", got.len());
+    }
+}
