@@ -23,14 +23,22 @@ struct Run {
     /// stdout then stderr.
     out: String,
     stdout: String,
+    /// From the start, or from the SIGTERM when one was sent, to the exit.
+    took: Duration,
     /// The child's peak resident set, in KiB (wait4's ru_maxrss).
     max_rss_kib: i64,
 }
 
 /// Runs `cmd` to its end, killing it (and failing the test) at `limit`. The child is reaped
 /// with `wait4` (for its peak RSS), not `Child::wait`.
+fn run_bounded(cmd: Command, limit: Duration) -> Run {
+    run_signalled(cmd, limit, None)
+}
+
+/// [`run_bounded`], sending SIGTERM `sigterm_after` the start. Returns the run and the time
+/// from the signal (else the start) to the exit.
 #[allow(clippy::zombie_processes)]
-fn run_bounded(mut cmd: Command, limit: Duration) -> Run {
+fn run_signalled(mut cmd: Command, limit: Duration, sigterm_after: Option<Duration>) -> Run {
     let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -48,12 +56,17 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> Run {
     };
     let (o, e) = (read(Box::new(stdout)), read(Box::new(stderr)));
     let t0 = Instant::now();
+    let mut signalled: Option<Instant> = None;
     let mut status = 0;
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     loop {
         let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut ru) };
         if r == pid {
             break;
+        }
+        if signalled.is_none() && sigterm_after.is_some_and(|a| t0.elapsed() >= a) {
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+            signalled = Some(Instant::now());
         }
         if t0.elapsed() > limit {
             unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -72,6 +85,7 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> Run {
         code: st.code(),
         out: format!("{stdout}{}", e.join().unwrap()),
         stdout,
+        took: signalled.unwrap_or(t0).elapsed(),
         max_rss_kib: ru.ru_maxrss,
     }
 }
@@ -511,4 +525,69 @@ fn self_links_and_aliases_under_a_filebeat_input_end_and_count_each_file_once() 
         conf.as_os_str(),
     ]);
     assert_counted_once(&r);
+}
+
+/// A wait on a Fluentd pos_file 8 bytes behind whose pos_file becomes a FIFO mid-wait.
+fn wait_on_a_store_turned_fifo(h: &Host, deadline: &str) -> Command {
+    let pos = h.p("app.pos");
+    let log = h.p("logs/app.log");
+    let ino = std::fs::metadata(&log).unwrap().ino();
+    testkit::fluentd::append(&pos, log.to_str().unwrap(), 0, ino).unwrap();
+    let conf = h.write(
+        "fluentd.conf",
+        &format!(
+            "<source>\n  @type tail\n  path {}/*.log\n  pos_file {}\n</source>\n",
+            h.logs(),
+            pos.display()
+        ),
+    );
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::remove_file(&pos).unwrap();
+        mkfifo(&pos);
+    });
+    let mut c = drainguard();
+    c.args([
+        "wait",
+        "--json",
+        "--no-log-file",
+        "--interval",
+        "50ms",
+        "--shipper",
+        "fluentd",
+    ])
+    .arg("--config")
+    .arg(conf)
+    .args([
+        "--shipper-pid",
+        &std::process::id().to_string(),
+        "--deadline",
+        deadline,
+    ]);
+    c
+}
+
+#[test]
+fn a_store_turned_fifo_mid_wait_still_ends_at_the_deadline_with_a_report() {
+    let h = Host::new();
+    let r = run_bounded(wait_on_a_store_turned_fifo(&h, "2s"), HARD_LIMIT);
+    assert_eq!(r.code, Some(3), "{}", r.out);
+    // Exit within the deadline + 2 s (a bound against a hang).
+    assert!(r.took < Duration::from_secs(4), "took {:?}", r.took);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["outcome"], "deadline");
+    assert_eq!(doc["bytes_behind"], 8, "{}", r.out);
+}
+
+#[test]
+fn sigterm_while_a_store_is_a_fifo_exits_5_with_a_report() {
+    let h = Host::new();
+    let cmd = wait_on_a_store_turned_fifo(&h, "10m");
+    let r = run_signalled(cmd, HARD_LIMIT, Some(Duration::from_millis(800)));
+    assert_eq!(r.code, Some(5), "{}", r.out);
+    // Exit within 2 s of the signal (a bound against a hang).
+    assert!(r.took < Duration::from_secs(2), "took {:?}", r.took);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["outcome"], "interrupted");
+    assert_eq!(doc["bytes_behind"], 8, "{}", r.out);
 }

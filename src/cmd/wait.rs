@@ -92,21 +92,20 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         shippers = sources.readers.len(),
         "waiting until every shipper has delivered everything"
     );
-    let mut watched = WatchedSources {
+    let watched = WatchedSources {
         sources,
         pid_override: args.source.shipper_pid,
     };
-    // A bug must not hang or crash the shutdown path silently: a panic ends the wait with
-    // exit 1 ("internal error"); the panic message is already on stderr.
-    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        wait::drain(&mut watched, &opts, &wait::StopFlag::new())
-    }));
-    let report = match run {
-        Ok(r) => r?,
-        Err(_) => {
-            eprintln!("drainguard wait: internal error (a bug; please report the message above)");
+    // The drain runs on a worker thread: a read blocked in the kernel (a stuck NFS file)
+    // cannot hold the wait past its deadline or a signal. A bug must not hang or crash the
+    // shutdown path silently: a panic ends the wait with exit 1 ("internal error"); the
+    // panic message is already on stderr.
+    let report = match wait::drain_bounded(watched, &opts, &wait::StopFlag::new()) {
+        Err(wait::WaitError::Internal(e)) => {
+            eprintln!("drainguard wait: internal error: {e}");
             return Ok(Exit::Behind);
         }
+        r => r?,
     };
     if !args.no_log_file {
         if let Err(e) = wait::append_record(&root, &log_file, &report) {
@@ -149,6 +148,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
             ),
         };
         writeln!(out, "drainguard wait: {line}")?;
+        if let Some(blocked) = &report.blocked {
+            writeln!(out, "drainguard wait: {blocked}")?;
+        }
         if report.outcome != Outcome::Drained {
             report::write_table(&mut out, &report.final_assessment, TableOptions::default())?;
         }

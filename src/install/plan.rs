@@ -160,6 +160,7 @@ fn sysv_plan(host: &Host, opts: &InstallOptions, p: &mut Plan) -> Result<(), Pla
         apps: apps.iter().map(|(a, _)| a.clone()).collect(),
         start,
         kill,
+        deadline: opts.deadline,
     };
     let script = Path::new(host.init_d()).join("drainguard");
     if debian && live {

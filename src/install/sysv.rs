@@ -16,6 +16,8 @@ pub struct ScriptSpec {
     pub apps: Vec<String>,
     pub start: u8,
     pub kill: u8,
+    /// The drain's deadline: the K script kills a drainguard stuck past it.
+    pub deadline: std::time::Duration,
 }
 
 /// Picks a K number strictly between the apps' highest and the shipper's. `insserv_style`
@@ -104,8 +106,21 @@ pub fn render(spec: &ScriptSpec) -> String {
     s.push_str("    mkdir -p /var/lock/subsys && touch \"$LOCK\"\n");
     s.push_str("    ;;\n");
     s.push_str("  stop)\n");
-    s.push_str("    # sysvinit has no stop timeout: drainguard's own deadline bounds this.\n");
-    s.push_str("    \"$DRAINGUARD\" wait\n");
+    // sysvinit has no stop timeout: drainguard's deadline bounds the drain, and timeout(1)
+    // bounds drainguard itself (stuck in the kernel on a dead NFS mount, say): SIGTERM 30 s
+    // past the deadline (drainguard then reports and exits 5), SIGKILL 5 s later.
+    let bound = spec.deadline.as_secs().saturating_add(30);
+    s.push_str("    # sysvinit has no stop timeout: drainguard's deadline bounds the drain, and\n");
+    s.push_str(
+        "    # timeout(1) bounds drainguard (re-run install after changing the deadline).\n",
+    );
+    s.push_str("    if command -v timeout >/dev/null 2>&1; then\n");
+    s.push_str(&format!(
+        "      timeout -k 5 {bound} \"$DRAINGUARD\" wait\n"
+    ));
+    s.push_str("    else\n");
+    s.push_str("      \"$DRAINGUARD\" wait\n");
+    s.push_str("    fi\n");
     s.push_str("    rc=$?\n");
     s.push_str("    rm -f \"$LOCK\"\n");
     s.push_str("    exit $rc\n");
@@ -164,5 +179,28 @@ mod tests {
     fn shell_quoting() {
         assert_eq!(shell_quote("/usr/bin/dg"), "'/usr/bin/dg'");
         assert_eq!(shell_quote("/it's"), "'/it'\\''s'");
+    }
+
+    #[test]
+    fn the_k_script_bounds_a_stuck_drainguard_with_timeout() {
+        let spec = ScriptSpec {
+            exec: "/usr/bin/drainguard".into(),
+            init: Init::SysvDebian,
+            shipper: None,
+            apps: vec![],
+            start: 1,
+            kill: 1,
+            deadline: std::time::Duration::from_secs(60),
+        };
+        let text = render(&spec);
+        assert!(
+            text.contains("timeout -k 5 90 \"$DRAINGUARD\" wait"),
+            "{text}"
+        );
+        let st = std::process::Command::new("sh")
+            .args(["-n", "-c", &text])
+            .status()
+            .unwrap();
+        assert!(st.success(), "sh -n rejects the script");
     }
 }

@@ -8,6 +8,7 @@
 //! unless the operator opts in with `--settle-after` for stores that cannot prove delivery,
 //! and then the report says so.
 
+mod bounded;
 mod events;
 mod progress;
 mod record;
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+pub use bounded::{drain_bounded, Latest, GRACE};
 pub use events::{Events, Wake};
 pub use record::append_record;
 pub use stop::StopFlag;
@@ -144,6 +146,9 @@ pub struct WaitReport {
     /// Offsets advanced by this many bytes while waiting.
     pub bytes_shipped: u64,
     pub final_assessment: Assessment,
+    /// Set when the wait ended while a read was blocked ([`drain_bounded`]): what did not
+    /// return; the assessment is then the last complete one.
+    pub blocked: Option<String>,
 }
 
 /// The command-specific fields `wait --json` adds to the report.
@@ -154,6 +159,8 @@ pub struct WaitJson<'a> {
     pub elapsed_ms: u128,
     pub bytes_at_start: u64,
     pub bytes_shipped: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<&'a str>,
 }
 
 impl WaitReport {
@@ -163,6 +170,7 @@ impl WaitReport {
             elapsed_ms: self.elapsed.as_millis(),
             bytes_at_start: self.bytes_at_start,
             bytes_shipped: self.bytes_shipped,
+            blocked: self.blocked.as_deref(),
         }
     }
 }
@@ -172,6 +180,9 @@ impl WaitReport {
 pub enum WaitError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The drain could not run or stopped unexpectedly (a bug).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// Sum of all byte offsets in the stores: it grows exactly when a shipper makes progress.
@@ -184,14 +195,19 @@ fn progress_marker(snapshots: &[StoreSnapshot]) -> u64 {
         .fold(0u64, u64::saturating_add)
 }
 
-/// Reads and fully assesses, remembering the result for the shortcut.
+/// Reads and fully assesses, remembering the result for the shortcut (and publishing it to
+/// `latest`, for [`drain_bounded`]).
 fn full_assessment(
     watched: &mut dyn Watched,
     snapshots: &[StoreSnapshot],
     shortcut: &mut shortcut::Shortcut,
+    latest: Option<&Latest>,
 ) -> Assessment {
     let t = Instant::now();
     let a = watched.assess(snapshots);
+    if let Some(l) = latest {
+        l.publish(&a, progress_marker(snapshots));
+    }
     let cost = t.elapsed();
     tracing::debug!(
         cost_ms = cost.as_secs_f64() * 1000.0,
@@ -209,11 +225,12 @@ fn refresh(
     shortcut: &mut shortcut::Shortcut,
     last: &mut Assessment,
     marker: &mut u64,
+    latest: Option<&Latest>,
 ) {
     match watched.read() {
         Ok(snapshots) => {
             *marker = progress_marker(&snapshots);
-            *last = full_assessment(watched, &snapshots, shortcut);
+            *last = full_assessment(watched, &snapshots, shortcut, latest);
         }
         Err(e) => tracing::warn!(error = %e, "reading the stores failed; reporting the last read"),
     }
@@ -233,10 +250,23 @@ fn unprovable(a: &Assessment) -> Vec<ShipperKind> {
 /// point other commands reuse (`aws` lifecycle drains): `watched` reads the stores, `opts`
 /// sets the rules, and raising `stop` from another thread ends the wait at once with
 /// [`Outcome::Stopped`]. Map the outcome to the process exit with [`Outcome::exit`].
+///
+/// A read that blocks in the kernel (a stuck network file system) blocks this call too:
+/// [`drain_bounded`] runs it on a thread and ends on time whatever it does.
 pub fn drain(
     watched: &mut dyn Watched,
     opts: &WaitOptions,
     stop: &StopFlag,
+) -> Result<WaitReport, WaitError> {
+    drain_published(watched, opts, stop, None)
+}
+
+/// [`drain`], publishing every full assessment to `latest`.
+fn drain_published(
+    watched: &mut dyn Watched,
+    opts: &WaitOptions,
+    stop: &StopFlag,
+    latest: Option<&Latest>,
 ) -> Result<WaitReport, WaitError> {
     let started = std::time::SystemTime::now();
     let t0 = Instant::now();
@@ -247,7 +277,7 @@ pub fn drain(
     let events = Events::new(&watched.watch_paths(), opts.catch_signals, stop);
     let mut shortcut = shortcut::Shortcut::default();
     let snapshots = watched.read()?;
-    let first = full_assessment(watched, &snapshots, &mut shortcut);
+    let first = full_assessment(watched, &snapshots, &mut shortcut, latest);
     let bytes_at_start = first.bytes_behind;
     let marker0 = progress_marker(&snapshots);
     let mut progress = progress::Progress::new(opts, bytes_at_start);
@@ -267,6 +297,7 @@ pub fn drain(
         bytes_at_start,
         bytes_shipped: marker.saturating_sub(marker0),
         final_assessment: a,
+        blocked: None,
     };
     if !unprovable(&last).is_empty() && opts.settle_after.is_none() {
         tracing::warn!(
@@ -294,7 +325,7 @@ pub fn drain(
             if !dead.is_empty() {
                 if !death_rechecked {
                     death_rechecked = true;
-                    refresh(watched, &mut shortcut, &mut last, &mut marker);
+                    refresh(watched, &mut shortcut, &mut last, &mut marker, latest);
                     fresh = true;
                     continue;
                 }
@@ -325,7 +356,7 @@ pub fn drain(
         if now >= deadline_at {
             if !fresh {
                 // The per-file report must be current (and a drain that just finished counts).
-                refresh(watched, &mut shortcut, &mut last, &mut marker);
+                refresh(watched, &mut shortcut, &mut last, &mut marker, latest);
                 fresh = true;
                 continue;
             }
@@ -342,14 +373,14 @@ pub fn drain(
         match events.next(timeout) {
             Wake::Signal(signal) => {
                 if !fresh {
-                    refresh(watched, &mut shortcut, &mut last, &mut marker);
+                    refresh(watched, &mut shortcut, &mut last, &mut marker, latest);
                 }
                 progress.done();
                 return Ok(finish(Outcome::Interrupted { signal }, last, marker));
             }
             Wake::Stop => {
                 if !fresh {
-                    refresh(watched, &mut shortcut, &mut last, &mut marker);
+                    refresh(watched, &mut shortcut, &mut last, &mut marker, latest);
                 }
                 progress.done();
                 let reason = stop.reason().unwrap_or_default();
@@ -384,7 +415,7 @@ pub fn drain(
             fresh = false;
             continue;
         }
-        let a = full_assessment(watched, &snapshots, &mut shortcut);
+        let a = full_assessment(watched, &snapshots, &mut shortcut, latest);
         fresh = true;
         if a.bytes_behind != last.bytes_behind {
             last_change = Instant::now();

@@ -1,0 +1,304 @@
+//! [`drain_bounded`]: the deadline and SIGTERM/SIGINT win over blocked I/O.
+//!
+//! Every read drainguard makes is bounded ([`crate::safe_read`]), but a file on a stuck
+//! network file system blocks `open()` or `stat()` in the kernel, where nothing can
+//! interrupt it. So the drain runs on a worker thread that publishes every full assessment,
+//! and the calling thread watches the clock and the signals: when the deadline plus
+//! [`GRACE`] passes, or [`GRACE`] after a signal (or a raised [`StopFlag`]), while the worker
+//! has not returned, the wait ends with the last published assessment and says which
+//! call did not return. The blocked worker is left behind; the process exits soon after.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::{Outcome, StopFlag, WaitError, WaitOptions, WaitReport, Watched};
+use crate::backlog::{Assessment, Verdict};
+
+/// How long the worker may overrun the deadline, or a signal, before the wait ends without
+/// it (well inside the 2 s the shutdown path allows).
+pub const GRACE: Duration = Duration::from_secs(1);
+
+/// The last full assessment a drain made, shared with the thread that watches it.
+#[derive(Debug, Clone, Default)]
+pub struct Latest(Arc<Mutex<Option<Published>>>);
+
+#[derive(Debug)]
+struct Published {
+    assessment: Assessment,
+    bytes_at_start: u64,
+    marker0: u64,
+    marker: u64,
+    at: Instant,
+}
+
+impl Latest {
+    /// Records `a` (and the progress marker of its read).
+    pub(super) fn publish(&self, a: &Assessment, marker: u64) {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (bytes_at_start, marker0) = g
+            .as_ref()
+            .map_or((a.bytes_behind, marker), |p| (p.bytes_at_start, p.marker0));
+        *g = Some(Published {
+            assessment: a.clone(),
+            bytes_at_start,
+            marker0,
+            marker,
+            at: Instant::now(),
+        });
+    }
+
+    /// The report of a wait that ended with `outcome` while the drain was blocked.
+    fn report(&self, outcome: Outcome, started: SystemTime, t0: Instant) -> WaitReport {
+        let g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (final_assessment, bytes_at_start, bytes_shipped, blocked) = match g.as_ref() {
+            Some(p) => (
+                p.assessment.clone(),
+                p.bytes_at_start,
+                p.marker.saturating_sub(p.marker0),
+                format!(
+                    "a store read or file check has not returned for {:.1}s (blocked I/O: a \
+                     stuck network file system?); this report is the last complete \
+                     assessment, from {:.1}s after the start",
+                    p.at.elapsed().as_secs_f64(),
+                    p.at.duration_since(t0).as_secs_f64()
+                ),
+            ),
+            None => (
+                Assessment {
+                    verdict: Verdict::Behind,
+                    bytes_behind: 0,
+                    shippers: Vec::new(),
+                },
+                0,
+                0,
+                "the first read of the stores has not returned (blocked I/O: a stuck network \
+                 file system?): nothing could be assessed, nothing is proven"
+                    .to_string(),
+            ),
+        };
+        WaitReport {
+            outcome,
+            started,
+            elapsed: t0.elapsed(),
+            bytes_at_start,
+            bytes_shipped,
+            final_assessment,
+            blocked: Some(blocked),
+        }
+    }
+}
+
+/// Runs [`drain`](super::drain) on a worker thread and returns its report, or, when the worker
+/// is stuck past the deadline plus [`GRACE`] or [`GRACE`] after SIGTERM/SIGINT (when
+/// `opts.catch_signals`) or a raised `stop`, a report from its last full assessment (see the
+/// module docs). A panic in the drain is [`WaitError::Internal`].
+pub fn drain_bounded<W: Watched + Send + 'static>(
+    watched: W,
+    opts: &WaitOptions,
+    stop: &StopFlag,
+) -> Result<WaitReport, WaitError> {
+    let started = SystemTime::now();
+    let t0 = Instant::now();
+    let latest = Latest::default();
+    let signal = Arc::new(AtomicUsize::new(0));
+    let ids: Vec<signal_hook::SigId> = if opts.catch_signals {
+        [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT]
+            .into_iter()
+            .filter_map(|s| {
+                signal_hook::flag::register_usize(s, Arc::clone(&signal), s as usize).ok()
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (tx, rx) = channel();
+    {
+        let (latest, opts, stop) = (latest.clone(), opts.clone(), stop.clone());
+        let spawned = std::thread::Builder::new()
+            .name("drain".into())
+            .spawn(move || {
+                let mut watched = watched;
+                let _ = tx.send(super::drain_published(
+                    &mut watched,
+                    &opts,
+                    &stop,
+                    Some(&latest),
+                ));
+            });
+        if let Err(e) = spawned {
+            unregister(ids);
+            return Err(WaitError::Internal(format!("cannot start the drain: {e}")));
+        }
+    }
+    let hard_deadline = t0
+        .checked_add(opts.deadline.saturating_add(GRACE))
+        .unwrap_or_else(|| t0 + crate::settings::MAX_DEADLINE);
+    // Set when the wait must end: by then the worker must have returned.
+    let mut ending: Option<(Instant, Outcome)> = None;
+    let result = loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(r) => break r,
+            Err(RecvTimeoutError::Disconnected) => {
+                break Err(WaitError::Internal(
+                    "the drain stopped (a bug; please report the message above)".into(),
+                ))
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        let now = Instant::now();
+        if ending.is_none() {
+            let sig = signal.load(Ordering::SeqCst);
+            ending = if sig != 0 {
+                Some((now + GRACE, Outcome::Interrupted { signal: sig as i32 }))
+            } else if stop.is_stopped() {
+                let reason = stop.reason().unwrap_or_default();
+                Some((now + GRACE, Outcome::Stopped { reason }))
+            } else if now >= hard_deadline {
+                Some((now, Outcome::Deadline))
+            } else {
+                None
+            };
+        }
+        if let Some((at, outcome)) = &ending {
+            if now >= *at {
+                tracing::warn!(
+                    outcome = outcome.word(),
+                    "the drain is blocked in a read; ending the wait with its last assessment"
+                );
+                break Ok(latest.report(outcome.clone(), started, t0));
+            }
+        }
+    };
+    unregister(ids);
+    result
+}
+
+fn unregister(ids: Vec<signal_hook::SigId>) {
+    for id in ids {
+        signal_hook::low_level::unregister(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::cursor::{ShipperKind, StoreSnapshot};
+    use crate::error::StoreError;
+
+    /// A store whose reads block forever after the first `ok` ones (a stuck NFS mount), and
+    /// whose assessments say 5 bytes are behind.
+    struct Stuck {
+        ok: usize,
+    }
+
+    impl Watched for Stuck {
+        fn read(&mut self) -> Result<Vec<StoreSnapshot>, StoreError> {
+            if self.ok == 0 {
+                loop {
+                    std::thread::park();
+                }
+            }
+            self.ok -= 1;
+            Ok(Vec::new())
+        }
+        fn assess(&mut self, _: &[StoreSnapshot]) -> Assessment {
+            Assessment {
+                verdict: Verdict::Behind,
+                bytes_behind: 5,
+                shippers: Vec::new(),
+            }
+        }
+        fn shipper_alive(&self, _: ShipperKind) -> bool {
+            true
+        }
+        fn watch_paths(&self) -> Vec<PathBuf> {
+            Vec::new()
+        }
+    }
+
+    fn opts(deadline: Duration) -> WaitOptions {
+        WaitOptions {
+            deadline,
+            interval: Duration::from_millis(10),
+            catch_signals: false,
+            quiet: true,
+            ..WaitOptions::default()
+        }
+    }
+
+    #[test]
+    fn a_read_blocked_after_the_first_ends_at_the_deadline_with_the_last_assessment() {
+        let t = Instant::now();
+        let r = drain_bounded(
+            Stuck { ok: 1 },
+            &opts(Duration::from_millis(300)),
+            &StopFlag::new(),
+        )
+        .unwrap();
+        assert_eq!(r.outcome, Outcome::Deadline);
+        assert_eq!(
+            r.final_assessment.bytes_behind, 5,
+            "the last full assessment"
+        );
+        assert!(r.blocked.as_deref().unwrap().contains("has not returned"));
+        // A bound against a hang (the worker is still blocked), not a performance figure.
+        assert!(t.elapsed() < Duration::from_millis(300) + GRACE + Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_first_read_that_never_returns_still_ends_and_proves_nothing() {
+        let r = drain_bounded(
+            Stuck { ok: 0 },
+            &opts(Duration::from_millis(100)),
+            &StopFlag::new(),
+        )
+        .unwrap();
+        assert_eq!(r.outcome, Outcome::Deadline);
+        assert_eq!(r.final_assessment.verdict, Verdict::Behind);
+        assert!(r.blocked.as_deref().unwrap().contains("nothing is proven"));
+    }
+
+    #[test]
+    fn a_stop_while_blocked_ends_within_the_grace() {
+        let stop = StopFlag::new();
+        let s = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            s.stop("lifecycle hook abandoned");
+        });
+        let r = drain_bounded(Stuck { ok: 1 }, &opts(Duration::from_secs(3600)), &stop).unwrap();
+        assert_eq!(
+            r.outcome,
+            Outcome::Stopped {
+                reason: "lifecycle hook abandoned".into()
+            }
+        );
+        assert!(r.blocked.is_some());
+    }
+
+    #[test]
+    fn an_unblocked_drain_returns_its_own_report() {
+        struct Drained;
+        impl Watched for Drained {
+            fn read(&mut self) -> Result<Vec<StoreSnapshot>, StoreError> {
+                Ok(Vec::new())
+            }
+            fn assess(&mut self, _: &[StoreSnapshot]) -> Assessment {
+                crate::backlog::combine(Vec::new())
+            }
+            fn shipper_alive(&self, _: ShipperKind) -> bool {
+                true
+            }
+            fn watch_paths(&self) -> Vec<PathBuf> {
+                Vec::new()
+            }
+        }
+        let r = drain_bounded(Drained, &opts(Duration::from_secs(5)), &StopFlag::new()).unwrap();
+        assert_eq!(r.outcome, Outcome::Drained);
+        assert!(r.blocked.is_none());
+    }
+}
