@@ -7,6 +7,10 @@ start=$(date +%s)
 echo "== cargo fmt --check"; cargo fmt --all -- --check
 echo "== cargo clippy"; cargo clippy --all-targets -- -D warnings
 echo "== cargo test"; cargo test --all-targets
+# The property tests and the parser corpus runner again, release-like with overflow checks on
+# (an overflow on outside input must fail, not wrap): docs/fuzzing.md.
+echo "== cargo test --profile fuzzish (overflow checks)"
+cargo test --profile fuzzish --test parsers_fuzz --test filebeat_props --test config_props
 # AWS (feature `aws`, off by default: the SDK's build cost): lints, then the IMDSv2 / Auto
 # Scaling tests against local fakes on 127.0.0.1 (docs/aws.md).
 echo "== cargo clippy --features aws"; cargo clippy --all-targets --features aws -- -D warnings

@@ -129,6 +129,10 @@ fn vector_first_lines(
     max_line_bytes: u64,
 ) -> io::Result<Option<String>> {
     use std::io::BufRead;
+    if max_line_bytes == 0 {
+        // Every "line" would be empty: `lines` (up to 2^64) rounds of reading nothing.
+        return Ok(None);
+    }
     let mut f = open(path)?;
     let mut magic = [0u8; 2];
     let n = f.read(&mut magic)?;

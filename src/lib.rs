@@ -21,6 +21,7 @@ pub mod exit;
 pub mod fingerprint;
 pub mod glob_walk;
 pub mod install;
+pub mod parsers;
 pub mod process;
 pub mod report;
 pub mod root;

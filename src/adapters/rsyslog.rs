@@ -245,7 +245,7 @@ fn read_tail(path: &Path, window: u64) -> Result<(Vec<u8>, bool), StoreError> {
 /// the `{` is allowed; lines that are not JSON are skipped), and whether some queue appears
 /// twice: impstats writes every queue once per interval, so then the text spans a whole
 /// interval and holds every queue's newest record.
-fn queue_sizes(text: &[u8]) -> (std::collections::BTreeMap<String, u64>, bool) {
+pub fn queue_sizes(text: &[u8]) -> (std::collections::BTreeMap<String, u64>, bool) {
     let mut sizes = std::collections::BTreeMap::new();
     let mut repeated = false;
     for line in text.split(|b| *b == b'\n') {

@@ -462,10 +462,11 @@ fn totals(files: &[FileReport]) -> Totals {
         let b = f.state.blocking_bytes();
         if b > 0 {
             t.blocking_files += 1;
-            t.bytes_behind += b;
+            // Sizes are the file system's (sparse files reach 2^63): saturate, never wrap.
+            t.bytes_behind = t.bytes_behind.saturating_add(b);
         }
         if let FileState::PartialTail { bytes } = f.state {
-            t.partial_tail_bytes += bytes;
+            t.partial_tail_bytes = t.partial_tail_bytes.saturating_add(bytes);
         }
         *t.by_state.entry(f.state.name()).or_default() += 1;
     }

@@ -86,7 +86,10 @@ pub fn combine(shippers: Vec<ShipperBacklog>) -> Assessment {
         .unwrap_or(Verdict::Drained);
     Assessment {
         verdict,
-        bytes_behind: shippers.iter().map(|s| s.totals.bytes_behind).sum(),
+        bytes_behind: shippers
+            .iter()
+            .map(|s| s.totals.bytes_behind)
+            .fold(0, u64::saturating_add),
         shippers,
     }
 }

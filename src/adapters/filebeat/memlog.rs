@@ -200,12 +200,46 @@ impl Memlog {
 
     fn load_checkpoint(&mut self, txid: u64, path: &Path) -> Result<(), StoreError> {
         let bytes = crate::adapters::common::read_bytes(path)?;
+        self.load_checkpoint_bytes(txid, path, &bytes)
+    }
+
+    /// The state of a checkpoint `<txid>.json` holding `checkpoint` followed by a log.json
+    /// holding `log`, parsed from bytes (`dir` names the store in errors and notes): what a
+    /// full read of such a directory gives. For property tests and fuzzing.
+    pub fn from_bytes(
+        dir: PathBuf,
+        checkpoint: Option<(u64, &[u8])>,
+        log: &[u8],
+    ) -> Result<Memlog, StoreError> {
+        let mut m = Memlog::new(dir);
+        if let Some((txid, bytes)) = checkpoint {
+            let path = m.dir.join(format!("{txid}.json"));
+            m.load_checkpoint_bytes(txid, &path, bytes)?;
+            let unknown = Sig {
+                dev: 0,
+                ino: 0,
+                size: 0,
+                mtime: None,
+            };
+            m.checkpoint = Some((txid, unknown));
+        }
+        let log_path = m.dir.join("log.json");
+        m.replay_bytes(&log_path, log);
+        Ok(m)
+    }
+
+    fn load_checkpoint_bytes(
+        &mut self,
+        txid: u64,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
         let entries = &mut self.entries;
         // Filebeat writes one entry per line: reserving that many slots spares the map its
         // rehashes while 10^6 entries load.
         let lines = bytes.iter().filter(|&&b| b == b'\n').count();
         entries.reserve(lines.saturating_sub(entries.len()));
-        for_each_state(path, &bytes, |_, mut state| {
+        for_each_state(path, bytes, |_, mut state| {
             let key = state
                 .key
                 .take()
@@ -214,7 +248,7 @@ impl Memlog {
             entries.insert(key.into_boxed_str(), entry);
             Ok(())
         })?;
-        self.next_id = txid + 1;
+        self.next_id = txid.saturating_add(1);
         Ok(())
     }
 
@@ -222,14 +256,19 @@ impl Memlog {
     fn replay(&mut self, log_path: &Path) -> Result<u64, StoreError> {
         let buf =
             crate::safe_read::read_from(log_path, self.consumed, crate::safe_read::Limit::STORE)?;
+        Ok(self.replay_bytes(log_path, &buf))
+    }
+
+    /// Applies the ops in `buf` (log.json from `consumed` on); returns `buf`'s length.
+    fn replay_bytes(&mut self, log_path: &Path, buf: &[u8]) -> u64 {
         let checkpoint_id = self.checkpoint.map_or(0, |(id, _)| id);
         let mut pos = 0usize;
         loop {
-            let Some(a_end) = line_end(&buf, pos) else {
+            let Some(a_end) = line_end(buf, pos) else {
                 self.note_torn(&buf[pos..]);
                 break;
             };
-            let Some(b_end) = line_end(&buf, a_end + 1) else {
+            let Some(b_end) = line_end(buf, a_end + 1) else {
                 self.note_torn(&buf[pos..]);
                 break;
             };
@@ -271,13 +310,13 @@ impl Memlog {
                     self.note_stop(log_path, here, &what);
                     break;
                 }
-                self.next_id += 1;
+                self.next_id = self.next_id.saturating_add(1);
             }
             pos = b_end + 1;
-            self.lines += 2;
+            self.lines = self.lines.saturating_add(2);
         }
-        self.consumed += pos as u64;
-        Ok(buf.len() as u64)
+        self.consumed = self.consumed.saturating_add(pos as u64);
+        buf.len() as u64
     }
 
     fn apply(&mut self, op: &str, body: Body) -> Result<(), String> {

@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 pub use config::{parse_go_duration, Config, Input};
 pub use locate::{open, open_reader, StoreLayout};
 
-use self::entry::Entry;
+pub use self::config::parse as parse_config;
+pub use self::entry::Entry;
 use self::keys::{FileId, Key};
 use super::StoreReader;
 use crate::cursor::{
@@ -156,9 +157,14 @@ impl StoreReader for FilebeatReader {
 
 /// A legacy array or data.json, keyed like the log input would key it.
 fn read_array(file: &Path) -> Result<Vec<(String, Entry)>, StoreError> {
-    let bytes = super::common::read_bytes(file)?;
+    parse_array(file, &super::common::read_bytes(file)?)
+}
+
+/// Parses a legacy registry array or data.json (`file` names it in errors), keyed like the
+/// log input would key it.
+pub fn parse_array(file: &Path, bytes: &[u8]) -> Result<Vec<(String, Entry)>, StoreError> {
     let mut out = Vec::new();
-    json_array::for_each_state(file, &bytes, |i, state| {
+    json_array::for_each_state(file, bytes, |i, state| {
         let e = state.into_entry()?;
         let key = match e.dev_ino {
             // The key Filebeat 7.9+ migrates these entries to.

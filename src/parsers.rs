@@ -1,0 +1,261 @@
+//! Every parser of outside input, reachable from bytes: what the fuzz targets (`fuzz/`) and
+//! the corpus runner test (`tests/parsers_fuzz.rs`) feed arbitrary input to. Each [`Format`]
+//! runs the same function the adapter runs on the bytes it read; the result is only "did it
+//! return" (any `Err` is fine, a panic or a hang is the bug). See docs/fuzzing.md.
+
+use std::path::{Path, PathBuf};
+
+use crate::adapters::{filebeat, fluentbit, fluentd, logstash, promtail, rsyslog, vector};
+use crate::cursor::ShipperKind;
+use crate::root::Root;
+
+/// One input format drainguard parses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Filebeat memlog `log.json` (op/body line pairs), replayed on an empty state.
+    FilebeatMemlogLog,
+    /// Filebeat memlog checkpoint `<txid>.json` (a JSON array of states).
+    FilebeatCheckpoint,
+    /// Filebeat's legacy registry array / `data.json`.
+    FilebeatLegacy,
+    /// `filebeat.yml`.
+    FilebeatConfig,
+    /// Fluent Bit classic `fluent-bit.conf`.
+    FluentBitClassic,
+    /// Fluent Bit YAML `fluent-bit.yaml`.
+    FluentBitYaml,
+    /// `vector.toml`.
+    VectorToml,
+    /// `vector.yaml`.
+    VectorYaml,
+    /// Vector file source `checkpoints.json`.
+    VectorCheckpoints,
+    /// Vector disk buffer ledger `buffer.db`.
+    VectorLedger,
+    /// Promtail `positions.yaml` (and Alloy's layout).
+    PromtailPositions,
+    /// Fluentd `pos_file`.
+    FluentdPosFile,
+    /// Fluentd `fluent.conf` (tail sources, monitor_agent).
+    FluentdConfig,
+    /// rsyslog imfile state file (JSON).
+    RsyslogState,
+    /// `rsyslog.conf`.
+    RsyslogConf,
+    /// rsyslog impstats log (JSON lines).
+    RsyslogImpstats,
+    /// Logstash sincedb.
+    LogstashSincedb,
+    /// Logstash pipeline config (`input { file { ... } }`).
+    LogstashPipeline,
+    /// `logstash.yml`.
+    LogstashSettings,
+    /// drainguard's own settings file (TOML).
+    Settings,
+    /// A content fingerprint: the first 25 bytes pick the spec and its three numbers (as a
+    /// config would give them), the rest is the file's content.
+    Fingerprint,
+}
+
+impl Format {
+    /// Every format.
+    pub const ALL: [Format; 21] = [
+        Format::FilebeatMemlogLog,
+        Format::FilebeatCheckpoint,
+        Format::FilebeatLegacy,
+        Format::FilebeatConfig,
+        Format::FluentBitClassic,
+        Format::FluentBitYaml,
+        Format::VectorToml,
+        Format::VectorYaml,
+        Format::VectorCheckpoints,
+        Format::VectorLedger,
+        Format::PromtailPositions,
+        Format::FluentdPosFile,
+        Format::FluentdConfig,
+        Format::RsyslogState,
+        Format::RsyslogConf,
+        Format::RsyslogImpstats,
+        Format::LogstashSincedb,
+        Format::LogstashPipeline,
+        Format::LogstashSettings,
+        Format::Settings,
+        Format::Fingerprint,
+    ];
+
+    /// The name of its fuzz target and corpus directory (`fuzz/corpus/<name>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::FilebeatMemlogLog => "filebeat_memlog_log",
+            Format::FilebeatCheckpoint => "filebeat_checkpoint",
+            Format::FilebeatLegacy => "filebeat_legacy",
+            Format::FilebeatConfig => "filebeat_config",
+            Format::FluentBitClassic => "fluentbit_classic",
+            Format::FluentBitYaml => "fluentbit_yaml",
+            Format::VectorToml => "vector_toml",
+            Format::VectorYaml => "vector_yaml",
+            Format::VectorCheckpoints => "vector_checkpoints",
+            Format::VectorLedger => "vector_ledger",
+            Format::PromtailPositions => "promtail_positions",
+            Format::FluentdPosFile => "fluentd_pos_file",
+            Format::FluentdConfig => "fluentd_config",
+            Format::RsyslogState => "rsyslog_state",
+            Format::RsyslogConf => "rsyslog_conf",
+            Format::RsyslogImpstats => "rsyslog_impstats",
+            Format::LogstashSincedb => "logstash_sincedb",
+            Format::LogstashPipeline => "logstash_pipeline",
+            Format::LogstashSettings => "logstash_settings",
+            Format::Settings => "settings",
+            Format::Fingerprint => "fingerprint",
+        }
+    }
+
+    /// The format named `name` (see [`Format::name`]).
+    pub fn from_name(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+/// A root no file exists under: a config's includes and globs find nothing.
+fn empty_root() -> Root {
+    Root::new(Some(PathBuf::from("/nonexistent/drainguard-fuzz-root")))
+}
+
+/// Runs `format`'s parser on `bytes`. `Err` (with the parser's message) is a normal outcome
+/// for bad input; the caller checks only that this returns.
+pub fn parse(format: Format, bytes: &[u8]) -> Result<(), String> {
+    let p = Path::new("/fuzz/input");
+    let text = || std::str::from_utf8(bytes).map_err(|e| e.to_string());
+    let done = |r: Result<(), crate::error::StoreError>| r.map_err(|e| e.to_string());
+    match format {
+        Format::FilebeatMemlogLog => done(
+            filebeat::memlog::Memlog::from_bytes(PathBuf::from("/fuzz"), None, bytes).map(|_| ()),
+        ),
+        Format::FilebeatCheckpoint => done(
+            filebeat::memlog::Memlog::from_bytes(PathBuf::from("/fuzz"), Some((1, bytes)), b"")
+                .map(|_| ()),
+        ),
+        Format::FilebeatLegacy => done(filebeat::parse_array(p, bytes).map(|_| ())),
+        Format::FilebeatConfig => done(
+            filebeat::parse_config(text()?, Path::new("/fuzz/filebeat.yml"), &empty_root())
+                .map(|_| ()),
+        ),
+        Format::FluentBitClassic => {
+            fluentbit::parse_classic(text()?);
+            Ok(())
+        }
+        Format::FluentBitYaml => {
+            done(fluentbit::parse_yaml(Path::new("/fuzz/fluent-bit.yaml"), text()?).map(|_| ()))
+        }
+        Format::VectorToml => {
+            done(vector::parse_conf(Path::new("/fuzz/vector.toml"), text()?).map(|_| ()))
+        }
+        Format::VectorYaml => {
+            done(vector::parse_conf(Path::new("/fuzz/vector.yaml"), text()?).map(|_| ()))
+        }
+        Format::VectorCheckpoints => {
+            let source = vector::FileSource::with_defaults("fuzz");
+            done(vector::parse(p, bytes, &source).map(|_| ()))
+        }
+        Format::VectorLedger => {
+            done(crate::adapters::vector_buffer::Ledger::parse(p, bytes).map(|_| ()))
+        }
+        Format::PromtailPositions => {
+            let a = promtail::parse(ShipperKind::Promtail, p, bytes).map(|_| ());
+            let b = promtail::parse(ShipperKind::Alloy, p, bytes).map(|_| ());
+            done(a.and(b))
+        }
+        Format::FluentdPosFile => done(fluentd::parse(p, bytes).map(|_| ())),
+        Format::FluentdConfig => {
+            let t = text()?;
+            fluentd::tail_sources(t);
+            fluentd::monitor_agent_url(t);
+            Ok(())
+        }
+        Format::RsyslogState => {
+            let mut notes = Vec::new();
+            let name = "imfile-state:1234:fuzz";
+            done(rsyslog::parse_state(p, name, bytes, &mut notes).map(|_| ()))
+        }
+        Format::RsyslogConf => {
+            rsyslog::parse_conf(text()?);
+            Ok(())
+        }
+        Format::RsyslogImpstats => {
+            rsyslog::queue_sizes(bytes);
+            Ok(())
+        }
+        Format::LogstashSincedb => done(logstash::parse(p, bytes).map(|_| ())),
+        Format::LogstashPipeline => {
+            for input in logstash::file_inputs(text()?) {
+                input.default_sincedb_name();
+                input.exclude_rules();
+            }
+            Ok(())
+        }
+        Format::LogstashSettings => done(logstash::parse_settings(p, text()?).map(|_| ())),
+        Format::Settings => done(crate::settings::Settings::parse(text()?, p).map(|_| ())),
+        Format::Fingerprint => fingerprint(bytes),
+    }
+}
+
+/// [`Format::Fingerprint`]: the spec from the first 25 bytes, the file from the rest (written
+/// to a private temporary file).
+fn fingerprint(bytes: &[u8]) -> Result<(), String> {
+    use crate::fingerprint::FingerprintSpec;
+    if bytes.len() < 25 {
+        return Err("too short".into());
+    }
+    let n = |i: usize| u64::from_le_bytes(bytes[1 + 8 * i..9 + 8 * i].try_into().unwrap());
+    let spec = match bytes[0] % 3 {
+        0 => FingerprintSpec::Sha256Window {
+            offset: n(0),
+            length: n(1),
+        },
+        1 => FingerprintSpec::RsyslogFileId,
+        _ => FingerprintSpec::VectorFirstLines {
+            lines: n(0),
+            ignored_header_bytes: n(1),
+            max_line_bytes: n(2),
+        },
+    };
+    let mut f = tempfile_in_tmp().map_err(|e| e.to_string())?;
+    std::io::Write::write_all(f.as_file_mut(), &bytes[25..]).map_err(|e| e.to_string())?;
+    spec.min_size();
+    spec.compute(f.path())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// A named temporary file (removed when dropped) in the system's temp directory.
+fn tempfile_in_tmp() -> std::io::Result<TempFile> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "drainguard-fuzz-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let file = std::fs::File::create(&path)?;
+    Ok(TempFile { path, file })
+}
+
+struct TempFile {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl TempFile {
+    fn as_file_mut(&mut self) -> &mut std::fs::File {
+        &mut self.file
+    }
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
