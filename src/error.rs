@@ -49,7 +49,7 @@ pub enum StoreError {
     #[error("{path}: invalid configuration: {what}", what = clip(what))]
     Config { path: PathBuf, what: String },
     /// A path that must be a regular file is something else (directory, FIFO, socket ...).
-    #[error("{path} is a {found}, not {expected}: point to the file itself")]
+    #[error("{path} is a {found}, not {expected}")]
     NotRegular {
         path: PathBuf,
         found: &'static str,

@@ -474,7 +474,14 @@ fn status_and_wait_never_write_or_lock_rsyslogs_files() {
     wait.args(["wait", "--shipper", "rsyslog", "--config"])
         .arg(&rs.conf)
         .args(["--shipper-pid", &rs.pid().to_string()])
-        .args(["--interval", "100ms", "--deadline", "2s", "--quiet", "--no-log-file"]);
+        .args([
+            "--interval",
+            "100ms",
+            "--deadline",
+            "2s",
+            "--quiet",
+            "--no-log-file",
+        ]);
     let o = support::strace::assert_read_only(&wait, &protected);
     assert!(matches!(o.status.code(), Some(0 | 3)), "{}", text(&o));
 }

@@ -117,7 +117,7 @@ fn copy_file(from: &Path, to: &Path, required: bool) -> Result<Option<Version>, 
         return Err(StoreError::not_regular(
             from,
             &meta,
-            "a Fluent Bit tail DB file (the `DB` of a tail input)",
+            "a Fluent Bit tail DB file: point to the file a tail input names in `DB`",
         ));
     }
     let too_big = || {
