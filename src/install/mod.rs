@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod diff;
 pub mod manifest;
+pub mod names;
 pub mod plan;
 pub mod probe;
 pub mod systemd;
