@@ -137,7 +137,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         host.shipper.as_deref().unwrap_or("(none found)")
     );
     if args.dry_run {
-        print!("{}", install::preview(&root, &plan));
+        print!("{}", install::preview(&root, &plan)?);
         println!("dry run: nothing was written");
         return Ok(Exit::Ok);
     }

@@ -2,6 +2,7 @@
 //! apply it atomically with a manifest, undo it exactly.
 
 pub mod apply;
+pub mod beneath;
 pub mod diff;
 pub mod manifest;
 pub mod names;
