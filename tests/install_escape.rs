@@ -365,3 +365,464 @@ fn deadlines_systemd_cannot_hold_are_refused_without_a_panic() {
         }
     }
 }
+
+/// The directories each init flavour's install writes into (host paths), outermost first.
+fn touched_dirs(init: &str) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "/etc",
+        "/etc/drainguard",
+        "/var",
+        "/var/lib",
+        "/var/lib/drainguard",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    match init {
+        "systemd" => {
+            v.extend(["/etc/systemd", "/etc/systemd/system"].map(String::from));
+            v.push("/etc/systemd/system/multi-user.target.wants".into());
+        }
+        "sysv-debian" => {
+            v.push("/etc/init.d".into());
+            v.extend((0..=6).map(|l| format!("/etc/rc{l}.d")));
+        }
+        _ => {
+            v.extend(["/etc/rc.d", "/etc/rc.d/init.d"].map(String::from));
+            v.extend((0..=6).map(|l| format!("/etc/rc.d/rc{l}.d")));
+        }
+    }
+    v
+}
+
+fn host_for(init: &str) -> Host {
+    match init {
+        "systemd" => systemd_host(),
+        "sysv-debian" => debian_sysv_host(),
+        _ => chkconfig_host(),
+    }
+}
+
+/// Replaces the directory `host` below the root (if any) by a link to `target`.
+fn plant(h: &Host, host: &str, target: &Path) {
+    let p = h.p(host);
+    if p.is_dir() {
+        fs::remove_dir_all(&p).unwrap();
+    }
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    symlink(target, &p).unwrap();
+}
+
+/// The install arguments for a fixture of `init` (a reorder is allowed where needed).
+fn install_args(init: &'static str) -> Vec<&'static str> {
+    let app = if init == "sysv-chkconfig" {
+        "tomcat"
+    } else {
+        "apache2"
+    };
+    vec![
+        "install",
+        "--init",
+        init,
+        "--before",
+        app,
+        EXEC,
+        "--shipper",
+        "filebeat",
+    ]
+}
+
+#[test]
+fn install_never_writes_through_a_linked_directory_at_any_level() {
+    for init in ["systemd", "sysv-debian", "sysv-chkconfig"] {
+        for dir in touched_dirs(init) {
+            // An absolute link out, and a relative one climbing out of the root.
+            for absolute in [true, false] {
+                let h = host_for(init);
+                let target = if absolute {
+                    h.outside.join(dir.trim_start_matches('/'))
+                } else {
+                    let depth = dir.matches('/').count();
+                    let mut t = PathBuf::from("../".repeat(depth));
+                    t.push("outside");
+                    t.push(dir.trim_start_matches('/'));
+                    t
+                };
+                plant(&h, &dir, &target);
+                let outside = h.outside_hash();
+                let before = h.root_hash();
+                let dry = h.run(&[&install_args(init)[..], &["--dry-run"]].concat());
+                let out = h.run(&install_args(init));
+                let case = format!("{init}, {dir} -> {}", target.display());
+                assert_eq!(h.outside_hash(), outside, "{case}: the outside changed");
+                assert_eq!(out.status.code(), Some(2), "{case}: {}", text(&out));
+                let want = format!("{}: a symbolic link", h.p(&dir).display());
+                assert!(text(&out).contains(&want), "{case}: {}", text(&out));
+                assert_eq!(dry.status.code(), Some(2), "{case}: dry run {}", text(&dry));
+                assert!(text(&dry).contains(&want), "{case}: {}", text(&dry));
+                // What was done before the refusal is recorded and undone.
+                if h.p("/var/lib/drainguard/install-manifest.json").is_file() {
+                    let un = h.run(&["uninstall"]);
+                    assert_eq!(un.status.code(), Some(0), "{case}: {}", text(&un));
+                    assert_eq!(h.root_hash(), before, "{case}: uninstall restores the tree");
+                }
+                assert_eq!(h.outside_hash(), outside, "{case}: the outside changed");
+            }
+        }
+    }
+}
+
+#[test]
+fn uninstall_never_removes_through_a_directory_linked_after_install() {
+    for init in ["systemd", "sysv-debian", "sysv-chkconfig"] {
+        for dir in touched_dirs(init) {
+            let h = host_for(init);
+            let out = h.run(&install_args(init));
+            assert_eq!(out.status.code(), Some(0), "{init}: {}", text(&out));
+            // The outside holds what uninstall would remove or restore: copies of our files.
+            let src = h.p(&dir);
+            let dst = h.outside.join(dir.trim_start_matches('/'));
+            copy_tree(&src, &dst);
+            fs::remove_dir_all(&src).unwrap();
+            symlink(&dst, &src).unwrap();
+            let outside = h.outside_hash();
+            let dry = h.run(&["uninstall", "--dry-run"]);
+            let out = h.run(&["uninstall"]);
+            let case = format!("{init}, {dir} linked out");
+            assert_eq!(h.outside_hash(), outside, "{case}: the outside changed");
+            assert_eq!(out.status.code(), Some(2), "{case}: {}", text(&out));
+            assert!(
+                text(&out).contains("a symbolic link"),
+                "{case}: {}",
+                text(&out)
+            );
+            assert_eq!(dry.status.code(), Some(2), "{case}: {}", text(&dry));
+        }
+    }
+}
+
+/// Copies a directory tree (files, links, dirs) from `src` to `dst`, merging.
+fn copy_tree(src: &Path, dst: &Path) {
+    fs::create_dir_all(dst).unwrap();
+    for e in fs::read_dir(src).unwrap().flatten() {
+        let (s, d) = (e.path(), dst.join(e.file_name()));
+        let m = fs::symlink_metadata(&s).unwrap();
+        if m.file_type().is_symlink() {
+            let _ = fs::remove_file(&d);
+            symlink(fs::read_link(&s).unwrap(), &d).unwrap();
+        } else if m.is_dir() {
+            copy_tree(&s, &d);
+        } else {
+            fs::copy(&s, &d).unwrap();
+        }
+    }
+}
+
+#[test]
+fn planted_links_at_the_files_themselves_are_replaced_and_restored() {
+    let h = systemd_host();
+    let victim = h.outside.join("etc/passwd");
+    for f in [
+        "/etc/systemd/system/drainguard.service",
+        "/etc/systemd/system/.drainguard.service.drainguard-tmp",
+        "/etc/systemd/system/multi-user.target.wants/drainguard.service",
+    ] {
+        h.link(f, &victim);
+    }
+    // The settings are read through a link (reading is not writing); a TOML file, then.
+    let theirs = h.outside.join("etc/drainguard/drainguard.toml");
+    h.link("/etc/drainguard/drainguard.toml", &theirs);
+    let before = h.root_hash();
+    let outside = h.outside_hash();
+    let out = h.run(&install_args("systemd"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        h.outside_hash(),
+        outside,
+        "nothing written through the links"
+    );
+    let unit = fs::symlink_metadata(h.p("/etc/systemd/system/drainguard.service")).unwrap();
+    assert!(unit.is_file(), "the link was replaced by our unit");
+    let out = h.run(&["uninstall"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let mut after = h.root_hash();
+    // The stale temporary link is ours to remove (it never held anything).
+    after.insert(
+        "etc/systemd/system/.drainguard.service.drainguard-tmp".into(),
+        before[Path::new("etc/systemd/system/.drainguard.service.drainguard-tmp")].clone(),
+    );
+    assert_eq!(
+        after, before,
+        "the planted links are back, nothing else changed"
+    );
+    assert_eq!(h.outside_hash(), outside);
+}
+
+/// Writes `text` as the manifest, with a matching checksum when `sum`.
+fn plant_manifest(h: &Host, text: &str, sum: bool) {
+    h.write("/var/lib/drainguard/install-manifest.json", text, 0o644);
+    if sum {
+        use sha2::Digest;
+        let hex: String = sha2::Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        h.write(
+            "/var/lib/drainguard/install-manifest.json.sha256",
+            &format!("{hex}\n"),
+            0o644,
+        );
+    }
+}
+
+#[test]
+fn tampered_manifests_are_refused_before_anything_is_done() {
+    let outside_rel = "../../../../outside/etc/passwd";
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!(r#"{{"kind":"created","path":"/etc/init.d/{outside_rel}"}}"#),
+            "not a plain absolute path",
+        ),
+        (
+            r#"{"kind":"created","path":"/etc/passwd"}"#.into(),
+            "not a file install writes",
+        ),
+        (
+            r#"{"kind":"removed","path":"/etc/rc0.d/K01apache2","backup":"/tmp/x"}"#.into(),
+            "the backup of /etc/rc0.d/K01apache2 is recorded at /tmp/x",
+        ),
+        (
+            r#"{"kind":"replaced","path":"/etc/init.d/drainguard","backup":"/var/lib/drainguard/backup/../../../../etc/passwd"}"#.into(),
+            "is recorded at",
+        ),
+        (
+            r#"{"kind":"renamed","from":"/etc/rc0.d/K04filebeat","to":"/etc/passwd"}"#.into(),
+            "is not renumbering one rc link",
+        ),
+        (
+            r#"{"kind":"dir","path":"/etc/rc0.d/../.."}"#.into(),
+            "not a directory install creates",
+        ),
+        (
+            r#"{"kind":"ran","argv":["systemctl","daemon-reload"],"undo":[["sh","-c","touch /tmp/p"]]}"#.into(),
+            "is not one uninstall runs",
+        ),
+        (
+            r#"{"kind":"ran","argv":["systemctl","daemon-reload"],"undo":[["systemctl","stop","sshd.service"]]}"#.into(),
+            "is not one uninstall runs",
+        ),
+        (
+            r#"{"kind":"exec","argv":["touch","/tmp/p"]}"#.into(),
+            "unknown variant",
+        ),
+        (
+            r#"{"kind":"created","path":"/etc/init.d/drainguard","sha256":"$(reboot)"}"#.into(),
+            "is not a SHA-256",
+        ),
+    ];
+    for (record, want) in cases {
+        for sum in [true, false] {
+            let h = debian_sysv_host();
+            h.write("/etc/init.d/drainguard", "#!/bin/sh\n", 0o755);
+            let doc = format!(r#"{{"version":2,"records":[{record}]}}"#);
+            plant_manifest(&h, &doc, sum);
+            let before = h.root_hash();
+            let outside = h.outside_hash();
+            for args in [
+                &["uninstall", "--dry-run"][..],
+                &["uninstall"],
+                &install_args("sysv-debian"),
+            ] {
+                let out = h.run(args);
+                assert_eq!(
+                    out.status.code(),
+                    Some(2),
+                    "{record} {args:?}: {}",
+                    text(&out)
+                );
+                assert!(
+                    text(&out).contains(want),
+                    "{record} {args:?}: {}",
+                    text(&out)
+                );
+            }
+            assert_eq!(h.root_hash(), before, "{record}: nothing done");
+            assert_eq!(h.outside_hash(), outside, "{record}: nothing outside");
+        }
+    }
+}
+
+#[test]
+fn a_manifest_edited_after_install_fails_its_checksum() {
+    let h = debian_sysv_host();
+    let out = h.run(&install_args("sysv-debian"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let m = h.p("/var/lib/drainguard/install-manifest.json");
+    let text0 = fs::read_to_string(&m).unwrap();
+    // A valid record, added by hand: refused by the checksum alone.
+    let edited = text0.replacen(
+        "\"records\": [",
+        "\"records\": [\n    {\"kind\": \"created\", \"path\": \"/etc/drainguard/drainguard.toml\"},",
+        1,
+    );
+    assert_ne!(edited, text0);
+    fs::write(&m, &edited).unwrap();
+    let before = h.root_hash();
+    let out = h.run(&["uninstall"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("does not match its checksum")
+            && text(&out).contains("install-manifest.json.sha256"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(h.root_hash(), before);
+    // Accepted once its checksum is removed (records are still checked).
+    fs::write(&m, &text0).unwrap();
+    fs::remove_file(h.p("/var/lib/drainguard/install-manifest.json.sha256")).unwrap();
+    let out = h.run(&["uninstall"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!h.p("/etc/init.d/drainguard").exists());
+}
+
+#[test]
+fn a_manifest_that_is_a_link_or_a_fifo_is_refused() {
+    let h = debian_sysv_host();
+    let victim = h.outside.join("etc/drainguard/drainguard.toml");
+    h.link("/var/lib/drainguard/install-manifest.json", &victim);
+    let outside = h.outside_hash();
+    for args in [&["uninstall"][..], &install_args("sysv-debian")] {
+        let out = h.run(args);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(
+            text(&out).contains("not a regular file (a symbolic link)"),
+            "{}",
+            text(&out)
+        );
+    }
+    assert_eq!(h.outside_hash(), outside);
+    fs::remove_file(h.p("/var/lib/drainguard/install-manifest.json")).unwrap();
+    let fifo = std::ffi::CString::new(
+        h.p("/var/lib/drainguard/install-manifest.json")
+            .as_os_str()
+            .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let out = h.run(&["uninstall"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("not a regular file (a FIFO)"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn files_changed_since_install_are_reported_and_left() {
+    let h = systemd_host();
+    let out = h.run(&install_args("systemd"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let unit = h.p("/etc/systemd/system/drainguard.service");
+    fs::write(&unit, "[Unit]\n# edited by the operator\n").unwrap();
+    let out = h.run(&["uninstall"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("left: /etc/systemd/system/drainguard.service: changed since install"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        fs::read_to_string(&unit).unwrap(),
+        "[Unit]\n# edited by the operator\n"
+    );
+    assert!(
+        !h.p("/etc/drainguard/drainguard.toml").exists(),
+        "the rest is removed"
+    );
+}
+
+/// Paths below the root whose entry differs between two snapshots.
+fn changed(a: &BTreeMap<PathBuf, String>, b: &BTreeMap<PathBuf, String>) -> Vec<PathBuf> {
+    let mut keys: Vec<&PathBuf> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect()
+}
+
+/// The host paths a dry run announces it would write (create, change, move or remove).
+fn announced(dry: &str) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for l in dry.lines() {
+        let w: Vec<&str> = l.split(' ').collect();
+        let path = |s: &str| PathBuf::from(s.trim_start_matches('/'));
+        match w.as_slice() {
+            ["create", "directory", p, ..]
+            | ["write", p, ..]
+            | ["link", p, ..]
+            | ["relink", p, ..]
+            | ["remove", p, ..] => v.push(path(p)),
+            ["save", p, "to", b, ..] => {
+                v.push(path(p));
+                v.push(path(b));
+            }
+            ["move", a, "->", b] => {
+                v.push(path(a));
+                v.push(path(b));
+            }
+            ["record", a, "and", b] => {
+                v.push(path(a));
+                v.push(path(b));
+            }
+            _ => {}
+        }
+    }
+    v.sort();
+    v.dedup();
+    v
+}
+
+#[test]
+fn a_dry_run_announces_exactly_the_paths_install_writes() {
+    for init in ["systemd", "sysv-debian", "sysv-chkconfig"] {
+        let h = host_for(init);
+        // An existing settings file: saved to the backup, then replaced.
+        h.write(
+            "/etc/drainguard/drainguard.toml",
+            "deadline = \"5m\"\n",
+            0o600,
+        );
+        let args = install_args(init);
+        let before = h.root_hash();
+        let dry = h.run(&[&args[..], &["--dry-run"]].concat());
+        assert_eq!(dry.status.code(), Some(0), "{init}: {}", text(&dry));
+        assert_eq!(h.root_hash(), before, "{init}: a dry run writes nothing");
+        let out = h.run(&args);
+        assert_eq!(out.status.code(), Some(0), "{init}: {}", text(&out));
+        let after = h.root_hash();
+        // Entries created, changed or removed (a directory's entry holds its mode and owner,
+        // not its listing).
+        let written = changed(&before, &after);
+        assert_eq!(
+            announced(&String::from_utf8_lossy(&dry.stdout)),
+            written,
+            "{init}: {}",
+            String::from_utf8_lossy(&dry.stdout)
+        );
+        // A second dry run on the installed tree announces only the manifest.
+        let again = h.run(&[&args[..], &["--dry-run"]].concat());
+        let a = announced(&String::from_utf8_lossy(&again.stdout));
+        assert_eq!(
+            a,
+            vec![
+                PathBuf::from("var/lib/drainguard/install-manifest.json"),
+                PathBuf::from("var/lib/drainguard/install-manifest.json.sha256")
+            ],
+            "{init}: {}",
+            String::from_utf8_lossy(&again.stdout)
+        );
+    }
+}
