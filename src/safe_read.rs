@@ -17,7 +17,7 @@
 
 use std::fs::{File, Metadata};
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use crate::error::{Position, StoreError};
@@ -47,27 +47,19 @@ impl Limit {
     };
 }
 
-/// What a non-regular file is, for the error message.
-fn kind_of(meta: &Metadata) -> &'static str {
-    let t = meta.file_type();
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_fifo() {
-        "a FIFO (named pipe)"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else {
-        "not a regular file"
-    }
-}
+/// What [`open`] says a non-regular file should have been.
+const EXPECTED: &str = "a regular file: drainguard reads only regular files (a FIFO or device \
+                        can block or never end); point it at the shipper's real file";
 
 /// Opens `path` for reading without blocking and checks that it is a regular file (symlinks
 /// are followed, as the shippers follow them). Returns the file and its metadata.
 pub fn open(path: &Path) -> Result<(File, Metadata), StoreError> {
+    open_expecting(path, EXPECTED)
+}
+
+/// [`open`], saying what the file should have been (`expected`, e.g. "a Fluent Bit tail DB
+/// file: ...") when it is not a regular file.
+pub fn open_expecting(path: &Path, expected: &'static str) -> Result<(File, Metadata), StoreError> {
     let f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
@@ -75,10 +67,7 @@ pub fn open(path: &Path) -> Result<(File, Metadata), StoreError> {
         .map_err(|e| StoreError::io(path, e))?;
     let meta = f.metadata().map_err(|e| StoreError::io(path, e))?;
     if !meta.is_file() {
-        return Err(StoreError::NotRegular {
-            path: path.to_path_buf(),
-            what: kind_of(&meta),
-        });
+        return Err(StoreError::not_regular(path, &meta, expected));
     }
     Ok((f, meta))
 }

@@ -17,9 +17,10 @@ use crate::safe_read::Limit;
 pub const DEFAULT_PATH: &str = "/etc/drainguard/drainguard.toml";
 /// Default deadline of `wait`: below Auto Scaling's one-hour lifecycle hook.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(25 * 60);
-/// The longest deadline accepted (flag or settings file): a week is far beyond any shutdown
-/// a host can hold, and every deadline below it fits the monotonic clock.
-pub const MAX_DEADLINE: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The longest deadline accepted (`wait --deadline`, the settings file, `install`): a drain
+/// that holds shutdown longer than a day is a fault, and every deadline below it fits the
+/// monotonic clock and systemd's time spans.
+pub const MAX_DEADLINE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Parses a deadline (humantime, e.g. "25m"), refusing one above [`MAX_DEADLINE`].
 pub fn parse_deadline(s: &str) -> Result<Duration, String> {
@@ -27,7 +28,7 @@ pub fn parse_deadline(s: &str) -> Result<Duration, String> {
     if d > MAX_DEADLINE {
         return Err(format!(
             "{s} is longer than the longest deadline accepted ({}): a shutdown held that long \
-             is a hung host",
+             is a hung host; give a shorter --deadline, or fix `deadline` in the settings file",
             humantime::format_duration(MAX_DEADLINE)
         ));
     }

@@ -91,7 +91,7 @@ impl Latest {
 }
 
 /// Runs [`drain`](super::drain) on a worker thread and returns its report, or, when the worker
-/// is stuck past the deadline plus [`GRACE`] or [`GRACE`] after SIGTERM/SIGINT (when
+/// is stuck past the deadline plus [`GRACE`] or [`GRACE`] after SIGTERM/SIGINT/SIGHUP/SIGQUIT (when
 /// `opts.catch_signals`) or a raised `stop`, a report from its last full assessment (see the
 /// module docs). A panic in the drain is [`WaitError::Internal`].
 pub fn drain_bounded<W: Watched + Send + 'static>(
@@ -104,7 +104,9 @@ pub fn drain_bounded<W: Watched + Send + 'static>(
     let latest = Latest::default();
     let signal = Arc::new(AtomicUsize::new(0));
     let ids: Vec<signal_hook::SigId> = if opts.catch_signals {
-        [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT]
+        // The signals the drain's own event loop ends on (events.rs).
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+        [SIGTERM, SIGINT, SIGHUP, SIGQUIT]
             .into_iter()
             .filter_map(|s| {
                 signal_hook::flag::register_usize(s, Arc::clone(&signal), s as usize).ok()

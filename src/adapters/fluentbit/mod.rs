@@ -1,8 +1,8 @@
 //! Fluent Bit `in_tail` DB: SQLite table `in_tail_files(id, name, offset, inode, created,
 //! rotated[, offset_marker, offset_marker_size])`.
 //!
-//! Opened through SQLite with `SQLITE_OPEN_READ_ONLY` so rows that live only in the `-wal`
-//! file are seen; no write lock is ever taken. Identity is the inode (no device); the row with
+//! Read from a private copy of the DB and its `-wal` (rows that live only in the WAL are
+//! seen), so nothing beside Fluent Bit's DB is ever written or locked. Identity is the inode (no device); the row with
 //! the highest `id` per inode wins, as in Fluent Bit's `SELECT .. ORDER BY id DESC`. Offsets
 //! mean "read": delivery needs the HTTP API's storage/output metrics or the input's chunks
 //! on disk. One store per `tail` input of the config: `config` finds them, `db` reads a
@@ -11,6 +11,7 @@
 mod chunks;
 mod config;
 mod db;
+mod dbcopy;
 
 use std::path::PathBuf;
 
@@ -163,10 +164,7 @@ impl StoreReader for FluentBitReader {
                 "Fluent Bit creates the DB when the input starts",
                 &format!("input {name}"),
             ),
-            Store::Db(db) => {
-                regular_db_files(db)?;
-                read_db(db)?
-            }
+            Store::Db(db) => read_db(db)?,
             Store::Unknown { config, why } => {
                 let what = format!("fluent-bit {name} progress");
                 let mut snap = common::unassessable(ShipperKind::FluentBit, config, &what, why);
@@ -213,19 +211,4 @@ impl FluentBitReader {
         let instance = input.numbered.then_some(input.instance.as_str());
         Some((self.storage.clone()?, instance))
     }
-}
-
-/// Refuses a DB (or its `-wal`/`-shm`) that is not a regular file before SQLite opens it: a
-/// FIFO would block SQLite's `open()` forever, a directory gives "disk I/O error".
-fn regular_db_files(db: &std::path::Path) -> Result<(), StoreError> {
-    crate::safe_read::open(db)?;
-    for suffix in ["-wal", "-shm"] {
-        let mut side = db.as_os_str().to_owned();
-        side.push(suffix);
-        match crate::safe_read::open(std::path::Path::new(&side)) {
-            Err(e) if !e.is_not_found() => return Err(e),
-            _ => {}
-        }
-    }
-    Ok(())
 }
