@@ -444,3 +444,37 @@ fn fluentbit_copies_stay_consistent_under_a_live_writer_that_checkpoints() {
         "the writer ran meanwhile: {last} of {written}"
     );
 }
+
+/// Without a usable temp dir (read-only, full, missing) the DB is still read without writing
+/// or locking anything of Fluent Bit's: its main file alone, opened immutable. The rows only
+/// the -wal holds are not seen, and the report says so (offsets older, never newer).
+#[test]
+fn fluentbit_without_a_temp_dir_reads_the_main_file_only_and_says_so() {
+    if !available() {
+        return;
+    }
+    let h = Host::new();
+    let db = h.store().join("tail.db");
+    let (ino, _) = h.ino_dev();
+    let w = testkit::fluentbit::create(&db, false).unwrap();
+    let id = testkit::fluentbit::insert(&w, s(&h.log()), 4, ino).unwrap();
+    testkit::fluentbit::checkpoint(&w).unwrap();
+    // Only in the -wal from here on.
+    testkit::fluentbit::update_offset(&w, id, 8).unwrap();
+    let mut status = drainguard();
+    status
+        .env("TMPDIR", h.d.path().join("no-such-dir"))
+        .args(["status", "--json", "--shipper", "fluent-bit", "--registry"])
+        .arg(&db);
+    let protected = [h.store()];
+    let out = assert_read_only(&status, &[protected[0].as_path()]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let store = &doc["shippers"][0];
+    assert_eq!(store["files"][0]["offset"].as_u64(), Some(4), "{doc}");
+    assert!(
+        store["notes"].to_string().contains("its -wal was not read"),
+        "{doc}"
+    );
+    drop(w);
+}
