@@ -248,3 +248,25 @@ fn a_huge_offending_op_is_not_echoed_whole_in_a_note() {
     );
     assert!(out.contains("more bytes not shown"), "{out}{err}");
 }
+
+/// `status` whose stdout reader is already gone: the exit code is still the verdict (1,
+/// behind), not a usage error, and stderr says the report could not be written.
+#[test]
+fn status_with_a_closed_stdout_still_exits_with_its_verdict() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let d = tempfile::tempdir().unwrap();
+    let (data, _) = store(d.path(), 6);
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    let o = drainguard()
+        .args(["status", "--data-path"])
+        .arg(&data)
+        .stdout(Stdio::from(write))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot write the report"), "{err}");
+}
