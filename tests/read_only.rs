@@ -122,6 +122,23 @@ fn filebeat_memlog_with_a_live_appender_and_checkpoints() {
 }
 
 #[test]
+fn filebeat_data_json_rewritten_by_rename() {
+    if !available() {
+        return;
+    }
+    let mut h = Host::new();
+    let dir = h.store().join("registry/filebeat");
+    let (ino, dev) = h.ino_dev();
+    let log = h.log();
+    tk::write_data_json(&dir, &[tk::legacy_state(s(&log), 4, ino, dev)]).unwrap();
+    h.live(move |n| {
+        tk::write_data_json(&dir, &[tk::legacy_state(s(&log), n % 14, ino, dev)]).unwrap();
+    });
+    let data = h.store();
+    h.check(&["--data-path", s(&data)]);
+}
+
+#[test]
 fn filebeat_legacy_registry_rewritten_by_rename() {
     if !available() {
         return;
@@ -153,12 +170,16 @@ fn fluentbit_wal_db_with_a_live_writer() {
     std::fs::write(
         &conf,
         format!(
-            "[INPUT]\n    Name tail\n    Path {}/*.log\n    DB {}\n",
+            "[SERVICE]\n    storage.path {}\n[INPUT]\n    Name tail\n    Path {}/*.log\n    DB {}\n    storage.type filesystem\n",
+            h.store().join("chunks").display(),
             h.logs().display(),
             db.display()
         ),
     )
     .unwrap();
+    // A chunk Fluent Bit buffers on disk (listed, never opened for writing).
+    std::fs::create_dir_all(h.store().join("chunks/tail.0")).unwrap();
+    std::fs::write(h.store().join("chunks/tail.0/1-1764031111.flb"), b"chunk").unwrap();
     let w = testkit::fluentbit::create(&db, true).unwrap();
     let id = testkit::fluentbit::insert(&w, s(&log), 4, ino).unwrap();
     // Fluent Bit's own checkpoints: the main file changes too, now and then.
@@ -171,7 +192,7 @@ fn fluentbit_wal_db_with_a_live_writer() {
 }
 
 #[test]
-fn vector_checkpoints_rewritten_by_rename() {
+fn vector_checkpoints_rewritten_by_rename_and_a_disk_buffer() {
     if !available() {
         return;
     }
@@ -181,12 +202,15 @@ fn vector_checkpoints_rewritten_by_rename() {
     std::fs::write(
         &conf,
         format!(
-            "data_dir: {}\nsources:\n  app:\n    type: file\n    include: [\"{}/*.log\"]\n    fingerprint:\n      strategy: device_and_inode\n",
+            "data_dir: {}\nsources:\n  app:\n    type: file\n    include: [\"{}/*.log\"]\n    fingerprint:\n      strategy: device_and_inode\nsinks:\n  out:\n    type: http\n    inputs: [app]\n    acknowledgements:\n      enabled: true\n    buffer:\n      type: disk\n      max_size: 268435488\n",
             h.store().display(),
             h.logs().display()
         ),
     )
     .unwrap();
+    // The sink's disk buffer: its ledger (and the lock file Vector holds) are read, never
+    // locked.
+    testkit::vector::write_ledger(&h.store().join("buffer/v2/out"), 4, 0, 0, 1).unwrap();
     let dir = h.store().join("app");
     let doc =
         move |pos| testkit::vector::document(&[(testkit::vector::Fp::DevInode(dev, ino), pos)]);
