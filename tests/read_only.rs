@@ -121,6 +121,38 @@ fn filebeat_memlog_with_a_live_appender_and_checkpoints() {
     h.check(&["--data-path", s(&data)]);
 }
 
+/// With filebeat.yml: its inputs (untracked files are looked for in the log directory) and
+/// `queue.disk`, whose segments are listed, never touched.
+#[test]
+fn filebeat_memlog_with_inputs_and_a_disk_queue() {
+    if !available() {
+        return;
+    }
+    let mut h = Host::new();
+    let dir = h.store().join("registry/filebeat");
+    let mut w = tk::MemlogWriter::create(&dir).unwrap();
+    std::fs::create_dir_all(h.store().join("diskqueue")).unwrap();
+    std::fs::write(h.store().join("diskqueue/1.seg"), b"frames").unwrap();
+    std::fs::write(h.logs().join("new.log"), b"untracked\n").unwrap();
+    let cfg = h.d.path().join("filebeat.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "path.data: {}\nqueue.disk:\n  max_size: 1GB\nfilebeat.inputs:\n  - type: log\n    paths: [\"{}/*.log\"]\n",
+            h.store().display(),
+            h.logs().display()
+        ),
+    )
+    .unwrap();
+    let (ino, dev) = h.ino_dev();
+    let log = h.log();
+    h.live(move |n| {
+        let v = tk::log_value(s(&log), n % 14, ino, dev);
+        w.set(&tk::log_key(ino, dev), v).unwrap();
+    });
+    h.check(&["--config", s(&cfg)]);
+}
+
 #[test]
 fn filebeat_data_json_rewritten_by_rename() {
     if !available() {
