@@ -65,17 +65,21 @@ impl Version {
     }
 }
 
-/// Copies `db` (with its `-wal` / `-journal`) into a private directory.
-pub fn take(db: &Path) -> Result<DbCopy, StoreError> {
+/// Copies `db` (with its `-wal` / `-journal`) into a private directory. `Ok(Err(why))` when
+/// no private directory can be made (the temp dir is read-only, full or missing).
+pub fn take(db: &Path) -> Result<Result<DbCopy, StoreError>, StoreError> {
     for attempt in 1..=ATTEMPTS {
-        let copy = private_dir()?;
+        let copy = match private_dir() {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
         let before = copy_file(db, &copy.main, true)?.expect("the main file is required");
         for suffix in ["-wal", "-journal"] {
             copy_file(&sibling(db, suffix), &sibling(&copy.main, suffix), false)?;
         }
         let after = fs::metadata(db).map_err(|e| StoreError::io(db, e))?;
         if Version::of(&after) == before {
-            return Ok(copy);
+            return Ok(Ok(copy));
         }
         tracing::debug!(
             attempt,
@@ -92,6 +96,46 @@ pub fn take(db: &Path) -> Result<DbCopy, StoreError> {
     ))
 }
 
+/// Checks that `db` is a regular file of at most [`MAX_BYTES`], without blocking on a FIFO.
+pub fn check_regular(db: &Path) -> Result<(), StoreError> {
+    let f = open_source(db)?;
+    let meta = f.metadata().map_err(|e| StoreError::io(db, e))?;
+    check_meta(db, &meta)
+}
+
+fn open_source(from: &Path) -> Result<fs::File, StoreError> {
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(from)
+        .map_err(|e| StoreError::io(from, e))
+}
+
+fn too_big(from: &Path) -> StoreError {
+    StoreError::corrupt(
+        from,
+        Position::default(),
+        format!(
+            "larger than {} (a Fluent Bit tail DB holds one row per file): not a tail DB",
+            crate::display::bytes(MAX_BYTES)
+        ),
+    )
+}
+
+fn check_meta(from: &Path, meta: &fs::Metadata) -> Result<(), StoreError> {
+    if !meta.is_file() {
+        return Err(StoreError::not_regular(
+            from,
+            meta,
+            "a Fluent Bit tail DB file: point to the file a tail input names in `DB`",
+        ));
+    }
+    if meta.len() > MAX_BYTES {
+        return Err(too_big(from));
+    }
+    Ok(())
+}
+
 /// `<path><suffix>`.
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
@@ -103,36 +147,17 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 /// when `from` does not exist and is not `required`. Never blocks on a FIFO, never reads more
 /// than [`MAX_BYTES`].
 fn copy_file(from: &Path, to: &Path, required: bool) -> Result<Option<Version>, StoreError> {
-    let mut src = match fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(from)
-    {
+    let mut src = match open_source(from) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound && !required => return Ok(None),
-        Err(e) => return Err(StoreError::io(from, e)),
+        Err(StoreError::Io { source, .. })
+            if source.kind() == io::ErrorKind::NotFound && !required =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
     };
     let meta = src.metadata().map_err(|e| StoreError::io(from, e))?;
-    if !meta.is_file() {
-        return Err(StoreError::not_regular(
-            from,
-            &meta,
-            "a Fluent Bit tail DB file: point to the file a tail input names in `DB`",
-        ));
-    }
-    let too_big = || {
-        StoreError::corrupt(
-            from,
-            Position::default(),
-            format!(
-                "larger than {} (a Fluent Bit tail DB holds one row per file): not a tail DB",
-                crate::display::bytes(MAX_BYTES)
-            ),
-        )
-    };
-    if meta.len() > MAX_BYTES {
-        return Err(too_big());
-    }
+    check_meta(from, &meta)?;
     let mut dst = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -142,7 +167,7 @@ fn copy_file(from: &Path, to: &Path, required: bool) -> Result<Option<Version>, 
     let copied = io::copy(&mut (&mut src).take(MAX_BYTES + 1), &mut dst)
         .map_err(|e| StoreError::io(from, e))?;
     if copied > MAX_BYTES {
-        return Err(too_big());
+        return Err(too_big(from));
     }
     Ok(Some(Version::of(&meta)))
 }
@@ -186,7 +211,7 @@ mod tests {
         let db = d.path().join("t.db");
         fs::write(&db, b"main").unwrap();
         fs::write(sibling(&db, "-wal"), b"wal").unwrap();
-        let copy = take(&db).unwrap();
+        let copy = take(&db).unwrap().unwrap();
         assert_eq!(fs::read(&copy.main).unwrap(), b"main");
         assert_eq!(fs::read(sibling(&copy.main, "-wal")).unwrap(), b"wal");
         assert!(!sibling(&copy.main, "-journal").exists());
