@@ -287,21 +287,29 @@ fn hostile_names_are_refused_for_every_init_system_and_flag() {
 
 #[test]
 fn names_in_the_settings_file_are_checked_too() {
-    let h = debian_sysv_host();
-    h.write(
-        "/etc/drainguard/drainguard.toml",
-        "apps = [\"apache2\\nreboot\"]\n",
-        0o644,
-    );
-    let before = h.root_hash();
-    let out = h.run(&["install", EXEC]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(
-        text(&out).contains("`apps` in the settings"),
-        "{}",
-        text(&out)
-    );
-    assert_eq!(h.root_hash(), before);
+    // TOML escapes reach bytes no command line can carry (NUL).
+    for (init, host) in [
+        ("sysv-debian", debian_sysv_host as fn() -> Host),
+        ("systemd", systemd_host),
+    ] {
+        for app in [r"apache2\nreboot", r"a\u0000b", r"a\u001bb", "x$(reboot)"] {
+            let h = host();
+            h.write(
+                "/etc/drainguard/drainguard.toml",
+                &format!("apps = [\"{app}\"]\n"),
+                0o644,
+            );
+            let before = h.root_hash();
+            let out = h.run(&["install", "--init", init, EXEC]);
+            assert_eq!(out.status.code(), Some(2), "{init} {app}: {}", text(&out));
+            assert!(
+                text(&out).contains("`apps` in the settings"),
+                "{init} {app}: {}",
+                text(&out)
+            );
+            assert_eq!(h.root_hash(), before);
+        }
+    }
 }
 
 #[test]
