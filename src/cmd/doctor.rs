@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::source::SourceArgs;
 use crate::cli::Global;
 use crate::doctor::{self, Expect, Severity};
 use crate::exit::Exit;
@@ -52,38 +53,96 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
             .or(settings.deadline)
             .unwrap_or(DEFAULT_DEADLINE),
     };
-    #[allow(unused_mut)]
-    let mut findings = doctor::check(&host, &expect);
+    let mut report = doctor::check(&host, &expect);
+    report.findings.extend(store_findings(global));
     #[cfg(feature = "aws")]
     if args.aws {
-        findings.extend(super::aws::doctor_findings(
+        report.findings.extend(super::aws::doctor_findings(
             global,
             &args.aws_endpoints,
             expect.deadline,
         )?);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&findings)?);
-    } else if findings.is_empty() {
-        println!(
-            "healthy: {:?}, the drain runs at shutdown in the right order",
-            host.init
-        );
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        for f in &findings {
-            let sev = match f.severity {
-                Severity::Error => "ERROR",
-                Severity::Warning => "warning",
-            };
+        print(&report.findings);
+        for s in &report.skipped {
+            println!("skipped {}: {}\n  why: {}", s.id, s.check, s.why);
+        }
+        if report.findings.is_empty() {
+            use clap::ValueEnum;
+            let init = host
+                .init
+                .to_possible_value()
+                .expect("every init has a name");
             println!(
-                "{sev} {}: {}\n  why: {}\n  fix: {}",
-                f.id, f.problem, f.explanation, f.fix
+                "healthy ({}): the drain runs at shutdown in the right order{}",
+                init.get_name(),
+                if report.skipped.is_empty() {
+                    ""
+                } else {
+                    ", as far as checked (see skipped)"
+                }
             );
         }
     }
-    Ok(if findings.iter().any(|f| f.severity == Severity::Error) {
-        Exit::Behind
-    } else {
-        Exit::Ok
-    })
+    Ok(
+        if report
+            .findings
+            .iter()
+            .any(|f| f.severity == Severity::Error)
+        {
+            Exit::Behind
+        } else {
+            Exit::Ok
+        },
+    )
+}
+
+/// The stores' side: DG014 for each store that can never prove delivery, DG017 for shipper
+/// configs or stores that cannot be read (the same reading `status` and `wait` do).
+fn store_findings(global: &Global) -> Vec<doctor::Finding> {
+    let unreadable = |what: String, e: &dyn std::fmt::Display| {
+        doctor::findings::finding(
+            "DG017",
+            Severity::Error,
+            format!("{what} cannot be read: {e}"),
+            "`wait` cannot assess what it cannot read: every shutdown will hold until the \
+             deadline, then exit 2.",
+            "fix the file named above (`drainguard status` shows the same error)".into(),
+        )
+    };
+    let mut sources = match SourceArgs::default().open_with(global, true) {
+        Ok(s) => s,
+        Err(e) => {
+            return vec![unreadable(
+                "the shippers' configuration".into(),
+                &format!("{e:#}"),
+            )]
+        }
+    };
+    let _batch = crate::adapters::http::batch();
+    let mut out = Vec::new();
+    for r in sources.readers.iter_mut() {
+        match r.read() {
+            Ok(snap) => out.extend(doctor::stores::check(&sources.root, &[snap])),
+            Err(e) => out.push(unreadable(format!("the {} store", r.shipper()), &e)),
+        }
+    }
+    out
+}
+
+/// Prints findings for a person: severity, id and problem, then why and the fix.
+pub fn print(findings: &[doctor::Finding]) {
+    for f in findings {
+        let sev = match f.severity {
+            Severity::Error => "ERROR",
+            Severity::Warning => "warning",
+        };
+        println!(
+            "{sev} {}: {}\n  why: {}\n  fix: {}",
+            f.id, f.problem, f.explanation, f.fix
+        );
+    }
 }

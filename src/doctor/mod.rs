@@ -2,11 +2,12 @@
 //! and explains every problem with a fix. Each finding has a stable id.
 
 pub mod findings;
+pub mod stores;
 mod systemd;
 mod sysv;
 pub mod unitfile;
 
-pub use findings::{Finding, Severity};
+pub use findings::{Finding, Report, Severity, Skipped};
 
 use std::time::Duration;
 
@@ -22,9 +23,15 @@ pub struct Expect {
 }
 
 /// Checks `host`.
-pub fn check(host: &Host, expect: &Expect) -> Vec<Finding> {
-    match host.init {
-        Init::Systemd => systemd::check(host, expect),
-        Init::SysvChkconfig | Init::SysvDebian => sysv::check(host, expect),
-    }
+pub fn check(host: &Host, expect: &Expect) -> Report {
+    let mut report = Report {
+        hooks: vec![expect.unit.clone()],
+        ..Report::default()
+    };
+    let found = match host.init {
+        Init::Systemd => systemd::check(host, expect, &mut report),
+        Init::SysvChkconfig | Init::SysvDebian => sysv::check(host, expect, &mut report),
+    };
+    report.findings.extend(found);
+    report
 }

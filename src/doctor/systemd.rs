@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::findings::{finding, Finding, Severity};
+use super::findings::{finding, Finding, Report, Severity};
 use super::unitfile;
 use super::Expect;
 use crate::install::probe::Host;
@@ -51,7 +51,7 @@ fn default_stop_timeout(host: &Host) -> Duration {
         .unwrap_or(Duration::from_secs(90))
 }
 
-pub fn check(host: &Host, e: &Expect) -> Vec<Finding> {
+pub fn check(host: &Host, e: &Expect, report: &mut Report) -> Vec<Finding> {
     use Severity::*;
     let mut out = Vec::new();
     let name = if e.unit.contains('.') {
@@ -102,6 +102,22 @@ pub fn check(host: &Host, e: &Expect) -> Vec<Finding> {
             ));
         }
     } else {
+        let why = if host.live {
+            "systemd is not running here: only a running systemd knows it (`systemctl is-active`)"
+        } else {
+            "live state: an image under --root has none; check on the booted machine \
+             (`systemctl is-active`)"
+        };
+        report.skip(
+            "DG002",
+            format!("whether {name} was started since boot"),
+            why,
+        );
+        report.skip(
+            "DG011",
+            format!("whether systemd runs the version of {name} on disk"),
+            why,
+        );
         let wanted = [
             "multi-user.target.wants",
             "graphical.target.wants",
