@@ -4,7 +4,7 @@
 //! hook beside drainguard's), unit binaries that are missing, stop timeouts systemd ignores.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -25,6 +25,11 @@ impl Tree {
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         fs::write(&p, text).unwrap();
         fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+    }
+    fn link(&self, host: &str, target: &str) {
+        let p = self.p(host);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        symlink(target, p).unwrap();
     }
     fn dir(&self, host: &str) {
         fs::create_dir_all(self.p(host)).unwrap();
@@ -255,4 +260,270 @@ fn a_filebeat_disk_queue_that_cannot_be_read_is_never_provable() {
         0o644,
     );
     assert_provable(&t);
+}
+
+/// `(id, problem)` of every finding, sorted by id.
+fn ids(doc: &serde_json::Value) -> Vec<String> {
+    let mut v: Vec<String> = findings(doc).into_iter().map(|f| f.0).collect();
+    v.sort();
+    v
+}
+
+/// The ops note's chkconfig script: start touches the lock file, stop runs the Python poller.
+const NOTE_SCRIPT: &str = "#!/bin/bash\n# chkconfig: 2345 90 30\n# description: shutdown file for filebeat\n\nstart() {\n  touch /var/lock/subsys/shutdown-filebeat\n  if [ ! -d \"/var/log/shutdown-filebeat\" ]; then\n    mkdir /var/log/shutdown-filebeat\n  fi\n}\n\nstop() {\n  python3 /home/ec2-user/script/shutdown-filebeat.py\n  rm -f /var/lock/subsys/shutdown-filebeat\n}\n\nrestart() {\n  stop\n  start\n}\n\ncase \"$1\" in\n    start)\n        start\n    ;;\n    stop)\n        stop\n    ;;\n    restart)\n        restart\n    ;;\n    *)\n        echo $\"Usage: $0 {start|stop|restart}\"\n        exit 1\nesac\n";
+
+/// The ops note's poller: offsets of the old Filebeat registry, unchanged for 10 s = done.
+const NOTE_POLLER: &str = "import json\nimport time\nwhile True:\n    with open('/var/lib/filebeat/registry') as data_file:\n        data = json.load(data_file)\n    time.sleep(5)\n";
+
+/// The ops note's systemd unit, as written there.
+const NOTE_UNIT: &str = "[Unit]\nDescription=Run Scripts at Shutdown\n\n[Service]\nType=oneshot\nRemainAfterExit=true\nExecStart=/bin/true\nExecStop=/etc/rc.d/init.d/shutdown-filebeat stop\n\n[Install]\nWantedBy=multi-user.target\n";
+
+/// Amazon Linux 1 as the ops note left it: tomcat K20, the wait script K30, filebeat
+/// re-prioritised to K40 (chkconfig: 2345 98 40), S links in 2-5, K links in 0, 1, 6.
+fn note_chkconfig() -> Tree {
+    let t = Tree::new();
+    t.write("/etc/rc.d/init.d/shutdown-filebeat", NOTE_SCRIPT, 0o755);
+    t.write(
+        "/home/ec2-user/script/shutdown-filebeat.py",
+        NOTE_POLLER,
+        0o644,
+    );
+    t.write(
+        "/etc/rc.d/init.d/filebeat",
+        "#!/bin/bash\n#\n# filebeat          filebeat shipper\n#\n# chkconfig: 2345 98 40\n# description: Starts and stops a single filebeat instance on this system\n#\nstart() { daemon $filebeat; }\nstop() { killproc $filebeat; }\n",
+        0o755,
+    );
+    t.write(
+        "/etc/rc.d/init.d/tomcat",
+        "#!/bin/sh\n# chkconfig: 2345 80 20\nLOCK=/var/lock/subsys/tomcat\n",
+        0o755,
+    );
+    for (name, s, k) in [
+        ("tomcat", 80, 20),
+        ("shutdown-filebeat", 90, 30),
+        ("filebeat", 98, 40),
+    ] {
+        for l in [0, 1, 6] {
+            t.link(
+                &format!("/etc/rc.d/rc{l}.d/K{k}{name}"),
+                &format!("../init.d/{name}"),
+            );
+        }
+        for l in 2..=5 {
+            t.link(
+                &format!("/etc/rc.d/rc{l}.d/S{s}{name}"),
+                &format!("../init.d/{name}"),
+            );
+        }
+    }
+    t.dir("/var/lock/subsys");
+    t
+}
+
+/// A systemd image (CentOS 7 / Amazon Linux 2 like) with Filebeat's unit and tomcat.
+fn systemd_image() -> Tree {
+    let t = Tree::new();
+    t.dir("/run/systemd/system");
+    t.write(
+        "/usr/lib/systemd/system/filebeat.service",
+        "[Unit]\nDescription=Filebeat\nAfter=network-online.target\n\n[Service]\nExecStart=/usr/share/filebeat/bin/filebeat\nRestart=always\n\n[Install]\nWantedBy=multi-user.target\n",
+        0o644,
+    );
+    t.write(
+        "/usr/lib/systemd/system/tomcat.service",
+        "[Service]\nExecStart=/usr/bin/tomcat\n",
+        0o644,
+    );
+    t.write("/bin/true", "#!/bin/sh\n", 0o755);
+    t
+}
+
+/// The ops note's unit on a systemd image: enabled, ExecStop running the note's script.
+fn note_systemd() -> Tree {
+    let t = systemd_image();
+    t.write(
+        "/etc/systemd/system/shutdown-filebeat.service",
+        NOTE_UNIT,
+        0o644,
+    );
+    t.link(
+        "/etc/systemd/system/multi-user.target.wants/shutdown-filebeat.service",
+        "/etc/systemd/system/shutdown-filebeat.service",
+    );
+    t.write("/etc/rc.d/init.d/shutdown-filebeat", NOTE_SCRIPT, 0o755);
+    t.write(
+        "/home/ec2-user/script/shutdown-filebeat.py",
+        NOTE_POLLER,
+        0o644,
+    );
+    t
+}
+
+#[test]
+fn the_ops_notes_chkconfig_script_is_reported_as_not_running_the_wait() {
+    let t = note_chkconfig();
+    let (code, doc) = t.doctor(&["--unit", "shutdown-filebeat", "--before", "tomcat"]);
+    assert_eq!(code, Some(1), "{doc}");
+    // The K order is right (tomcat K20 < K30 < filebeat K40); what is wrong is what it runs.
+    assert_eq!(ids(&doc), vec!["DG106", "DG110"], "{doc}");
+    let f = findings(&doc);
+    assert!(f.iter().any(|(id, p, _)| id == "DG110"
+        && p.contains("/etc/rc.d/init.d/shutdown-filebeat does not run `drainguard wait`")));
+    // The live lock-file check is listed, not passed.
+    let skipped: Vec<&str> = doc["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(skipped, vec!["DG105"], "{doc}");
+    // rc runs only executable scripts.
+    fs::set_permissions(
+        t.p("/etc/rc.d/init.d/shutdown-filebeat"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let (_, doc) = t.doctor(&["--unit", "shutdown-filebeat", "--before", "tomcat"]);
+    assert_eq!(ids(&doc), vec!["DG106", "DG110", "DG111"], "{doc}");
+}
+
+#[test]
+fn the_ops_notes_systemd_unit_named_with_unit() {
+    let t = note_systemd();
+    let (code, doc) = t.doctor(&["--unit", "shutdown-filebeat", "--before", "tomcat"]);
+    assert_eq!(code, Some(1), "{doc}");
+    // Runs the poller, not the wait; not after filebeat, not before tomcat, not after the
+    // network; systemd's default 90 s stop timeout.
+    assert_eq!(
+        ids(&doc),
+        vec!["DG005", "DG006", "DG007", "DG008", "DG009"],
+        "{doc}"
+    );
+    let skipped: Vec<&str> = doc["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        skipped,
+        vec!["DG002", "DG011"],
+        "never started is live state: {doc}"
+    );
+    let out = t.run(&[
+        "doctor",
+        "--unit",
+        "shutdown-filebeat",
+        "--before",
+        "tomcat",
+    ]);
+    assert!(
+        text(&out)
+            .contains("skipped DG002: whether shutdown-filebeat.service was started since boot"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// A hand-made unit running `drainguard wait` (through a wrapper script, too), well ordered
+/// and with a long stop timeout.
+const HAND_UNIT: &str = "[Unit]\nAfter=network-online.target filebeat.service\nWants=network-online.target\nBefore=tomcat.service\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\nExecStop=/usr/local/bin/drainguard wait\nTimeoutStopSec=30min\n[Install]\nWantedBy=multi-user.target\n";
+
+fn with_hand_unit(t: &Tree, exec_stop: &str) {
+    t.write(
+        "/etc/systemd/system/logwait.service",
+        &HAND_UNIT.replace("/usr/local/bin/drainguard wait", exec_stop),
+        0o644,
+    );
+    t.link(
+        "/etc/systemd/system/multi-user.target.wants/logwait.service",
+        "/etc/systemd/system/logwait.service",
+    );
+}
+
+#[test]
+fn a_unit_whose_program_is_missing_or_not_executable_is_an_error() {
+    let t = systemd_image();
+    with_hand_unit(&t, "/opt/build/target/debug/drainguard wait");
+    let (code, doc) = t.doctor(&["--unit", "logwait", "--before", "tomcat"]);
+    assert_eq!(code, Some(1), "{doc}");
+    assert_eq!(ids(&doc), vec!["DG015"], "{doc}");
+    assert!(findings(&doc)[0]
+        .1
+        .contains("the ExecStop program /opt/build/target/debug/drainguard does not exist"));
+    t.write("/opt/build/target/debug/drainguard", "#!/bin/sh\n", 0o644);
+    let (_, doc) = t.doctor(&["--unit", "logwait", "--before", "tomcat"]);
+    assert!(
+        findings(&doc)[0].1.contains("is not executable (mode 644)"),
+        "{doc}"
+    );
+    fs::set_permissions(
+        t.p("/opt/build/target/debug/drainguard"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let (code, doc) = t.doctor(&["--unit", "logwait", "--before", "tomcat"]);
+    assert_eq!((code, ids(&doc)), (Some(0), vec![]), "{doc}");
+    // ExecStart too: a unit that cannot start never runs its ExecStop.
+    fs::remove_file(t.p("/bin/true")).unwrap();
+    let (_, doc) = t.doctor(&["--unit", "logwait", "--before", "tomcat"]);
+    assert!(
+        findings(&doc)[0]
+            .1
+            .contains("the ExecStart program /bin/true does not exist"),
+        "{doc}"
+    );
+}
+
+#[test]
+fn a_wrapper_script_that_runs_the_wait_counts_as_running_it() {
+    let t = systemd_image();
+    t.write("/usr/local/bin/drainguard", "#!/bin/sh\n", 0o755);
+    t.write(
+        "/usr/local/sbin/drain-logs",
+        "#!/bin/sh\nexec /usr/local/bin/drainguard wait --deadline 20m\n",
+        0o755,
+    );
+    with_hand_unit(&t, "/usr/local/sbin/drain-logs");
+    let (_, doc) = t.doctor(&["--unit", "logwait", "--before", "tomcat"]);
+    assert_eq!(ids(&doc), Vec::<String>::new(), "{doc}");
+    t.write(
+        "/usr/local/sbin/drain-logs",
+        "#!/bin/sh\nexec /usr/local/bin/drainguard status\n",
+        0o755,
+    );
+    let (_, doc) = t.doctor(&["--unit", "logwait", "--before", "tomcat"]);
+    assert_eq!(ids(&doc), vec!["DG005"], "{doc}");
+}
+
+#[test]
+fn a_stop_timeout_systemd_refuses_is_flagged_and_its_default_applies() {
+    let t = systemd_image();
+    t.write("/usr/local/bin/drainguard", "#!/bin/sh\n", 0o755);
+    with_hand_unit(&t, "/usr/local/bin/drainguard wait");
+    let dropin = "/etc/systemd/system/logwait.service.d/50-timeout.conf";
+    for v in ["18446744073709551615s", "500000000000years"] {
+        t.write(dropin, &format!("[Service]\nTimeoutStopSec={v}\n"), 0o644);
+        let (code, doc) = t.doctor(&["--unit", "logwait", "--before", "tomcat"]);
+        assert_eq!(code, Some(1), "{doc}");
+        // The refused line is ignored: the unit's own 30min is what systemd uses, and it is
+        // longer than the 25m deadline, so only the refused value is reported.
+        assert_eq!(ids(&doc), vec!["DG016"], "{v}: {doc}");
+        assert!(
+            findings(&doc)[0].1.contains(&format!("TimeoutStopSec={v}")),
+            "{doc}"
+        );
+    }
+    // Refused and nothing else set: systemd's 90 s default cuts the drain off.
+    t.write(
+        "/etc/systemd/system/logwait.service",
+        &HAND_UNIT.replace(
+            "TimeoutStopSec=30min",
+            "TimeoutStopSec=18446744073709551615",
+        ),
+        0o644,
+    );
+    fs::remove_file(t.p(dropin)).unwrap();
+    let (_, doc) = t.doctor(&["--unit", "logwait", "--before", "tomcat"]);
+    assert_eq!(ids(&doc), vec!["DG009", "DG016"], "{doc}");
 }

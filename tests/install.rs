@@ -13,8 +13,12 @@ use std::process::{Command, Output};
 struct Tree(tempfile::TempDir);
 
 impl Tree {
+    /// An empty image with the programs its units run (drainguard as `EXEC` names it).
     fn new() -> Tree {
-        Tree(tempfile::tempdir().unwrap())
+        let t = Tree(tempfile::tempdir().unwrap());
+        t.write("/usr/local/bin/drainguard", "#!/bin/sh\n", 0o755);
+        t.write("/bin/true", "#!/bin/sh\n", 0o755);
+        t
     }
     fn p(&self, host: &str) -> PathBuf {
         self.0.path().join(host.trim_start_matches('/'))
