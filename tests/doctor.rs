@@ -527,3 +527,252 @@ fn a_stop_timeout_systemd_refuses_is_flagged_and_its_default_applies() {
     let (_, doc) = t.doctor(&["--unit", "logwait", "--before", "tomcat"]);
     assert_eq!(ids(&doc), vec!["DG009", "DG016"], "{doc}");
 }
+
+/// `(name, why, runs_wait)` of every hook doctor checked.
+fn hooks(doc: &serde_json::Value) -> Vec<(String, String, bool)> {
+    doc["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["name"].as_str().unwrap().to_string(),
+                h["why"].as_str().unwrap().to_string(),
+                h["runs_wait"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn skipped(doc: &serde_json::Value) -> Vec<String> {
+    doc["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn the_ops_notes_systemd_unit_is_found_without_being_named() {
+    let t = note_systemd();
+    let (code, doc) = t.doctor(&[]);
+    assert_eq!(code, Some(1), "{doc}");
+    assert_eq!(
+        hooks(&doc),
+        vec![(
+            "shutdown-filebeat.service".to_string(),
+            "its ExecStop mentions filebeat".to_string(),
+            false
+        )]
+    );
+    // Runs the poller, not the wait; not after filebeat, not after the network; 90 s.
+    assert_eq!(ids(&doc), vec!["DG005", "DG006", "DG008", "DG009"], "{doc}");
+    for (id, p, _) in findings(&doc) {
+        assert!(
+            p.contains("shutdown-filebeat.service") || id == "DG009",
+            "{id}: {p}"
+        );
+    }
+    // Never started: live state, listed as skipped under --root.
+    assert_eq!(skipped(&doc), vec!["DG002", "DG011"], "{doc}");
+    let out = t.run(&["doctor"]);
+    let shown = text(&out);
+    assert!(
+        shown.contains("hook shutdown-filebeat.service: its ExecStop mentions filebeat")
+            && shown.contains("skipped DG002")
+            && !shown.contains("DG001"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_unit_ordered_against_the_shipper_is_a_hook_even_if_it_names_nothing() {
+    let t = systemd_image();
+    t.write("/usr/local/sbin/flush", "#!/bin/sh\nsleep 60\n", 0o755);
+    t.write(
+        "/etc/systemd/system/flush.service",
+        "[Unit]\nAfter=filebeat.service\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\nExecStop=/usr/local/sbin/flush\n",
+        0o644,
+    );
+    // Ordered against the shipper but without an ExecStop: not a shutdown hook.
+    t.write(
+        "/etc/systemd/system/metrics.service",
+        "[Unit]\nAfter=filebeat.service\n[Service]\nExecStart=/bin/true\n",
+        0o644,
+    );
+    let (_, doc) = t.doctor(&[]);
+    assert_eq!(
+        hooks(&doc),
+        vec![(
+            "flush.service".to_string(),
+            "ordered After=filebeat.service with an ExecStop".to_string(),
+            false
+        )]
+    );
+    assert!(ids(&doc).contains(&"DG005".to_string()), "{doc}");
+}
+
+#[test]
+fn the_ops_notes_chkconfig_script_is_found_without_being_named() {
+    let t = note_chkconfig();
+    let (code, doc) = t.doctor(&[]);
+    assert_eq!(code, Some(1), "{doc}");
+    assert_eq!(
+        hooks(&doc),
+        vec![(
+            "shutdown-filebeat".to_string(),
+            "it mentions filebeat".to_string(),
+            false
+        )]
+    );
+    assert_eq!(ids(&doc), vec!["DG106", "DG110"], "{doc}");
+    assert_eq!(skipped(&doc), vec!["DG105"], "{doc}");
+}
+
+#[test]
+fn a_script_whose_k_links_sit_between_the_apps_and_the_shipper_is_a_hook() {
+    let t = note_chkconfig();
+    fs::remove_file(t.p("/etc/rc.d/init.d/shutdown-filebeat")).unwrap();
+    for l in 0..=6 {
+        for n in ["K30shutdown-filebeat", "S90shutdown-filebeat"] {
+            let _ = fs::remove_file(t.p(&format!("/etc/rc.d/rc{l}.d/{n}")));
+        }
+    }
+    t.write("/etc/rc.d/init.d/logflush", "#!/bin/sh\n# chkconfig: 2345 91 35\ncase \"$1\" in stop) /usr/local/bin/wait-for-logs ;; esac\n", 0o755);
+    for l in [0, 1, 6] {
+        t.link(
+            &format!("/etc/rc.d/rc{l}.d/K35logflush"),
+            "../init.d/logflush",
+        );
+    }
+    for l in 2..=5 {
+        t.link(
+            &format!("/etc/rc.d/rc{l}.d/S91logflush"),
+            "../init.d/logflush",
+        );
+    }
+    // Without the apps "between" means nothing: no hook, so drainguard's own is missing.
+    let (_, doc) = t.doctor(&[]);
+    assert!(hooks(&doc).is_empty(), "{doc}");
+    assert_eq!(ids(&doc), vec!["DG101"], "{doc}");
+    let (code, doc) = t.doctor(&["--before", "tomcat"]);
+    assert_eq!(code, Some(1), "{doc}");
+    let h = hooks(&doc);
+    assert_eq!(h.len(), 1, "{doc}");
+    assert_eq!(h[0].0, "logflush");
+    assert!(
+        h[0].1
+            == "its K link (K35) in /etc/rc.d/rc0.d sits between tomcat (K20) and filebeat (K40)",
+        "{doc}"
+    );
+    assert!(ids(&doc).contains(&"DG110".to_string()), "{doc}");
+}
+
+#[test]
+fn a_hand_made_unit_running_drainguard_wait_is_found_and_healthy() {
+    let t = systemd_image();
+    t.write("/usr/local/bin/drainguard", "#!/bin/sh\n", 0o755);
+    with_hand_unit(&t, "/usr/local/bin/drainguard wait");
+    let (code, doc) = t.doctor(&["--before", "tomcat"]);
+    assert_eq!(code, Some(0), "{doc}");
+    assert_eq!(
+        hooks(&doc),
+        vec![(
+            "logwait.service".to_string(),
+            "its ExecStop mentions drainguard".to_string(),
+            true
+        )]
+    );
+    assert!(
+        ids(&doc).is_empty(),
+        "no DG001 for a hand-made drain unit: {doc}"
+    );
+    assert_eq!(skipped(&doc), vec!["DG002", "DG011"]);
+}
+
+#[test]
+fn nothing_at_all_is_dg001() {
+    let t = systemd_image();
+    let (code, doc) = t.doctor(&[]);
+    assert_eq!(code, Some(1));
+    assert!(hooks(&doc).is_empty());
+    assert_eq!(ids(&doc), vec!["DG001"], "{doc}");
+}
+
+#[test]
+fn drainguard_installed_beside_the_old_hook_is_a_warning() {
+    let t = note_systemd();
+    t.write("/usr/local/bin/drainguard", "#!/bin/sh\n", 0o755);
+    let out = t.run(&[
+        "install",
+        "--before",
+        "tomcat",
+        "--exec=/usr/local/bin/drainguard",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (code, doc) = t.doctor(&[]);
+    assert_eq!(code, Some(0), "warnings only: {doc}");
+    let h = hooks(&doc);
+    assert_eq!(
+        h.iter().map(|h| (h.0.as_str(), h.2)).collect::<Vec<_>>(),
+        vec![
+            ("drainguard.service", true),
+            ("shutdown-filebeat.service", false)
+        ]
+    );
+    let f = findings(&doc);
+    let dg013 = f
+        .iter()
+        .find(|f| f.0 == "DG013")
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert!(
+        dg013.1.contains("2 shutdown hooks")
+            && dg013
+                .2
+                .contains("systemctl disable --now shutdown-filebeat.service"),
+        "{dg013:?}"
+    );
+    // The old hook's own faults are listed, as warnings, and nothing about drainguard's.
+    for (id, p, _) in &f {
+        if id != "DG013" {
+            assert!(
+                p.starts_with("old hook: ") && p.contains("shutdown-filebeat"),
+                "{id}: {p}"
+            );
+        }
+    }
+    assert!(f.iter().any(|x| x.0 == "DG005"), "{doc}");
+    for s in doc["findings"].as_array().unwrap() {
+        assert_eq!(s["severity"], "warning", "{s}");
+    }
+    // Without the old hook: healthy.
+    fs::remove_file(t.p("/etc/systemd/system/shutdown-filebeat.service")).unwrap();
+    let (code, doc) = t.doctor(&[]);
+    assert_eq!((code, ids(&doc)), (Some(0), vec![]), "{doc}");
+}
+
+#[test]
+fn drainguard_installed_beside_the_old_chkconfig_script_is_a_warning() {
+    let t = note_chkconfig();
+    t.write("/usr/local/bin/drainguard", "#!/bin/sh\n", 0o755);
+    let out = t.run(&[
+        "install",
+        "--before",
+        "tomcat",
+        "--exec=/usr/local/bin/drainguard",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (code, doc) = t.doctor(&[]);
+    assert_eq!(code, Some(0), "{doc}");
+    let h = hooks(&doc);
+    assert_eq!(
+        h.iter().map(|h| (h.0.as_str(), h.2)).collect::<Vec<_>>(),
+        vec![("drainguard", true), ("shutdown-filebeat", false)]
+    );
+    let ids = ids(&doc);
+    assert!(
+        ids.contains(&"DG013".to_string()) && ids.contains(&"DG110".to_string()),
+        "{doc}"
+    );
+}

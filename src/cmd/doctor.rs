@@ -12,9 +12,10 @@ use crate::settings::{Settings, DEFAULT_DEADLINE};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The unit or init script that runs the drain (a hand-written one, say).
-    #[arg(long, default_value = "drainguard")]
-    pub unit: String,
+    /// The unit or init script that runs the drain (a hand-written one, say). Default: every
+    /// unit and init script that is a shutdown hook concerning a shipper.
+    #[arg(long)]
+    pub unit: Option<String>,
     /// Apps that must stop first (default: from the settings file).
     #[arg(long = "before", value_name = "APP")]
     pub apps: Vec<String>,
@@ -52,6 +53,13 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
             .deadline
             .or(settings.deadline)
             .unwrap_or(DEFAULT_DEADLINE),
+        stores: settings
+            .shippers
+            .iter()
+            .flat_map(|s| [&s.config, &s.data_path, &s.store])
+            .flatten()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect(),
     };
     let mut report = doctor::check(&host, &expect);
     report.findings.extend(store_findings(global));
@@ -66,6 +74,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
+        for h in &report.hooks {
+            println!("hook {}: {}", h.name, h.why);
+        }
         print(&report.findings);
         for s in &report.skipped {
             println!("skipped {}: {}\n  why: {}", s.id, s.check, s.why);

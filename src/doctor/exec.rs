@@ -123,12 +123,9 @@ pub fn runs_wait(text: &str) -> bool {
     })
 }
 
-/// True when the command `cmd` runs `drainguard wait`, itself or through a script it names
-/// (its program or an argument that is an absolute path to a text file under `root`).
-pub fn command_runs_wait(root: &Root, cmd: &str) -> bool {
-    if runs_wait(cmd) {
-        return true;
-    }
+/// The text of every script a command names: its program or an argument that is an absolute
+/// path to a text file under `root` (symlinks followed inside it).
+pub fn named_texts<'a>(root: &'a Root, cmd: &'a str) -> impl Iterator<Item = String> + 'a {
     cmd.split_whitespace()
         .map(|w| {
             w.trim_matches(['"', '\''])
@@ -137,7 +134,11 @@ pub fn command_runs_wait(root: &Root, cmd: &str) -> bool {
         .filter(|w| w.starts_with('/'))
         .filter_map(|w| resolve(root, Path::new(w)))
         .filter_map(|local| super::read_text(&local))
-        .any(|text| runs_wait(&text))
+}
+
+/// True when the command `cmd` runs `drainguard wait`, itself or through a script it names.
+pub fn command_runs_wait(root: &Root, cmd: &str) -> bool {
+    runs_wait(cmd) || named_texts(root, cmd).any(|t| runs_wait(&t))
 }
 
 #[cfg(test)]

@@ -51,7 +51,8 @@ pub struct Skipped {
 /// Everything doctor found: the hooks it checked, the findings, the checks it skipped.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
-    pub hooks: Vec<String>,
+    /// The shutdown hooks checked (found, or named with `--unit`).
+    pub hooks: Vec<super::Hook>,
     pub findings: Vec<Finding>,
     pub skipped: Vec<Skipped>,
 }

@@ -73,14 +73,11 @@ fn default_stop_timeout(host: &Host) -> Duration {
         .unwrap_or(Duration::from_secs(90))
 }
 
-pub fn check(host: &Host, e: &Expect, report: &mut Report) -> Vec<Finding> {
+/// Checks the unit `name` (`x.service`).
+pub fn check(host: &Host, e: &Expect, name: &str, report: &mut Report) -> Vec<Finding> {
     use Severity::*;
     let mut out = Vec::new();
-    let name = if e.unit.contains('.') {
-        e.unit.clone()
-    } else {
-        format!("{}.service", e.unit)
-    };
+    let name = name.to_string();
     // On a live host systemd's loaded view is what runs at shutdown; otherwise the files.
     let live = host.systemd_running();
     let loaded = if live {
@@ -124,21 +121,22 @@ pub fn check(host: &Host, e: &Expect, report: &mut Report) -> Vec<Finding> {
             ));
         }
     } else {
-        let why = if host.live {
-            "systemd is not running here: only a running systemd knows it (`systemctl is-active`)"
-        } else {
-            "live state: an image under --root has none; check on the booted machine \
-             (`systemctl is-active`)"
+        let why = |how: &str| {
+            if host.live {
+                format!("systemd is not running here: only a running systemd knows ({how})")
+            } else {
+                format!("live state: an image under --root has none; check on the booted machine ({how})")
+            }
         };
         report.skip(
             "DG002",
             format!("whether {name} was started since boot"),
-            why,
+            &why(&format!("`systemctl is-active {name}`")),
         );
         report.skip(
             "DG011",
             format!("whether systemd runs the version of {name} on disk"),
-            why,
+            &why(&format!("`systemctl show -p NeedDaemonReload {name}`")),
         );
         let wanted = [
             "multi-user.target.wants",
@@ -310,7 +308,7 @@ pub fn check(host: &Host, e: &Expect, report: &mut Report) -> Vec<Finding> {
             "DG009",
             Error,
             format!(
-                "TimeoutStopSec is {} ({}), shorter than the drain deadline {}",
+                "{name}: TimeoutStopSec is {} ({}), shorter than the drain deadline {}",
                 effective.as_secs(),
                 if timeout.is_some() {
                     "set in the unit"

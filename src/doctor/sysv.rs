@@ -7,10 +7,11 @@ use super::findings::{finding, Finding, Report, Severity};
 use super::{exec, Expect};
 use crate::install::probe::{Host, Init};
 
-pub fn check(host: &Host, e: &Expect, report: &mut Report) -> Vec<Finding> {
+/// Checks the init script `name`.
+pub fn check(host: &Host, e: &Expect, name: &str, report: &mut Report) -> Vec<Finding> {
     use Severity::*;
     let mut out = Vec::new();
-    let name = e.unit.trim_end_matches(".service").to_string();
+    let name = name.to_string();
     let script = Path::new(host.init_d()).join(&name);
     if !host.root.host_to_local(&script).is_file() {
         out.push(finding(
@@ -244,9 +245,10 @@ mod tests {
     /// drainguard installed as `drainguard`, no apps named.
     fn expect() -> Expect {
         Expect {
-            unit: "drainguard".into(),
+            unit: None,
             apps: vec![],
             deadline: std::time::Duration::from_secs(60),
+            stores: vec![],
         }
     }
 
@@ -272,7 +274,7 @@ mod tests {
         let mut host = probe(d.path(), Init::SysvChkconfig);
         let expect = expect();
         let ids = |h: &Host| {
-            check(h, &expect, &mut Report::default())
+            check(h, &expect, "drainguard", &mut Report::default())
                 .iter()
                 .map(|f| f.id)
                 .collect::<Vec<_>>()
@@ -311,7 +313,7 @@ mod tests {
         let host = probe(d.path(), Init::SysvDebian);
         let expect = expect();
         let ids = || {
-            check(&host, &expect, &mut Report::default())
+            check(&host, &expect, "drainguard", &mut Report::default())
                 .iter()
                 .map(|f| f.id)
                 .collect::<Vec<_>>()
