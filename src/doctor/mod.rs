@@ -142,6 +142,10 @@ const MAX_TEXT: u64 = 1 << 20;
 pub(crate) fn read_text(local: &Path) -> Option<String> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
+    // stat first: opening a device can have effects of its own (a tape rewinds).
+    if !std::fs::metadata(local).ok()?.is_file() {
+        return None;
+    }
     let f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
@@ -155,4 +159,27 @@ pub(crate) fn read_text(local: &Path) -> Option<String> {
     let mut buf = String::new();
     f.take(MAX_TEXT).read_to_string(&mut buf).ok()?;
     Some(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_text_reads_only_small_regular_files() {
+        let d = tempfile::tempdir().unwrap();
+        let unit = d.path().join("x.service");
+        std::fs::write(&unit, "[Service]\n").unwrap();
+        assert_eq!(read_text(&unit).as_deref(), Some("[Service]\n"));
+        // A FIFO is never opened: this would block forever in open() otherwise.
+        let fifo = d.path().join("fifo.service");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        assert_eq!(read_text(&fifo), None);
+        let big = d.path().join("big.service");
+        std::fs::write(&big, vec![b'#'; (MAX_TEXT + 1) as usize]).unwrap();
+        assert_eq!(read_text(&big), None);
+        assert_eq!(read_text(d.path()), None, "a directory");
+        assert_eq!(read_text(&d.path().join("missing")), None);
+    }
 }
