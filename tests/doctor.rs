@@ -776,3 +776,18 @@ fn drainguard_installed_beside_the_old_chkconfig_script_is_a_warning() {
         "{doc}"
     );
 }
+
+#[test]
+fn logstash_with_its_monitoring_api_off_is_never_provable() {
+    let t = Tree::new();
+    t.write("/etc/logstash/logstash.yml", "api.enabled: false\n", 0o644);
+    t.write(
+        "/etc/logstash/conf.d/app.conf",
+        "input {\n  file {\n    path => \"/var/log/app.log\"\n    sincedb_path => \"/var/lib/logstash/app.sincedb\"\n  }\n}\noutput { stdout {} }\n",
+        0o644,
+    );
+    t.write("/var/log/app.log", "one\n", 0o644);
+    t.dir("/var/lib/logstash");
+    testkit::logstash::write(&t.p("/var/lib/logstash/app.sincedb"), &[]).unwrap();
+    assert_never_provable(&t, "logstash pipeline cannot be checked", "api.enabled");
+}

@@ -111,15 +111,14 @@ pub fn runs_wait(text: &str) -> bool {
             return false;
         }
         let lower = l.to_ascii_lowercase();
-        let Some(at) = lower.find("drainguard") else {
-            return false;
-        };
-        // The rest of this one command (a `;`, `&` or `|` starts another).
-        let command = lower[at..].split([';', '&', '|']).next().unwrap_or("");
-        command
-            .split(|c: char| c.is_whitespace() || matches!(c, '"' | '\''))
-            .skip(1)
-            .any(|w| w == "wait")
+        lower.match_indices("drainguard").any(|(at, _)| {
+            // The rest of this one command (a `;`, `&` or `|` starts another).
+            let command = lower[at..].split([';', '&', '|']).next().unwrap_or("");
+            command
+                .split(|c: char| c.is_whitespace() || matches!(c, '"' | '\''))
+                .skip(1)
+                .any(|w| w == "wait")
+        })
     })
 }
 
@@ -181,6 +180,10 @@ mod tests {
             !runs_wait("drainguard status; wait"),
             "the shell's wait is not drainguard's"
         );
+        // systemctl show's form of a loaded ExecStop.
+        assert!(runs_wait(
+            "{ path=/usr/local/bin/drainguard ; argv[]=/usr/local/bin/drainguard wait ; ignore_errors=no }"
+        ));
     }
 
     #[test]
