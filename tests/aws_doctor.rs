@@ -31,7 +31,8 @@ fn aws_findings(
     let text = String::from_utf8_lossy(&out.stdout);
     let v: serde_json::Value = serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!("{e}: {text}\n{}", String::from_utf8_lossy(&out.stderr)));
-    v.as_array()
+    v["findings"]
+        .as_array()
         .unwrap()
         .iter()
         .filter(|f| f["id"].as_str().unwrap().starts_with("AWS"))

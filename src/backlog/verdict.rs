@@ -114,11 +114,7 @@ pub fn delivery_provable(b: &ShipperBacklog) -> bool {
     if tracks_nothing_provably(b) {
         return false;
     }
-    b.offset_meaning == OffsetMeaning::Delivered
-        || (!b.queues.is_empty()
-            && b.queues
-                .iter()
-                .all(|q| !matches!(q.state, QueueState::Unknown { .. })))
+    crate::cursor::signal_gaps(b.offset_meaning, &b.queues).is_empty()
 }
 
 /// True when the store tracks no file and no input says which files there are: nothing

@@ -3,14 +3,15 @@
 
 use std::path::Path;
 
-use super::findings::{finding, Finding, Severity};
-use super::Expect;
+use super::findings::{finding, Finding, Report, Severity};
+use super::{exec, Expect};
 use crate::install::probe::{Host, Init};
 
-pub fn check(host: &Host, e: &Expect) -> Vec<Finding> {
+/// Checks the init script `name`.
+pub fn check(host: &Host, e: &Expect, name: &str, report: &mut Report) -> Vec<Finding> {
     use Severity::*;
     let mut out = Vec::new();
-    let name = e.unit.trim_end_matches(".service").to_string();
+    let name = name.to_string();
     let script = Path::new(host.init_d()).join(&name);
     if !host.root.host_to_local(&script).is_file() {
         out.push(finding(
@@ -21,6 +22,44 @@ pub fn check(host: &Host, e: &Expect) -> Vec<Finding> {
             "run `drainguard install --before <app>`".into(),
         ));
         return out;
+    }
+    let local = host.root.host_to_local(&script);
+    let text = super::read_text(&local).unwrap_or_default();
+    if let Some(why) = exec::not_runnable(&host.root, &script.to_string_lossy()) {
+        out.push(finding(
+            "DG111",
+            Error,
+            format!("the init script {why}"),
+            "rc runs only executable scripts: at halt and reboot this one is skipped.",
+            format!("chmod 755 {}", script.display()),
+        ));
+    }
+    if !exec::runs_wait(&text) {
+        out.push(finding(
+            "DG110",
+            Error,
+            format!("{} does not run `drainguard wait`", script.display()),
+            "Its stop does not hold shutdown until the shipper has delivered (a hand-made poller \
+             that watches offsets cannot tell read from delivered, and has no deadline tied to \
+             systemd or rc).",
+            "run `drainguard install --before <app>` and remove this script's K links \
+             (`chkconfig --del` / `update-rc.d -f … remove`)"
+                .into(),
+        ));
+    } else if let Some((prog, why)) = drainguard_program(&text)
+        .and_then(|p| exec::not_runnable(&host.root, &p).map(|why| (p, why)))
+    {
+        out.push(finding(
+            "DG015",
+            Error,
+            format!("{}: the drainguard program {why}", script.display()),
+            "The stop command cannot run at halt or reboot: nothing holds shutdown until the \
+             shipper has delivered.",
+            format!(
+                "install drainguard at {prog} (the packages put it at /usr/bin/drainguard), or \
+                 re-run `drainguard install` from the installed binary"
+            ),
+        ));
     }
     let k = |level| host.k_number(level, &name);
     for level in [0u8, 6] {
@@ -129,7 +168,16 @@ pub fn check(host: &Host, e: &Expect) -> Vec<Finding> {
             .root
             .host_to_local(Path::new(&format!("/var/lock/subsys/{name}")));
         // Only on the live machine: an image's lock files are created at its next boot.
-        if host.live && !lock.exists() {
+        if !host.live {
+            report.skip(
+                "DG105",
+                format!(
+                    "whether /var/lock/subsys/{name} exists (the script was started since boot)"
+                ),
+                "live state: an image's lock files are created at its next boot; check on the \
+                 booted machine",
+            );
+        } else if !lock.exists() {
             out.push(finding(
                 "DG105",
                 Error,
@@ -140,7 +188,9 @@ pub fn check(host: &Host, e: &Expect) -> Vec<Finding> {
             ));
         }
         if let Some(s) = &host.shipper {
-            let text = host.script_text(s);
+            let text =
+                super::read_text(&host.root.host_to_local(&Path::new(host.init_d()).join(s)))
+                    .unwrap_or_default();
             if !text.is_empty() && !crate::install::sysv::creates_lock(&text) {
                 out.push(finding(
                     "DG106",
@@ -157,6 +207,23 @@ pub fn check(host: &Host, e: &Expect) -> Vec<Finding> {
     out
 }
 
+/// The drainguard program an init script runs: `DRAINGUARD='/path'` (as install writes it),
+/// else the first absolute path ending in `/drainguard` on a line that runs the wait.
+fn drainguard_program(text: &str) -> Option<String> {
+    let unquote = |v: &str| v.trim().trim_matches(['\'', '"']).to_string();
+    if let Some(v) = text
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("DRAINGUARD="))
+    {
+        return Some(unquote(v)).filter(|p| p.starts_with('/'));
+    }
+    text.lines()
+        .filter(|l| exec::runs_wait(l))
+        .flat_map(|l| l.split_whitespace())
+        .map(unquote)
+        .find(|w| w.starts_with('/') && w.ends_with("/drainguard"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,12 +235,20 @@ mod tests {
         crate::install::probe(&Root::new(Some(root.to_path_buf())), Some(init), None, &[])
     }
 
+    /// An executable init script running the wait.
+    fn script(path: &std::path::Path) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(path, "#!/bin/sh\n\"$DRAINGUARD\" wait\n").unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
     /// drainguard installed as `drainguard`, no apps named.
     fn expect() -> Expect {
         Expect {
-            unit: "drainguard".into(),
+            unit: None,
             apps: vec![],
             deadline: std::time::Duration::from_secs(60),
+            stores: vec![],
         }
     }
 
@@ -182,7 +257,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = |h: &str| d.path().join(h.trim_start_matches('/'));
         std::fs::create_dir_all(p("/etc/rc.d/init.d")).unwrap();
-        std::fs::write(p("/etc/rc.d/init.d/drainguard"), "#!/bin/sh\n").unwrap();
+        script(&p("/etc/rc.d/init.d/drainguard"));
         for l in 0..=6 {
             std::fs::create_dir_all(p(&format!("/etc/rc.d/rc{l}.d"))).unwrap();
             let link = if matches!(l, 0 | 1 | 6) {
@@ -198,7 +273,12 @@ mod tests {
         }
         let mut host = probe(d.path(), Init::SysvChkconfig);
         let expect = expect();
-        let ids = |h: &Host| check(h, &expect).iter().map(|f| f.id).collect::<Vec<_>>();
+        let ids = |h: &Host| {
+            check(h, &expect, "drainguard", &mut Report::default())
+                .iter()
+                .map(|f| f.id)
+                .collect::<Vec<_>>()
+        };
         assert!(ids(&host).is_empty(), "an image: the lock appears at boot");
         host.live = true;
         assert_eq!(ids(&host), vec!["DG105"]);
@@ -212,7 +292,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = |h: &str| d.path().join(h.trim_start_matches('/'));
         std::fs::create_dir_all(p("/etc/init.d")).unwrap();
-        std::fs::write(p("/etc/init.d/drainguard"), "#!/bin/sh\n").unwrap();
+        script(&p("/etc/init.d/drainguard"));
         let link = |level: u8, name: &str| {
             std::fs::create_dir_all(p(&format!("/etc/rc{level}.d"))).unwrap();
             let script =
@@ -233,7 +313,7 @@ mod tests {
         let host = probe(d.path(), Init::SysvDebian);
         let expect = expect();
         let ids = || {
-            check(&host, &expect)
+            check(&host, &expect, "drainguard", &mut Report::default())
                 .iter()
                 .map(|f| f.id)
                 .collect::<Vec<_>>()

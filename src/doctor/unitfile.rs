@@ -91,7 +91,7 @@ impl Unit {
 
 /// The properties doctor reads from a running systemd (`systemctl show`).
 const SHOW: &str =
-    "LoadState,ActiveState,NeedDaemonReload,Type,RemainAfterExit,ExecStop,After,Before,\
+    "LoadState,ActiveState,NeedDaemonReload,Type,RemainAfterExit,ExecStart,ExecStop,After,Before,\
 Wants,Conflicts,DefaultDependencies,TimeoutStopUSec";
 
 /// Asks the running systemd for `name`'s loaded properties; `None` when it is not loaded
@@ -147,7 +147,7 @@ pub fn load(root: &Root, name: &str) -> Option<Unit> {
         path: main.clone(),
         ..Unit::default()
     };
-    unit.apply_text(&std::fs::read_to_string(root.host_to_local(&main)).unwrap_or_default());
+    unit.apply_text(&super::read_text(&root.host_to_local(&main)).unwrap_or_default());
     // Drop-ins: by file name; the highest-precedence directory's copy of a name wins.
     let mut dropins: BTreeMap<String, PathBuf> = BTreeMap::new();
     for dir in UNIT_DIRS.iter().rev() {
@@ -163,7 +163,7 @@ pub fn load(root: &Root, name: &str) -> Option<Unit> {
         }
     }
     for (_, p) in dropins {
-        unit.apply_text(&std::fs::read_to_string(root.host_to_local(&p)).unwrap_or_default());
+        unit.apply_text(&super::read_text(&root.host_to_local(&p)).unwrap_or_default());
         unit.dropins.push(p);
     }
     Some(unit)
