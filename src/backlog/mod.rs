@@ -29,6 +29,15 @@ pub enum FileState {
     /// Only an unterminated last line of `bytes` is left; the shipper waits for a newline.
     /// Reported, never blocking.
     PartialTail { bytes: u64 },
+    /// No newline in the first `limit` bytes after the offset: the line there is longer than
+    /// the limit (the shipper's maximum line length, `shipper_limit`, or drainguard's read cap
+    /// when the shipper has none or a larger one). It ships nothing of it until a newline
+    /// arrives; drainguard read no further. Reported loudly, never blocking.
+    LongLine {
+        bytes: u64,
+        limit: u64,
+        shipper_limit: Option<u64>,
+    },
     /// offset > size: truncated (copytruncate) and not yet re-read. Pending until the shipper
     /// notices; blocks with `size` bytes (the whole new content) unknown-shipped.
     Truncated { offset: u64, size: u64 },
@@ -60,6 +69,7 @@ impl FileState {
             FileState::Rotated { behind, .. } | FileState::OpenDeleted { behind, .. } => *behind,
             FileState::Shipped
             | FileState::PartialTail { .. }
+            | FileState::LongLine { .. }
             | FileState::Gone
             | FileState::Ignored { .. }
             | FileState::Incomparable { .. } => 0,
@@ -77,6 +87,7 @@ impl FileState {
             FileState::Shipped => "shipped",
             FileState::Behind { .. } => "behind",
             FileState::PartialTail { .. } => "partial-tail",
+            FileState::LongLine { .. } => "long-line",
             FileState::Truncated { .. } => "truncated",
             FileState::Rotated { .. } => "rotated",
             FileState::OpenDeleted { .. } => "open-deleted",
@@ -143,6 +154,8 @@ pub struct Env {
     pub peers: crate::process::sockets::Peers,
     /// The shipper's TCP send queues, read once for all its stores in one assessment.
     pub send_queues: std::sync::OnceLock<crate::cursor::QueueSignal>,
+    /// What the pending bytes of behind files hold, remembered across assessments.
+    pub tails: tail::TailCache,
 }
 
 /// The verdict over all shippers.

@@ -98,6 +98,7 @@ fn shipper(out: &mut String, s: &ShipperBacklog, opts: TableOptions) {
         );
     }
     out.push('\n');
+    long_lines(out, s);
     for sk in &s.skipped {
         let _ = writeln!(
             out,
@@ -121,9 +122,32 @@ fn shipper(out: &mut String, s: &ShipperBacklog, opts: TableOptions) {
     let _ = writeln!(out, "  delivery: {}", s.delivery);
 }
 
+/// Files whose pending line is longer than the shipper's line limit: said on their own line,
+/// whether or not they are among the rows shown (they never block, and never ship as they are).
+fn long_lines(out: &mut String, s: &ShipperBacklog) {
+    let n = s.totals.by_state.get("long-line").copied().unwrap_or(0);
+    if n == 0 {
+        return;
+    }
+    let first = s
+        .files
+        .iter()
+        .find(|f| matches!(f.state, FileState::LongLine { .. }));
+    let example = first.map_or_else(String::new, |f| {
+        format!(", e.g. {}", display::path(&f.path))
+    });
+    let _ = writeln!(
+        out,
+        "  WARNING: {n} file(s) hold a line longer than the line limit at their offset{example}: \
+         nothing of it ships until a newline arrives (not blocking; see docs/wait.md)"
+    );
+}
+
 fn row(out: &mut String, f: &FileReport) {
     let behind = match &f.state {
-        FileState::PartialTail { bytes } => format!("({})", display::bytes(*bytes)),
+        FileState::PartialTail { bytes } | FileState::LongLine { bytes, .. } => {
+            format!("({})", display::bytes(*bytes))
+        }
         s if s.blocks() => display::bytes(s.blocking_bytes()),
         _ => "-".into(),
     };
@@ -134,6 +158,24 @@ fn row(out: &mut String, f: &FileReport) {
         FileState::Truncated { .. } => " (truncated: shipper has not re-read it yet)".into(),
         FileState::Ignored { reason } | FileState::Incomparable { reason } => {
             format!(" ({reason})")
+        }
+        FileState::LongLine {
+            limit,
+            shipper_limit,
+            ..
+        } => {
+            let whose = match shipper_limit {
+                Some(l) if l == limit => "the shipper's line limit".to_string(),
+                Some(l) => format!(
+                    "drainguard's read cap; the shipper's limit is {}",
+                    display::bytes(*l)
+                ),
+                None => "drainguard's read cap; the shipper has no line limit".to_string(),
+            };
+            format!(
+                " (no newline in the first {} after the offset, {whose}: ships only once a newline arrives)",
+                display::bytes(*limit)
+            )
         }
         _ => String::new(),
     };

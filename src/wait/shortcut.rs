@@ -123,6 +123,7 @@ mod tests {
             offset_meaning: OffsetMeaning::Delivered,
             queues: vec![],
             notes: vec![],
+            max_line_bytes: Some(10 * 1024 * 1024),
         }]
     }
 
