@@ -89,8 +89,17 @@ fn shipped_behind_partial_tail_and_truncated() {
     assert_eq!(r.totals.bytes_behind, 10 + 4);
     assert_eq!(r.totals.partial_tail_bytes, 12);
     assert_eq!(r.verdict, Verdict::Behind);
-    // Sorted by bytes behind, most first.
-    assert_eq!(r.files[0].path, b);
+    // Ordered by bytes behind, most first (the table's top rows, the JSON report's list).
+    assert_eq!(drainguard::backlog::top(&r.files, 1)[0].path, b);
+    let json = serde_json::to_value(&r).unwrap();
+    let listed: Vec<&str> = json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    let name = |p: &Path| p.to_str().unwrap().to_string();
+    assert_eq!(listed, [name(&b), name(&t), name(&a), name(&c)]);
 }
 
 #[test]

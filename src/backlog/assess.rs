@@ -66,7 +66,21 @@ enum Location {
 
 impl Location {
     fn from_file(f: &DiskFile, moved: bool) -> Location {
-        let (local, size, dev_ino) = (f.local.clone(), f.size, (f.dev, f.ino));
+        Location::new(f.local.clone(), f, moved)
+    }
+
+    /// A file found at its recorded path: its path moves into the location, no copy.
+    fn here(f: DiskFile) -> Location {
+        let (size, dev_ino) = (f.size, (f.dev, f.ino));
+        Location::Here {
+            local: f.local,
+            size,
+            dev_ino,
+        }
+    }
+
+    fn new(local: PathBuf, f: &DiskFile, moved: bool) -> Location {
+        let (size, dev_ino) = (f.size, (f.dev, f.ino));
         if moved {
             Location::Moved {
                 local,
@@ -95,7 +109,7 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
         .map(|g| {
             let local = root.host_to_local(g.hint?);
             let f = DiskFile::stat(local)?;
-            matches(g.identity, &f, &specs).then(|| Location::from_file(&f, false))
+            matches(g.identity, &f, &specs).then(|| Location::here(f))
         })
         .collect();
 
@@ -210,12 +224,6 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
         })
     }));
 
-    files.sort_by(|a, b| {
-        b.state
-            .blocking_bytes()
-            .cmp(&a.state.blocking_bytes())
-            .then_with(|| a.path.cmp(&b.path))
-    });
     let totals = totals(&files);
     let mut backlog = ShipperBacklog {
         shipper: snapshot.shipper,

@@ -5,6 +5,7 @@
 
 mod assess;
 mod candidates;
+mod order;
 mod tail;
 mod verdict;
 
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 pub use assess::assess;
+pub use order::{backlog_order, top};
 pub use verdict::{combine, delivery_provable, shipper_verdict};
 
 use crate::cursor::{OffsetMeaning, QueueSignal, ShipperKind, SkippedEntries};
@@ -137,6 +139,9 @@ pub struct ShipperBacklog {
     pub queues: Vec<QueueSignal>,
     pub skipped: Vec<SkippedEntries>,
     pub notes: Vec<String>,
+    /// Every file, in no particular order: [`top`] gives the most blocking ones, and the JSON
+    /// report lists them in [`backlog_order`].
+    #[serde(serialize_with = "order::ser_sorted")]
     pub files: Vec<FileReport>,
     pub totals: Totals,
     /// This shipper's verdict, and what proved it.
