@@ -426,7 +426,7 @@ fn progress(
     } else {
         let scan = || scan_pending(local, o, size, tails.limit);
         let pending = match dev_ino {
-            Some(id) => tails.cache.get_or_scan(id, o, size, scan),
+            Some(id) => tails.cache.get_or_scan(id, (o, size, tails.limit), scan),
             None => scan(),
         };
         let bytes = size - o;

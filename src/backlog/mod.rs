@@ -15,6 +15,7 @@ use serde::Serialize;
 
 pub use assess::assess;
 pub use order::{backlog_order, top};
+pub use tail::TailCache;
 pub use verdict::{combine, delivery_provable, shipper_verdict};
 
 use crate::cursor::{OffsetMeaning, QueueSignal, ShipperKind, SkippedEntries};

@@ -169,29 +169,29 @@ fn read_at(f: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
     }
 }
 
-/// Answers of [`scan_pending`] by (dev, inode, size, offset), shared across assessments (a
+/// Answers of [`scan_pending`] by (dev, inode, size, offset, limit), shared across assessments (a
 /// `wait` round re-reads nothing whose answer it already has). Bounded: it is emptied when it
 /// holds [`TailCache::MAX`] answers.
 #[derive(Debug, Clone, Default)]
 pub struct TailCache(Arc<Mutex<HashMap<TailKey, Pending>>>);
 
-/// (dev, inode, size, offset).
-type TailKey = (u64, u64, u64, u64);
+/// (dev, inode, size, offset, limit): shippers with different line limits tailing the same
+/// file get their own answers.
+type TailKey = (u64, u64, u64, u64, u64);
 
 impl TailCache {
     /// The most answers kept.
     pub const MAX: usize = 1 << 17;
 
-    /// The answer for the file `(dev, ino)` of `size` bytes at `offset`, scanned by `scan`
-    /// unless known.
+    /// The answer for the file `(dev, ino)` of `size` bytes at `offset` under `limit`,
+    /// scanned by `scan` unless known.
     pub fn get_or_scan(
         &self,
         (dev, ino): (u64, u64),
-        offset: u64,
-        size: u64,
+        (offset, size, limit): (u64, u64, u64),
         scan: impl FnOnce() -> io::Result<Pending>,
     ) -> io::Result<Pending> {
-        let key = (dev, ino, size, offset);
+        let key = (dev, ino, size, offset, limit);
         if let Some(p) = self.lock().get(&key) {
             return Ok(*p);
         }
@@ -375,7 +375,7 @@ mod tests {
         let mut scans = 0;
         let mut ask = |size| {
             cache
-                .get_or_scan((1, 2), 10, size, || {
+                .get_or_scan((1, 2), (10, size, READ_CAP), || {
                     scans += 1;
                     Ok(Pending::Line)
                 })
