@@ -43,6 +43,31 @@ impl ShipperKind {
     }
 }
 
+impl ShipperKind {
+    /// The shipper's default maximum line length in bytes, `None` when it has none. A line
+    /// longer than this ships only once its newline arrives (then truncated or skipped), so
+    /// drainguard never looks further for one (docs/wait.md, "Long lines").
+    pub fn default_max_line_bytes(self) -> Option<u64> {
+        match self {
+            // Filebeat log input `max_bytes`, filestream `message_max_bytes`: 10 MiB.
+            ShipperKind::Filebeat => Some(10 * 1024 * 1024),
+            // Fluent Bit tail `Buffer_Max_Size`: 32k; a longer line stops the file being
+            // tailed unless `Skip_Long_Lines On`.
+            ShipperKind::FluentBit => Some(32 * 1024),
+            // Vector file source `max_line_bytes`: 102400; longer lines are discarded.
+            ShipperKind::Vector => Some(102_400),
+            // Promtail/Alloy `limits_config.max_line_size` 0 (off), Fluentd in_tail
+            // `max_line_size` nil, rsyslog imfile `trimLineOverBytes` 0, Logstash file input
+            // (no limit): each buffers until the newline.
+            ShipperKind::Promtail
+            | ShipperKind::Alloy
+            | ShipperKind::Fluentd
+            | ShipperKind::Rsyslog
+            | ShipperKind::Logstash => None,
+        }
+    }
+}
+
 impl fmt::Display for ShipperKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -211,6 +236,9 @@ pub struct StoreSnapshot {
     pub queues: Vec<QueueSignal>,
     /// Things the reader noticed and the operator should know (torn last line, ...).
     pub notes: Vec<String>,
+    /// The shipper's maximum line length in bytes as configured for this store (`None`: no
+    /// limit); [`ShipperKind::default_max_line_bytes`] unless the adapter read another.
+    pub max_line_bytes: Option<u64>,
 }
 
 /// Why a store cannot prove delivery as the shipper is configured, and what changes that.

@@ -150,6 +150,7 @@ impl StoreReader for FilebeatReader {
             offset_meaning,
             queues,
             notes,
+            max_line_bytes: self.max_line_bytes(),
         })
     }
 }
@@ -260,6 +261,20 @@ impl FilebeatReader {
             .map(|(prefix, count)| SkippedEntries { prefix, count })
             .collect();
         (cursors, skipped, fp_inputs)
+    }
+
+    /// The longest line any input accepts (a file's input is not known): the configured
+    /// `max_bytes` / `message_max_bytes`, else Filebeat's default.
+    fn max_line_bytes(&self) -> Option<u64> {
+        let default = ShipperKind::Filebeat.default_max_line_bytes();
+        let Some(c) = &self.config else {
+            return default;
+        };
+        c.inputs
+            .iter()
+            .map(|i| i.max_bytes.or(default))
+            .max()
+            .unwrap_or(default)
     }
 
     fn inputs(&self, fingerprint_inputs: &[String]) -> Vec<InputSpec> {
