@@ -215,6 +215,7 @@ mod tests {
             notes: vec![],
             totals: Default::default(),
             files,
+            inputs_known: true,
             verdict: Verdict::Behind,
             delivery: String::new(),
         };

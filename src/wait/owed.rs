@@ -152,6 +152,7 @@ mod tests {
             offset_meaning: OffsetMeaning::Delivered,
             queues: vec![],
             notes: vec![],
+            max_line_bytes: None,
         }
     }
 
