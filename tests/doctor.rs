@@ -611,6 +611,20 @@ fn a_unit_ordered_against_the_shipper_is_a_hook_even_if_it_names_nothing() {
         )]
     );
     assert!(ids(&doc).contains(&"DG005".to_string()), "{doc}");
+    // Masked (`systemctl mask flush`): systemd never runs it, so it is no hook.
+    t.link("/etc/systemd/system/flush.service.tmp", "/dev/null");
+    fs::rename(
+        t.p("/etc/systemd/system/flush.service.tmp"),
+        t.p("/etc/systemd/system/flush.service"),
+    )
+    .unwrap();
+    t.write(
+        "/usr/lib/systemd/system/flush.service",
+        "[Unit]\nAfter=filebeat.service\n[Service]\nExecStop=/usr/local/sbin/flush\n",
+        0o644,
+    );
+    let (_, doc) = t.doctor(&[]);
+    assert!(hooks(&doc).is_empty(), "{doc}");
 }
 
 #[test]

@@ -88,7 +88,7 @@ fn units(host: &Host, apps: &[&str], needles: &[String]) -> Vec<Hook> {
     let mut out = Vec::new();
     for name in seen {
         let base = name.trim_end_matches(".service");
-        if SHIPPER_SERVICES.contains(&base) || apps.contains(&base) {
+        if SHIPPER_SERVICES.contains(&base) || apps.contains(&base) || masked(host, &name) {
             continue;
         }
         let Some(u) = unitfile::load(&host.root, &name) else {
@@ -125,6 +125,17 @@ fn units(host: &Host, apps: &[&str], needles: &[String]) -> Vec<Hook> {
         }
     }
     out
+}
+
+/// True when the highest-precedence file of unit `name` is a link to /dev/null (`systemctl
+/// mask`): systemd neither starts nor stops it.
+fn masked(host: &Host, name: &str) -> bool {
+    UNIT_DIRS
+        .iter()
+        .map(|d| host.root.host_to_local(&Path::new(d).join(name)))
+        .find(|p| std::fs::symlink_metadata(p).is_ok())
+        .and_then(|p| std::fs::read_link(p).ok())
+        .is_some_and(|t| t == Path::new("/dev/null"))
 }
 
 fn scripts(host: &Host, apps: &[&str], needles: &[String]) -> Vec<Hook> {
