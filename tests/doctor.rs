@@ -760,8 +760,13 @@ fn drainguard_installed_beside_the_old_hook_is_a_warning() {
     for s in doc["findings"].as_array().unwrap() {
         assert_eq!(s["severity"], "warning", "{s}");
     }
-    // Without the old hook: healthy.
+    // Without the old unit its init script is still there, and systemd would run it.
     fs::remove_file(t.p("/etc/systemd/system/shutdown-filebeat.service")).unwrap();
+    let (_, doc) = t.doctor(&[]);
+    assert_eq!(hooks(&doc)[1].0, "shutdown-filebeat.service", "{doc}");
+    assert_eq!(doc["hooks"][1]["kind"], "generated-unit", "{doc}");
+    // Without the old hook at all: healthy.
+    fs::remove_file(t.p("/etc/rc.d/init.d/shutdown-filebeat")).unwrap();
     let (code, doc) = t.doctor(&[]);
     assert_eq!((code, ids(&doc)), (Some(0), vec![]), "{doc}");
 }
@@ -804,4 +809,52 @@ fn logstash_with_its_monitoring_api_off_is_never_provable() {
     t.dir("/var/lib/logstash");
     testkit::logstash::write(&t.p("/var/lib/logstash/app.sincedb"), &[]).unwrap();
     assert_never_provable(&t, "logstash pipeline cannot be checked", "api.enabled");
+}
+
+#[test]
+fn on_systemd_a_chkconfig_script_is_checked_as_the_unit_systemd_makes_of_it() {
+    let t = systemd_image();
+    t.write("/etc/rc.d/init.d/shutdown-filebeat", NOTE_SCRIPT, 0o755);
+    t.write(
+        "/home/ec2-user/script/shutdown-filebeat.py",
+        NOTE_POLLER,
+        0o644,
+    );
+    for l in 2..=5 {
+        t.link(
+            &format!("/etc/rc.d/rc{l}.d/S90shutdown-filebeat"),
+            "../init.d/shutdown-filebeat",
+        );
+    }
+    let (code, doc) = t.doctor(&[]);
+    assert_eq!(code, Some(1), "{doc}");
+    assert_eq!(
+        hooks(&doc),
+        vec![(
+            "shutdown-filebeat.service".to_string(),
+            "its init script mentions filebeat; systemd runs it as shutdown-filebeat.service \
+             (systemd-sysv-generator)"
+                .to_string(),
+            false
+        )]
+    );
+    assert_eq!(doc["hooks"][0]["kind"], "generated-unit");
+    // The poller, and systemd-sysv-generator's 5 min stop timeout against the 25m deadline.
+    assert_eq!(ids(&doc), vec!["DG009", "DG110"], "{doc}");
+    assert_eq!(skipped(&doc), vec!["DG002"], "{doc}");
+    // Not enabled: no S link, so systemd never starts it and never runs its stop.
+    for l in 2..=5 {
+        fs::remove_file(t.p(&format!("/etc/rc.d/rc{l}.d/S90shutdown-filebeat"))).unwrap();
+    }
+    let (_, doc) = t.doctor(&[]);
+    assert_eq!(ids(&doc), vec!["DG003", "DG009", "DG110"], "{doc}");
+    // A native unit of that name wins over the script: that unit is the hook.
+    t.write(
+        "/etc/systemd/system/shutdown-filebeat.service",
+        NOTE_UNIT,
+        0o644,
+    );
+    let (_, doc) = t.doctor(&[]);
+    assert_eq!(doc["hooks"][0]["kind"], "unit", "{doc}");
+    assert_eq!(hooks(&doc).len(), 1, "{doc}");
 }
