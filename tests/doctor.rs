@@ -842,6 +842,15 @@ fn on_systemd_a_chkconfig_script_is_checked_as_the_unit_systemd_makes_of_it() {
     // The poller, and systemd-sysv-generator's 5 min stop timeout against the 25m deadline.
     assert_eq!(ids(&doc), vec!["DG009", "DG110"], "{doc}");
     assert_eq!(skipped(&doc), vec!["DG002"], "{doc}");
+    // A drop-in can give the generated unit a longer stop timeout.
+    t.write(
+        "/etc/systemd/system/shutdown-filebeat.service.d/timeout.conf",
+        "[Service]\nTimeoutStopSec=30min\n",
+        0o644,
+    );
+    let (_, doc) = t.doctor(&[]);
+    assert_eq!(ids(&doc), vec!["DG110"], "{doc}");
+    fs::remove_dir_all(t.p("/etc/systemd/system/shutdown-filebeat.service.d")).unwrap();
     // Not enabled: no S link, so systemd never starts it and never runs its stop.
     for l in 2..=5 {
         fs::remove_file(t.p(&format!("/etc/rc.d/rc{l}.d/S90shutdown-filebeat"))).unwrap();

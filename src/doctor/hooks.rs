@@ -88,7 +88,7 @@ fn generated(host: &Host, apps: &[&str], needles: &[String]) -> Vec<Hook> {
                 continue;
             }
             let path = Path::new(init_d).join(&name);
-            let Some(text) = super::read_text(&host.root.host_to_local(&path)) else {
+            let Some(text) = super::read_host(&host.root, &path) else {
                 continue;
             };
             if let Some(n) = mentions(&text, needles) {
@@ -211,7 +211,7 @@ fn scripts(host: &Host, apps: &[&str], needles: &[String]) -> Vec<Hook> {
             continue;
         }
         let path = init_d.join(&name);
-        let Some(text) = super::read_text(&host.root.host_to_local(&path)) else {
+        let Some(text) = super::read_host(&host.root, &path) else {
             continue;
         };
         // K links between the apps' and the shipper's, at halt or reboot.

@@ -169,6 +169,12 @@ pub fn check(host: &Host, expect: &Expect) -> Report {
     report
 }
 
+/// The text of host path `host` under `root` (links followed inside the root), read with
+/// [`read_text`]: how doctor reads every unit, drop-in, system.conf and script.
+pub(crate) fn read_host(root: &crate::root::Root, host: &Path) -> Option<String> {
+    read_text(&exec::resolve(root, host)?)
+}
+
 /// The largest unit file, drop-in, system.conf or init script doctor reads.
 const MAX_TEXT: u64 = 1 << 20;
 

@@ -62,7 +62,7 @@ fn default_stop_timeout(host: &Host) -> Duration {
         );
     }
     for f in files {
-        if let Some(text) = super::read_text(&host.root.host_to_local(&f)) {
+        if let Some(text) = super::read_host(&host.root, &f) {
             conf.apply_text(&text);
         }
     }

@@ -24,8 +24,7 @@ pub fn check(host: &Host, e: &Expect, name: &str, report: &mut Report) -> Vec<Fi
         ));
         return out;
     }
-    let local = host.root.host_to_local(&script);
-    let text = super::read_text(&local).unwrap_or_default();
+    let text = super::read_host(&host.root, &script).unwrap_or_default();
     if let Some(why) = exec::not_runnable(&host.root, &script.to_string_lossy()) {
         out.push(finding(
             "DG111",
@@ -190,8 +189,7 @@ pub fn check(host: &Host, e: &Expect, name: &str, report: &mut Report) -> Vec<Fi
         }
         if let Some(s) = &host.shipper {
             let text =
-                super::read_text(&host.root.host_to_local(&Path::new(host.init_d()).join(s)))
-                    .unwrap_or_default();
+                super::read_host(&host.root, &Path::new(host.init_d()).join(s)).unwrap_or_default();
             if !text.is_empty() && !crate::install::sysv::creates_lock(&text) {
                 out.push(finding(
                     "DG106",
@@ -282,22 +280,7 @@ pub fn check_generated(host: &Host, e: &Expect, h: &Hook, report: &mut Report) -
     }
     // A drop-in may set the stop timeout of the generated unit.
     let mut dropins = unitfile::Unit::default();
-    for dir in crate::install::probe::UNIT_DIRS.iter().rev() {
-        let d = host
-            .root
-            .host_to_local(&Path::new(dir).join(format!("{name}.d")));
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        let mut files: Vec<_> = rd.take(1000).flatten().map(|e| e.path()).collect();
-        files.sort();
-        for f in files
-            .iter()
-            .filter(|f| f.extension().is_some_and(|x| x == "conf"))
-        {
-            dropins.apply_text(&super::read_text(f).unwrap_or_default());
-        }
-    }
+    dropins.apply_dropins(&host.root, name);
     let set = ["TimeoutStopSec", "TimeoutSec"]
         .iter()
         .find_map(|k| dropins.last("Service", k))
