@@ -867,3 +867,27 @@ fn on_systemd_a_chkconfig_script_is_checked_as_the_unit_systemd_makes_of_it() {
     assert_eq!(doc["hooks"][0]["kind"], "unit", "{doc}");
     assert_eq!(hooks(&doc).len(), 1, "{doc}");
 }
+
+#[test]
+fn drainguards_aws_watcher_is_not_a_shutdown_hook() {
+    let t = systemd_image();
+    t.write("/usr/local/bin/drainguard", "#!/bin/sh\n", 0o755);
+    let out = t.run(&[
+        "install",
+        "--before",
+        "tomcat",
+        "--aws",
+        "--exec=/usr/local/bin/drainguard",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Even with a stop command that mentions drainguard, it is the watcher, not a drain.
+    t.write(
+        "/etc/systemd/system/drainguard-aws.service.d/stop.conf",
+        "[Service]\nExecStop=/usr/local/bin/drainguard status\n",
+        0o644,
+    );
+    let (code, doc) = t.doctor(&[]);
+    assert_eq!(code, Some(0), "{doc}");
+    let names: Vec<String> = hooks(&doc).into_iter().map(|h| h.0).collect();
+    assert_eq!(names, vec!["drainguard.service"], "{doc}");
+}

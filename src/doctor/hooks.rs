@@ -151,7 +151,13 @@ fn units(host: &Host, apps: &[&str], needles: &[String]) -> Vec<Hook> {
     let mut out = Vec::new();
     for name in seen {
         let base = name.trim_end_matches(".service");
-        if SHIPPER_SERVICES.contains(&base) || apps.contains(&base) || masked(host, &name) {
+        // drainguard's AWS watcher drains on termination notices, not at shutdown.
+        let aws_watcher = Path::new(crate::install::plan::AWS_UNIT).file_name();
+        if SHIPPER_SERVICES.contains(&base)
+            || apps.contains(&base)
+            || aws_watcher.is_some_and(|w| w == name.as_str())
+            || masked(host, &name)
+        {
             continue;
         }
         let Some(u) = unitfile::load(&host.root, &name) else {
