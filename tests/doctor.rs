@@ -794,6 +794,15 @@ fn drainguard_installed_beside_the_old_chkconfig_script_is_a_warning() {
         ids.contains(&"DG013".to_string()) && ids.contains(&"DG110".to_string()),
         "{doc}"
     );
+    // The drainguard the script runs (DRAINGUARD='...') is gone: rc would run nothing.
+    fs::remove_file(t.p("/usr/local/bin/drainguard")).unwrap();
+    let (code, doc) = t.doctor(&[]);
+    assert_eq!(code, Some(1), "{doc}");
+    assert!(
+        findings(&doc).iter().any(|(id, p, _)| id == "DG015"
+            && p == "/etc/rc.d/init.d/drainguard: the drainguard program /usr/local/bin/drainguard does not exist"),
+        "{doc}"
+    );
 }
 
 #[test]
