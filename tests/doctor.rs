@@ -611,6 +611,20 @@ fn a_unit_ordered_against_the_shipper_is_a_hook_even_if_it_names_nothing() {
         )]
     );
     assert!(ids(&doc).contains(&"DG005".to_string()), "{doc}");
+    // Masked (`systemctl mask flush`): systemd never runs it, so it is no hook.
+    t.link("/etc/systemd/system/flush.service.tmp", "/dev/null");
+    fs::rename(
+        t.p("/etc/systemd/system/flush.service.tmp"),
+        t.p("/etc/systemd/system/flush.service"),
+    )
+    .unwrap();
+    t.write(
+        "/usr/lib/systemd/system/flush.service",
+        "[Unit]\nAfter=filebeat.service\n[Service]\nExecStop=/usr/local/sbin/flush\n",
+        0o644,
+    );
+    let (_, doc) = t.doctor(&[]);
+    assert!(hooks(&doc).is_empty(), "{doc}");
 }
 
 #[test]
@@ -746,8 +760,13 @@ fn drainguard_installed_beside_the_old_hook_is_a_warning() {
     for s in doc["findings"].as_array().unwrap() {
         assert_eq!(s["severity"], "warning", "{s}");
     }
-    // Without the old hook: healthy.
+    // Without the old unit its init script is still there, and systemd would run it.
     fs::remove_file(t.p("/etc/systemd/system/shutdown-filebeat.service")).unwrap();
+    let (_, doc) = t.doctor(&[]);
+    assert_eq!(hooks(&doc)[1].0, "shutdown-filebeat.service", "{doc}");
+    assert_eq!(doc["hooks"][1]["kind"], "generated-unit", "{doc}");
+    // Without the old hook at all: healthy.
+    fs::remove_file(t.p("/etc/rc.d/init.d/shutdown-filebeat")).unwrap();
     let (code, doc) = t.doctor(&[]);
     assert_eq!((code, ids(&doc)), (Some(0), vec![]), "{doc}");
 }
@@ -775,6 +794,15 @@ fn drainguard_installed_beside_the_old_chkconfig_script_is_a_warning() {
         ids.contains(&"DG013".to_string()) && ids.contains(&"DG110".to_string()),
         "{doc}"
     );
+    // The drainguard the script runs (DRAINGUARD='...') is gone: rc would run nothing.
+    fs::remove_file(t.p("/usr/local/bin/drainguard")).unwrap();
+    let (code, doc) = t.doctor(&[]);
+    assert_eq!(code, Some(1), "{doc}");
+    assert!(
+        findings(&doc).iter().any(|(id, p, _)| id == "DG015"
+            && p == "/etc/rc.d/init.d/drainguard: the drainguard program /usr/local/bin/drainguard does not exist"),
+        "{doc}"
+    );
 }
 
 #[test]
@@ -790,4 +818,85 @@ fn logstash_with_its_monitoring_api_off_is_never_provable() {
     t.dir("/var/lib/logstash");
     testkit::logstash::write(&t.p("/var/lib/logstash/app.sincedb"), &[]).unwrap();
     assert_never_provable(&t, "logstash pipeline cannot be checked", "api.enabled");
+}
+
+#[test]
+fn on_systemd_a_chkconfig_script_is_checked_as_the_unit_systemd_makes_of_it() {
+    let t = systemd_image();
+    t.write("/etc/rc.d/init.d/shutdown-filebeat", NOTE_SCRIPT, 0o755);
+    t.write(
+        "/home/ec2-user/script/shutdown-filebeat.py",
+        NOTE_POLLER,
+        0o644,
+    );
+    for l in 2..=5 {
+        t.link(
+            &format!("/etc/rc.d/rc{l}.d/S90shutdown-filebeat"),
+            "../init.d/shutdown-filebeat",
+        );
+    }
+    let (code, doc) = t.doctor(&[]);
+    assert_eq!(code, Some(1), "{doc}");
+    assert_eq!(
+        hooks(&doc),
+        vec![(
+            "shutdown-filebeat.service".to_string(),
+            "its init script mentions filebeat; systemd runs it as shutdown-filebeat.service \
+             (systemd-sysv-generator)"
+                .to_string(),
+            false
+        )]
+    );
+    assert_eq!(doc["hooks"][0]["kind"], "generated-unit");
+    // The poller, and systemd-sysv-generator's 5 min stop timeout against the 25m deadline.
+    assert_eq!(ids(&doc), vec!["DG009", "DG110"], "{doc}");
+    assert_eq!(skipped(&doc), vec!["DG002"], "{doc}");
+    // A drop-in can give the generated unit a longer stop timeout.
+    t.write(
+        "/etc/systemd/system/shutdown-filebeat.service.d/timeout.conf",
+        "[Service]\nTimeoutStopSec=30min\n",
+        0o644,
+    );
+    let (_, doc) = t.doctor(&[]);
+    assert_eq!(ids(&doc), vec!["DG110"], "{doc}");
+    fs::remove_dir_all(t.p("/etc/systemd/system/shutdown-filebeat.service.d")).unwrap();
+    // Not enabled: no S link, so systemd never starts it and never runs its stop.
+    for l in 2..=5 {
+        fs::remove_file(t.p(&format!("/etc/rc.d/rc{l}.d/S90shutdown-filebeat"))).unwrap();
+    }
+    let (_, doc) = t.doctor(&[]);
+    assert_eq!(ids(&doc), vec!["DG003", "DG009", "DG110"], "{doc}");
+    // A native unit of that name wins over the script: that unit is the hook.
+    t.write(
+        "/etc/systemd/system/shutdown-filebeat.service",
+        NOTE_UNIT,
+        0o644,
+    );
+    let (_, doc) = t.doctor(&[]);
+    assert_eq!(doc["hooks"][0]["kind"], "unit", "{doc}");
+    assert_eq!(hooks(&doc).len(), 1, "{doc}");
+}
+
+#[test]
+fn drainguards_aws_watcher_is_not_a_shutdown_hook() {
+    let t = systemd_image();
+    t.write("/usr/local/bin/drainguard", "#!/bin/sh\n", 0o755);
+    let out = t.run(&[
+        "install",
+        "--before",
+        "tomcat",
+        "--aws",
+        "--exec=/usr/local/bin/drainguard",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Even with a stop command that mentions drainguard, it is the watcher, not a drain.
+    t.write(
+        "/etc/systemd/system/drainguard-aws.service.d/stop.conf",
+        "[Service]\nExecStop=/usr/local/bin/drainguard status\n",
+        0o644,
+    );
+    let (code, doc) = t.doctor(&[]);
+    assert_eq!(code, Some(0), "{doc}");
+    let names: Vec<String> = hooks(&doc).into_iter().map(|h| h.0).collect();
+    assert_eq!(names, vec!["drainguard.service"], "{doc}");
 }

@@ -65,11 +65,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     report.findings.extend(store_findings(global));
     #[cfg(feature = "aws")]
     if args.aws {
-        report.findings.extend(super::aws::doctor_findings(
-            global,
-            &args.aws_endpoints,
-            expect.deadline,
-        )?);
+        super::aws::doctor_findings(global, &args.aws_endpoints, expect.deadline, &mut report)?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -84,7 +84,7 @@ pub fn not_runnable(root: &Root, prog: &str) -> Option<String> {
 /// The local path of host path `p` with every symlink followed inside `root` (an absolute link
 /// target is a host path), or `None` when something on the way does not exist. At most 40
 /// links, as the kernel allows.
-fn resolve(root: &Root, p: &Path) -> Option<PathBuf> {
+pub(super) fn resolve(root: &Root, p: &Path) -> Option<PathBuf> {
     let mut host = p.to_path_buf();
     for _ in 0..40 {
         let local = root.host_to_local(&host);
@@ -131,8 +131,7 @@ pub fn named_texts<'a>(root: &'a Root, cmd: &'a str) -> impl Iterator<Item = Str
                 .trim_start_matches(['-', '@', ':', '+', '!'])
         })
         .filter(|w| w.starts_with('/'))
-        .filter_map(|w| resolve(root, Path::new(w)))
-        .filter_map(|local| super::read_text(&local))
+        .filter_map(|w| super::read_host(root, Path::new(w)))
 }
 
 /// True when the command `cmd` runs `drainguard wait`, itself or through a script it names.

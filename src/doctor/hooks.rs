@@ -27,7 +27,31 @@ pub struct Hook {
     pub why: String,
     /// It runs `drainguard wait` (itself or through a script it names).
     pub runs_wait: bool,
+    pub kind: HookKind,
 }
+
+/// What kind of file a hook is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HookKind {
+    /// A systemd unit.
+    Unit,
+    /// A SysV init script run by rc.
+    InitScript,
+    /// A SysV init script that systemd runs through the unit systemd-sysv-generator makes of
+    /// it (no native unit of that name).
+    GeneratedUnit,
+}
+
+/// systemd-sysv-generator's stop timeout for the units it makes of init scripts.
+pub const GENERATED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Where systemd-sysv-generator finds init scripts and their S links (`{}`: the runlevel),
+/// RHEL-style and Debian-style.
+pub const SYSV_LAYOUTS: [(&str, &str); 2] = [
+    ("/etc/rc.d/init.d", "/etc/rc.d/rc{}.d"),
+    ("/etc/init.d", "/etc/rc{}.d"),
+];
 
 /// The hooks of `host`, in name order. `apps` are the apps that must stop first (never hooks
 /// themselves); `stores` the shipper store and config paths the settings name.
@@ -40,9 +64,48 @@ pub fn find(host: &Host, apps: &[String], stores: &[String]) -> Vec<Hook> {
         .map(|a| a.trim_end_matches(".service"))
         .collect();
     match host.init {
-        Init::Systemd => units(host, &apps, &needles),
+        Init::Systemd => {
+            let mut v = units(host, &apps, &needles);
+            v.extend(generated(host, &apps, &needles));
+            v
+        }
         Init::SysvChkconfig | Init::SysvDebian => scripts(host, &apps, &needles),
     }
+}
+
+/// On systemd: the init scripts that mention a shipper or drainguard and have no native unit
+/// of their name, which systemd runs as generated units.
+fn generated(host: &Host, apps: &[&str], needles: &[String]) -> Vec<Hook> {
+    let mut out: Vec<Hook> = Vec::new();
+    for (init_d, _) in SYSV_LAYOUTS {
+        for name in names(host, Path::new(init_d)) {
+            let unit = format!("{name}.service");
+            if SHIPPER_SERVICES.contains(&name.as_str())
+                || apps.contains(&name.as_str())
+                || host.find_unit(&unit).is_some()
+                || out.iter().any(|h| h.name == unit)
+            {
+                continue;
+            }
+            let path = Path::new(init_d).join(&name);
+            let Some(text) = super::read_host(&host.root, &path) else {
+                continue;
+            };
+            if let Some(n) = mentions(&text, needles) {
+                out.push(Hook {
+                    why: format!(
+                        "its init script mentions {n}; systemd runs it as {unit} \
+                         (systemd-sysv-generator)"
+                    ),
+                    runs_wait: exec::runs_wait(&text),
+                    name: unit,
+                    path,
+                    kind: HookKind::GeneratedUnit,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// The first needle `text` mentions as a word of its own: `shutdown-filebeat.py` and
@@ -88,7 +151,13 @@ fn units(host: &Host, apps: &[&str], needles: &[String]) -> Vec<Hook> {
     let mut out = Vec::new();
     for name in seen {
         let base = name.trim_end_matches(".service");
-        if SHIPPER_SERVICES.contains(&base) || apps.contains(&base) {
+        // drainguard's AWS watcher drains on termination notices, not at shutdown.
+        let aws_watcher = Path::new(crate::install::plan::AWS_UNIT).file_name();
+        if SHIPPER_SERVICES.contains(&base)
+            || apps.contains(&base)
+            || aws_watcher.is_some_and(|w| w == name.as_str())
+            || masked(host, &name)
+        {
             continue;
         }
         let Some(u) = unitfile::load(&host.root, &name) else {
@@ -121,10 +190,22 @@ fn units(host: &Host, apps: &[&str], needles: &[String]) -> Vec<Hook> {
                 path: u.path.clone(),
                 why,
                 runs_wait,
+                kind: HookKind::Unit,
             });
         }
     }
     out
+}
+
+/// True when the highest-precedence file of unit `name` is a link to /dev/null (`systemctl
+/// mask`): systemd neither starts nor stops it.
+fn masked(host: &Host, name: &str) -> bool {
+    UNIT_DIRS
+        .iter()
+        .map(|d| host.root.host_to_local(&Path::new(d).join(name)))
+        .find(|p| std::fs::symlink_metadata(p).is_ok())
+        .and_then(|p| std::fs::read_link(p).ok())
+        .is_some_and(|t| t == Path::new("/dev/null"))
 }
 
 fn scripts(host: &Host, apps: &[&str], needles: &[String]) -> Vec<Hook> {
@@ -136,7 +217,7 @@ fn scripts(host: &Host, apps: &[&str], needles: &[String]) -> Vec<Hook> {
             continue;
         }
         let path = init_d.join(&name);
-        let Some(text) = super::read_text(&host.root.host_to_local(&path)) else {
+        let Some(text) = super::read_host(&host.root, &path) else {
             continue;
         };
         // K links between the apps' and the shipper's, at halt or reboot.
@@ -171,6 +252,7 @@ fn scripts(host: &Host, apps: &[&str], needles: &[String]) -> Vec<Hook> {
                 name,
                 path,
                 why,
+                kind: HookKind::InitScript,
             });
         }
     }

@@ -10,7 +10,7 @@ mod sysv;
 pub mod unitfile;
 
 pub use findings::{Finding, Report, Severity, Skipped};
-pub use hooks::Hook;
+pub use hooks::{Hook, HookKind};
 
 use std::path::Path;
 use std::time::Duration;
@@ -41,6 +41,14 @@ fn unit_name(host: &Host, unit: &str) -> String {
     }
 }
 
+/// What a hook named by the user (or drainguard's own) is on this init system.
+fn native_kind(host: &Host) -> HookKind {
+    match host.init {
+        Init::Systemd => HookKind::Unit,
+        _ => HookKind::InitScript,
+    }
+}
+
 /// Checks `host`: the named unit, or every shutdown hook found, each with its own findings.
 pub fn check(host: &Host, expect: &Expect) -> Report {
     let found = hooks::find(host, &expect.apps, &expect.stores);
@@ -54,6 +62,7 @@ pub fn check(host: &Host, expect: &Expect) -> Report {
                     path: Default::default(),
                     why: "named with --unit".into(),
                     runs_wait: false,
+                    kind: native_kind(host),
                     name,
                 })]
         }
@@ -67,18 +76,26 @@ pub fn check(host: &Host, expect: &Expect) -> Report {
         }
     };
     let mut report = Report::default();
-    let one = |name: &str, report: &mut Report| match host.init {
-        Init::Systemd => systemd::check(host, expect, name, report),
-        Init::SysvChkconfig | Init::SysvDebian => sysv::check(host, expect, name, report),
+    let one = |h: &Hook, report: &mut Report| match h.kind {
+        HookKind::Unit => systemd::check(host, expect, &h.name, report),
+        HookKind::InitScript => sysv::check(host, expect, &h.name, report),
+        HookKind::GeneratedUnit => sysv::check_generated(host, expect, h, report),
     };
     if hooks.is_empty() {
-        let found = one(&unit_name(host, "drainguard"), &mut report);
+        let ours = Hook {
+            name: unit_name(host, "drainguard"),
+            path: Default::default(),
+            why: String::new(),
+            runs_wait: false,
+            kind: native_kind(host),
+        };
+        let found = one(&ours, &mut report);
         report.findings.extend(found);
         return report;
     }
     let drained = hooks.iter().any(|h| h.runs_wait);
     for h in &hooks {
-        let mut found = one(&h.name, &mut report);
+        let mut found = one(h, &mut report);
         // Host-wide findings (no shipper unit, the shipper's lock file) once, not per hook.
         found.retain(|f| {
             !report
@@ -100,36 +117,62 @@ pub fn check(host: &Host, expect: &Expect) -> Report {
             .iter()
             .map(|h| format!("{} ({})", h.name, h.why))
             .collect();
-        let old: Vec<&str> = hooks
-            .iter()
-            .filter(|h| !h.runs_wait)
-            .map(|h| h.name.as_str())
-            .collect();
+        let old: Vec<&Hook> = hooks.iter().filter(|h| !h.runs_wait).collect();
+        let names = |hs: &[&Hook]| {
+            hs.iter()
+                .map(|h| h.name.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let paths = |hs: &[&Hook]| {
+            hs.iter()
+                .map(|h| crate::display::path(&h.path))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let fix = if old.is_empty() {
+            "keep one of them".to_string()
+        } else if host.init == Init::Systemd {
+            let scripts: Vec<&Hook> = old
+                .iter()
+                .copied()
+                .filter(|h| h.kind == HookKind::GeneratedUnit)
+                .collect();
+            format!(
+                "remove the old one(s): systemctl disable --now {}, then delete {}{}",
+                names(&old),
+                paths(&old),
+                if scripts.is_empty() {
+                    String::new()
+                } else {
+                    " (and the init scripts' rc?.d links)".to_string()
+                }
+            )
+        } else {
+            format!(
+                "remove the old one(s): chkconfig --del NAME / update-rc.d -f NAME remove for {}, \
+                 then delete {}",
+                names(&old),
+                paths(&old)
+            )
+        };
         report.findings.push(finding(
             "DG013",
             Severity::Warning,
             format!("{} shutdown hooks concern the shipper: {}", hooks.len(), list.join("; ")),
             "Each runs at shutdown on its own: an old hook with its own poller and timeout can stop \
              or kill the shipper while drainguard waits, or hold shutdown a second time.",
-            if old.is_empty() {
-                "keep one of them".to_string()
-            } else {
-                match host.init {
-                    Init::Systemd => format!(
-                        "remove the old one(s): systemctl disable --now {0}, then delete {0}'s unit file",
-                        old.join(" ")
-                    ),
-                    _ => format!(
-                        "remove the old one(s): chkconfig --del / update-rc.d -f NAME remove, then delete \
-                         the script(s) {}",
-                        old.join(", ")
-                    ),
-                }
-            },
+            fix,
         ));
     }
     report.hooks = hooks;
     report
+}
+
+/// The text of host path `host` under `root` (links followed inside the root), read with
+/// [`read_text`]: how doctor reads every unit, drop-in, system.conf and script.
+pub(crate) fn read_host(root: &crate::root::Root, host: &Path) -> Option<String> {
+    read_text(&exec::resolve(root, host)?)
 }
 
 /// The largest unit file, drop-in, system.conf or init script doctor reads.

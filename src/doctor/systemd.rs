@@ -11,7 +11,7 @@ use crate::install::probe::Host;
 
 /// Why a time span is not what systemd would use.
 #[derive(Debug, PartialEq, Eq)]
-struct BadSpan {
+pub(super) struct BadSpan {
     /// systemd certainly refuses it (and ignores the assignment); otherwise only doctor
     /// cannot read it.
     refused: bool,
@@ -20,7 +20,7 @@ struct BadSpan {
 
 /// systemd's time span (`90`, `90s`, `5min`, `1h 30min`, `infinity`). systemd keeps spans in
 /// microseconds below 2^64 - 1 and ignores an assignment beyond that.
-fn timespan(v: &str) -> Result<Duration, BadSpan> {
+pub(super) fn timespan(v: &str) -> Result<Duration, BadSpan> {
     let v = v.trim();
     if v == "infinity" || v == "0" {
         return Ok(Duration::MAX);
@@ -62,7 +62,7 @@ fn default_stop_timeout(host: &Host) -> Duration {
         );
     }
     for f in files {
-        if let Some(text) = super::read_text(&host.root.host_to_local(&f)) {
+        if let Some(text) = super::read_host(&host.root, &f) {
             conf.apply_text(&text);
         }
     }

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use super::findings::{finding, Finding, Report, Severity};
-use super::{exec, Expect};
+use super::hooks::{Hook, GENERATED_TIMEOUT, SYSV_LAYOUTS};
+use super::{exec, unitfile, Expect};
 use crate::install::probe::{Host, Init};
 
 /// Checks the init script `name`.
@@ -23,8 +24,7 @@ pub fn check(host: &Host, e: &Expect, name: &str, report: &mut Report) -> Vec<Fi
         ));
         return out;
     }
-    let local = host.root.host_to_local(&script);
-    let text = super::read_text(&local).unwrap_or_default();
+    let text = super::read_host(&host.root, &script).unwrap_or_default();
     if let Some(why) = exec::not_runnable(&host.root, &script.to_string_lossy()) {
         out.push(finding(
             "DG111",
@@ -189,8 +189,7 @@ pub fn check(host: &Host, e: &Expect, name: &str, report: &mut Report) -> Vec<Fi
         }
         if let Some(s) = &host.shipper {
             let text =
-                super::read_text(&host.root.host_to_local(&Path::new(host.init_d()).join(s)))
-                    .unwrap_or_default();
+                super::read_host(&host.root, &Path::new(host.init_d()).join(s)).unwrap_or_default();
             if !text.is_empty() && !crate::install::sysv::creates_lock(&text) {
                 out.push(finding(
                     "DG106",
@@ -203,6 +202,103 @@ pub fn check(host: &Host, e: &Expect, name: &str, report: &mut Report) -> Vec<Fi
                 ));
             }
         }
+    }
+    out
+}
+
+/// Checks an init script systemd runs as the unit systemd-sysv-generator makes of it: whether
+/// it runs the wait, is executable, is enabled (an S link), was started (live), and the
+/// generated unit's stop timeout (5 min unless a drop-in sets one).
+pub fn check_generated(host: &Host, e: &Expect, h: &Hook, report: &mut Report) -> Vec<Finding> {
+    use Severity::*;
+    let mut out = Vec::new();
+    let name = &h.name;
+    let script = h.path.display();
+    let base = name.trim_end_matches(".service");
+    if let Some(why) = exec::not_runnable(&host.root, &h.path.to_string_lossy()) {
+        out.push(finding(
+            "DG111",
+            Error,
+            format!("the init script {why}"),
+            "systemd cannot run its stop at shutdown.",
+            format!("chmod 755 {script}"),
+        ));
+    }
+    if !h.runs_wait {
+        out.push(finding(
+            "DG110",
+            Error,
+            format!("{script} (run by systemd as {name}) does not run `drainguard wait`"),
+            "Its stop does not hold shutdown until the shipper has delivered (a hand-made poller \
+             that watches offsets cannot tell read from delivered).",
+            format!(
+                "run `drainguard install --before <app>`, then `systemctl disable {name}` and \
+                 remove {script}"
+            ),
+        ));
+    }
+    let enabled = SYSV_LAYOUTS.iter().any(|(_, rc)| {
+        (2u8..=5).any(|l| {
+            crate::install::probe::link_number(
+                &host
+                    .root
+                    .host_to_local(Path::new(&rc.replace("{}", &l.to_string()))),
+                'S',
+                base,
+            )
+            .is_some()
+        })
+    });
+    if !enabled {
+        out.push(finding(
+            "DG003",
+            Error,
+            format!("{name} is not enabled (no S link to {script} in rc2.d-rc5.d)"),
+            "systemd does not start the generated unit at boot, so its stop never runs at shutdown.",
+            format!("systemctl enable --now {name}"),
+        ));
+    }
+    if host.systemd_running() {
+        if let Some(u) = unitfile::from_systemctl(name) {
+            if u.last("Unit", "ActiveState") != Some("active") {
+                out.push(finding(
+                    "DG002",
+                    Error,
+                    format!("{name} is not active"),
+                    "systemd runs ExecStop only for units that were started.",
+                    format!("systemctl start {name}"),
+                ));
+            }
+        }
+    } else {
+        report.skip(
+            "DG002",
+            format!("whether {name} was started since boot"),
+            "live state: only a running systemd knows (`systemctl is-active`), and there is none \
+             here (under --root, or systemd not running)",
+        );
+    }
+    // A drop-in may set the stop timeout of the generated unit.
+    let mut dropins = unitfile::Unit::default();
+    dropins.apply_dropins(&host.root, name);
+    let set = ["TimeoutStopSec", "TimeoutSec"]
+        .iter()
+        .find_map(|k| dropins.last("Service", k))
+        .and_then(|v| super::systemd::timespan(v).ok());
+    let timeout = set.unwrap_or(GENERATED_TIMEOUT);
+    if timeout < e.deadline {
+        out.push(finding(
+            "DG009",
+            Error,
+            format!(
+                "{name}: TimeoutStopSec is {} ({}), shorter than the drain deadline {}",
+                timeout.as_secs(),
+                if set.is_some() { "set in a drop-in" } else { "systemd-sysv-generator's 5 min" },
+                humantime::format_duration(e.deadline)
+            ),
+            "systemd kills a stop job after TimeoutStopSec: the wait is cut off and the rest is lost.",
+            "replace the script with drainguard's unit (`drainguard install`)".into(),
+        ));
     }
     out
 }
