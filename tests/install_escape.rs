@@ -935,3 +935,37 @@ fn a_fifo_as_the_run_record_does_not_hang_wait() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("a FIFO"), "{}", text(&out));
 }
+
+#[test]
+fn a_fifo_as_the_shippers_init_script_does_not_hang_install() {
+    let h = chkconfig_host();
+    let script = h.p("/etc/rc.d/init.d/filebeat");
+    fs::remove_file(&script).unwrap();
+    let c = std::ffi::CString::new(script.as_os_str().as_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_drainguard"))
+        .arg("--root")
+        .arg(&h.root)
+        .args([
+            "install",
+            "--init",
+            "sysv-chkconfig",
+            "--shipper-service",
+            "filebeat",
+        ])
+        .args(["--before", "tomcat", EXEC])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..600 {
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    panic!("install hung opening the shipper's init script");
+}
