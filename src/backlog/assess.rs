@@ -222,6 +222,7 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
         notes: snapshot.notes.clone(),
         files,
         totals,
+        inputs_known: !snapshot.inputs.is_empty(),
         verdict: super::Verdict::Behind,
         delivery: String::new(),
     };

@@ -19,7 +19,7 @@ Exit codes:
   2  usage or configuration error; also: delivery cannot be proven and --settle-after not given
   3  deadline passed with bytes unshipped (the report lists them per file)
   4  shipper dead while bytes are behind (unless --wait-for-restart)
-  5  interrupted (SIGTERM/SIGINT); the report is printed first";
+  5  interrupted (SIGTERM/SIGINT/SIGHUP/SIGQUIT); the report is printed first";
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = WAIT_EXIT_CODES)]
@@ -63,7 +63,9 @@ pub struct Args {
 pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     let sources = args.source.open(global)?;
     if sources.readers.is_empty() {
-        println!("{}", nothing_found());
+        if let Err(e) = writeln!(std::io::stdout(), "{}", nothing_found()) {
+            tracing::warn!(error = %e, "cannot write the report to stdout");
+        }
         return Ok(Exit::Ok);
     }
     let root = sources.root.clone();
@@ -112,6 +114,16 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
             tracing::warn!(file = %crate::display::path(&log_file), error = %e, "cannot write the run record");
         }
     }
+    // The outcome is decided and recorded: a report that cannot be written (stdout closed)
+    // is said on stderr, and never changes the exit code.
+    if let Err(e) = print_report(&args, &report) {
+        tracing::warn!(error = %e, outcome = report.outcome.word(), "cannot write the report to stdout");
+    }
+    Ok(report.outcome.exit())
+}
+
+/// Prints the final report (text or JSON) to stdout.
+fn print_report(args: &Args, report: &wait::WaitReport) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(
@@ -152,7 +164,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
             report::write_table(&mut out, &report.final_assessment, TableOptions::default())?;
         }
     }
-    Ok(report.outcome.exit())
+    out.flush()
 }
 
 fn names(kinds: &[crate::cursor::ShipperKind]) -> String {
