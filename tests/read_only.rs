@@ -163,8 +163,10 @@ fn filebeat_data_json_rewritten_by_rename() {
     let (ino, dev) = h.ino_dev();
     let log = h.log();
     tk::write_data_json(&dir, &[tk::legacy_state(s(&log), 4, ino, dev)]).unwrap();
+    // Filebeat writes meta.json once, then replaces data.json by rename.
+    let data_json = dir.join("data.json");
     h.live(move |n| {
-        tk::write_data_json(&dir, &[tk::legacy_state(s(&log), n % 14, ino, dev)]).unwrap();
+        tk::write_legacy(&data_json, &[tk::legacy_state(s(&log), n % 14, ino, dev)]).unwrap();
     });
     let data = h.store();
     h.check(&["--data-path", s(&data)]);
@@ -457,7 +459,7 @@ fn fluentbit_copies_stay_consistent_under_a_live_writer_that_checkpoints() {
     // A main file of some MB, so that a copy takes long enough for checkpoints to land in it.
     w.execute_batch(
         "CREATE TABLE pad (b BLOB); \
-         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) \
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) \
          INSERT INTO pad SELECT randomblob(4000) FROM n;",
     )
     .unwrap();
@@ -475,6 +477,8 @@ fn fluentbit_copies_stay_consistent_under_a_live_writer_that_checkpoints() {
                 }
                 w.execute_batch("COMMIT").unwrap();
                 n += 1;
+                // Fluent Bit commits at most about once per event loop turn.
+                std::thread::sleep(std::time::Duration::from_millis(1));
             }
             n
         })

@@ -24,8 +24,9 @@ use crate::error::{Position, StoreError};
 
 /// A size no Fluent Bit tail DB reaches (one row per tailed file): larger is not such a DB.
 pub const MAX_BYTES: u64 = 256 << 20;
-/// Copies taken before giving up on a DB that keeps being checkpointed.
-const ATTEMPTS: usize = 8;
+/// Copies taken before giving up on a DB that keeps being checkpointed; between two, a pause
+/// of `attempt` ms lets a checkpoint in progress finish (at most half a second in all).
+const ATTEMPTS: u64 = 32;
 
 /// The private copy; its directory is removed on drop.
 #[derive(Debug)]
@@ -79,10 +80,13 @@ pub fn take(db: &Path) -> Result<Result<DbCopy, StoreError>, StoreError> {
     for attempt in 1..=ATTEMPTS {
         match take_once(db) {
             Ok(Some(copy)) => return Ok(Ok(copy)),
-            Ok(None) => tracing::debug!(
-                attempt,
-                "fluent-bit DB changed while it was copied; copying again"
-            ),
+            Ok(None) => {
+                tracing::debug!(
+                    attempt,
+                    "fluent-bit DB changed while it was copied; copying again"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(attempt));
+            }
             Err(CopyError::Source(e)) => return Err(e),
             Err(CopyError::Temp(e)) => return Ok(Err(e)),
         }
