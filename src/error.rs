@@ -72,8 +72,9 @@ pub enum StoreError {
 /// and a 300 KB line must not reach the journal.
 pub const MAX_QUOTED: usize = 512;
 
-/// `what`, cut to [`MAX_QUOTED`] bytes (at a character boundary) with the cut said.
-fn clip(what: &str) -> std::borrow::Cow<'_, str> {
+/// `what`, cut to [`MAX_QUOTED`] bytes (at a character boundary) with the cut said. Used for
+/// every error text and store note that may quote input.
+pub fn clip(what: &str) -> std::borrow::Cow<'_, str> {
     if what.len() <= MAX_QUOTED {
         return what.into();
     }
@@ -154,5 +155,24 @@ impl StoreError {
             pos,
             what: what.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_keeps_short_text_and_cuts_long_text_at_a_character_boundary() {
+        assert_eq!(clip("short"), "short");
+        let long = "é".repeat(MAX_QUOTED);
+        let cut = clip(&long);
+        assert!(cut.len() < MAX_QUOTED + 64, "{}", cut.len());
+        assert!(cut.ends_with(&format!(
+            "({} more bytes not shown)",
+            long.len() - MAX_QUOTED
+        )));
+        let e = StoreError::corrupt("/s", Position::default(), "x".repeat(300_000));
+        assert!(e.to_string().len() < 1024);
     }
 }

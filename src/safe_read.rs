@@ -60,6 +60,12 @@ pub fn open(path: &Path) -> Result<(File, Metadata), StoreError> {
 /// [`open`], saying what the file should have been (`expected`, e.g. "a Fluent Bit tail DB
 /// file: ...") when it is not a regular file.
 pub fn open_expecting(path: &Path, expected: &'static str) -> Result<(File, Metadata), StoreError> {
+    // stat first: opening a device can have effects of its own (a tape rewinds); the fstat
+    // below still decides, on the descriptor itself.
+    let meta = std::fs::metadata(path).map_err(|e| StoreError::io(path, e))?;
+    if !meta.is_file() {
+        return Err(StoreError::not_regular(path, &meta, expected));
+    }
     let f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)

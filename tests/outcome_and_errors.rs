@@ -218,3 +218,55 @@ fn a_huge_offending_value_is_not_echoed_whole() {
     assert!(err.len() < 4096, "{} bytes of stderr", err.len());
     assert!(err.contains("more bytes not shown"), "{err}");
 }
+
+/// The same for a note: a memlog op whose value quotes 300 KB stops the replay with a note,
+/// and the note in the report is cut too.
+#[test]
+fn a_huge_offending_op_is_not_echoed_whole_in_a_note() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("data/registry/filebeat");
+    tk::MemlogWriter::create(&dir).unwrap();
+    let huge = "a".repeat(300_000);
+    fs::write(
+        dir.join("log.json"),
+        format!(
+            "{{\"op\":\"set\",\"id\":1}}\n{{\"k\":\"filebeat::logs::native::1-2\",\"v\":{{\"source\":\"/x\",\"offset\":\"{huge}\"}}}}\n"
+        ),
+    )
+    .unwrap();
+    let o = drainguard()
+        .args(["status", "--data-path"])
+        .arg(d.path().join("data"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        out.len() + err.len() < 8192,
+        "{} bytes of output",
+        out.len() + err.len()
+    );
+    assert!(out.contains("more bytes not shown"), "{out}{err}");
+}
+
+/// `status` whose stdout reader is already gone: the exit code is still the verdict (1,
+/// behind), not a usage error, and stderr says the report could not be written.
+#[test]
+fn status_with_a_closed_stdout_still_exits_with_its_verdict() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let d = tempfile::tempdir().unwrap();
+    let (data, _) = store(d.path(), 6);
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    let o = drainguard()
+        .args(["status", "--data-path"])
+        .arg(&data)
+        .stdout(Stdio::from(write))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot write the report"), "{err}");
+}

@@ -121,6 +121,57 @@ fn filebeat_memlog_with_a_live_appender_and_checkpoints() {
     h.check(&["--data-path", s(&data)]);
 }
 
+/// With filebeat.yml: its inputs (untracked files are looked for in the log directory) and
+/// `queue.disk`, whose segments are listed, never touched.
+#[test]
+fn filebeat_memlog_with_inputs_and_a_disk_queue() {
+    if !available() {
+        return;
+    }
+    let mut h = Host::new();
+    let dir = h.store().join("registry/filebeat");
+    let mut w = tk::MemlogWriter::create(&dir).unwrap();
+    std::fs::create_dir_all(h.store().join("diskqueue")).unwrap();
+    std::fs::write(h.store().join("diskqueue/1.seg"), b"frames").unwrap();
+    std::fs::write(h.logs().join("new.log"), b"untracked\n").unwrap();
+    let cfg = h.d.path().join("filebeat.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "path.data: {}\nqueue.disk:\n  max_size: 1GB\nfilebeat.inputs:\n  - type: log\n    paths: [\"{}/*.log\"]\n",
+            h.store().display(),
+            h.logs().display()
+        ),
+    )
+    .unwrap();
+    let (ino, dev) = h.ino_dev();
+    let log = h.log();
+    h.live(move |n| {
+        let v = tk::log_value(s(&log), n % 14, ino, dev);
+        w.set(&tk::log_key(ino, dev), v).unwrap();
+    });
+    h.check(&["--config", s(&cfg)]);
+}
+
+#[test]
+fn filebeat_data_json_rewritten_by_rename() {
+    if !available() {
+        return;
+    }
+    let mut h = Host::new();
+    let dir = h.store().join("registry/filebeat");
+    let (ino, dev) = h.ino_dev();
+    let log = h.log();
+    tk::write_data_json(&dir, &[tk::legacy_state(s(&log), 4, ino, dev)]).unwrap();
+    // Filebeat writes meta.json once, then replaces data.json by rename.
+    let data_json = dir.join("data.json");
+    h.live(move |n| {
+        tk::write_legacy(&data_json, &[tk::legacy_state(s(&log), n % 14, ino, dev)]).unwrap();
+    });
+    let data = h.store();
+    h.check(&["--data-path", s(&data)]);
+}
+
 #[test]
 fn filebeat_legacy_registry_rewritten_by_rename() {
     if !available() {
@@ -153,12 +204,16 @@ fn fluentbit_wal_db_with_a_live_writer() {
     std::fs::write(
         &conf,
         format!(
-            "[INPUT]\n    Name tail\n    Path {}/*.log\n    DB {}\n",
+            "[SERVICE]\n    storage.path {}\n[INPUT]\n    Name tail\n    Path {}/*.log\n    DB {}\n    storage.type filesystem\n",
+            h.store().join("chunks").display(),
             h.logs().display(),
             db.display()
         ),
     )
     .unwrap();
+    // A chunk Fluent Bit buffers on disk (listed, never opened for writing).
+    std::fs::create_dir_all(h.store().join("chunks/tail.0")).unwrap();
+    std::fs::write(h.store().join("chunks/tail.0/1-1764031111.flb"), b"chunk").unwrap();
     let w = testkit::fluentbit::create(&db, true).unwrap();
     let id = testkit::fluentbit::insert(&w, s(&log), 4, ino).unwrap();
     // Fluent Bit's own checkpoints: the main file changes too, now and then.
@@ -171,7 +226,7 @@ fn fluentbit_wal_db_with_a_live_writer() {
 }
 
 #[test]
-fn vector_checkpoints_rewritten_by_rename() {
+fn vector_checkpoints_rewritten_by_rename_and_a_disk_buffer() {
     if !available() {
         return;
     }
@@ -181,12 +236,15 @@ fn vector_checkpoints_rewritten_by_rename() {
     std::fs::write(
         &conf,
         format!(
-            "data_dir: {}\nsources:\n  app:\n    type: file\n    include: [\"{}/*.log\"]\n    fingerprint:\n      strategy: device_and_inode\n",
+            "data_dir: {}\nsources:\n  app:\n    type: file\n    include: [\"{}/*.log\"]\n    fingerprint:\n      strategy: device_and_inode\nsinks:\n  out:\n    type: http\n    inputs: [app]\n    acknowledgements:\n      enabled: true\n    buffer:\n      type: disk\n      max_size: 268435488\n",
             h.store().display(),
             h.logs().display()
         ),
     )
     .unwrap();
+    // The sink's disk buffer: its ledger (and the lock file Vector holds) are read, never
+    // locked.
+    testkit::vector::write_ledger(&h.store().join("buffer/v2/out"), 4, 0, 0, 1).unwrap();
     let dir = h.store().join("app");
     let doc =
         move |pos| testkit::vector::document(&[(testkit::vector::Fp::DevInode(dev, ino), pos)]);
@@ -381,5 +439,162 @@ fn fluentbit_db_in_a_read_only_directory_is_read() {
             "no -shm created beside the crashed DB"
         );
     }
+    drop(w);
+}
+
+/// The private copy is consistent while Fluent Bit writes and checkpoints: every one of many
+/// reads succeeds (no torn page, no "malformed" DB), sees whole transactions only, and offsets
+/// never go back, since the writer only ever raises them. (This cannot force a checkpoint into
+/// the instant between copying the main file and the WAL; the before/after version check in
+/// src/adapters/fluentbit/dbcopy.rs covers that case.)
+#[test]
+fn fluentbit_copies_stay_consistent_under_a_live_writer_that_checkpoints() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("tail.db");
+    let w = testkit::fluentbit::create(&db, true).unwrap();
+    // Many rows, so that pages of the main file change on every checkpoint.
+    let ids: Vec<i64> = (0..200)
+        .map(|i| testkit::fluentbit::insert(&w, &format!("/l/{i}.log"), 0, 1000 + i).unwrap())
+        .collect();
+    // A main file of some MB, so that a copy takes long enough for checkpoints to land in it.
+    w.execute_batch(
+        "CREATE TABLE pad (b BLOB); \
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) \
+         INSERT INTO pad SELECT randomblob(4000) FROM n;",
+    )
+    .unwrap();
+    testkit::fluentbit::checkpoint(&w).unwrap();
+    w.pragma_update(None, "wal_autocheckpoint", 10).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut n = 1u64;
+            while !stop.load(Ordering::SeqCst) {
+                w.execute_batch("BEGIN").unwrap();
+                for id in &ids {
+                    testkit::fluentbit::update_offset(&w, *id, n).unwrap();
+                }
+                w.execute_batch("COMMIT").unwrap();
+                n += 1;
+                // Fluent Bit commits at most about once per event loop turn.
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            n
+        })
+    };
+    let mut last = 0u64;
+    for _ in 0..200 {
+        let s = drainguard::adapters::fluentbit::read_db(&db).unwrap();
+        assert_eq!(s.cursors.len(), 200);
+        let offsets: Vec<u64> = s.cursors.iter().map(|c| c.offset).collect();
+        // One transaction sets every row: a consistent read sees one value everywhere.
+        assert!(offsets.iter().all(|&o| o == offsets[0]), "{offsets:?}");
+        assert!(
+            offsets[0] >= last,
+            "went back from {last} to {}",
+            offsets[0]
+        );
+        last = offsets[0];
+    }
+    stop.store(true, Ordering::SeqCst);
+    let written = writer.join().unwrap();
+    assert!(
+        last > 1 && written > 2,
+        "the writer ran meanwhile: {last} of {written}"
+    );
+}
+
+/// Without a usable temp dir (read-only, full, missing) the DB is still read without writing
+/// or locking anything of Fluent Bit's: its main file alone, opened immutable. The rows only
+/// the -wal holds are not seen, and the report says so (offsets older, never newer).
+#[test]
+fn fluentbit_without_a_temp_dir_reads_the_main_file_only_and_says_so() {
+    if !available() {
+        return;
+    }
+    let h = Host::new();
+    let db = h.store().join("tail.db");
+    let (ino, _) = h.ino_dev();
+    let w = testkit::fluentbit::create(&db, false).unwrap();
+    let id = testkit::fluentbit::insert(&w, s(&h.log()), 4, ino).unwrap();
+    testkit::fluentbit::checkpoint(&w).unwrap();
+    // Only in the -wal from here on.
+    testkit::fluentbit::update_offset(&w, id, 8).unwrap();
+    let mut status = drainguard();
+    status
+        .env("TMPDIR", h.d.path().join("no-such-dir"))
+        .args(["status", "--json", "--shipper", "fluent-bit", "--registry"])
+        .arg(&db);
+    let protected = [h.store()];
+    let out = assert_read_only(&status, &[protected[0].as_path()]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let store = &doc["shippers"][0];
+    assert_eq!(store["files"][0]["offset"].as_u64(), Some(4), "{doc}");
+    assert!(
+        store["notes"].to_string().contains("its -wal was not read"),
+        "{doc}"
+    );
+    drop(w);
+}
+
+/// A temp dir that fills up during the copy (a full /tmp at shutdown) is no store error:
+/// the read falls back to the DB file alone and says so.
+#[test]
+fn fluentbit_with_a_full_temp_dir_falls_back_to_the_main_file() {
+    let h = Host::new();
+    let db = h.store().join("tail.db");
+    let (ino, _) = h.ino_dev();
+    let w = testkit::fluentbit::create(&db, false).unwrap();
+    let id = testkit::fluentbit::insert(&w, s(&h.log()), 4, ino).unwrap();
+    // Some 400 KB, far more than the 64 KB temp dir below holds.
+    w.execute_batch(
+        "CREATE TABLE pad (b BLOB); \
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) \
+         INSERT INTO pad SELECT randomblob(4000) FROM n;",
+    )
+    .unwrap();
+    testkit::fluentbit::checkpoint(&w).unwrap();
+    testkit::fluentbit::update_offset(&w, id, 8).unwrap();
+    let tmp = h.d.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut status = drainguard();
+    status
+        .args(["status", "--json", "--shipper", "fluent-bit", "--registry"])
+        .arg(&db);
+    let probe = Command::new("unshare")
+        .args(["-m", "sh", "-c", "mount -t tmpfs t /mnt"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "unshare -m with mount is needed (root, util-linux)"
+        );
+        eprintln!("SKIPPED: cannot mount a private tmpfs here");
+        return;
+    }
+    let o = Command::new("unshare")
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            r#"t="$1"; shift; mount -t tmpfs -o size=64k t "$t" && TMPDIR="$t" exec "$@""#,
+            "sh",
+        ])
+        .arg(&tmp)
+        .arg(status.get_program())
+        .args(status.get_args())
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+    let store = &doc["shippers"][0];
+    assert_eq!(store["files"][0]["offset"].as_u64(), Some(4), "{doc}");
+    let notes = store["notes"].to_string();
+    assert!(
+        notes.contains("its -wal was not read") && notes.contains("No space left"),
+        "{doc}"
+    );
     drop(w);
 }

@@ -64,6 +64,7 @@ pub fn snapshot(
         offset_meaning: meaning,
         queues: Vec::new(),
         notes: Vec::new(),
+        max_line_bytes: shipper.default_max_line_bytes(),
     }
 }
 

@@ -190,18 +190,19 @@ impl StoreReader for RsyslogReader {
     }
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
         let mut snap = read_dir(&self.dir)?;
+        const FIX: &str = "add persistStateAfterSubmission=\"on\" (rsyslog 8.2006+) to the input";
         snap.inputs
             .extend(self.files.iter().map(|f| crate::cursor::InputSpec {
                 name: format!("imfile {f}"),
                 paths: vec![f.clone()],
+                lagging_state: self.lagging_state.contains(f).then(|| FIX.to_string()),
                 ..Default::default()
             }));
         snap.notes.extend(self.lagging_state.iter().map(|f| {
             format!(
                 "imfile input {f:?} lacks persistStateAfterSubmission=\"on\": rsyslog writes its state \
                  only when it closes the file, so the offsets lag behind what it read and `wait` \
-                 holds until the deadline; add persistStateAfterSubmission=\"on\" (rsyslog 8.2006+) \
-                 to the input"
+                 holds until the deadline; {FIX}"
             )
         }));
         snap.queues.push(match &self.impstats {

@@ -114,14 +114,8 @@ pub fn combine(shippers: Vec<ShipperBacklog>) -> Assessment {
 /// True when this shipper's store can prove delivery at all: its offsets mean "delivered",
 /// or it has delivery-side signals and every one of them can be read.
 pub fn delivery_provable(b: &ShipperBacklog) -> bool {
-    if tracks_nothing_provably(b) {
-        return false;
-    }
-    b.offset_meaning == OffsetMeaning::Delivered
-        || (!b.queues.is_empty()
-            && b.queues
-                .iter()
-                .all(|q| !matches!(q.state, QueueState::Unknown { .. })))
+    !tracks_nothing_provably(b)
+        && crate::cursor::signal_gaps(b.offset_meaning, &b.queues).is_empty()
 }
 
 /// True when the store tracks no file and no input says which files there are: nothing

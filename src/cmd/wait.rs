@@ -64,9 +64,7 @@ pub struct Args {
 pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     let sources = args.source.open(global)?;
     if sources.readers.is_empty() {
-        if let Err(e) = writeln!(std::io::stdout(), "{}", nothing_found()) {
-            tracing::warn!(error = %e, "cannot write the report to stdout");
-        }
+        super::print_report(|out| writeln!(out, "{}", nothing_found()));
         return Ok(Exit::Ok);
     }
     let root = sources.root.clone();
@@ -116,15 +114,16 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     }
     // The outcome is decided and recorded: a report that cannot be written (stdout closed)
     // is said on stderr, and never changes the exit code.
-    if let Err(e) = print_report(&args, &report) {
-        tracing::warn!(error = %e, outcome = report.outcome.word(), "cannot write the report to stdout");
-    }
+    super::print_report(|out| write_report(out, &args, &report));
     Ok(report.outcome.exit())
 }
 
-/// Prints the final report (text or JSON) to stdout.
-fn print_report(args: &Args, report: &wait::WaitReport) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
+/// Writes the final report (text or JSON).
+fn write_report(
+    out: &mut impl Write,
+    args: &Args,
+    report: &wait::WaitReport,
+) -> std::io::Result<()> {
     if args.json {
         writeln!(
             out,
@@ -164,10 +163,10 @@ fn print_report(args: &Args, report: &wait::WaitReport) -> std::io::Result<()> {
             writeln!(out, "drainguard wait: {blocked}")?;
         }
         if report.outcome != Outcome::Drained {
-            report::write_table(&mut out, &report.final_assessment, TableOptions::default())?;
+            report::write_table(out, &report.final_assessment, TableOptions::default())?;
         }
     }
-    out.flush()
+    Ok(())
 }
 
 /// `--interval`: at least [`wait::MIN_INTERVAL`] (0 would re-read the stores in a busy loop).

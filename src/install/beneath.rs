@@ -403,6 +403,51 @@ impl Beneath {
         rfs::fsync(&at.dir).map_err(ioe)
     }
 
+    /// Appends `content` to the regular file `host` (created with `mode` when missing, its
+    /// parents too), in one `write` on an `O_APPEND` descriptor. A link, FIFO or device there
+    /// is refused: the open neither follows a link nor waits for a FIFO's reader.
+    pub fn append(&self, host: &Path, content: &[u8], mode: u32) -> Result<(), BeneathError> {
+        self.make_parents(host)?;
+        let at = self.at_existing(host)?;
+        let flags = OFlags::WRONLY
+            | OFlags::APPEND
+            | OFlags::CREATE
+            | OFlags::NOFOLLOW
+            | OFlags::NONBLOCK
+            | OFlags::NOCTTY
+            | OFlags::CLOEXEC;
+        let fd = match rfs::openat(&at.dir, &at.name, flags, Mode::from_raw_mode(mode)) {
+            Ok(fd) => fd,
+            Err(Errno::LOOP) => {
+                return Err(BeneathError::NotRegular {
+                    path: at.shown,
+                    kind: "a symbolic link",
+                })
+            }
+            // A FIFO without a reader.
+            Err(Errno::NXIO) => {
+                return Err(BeneathError::NotRegular {
+                    path: at.shown,
+                    kind: "a FIFO",
+                })
+            }
+            Err(e) => return Err(io_err(&at.shown, e)),
+        };
+        let meta = Meta::of(&rfs::fstat(&fd).map_err(|e| io_err(&at.shown, e))?);
+        if meta.kind != FileType::RegularFile {
+            return Err(BeneathError::NotRegular {
+                path: at.shown,
+                kind: kind_word(meta.kind),
+            });
+        }
+        std::fs::File::from(fd)
+            .write_all(content)
+            .map_err(|e| BeneathError::Io {
+                path: at.shown,
+                source: e,
+            })
+    }
+
     /// Creates the link `host` -> `target` atomically (a temporary name renamed over it).
     pub fn symlink_atomic(&self, target: &Path, host: &Path) -> Result<(), BeneathError> {
         let at = self.at_existing(host)?;
@@ -503,6 +548,23 @@ fn plain_parts(host: &Path) -> Option<Vec<&OsStr>> {
         .chain(out.iter().copied())
         .collect();
     (rebuilt.as_os_str() == host.as_os_str()).then_some(out)
+}
+
+/// `host` made plain by its letters alone: `.` dropped, `..` taking off the name before it
+/// (never above `/`). For a path an operator gives (`--log-file`), not for a manifest's: with
+/// no link among the directories, which [`Beneath`] ensures, the result names the same file.
+pub fn lexical(host: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in host.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
 }
 
 /// True for a plain absolute path (see [`plain_parts`]).
@@ -646,6 +708,18 @@ mod tests {
     }
 
     #[test]
+    fn lexical_paths_stay_below_the_root() {
+        for (p, want) in [
+            ("/var/log/../x.log", "/var/x.log"),
+            ("/../../etc/./x", "/etc/x"),
+            ("/a//b/", "/a/b"),
+        ] {
+            assert_eq!(lexical(Path::new(p)), PathBuf::from(want), "{p}");
+            assert!(plain(&lexical(Path::new(p))));
+        }
+    }
+
+    #[test]
     fn paths_that_are_not_plain_are_refused() {
         let (_d, root, _) = trees();
         let b = Beneath::open(&root).unwrap();
@@ -676,6 +750,14 @@ mod tests {
         assert!(e.to_string().contains("a FIFO"), "{e}");
         let e = b.read(Path::new("/etc/d"), 10).unwrap_err();
         assert!(e.to_string().contains("a directory"), "{e}");
+        for p in ["/etc/p", "/etc/d"] {
+            assert!(b.append(Path::new(p), b"x", 0o644).is_err(), "{p}");
+        }
+        b.append(Path::new("/var/log/x/r.log"), b"1\n", 0o640)
+            .unwrap();
+        b.append(Path::new("/var/log/x/r.log"), b"2\n", 0o640)
+            .unwrap();
+        assert_eq!(std::fs::read(r.join("var/log/x/r.log")).unwrap(), b"1\n2\n");
         std::fs::write(r.join("etc/big"), vec![b'x'; 11]).unwrap();
         assert!(matches!(
             b.read(Path::new("/etc/big"), 10),

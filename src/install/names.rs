@@ -174,7 +174,8 @@ mod tests {
 
     /// Every character that systemd's unit parser or sh gives a meaning to, and the path
     /// separators.
-    const HOSTILE: [&str; 21] = [
+    const HOSTILE: [&str; 22] = [
+        "a\0b",
         "apache2\ntouch /tmp/p",
         "apache2\rBefore=x",
         "a;b",

@@ -6,7 +6,8 @@
 //! decides anything. "Drained" is only ever the backlog's own verdict: nothing is behind and
 //! the offsets (or the shipper's queue signal) prove delivery. A quiet period is never proof,
 //! unless the operator opts in with `--settle-after` for stores that cannot prove delivery,
-//! and then the report says so.
+//! and then the report says so. Nor is a store's silence: what a store forgets while its files
+//! still have bytes stays owed ([`owed`]).
 
 mod bounded;
 mod events;

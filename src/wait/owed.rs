@@ -124,3 +124,117 @@ fn sample_keys(cursors: &[Cursor]) -> String {
     }
     keys.join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backlog::{FileReport, FileState, ShipperBacklog, Totals, Verdict};
+    use crate::cursor::OffsetMeaning;
+
+    fn cursor(key: &str, identity: Identity, path: &str, offset: u64) -> Cursor {
+        Cursor {
+            key: key.into(),
+            identity,
+            path: Some(PathBuf::from(path)),
+            offset,
+            unit: Default::default(),
+        }
+    }
+
+    fn snapshot(cursors: Vec<Cursor>) -> StoreSnapshot {
+        StoreSnapshot {
+            shipper: ShipperKind::Filebeat,
+            store: PathBuf::from("/s"),
+            format: "test".into(),
+            cursors,
+            skipped: vec![],
+            inputs: vec![],
+            offset_meaning: OffsetMeaning::Delivered,
+            queues: vec![],
+            notes: vec![],
+            max_line_bytes: None,
+        }
+    }
+
+    /// An assessment where the files of `blocking` keys are behind, the others shipped.
+    fn assessment(s: &StoreSnapshot, blocking: &[&str]) -> Assessment {
+        let files = s
+            .cursors
+            .iter()
+            .map(|c| FileReport {
+                path: c.path.clone().unwrap_or_default(),
+                keys: vec![c.key.clone()],
+                offset: Some(c.offset),
+                size: Some(100),
+                state: if blocking.contains(&c.key.as_str()) {
+                    FileState::Behind {
+                        bytes: 100 - c.offset,
+                    }
+                } else {
+                    FileState::Shipped
+                },
+            })
+            .collect();
+        crate::backlog::combine(vec![ShipperBacklog {
+            shipper: s.shipper,
+            store: s.store.clone(),
+            format: "test".into(),
+            offset_meaning: OffsetMeaning::Delivered,
+            queues: vec![],
+            skipped: vec![],
+            notes: vec![],
+            files,
+            totals: Totals::default(),
+            inputs_known: false,
+            verdict: Verdict::Behind,
+            delivery: String::new(),
+        }])
+    }
+
+    fn keys(s: &StoreSnapshot) -> Vec<&str> {
+        s.cursors.iter().map(|c| c.key.as_str()).collect()
+    }
+
+    #[test]
+    fn only_owed_cursors_the_store_forgot_are_put_back() {
+        let ino = |i| Identity::Inode { ino: i };
+        let first = snapshot(vec![
+            cursor("a", ino(1), "/l/a", 10),
+            cursor("b", ino(2), "/l/b", 100),
+            cursor("c", ino(3), "/l/c", 20),
+            cursor("p", Identity::Path, "/l/p", 5),
+        ]);
+        let mut owed = Owed::default();
+        owed.remember(
+            std::slice::from_ref(&first),
+            &assessment(&first, &["a", "c", "p"]),
+        );
+
+        // The store lost every entry: the owed ones come back, the shipped one does not.
+        let mut s = vec![snapshot(vec![])];
+        owed.restore(&mut s);
+        assert_eq!(keys(&s[0]), vec!["a", "c", "p"]);
+        assert!(s[0].notes[0].contains("3 entries"), "{:?}", s[0].notes);
+
+        // Same file under a new key (same identity) or, for path identities, the same path:
+        // the store still records it; its new cursor counts, not the remembered one.
+        let mut s = vec![snapshot(vec![
+            cursor("a2", ino(1), "/l/a", 50),
+            cursor("p2", Identity::Path, "/l/p", 7),
+        ])];
+        owed.restore(&mut s);
+        assert_eq!(keys(&s[0]), vec!["a2", "p2", "c"]);
+
+        // Once "c" is no longer blocking (e.g. its file was deleted: gone), it is forgotten.
+        owed.remember(&s[..1], &assessment(&s[0], &["a2"]));
+        let mut s = vec![snapshot(vec![])];
+        owed.restore(&mut s);
+        assert_eq!(keys(&s[0]), vec!["a2"]);
+        // Another store's snapshot is left alone.
+        let mut other = snapshot(vec![]);
+        other.store = PathBuf::from("/other");
+        let mut s = vec![other];
+        owed.restore(&mut s);
+        assert!(s[0].cursors.is_empty());
+    }
+}

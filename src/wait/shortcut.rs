@@ -124,6 +124,7 @@ mod tests {
             offset_meaning: OffsetMeaning::Delivered,
             queues: vec![],
             notes: vec![],
+            max_line_bytes: Some(10 * 1024 * 1024),
         }]
     }
 

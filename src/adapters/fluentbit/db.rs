@@ -12,8 +12,13 @@ use crate::adapters::common;
 
 /// Reads the DB's latest committed state: the main file and its `-wal`, copied to a private
 /// directory and opened there (SQLite applies the WAL's complete transactions to the copy).
+/// Without a usable temp dir, the main file alone is read `immutable` (no lock, no file
+/// created), and the report says that WAL content was not seen.
 pub fn read_db(db: &Path) -> Result<StoreSnapshot, StoreError> {
-    let copy = super::dbcopy::take(db)?;
+    let copy = match super::dbcopy::take(db)? {
+        Ok(copy) => copy,
+        Err(no_temp) => return read_main_only(db, &no_temp),
+    };
     // The copy is ours: SQLite may recover its WAL and lock it as it likes.
     let conn = Connection::open_with_flags(
         &copy.main,
@@ -23,6 +28,41 @@ pub fn read_db(db: &Path) -> Result<StoreSnapshot, StoreError> {
     let snap = query(db, &conn).map_err(|e| sql_error(db, e))?;
     drop(conn);
     drop(copy);
+    Ok(snap)
+}
+
+/// The main file alone, opened `immutable=1`: SQLite then takes no lock and opens no `-wal`
+/// or `-shm`. Rows that live only in the WAL are not seen: offsets are older than Fluent
+/// Bit's, never newer, so the backlog errs towards "behind".
+fn read_main_only(db: &Path, why: &StoreError) -> Result<StoreSnapshot, StoreError> {
+    super::dbcopy::check_regular(db)?;
+    tracing::warn!(db = %crate::display::path(db), error = %why, "no private copy of the fluent-bit DB can be made; reading its main file only");
+    let Some(text) = db.to_str() else {
+        return Err(StoreError::corrupt(
+            db,
+            Position::default(),
+            format!("cannot copy the DB ({why}), and its path is not UTF-8 for a read-only open"),
+        ));
+    };
+    let mut uri = String::from("file:");
+    for c in text.chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(uri, flags).map_err(|e| sql_error(db, e))?;
+    let mut snap = query(db, &conn).map_err(|e| sql_error(db, e))?;
+    snap.notes.push(format!(
+        "the DB could not be copied to a private directory ({why}): its -wal was not read, so \
+         offsets may be older than Fluent Bit's (never newer); set TMPDIR to a writable directory"
+    ));
     Ok(snap)
 }
 
