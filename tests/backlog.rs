@@ -266,6 +266,7 @@ fn untracked_respects_excludes_ignore_older_and_fingerprint_window() {
         exclude: vec![ExcludeRule::Regex(r"\.gz\.log$".into())],
         ignore_older: Some(Duration::from_secs(86400)),
         min_size: Some(1024),
+        lagging_state: None,
     };
     let r = assess(&snapshot(vec![], vec![input]), &Env::default());
     assert_eq!(

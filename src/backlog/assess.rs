@@ -237,9 +237,15 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
         offset_meaning: snapshot.offset_meaning,
         queues: queues(snapshot, env),
         skipped: snapshot.skipped.clone(),
-        notes: snapshot.notes.clone(),
+        // Notes may quote the store's input: cut, so that a huge line never reaches a report.
+        notes: snapshot
+            .notes
+            .iter()
+            .map(|n| crate::error::clip(n).into_owned())
+            .collect(),
         files,
         totals,
+        inputs_known: !snapshot.inputs.is_empty(),
         verdict: super::Verdict::Behind,
         delivery: String::new(),
     };

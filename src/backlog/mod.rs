@@ -145,6 +145,10 @@ pub struct ShipperBacklog {
     #[serde(serialize_with = "order::ser_sorted")]
     pub files: Vec<FileReport>,
     pub totals: Totals,
+    /// True when the shipper's inputs are known (untracked files can be found). A store that
+    /// tracks no file proves nothing when they are not.
+    #[serde(skip)]
+    pub inputs_known: bool,
     /// This shipper's verdict, and what proved it.
     pub verdict: Verdict,
     pub delivery: String,

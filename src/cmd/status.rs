@@ -25,7 +25,10 @@ pub struct Args {
 pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     let mut sources = args.source.open(global)?;
     if sources.readers.is_empty() && !args.json {
-        println!("{}", nothing_found());
+        super::print_report(|out| {
+            use std::io::Write;
+            writeln!(out, "{}", nothing_found())
+        });
         return Ok(Exit::Ok);
     }
     let snapshots = sources.read()?;
@@ -33,14 +36,15 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     // large registry) goes before the assessment builds its per-file reports.
     sources.readers.clear();
     let assessment = sources.assess_snapshots(&snapshots, args.source.shipper_pid);
-    let mut stdout = std::io::stdout().lock();
-    if args.json {
-        use std::io::Write;
-        writeln!(stdout, "{}", report::to_json(&assessment, ()))?;
-    } else {
-        let top = if args.all { usize::MAX } else { args.top };
-        report::write_table(&mut stdout, &assessment, TableOptions { top })?;
-    }
+    super::print_report(|out| {
+        if args.json {
+            use std::io::Write;
+            writeln!(out, "{}", report::to_json(&assessment, ()))
+        } else {
+            let top = if args.all { usize::MAX } else { args.top };
+            report::write_table(out, &assessment, TableOptions { top })
+        }
+    });
     let exit = match assessment.verdict {
         Verdict::Drained => Exit::Ok,
         Verdict::Behind | Verdict::Unconfirmed => Exit::Behind,

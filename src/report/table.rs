@@ -32,7 +32,7 @@ pub fn write_table(w: &mut impl Write, a: &Assessment, opts: TableOptions) -> io
         Verdict::Drained => "DRAINED: every tracked byte is delivered".to_string(),
         Verdict::Behind => format!("BEHIND: {} still to ship", display::bytes(a.bytes_behind)),
         Verdict::Unconfirmed => {
-            "UNCONFIRMED: everything is read, but delivery is not proven".to_string()
+            "UNCONFIRMED: nothing is behind, but delivery is not proven (see each store's delivery line)".to_string()
         }
     };
     let _ = writeln!(out, "verdict: {verdict}");
@@ -215,6 +215,7 @@ mod tests {
             notes: vec![],
             totals: Default::default(),
             files,
+            inputs_known: true,
             verdict: Verdict::Behind,
             delivery: String::new(),
         };

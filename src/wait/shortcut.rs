@@ -88,6 +88,7 @@ mod tests {
             notes: vec![],
             files,
             totals: Totals::default(),
+            inputs_known: true,
             verdict: Verdict::Behind,
             delivery: String::new(),
         }])

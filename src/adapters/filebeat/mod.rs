@@ -304,6 +304,7 @@ impl FilebeatReader {
                         .collect(),
                     ignore_older: i.ignore_older,
                     min_size,
+                    lagging_state: None,
                 }
             })
             .collect()
