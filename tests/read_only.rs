@@ -163,8 +163,10 @@ fn filebeat_data_json_rewritten_by_rename() {
     let (ino, dev) = h.ino_dev();
     let log = h.log();
     tk::write_data_json(&dir, &[tk::legacy_state(s(&log), 4, ino, dev)]).unwrap();
+    // Filebeat writes meta.json once, then replaces data.json by rename.
+    let data_json = dir.join("data.json");
     h.live(move |n| {
-        tk::write_data_json(&dir, &[tk::legacy_state(s(&log), n % 14, ino, dev)]).unwrap();
+        tk::write_legacy(&data_json, &[tk::legacy_state(s(&log), n % 14, ino, dev)]).unwrap();
     });
     let data = h.store();
     h.check(&["--data-path", s(&data)]);
@@ -457,7 +459,7 @@ fn fluentbit_copies_stay_consistent_under_a_live_writer_that_checkpoints() {
     // A main file of some MB, so that a copy takes long enough for checkpoints to land in it.
     w.execute_batch(
         "CREATE TABLE pad (b BLOB); \
-         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) \
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) \
          INSERT INTO pad SELECT randomblob(4000) FROM n;",
     )
     .unwrap();
@@ -475,6 +477,8 @@ fn fluentbit_copies_stay_consistent_under_a_live_writer_that_checkpoints() {
                 }
                 w.execute_batch("COMMIT").unwrap();
                 n += 1;
+                // Fluent Bit commits at most about once per event loop turn.
+                std::thread::sleep(std::time::Duration::from_millis(1));
             }
             n
         })
@@ -530,6 +534,66 @@ fn fluentbit_without_a_temp_dir_reads_the_main_file_only_and_says_so() {
     assert_eq!(store["files"][0]["offset"].as_u64(), Some(4), "{doc}");
     assert!(
         store["notes"].to_string().contains("its -wal was not read"),
+        "{doc}"
+    );
+    drop(w);
+}
+
+/// A temp dir that fills up during the copy (a full /tmp at shutdown) is no store error:
+/// the read falls back to the DB file alone and says so.
+#[test]
+fn fluentbit_with_a_full_temp_dir_falls_back_to_the_main_file() {
+    let h = Host::new();
+    let db = h.store().join("tail.db");
+    let (ino, _) = h.ino_dev();
+    let w = testkit::fluentbit::create(&db, false).unwrap();
+    let id = testkit::fluentbit::insert(&w, s(&h.log()), 4, ino).unwrap();
+    // Some 400 KB, far more than the 64 KB temp dir below holds.
+    w.execute_batch(
+        "CREATE TABLE pad (b BLOB); \
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) \
+         INSERT INTO pad SELECT randomblob(4000) FROM n;",
+    )
+    .unwrap();
+    testkit::fluentbit::checkpoint(&w).unwrap();
+    testkit::fluentbit::update_offset(&w, id, 8).unwrap();
+    let tmp = h.d.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut status = drainguard();
+    status
+        .args(["status", "--json", "--shipper", "fluent-bit", "--registry"])
+        .arg(&db);
+    let probe = Command::new("unshare")
+        .args(["-m", "sh", "-c", "mount -t tmpfs t /mnt"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "unshare -m with mount is needed (root, util-linux)"
+        );
+        eprintln!("SKIPPED: cannot mount a private tmpfs here");
+        return;
+    }
+    let o = Command::new("unshare")
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            r#"t="$1"; shift; mount -t tmpfs -o size=64k t "$t" && TMPDIR="$t" exec "$@""#,
+            "sh",
+        ])
+        .arg(&tmp)
+        .arg(status.get_program())
+        .args(status.get_args())
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+    let store = &doc["shippers"][0];
+    assert_eq!(store["files"][0]["offset"].as_u64(), Some(4), "{doc}");
+    let notes = store["notes"].to_string();
+    assert!(
+        notes.contains("its -wal was not read") && notes.contains("No space left"),
         "{doc}"
     );
     drop(w);

@@ -120,6 +120,7 @@ pub fn apply_with(root: &Root, plan: &Plan, runner: &mut Runner) -> Result<Manif
     let b = Beneath::open(root)?;
     let chown = root.dir().is_none();
     let mut m = Manifest::load(&b, &root_shown(root))?;
+    preflight(&b, plan)?;
     for action in &plan.actions {
         let step = apply_one(&b, action, chown, &mut m, runner);
         // Saved after every step, and after a failed one: what was done is undoable.
@@ -131,6 +132,29 @@ pub fn apply_with(root: &Root, plan: &Plan, runner: &mut Runner) -> Result<Manif
     parents(&b, Path::new(MANIFEST), &mut m)?;
     m.save(&b, chown)?;
     Ok(m)
+}
+
+/// Every path the plan touches (and its backup, and the manifest) resolves below the root
+/// without a link, before anything is written: a refused install writes nothing. (Each step
+/// checks again as it goes.)
+fn preflight(b: &Beneath, plan: &Plan) -> Result<(), ApplyError> {
+    let mut paths = vec![PathBuf::from(MANIFEST)];
+    for a in &plan.actions {
+        match a {
+            Action::WriteFile { path, .. }
+            | Action::Symlink { path, .. }
+            | Action::Remove { path } => {
+                paths.push(path.clone());
+                paths.push(Manifest::backup_path(path));
+            }
+            Action::Rename { from, to } => paths.extend([from.clone(), to.clone()]),
+            Action::Run { .. } => {}
+        }
+    }
+    for p in paths {
+        b.missing_parents(&p)?;
+    }
+    Ok(())
 }
 
 /// How the root is shown in messages (the local path of `/`).
@@ -297,6 +321,23 @@ pub fn undo_with(root: &Root, dry_run: bool, runner: &mut Runner) -> Result<Undo
     let b = Beneath::open(root)?;
     let live = root.dir().is_none();
     let m = Manifest::load(&b, &root_shown(root))?;
+    // Every recorded path resolves below the root without a link before anything is undone.
+    for r in &m.records {
+        match r {
+            Record::Dir { path } | Record::Created { path, .. } => {
+                b.missing_parents(path)?;
+            }
+            Record::Replaced { path, backup, .. } | Record::Removed { path, backup } => {
+                b.missing_parents(path)?;
+                b.missing_parents(backup)?;
+            }
+            Record::Renamed { from, to } => {
+                b.missing_parents(from)?;
+                b.missing_parents(to)?;
+            }
+            Record::Ran { .. } => {}
+        }
+    }
     let mut u = Undone::default();
     let mut reload = false;
     let mut command = |argv: &[String], u: &mut Undone| {

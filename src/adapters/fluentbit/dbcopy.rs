@@ -15,7 +15,7 @@
 //! before and after, and the copy is taken again.
 
 use std::fs;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,8 +24,9 @@ use crate::error::{Position, StoreError};
 
 /// A size no Fluent Bit tail DB reaches (one row per tailed file): larger is not such a DB.
 pub const MAX_BYTES: u64 = 256 << 20;
-/// Copies taken before giving up on a DB that keeps being checkpointed.
-const ATTEMPTS: usize = 8;
+/// Copies taken before giving up on a DB that keeps being checkpointed; between two, a pause
+/// of `attempt` ms lets a checkpoint in progress finish (at most half a second in all).
+const ATTEMPTS: u64 = 32;
 
 /// The private copy; its directory is removed on drop.
 #[derive(Debug)]
@@ -65,26 +66,30 @@ impl Version {
     }
 }
 
+/// What went wrong while copying: the shipper's file, or our private copy.
+enum CopyError {
+    /// Reading the shipper's file failed, or it is not a tail DB: the read fails.
+    Source(StoreError),
+    /// Creating or writing the private copy failed (temp dir read-only, full, missing).
+    Temp(StoreError),
+}
+
 /// Copies `db` (with its `-wal` / `-journal`) into a private directory. `Ok(Err(why))` when
-/// no private directory can be made (the temp dir is read-only, full or missing).
+/// no private copy can be made (the temp dir is read-only, full or missing).
 pub fn take(db: &Path) -> Result<Result<DbCopy, StoreError>, StoreError> {
     for attempt in 1..=ATTEMPTS {
-        let copy = match private_dir() {
-            Ok(c) => c,
-            Err(e) => return Ok(Err(e)),
-        };
-        let before = copy_file(db, &copy.main, true)?.expect("the main file is required");
-        for suffix in ["-wal", "-journal"] {
-            copy_file(&sibling(db, suffix), &sibling(&copy.main, suffix), false)?;
+        match take_once(db) {
+            Ok(Some(copy)) => return Ok(Ok(copy)),
+            Ok(None) => {
+                tracing::debug!(
+                    attempt,
+                    "fluent-bit DB changed while it was copied; copying again"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(attempt));
+            }
+            Err(CopyError::Source(e)) => return Err(e),
+            Err(CopyError::Temp(e)) => return Ok(Err(e)),
         }
-        let after = fs::metadata(db).map_err(|e| StoreError::io(db, e))?;
-        if Version::of(&after) == before {
-            return Ok(Ok(copy));
-        }
-        tracing::debug!(
-            attempt,
-            "fluent-bit DB changed while it was copied; copying again"
-        );
     }
     Err(StoreError::corrupt(
         db,
@@ -94,6 +99,22 @@ pub fn take(db: &Path) -> Result<Result<DbCopy, StoreError>, StoreError> {
              continuously?); try again"
         ),
     ))
+}
+
+/// One copy; None when the main file changed meanwhile.
+fn take_once(db: &Path) -> Result<Option<DbCopy>, CopyError> {
+    let copy = private_dir().map_err(CopyError::Temp)?;
+    let Some(before) = copy_file(db, &copy.main, true)? else {
+        return Err(CopyError::Source(StoreError::io(
+            db,
+            io::Error::from(io::ErrorKind::NotFound),
+        )));
+    };
+    for suffix in ["-wal", "-journal"] {
+        copy_file(&sibling(db, suffix), &sibling(&copy.main, suffix), false)?;
+    }
+    let after = fs::metadata(db).map_err(|e| CopyError::Source(StoreError::io(db, e)))?;
+    Ok((Version::of(&after) == before).then_some(copy))
 }
 
 /// Checks that `db` is a regular file of at most [`MAX_BYTES`], without blocking on a FIFO.
@@ -146,7 +167,7 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 /// Copies the regular file `from` to the new file `to`; returns the version copied, or None
 /// when `from` does not exist and is not `required`. Never blocks on a FIFO, never reads more
 /// than [`MAX_BYTES`].
-fn copy_file(from: &Path, to: &Path, required: bool) -> Result<Option<Version>, StoreError> {
+fn copy_file(from: &Path, to: &Path, required: bool) -> Result<Option<Version>, CopyError> {
     let mut src = match open_source(from) {
         Ok(f) => f,
         Err(StoreError::Io { source, .. })
@@ -154,20 +175,32 @@ fn copy_file(from: &Path, to: &Path, required: bool) -> Result<Option<Version>, 
         {
             return Ok(None)
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(CopyError::Source(e)),
     };
-    let meta = src.metadata().map_err(|e| StoreError::io(from, e))?;
-    check_meta(from, &meta)?;
+    let source_error = |e| CopyError::Source(StoreError::io(from, e));
+    let meta = src.metadata().map_err(source_error)?;
+    check_meta(from, &meta).map_err(CopyError::Source)?;
+    let temp_error = |e| CopyError::Temp(StoreError::io(to, e));
     let mut dst = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(to)
-        .map_err(|e| StoreError::io(to, e))?;
-    let copied = io::copy(&mut (&mut src).take(MAX_BYTES + 1), &mut dst)
-        .map_err(|e| StoreError::io(from, e))?;
-    if copied > MAX_BYTES {
-        return Err(too_big(from));
+        .map_err(temp_error)?;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut copied = 0u64;
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(source_error(e)),
+        };
+        copied = copied.saturating_add(n as u64);
+        if copied > MAX_BYTES {
+            return Err(CopyError::Source(too_big(from)));
+        }
+        dst.write_all(&buf[..n]).map_err(temp_error)?;
     }
     Ok(Some(Version::of(&meta)))
 }
