@@ -8,7 +8,7 @@
 //! - default: 64 bytes each; every `--behind-every`-th entry (or exactly `--files-behind K`
 //!   entries) is 32 bytes behind;
 //! - `--realistic`: sizes log-normal around 1 MiB with 1 % above 100 MiB; each file is a hole
-//!   with a 4 KiB text tail of newline-terminated lines (so disk use stays ~4 KiB a file);
+//!   whose last block (up to 4 KiB) is text: newline-terminated lines (~4 KiB on disk a file);
 //!   1 % lag by 1 KiB-4 MiB, 0.1 % end in an unterminated line the shipper waits on;
 //! - `--sparse`: the pathology of a tail scan that reads every pending byte: sizes log-uniform
 //!   1 KiB-1 GiB, one text line then a hole; 1 % behind with only the hole pending (no newline).
@@ -147,11 +147,13 @@ fn realistic(p: &Path, i: usize, rng: &mut Rng) -> std::io::Result<Plan> {
     let size = ((MIB as f64).ln() + sigma * rng.normal()).exp() as u64;
     let size = size.clamp(256, 4 * GIB);
     let draw = rng.unit();
-    let tail = size.min(TEXT_TAIL);
+    // The text fills the file's last block (aligned, so it allocates exactly one).
+    let tail = size - (size - 1) / TEXT_TAIL * TEXT_TAIL;
     let mut text = lines(tail, i);
     let offset = if draw < 0.001 {
         // An unterminated last line: the shipper has read up to its start and waits.
         let partial = (tail / 4).clamp(1, 200) as usize;
+        let partial = partial.min(text.len());
         let n = text.len();
         for b in &mut text[n - partial..] {
             if *b == b'\n' {

@@ -188,22 +188,27 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
         limit: snapshot.max_line_bytes.unwrap_or(READ_CAP).min(READ_CAP),
         shipper_limit: snapshot.max_line_bytes,
     };
+    // 4a. Which files the entries claim (only needed when there are glob matches to filter).
+    let claimed: HashSet<(u64, u64)> = if candidates.is_empty() {
+        HashSet::new()
+    } else {
+        locations
+            .iter()
+            .filter_map(|l| match l {
+                Some(Location::Here { dev_ino, .. } | Location::Moved { dev_ino, .. }) => {
+                    Some(*dev_ino)
+                }
+                _ => None,
+            })
+            .collect()
+    };
     let mut files: Vec<FileReport> = groups
         .par_iter()
-        .zip(locations.par_iter())
-        .map(|(g, loc)| report(root, g, loc.as_ref().unwrap_or(&Location::Gone), &tails))
+        .zip(locations.into_par_iter())
+        .map(|(g, loc)| report(root, g, loc.unwrap_or(Location::Gone), &tails))
         .collect();
 
-    // 4. Untracked.
-    let claimed: HashSet<(u64, u64)> = locations
-        .iter()
-        .filter_map(|l| match l {
-            Some(Location::Here { dev_ino, .. } | Location::Moved { dev_ino, .. }) => {
-                Some(*dev_ino)
-            }
-            _ => None,
-        })
-        .collect();
+    // 4b. Untracked.
     let excludes: Vec<Vec<Exclude>> = snapshot.inputs.iter().map(compile_excludes).collect();
     let now = SystemTime::now();
     files.extend(candidates.iter().filter_map(|(f, input)| {
@@ -279,7 +284,9 @@ fn fingerprint_specs(cursors: &[Cursor]) -> Vec<FingerprintSpec> {
 }
 
 fn group(cursors: &[Cursor]) -> Vec<Group<'_>> {
-    let mut index: HashMap<GroupKey<'_>, usize> = HashMap::with_capacity(cursors.len());
+    // foldhash (randomly seeded per process) instead of SipHash: one insert per entry.
+    let mut index: HashMap<GroupKey<'_>, usize, foldhash::fast::RandomState> =
+        HashMap::with_capacity_and_hasher(cursors.len(), Default::default());
     let mut groups: Vec<Group<'_>> = Vec::with_capacity(cursors.len());
     for c in cursors {
         let key = match &c.identity {
@@ -344,25 +351,30 @@ struct Tails<'a> {
     shipper_limit: Option<u64>,
 }
 
-fn report(root: &crate::root::Root, g: &Group<'_>, loc: &Location, tails: &Tails) -> FileReport {
-    let recorded = g.hint.map(Path::to_path_buf);
+fn report(root: &crate::root::Root, g: &Group<'_>, loc: Location, tails: &Tails) -> FileReport {
+    let recorded = || g.hint.map(Path::to_path_buf);
     let (path, size, state) = match loc {
         Location::Here {
             local,
             size,
             dev_ino,
         } => {
-            let path = recorded.unwrap_or_else(|| root.local_to_host(local));
-            let state = progress(local, Some(*dev_ino), g, *size, tails);
-            (path, Some(*size), state)
+            let state = progress(&local, Some(dev_ino), g, size, tails);
+            // Without --root the path opened is the recorded one: it becomes the report's.
+            let path = match g.hint {
+                Some(h) if root.dir().is_none() && h.as_os_str() == local.as_os_str() => local,
+                Some(h) => h.to_path_buf(),
+                None => root.local_to_host(&local),
+            };
+            (path, Some(size), state)
         }
         Location::Moved {
             local,
             size,
             dev_ino,
         } => {
-            let now_at = root.local_to_host(local);
-            let state = match progress(local, Some(*dev_ino), g, *size, tails) {
+            let now_at = root.local_to_host(&local);
+            let state = match progress(&local, Some(dev_ino), g, size, tails) {
                 FileState::Behind { bytes } => FileState::Rotated {
                     now_at,
                     behind: bytes,
@@ -370,23 +382,17 @@ fn report(root: &crate::root::Root, g: &Group<'_>, loc: &Location, tails: &Tails
                 FileState::Shipped => FileState::Rotated { now_at, behind: 0 },
                 other => other,
             };
-            (recorded.unwrap_or_default(), Some(*size), state)
+            (recorded().unwrap_or_default(), Some(size), state)
         }
         Location::OpenDeleted { pid, fd, size } => {
-            let state = match progress(fd, None, g, *size, tails) {
-                FileState::Behind { bytes } => FileState::OpenDeleted {
-                    pid: *pid,
-                    behind: bytes,
-                },
-                FileState::Shipped => FileState::OpenDeleted {
-                    pid: *pid,
-                    behind: 0,
-                },
+            let state = match progress(&fd, None, g, size, tails) {
+                FileState::Behind { bytes } => FileState::OpenDeleted { pid, behind: bytes },
+                FileState::Shipped => FileState::OpenDeleted { pid, behind: 0 },
                 other => other,
             };
-            (recorded.unwrap_or_default(), Some(*size), state)
+            (recorded().unwrap_or_default(), Some(size), state)
         }
-        Location::Gone => (recorded.unwrap_or_default(), None, FileState::Gone),
+        Location::Gone => (recorded().unwrap_or_default(), None, FileState::Gone),
     };
     let path = if path.as_os_str().is_empty() {
         PathBuf::from(g.keys[0])

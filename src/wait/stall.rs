@@ -39,13 +39,15 @@ impl Stall {
 }
 
 fn stall_warning(a: &Assessment, since: Duration) {
-    let stuck: Vec<&FileReport> = a
+    // The five most behind (files are kept in no order; `top` picks them without a sort).
+    let mut stuck: Vec<&FileReport> = a
         .shippers
         .iter()
-        .flat_map(|s| s.files.iter())
+        .flat_map(|s| crate::backlog::top(&s.files, 5))
         .filter(|f| f.state.blocks())
-        .take(5)
         .collect();
+    stuck.sort_by(|x, y| crate::backlog::backlog_order(x, y));
+    stuck.truncate(5);
     let names: Vec<String> = stuck
         .iter()
         .map(|f| {
