@@ -105,7 +105,8 @@ pub fn render(spec: &ScriptSpec) -> String {
     s.push_str("    ;;\n");
     s.push_str("  stop)\n");
     s.push_str("    # sysvinit has no stop timeout: drainguard's own deadline bounds this.\n");
-    s.push_str("    \"$DRAINGUARD\" wait\n");
+    s.push_str("    # Outside run level 0 or 6 (an admin's `service drainguard stop`) it returns at once.\n");
+    s.push_str("    \"$DRAINGUARD\" wait --only-at-shutdown\n");
     s.push_str("    rc=$?\n");
     s.push_str("    rm -f \"$LOCK\"\n");
     s.push_str("    exit $rc\n");

@@ -12,6 +12,7 @@ mod events;
 mod progress;
 mod record;
 mod shortcut;
+pub mod shutdown;
 mod stall;
 mod stop;
 #[cfg(test)]
