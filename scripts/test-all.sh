@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 echo "== cargo fmt --check"; cargo fmt --all -- --check
 echo "== cargo clippy"; cargo clippy --all-targets -- -D warnings
+# The release artifacts (docs/packaging.md): tests/dist.rs checks them (glibc 2.17, a Debian 11
+# chroot, lintian, rpm), the VM boot test systemd-package installs the .deb.
+echo "== scripts/dist.sh"; bash scripts/dist.sh
 echo "== cargo test"; cargo test --all-targets
 # AWS (feature `aws`, off by default: the SDK's build cost): lints, then the IMDSv2 / Auto
 # Scaling tests against local fakes on 127.0.0.1 (docs/aws.md).
