@@ -45,7 +45,7 @@ changelog=$(sed -n '1s/^drainguard (\([^)]*\)).*/\1/p' packaging/deb/changelog)
 
 # ---- tools (pinned; installed once, then reused) ------------------------------------------------
 tools=${DG_DIST_TOOLS:-$HOME/.cache/drainguard-dist}
-ZIGLANG=0.17.1 CARGO_ZIGBUILD=0.24.1 CARGO_DEB=3.8.0 CARGO_GENERATE_RPM=0.20.0
+ZIGLANG=0.17.1 CARGO_ZIGBUILD=0.24.1 CARGO_DEB=3.8.0 CARGO_GENERATE_RPM=0.21.1
 mkdir -p "$tools"
 if ! "$tools/venv/bin/cargo-zigbuild" --version 2>/dev/null | grep -q "$CARGO_ZIGBUILD" \
    || ! "$tools/venv/bin/python" -m ziglang version >/dev/null 2>&1; then

@@ -225,7 +225,7 @@ fn tarball_holds_binary_man_pages_completions_readme_license() {
         .lines()
         .find(|l| l.ends_with(&format!(" {top}/drainguard")))
         .unwrap();
-    assert!(bin.starts_with("-rwxr-xr-x root/root"), "{bin}");
+    assert!(bin.starts_with("-rwxr-xr-x 0/0 "), "{bin}");
     assert!(fs::read_to_string(repo().join("LICENSE"))
         .unwrap()
         .contains("Apache License"));
@@ -329,6 +329,19 @@ fn rpm_file_list_scriptlets_and_gzip_payload() {
         q("%{NAME} %{VERSION} %{RELEASE} %{ARCH}"),
         format!("drainguard {VERSION} 1 {ARCH}")
     );
+    // rpm's own dependency scan: no glibc symbol version newer than 2.17 (CentOS 7's).
+    let requires = stdout(Command::new("rpm").arg("-qpR").arg(&rpm));
+    for r in requires.lines().filter(|r| r.contains("(GLIBC_")) {
+        let v = r
+            .split("(GLIBC_")
+            .nth(1)
+            .unwrap()
+            .split(')')
+            .next()
+            .unwrap();
+        let v: Vec<u32> = v.split('.').map(|n| n.parse().unwrap()).collect();
+        assert!(v <= vec![2, 17], "the rpm requires {r}");
+    }
     let list = stdout(Command::new("rpm").arg("-qpl").arg(&rpm));
     for want in expected_files("/usr/share/zsh/site-functions") {
         assert!(list.lines().any(|l| l == want), "{want} missing:\n{list}");
