@@ -2,7 +2,7 @@
 //! generated from the clap definitions so they never drift from the CLI. `scripts/dist.sh`
 //! runs it with the built binary and the packages install what it writes (docs/packaging.md).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::CommandFactory;
@@ -10,7 +10,8 @@ use clap_complete::{Generator, Shell};
 
 use crate::cli::Cli;
 use crate::exit::Exit;
-use crate::install::apply::write_atomic;
+use crate::install::beneath::Beneath;
+use crate::root::Root;
 
 /// The shells completions are generated for.
 pub const SHELLS: [Shell; 3] = [Shell::Bash, Shell::Zsh, Shell::Fish];
@@ -36,9 +37,12 @@ pub fn run(cmd: GenerateCommand) -> anyhow::Result<Exit> {
     };
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("creating {}", crate::display::path(&dir)))?;
+    // Atomic writes that never follow a link planted in DIR (the ones install uses).
+    let beneath = Beneath::open(&Root::new(Some(dir.clone())))?;
     for (name, content) in files {
         let path = dir.join(&name);
-        write_atomic(&path, &content, 0o644, false)
+        beneath
+            .write_atomic(&Path::new("/").join(&name), &content, 0o644, false)
             .with_context(|| format!("writing {}", crate::display::path(&path)))?;
         println!("{}", crate::display::path(&path));
     }

@@ -131,6 +131,13 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         }
         tracing::warn!("--force: the unit runs {exec}, which {why}; {fix}");
     }
+    if let Some(s) = &args.shipper_service {
+        // The probe looks the name up on disk before the init system is known: refuse what
+        // neither grammar allows (a `/`, `..`, a newline ...) now; `plan` checks the exact one.
+        let s = s.as_str();
+        let what = install::plan::SHIPPER;
+        install::names::unit(what, s).or_else(|_| install::names::script(what, s))?;
+    }
     let host = install::probe_for(&root, args.init, args.shipper_service.as_deref(), &settings);
     let opts = InstallOptions {
         exec,
@@ -147,7 +154,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         host.shipper.as_deref().unwrap_or("(none found)")
     );
     if args.dry_run {
-        print!("{}", install::preview(&root, &plan));
+        print!("{}", install::preview(&root, &plan)?);
         println!("dry run: nothing was written");
         return Ok(Exit::Ok);
     }

@@ -28,3 +28,14 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Aws(cmd) => aws::run(&cli.global, cmd),
     }
 }
+
+/// Writes a command's report to stdout. The outcome is already decided: a report that cannot
+/// be written (stdout closed by its reader) is warned about on stderr and never changes the
+/// exit code.
+pub fn print_report(write: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<()>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = write(&mut out).and_then(|()| out.flush()) {
+        tracing::warn!(error = %e, "cannot write the report to stdout");
+    }
+}

@@ -25,26 +25,34 @@ pub struct Args {
 pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     let mut sources = args.source.open(global)?;
     if sources.readers.is_empty() && !args.json {
-        println!("{}", nothing_found());
+        super::print_report(|out| {
+            use std::io::Write;
+            writeln!(out, "{}", nothing_found())
+        });
         return Ok(Exit::Ok);
     }
-    let assessment = {
-        let snapshots = sources.read()?;
-        // One read only: the readers' state kept for incremental re-reads (10^6 entries of a
-        // large registry) goes before the assessment builds its per-file reports.
-        sources.readers.clear();
-        sources.assess_snapshots(&snapshots, args.source.shipper_pid)
-    };
-    let mut stdout = std::io::stdout().lock();
-    if args.json {
-        use std::io::Write;
-        writeln!(stdout, "{}", report::to_json(&assessment, ()))?;
-    } else {
-        let top = if args.all { usize::MAX } else { args.top };
-        report::write_table(&mut stdout, &assessment, TableOptions { top })?;
-    }
-    Ok(match assessment.verdict {
+    let snapshots = sources.read()?;
+    // One read only: the readers' state kept for incremental re-reads (10^6 entries of a
+    // large registry) goes before the assessment builds its per-file reports.
+    sources.readers.clear();
+    let assessment = sources.assess_snapshots(&snapshots, args.source.shipper_pid);
+    super::print_report(|out| {
+        if args.json {
+            use std::io::Write;
+            writeln!(out, "{}", report::to_json(&assessment, ()))
+        } else {
+            let top = if args.all { usize::MAX } else { args.top };
+            report::write_table(out, &assessment, TableOptions { top })
+        }
+    });
+    let exit = match assessment.verdict {
         Verdict::Drained => Exit::Ok,
         Verdict::Behind | Verdict::Unconfirmed => Exit::Behind,
-    })
+    };
+    // The process ends right after this: freeing 10^6 cursors and reports one allocation at
+    // a time is work nobody sees (plain data, no destructor with an effect; stdout is flushed
+    // by its own lock and at exit).
+    std::mem::forget(snapshots);
+    std::mem::forget(assessment);
+    Ok(exit)
 }

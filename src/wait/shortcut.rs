@@ -88,6 +88,7 @@ mod tests {
             notes: vec![],
             files,
             totals: Totals::default(),
+            inputs_known: true,
             verdict: Verdict::Behind,
             delivery: String::new(),
         }])
@@ -123,6 +124,7 @@ mod tests {
             offset_meaning: OffsetMeaning::Delivered,
             queues: vec![],
             notes: vec![],
+            max_line_bytes: Some(10 * 1024 * 1024),
         }]
     }
 

@@ -158,3 +158,4 @@ pub fn fake_http_counted(
     });
     (port, served)
 }
+pub mod strace;
