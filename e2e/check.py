@@ -98,6 +98,44 @@ else:  # drained / reboot: nothing lost, right order
     if not scenario.endswith("-reboot") and idx(r"Power down") is None:
         problems.append("not a poweroff (no 'reboot: Power down')")
 
+if scenario == "systemd-package":
+    def marker(pattern):
+        i = idx(r"DGTEST " + pattern)
+        return re.search(pattern, serial[i]) if i is not None else None
+
+    for name, pattern in [
+        ("the .deb installed", r"dpkg -i exit=0 "),
+        ("the packaged binary is the one used", r"binary: /usr/bin/drainguard drainguard "),
+        ("install wrote the packaged path", r"unit ExecStop=/usr/bin/drainguard wait --only-at-shutdown"),
+        ("a backlog was pending", r"status with the shipper paused exit=1"),
+        ("still behind after restart and upgrade (nothing drained)", r"status after restart and upgrade exit=1"),
+        ("the unit stayed armed", r"unit active after restart and upgrade: active"),
+        ("uninstall succeeded", r"uninstall exit=0"),
+        ("dpkg -r succeeded", r"dpkg -r exit=0"),
+        ("nothing left after uninstall + dpkg -r", r"after removal: unit=not-found leftovers=\[\s*\]"),
+        ("the .deb installed again", r"dpkg -i again exit=0"),
+    ]:
+        if marker(pattern) is None:
+            problems.append(f"{name}: no serial line 'DGTEST {pattern}'")
+    # Under 10 s beyond what dpkg itself takes here: the first install's time (no unit yet)
+    # is dpkg's own cost, which under TCG on a loaded host can pass 10 s by itself.
+    first = marker(r"dpkg -i exit=0 ms=(\d+)")
+    baseline = {"restart": 0, "upgrade": int(first.group(1)) if first else 0}
+    for step in ["restart", "upgrade"]:
+        m = marker(step + r" exit=(\d+) ms=(\d+)")
+        if m is None:
+            problems.append(f"no '{step}' marker")
+        elif int(m.group(1)) != 0 or int(m.group(2)) >= baseline[step] + 10000:
+            problems.append(f"{step}: exit {m.group(1)} after {m.group(2)} ms (want 0, under "
+                            f"{baseline[step]} + 10000 ms)")
+    # Exactly one: the restart's stop logged it; the upgrade did not stop the unit at all.
+    m = marker(r"journal no-shutdown lines=(\d+)")
+    if m is None or int(m.group(1)) != 1:
+        problems.append("want exactly one 'no shutdown in progress' (the restart's stop; the "
+                        f"upgrade stops nothing): {m.group(0) if m else 'no marker'}")
+    if idx(r"(?<!no )shutdown in progress \(") is None:
+        problems.append("at poweroff, wait did not log that the shutdown is in progress")
+
 print(f"scenario {scenario}: app wrote {total}, sink received {len(received)}")
 if problems:
     print("FAIL:")

@@ -13,7 +13,7 @@ cache_root=${DG_E2E_CACHE:-/var/cache/drainguard-e2e}
 timeout_s=${DG_E2E_TIMEOUT:-900}
 logs=$here/logs
 
-ALL="systemd-drained systemd-negative systemd-pitfall-not-started systemd-pitfall-timeout systemd-deadline systemd-reboot sysv-drained sysv-negative sysv-reboot"
+ALL="systemd-drained systemd-package systemd-negative systemd-pitfall-not-started systemd-pitfall-timeout systemd-deadline systemd-reboot sysv-drained sysv-negative sysv-reboot"
 
 die() { echo "e2e: $*" >&2; exit 2; }
 for tool in qemu-system-x86_64 debootstrap mkfs.ext4 busybox depmod cpio python3 timeout; do
@@ -58,6 +58,11 @@ for s in $scenarios; do
   dir=$logs/$s; rm -rf "$dir"; mkdir -p "$dir/payload"
   cp "$bin/drainguard" "$bin/examples/shipsim" "$here"/scenarios/lib.sh "$dir/payload/"
   cp "$here/scenarios/$s.sh" "$dir/payload/scenario.sh"
+  if [ "$s" = systemd-package ]; then # the .deb built by scripts/dist.sh (docs/packaging.md)
+    debs=("$repo"/dist/drainguard_*_amd64.deb)
+    [ -f "${debs[-1]}" ] || die "systemd-package needs dist/drainguard_*_amd64.deb: run scripts/dist.sh"
+    cp "${debs[-1]}" "$dir/payload/drainguard.deb"
+  fi
   port=$((20000 + RANDOM % 20000))
   : > "$dir/received.log"
   [ "$s" = systemd-deadline ] && touch "$dir/sink.pause"

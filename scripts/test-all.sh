@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 echo "== cargo fmt --check"; cargo fmt --all -- --check
 echo "== cargo clippy"; cargo clippy --all-targets -- -D warnings
+# The release artifacts (docs/packaging.md): tests/dist.rs checks them (glibc 2.17, a Debian 11
+# chroot, lintian, rpm), the VM boot test systemd-package installs the .deb.
+echo "== scripts/dist.sh"; bash scripts/dist.sh
 echo "== cargo test"; cargo test --all-targets
 # The property tests and the parser corpus runner again, release-like with overflow checks on
 # (an overflow on outside input must fail, not wrap): docs/fuzzing.md.

@@ -53,6 +53,9 @@ pub enum Command {
     Check,
     /// Check the shutdown integration (ours or hand-made) and explain each problem.
     Doctor(cmd::doctor::Args),
+    /// Man pages and shell completions from these definitions (packaging; hidden).
+    #[command(subcommand, hide = true)]
+    Generate(cmd::generate::GenerateCommand),
     /// AWS Auto Scaling / spot: drain before the instance is terminated (feature `aws`).
     #[cfg(feature = "aws")]
     #[command(subcommand)]

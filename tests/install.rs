@@ -458,8 +458,9 @@ fn generated_units_pass_systemd_analyze_verify() {
         return;
     };
     let t = centos7();
+    // A real binary for verify to find: the build's own (--force: it is in target/).
     let exec = format!("--exec={}", env!("CARGO_BIN_EXE_drainguard"));
-    let out = t.run(&["install", "--before", "tomcat", &exec, "--aws"]);
+    let out = t.run(&["install", "--before", "tomcat", &exec, "--aws", "--force"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     verify_units(&t, &analyze);
 }
@@ -747,7 +748,8 @@ fn units_with_a_path_that_needs_quoting_pass_systemd_analyze_verify() {
     fs::copy(env!("CARGO_BIN_EXE_drainguard"), &odd).unwrap();
     let t = debian_systemd();
     let exec = format!("--exec={}", odd.display());
-    let out = t.run(&["install", "--before", "app", &exec, "--aws"]);
+    // --force: the temporary directory is under /tmp.
+    let out = t.run(&["install", "--before", "app", &exec, "--aws", "--force"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let unit = fs::read_to_string(t.p("/etc/systemd/system/drainguard.service")).unwrap();
     assert!(unit.contains("my tools/drain%%guard\" wait"), "{unit}");

@@ -1,6 +1,7 @@
 //! `drainguard install`: probe, plan, preview (`--dry-run`) or apply with a manifest.
 
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -57,6 +58,10 @@ pub struct Args {
     /// Show the plan and diffs; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Install even when the binary the unit would run is in a build directory, under /tmp,
+    /// or not executable by root (a warning instead of a refusal).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
@@ -111,8 +116,20 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         (None, None) => std::env::current_exe().context("locating this binary (use --exec)")?,
     };
     let exec = exec_word(&exec)?;
-    if root.dir().is_some() && !root.host_to_local(std::path::Path::new(&exec)).exists() {
+    let local = root.host_to_local(Path::new(&exec));
+    if root.dir().is_some() && !local.exists() {
         tracing::warn!(%exec, "the drainguard binary is not there yet below --root; install it before booting");
+    }
+    if let Some(why) = exec_unfit(Path::new(&exec), &local, root.dir().is_none()) {
+        let fix = "install drainguard first (its package puts it at /usr/bin/drainguard; \
+                   or `cargo install --path .`, or copy it to /usr/local/bin) and run that one, \
+                   or name it with --exec";
+        if !args.force {
+            anyhow::bail!(
+                "refusing: the unit would run {exec}, which {why}; {fix} (--force installs anyway)"
+            );
+        }
+        tracing::warn!("--force: the unit runs {exec}, which {why}; {fix}");
     }
     if let Some(s) = &args.shipper_service {
         // The probe looks the name up on disk before the init system is known: refuse what
@@ -149,6 +166,52 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
+/// Why the unit must not run the binary at host path `exec` (found at `local`), or `None`.
+/// `live`: installing on this host (a missing binary is then a problem too; under `--root`
+/// the image may get it later).
+fn exec_unfit(exec: &Path, local: &Path, live: bool) -> Option<String> {
+    for tmp in ["/tmp", "/var/tmp", "/dev/shm"] {
+        if exec.starts_with(tmp) {
+            return Some(format!(
+                "is under {tmp} (cleaned at boot and by tmpfiles, often mounted noexec)"
+            ));
+        }
+    }
+    // cargo's layout: <dir>/target[/<triple>]/{debug,release}/drainguard.
+    let parts: Vec<&std::ffi::OsStr> = exec.iter().collect();
+    let build = parts.iter().enumerate().any(|(i, c)| {
+        *c == "target"
+            && parts[i + 1..]
+                .iter()
+                .any(|c| *c == "debug" || *c == "release")
+    });
+    if build {
+        return Some(
+            "is in a cargo build directory (`cargo clean` or the next build removes or replaces it)"
+                .into(),
+        );
+    }
+    let meta = match std::fs::metadata(local) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !live => return None,
+        Err(e) => return Some(format!("cannot be read ({e})")),
+    };
+    let mode = meta.permissions().mode();
+    if !meta.is_file() {
+        return Some("is not a regular file".into());
+    }
+    if mode & 0o111 == 0 {
+        return Some(format!("is not executable (mode {:o})", mode & 0o7777));
+    }
+    if mode & 0o022 != 0 {
+        return Some(format!(
+            "is writable by group or others (mode {:o}): whoever can write it runs code as root at shutdown",
+            mode & 0o7777
+        ));
+    }
+    None
+}
+
 /// The binary path as it goes into the unit and the script: absolute and UTF-8, else refused
 /// (a unit file is UTF-8 text; a relative ExecStop is rejected by systemd).
 fn exec_word(exec: &std::path::Path) -> anyhow::Result<String> {
@@ -160,4 +223,58 @@ fn exec_word(exec: &std::path::Path) -> anyhow::Result<String> {
         anyhow::bail!("--exec {shown}: must be an absolute path");
     }
     Ok(s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn bin(dir: &Path, mode: u32) -> PathBuf {
+        let p = dir.join("drainguard");
+        fs::write(&p, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    #[test]
+    fn build_dirs_and_tmp_are_unfit_wherever_the_file_is() {
+        let d = tempfile::tempdir().unwrap();
+        let ok = bin(d.path(), 0o755);
+        for exec in [
+            "/home/me/src/drainguard/target/release/drainguard",
+            "/home/me/src/drainguard/target/x86_64-unknown-linux-gnu/release/drainguard",
+            "/srv/ci/target/debug/drainguard",
+            "/tmp/drainguard",
+            "/var/tmp/dg/drainguard",
+        ] {
+            assert!(exec_unfit(Path::new(exec), &ok, true).is_some(), "{exec}");
+        }
+        for exec in [
+            "/usr/bin/drainguard",
+            "/opt/target/bin/drainguard",
+            "/root/.cargo/bin/drainguard",
+        ] {
+            assert_eq!(exec_unfit(Path::new(exec), &ok, true), None, "{exec}");
+        }
+    }
+
+    #[test]
+    fn a_binary_root_cannot_run_or_others_can_replace_is_unfit() {
+        let d = tempfile::tempdir().unwrap();
+        let exec = Path::new("/usr/bin/drainguard");
+        let why = exec_unfit(exec, &bin(d.path(), 0o644), true).unwrap();
+        assert!(why.contains("not executable (mode 644)"), "{why}");
+        let why = exec_unfit(exec, &bin(d.path(), 0o777), true).unwrap();
+        assert!(why.contains("writable by group or others"), "{why}");
+        assert!(exec_unfit(exec, d.path(), true)
+            .unwrap()
+            .contains("not a regular file"));
+        let missing = d.path().join("nothing");
+        assert!(exec_unfit(exec, &missing, true)
+            .unwrap()
+            .contains("cannot be read"));
+        // Under --root the image may get its binary later (warned about separately).
+        assert_eq!(exec_unfit(exec, &missing, false), None);
+    }
 }

@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod check;
 pub mod doctor;
+pub mod generate;
 pub mod install;
 pub mod source;
 pub mod status;
@@ -22,6 +23,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Uninstall(args) => uninstall::run(&cli.global, args),
         Command::Check => check::run(&cli.global),
         Command::Doctor(args) => doctor::run(&cli.global, args),
+        Command::Generate(cmd) => generate::run(cmd),
         #[cfg(feature = "aws")]
         Command::Aws(cmd) => aws::run(&cli.global, cmd),
     }

@@ -10,6 +10,7 @@ use crate::cli::Global;
 use crate::exit::Exit;
 use crate::report::{self, TableOptions};
 use crate::settings::{DEFAULT_DEADLINE, DEFAULT_LOG_FILE};
+use crate::wait::shutdown::{host_state, HostState, HostView, LiveHost};
 use crate::wait::{self, Outcome, WaitOptions};
 
 const WAIT_EXIT_CODES: &str = "\
@@ -59,9 +60,18 @@ pub struct Args {
     /// Do not write the run record.
     #[arg(long, conflicts_with = "log_file")]
     pub no_log_file: bool,
+    /// Return at once unless the host is shutting down or rebooting (systemd: shutting down
+    /// or a shutdown/reboot job queued; SysV: run level 0 or 6). The unit's ExecStop and the
+    /// init script's stop use it, so `systemctl restart`, package upgrades and an admin's
+    /// stop never hold; when that cannot be told, it waits.
+    #[arg(long)]
+    pub only_at_shutdown: bool,
 }
 
 pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
+    if args.only_at_shutdown && !host_going_down(&LiveHost::default()) {
+        return Ok(Exit::Ok);
+    }
     let sources = args.source.open(global)?;
     if sources.readers.is_empty() {
         super::print_report(|out| writeln!(out, "{}", nothing_found()));
@@ -188,4 +198,27 @@ fn names(kinds: &[crate::cursor::ShipperKind]) -> String {
         .map(|k| k.name())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `--only-at-shutdown`: false (and a log line saying so) when no shutdown is in progress.
+fn host_going_down(host: &dyn HostView) -> bool {
+    match host_state(host) {
+        HostState::ShuttingDown(why) => {
+            tracing::info!("shutdown in progress ({why}): waiting for the shippers");
+            true
+        }
+        HostState::Running(why) => {
+            tracing::info!(
+                "no shutdown in progress ({why}): not waiting (--only-at-shutdown; \
+                 a plain `drainguard wait` waits)"
+            );
+            false
+        }
+        HostState::Unknown(why) => {
+            tracing::warn!(
+                "cannot tell whether the host is shutting down ({why}): waiting as at a shutdown"
+            );
+            true
+        }
+    }
 }

@@ -77,7 +77,10 @@ pub fn render(spec: &UnitSpec) -> Result<String, Unquotable> {
         "# Checks the settings and the shippers' configs (not the backlog) at boot: a broken\n# configuration fails the unit loudly (`systemctl --failed`, `drainguard doctor`).\n",
     );
     u.push_str(&format!("ExecStart={exec} check\n"));
-    u.push_str(&format!("ExecStop={exec} wait\n"));
+    u.push_str(
+        "# Outside a shutdown or reboot (restart, package upgrade, an admin's stop) it returns at once.\n",
+    );
+    u.push_str(&format!("ExecStop={exec} wait --only-at-shutdown\n"));
     u.push_str("# What holds shutdown is shown on the console as well as in the journal.\n");
     u.push_str("StandardOutput=journal+console\n");
     u.push_str("StandardError=journal+console\n");

@@ -108,18 +108,20 @@ pub fn render(spec: &ScriptSpec) -> String {
     s.push_str("  stop)\n");
     // sysvinit has no stop timeout: drainguard's deadline bounds the drain, and timeout(1)
     // bounds drainguard itself (stuck in the kernel on a dead NFS mount, say): SIGTERM 30 s
-    // past the deadline (drainguard then reports and exits 5), SIGKILL 5 s later.
+    // past the deadline (drainguard then reports and exits 5), SIGKILL 5 s later. Outside
+    // run level 0 or 6 (an admin's `service drainguard stop`) the wait returns at once.
     let bound = spec.deadline.as_secs().saturating_add(30);
     s.push_str("    # sysvinit has no stop timeout: drainguard's deadline bounds the drain, and\n");
     s.push_str(
         "    # timeout(1) bounds drainguard (re-run install after changing the deadline).\n",
     );
+    s.push_str("    # Outside run level 0 or 6 (an admin's `service drainguard stop`) it returns at once.\n");
     s.push_str("    if command -v timeout >/dev/null 2>&1; then\n");
     s.push_str(&format!(
-        "      timeout -k 5 {bound} \"$DRAINGUARD\" wait\n"
+        "      timeout -k 5 {bound} \"$DRAINGUARD\" wait --only-at-shutdown\n"
     ));
     s.push_str("    else\n");
-    s.push_str("      \"$DRAINGUARD\" wait\n");
+    s.push_str("      \"$DRAINGUARD\" wait --only-at-shutdown\n");
     s.push_str("    fi\n");
     s.push_str("    rc=$?\n");
     s.push_str("    rm -f \"$LOCK\"\n");

@@ -15,6 +15,7 @@ mod owed;
 mod progress;
 mod record;
 mod shortcut;
+pub mod shutdown;
 mod stall;
 mod stop;
 #[cfg(test)]
