@@ -305,8 +305,6 @@ fn from_pending(pending: Vec<String>) -> QueueState {
     if pending.is_empty() {
         QueueState::Empty
     } else {
-        QueueState::Pending {
-            detail: pending.join(", "),
-        }
+        QueueState::pending(pending.join(", "))
     }
 }

@@ -211,13 +211,15 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
             .cmp(&a.state.blocking_bytes())
             .then_with(|| a.path.cmp(&b.path))
     });
-    let totals = totals(&files);
+    let mut totals = totals(&files);
+    let queues = queues(snapshot, env);
+    totals.queue = super::QueueTotals::of(&queues);
     let mut backlog = ShipperBacklog {
         shipper: snapshot.shipper,
         store: snapshot.store.clone(),
         format: snapshot.format.clone(),
         offset_meaning: snapshot.offset_meaning,
-        queues: queues(snapshot, env),
+        queues,
         skipped: snapshot.skipped.clone(),
         notes: snapshot.notes.clone(),
         files,

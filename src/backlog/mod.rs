@@ -113,6 +113,79 @@ pub struct Totals {
     pub partial_tail_bytes: u64,
     /// Count of files per state name.
     pub by_state: std::collections::BTreeMap<&'static str, usize>,
+    /// What the shipper's queues still hold beyond the files' bytes.
+    #[serde(flatten)]
+    pub queue: QueueTotals,
+}
+
+/// What delivery-side queues still owe, summed over the pending signals: the figures the
+/// file bytes do not show (a queue can owe everything while every file is read).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct QueueTotals {
+    /// Events or messages queued in the shippers.
+    pub queued_events: u64,
+    /// Bytes in the shippers' queue files and buffers (disk-queue segments, chunks).
+    pub queued_bytes: u64,
+    /// Bytes written to TCP connections and not yet acknowledged by the receiver.
+    pub unacked_bytes: u64,
+    /// The receivers (`address:port`) still owed those bytes.
+    pub receivers: Vec<String>,
+}
+
+impl QueueTotals {
+    /// The sum over `queues`' pending signals.
+    pub fn of(queues: &[QueueSignal]) -> QueueTotals {
+        let mut t = QueueTotals::default();
+        for q in queues {
+            if let crate::cursor::QueueState::Pending { owed, .. } = &q.state {
+                t.queued_events = t
+                    .queued_events
+                    .saturating_add(owed.queued_events.unwrap_or(0));
+                t.queued_bytes = t
+                    .queued_bytes
+                    .saturating_add(owed.queued_bytes.unwrap_or(0));
+                t.unacked_bytes = t
+                    .unacked_bytes
+                    .saturating_add(owed.unacked_bytes.unwrap_or(0));
+                t.receivers.extend(owed.receivers.iter().cloned());
+            }
+        }
+        t.receivers.sort();
+        t.receivers.dedup();
+        t
+    }
+
+    /// True when no queue counts anything owed.
+    pub fn is_empty(&self) -> bool {
+        self.queued_events == 0 && self.queued_bytes == 0 && self.unacked_bytes == 0
+    }
+
+    /// The figures in words, each with its unit: `24130 queued messages, 7.8 MiB
+    /// unacknowledged by 127.0.0.1:5514`; empty when nothing is counted.
+    pub fn phrase(&self) -> String {
+        let mut parts = Vec::new();
+        if self.queued_events > 0 {
+            parts.push(format!("{} queued events/messages", self.queued_events));
+        }
+        if self.queued_bytes > 0 {
+            parts.push(format!(
+                "{} in queue files",
+                crate::display::bytes(self.queued_bytes)
+            ));
+        }
+        if self.unacked_bytes > 0 {
+            let to = if self.receivers.is_empty() {
+                String::new()
+            } else {
+                format!(" by {}", self.receivers.join(", "))
+            };
+            parts.push(format!(
+                "{} unacknowledged{to}",
+                crate::display::bytes(self.unacked_bytes)
+            ));
+        }
+        parts.join(", ")
+    }
 }
 
 /// The backlog of one shipper.
@@ -162,5 +235,38 @@ pub enum Verdict {
 pub struct Assessment {
     pub verdict: Verdict,
     pub bytes_behind: u64,
+    /// What the shippers' queues still owe beyond `bytes_behind`.
+    #[serde(flatten)]
+    pub queue: QueueTotals,
     pub shippers: Vec<ShipperBacklog>,
+}
+
+impl Assessment {
+    /// What is still owed, in words with units: `12.0 MiB in 3 file(s)` and the queues'
+    /// figures (the files' part left out when only the queues owe).
+    pub fn owed_phrase(&self) -> String {
+        let files: usize = self.shippers.iter().map(|s| s.totals.blocking_files).sum();
+        if self.bytes_behind == 0 && self.queue.is_empty() {
+            let held = self.shippers.iter().any(|s| {
+                s.queues
+                    .iter()
+                    .any(|q| matches!(q.state, crate::cursor::QueueState::Pending { .. }))
+            });
+            if held {
+                return "0 B in files; a queue still holds data (see its line)".into();
+            }
+        }
+        let mut parts = Vec::new();
+        if self.bytes_behind > 0 || self.queue.is_empty() {
+            parts.push(format!(
+                "{} in {files} file(s)",
+                crate::display::bytes(self.bytes_behind)
+            ));
+        }
+        let q = self.queue.phrase();
+        if !q.is_empty() {
+            parts.push(q);
+        }
+        parts.join(", ")
+    }
 }

@@ -68,7 +68,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         );
     }
     let root = Root::new(global.root.clone());
-    let mut settings = Settings::load(&root, &global.settings)?;
+    let mut settings = Settings::load_or_default(&root, &global.settings)?;
     let deadline = args
         .deadline
         .or(settings.deadline)

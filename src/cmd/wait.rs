@@ -129,7 +129,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
             ),
             Outcome::Deadline => format!(
                 "deadline passed after {secs:.1}s with {} still unshipped",
-                crate::display::bytes(report.final_assessment.bytes_behind)
+                report.final_assessment.owed_phrase()
             ),
             Outcome::ShipperDead { shippers } => format!(
                 "shipper dead with bytes behind ({}): nothing more will ship; releasing now \
@@ -141,9 +141,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
             }
             Outcome::Stopped { reason } => format!("stopped after {secs:.1}s: {reason}"),
             Outcome::Unprovable { shippers } => format!(
-                "cannot prove delivery for {}: its offsets only prove the data was read and no \
-                 queue signal is available. Enable the shipper's signal (see the report), or \
-                 accept a quiet-period rule with --settle-after 10s",
+                "cannot prove delivery for {}: see `delivery:` below for why and how to fix it \
+                 (a shipper's signal to enable, or one drainguard cannot read); a quiet-period \
+                 rule can be accepted instead with --settle-after 10s",
                 names(shippers)
             ),
         };

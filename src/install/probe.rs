@@ -158,16 +158,7 @@ fn init_is_systemd(root: &Root) -> bool {
 
 /// The service / init script names a shipper is packaged under.
 pub fn service_names(kind: ShipperKind) -> &'static [&'static str] {
-    match kind {
-        ShipperKind::Filebeat => &["filebeat"],
-        ShipperKind::FluentBit => &["fluent-bit", "td-agent-bit"],
-        ShipperKind::Vector => &["vector"],
-        ShipperKind::Promtail => &["promtail"],
-        ShipperKind::Alloy => &["alloy"],
-        ShipperKind::Fluentd => &["fluentd", "td-agent"],
-        ShipperKind::Rsyslog => &["rsyslog"],
-        ShipperKind::Logstash => &["logstash"],
-    }
+    crate::adapters::known::of(kind).services
 }
 
 /// Probes the host under `root`. `forced` overrides the init detection; `shipper` names the

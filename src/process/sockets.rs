@@ -155,7 +155,7 @@ pub fn send_queue_signal(procfs: &ProcFs, pids: &[u32], peers: &Peers) -> QueueS
     let state = match procfs.unacked_tcp(pids, peers) {
         Ok(u) if u.is_empty() => QueueState::Empty,
         Ok(u) => {
-            let total: u64 = u.iter().map(|u| u.bytes).sum();
+            let total = u.iter().fold(0u64, |a, u| a.saturating_add(u.bytes));
             let mut peers: Vec<String> = u
                 .iter()
                 .map(|u| {
@@ -165,12 +165,20 @@ pub fn send_queue_signal(procfs: &ProcFs, pids: &[u32], peers: &Peers) -> QueueS
                 .collect();
             peers.sort();
             peers.dedup();
-            QueueState::Pending {
-                detail: format!(
+            let mut receivers: Vec<String> = u.iter().map(|u| u.remote.to_string()).collect();
+            receivers.sort();
+            receivers.dedup();
+            QueueState::owed(
+                format!(
                     "{total} byte(s) written but not yet acknowledged by the receiver: {}",
                     peers.join(", ")
                 ),
-            }
+                crate::cursor::Owed {
+                    unacked_bytes: Some(total),
+                    receivers,
+                    ..Default::default()
+                },
+            )
         }
         Err(e) => QueueState::Unknown {
             hint: format!(
@@ -452,13 +460,19 @@ mod tests {
 
         let signal = send_queue_signal(&procfs, &[42, 43], &peers);
         assert_eq!(signal.source, "TCP send queues of pid 42,43");
-        let QueueState::Pending { detail } = signal.state else {
+        let QueueState::Pending { detail, owed } = signal.state else {
             panic!("{signal:?}")
         };
         assert!(detail.starts_with("17 byte(s)"), "{detail}");
         assert!(
             detail.contains("4 B to 10.0.0.9:514 (closed socket)"),
             "{detail}"
+        );
+        // The same figures as numbers: the total and every receiver, once each.
+        assert_eq!(owed.unacked_bytes, Some(17));
+        assert_eq!(
+            owed.receivers,
+            ["10.0.0.11:514", "10.0.0.8:514", "10.0.0.9:514"]
         );
     }
 

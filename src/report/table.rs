@@ -30,7 +30,7 @@ pub fn write_table(w: &mut impl Write, a: &Assessment, opts: TableOptions) -> io
     }
     let verdict = match a.verdict {
         Verdict::Drained => "DRAINED: every tracked byte is delivered".to_string(),
-        Verdict::Behind => format!("BEHIND: {} still to ship", display::bytes(a.bytes_behind)),
+        Verdict::Behind => format!("BEHIND: {} still to ship", a.owed_phrase()),
         Verdict::Unconfirmed => {
             "UNCONFIRMED: everything is read, but delivery is not proven".to_string()
         }
@@ -90,6 +90,10 @@ fn shipper(out: &mut String, s: &ShipperBacklog, opts: TableOptions) {
         t.files,
         display::bytes(t.bytes_behind)
     );
+    let queued = t.queue.phrase();
+    if !queued.is_empty() {
+        let _ = write!(out, "; queues: {queued}");
+    }
     if t.partial_tail_bytes > 0 {
         let _ = write!(
             out,
@@ -110,7 +114,7 @@ fn shipper(out: &mut String, s: &ShipperBacklog, opts: TableOptions) {
     for q in &s.queues {
         let state = match &q.state {
             QueueState::Empty => "empty".to_string(),
-            QueueState::Pending { detail } => format!("PENDING: {detail}"),
+            QueueState::Pending { detail, .. } => format!("PENDING: {detail}"),
             QueueState::Unknown { hint } => format!("unknown: {hint}"),
         };
         let _ = writeln!(out, "  queue {}: {state}", q.source);

@@ -175,9 +175,7 @@ fn a_queue_signal_makes_read_offsets_provable() {
     let pending = assessment(shipper(
         OffsetMeaning::Read,
         0,
-        vec![q(QueueState::Pending {
-            detail: "3 msgs".into(),
-        })],
+        vec![q(QueueState::pending("3 msgs"))],
     ));
     let empty = assessment(shipper(OffsetMeaning::Read, 0, vec![q(QueueState::Empty)]));
     let mut s = script(vec![pending.clone(), pending, empty], true);
