@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::cursor::{ShipperKind, StoreSnapshot};
+use crate::cursor::{OffsetMeaning, ShipperKind, StoreSnapshot};
 use crate::error::StoreError;
 
 use super::StoreReader;
@@ -32,11 +32,11 @@ impl StoreReader for Unreadable {
         Vec::new()
     }
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
-        Ok(super::common::unassessable(
-            self.kind,
-            &self.shown,
-            FORMAT,
+        let mut snap = super::common::snapshot(self.kind, &self.shown, FORMAT, OffsetMeaning::Read);
+        snap.queues.push(super::common::unknown_queue(
+            &format!("{} (pid {})", self.kind, self.pid),
             &self.why,
-        ))
+        ));
+        Ok(snap)
     }
 }

@@ -23,12 +23,14 @@ pub fn shipper_verdict(b: &ShipperBacklog) -> (Verdict, String) {
         let QueueState::Pending { detail, .. } = &q.state else {
             unreachable!()
         };
+        let lead = if b.totals.files == 0 {
+            "no file is tracked"
+        } else {
+            "every file is read"
+        };
         return (
             Verdict::Behind,
-            format!(
-                "every file is read, but {} still holds data: {detail}",
-                q.source
-            ),
+            format!("{lead}, but {} still holds data: {detail}", q.source),
         );
     }
     let offsets_say = match b.offset_meaning {

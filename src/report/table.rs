@@ -32,7 +32,21 @@ pub fn write_table(w: &mut impl Write, a: &Assessment, opts: TableOptions) -> io
         Verdict::Drained => "DRAINED: every tracked byte is delivered".to_string(),
         Verdict::Behind => format!("BEHIND: {} still to ship", a.owed_phrase()),
         Verdict::Unconfirmed => {
-            "UNCONFIRMED: everything is read, but delivery is not proven".to_string()
+            // A running shipper drainguard cannot read tracks no file: nothing is "read".
+            let unread: Vec<String> = a
+                .shippers
+                .iter()
+                .filter(|s| s.verdict == Verdict::Unconfirmed && s.totals.files == 0)
+                .map(|s| s.shipper.to_string())
+                .collect();
+            if unread.is_empty() {
+                "UNCONFIRMED: everything is read, but delivery is not proven".to_string()
+            } else {
+                format!(
+                    "UNCONFIRMED: nothing proves what {} delivered (see its delivery line)",
+                    unread.join(", ")
+                )
+            }
         }
     };
     let _ = writeln!(out, "verdict: {verdict}");
