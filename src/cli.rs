@@ -43,6 +43,10 @@ pub struct Global {
     /// More log output (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Quiet: no progress and no informational log lines, only warnings, errors and the
+    /// result. RUST_LOG overrides.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         }
     };
     let default = match cli.global.verbose {
+        0 if cli.global.quiet => "warn",
         0 => "info",
         1 => "debug",
         _ => "trace",
@@ -33,7 +34,7 @@ fn main() -> ExitCode {
     match drainguard::cmd::run(cli) {
         Ok(exit) => exit.into(),
         Err(e) => {
-            eprintln!("drainguard: error: {e:#}");
+            eprintln!("drainguard: error: {}", drainguard::cmd::error_text(&e));
             Exit::Usage.into()
         }
     }

@@ -128,6 +128,16 @@ fn renamed_sleep(dir: &Path, name: &str) -> Proc {
 /// the whole host: unconfirmed, naming `name` and the pid.
 fn assert_unconfirmed(pid: u32, name: &str, store: Option<&Path>) {
     let pid_s = pid.to_string();
+    // A shipper still sending its first lines owes them in its TCP send queue (behind);
+    // once the receiver has them, nothing drainguard can read is owed: unconfirmed.
+    let settled = eventually(Duration::from_secs(20), || {
+        let o = drainguard()
+            .args(["status", "--json", "--shipper-pid", &pid_s])
+            .output()
+            .unwrap();
+        json(&o)["verdict"] == "unconfirmed"
+    });
+    assert!(settled, "{name} never settled to unconfirmed");
     let o = drainguard()
         .args(["status", "--shipper-pid", &pid_s])
         .output()

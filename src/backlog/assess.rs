@@ -223,6 +223,7 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
         skipped: snapshot.skipped.clone(),
         notes: snapshot.notes.clone(),
         files,
+        files_omitted: 0,
         totals,
         verdict: super::Verdict::Behind,
         delivery: String::new(),

@@ -199,11 +199,30 @@ pub struct ShipperBacklog {
     pub queues: Vec<QueueSignal>,
     pub skipped: Vec<SkippedEntries>,
     pub notes: Vec<String>,
+    /// The files, most bytes behind first (all of them, unless a summary kept the top ones).
     pub files: Vec<FileReport>,
+    /// Files left out of `files` by a summary (`status --json` without `--all`); the
+    /// totals still count them.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub files_omitted: usize,
     pub totals: Totals,
     /// This shipper's verdict, and what proved it.
     pub verdict: Verdict,
     pub delivery: String,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl ShipperBacklog {
+    /// Keeps the first `n` files (the most bytes behind) and counts the rest as omitted.
+    pub fn keep_top(&mut self, n: usize) {
+        if self.files.len() > n {
+            self.files_omitted += self.files.len() - n;
+            self.files.truncate(n);
+        }
+    }
 }
 
 /// Where the backlog is read: the root and the shipper's processes (for open-deleted files).

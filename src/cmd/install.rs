@@ -125,7 +125,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     };
     let plan = install::plan(&host, &opts)?;
     println!(
-        "init: {:?}; shipper service: {}",
+        "init: {}; shipper service: {}",
         host.init,
         host.shipper.as_deref().unwrap_or("(none found)")
     );

@@ -11,14 +11,15 @@ use crate::report::{self, TableOptions};
 pub struct Args {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Print the versioned JSON report (every file) instead of the table.
+    /// Print the versioned JSON report instead of the table: the totals and the top files
+    /// per store (`--top`), every file with `--all`.
     #[arg(long)]
     pub json: bool,
-    /// Rows per shipper in the table; the rest is summarised.
+    /// Files per store in the table and the JSON; the rest is summarised.
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub top: usize,
-    /// List every file in the table.
-    #[arg(long, conflicts_with = "top")]
+    /// List every file (table and JSON).
+    #[arg(long, alias = "all-files", conflicts_with = "top")]
     pub all: bool,
 }
 
@@ -36,15 +37,23 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         sources.assess_snapshots(&snapshots, args.source.shipper_pid)
     };
     let mut stdout = std::io::stdout().lock();
+    let top = if args.all { usize::MAX } else { args.top };
     if args.json {
         use std::io::Write;
+        let mut assessment = assessment;
+        for s in &mut assessment.shippers {
+            s.keep_top(top);
+        }
         writeln!(stdout, "{}", report::to_json(&assessment, ()))?;
-    } else {
-        let top = if args.all { usize::MAX } else { args.top };
-        report::write_table(&mut stdout, &assessment, TableOptions { top })?;
+        return Ok(exit_of(&assessment));
     }
-    Ok(match assessment.verdict {
+    report::write_table(&mut stdout, &assessment, TableOptions { top })?;
+    Ok(exit_of(&assessment))
+}
+
+fn exit_of(assessment: &crate::backlog::Assessment) -> Exit {
+    match assessment.verdict {
         Verdict::Drained => Exit::Ok,
         Verdict::Behind | Verdict::Unconfirmed => Exit::Behind,
-    })
+    }
 }

@@ -45,9 +45,6 @@ pub struct Args {
     /// One progress log line every this long when not on a terminal.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s", value_name = "DURATION")]
     pub report_every: Duration,
-    /// No progress output.
-    #[arg(long, short)]
-    pub quiet: bool,
     /// Print the final report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -83,7 +80,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         settle_after: args.settle_after,
         wait_for_restart: args.wait_for_restart,
         progress_bar: std::io::stderr().is_terminal(),
-        quiet: args.quiet,
+        quiet: global.quiet,
         catch_signals: true,
     };
     tracing::info!(

@@ -17,6 +17,17 @@ pub enum Init {
     SysvDebian,
 }
 
+impl std::fmt::Display for Init {
+    /// The name `--init` takes: `systemd`, `sysv-chkconfig`, `sysv-debian`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Init::Systemd => "systemd",
+            Init::SysvChkconfig => "sysv-chkconfig",
+            Init::SysvDebian => "sysv-debian",
+        })
+    }
+}
+
 /// Unit search path, highest precedence first (systemd.unit(5)).
 pub const UNIT_DIRS: [&str; 5] = [
     "/etc/systemd/system",
@@ -274,5 +285,19 @@ mod tests {
                 PathBuf::from("/etc/rc0.d/S99drainguard")
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod init_name_tests {
+    use super::Init;
+
+    #[test]
+    fn init_is_shown_by_the_name_init_takes() {
+        use clap::ValueEnum;
+        for i in Init::value_variants() {
+            let flag = i.to_possible_value().unwrap();
+            assert_eq!(i.to_string(), flag.get_name());
+        }
     }
 }

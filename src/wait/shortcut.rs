@@ -87,6 +87,7 @@ mod tests {
             skipped: vec![],
             notes: vec![],
             files,
+            files_omitted: 0,
             totals: Totals::default(),
             verdict: Verdict::Behind,
             delivery: String::new(),

@@ -52,6 +52,7 @@ fn shipper(meaning: OffsetMeaning, behind: u64, queues: Vec<QueueSignal>) -> Shi
         skipped: vec![],
         notes: vec![],
         files: vec![],
+        files_omitted: 0,
         totals: Totals {
             files: 1,
             blocking_files: usize::from(behind > 0),
