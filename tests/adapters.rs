@@ -1087,7 +1087,13 @@ fn fluentbit_storage_api_pending_and_empty() {
     );
     assert_eq!(
         http::fluentbit_storage(&busy, None, &[]).state,
-        QueueState::pending("tail.0: 2 chunks")
+        QueueState::owed(
+            "tail.0: 2 chunks",
+            drainguard::cursor::Owed {
+                queue_files: Some(2),
+                ..Default::default()
+            }
+        )
     );
     let idle = fake_api(r#"{"input_chunks":{"tail.0":{"chunks":{"total":0}}}}"#);
     assert_eq!(
@@ -1101,7 +1107,13 @@ fn fluentbit_storage_api_pending_and_empty() {
     );
     assert_eq!(
         http::fluentbit_storage(&emitted, Some("tail.0"), &[]).state,
-        QueueState::pending("emitter_for_rewrite_tag.0: 2 chunks, storage_backlog.1: 1 chunks")
+        QueueState::owed(
+            "emitter_for_rewrite_tag.0: 2 chunks, storage_backlog.1: 1 chunks",
+            drainguard::cursor::Owed {
+                queue_files: Some(3),
+                ..Default::default()
+            }
+        )
     );
     // An emitter renamed with Emitter_Name counts when the config names it.
     let renamed = fake_api(
@@ -1109,7 +1121,13 @@ fn fluentbit_storage_api_pending_and_empty() {
     );
     assert_eq!(
         http::fluentbit_storage(&renamed, Some("tail.0"), &["re_emitted".to_string()]).state,
-        QueueState::pending("re_emitted: 4 chunks")
+        QueueState::owed(
+            "re_emitted: 4 chunks",
+            drainguard::cursor::Owed {
+                queue_files: Some(4),
+                ..Default::default()
+            }
+        )
     );
     let c = drainguard::adapters::fluentbit::parse_classic(
         "[FILTER]\n    Name rewrite_tag\n    Match app\n    Rule $level ^(error)$ errors false\n    Emitter_Name re_emitted\n",
@@ -1124,7 +1142,13 @@ fn fluentbit_storage_api_pending_and_empty() {
     // One input by its API name: another input's chunks do not count, a missing one is unknown.
     assert_eq!(
         http::fluentbit_storage(&busy, Some("cpu.0"), &[]).state,
-        QueueState::pending("cpu.0: 5 chunks")
+        QueueState::owed(
+            "cpu.0: 5 chunks",
+            drainguard::cursor::Owed {
+                queue_files: Some(5),
+                ..Default::default()
+            }
+        )
     );
     assert_eq!(
         http::fluentbit_storage(&idle, Some("tail.0"), &[]).state,
@@ -1286,7 +1310,13 @@ fn fluentd_monitor_agent_and_logstash_stats() {
     );
     assert_eq!(
         http::fluentd_monitor(&f).state,
-        QueueState::pending("out_es: 4096 bytes buffered")
+        QueueState::owed(
+            "out_es: 4096 bytes buffered",
+            drainguard::cursor::Owed {
+                queued_bytes: Some(4096),
+                ..Default::default()
+            }
+        )
     );
     let l = fake_api(
         r#"{"pipelines":{"main":{"events":{"in":10,"out":10},"queue":{"type":"persisted","events_count":0}}}}"#,
@@ -1340,8 +1370,12 @@ fn logstash_stats_account_for_filters_and_the_persisted_queue() {
     // One more event queued.
     assert_eq!(
         state(&pipeline(r#"{"in":11,"filtered":7,"out":7}"#, drop, memory)),
-        QueueState::pending(
-            "main: 1 event(s) not yet through the outputs (in 11, out 7, filters -3)"
+        QueueState::owed(
+            "main: 1 event(s) not yet through the outputs (in 11, out 7, filters -3)",
+            drainguard::cursor::Owed {
+                queued_events: Some(1),
+                ..Default::default()
+            }
         )
     );
     // split turned 2 events into 10; a third is still queued although out > in.
@@ -1364,7 +1398,13 @@ fn logstash_stats_account_for_filters_and_the_persisted_queue() {
     );
     assert_eq!(
         state(&pipeline(r#"{"in":7,"out":7}"#, "", &pq(5))),
-        QueueState::pending("main: 5 event(s) in the persisted queue")
+        QueueState::owed(
+            "main: 5 event(s) in the persisted queue",
+            drainguard::cursor::Owed {
+                queued_events: Some(5),
+                ..Default::default()
+            }
+        )
     );
     assert!(matches!(
         state(&pipeline(r#"{"in":1000,"out":750}"#, "", &pq(0))),

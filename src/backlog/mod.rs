@@ -126,6 +126,8 @@ pub struct QueueTotals {
     pub queued_events: u64,
     /// Bytes in the shippers' queue files and buffers (disk-queue segments, chunks).
     pub queued_bytes: u64,
+    /// Queue files or chunks holding data (Filebeat disk-queue segments, Fluent Bit chunks).
+    pub queue_files: u64,
     /// Bytes written to TCP connections and not yet acknowledged by the receiver.
     pub unacked_bytes: u64,
     /// The receivers (`address:port`) still owed those bytes.
@@ -144,6 +146,7 @@ impl QueueTotals {
                 t.queued_bytes = t
                     .queued_bytes
                     .saturating_add(owed.queued_bytes.unwrap_or(0));
+                t.queue_files = t.queue_files.saturating_add(owed.queue_files.unwrap_or(0));
                 t.unacked_bytes = t
                     .unacked_bytes
                     .saturating_add(owed.unacked_bytes.unwrap_or(0));
@@ -157,7 +160,10 @@ impl QueueTotals {
 
     /// True when no queue counts anything owed.
     pub fn is_empty(&self) -> bool {
-        self.queued_events == 0 && self.queued_bytes == 0 && self.unacked_bytes == 0
+        self.queued_events == 0
+            && self.queued_bytes == 0
+            && self.queue_files == 0
+            && self.unacked_bytes == 0
     }
 
     /// The figures in words, each with its unit: `24130 queued messages, 7.8 MiB
@@ -167,11 +173,14 @@ impl QueueTotals {
         if self.queued_events > 0 {
             parts.push(format!("{} queued events/messages", self.queued_events));
         }
-        if self.queued_bytes > 0 {
-            parts.push(format!(
-                "{} in queue files",
-                crate::display::bytes(self.queued_bytes)
-            ));
+        match (self.queued_bytes, self.queue_files) {
+            (0, 0) => {}
+            (0, n) => parts.push(format!("{n} queue file(s)/chunk(s)")),
+            (b, 0) => parts.push(format!("{} queued", crate::display::bytes(b))),
+            (b, n) => parts.push(format!(
+                "{} queued in {n} file(s)/chunk(s)",
+                crate::display::bytes(b)
+            )),
         }
         if self.unacked_bytes > 0 {
             let to = if self.receivers.is_empty() {
@@ -287,5 +296,72 @@ impl Assessment {
             parts.push(q);
         }
         parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod queue_totals_tests {
+    use super::*;
+    use crate::cursor::{Owed, QueueState};
+
+    fn store(queues: Vec<QueueSignal>) -> ShipperBacklog {
+        let mut b = ShipperBacklog {
+            shipper: ShipperKind::Rsyslog,
+            store: PathBuf::from("/s"),
+            format: "test".into(),
+            offset_meaning: OffsetMeaning::Read,
+            totals: Totals {
+                queue: QueueTotals::of(&queues),
+                ..Totals::default()
+            },
+            queues,
+            skipped: vec![],
+            notes: vec![],
+            files: vec![],
+            files_omitted: 0,
+            verdict: Verdict::Behind,
+            delivery: String::new(),
+        };
+        (b.verdict, b.delivery) = shipper_verdict(&b);
+        b
+    }
+
+    #[test]
+    fn queue_figures_add_up_and_a_shared_signal_counts_once() {
+        let tcp = QueueSignal {
+            source: "TCP send queues of pid 7".into(),
+            state: QueueState::owed(
+                "x",
+                Owed {
+                    unacked_bytes: Some(1000),
+                    receivers: vec!["127.0.0.1:5514".into()],
+                    ..Default::default()
+                },
+            ),
+        };
+        let q = |source: &str, events| QueueSignal {
+            source: source.into(),
+            state: QueueState::owed(
+                "y",
+                Owed {
+                    queued_events: Some(events),
+                    ..Default::default()
+                },
+            ),
+        };
+        // Two stores of one process: each has its own queue, both the process's sockets.
+        let a = combine(vec![
+            store(vec![q("impstats a", 3), tcp.clone()]),
+            store(vec![q("impstats b", 4), tcp]),
+        ]);
+        assert_eq!(a.verdict, Verdict::Behind);
+        assert_eq!(a.shippers[0].totals.queue.unacked_bytes, 1000);
+        assert_eq!(a.queue.queued_events, 7);
+        assert_eq!(a.queue.unacked_bytes, 1000, "the shared sockets count once");
+        assert_eq!(a.queue.receivers, ["127.0.0.1:5514"]);
+        assert_eq!(
+            a.owed_phrase(),
+            "7 queued events/messages, 1000 B unacknowledged by 127.0.0.1:5514"
+        );
     }
 }
