@@ -447,3 +447,71 @@ fn a_syslog_ng_whose_receiver_stopped_owes_its_unacknowledged_bytes() {
     assert_eq!(j["verdict"], "behind");
     assert_eq!(j["receivers"], serde_json::json!([addr]));
 }
+
+/// A process running Logstash (here a script standing in for it: the name and command line
+/// are what count) is read through its command line: `-f` names the pipeline, whose file
+/// input has no `sincedb_path`, and `--path.settings` the directory of the logstash.yml
+/// whose `path.data` holds the default sincedb.
+#[test]
+fn a_logstash_process_is_read_through_its_path_settings_and_pipeline() {
+    use drainguard::testkit::logstash as tk;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| d.path().join(n);
+    std::fs::create_dir_all(p("settings")).unwrap();
+    std::fs::create_dir_all(p("bin")).unwrap();
+    let log = p("app.log");
+    std::fs::write(&log, "hello\n").unwrap();
+    std::fs::write(
+        p("settings/logstash.yml"),
+        format!("path.data: {}\napi.enabled: false\n", p("data").display()),
+    )
+    .unwrap();
+    let pipeline = format!("input {{\n  file {{ path => \"{}\" }}\n}}\n", log.display());
+    std::fs::write(p("pipeline.conf"), &pipeline).unwrap();
+    let input = &drainguard::adapters::logstash::file_inputs(&pipeline)[0];
+    let sincedb = p("data/plugins/inputs/file").join(input.default_sincedb_name());
+    std::fs::create_dir_all(sincedb.parent().unwrap()).unwrap();
+    let m = std::fs::metadata(&log).unwrap();
+    let (major, minor) = tk::major_minor(m.dev());
+    tk::write(
+        &sincedb,
+        &[tk::record(
+            m.ino(),
+            major,
+            minor,
+            6,
+            Some(&log.to_string_lossy()),
+        )],
+    )
+    .unwrap();
+    let script = p("bin/logstash");
+    std::fs::write(&script, "#!/bin/sh\nsleep 600\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let child = Command::new(&script)
+        .arg("--path.settings")
+        .arg(p("settings"))
+        .arg("-f")
+        .arg(p("pipeline.conf"))
+        .spawn()
+        .unwrap();
+    let proc = Proc(child);
+    assert!(eventually(Duration::from_secs(5), || {
+        std::fs::read_to_string(format!("/proc/{}/comm", proc.pid()))
+            .is_ok_and(|c| c.trim() == "logstash")
+    }));
+    let o = drainguard()
+        .args(["status", "--json", "--shipper-pid", &proc.pid().to_string()])
+        .output()
+        .unwrap();
+    let j = json(&o);
+    assert_eq!(j["shippers"][0]["shipper"], "logstash", "{j}");
+    assert_eq!(
+        j["shippers"][0]["store"],
+        sincedb.to_string_lossy().as_ref(),
+        "{j}"
+    );
+    assert_eq!(j["shippers"][0]["files"][0]["state"], "shipped", "{j}");
+    // api.enabled: false in that logstash.yml: no API is asked, the verdict says why.
+    assert_eq!(j["verdict"], "unconfirmed", "{j}");
+}

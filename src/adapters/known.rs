@@ -57,6 +57,8 @@ pub enum Target {
     DataPath,
     /// The progress store itself, reported only (syslog-ng `-R`).
     Store,
+    /// The shipper's settings directory (Logstash `--path.settings`).
+    SettingsDir,
 }
 
 const fn m(names: &'static [&'static str]) -> ProcessMatch {
@@ -160,6 +162,7 @@ pub static ALL: &[Known] = &[
         flags: &[
             getopt(&["-f", "--path.config"], Target::Config),
             flag(&["--path.data"], Target::DataPath),
+            flag(&["--path.settings"], Target::SettingsDir),
         ],
         services: &["logstash"],
         unsupported_why: "",
@@ -286,13 +289,7 @@ pub struct CommandLinePaths {
     pub config: Option<PathBuf>,
     pub data_path: Option<PathBuf>,
     pub store: Option<PathBuf>,
-}
-
-impl CommandLinePaths {
-    /// True when the command line names none of them (the shipper's defaults apply).
-    pub fn is_empty(&self) -> bool {
-        self.config.is_none() && self.data_path.is_none() && self.store.is_none()
-    }
+    pub settings_dir: Option<PathBuf>,
 }
 
 impl Known {
@@ -310,6 +307,7 @@ impl Known {
                 Target::ConfigDir(file) => config_dir = config_dir.or(Some((v, file))),
                 Target::DataPath => out.data_path = out.data_path.take().or(Some(v)),
                 Target::Store => out.store = out.store.take().or(Some(v)),
+                Target::SettingsDir => out.settings_dir = out.settings_dir.take().or(Some(v)),
             }
         }
         if let Some((dir, file)) = config_dir {
@@ -322,6 +320,7 @@ impl Known {
         out.config = out.config.map(|p| absolute(p, cwd));
         out.data_path = out.data_path.map(|p| absolute(p, cwd));
         out.store = out.store.map(|p| absolute(p, cwd));
+        out.settings_dir = out.settings_dir.map(|p| absolute(p, cwd));
         out
     }
 }
@@ -506,11 +505,17 @@ mod tests {
                 "/d",
                 "-f",
                 "/p.conf",
+                "--path.settings",
+                "/etc/ls",
             ],
         );
         assert_eq!(
-            (ls.config, ls.data_path),
-            (Some("/p.conf".into()), Some("/d".into()))
+            (ls.config, ls.data_path, ls.settings_dir),
+            (
+                Some("/p.conf".into()),
+                Some("/d".into()),
+                Some("/etc/ls".into())
+            )
         );
         let sng = paths(
             ShipperKind::SyslogNg,

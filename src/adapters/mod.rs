@@ -46,6 +46,8 @@ pub struct SourceOptions {
     pub data_path: Option<PathBuf>,
     /// The progress store itself (Filebeat registry, SQLite DB, positions file ...).
     pub store: Option<PathBuf>,
+    /// The shipper's settings directory (Logstash `--path.settings`: its `logstash.yml`).
+    pub settings_dir: Option<PathBuf>,
 }
 
 /// The stores of one shipper: one reader per progress store (a shipper with several inputs,

@@ -24,6 +24,13 @@ pub struct Unreadable {
     pub why: String,
 }
 
+impl Unreadable {
+    /// What the report says about it: which process, why, what to do.
+    pub fn describe(&self) -> &str {
+        &self.why
+    }
+}
+
 impl StoreReader for Unreadable {
     fn shipper(&self) -> ShipperKind {
         self.kind

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use crate::adapters::unreadable::Unreadable;
 use crate::adapters::{self, SourceOptions, StoreReader};
 use crate::cli::Global;
 use crate::cursor::{ShipperKind, StoreSnapshot};
@@ -126,6 +127,24 @@ impl SourceArgs {
         }
         let mut readers: Vec<Box<dyn StoreReader>> = Vec::new();
         let mut owners: Vec<Vec<u32>> = Vec::new();
+        // A running shipper that cannot be read: an unconfirmed store; for the boot-time
+        // check (`missing_ok`), which opens stores and ignores the backlog, a warning.
+        let add_unreadable = |readers: &mut Vec<Box<dyn StoreReader>>,
+                              owners: &mut Vec<Vec<u32>>,
+                              r: &Running,
+                              o: &SourceOptions,
+                              why: &str| {
+            let reader = unreadable(r, o, why);
+            if missing_ok {
+                tracing::warn!(
+                    "{}; every drain will be unconfirmed (exit 2) while it runs",
+                    reader.describe()
+                );
+            } else {
+                readers.push(reader);
+                owners.push(vec![r.pid]);
+            }
+        };
         let mut pid_files = Vec::new();
         for &kind in &kinds {
             let mut opts = base.clone();
@@ -162,10 +181,11 @@ impl SourceArgs {
                         .command_line_paths(&r.argv, cwd.as_deref());
                     o.config = cl.config;
                     o.data_path = cl.data_path;
-                    match places
-                        .iter_mut()
-                        .find(|(p, _)| p.config == o.config && p.data_path == o.data_path)
-                    {
+                    o.settings_dir = cl.settings_dir;
+                    match places.iter_mut().find(|(p, _)| {
+                        (&p.config, &p.data_path, &p.settings_dir)
+                            == (&o.config, &o.data_path, &o.settings_dir)
+                    }) {
                         Some((_, rs)) => rs.push(r),
                         None => places.push((o, vec![r])),
                     }
@@ -187,8 +207,7 @@ impl SourceArgs {
                     // A running shipper's own config that cannot be read: it is still owed.
                     Err(e) if !named_paths && !procs.is_empty() => {
                         for r in &procs {
-                            readers.push(unreadable(r, &o, &format!("{e:#}")));
-                            owners.push(vec![r.pid]);
+                            add_unreadable(&mut readers, &mut owners, r, &o, &e.to_string());
                         }
                         found_any = true;
                         continue;
@@ -201,17 +220,12 @@ impl SourceArgs {
                         tracing::debug!("rsyslog runs but tails no file and forwards nothing");
                         continue;
                     }
-                    if !procs.is_empty() && !missing_ok {
-                        let why = if kind.supported() {
-                            no_store_why(kind, &o)
-                        } else {
-                            String::new()
-                        };
+                    if !procs.is_empty() {
+                        let why = no_store_why(kind, &o);
                         for r in &procs {
-                            readers.push(unreadable(r, &o, &why));
-                            owners.push(vec![r.pid]);
+                            add_unreadable(&mut readers, &mut owners, r, &o, &why);
                         }
-                        found_any = true;
+                        found_any = !missing_ok;
                     }
                     continue;
                 }
@@ -234,8 +248,7 @@ impl SourceArgs {
         let unsupported = running.iter().filter(|r| !r.kind.supported());
         if auto_detected || by_pid.is_some() {
             for r in unsupported {
-                readers.push(unreadable(r, &base, ""));
-                owners.push(vec![r.pid]);
+                add_unreadable(&mut readers, &mut owners, r, &base, "");
             }
         } else {
             let others: Vec<String> = running
@@ -264,9 +277,10 @@ impl SourceArgs {
 
 /// The store of a running shipper that cannot be read: named by its config (from its command
 /// line) or its `/proc` entry, saying why (`why`, else the shipper's own reason) and what to do.
-fn unreadable(r: &Running, opts: &SourceOptions, why: &str) -> Box<dyn StoreReader> {
+fn unreadable(r: &Running, opts: &SourceOptions, why: &str) -> Box<Unreadable> {
     let known = crate::adapters::known::of(r.kind);
-    let cl = known.command_line_paths(&r.argv, r.cwd.as_deref());
+    let cwd = r.cwd.as_deref().map(|c| opts.root.local_to_host(c));
+    let cl = known.command_line_paths(&r.argv, cwd.as_deref());
     let shown = opts
         .config
         .clone()
@@ -288,7 +302,7 @@ fn unreadable(r: &Running, opts: &SourceOptions, why: &str) -> Box<dyn StoreRead
          check with --shipper or the settings file to leave it out knowingly"
             .to_string()
     };
-    Box::new(crate::adapters::unreadable::Unreadable {
+    Box::new(Unreadable {
         kind: r.kind,
         pid: r.pid,
         shown,
