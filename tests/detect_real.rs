@@ -10,10 +10,13 @@
 
 mod support;
 
+use std::io::Read;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use support::{drainguard, eventually, Proc};
@@ -50,20 +53,30 @@ fn syslog_ng() -> Option<PathBuf> {
     None
 }
 
-/// A TCP receiver that reads (and drops) everything, so that nothing stays unacknowledged
-/// in the sender's socket.
-fn reading_receiver() -> TcpListener {
+/// A TCP receiver that reads everything, so that nothing stays unacknowledged in the
+/// sender's socket, and counts the lines it received.
+fn reading_receiver() -> (TcpListener, Arc<AtomicUsize>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let accept = l.try_clone().unwrap();
+    let lines = Arc::new(AtomicUsize::new(0));
+    let counter = lines.clone();
     std::thread::spawn(move || {
         for s in accept.incoming() {
             let Ok(mut s) = s else { return };
+            let counter = counter.clone();
             std::thread::spawn(move || {
-                let _ = std::io::copy(&mut s, &mut std::io::sink());
+                let mut buf = vec![0u8; 65536];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    let nl = buf[..n].iter().filter(|b| **b == b'\n').count();
+                    counter.fetch_add(nl, Ordering::SeqCst);
+                }
             });
         }
     });
-    l
+    (l, lines)
 }
 
 /// A private syslog-ng tailing `app.log` to `receiver` over TCP.
@@ -189,8 +202,15 @@ fn assert_unconfirmed(pid: u32, name: &str, store: Option<&Path>) {
 fn a_private_syslog_ng_is_unconfirmed_never_nothing_to_drain() {
     let Some(sng) = syslog_ng() else { return };
     let d = tempfile::tempdir().unwrap();
-    let receiver = reading_receiver();
+    let (receiver, lines) = reading_receiver();
     let (proc, conf) = start_syslog_ng(&sng, d.path(), &receiver);
+    // Every line has reached the receiver: nothing is owed in syslog-ng's sockets.
+    assert!(
+        eventually(Duration::from_secs(30), || lines.load(Ordering::SeqCst)
+            >= 10_000),
+        "the receiver got {} of 10000 lines",
+        lines.load(Ordering::SeqCst)
+    );
     assert_unconfirmed(proc.pid(), "syslog-ng", Some(&conf));
     // `--shipper syslog-ng` says what it is, and what can be named instead.
     let o = drainguard()

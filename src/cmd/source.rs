@@ -43,6 +43,9 @@ pub struct Sources {
     /// Per reader (same order): the pids of the running process(es) it was found through,
     /// empty when found in the usual locations (then every process of its shipper counts).
     pub owners: Vec<Vec<u32>>,
+    /// Per reader: the root its paths are read below when it is not [`Sources::root`] (a
+    /// container's shipper, read through `/proc/<pid>/root`).
+    pub roots: Vec<Option<Root>>,
     /// Pid files named in the settings, per shipper.
     pub pid_files: Vec<(ShipperKind, PathBuf)>,
     /// True when nothing was named (flags or settings): absent shippers are not an error.
@@ -125,25 +128,9 @@ impl SourceArgs {
         if let (Some(config), [kind]) = (&self.config, kinds.as_slice()) {
             check_format(&root, config, *kind)?;
         }
-        let mut readers: Vec<Box<dyn StoreReader>> = Vec::new();
-        let mut owners: Vec<Vec<u32>> = Vec::new();
-        // A running shipper that cannot be read: an unconfirmed store; for the boot-time
-        // check (`missing_ok`), which opens stores and ignores the backlog, a warning.
-        let add_unreadable = |readers: &mut Vec<Box<dyn StoreReader>>,
-                              owners: &mut Vec<Vec<u32>>,
-                              r: &Running,
-                              o: &SourceOptions,
-                              why: &str| {
-            let reader = unreadable(r, o, why);
-            if missing_ok {
-                tracing::warn!(
-                    "{}; every drain will be unconfirmed (exit 2) while it runs",
-                    reader.describe()
-                );
-            } else {
-                readers.push(reader);
-                owners.push(vec![r.pid]);
-            }
+        let mut found = Found {
+            missing_ok,
+            ..Default::default()
         };
         let mut pid_files = Vec::new();
         for &kind in &kinds {
@@ -182,9 +169,13 @@ impl SourceArgs {
                     o.config = cl.config;
                     o.data_path = cl.data_path;
                     o.settings_dir = cl.settings_dir;
+                    // A container's shipper: its paths are its own root's.
+                    if let Some(theirs) = procfs.foreign_root(r.pid, &root) {
+                        o.root = Root::new(Some(theirs));
+                    }
                     match places.iter_mut().find(|(p, _)| {
-                        (&p.config, &p.data_path, &p.settings_dir)
-                            == (&o.config, &o.data_path, &o.settings_dir)
+                        (&p.root, &p.config, &p.data_path, &p.settings_dir)
+                            == (&o.root, &o.config, &o.data_path, &o.settings_dir)
                     }) {
                         Some((_, rs)) => rs.push(r),
                         None => places.push((o, vec![r])),
@@ -207,7 +198,7 @@ impl SourceArgs {
                     // A running shipper's own config that cannot be read: it is still owed.
                     Err(e) if !named_paths && !procs.is_empty() => {
                         for r in &procs {
-                            add_unreadable(&mut readers, &mut owners, r, &o, &e.to_string());
+                            found.unreadable(r, &o, &e.to_string());
                         }
                         found_any = true;
                         continue;
@@ -223,15 +214,14 @@ impl SourceArgs {
                     if !procs.is_empty() {
                         let why = no_store_why(kind, &o);
                         for r in &procs {
-                            add_unreadable(&mut readers, &mut owners, r, &o, &why);
+                            found.unreadable(r, &o, &why);
                         }
                         found_any = !missing_ok;
                     }
                     continue;
                 }
                 found_any = true;
-                owners.extend(std::iter::repeat_n(pids, opened.len()));
-                readers.extend(opened);
+                found.add(opened, pids, (o.root != root).then(|| o.root.clone()));
             }
             if !found_any && explicit && kind.supported() {
                 anyhow::bail!(
@@ -248,7 +238,7 @@ impl SourceArgs {
         let unsupported = running.iter().filter(|r| !r.kind.supported());
         if auto_detected || by_pid.is_some() {
             for r in unsupported {
-                add_unreadable(&mut readers, &mut owners, r, &base, "");
+                found.unreadable(r, &base, "");
             }
         } else {
             let others: Vec<String> = running
@@ -266,12 +256,47 @@ impl SourceArgs {
         Ok(Sources {
             root,
             settings,
-            readers,
-            owners,
+            readers: found.readers,
+            owners: found.owners,
+            roots: found.roots,
             pid_files,
             auto_detected,
             peers: Default::default(),
         })
+    }
+}
+
+/// The readers opened so far, with each one's owning pids and root.
+#[derive(Default)]
+struct Found {
+    readers: Vec<Box<dyn StoreReader>>,
+    owners: Vec<Vec<u32>>,
+    roots: Vec<Option<Root>>,
+    /// The boot-time check: a shipper that cannot be read is a warning, not a store.
+    missing_ok: bool,
+}
+
+impl Found {
+    fn add(&mut self, opened: adapters::Readers, pids: Vec<u32>, root: Option<Root>) {
+        self.owners.extend(std::iter::repeat_n(pids, opened.len()));
+        self.roots.extend(std::iter::repeat_n(root, opened.len()));
+        self.readers.extend(opened);
+    }
+
+    /// A running shipper that cannot be read: an unconfirmed store; for the boot-time check
+    /// (which opens stores and ignores the backlog), a warning.
+    fn unreadable(&mut self, r: &Running, o: &SourceOptions, why: &str) {
+        let reader = unreadable(r, o, why);
+        if self.missing_ok {
+            tracing::warn!(
+                "{}; every drain will be unconfirmed (exit 2) while it runs",
+                reader.describe()
+            );
+        } else {
+            self.readers.push(reader);
+            self.owners.push(vec![r.pid]);
+            self.roots.push(None);
+        }
     }
 }
 
@@ -407,7 +432,12 @@ impl Sources {
             let env = envs
                 .entry((snapshot.shipper, owners.clone()))
                 .or_insert_with(|| crate::backlog::Env {
-                    root: self.root.clone(),
+                    root: self
+                        .roots
+                        .get(i)
+                        .cloned()
+                        .flatten()
+                        .unwrap_or_else(|| self.root.clone()),
                     shipper_pids: match pid_override {
                         None if !owners.is_empty() => owners
                             .iter()

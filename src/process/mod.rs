@@ -83,6 +83,16 @@ impl ProcFs {
             .collect()
     }
 
+    /// `/proc/<pid>/root` when `pid`'s root directory is not `root`'s (a container's
+    /// process seen from the host): its own paths are read through it. `None` when it shares
+    /// `root` (or its root cannot be looked at: another user's process without root).
+    pub fn foreign_root(&self, pid: u32, root: &Root) -> Option<PathBuf> {
+        let ours = fs::metadata(root.dir().unwrap_or(Path::new("/"))).ok()?;
+        let link = self.dir.join(pid.to_string()).join("root");
+        let theirs = fs::metadata(&link).ok()?;
+        ((theirs.dev(), theirs.ino()) != (ours.dev(), ours.ino())).then_some(link)
+    }
+
     /// The known shipper `pid` runs, with its command line; `None` when it runs none (or is
     /// gone).
     pub fn identify(&self, pid: u32) -> Option<Running> {

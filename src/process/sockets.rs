@@ -160,7 +160,11 @@ pub fn send_queue_signal(procfs: &ProcFs, pids: &[u32], peers: &Peers) -> QueueS
                 .iter()
                 .map(|u| {
                     let orphan = if u.orphan { " (closed socket)" } else { "" };
-                    format!("{} B to {}{orphan}", u.bytes, u.remote)
+                    format!(
+                        "{} to {}{orphan}",
+                        crate::display::bytes(u.bytes),
+                        u.remote
+                    )
                 })
                 .collect();
             peers.sort();
@@ -170,7 +174,8 @@ pub fn send_queue_signal(procfs: &ProcFs, pids: &[u32], peers: &Peers) -> QueueS
             receivers.dedup();
             QueueState::owed(
                 format!(
-                    "{total} byte(s) written but not yet acknowledged by the receiver: {}",
+                    "{} written but not yet acknowledged by the receiver: {}",
+                    crate::display::bytes(total),
                     peers.join(", ")
                 ),
                 crate::cursor::Owed {
@@ -463,7 +468,7 @@ mod tests {
         let QueueState::Pending { detail, owed } = signal.state else {
             panic!("{signal:?}")
         };
-        assert!(detail.starts_with("17 byte(s)"), "{detail}");
+        assert!(detail.starts_with("17 B written"), "{detail}");
         assert!(
             detail.contains("4 B to 10.0.0.9:514 (closed socket)"),
             "{detail}"
