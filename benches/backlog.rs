@@ -47,6 +47,7 @@ fn fixture(dir: &std::path::Path, n: usize) -> StoreSnapshot {
         offset_meaning: OffsetMeaning::Delivered,
         queues: vec![],
         notes: vec![],
+        max_line_bytes: Some(10 * 1024 * 1024),
     }
 }
 

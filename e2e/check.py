@@ -52,6 +52,8 @@ if scenario.endswith("-negative"):
 elif scenario == "systemd-pitfall-not-started":
     if idx(r"DG002") is None:
         problems.append("doctor did not flag the never-started unit (DG002)")
+    if idx(r"hook logwait\.service: its ExecStop mentions drainguard") is None:
+        problems.append("doctor without --unit did not find the hand-written hook")
     if drain_end is not None:
         problems.append("the never-started unit's ExecStop ran")
     if not lost:

@@ -18,6 +18,8 @@ need systemd-analyze systemd
 need rsyslogd rsyslog
 need kill procps
 need setpriv util-linux
+need unshare util-linux
+need strace strace
 need ldd libc-bin
 [ -x "${DG_SYSLOG_NG_DIR:-/opt/dg-syslog-ng}/usr/sbin/syslog-ng" ] \
   || missing+=("syslog-ng in ${DG_SYSLOG_NG_DIR:-/opt/dg-syslog-ng} (syslog-ng-core, unpacked)")

@@ -106,6 +106,40 @@ impl ShipperKind {
     }
 }
 
+impl ShipperKind {
+    /// The shipper's default maximum line length in bytes, `None` when it has none. A line
+    /// longer than this ships only once its newline arrives (then truncated or skipped), so
+    /// drainguard never looks further for one (docs/wait.md, "Long lines").
+    pub fn default_max_line_bytes(self) -> Option<u64> {
+        match self {
+            // Filebeat log input `max_bytes`, filestream `message_max_bytes`: 10 MiB.
+            ShipperKind::Filebeat => Some(10 * 1024 * 1024),
+            // Fluent Bit tail `Buffer_Max_Size`: 32k; a longer line stops the file being
+            // tailed unless `Skip_Long_Lines On`.
+            ShipperKind::FluentBit => Some(32 * 1024),
+            // Vector file source `max_line_bytes`: 102400; longer lines are discarded.
+            ShipperKind::Vector => Some(102_400),
+            // Promtail/Alloy `limits_config.max_line_size` 0 (off), Fluentd in_tail
+            // `max_line_size` nil, rsyslog imfile `trimLineOverBytes` 0, Logstash file input
+            // (no limit): each buffers until the newline.
+            ShipperKind::Promtail
+            | ShipperKind::Alloy
+            | ShipperKind::Fluentd
+            | ShipperKind::Rsyslog
+            | ShipperKind::Logstash => None,
+            // Not read: no line is looked at.
+            ShipperKind::SyslogNg
+            | ShipperKind::Otelcol
+            | ShipperKind::CloudwatchAgent
+            | ShipperKind::Awslogs
+            | ShipperKind::DatadogAgent
+            | ShipperKind::ElasticAgent
+            | ShipperKind::Nxlog
+            | ShipperKind::Splunk => None,
+        }
+    }
+}
+
 impl fmt::Display for ShipperKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -147,6 +181,16 @@ impl OffsetMeaning {
     /// True when offset == size is by itself proof of delivery.
     pub fn proves_delivery(self) -> bool {
         matches!(self, OffsetMeaning::Delivered)
+    }
+
+    /// What an offset proves, in words (`read`, `delivered`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OffsetMeaning::Delivered => "delivered",
+            OffsetMeaning::InDiskQueue => "in the disk queue",
+            OffsetMeaning::Buffered => "buffered",
+            OffsetMeaning::Read => "read",
+        }
     }
 }
 
@@ -197,6 +241,11 @@ pub struct InputSpec {
     pub ignore_older: Option<std::time::Duration>,
     /// Files shorter than this many bytes are never ingested (fingerprint identities).
     pub min_size: Option<u64>,
+    /// Set when the shipper records this input's offsets only when it closes the file
+    /// (rsyslog imfile without `persistStateAfterSubmission`): while it runs they lag behind
+    /// what it read, so they never catch up before the deadline. The value is the fix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lagging_state: Option<String>,
 }
 
 impl InputSpec {
@@ -304,6 +353,73 @@ pub struct StoreSnapshot {
     pub queues: Vec<QueueSignal>,
     /// Things the reader noticed and the operator should know (torn last line, ...).
     pub notes: Vec<String>,
+    /// The shipper's maximum line length in bytes as configured for this store (`None`: no
+    /// limit); [`ShipperKind::default_max_line_bytes`] unless the adapter read another.
+    pub max_line_bytes: Option<u64>,
+}
+
+/// Why a store cannot prove delivery as the shipper is configured, and what changes that.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unprovable {
+    /// What keeps delivery unproven, e.g. `fluentd buffers cannot be checked`.
+    pub why: String,
+    /// The exact change that makes it provable.
+    pub fix: String,
+}
+
+impl StoreSnapshot {
+    /// Whether this store can ever prove delivery, from what the adapter read: empty when it
+    /// can; otherwise every reason with its fix. The boot check and doctor report these; while
+    /// any is there, `wait` can only end at its deadline (exit 2), or on `--settle-after`.
+    pub fn unprovable(&self) -> Vec<Unprovable> {
+        let mut out: Vec<Unprovable> = self
+            .inputs
+            .iter()
+            .filter_map(|i| {
+                let fix = i.lagging_state.as_ref()?;
+                Some(Unprovable {
+                    why: format!(
+                        "{}: the shipper writes its offsets only when it closes the file, so \
+                         they lag behind what it read",
+                        i.name
+                    ),
+                    fix: fix.clone(),
+                })
+            })
+            .collect();
+        out.extend(signal_gaps(self.offset_meaning, &self.queues));
+        out
+    }
+}
+
+/// Why offsets that mean `meaning`, with the delivery-side signals `queues`, cannot prove
+/// delivery (empty: they can): offsets that mean less than "delivered" need signals, and
+/// every signal must be readable.
+pub fn signal_gaps(meaning: OffsetMeaning, queues: &[QueueSignal]) -> Vec<Unprovable> {
+    if meaning.proves_delivery() {
+        return Vec::new();
+    }
+    if queues.is_empty() {
+        return vec![Unprovable {
+            why: format!(
+                "its offsets mean only \"{}\" and no delivery signal is configured",
+                meaning.as_str()
+            ),
+            fix: "configure the shipper's monitoring API or end-to-end acknowledgements (see \
+                  `drainguard status`)"
+                .into(),
+        }];
+    }
+    queues
+        .iter()
+        .filter_map(|q| match &q.state {
+            QueueState::Unknown { hint } => Some(Unprovable {
+                why: format!("{} cannot be checked", q.source),
+                fix: hint.clone(),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A count of skipped non-file entries sharing a key prefix.

@@ -32,7 +32,7 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: {what} at {pos}")]
+    #[error("{path}: {what} at {pos}", what = clip(what))]
     Corrupt {
         path: PathBuf,
         pos: Position,
@@ -46,8 +46,60 @@ pub enum StoreError {
         looked_in: String,
         flag: &'static str,
     },
-    #[error("{path}: invalid configuration: {what}")]
+    #[error("{path}: invalid configuration: {what}", what = clip(what))]
     Config { path: PathBuf, what: String },
+    /// A path that must be a regular file is something else (directory, FIFO, socket ...).
+    #[error("{path} is a {found}, not {expected}")]
+    NotRegular {
+        path: PathBuf,
+        found: &'static str,
+        expected: &'static str,
+    },
+}
+
+/// The longest text of an error's `what` that is shown: parsers quote the offending input,
+/// and a 300 KB line must not reach the journal.
+pub const MAX_QUOTED: usize = 512;
+
+/// `what`, cut to [`MAX_QUOTED`] bytes (at a character boundary) with the cut said. Used for
+/// every error text and store note that may quote input.
+pub fn clip(what: &str) -> std::borrow::Cow<'_, str> {
+    if what.len() <= MAX_QUOTED {
+        return what.into();
+    }
+    let mut end = MAX_QUOTED;
+    while !what.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}… ({} more bytes not shown)",
+        &what[..end],
+        what.len() - end
+    )
+    .into()
+}
+
+/// What kind of file `meta` describes, for messages.
+pub fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "directory"
+    } else if t.is_fifo() {
+        "FIFO"
+    } else if t.is_socket() {
+        "socket"
+    } else if t.is_block_device() {
+        "block device"
+    } else if t.is_char_device() {
+        "character device"
+    } else if t.is_symlink() {
+        "symbolic link"
+    } else if t.is_file() {
+        "regular file"
+    } else {
+        "special file"
+    }
 }
 
 fn permission_hint(e: &std::io::Error) -> &'static str {
@@ -67,6 +119,19 @@ impl StoreError {
         }
     }
 
+    /// `path` (described by `meta`) is not a regular file but must be `expected`.
+    pub fn not_regular(
+        path: impl Into<PathBuf>,
+        meta: &std::fs::Metadata,
+        expected: &'static str,
+    ) -> Self {
+        StoreError::NotRegular {
+            path: path.into(),
+            found: file_kind(meta),
+            expected,
+        }
+    }
+
     /// A corrupt-input error at a position.
     pub fn corrupt(path: impl Into<PathBuf>, pos: Position, what: impl Into<String>) -> Self {
         StoreError::Corrupt {
@@ -74,5 +139,24 @@ impl StoreError {
             pos,
             what: what.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_keeps_short_text_and_cuts_long_text_at_a_character_boundary() {
+        assert_eq!(clip("short"), "short");
+        let long = "é".repeat(MAX_QUOTED);
+        let cut = clip(&long);
+        assert!(cut.len() < MAX_QUOTED + 64, "{}", cut.len());
+        assert!(cut.ends_with(&format!(
+            "({} more bytes not shown)",
+            long.len() - MAX_QUOTED
+        )));
+        let e = StoreError::corrupt("/s", Position::default(), "x".repeat(300_000));
+        assert!(e.to_string().len() < 1024);
     }
 }

@@ -34,7 +34,8 @@ fn main() -> ExitCode {
     match drainguard::cmd::run(cli) {
         Ok(exit) => exit.into(),
         Err(e) => {
-            eprintln!("drainguard: error: {}", drainguard::cmd::error_text(&e));
+            let e: &(dyn std::error::Error + 'static) = e.as_ref();
+            eprintln!("drainguard: error: {}", drainguard::display::error_chain(e));
             Exit::Usage.into()
         }
     }

@@ -31,7 +31,8 @@ fn aws_findings(
     let text = String::from_utf8_lossy(&out.stdout);
     let v: serde_json::Value = serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!("{e}: {text}\n{}", String::from_utf8_lossy(&out.stderr)));
-    v.as_array()
+    v["findings"]
+        .as_array()
         .unwrap()
         .iter()
         .filter(|f| f["id"].as_str().unwrap().starts_with("AWS"))
@@ -109,4 +110,32 @@ fn missing_iam_permissions_are_found_by_the_dry_call() {
     let f = aws_findings(&imds, &asg, &[]);
     assert_eq!(ids(&f), ["AWS002"], "{f:?}");
     assert!(f[0].3.contains("IAM policy"), "{f:?}");
+}
+
+#[test]
+fn the_aws_units_live_state_is_listed_as_skipped_under_root() {
+    let imds = FakeImds::start(ID);
+    let asg = FakeAsg::start(ID, "web", "drain-logs", Duration::from_secs(600));
+    let root = tempfile::tempdir().unwrap();
+    let mut c = drainguard();
+    env_for(&mut c, &imds, &asg);
+    let out = c
+        .arg("--root")
+        .arg(root.path())
+        .args(["doctor", "--aws", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let skipped: Vec<&str> = v["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert!(skipped.contains(&"AWS005"), "{v}");
+    assert!(!v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["id"] == "AWS005"));
 }

@@ -45,6 +45,7 @@ fn snapshot(cursors: Vec<Cursor>, inputs: Vec<InputSpec>) -> StoreSnapshot {
         offset_meaning: OffsetMeaning::Delivered,
         queues: vec![],
         notes: vec![],
+        max_line_bytes: Some(10 * 1024 * 1024),
     }
 }
 
@@ -88,8 +89,17 @@ fn shipped_behind_partial_tail_and_truncated() {
     assert_eq!(r.totals.bytes_behind, 10 + 4);
     assert_eq!(r.totals.partial_tail_bytes, 12);
     assert_eq!(r.verdict, Verdict::Behind);
-    // Sorted by bytes behind, most first.
-    assert_eq!(r.files[0].path, b);
+    // Ordered by bytes behind, most first (the table's top rows, the JSON report's list).
+    assert_eq!(drainguard::backlog::top(&r.files, 1)[0].path, b);
+    let json = serde_json::to_value(&r).unwrap();
+    let listed: Vec<&str> = json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    let name = |p: &Path| p.to_str().unwrap().to_string();
+    assert_eq!(listed, [name(&b), name(&t), name(&a), name(&c)]);
 }
 
 #[test]
@@ -100,6 +110,52 @@ fn partial_tail_alone_does_not_block() {
     let r = assess(&snapshot(vec![native(&c, 5)], vec![]), &Env::default());
     assert_eq!(state_of(&r, &c), &FileState::PartialTail { bytes: 9 });
     assert_eq!(r.verdict, Verdict::Drained);
+}
+
+/// A pending line longer than the shipper's line limit is its own state: reported with the
+/// limit, never blocking, and the answer is kept for the next assessment of the same bytes.
+#[test]
+fn a_line_longer_than_the_shipper_limit_is_a_long_line_not_a_partial_tail() {
+    let d = tempfile::tempdir().unwrap();
+    let (long, short) = (d.path().join("long.log"), d.path().join("short.log"));
+    let mut content = b"shipped\n".to_vec();
+    content.extend(std::iter::repeat_n(b'x', 300 * 1024));
+    write(&long, &content);
+    write(&short, b"shipped\nhalf");
+    let snap = StoreSnapshot {
+        shipper: ShipperKind::Vector,
+        max_line_bytes: ShipperKind::Vector.default_max_line_bytes(),
+        ..snapshot(vec![native(&long, 8), native(&short, 8)], vec![])
+    };
+    let env = Env::default();
+    let r = assess(&snap, &env);
+    assert_eq!(
+        state_of(&r, &long),
+        &FileState::LongLine {
+            bytes: 300 * 1024,
+            limit: 102_400,
+            shipper_limit: Some(102_400)
+        }
+    );
+    assert_eq!(state_of(&r, &short), &FileState::PartialTail { bytes: 4 });
+    assert_eq!(r.verdict, Verdict::Drained, "{}", r.delivery);
+    assert_eq!(r.totals.by_state.get("long-line"), Some(&1));
+    // Same (dev, inode, size, offset): the kept answer, even though the bytes changed in place.
+    let mut f = OpenOptions::new().write(true).open(&long).unwrap();
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(b"\n", 100).unwrap();
+    f.flush().unwrap();
+    let again = assess(&snap, &env);
+    assert!(matches!(
+        state_of(&again, &long),
+        FileState::LongLine { .. }
+    ));
+    // A fresh environment reads again and finds the newline now within the limit.
+    let fresh = assess(&snap, &Env::default());
+    assert_eq!(
+        state_of(&fresh, &long),
+        &FileState::Behind { bytes: 300 * 1024 }
+    );
 }
 
 #[test]
@@ -210,6 +266,7 @@ fn untracked_respects_excludes_ignore_older_and_fingerprint_window() {
         exclude: vec![ExcludeRule::Regex(r"\.gz\.log$".into())],
         ignore_older: Some(Duration::from_secs(86400)),
         min_size: Some(1024),
+        lagging_state: None,
     };
     let r = assess(&snapshot(vec![], vec![input]), &Env::default());
     assert_eq!(

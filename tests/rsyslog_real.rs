@@ -586,3 +586,46 @@ fn queued_and_unacknowledged_figures_are_in_every_output_while_the_sink_is_pause
         .unwrap_or_else(|| panic!("{record}"));
     assert!(unacked > 0, "{record}");
 }
+
+/// The read-only promise against the live rsyslogd (it rewrites its state files and appends
+/// impstats records meanwhile): `status` and `wait` under strace never write, create, rename,
+/// remove or lock anything in its work directory or the log's directory.
+#[test]
+fn status_and_wait_never_write_or_lock_rsyslogs_files() {
+    let Some(bin) = rsyslogd() else { return };
+    if !support::strace::available() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("app.log");
+    app_log(&log, 20_000);
+    let sink = Sink::start();
+    sink.pause();
+    let rs = Rsyslog::start(&bin, d.path(), &log.to_string_lossy(), &sink);
+    assert!(eventually(Duration::from_secs(20), || state_files(
+        d.path()
+    ) > 0));
+    sink.resume_slowly();
+    let work = d.path().join("work");
+    let protected = [work.as_path(), d.path()];
+    let mut status = drainguard();
+    status
+        .args(["status", "--shipper", "rsyslog", "--config"])
+        .arg(&rs.conf)
+        .args(["--shipper-pid", &rs.pid().to_string()]);
+    support::strace::assert_read_only(&status, &protected);
+    let mut wait = drainguard();
+    wait.args(["wait", "--shipper", "rsyslog", "--config"])
+        .arg(&rs.conf)
+        .args(["--shipper-pid", &rs.pid().to_string()])
+        .args([
+            "--interval",
+            "100ms",
+            "--deadline",
+            "2s",
+            "--quiet",
+            "--no-log-file",
+        ]);
+    let o = support::strace::assert_read_only(&wait, &protected);
+    assert!(matches!(o.status.code(), Some(0 | 3)), "{}", text(&o));
+}

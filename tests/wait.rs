@@ -47,9 +47,12 @@ fn shipping(
     extra: &[&str],
 ) -> support::Proc {
     let sim = shipsim(data, files, sink, extra);
-    assert!(eventually(Duration::from_secs(5), || data
-        .join("registry")
-        .exists()));
+    // The store is complete once its metadata is written (memlog: meta.json after the
+    // directory; legacy: the registry file itself), not when the directory appears.
+    assert!(eventually(Duration::from_secs(5), || {
+        let reg = data.join("registry");
+        reg.is_file() || reg.join("filebeat/meta.json").is_file()
+    }));
     sim
 }
 

@@ -62,6 +62,7 @@ pub fn snapshot(
         offset_meaning: meaning,
         queues: Vec::new(),
         notes: Vec::new(),
+        max_line_bytes: shipper.default_max_line_bytes(),
     }
 }
 
@@ -133,8 +134,12 @@ pub fn read_config(
     }
     for d in defaults {
         let local = opts.root.host_to_local(Path::new(d));
-        if let Ok(text) = std::fs::read_to_string(&local) {
-            return Ok(Some((local, text)));
+        match std::fs::read_to_string(&local) {
+            Ok(text) => return Ok(Some((local, text))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // There but unreadable (permissions, not UTF-8, a directory): skipping it would
+            // hide the shipper; say what is wrong with it.
+            Err(e) => return Err(StoreError::io(&local, e)),
         }
     }
     Ok(None)

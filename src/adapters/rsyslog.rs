@@ -146,7 +146,14 @@ fn load_conf(opts: &SourceOptions) -> Result<Option<RsyslogConf>, StoreError> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("/etc/rsyslog.conf"));
     let local = opts.root.host_to_local(&conf_path);
-    if let Ok(text) = std::fs::read_to_string(&local) {
+    let text = match std::fs::read_to_string(&local) {
+        Ok(text) => Some(text),
+        // No rsyslog.conf where none was named: rsyslog is not installed here.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && opts.config.is_none() => None,
+        // Unreadable, not UTF-8, missing when named: say which, not "entity not found".
+        Err(e) => return Err(StoreError::io(&local, e)),
+    };
+    if let Some(text) = text {
         let mut conf = parse_conf(&text);
         let d = local.with_file_name("rsyslog.d");
         if let Ok(rd) = std::fs::read_dir(&d) {
@@ -167,11 +174,6 @@ fn load_conf(opts: &SourceOptions) -> Result<Option<RsyslogConf>, StoreError> {
             }
         }
         Ok(Some(conf))
-    } else if opts.config.is_some() {
-        Err(StoreError::io(
-            &local,
-            std::io::Error::from(std::io::ErrorKind::NotFound),
-        ))
     } else {
         Ok(None)
     }
@@ -220,18 +222,19 @@ impl StoreReader for RsyslogReader {
     }
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
         let mut snap = read_dir(&self.dir)?;
+        const FIX: &str = "add persistStateAfterSubmission=\"on\" (rsyslog 8.2006+) to the input";
         snap.inputs
             .extend(self.files.iter().map(|f| crate::cursor::InputSpec {
                 name: format!("imfile {f}"),
                 paths: vec![f.clone()],
+                lagging_state: self.lagging_state.contains(f).then(|| FIX.to_string()),
                 ..Default::default()
             }));
         snap.notes.extend(self.lagging_state.iter().map(|f| {
             format!(
                 "imfile input {f:?} lacks persistStateAfterSubmission=\"on\": rsyslog writes its state \
                  only when it closes the file, so the offsets lag behind what it read and `wait` \
-                 holds until the deadline; add persistStateAfterSubmission=\"on\" (rsyslog 8.2006+) \
-                 to the input"
+                 holds until the deadline; {FIX}"
             )
         }));
         snap.queues.push(match &self.impstats {

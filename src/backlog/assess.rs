@@ -16,7 +16,7 @@ use std::time::SystemTime;
 use rayon::prelude::*;
 
 use super::candidates::{expand_inputs, list_dir, DiskFile, InodeIndex};
-use super::tail::pending_has_newline;
+use super::tail::{scan_pending, Pending, TailCache, READ_CAP};
 use super::{Env, FileReport, FileState, ShipperBacklog, Totals};
 use crate::cursor::{
     Cursor, ExcludeRule, Identity, InputSpec, OffsetUnit, QueueSignal, StoreSnapshot,
@@ -66,7 +66,21 @@ enum Location {
 
 impl Location {
     fn from_file(f: &DiskFile, moved: bool) -> Location {
-        let (local, size, dev_ino) = (f.local.clone(), f.size, (f.dev, f.ino));
+        Location::new(f.local.clone(), f, moved)
+    }
+
+    /// A file found at its recorded path: its path moves into the location, no copy.
+    fn here(f: DiskFile) -> Location {
+        let (size, dev_ino) = (f.size, (f.dev, f.ino));
+        Location::Here {
+            local: f.local,
+            size,
+            dev_ino,
+        }
+    }
+
+    fn new(local: PathBuf, f: &DiskFile, moved: bool) -> Location {
+        let (size, dev_ino) = (f.size, (f.dev, f.ino));
         if moved {
             Location::Moved {
                 local,
@@ -95,7 +109,7 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
         .map(|g| {
             let local = root.host_to_local(g.hint?);
             let f = DiskFile::stat(local)?;
-            matches(g.identity, &f, &specs).then(|| Location::from_file(&f, false))
+            matches(g.identity, &f, &specs).then(|| Location::here(f))
         })
         .collect();
 
@@ -169,10 +183,15 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
     }
 
     // States, in parallel (partial-tail checks read file tails).
+    let tails = Tails {
+        cache: &env.tails,
+        limit: snapshot.max_line_bytes.unwrap_or(READ_CAP).min(READ_CAP),
+        shipper_limit: snapshot.max_line_bytes,
+    };
     let mut files: Vec<FileReport> = groups
         .par_iter()
         .zip(locations.par_iter())
-        .map(|(g, loc)| report(root, g, loc.as_ref().unwrap_or(&Location::Gone)))
+        .map(|(g, loc)| report(root, g, loc.as_ref().unwrap_or(&Location::Gone), &tails))
         .collect();
 
     // 4. Untracked.
@@ -205,12 +224,6 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
         })
     }));
 
-    files.sort_by(|a, b| {
-        b.state
-            .blocking_bytes()
-            .cmp(&a.state.blocking_bytes())
-            .then_with(|| a.path.cmp(&b.path))
-    });
     let mut totals = totals(&files);
     let queues = queues(snapshot, env);
     totals.queue = super::QueueTotals::of(&queues);
@@ -221,10 +234,16 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
         offset_meaning: snapshot.offset_meaning,
         queues,
         skipped: snapshot.skipped.clone(),
-        notes: snapshot.notes.clone(),
+        // Notes may quote the store's input: cut, so that a huge line never reaches a report.
+        notes: snapshot
+            .notes
+            .iter()
+            .map(|n| crate::error::clip(n).into_owned())
+            .collect(),
         files,
         files_omitted: 0,
         totals,
+        inputs_known: !snapshot.inputs.is_empty(),
         verdict: super::Verdict::Behind,
         delivery: String::new(),
     };
@@ -320,16 +339,33 @@ fn find<'a>(
     }
 }
 
-fn report(root: &crate::root::Root, g: &Group<'_>, loc: &Location) -> FileReport {
+/// How the pending bytes of behind files are checked: at most `limit` bytes read per file,
+/// answers remembered in `cache`.
+struct Tails<'a> {
+    cache: &'a TailCache,
+    limit: u64,
+    shipper_limit: Option<u64>,
+}
+
+fn report(root: &crate::root::Root, g: &Group<'_>, loc: &Location, tails: &Tails) -> FileReport {
     let recorded = g.hint.map(Path::to_path_buf);
     let (path, size, state) = match loc {
-        Location::Here { local, size, .. } => {
+        Location::Here {
+            local,
+            size,
+            dev_ino,
+        } => {
             let path = recorded.unwrap_or_else(|| root.local_to_host(local));
-            (path, Some(*size), progress(local, g, *size))
+            let state = progress(local, Some(*dev_ino), g, *size, tails);
+            (path, Some(*size), state)
         }
-        Location::Moved { local, size, .. } => {
+        Location::Moved {
+            local,
+            size,
+            dev_ino,
+        } => {
             let now_at = root.local_to_host(local);
-            let state = match progress(local, g, *size) {
+            let state = match progress(local, Some(*dev_ino), g, *size, tails) {
                 FileState::Behind { bytes } => FileState::Rotated {
                     now_at,
                     behind: bytes,
@@ -340,7 +376,7 @@ fn report(root: &crate::root::Root, g: &Group<'_>, loc: &Location) -> FileReport
             (recorded.unwrap_or_default(), Some(*size), state)
         }
         Location::OpenDeleted { pid, fd, size } => {
-            let state = match progress(fd, g, *size) {
+            let state = match progress(fd, None, g, *size, tails) {
                 FileState::Behind { bytes } => FileState::OpenDeleted {
                     pid: *pid,
                     behind: bytes,
@@ -369,8 +405,15 @@ fn report(root: &crate::root::Root, g: &Group<'_>, loc: &Location) -> FileReport
     }
 }
 
-/// The state of a found file of `size` bytes (read through `local`).
-fn progress(local: &Path, g: &Group<'_>, size: u64) -> FileState {
+/// The state of a found file of `size` bytes (read through `local`; `dev_ino` keys the cached
+/// answer of its pending bytes).
+fn progress(
+    local: &Path,
+    dev_ino: Option<(u64, u64)>,
+    g: &Group<'_>,
+    size: u64,
+    tails: &Tails,
+) -> FileState {
     match g.unit {
         OffsetUnit::Bytes => {}
         OffsetUnit::Lines => {
@@ -390,10 +433,25 @@ fn progress(local: &Path, g: &Group<'_>, size: u64) -> FileState {
     } else if o > size {
         FileState::Truncated { offset: o, size }
     } else {
-        match pending_has_newline(local, o, size) {
-            Ok(false) => FileState::PartialTail { bytes: size - o },
+        let scan = || scan_pending(local, o, size, tails.limit);
+        let pending = match dev_ino {
+            Some(id) => tails.cache.get_or_scan(id, (o, size, tails.limit), scan),
+            None => scan(),
+        };
+        let bytes = size - o;
+        match pending {
+            Ok(Pending::Unterminated) => FileState::PartialTail { bytes },
+            Ok(Pending::LongLine { limit }) => FileState::LongLine {
+                bytes,
+                limit,
+                shipper_limit: tails.shipper_limit,
+            },
+            Ok(Pending::Line) => FileState::Behind { bytes },
             // A read error cannot prove a partial tail: count the bytes as behind.
-            Ok(true) | Err(_) => FileState::Behind { bytes: size - o },
+            Err(e) => {
+                tracing::debug!(file = %local.display(), error = %e, "pending bytes not read; counted as behind");
+                FileState::Behind { bytes }
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 
 mod assess;
 mod candidates;
+mod order;
 mod tail;
 mod verdict;
 
@@ -13,6 +14,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 pub use assess::assess;
+pub use order::{backlog_order, top};
+pub use tail::TailCache;
 pub use verdict::{combine, delivery_provable, shipper_verdict};
 
 use crate::cursor::{OffsetMeaning, QueueSignal, ShipperKind, SkippedEntries};
@@ -29,6 +32,15 @@ pub enum FileState {
     /// Only an unterminated last line of `bytes` is left; the shipper waits for a newline.
     /// Reported, never blocking.
     PartialTail { bytes: u64 },
+    /// No newline in the first `limit` bytes after the offset: the line there is longer than
+    /// the limit (the shipper's maximum line length, `shipper_limit`, or drainguard's read cap
+    /// when the shipper has none or a larger one). It ships nothing of it until a newline
+    /// arrives; drainguard read no further. Reported loudly, never blocking.
+    LongLine {
+        bytes: u64,
+        limit: u64,
+        shipper_limit: Option<u64>,
+    },
     /// offset > size: truncated (copytruncate) and not yet re-read. Pending until the shipper
     /// notices; blocks with `size` bytes (the whole new content) unknown-shipped.
     Truncated { offset: u64, size: u64 },
@@ -60,6 +72,7 @@ impl FileState {
             FileState::Rotated { behind, .. } | FileState::OpenDeleted { behind, .. } => *behind,
             FileState::Shipped
             | FileState::PartialTail { .. }
+            | FileState::LongLine { .. }
             | FileState::Gone
             | FileState::Ignored { .. }
             | FileState::Incomparable { .. } => 0,
@@ -77,6 +90,7 @@ impl FileState {
             FileState::Shipped => "shipped",
             FileState::Behind { .. } => "behind",
             FileState::PartialTail { .. } => "partial-tail",
+            FileState::LongLine { .. } => "long-line",
             FileState::Truncated { .. } => "truncated",
             FileState::Rotated { .. } => "rotated",
             FileState::OpenDeleted { .. } => "open-deleted",
@@ -208,13 +222,19 @@ pub struct ShipperBacklog {
     pub queues: Vec<QueueSignal>,
     pub skipped: Vec<SkippedEntries>,
     pub notes: Vec<String>,
-    /// The files, most bytes behind first (all of them, unless a summary kept the top ones).
+    /// Every file, in no particular order: [`top`] gives the most blocking ones, and the JSON
+    /// report lists them in [`backlog_order`] (all of them, unless a summary kept the top ones).
+    #[serde(serialize_with = "order::ser_sorted")]
     pub files: Vec<FileReport>,
     /// Files left out of `files` by a summary (`status --json` without `--all`); the
     /// totals still count them.
     #[serde(skip_serializing_if = "is_zero")]
     pub files_omitted: usize,
     pub totals: Totals,
+    /// True when the shipper's inputs are known (untracked files can be found). A store that
+    /// tracks no file proves nothing when they are not.
+    #[serde(skip)]
+    pub inputs_known: bool,
     /// This shipper's verdict, and what proved it.
     pub verdict: Verdict,
     pub delivery: String,
@@ -229,6 +249,7 @@ impl ShipperBacklog {
     pub fn keep_top(&mut self, n: usize) {
         if self.files.len() > n {
             self.files_omitted += self.files.len() - n;
+            self.files.sort_by(order::backlog_order);
             self.files.truncate(n);
         }
     }
@@ -244,6 +265,8 @@ pub struct Env {
     pub peers: crate::process::sockets::Peers,
     /// The shipper's TCP send queues, read once for all its stores in one assessment.
     pub send_queues: std::sync::OnceLock<crate::cursor::QueueSignal>,
+    /// What the pending bytes of behind files hold, remembered across assessments.
+    pub tails: tail::TailCache,
 }
 
 /// The verdict over all shippers.
@@ -319,6 +342,7 @@ mod queue_totals_tests {
             notes: vec![],
             files: vec![],
             files_omitted: 0,
+            inputs_known: true,
             verdict: Verdict::Behind,
             delivery: String::new(),
         };

@@ -1,55 +1,221 @@
-//! Partial tails: is anything but an unterminated last line left to ship?
+//! Pending bytes: is anything but an unterminated last line left to ship?
+//!
+//! The check is bounded: it skips holes (a hole reads as NUL bytes and holds no newline), finds
+//! newlines with a vectorised byte search, and reads at most `limit` bytes of data after the
+//! offset per file per assessment (the shipper's own maximum line length, capped at
+//! [`READ_CAP`]), plus one last chunk at the end of the file when the limit is reached (complete
+//! lines after an overlong one still ship). Without a newline in either, the answer is
+//! [`Pending::LongLine`]: the line at the offset is longer than the limit and the shipper ships
+//! nothing of it until a newline arrives. Answers are remembered by (dev, inode, size, offset)
+//! across `wait` rounds in a [`TailCache`].
 
+use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
-/// How far back from the end one read looks for a newline.
-const CHUNK: u64 = 64 * 1024;
+/// The most bytes drainguard reads after one file's offset in one assessment, whatever the
+/// shipper's own line limit (Filebeat's default `max_bytes`, 10 MiB).
+pub const READ_CAP: u64 = 10 * 1024 * 1024;
 
-/// True when the bytes `[offset, size)` of the file contain a newline, i.e. at least one
-/// complete line is still unshipped. Reads backwards from the end, so the common case (the file
-/// ends with a newline) costs one small read.
-pub fn pending_has_newline(path: &Path, offset: u64, size: u64) -> io::Result<bool> {
-    if offset >= size {
-        return Ok(false);
-    }
-    let mut f = File::open(path)?;
-    let mut end = size;
-    let mut buf = Vec::new();
-    while end > offset {
-        let start = end.saturating_sub(CHUNK).max(offset);
-        buf.resize((end - start) as usize, 0);
-        f.seek(SeekFrom::Start(start))?;
-        let n = read_full(&mut f, &mut buf)?;
-        // A file that shrank under us has no more bytes here: the caller sees it next round.
-        if buf[..n].contains(&b'\n') {
-            return Ok(true);
-        }
-        if n < buf.len() {
-            return Ok(false);
-        }
-        end = start;
-    }
-    Ok(false)
+/// Bytes per read.
+const CHUNK: usize = 64 * 1024;
+
+/// What the bytes `[offset, size)` of a file hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pending {
+    /// At least one newline: a complete line is still unshipped.
+    Line,
+    /// No newline at all (every data byte was read, holes skipped): an unterminated last line.
+    Unterminated,
+    /// No newline in the first `limit` bytes of data after the offset: the line there is
+    /// longer than the limit; nothing beyond it was read.
+    LongLine { limit: u64 },
 }
 
-fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+/// Classifies the bytes `[offset, size)` of the file at `path`, reading at most `limit` bytes
+/// of data after `offset` and 64 KiB at the end (holes are skipped without reading). The file is opened non-blocking and must be a
+/// regular file (a FIFO or device matched by a glob is an error, never a read that blocks).
+pub fn scan_pending(path: &Path, offset: u64, size: u64, limit: u64) -> io::Result<Pending> {
+    if offset >= size {
+        return Ok(Pending::Unterminated);
+    }
+    let f = open_regular(path)?;
+    scan_file(&f, offset, size, limit)
+}
+
+/// Opens `path` read-only and non-blocking, and checks it is a regular file.
+fn open_regular(path: &Path) -> io::Result<File> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let t = f.metadata()?.file_type();
+    if !t.is_file() {
+        let what = if t.is_fifo() {
+            "a FIFO"
+        } else if t.is_socket() {
+            "a socket"
+        } else if t.is_char_device() || t.is_block_device() {
+            "a device"
+        } else {
+            "not a regular file"
+        };
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} is {what}: its pending bytes are not read",
+                path.display()
+            ),
+        ));
+    }
+    Ok(f)
+}
+
+fn scan_file(f: &File, offset: u64, size: u64, limit: u64) -> io::Result<Pending> {
+    let mut buf = vec![0u8; CHUNK];
+    match search(f, &mut buf, offset, size, limit)? {
+        Search::Found => Ok(Pending::Line),
+        Search::Absent => Ok(Pending::Unterminated),
+        // The line at the offset is longer than the limit. Complete lines after it would
+        // still ship: the last chunk of the file is where they end.
+        Search::Exhausted { at } => {
+            let tail = at.max(size.saturating_sub(CHUNK as u64));
+            match search(f, &mut buf, tail, size, CHUNK as u64)? {
+                Search::Found => Ok(Pending::Line),
+                Search::Absent | Search::Exhausted { .. } => Ok(Pending::LongLine { limit }),
+            }
         }
     }
-    Ok(n)
+}
+
+/// The outcome of looking for a newline in a byte range.
+enum Search {
+    Found,
+    /// Every data byte of the range was read: no newline.
+    Absent,
+    /// `budget` bytes were read without a newline; the range continues at `at`.
+    Exhausted {
+        at: u64,
+    },
+}
+
+/// Looks for a newline in `[from, to)`, reading at most `budget` bytes of data (holes are
+/// skipped without reading: they hold no newline).
+fn search(f: &File, buf: &mut [u8], from: u64, to: u64, budget: u64) -> io::Result<Search> {
+    let mut budget = budget;
+    let mut pos = from;
+    while pos < to {
+        // The next data extent [start, end); none left means only holes (NUL bytes) remain.
+        let Some(start) = seek(f, pos, libc::SEEK_DATA)? else {
+            break;
+        };
+        if start >= to {
+            break;
+        }
+        let end = seek(f, start, libc::SEEK_HOLE)?.unwrap_or(to).min(to);
+        let mut at = start;
+        while at < end {
+            if budget == 0 {
+                return Ok(Search::Exhausted { at });
+            }
+            let want = (end - at).min(budget).min(buf.len() as u64) as usize;
+            let n = read_at(f, &mut buf[..want], at)?;
+            if n == 0 {
+                // The file shrank under us: the next assessment sees its new size.
+                return Ok(Search::Absent);
+            }
+            if memchr::memchr(b'\n', &buf[..n]).is_some() {
+                return Ok(Search::Found);
+            }
+            at += n as u64;
+            budget -= n as u64;
+        }
+        pos = end.max(pos + 1);
+    }
+    Ok(Search::Absent)
+}
+
+/// `lseek(fd, pos, whence)` for SEEK_DATA/SEEK_HOLE: `None` when no data follows `pos`
+/// (ENXIO). A file system without hole support reports the whole file as data.
+fn seek(f: &File, pos: u64, whence: libc::c_int) -> io::Result<Option<u64>> {
+    let Ok(at) = libc::off_t::try_from(pos) else {
+        return Ok(None);
+    };
+    // SAFETY: lseek on a file descriptor we own; no memory is passed.
+    let r = unsafe { libc::lseek(f.as_raw_fd(), at, whence) };
+    if r >= 0 {
+        return Ok(Some(r as u64));
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::ENXIO) => Ok(None),
+        // No SEEK_DATA/SEEK_HOLE here: everything from `pos` counts as data.
+        Some(libc::EINVAL) if whence == libc::SEEK_DATA => Ok(Some(pos)),
+        Some(libc::EINVAL) => Ok(None),
+        _ => Err(e),
+    }
+}
+
+fn read_at(f: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
+    loop {
+        match f.read_at(buf, at) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            r => return r,
+        }
+    }
+}
+
+/// Answers of [`scan_pending`] by (dev, inode, size, offset, limit), shared across assessments (a
+/// `wait` round re-reads nothing whose answer it already has). Bounded: it is emptied when it
+/// holds [`TailCache::MAX`] answers.
+#[derive(Debug, Clone, Default)]
+pub struct TailCache(Arc<Mutex<HashMap<TailKey, Pending>>>);
+
+/// (dev, inode, size, offset, limit): shippers with different line limits tailing the same
+/// file get their own answers.
+type TailKey = (u64, u64, u64, u64, u64);
+
+impl TailCache {
+    /// The most answers kept.
+    pub const MAX: usize = 1 << 17;
+
+    /// The answer for the file `(dev, ino)` of `size` bytes at `offset` under `limit`,
+    /// scanned by `scan` unless known.
+    pub fn get_or_scan(
+        &self,
+        (dev, ino): (u64, u64),
+        (offset, size, limit): (u64, u64, u64),
+        scan: impl FnOnce() -> io::Result<Pending>,
+    ) -> io::Result<Pending> {
+        let key = (dev, ino, size, offset, limit);
+        if let Some(p) = self.lock().get(&key) {
+            return Ok(*p);
+        }
+        let p = scan()?;
+        let mut map = self.lock();
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
+        map.insert(key, p);
+        Ok(p)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TailKey, Pending>> {
+        // A panic elsewhere while holding the lock leaves a map of valid answers.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Seek, SeekFrom, Write};
+
+    const MIB: u64 = 1024 * 1024;
 
     fn file(content: &[u8]) -> tempfile::NamedTempFile {
         let f = tempfile::NamedTempFile::new().unwrap();
@@ -57,25 +223,167 @@ mod tests {
         f
     }
 
+    /// A file of `size` bytes that is one hole except for `data` written at each offset.
+    fn sparse(size: u64, data: &[(u64, &[u8])]) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.as_file().set_len(size).unwrap();
+        for (at, bytes) in data {
+            f.seek(SeekFrom::Start(*at)).unwrap();
+            f.write_all(bytes).unwrap();
+        }
+        f.as_file().sync_all().unwrap();
+        f
+    }
+
+    /// Bytes this thread has read through read(2)-like calls so far (`rchar` of
+    /// /proc/thread-self/io): an independent count of what a scan read.
+    fn rchar() -> u64 {
+        let io = std::fs::read_to_string("/proc/thread-self/io").unwrap();
+        io.lines()
+            .find_map(|l| l.strip_prefix("rchar: "))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// Scans and returns the answer with the bytes read doing it (the read of
+    /// /proc/thread-self/io itself adds at most a page).
+    fn counted(path: &Path, offset: u64, size: u64, limit: u64) -> (Pending, u64) {
+        let before = rchar();
+        let p = scan_pending(path, offset, size, limit).unwrap();
+        (p, rchar() - before)
+    }
+
     #[test]
     fn newline_in_pending_region() {
         let f = file(b"one\ntwo\nthr");
-        assert!(pending_has_newline(f.path(), 0, 11).unwrap());
-        assert!(pending_has_newline(f.path(), 4, 11).unwrap());
-        assert!(
-            !pending_has_newline(f.path(), 8, 11).unwrap(),
-            "only 'thr' left"
-        );
-        assert!(!pending_has_newline(f.path(), 11, 11).unwrap());
+        let p = |o| scan_pending(f.path(), o, 11, READ_CAP).unwrap();
+        assert_eq!(p(0), Pending::Line);
+        assert_eq!(p(4), Pending::Line);
+        assert_eq!(p(8), Pending::Unterminated, "only 'thr' left");
+        assert_eq!(p(11), Pending::Unterminated);
     }
 
     #[test]
     fn long_partial_line_spanning_chunks() {
         let mut content = b"head\n".to_vec();
-        content.extend(std::iter::repeat_n(b'x', 3 * CHUNK as usize));
+        content.extend(std::iter::repeat_n(b'x', 3 * CHUNK));
         let f = file(&content);
         let size = content.len() as u64;
-        assert!(!pending_has_newline(f.path(), 5, size).unwrap());
-        assert!(pending_has_newline(f.path(), 0, size).unwrap());
+        let p = |o| scan_pending(f.path(), o, size, READ_CAP).unwrap();
+        assert_eq!(p(5), Pending::Unterminated);
+        assert_eq!(p(0), Pending::Line);
+    }
+
+    #[test]
+    fn sparse_gigabyte_without_newline_reads_at_most_the_limit() {
+        // 1 GiB, of which 4 MiB are data (no newline) at the end: more data than the limit.
+        let size = 1024 * MIB;
+        let data = vec![b'x'; 4 * MIB as usize];
+        let f = sparse(size, &[(size - 4 * MIB, &data)]);
+        let limit = MIB;
+        let (p, read) = counted(f.path(), 0, size, limit);
+        assert_eq!(p, Pending::LongLine { limit });
+        let end_chunk = CHUNK as u64;
+        assert!(
+            read <= limit + end_chunk + 4096,
+            "read {read} bytes, limit {limit} + the last {end_chunk}"
+        );
+        assert!(
+            read >= limit,
+            "read {read} bytes: the whole limit is searched"
+        );
+    }
+
+    #[test]
+    fn holes_are_skipped_without_reading_them() {
+        // 1 GiB of hole and one unterminated 100-byte data block at its end.
+        let size = 1024 * MIB;
+        let f = sparse(size, &[(size - 100, &[b'y'; 100])]);
+        let first_data = seek(f.as_file(), 0, libc::SEEK_DATA).unwrap();
+        assert!(
+            first_data.is_some_and(|d| d >= size - 64 * 1024),
+            "this file system reports no hole (first data at {first_data:?})"
+        );
+        let (p, read) = counted(f.path(), 0, size, READ_CAP);
+        assert_eq!(p, Pending::Unterminated, "a hole holds no newline");
+        assert!(
+            read <= 8192 + 4096,
+            "read {read} bytes of a 1 GiB sparse file"
+        );
+    }
+
+    #[test]
+    fn newline_after_a_hole_is_found() {
+        let size = 1024 * MIB;
+        let f = sparse(size, &[(size - 10, b"tail line\n")]);
+        let (p, read) = counted(f.path(), 0, size, 64 * 1024);
+        assert_eq!(p, Pending::Line);
+        assert!(read <= 8192 + 4096, "read {read} bytes");
+    }
+
+    #[test]
+    fn newline_five_mebibytes_after_the_offset_is_found_within_the_default_limit() {
+        let mut content = b"shipped\n".to_vec();
+        content.extend(std::iter::repeat_n(b'z', 5 * MIB as usize));
+        content.extend(b"\nnext");
+        let f = file(&content);
+        let size = content.len() as u64;
+        let (p, read) = counted(f.path(), 8, size, READ_CAP);
+        assert_eq!(p, Pending::Line);
+        assert!(read <= 5 * MIB + 2 * CHUNK as u64, "read {read} bytes");
+        // With a limit below the line's length, and a last line longer than the end chunk, the
+        // newline between them is not looked for: a long line (docs/wait.md says so).
+        content.extend(std::iter::repeat_n(b'w', 2 * CHUNK));
+        let f = file(&content);
+        let size = content.len() as u64;
+        assert_eq!(
+            scan_pending(f.path(), 8, size, MIB).unwrap(),
+            Pending::LongLine { limit: MIB }
+        );
+    }
+
+    #[test]
+    fn complete_lines_after_an_overlong_line_are_pending_lines() {
+        // A 2 MiB line at the offset, then complete lines: the shipper skips or truncates the
+        // long one once its newline is there, and ships the rest.
+        let mut content = vec![b'l'; 2 * MIB as usize];
+        content.extend(b"\nnext line\nlast line\n");
+        let f = file(&content);
+        let size = content.len() as u64;
+        let (p, read) = counted(f.path(), 0, size, MIB);
+        assert_eq!(p, Pending::Line);
+        assert!(read <= MIB + CHUNK as u64 + 4096, "read {read} bytes");
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe.log");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // No writer: a blocking open would hang here.
+        let e = scan_pending(&fifo, 0, 10, READ_CAP).unwrap_err();
+        assert!(e.to_string().contains("FIFO"), "{e}");
+    }
+
+    #[test]
+    fn cache_answers_without_scanning_again_until_the_key_changes() {
+        let cache = TailCache::default();
+        let mut scans = 0;
+        let mut ask = |size| {
+            cache
+                .get_or_scan((1, 2), (10, size, READ_CAP), || {
+                    scans += 1;
+                    Ok(Pending::Line)
+                })
+                .unwrap()
+        };
+        assert_eq!(ask(100), Pending::Line);
+        assert_eq!(ask(100), Pending::Line);
+        assert_eq!(ask(200), Pending::Line);
+        assert_eq!(scans, 2, "same (dev, inode, size, offset) scanned once");
     }
 }

@@ -5,6 +5,23 @@ use crate::cursor::{OffsetMeaning, QueueState};
 
 /// One shipper's verdict and the sentence that explains what proved (or did not prove) it.
 pub fn shipper_verdict(b: &ShipperBacklog) -> (Verdict, String) {
+    match offsets_and_queues(b) {
+        (Verdict::Drained, _) if tracks_nothing_provably(b) => (
+            // An empty store is no proof that nothing was to ship: its checkpoint may be
+            // gone, or the shipper has not written it yet, and without the inputs no file
+            // can be found.
+            Verdict::Unconfirmed,
+            "the store tracks no file and the shipper's inputs are not known, so nothing \
+             proves there is nothing to ship: give the shipper's config (--config, or \
+             `config` in the settings file) so that its inputs are checked"
+                .into(),
+        ),
+        v => v,
+    }
+}
+
+/// The verdict from the files, the queues and what the offsets mean.
+fn offsets_and_queues(b: &ShipperBacklog) -> (Verdict, String) {
     if b.totals.blocking_files > 0 {
         return (
             Verdict::Behind,
@@ -107,9 +124,12 @@ pub fn combine(shippers: Vec<ShipperBacklog>) -> Assessment {
 /// True when this shipper's store can prove delivery at all: its offsets mean "delivered",
 /// or it has delivery-side signals and every one of them can be read.
 pub fn delivery_provable(b: &ShipperBacklog) -> bool {
-    b.offset_meaning == OffsetMeaning::Delivered
-        || (!b.queues.is_empty()
-            && b.queues
-                .iter()
-                .all(|q| !matches!(q.state, QueueState::Unknown { .. })))
+    !tracks_nothing_provably(b)
+        && crate::cursor::signal_gaps(b.offset_meaning, &b.queues).is_empty()
+}
+
+/// True when the store tracks no file and no input says which files there are: nothing
+/// proves delivery, whatever the offsets would mean.
+fn tracks_nothing_provably(b: &ShipperBacklog) -> bool {
+    b.totals.files == 0 && !b.inputs_known
 }

@@ -201,13 +201,22 @@ pub fn doctor_findings(
     global: &Global,
     e: &Endpoints,
     deadline: Duration,
-) -> anyhow::Result<Vec<crate::doctor::Finding>> {
+    report: &mut crate::doctor::Report,
+) -> anyhow::Result<()> {
     let root = Root::new(global.root.clone());
     let settings = Settings::load(&root, &global.settings)?;
     let aws_settings = settings.aws.clone().unwrap_or_default();
     let imds = imds(e);
     let asg = Asg::new(e.asg_endpoint.as_deref())?;
-    Ok(aws_doctor::check(
+    let check_unit = root.dir().is_none() && std::path::Path::new("/run/systemd/system").is_dir();
+    if !check_unit {
+        report.skip(
+            "AWS005",
+            format!("whether {} is active", aws_doctor::UNIT),
+            "live state: only a running systemd knows (`systemctl is-active`), and there is none here (under --root, or systemd not running)",
+        );
+    }
+    report.findings.extend(aws_doctor::check(
         &imds,
         Some(&asg),
         &AwsExpect {
@@ -216,8 +225,8 @@ pub fn doctor_findings(
             hook: e.hook.clone().or(aws_settings.hook),
             use_tags: !e.no_tags,
             unit: aws_doctor::UNIT.to_string(),
-            check_unit: root.dir().is_none()
-                && std::path::Path::new("/run/systemd/system").is_dir(),
+            check_unit,
         },
-    ))
+    ));
+    Ok(())
 }

@@ -1,19 +1,40 @@
 //! `drainguard check`: the boot-time check the unit's ExecStart runs. It validates the
 //! settings and the shippers' configs and opens their stores (a broken configuration is exit 2,
 //! which fails the unit loudly), but ignores the backlog (at boot, being behind is normal) and
-//! a store that does not exist yet (the shipper may not have run yet).
+//! a store that does not exist yet (the shipper may not have run yet). A store that can never
+//! prove delivery as configured is a warning with its fix (exit 0: a failed ExecStart would
+//! keep the unit from running its ExecStop at shutdown).
 
 use super::source::{nothing_found, SourceArgs};
 use crate::cli::Global;
 use crate::exit::Exit;
 
 pub fn run(global: &Global) -> anyhow::Result<Exit> {
-    let sources = SourceArgs::default().open_with(global, true)?;
+    let mut sources = SourceArgs::default().open_with(global, true)?;
     if sources.readers.is_empty() {
         println!("{}", nothing_found());
     }
-    for r in &sources.readers {
-        println!("ok: {} store found", r.shipper());
+    let _batch = crate::adapters::http::batch();
+    for r in sources.readers.iter_mut() {
+        match r.read() {
+            Ok(snap) => {
+                let warnings =
+                    crate::doctor::stores::check(&sources.root, std::slice::from_ref(&snap));
+                if warnings.is_empty() {
+                    println!(
+                        "ok: {} store {}: delivery can be proven",
+                        snap.shipper,
+                        crate::display::path(&sources.root.local_to_host(&snap.store))
+                    );
+                }
+                super::doctor::print(&warnings);
+            }
+            Err(e) => println!(
+                "warning: the {} store cannot be read now: {e}; `drainguard status` shows \
+                 whether this lasts",
+                r.shipper()
+            ),
+        }
     }
     Ok(Exit::Ok)
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::source::SourceArgs;
 use crate::cli::Global;
 use crate::doctor::{self, Expect, Severity};
 use crate::exit::Exit;
@@ -11,9 +12,10 @@ use crate::settings::{Settings, DEFAULT_DEADLINE};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The unit or init script that runs the drain (a hand-written one, say).
-    #[arg(long, default_value = "drainguard")]
-    pub unit: String,
+    /// The unit or init script that runs the drain (a hand-written one, say). Default: every
+    /// unit and init script that is a shutdown hook concerning a shipper.
+    #[arg(long)]
+    pub unit: Option<String>,
     /// Apps that must stop first (default: from the settings file).
     #[arg(long = "before", value_name = "APP")]
     pub apps: Vec<String>,
@@ -51,39 +53,103 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
             .deadline
             .or(settings.deadline)
             .unwrap_or(DEFAULT_DEADLINE),
+        stores: settings
+            .shippers
+            .iter()
+            .flat_map(|s| [&s.config, &s.data_path, &s.store])
+            .flatten()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect(),
     };
-    #[allow(unused_mut)]
-    let mut findings = doctor::check(&host, &expect);
+    let mut report = doctor::check(&host, &expect);
+    report.findings.extend(store_findings(global));
     #[cfg(feature = "aws")]
     if args.aws {
-        findings.extend(super::aws::doctor_findings(
-            global,
-            &args.aws_endpoints,
-            expect.deadline,
-        )?);
+        super::aws::doctor_findings(global, &args.aws_endpoints, expect.deadline, &mut report)?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&findings)?);
-    } else if findings.is_empty() {
-        println!(
-            "healthy: {:?}, the drain runs at shutdown in the right order",
-            host.init
-        );
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        for f in &findings {
-            let sev = match f.severity {
-                Severity::Error => "ERROR",
-                Severity::Warning => "warning",
-            };
+        for h in &report.hooks {
+            println!("hook {}: {}", h.name, h.why);
+        }
+        print(&report.findings);
+        for s in &report.skipped {
+            println!("skipped {}: {}\n  why: {}", s.id, s.check, s.why);
+        }
+        if report.findings.is_empty() {
+            use clap::ValueEnum;
+            let init = host
+                .init
+                .to_possible_value()
+                .expect("every init has a name");
             println!(
-                "{sev} {}: {}\n  why: {}\n  fix: {}",
-                f.id, f.problem, f.explanation, f.fix
+                "healthy ({}): the drain runs at shutdown in the right order{}",
+                init.get_name(),
+                if report.skipped.is_empty() {
+                    ""
+                } else {
+                    ", as far as checked (see skipped)"
+                }
             );
         }
     }
-    Ok(if findings.iter().any(|f| f.severity == Severity::Error) {
-        Exit::Behind
-    } else {
-        Exit::Ok
-    })
+    Ok(
+        if report
+            .findings
+            .iter()
+            .any(|f| f.severity == Severity::Error)
+        {
+            Exit::Behind
+        } else {
+            Exit::Ok
+        },
+    )
+}
+
+/// The stores' side: DG014 for each store that can never prove delivery, DG017 for shipper
+/// configs or stores that cannot be read (the same reading `status` and `wait` do).
+fn store_findings(global: &Global) -> Vec<doctor::Finding> {
+    let unreadable = |what: String, e: &dyn std::fmt::Display| {
+        doctor::findings::finding(
+            "DG017",
+            Severity::Error,
+            format!("{what} cannot be read: {e}"),
+            "`wait` cannot assess what it cannot read: every shutdown will hold until the \
+             deadline, then exit 2.",
+            "fix the file named above (`drainguard status` shows the same error)".into(),
+        )
+    };
+    let mut sources = match SourceArgs::default().open_with(global, true) {
+        Ok(s) => s,
+        Err(e) => {
+            return vec![unreadable(
+                "the shippers' configuration".into(),
+                &format!("{e:#}"),
+            )]
+        }
+    };
+    let _batch = crate::adapters::http::batch();
+    let mut out = Vec::new();
+    for r in sources.readers.iter_mut() {
+        match r.read() {
+            Ok(snap) => out.extend(doctor::stores::check(&sources.root, &[snap])),
+            Err(e) => out.push(unreadable(format!("the {} store", r.shipper()), &e)),
+        }
+    }
+    out
+}
+
+/// Prints findings for a person: severity, id and problem, then why and the fix.
+pub fn print(findings: &[doctor::Finding]) {
+    for f in findings {
+        let sev = match f.severity {
+            Severity::Error => "ERROR",
+            Severity::Warning => "warning",
+        };
+        println!(
+            "{sev} {}: {}\n  why: {}\n  fix: {}",
+            f.id, f.problem, f.explanation, f.fix
+        );
+    }
 }

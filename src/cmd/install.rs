@@ -114,6 +114,13 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     if root.dir().is_some() && !root.host_to_local(std::path::Path::new(&exec)).exists() {
         tracing::warn!(%exec, "the drainguard binary is not there yet below --root; install it before booting");
     }
+    if let Some(s) = &args.shipper_service {
+        // The probe looks the name up on disk before the init system is known: refuse what
+        // neither grammar allows (a `/`, `..`, a newline ...) now; `plan` checks the exact one.
+        let s = s.as_str();
+        let what = install::plan::SHIPPER;
+        install::names::unit(what, s).or_else(|_| install::names::script(what, s))?;
+    }
     let host = install::probe_for(&root, args.init, args.shipper_service.as_deref(), &settings);
     let opts = InstallOptions {
         exec,
@@ -130,7 +137,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         host.shipper.as_deref().unwrap_or("(none found)")
     );
     if args.dry_run {
-        print!("{}", install::preview(&root, &plan));
+        print!("{}", install::preview(&root, &plan)?);
         println!("dry run: nothing was written");
         return Ok(Exit::Ok);
     }

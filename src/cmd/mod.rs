@@ -27,33 +27,13 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     }
 }
 
-/// An error and its causes on one line, each said once: the library's errors already name
-/// their cause (`cannot read X: No such file or directory`), so a cause whose text ends the
-/// line so far is not repeated (`{:#}` would print it twice).
-pub fn error_text(e: &anyhow::Error) -> String {
-    let mut text = e.to_string();
-    for cause in e.chain().skip(1) {
-        let c = cause.to_string();
-        if !text.ends_with(&c) {
-            text.push_str(": ");
-            text.push_str(&c);
-        }
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_cause_already_in_the_message_is_said_once() {
-        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
-        let store = crate::error::StoreError::io("/etc/x.conf", io);
-        let e = anyhow::Error::new(store).context("reading the vector store");
-        let text = super::error_text(&e);
-        assert_eq!(text.matches("entity not found").count(), 1, "{text}");
-        assert!(
-            text.starts_with("reading the vector store: cannot read /etc/x.conf: "),
-            "{text}"
-        );
+/// Writes a command's report to stdout. The outcome is already decided: a report that cannot
+/// be written (stdout closed by its reader) is warned about on stderr and never changes the
+/// exit code.
+pub fn print_report(write: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<()>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = write(&mut out).and_then(|()| out.flush()) {
+        tracing::warn!(error = %e, "cannot write the report to stdout");
     }
 }

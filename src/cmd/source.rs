@@ -52,6 +52,9 @@ pub struct Sources {
     pub auto_detected: bool,
     /// Receivers the shippers were seen sending to, kept across assessments (`wait`).
     pub peers: crate::process::sockets::Peers,
+    /// What behind files' pending bytes hold, kept across assessments (`wait` reads no tail
+    /// twice while its (dev, inode, size, offset) stays the same).
+    pub tails: crate::backlog::TailCache,
 }
 
 impl SourceArgs {
@@ -262,6 +265,7 @@ impl SourceArgs {
             pid_files,
             auto_detected,
             peers: Default::default(),
+            tails: Default::default(),
         })
     }
 }
@@ -447,6 +451,7 @@ impl Sources {
                         _ => self.shipper_pids(snapshot.shipper, pid_override),
                     },
                     peers: self.peers.clone(),
+                    tails: self.tails.clone(),
                     ..Default::default()
                 });
             shippers.push(crate::backlog::assess(snapshot, env));

@@ -26,34 +26,40 @@ pub struct Args {
 pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     let mut sources = args.source.open(global)?;
     if sources.readers.is_empty() && !args.json {
-        println!("{}", nothing_found());
+        super::print_report(|out| {
+            use std::io::Write;
+            writeln!(out, "{}", nothing_found())
+        });
         return Ok(Exit::Ok);
     }
-    let assessment = {
-        let snapshots = sources.read()?;
-        // One read only: the readers' state kept for incremental re-reads (10^6 entries of a
-        // large registry) goes before the assessment builds its per-file reports.
-        sources.readers.clear();
-        sources.assess_snapshots(&snapshots, args.source.shipper_pid)
-    };
-    let mut stdout = std::io::stdout().lock();
+    let snapshots = sources.read()?;
+    // One read only: the readers' state kept for incremental re-reads (10^6 entries of a
+    // large registry) goes before the assessment builds its per-file reports.
+    sources.readers.clear();
+    let mut assessment = sources.assess_snapshots(&snapshots, args.source.shipper_pid);
     let top = if args.all { usize::MAX } else { args.top };
     if args.json {
-        use std::io::Write;
-        let mut assessment = assessment;
+        // A summary: the top files per store, the rest counted in `files_omitted`.
         for s in &mut assessment.shippers {
             s.keep_top(top);
         }
-        writeln!(stdout, "{}", report::to_json(&assessment, ()))?;
-        return Ok(exit_of(&assessment));
     }
-    report::write_table(&mut stdout, &assessment, TableOptions { top })?;
-    Ok(exit_of(&assessment))
-}
-
-fn exit_of(assessment: &crate::backlog::Assessment) -> Exit {
-    match assessment.verdict {
+    super::print_report(|out| {
+        if args.json {
+            use std::io::Write;
+            writeln!(out, "{}", report::to_json(&assessment, ()))
+        } else {
+            report::write_table(out, &assessment, TableOptions { top })
+        }
+    });
+    let exit = match assessment.verdict {
         Verdict::Drained => Exit::Ok,
         Verdict::Behind | Verdict::Unconfirmed => Exit::Behind,
-    }
+    };
+    // The process ends right after this: freeing 10^6 cursors and reports one allocation at
+    // a time is work nobody sees (plain data, no destructor with an effect; stdout is flushed
+    // by its own lock and at exit).
+    std::mem::forget(snapshots);
+    std::mem::forget(assessment);
+    Ok(exit)
 }

@@ -15,12 +15,23 @@ pub struct Args {
 
 pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     let root = Root::new(global.root.clone());
-    let done = install::undo(&root, args.dry_run)?;
-    if done.is_empty() {
+    let u = install::undo(&root, args.dry_run)?;
+    if u.done.is_empty() && u.left.is_empty() {
         println!("nothing to uninstall (no install manifest)");
     }
-    for line in done {
+    for line in &u.done {
         println!("{}{line}", if args.dry_run { "would " } else { "" });
     }
-    Ok(Exit::Ok)
+    // Changed since install: reported, not removed (exit 1, as doctor's findings).
+    for line in &u.left {
+        println!(
+            "{}left: {line}",
+            if args.dry_run { "would be " } else { "" }
+        );
+    }
+    Ok(if u.left.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Behind
+    })
 }

@@ -19,7 +19,7 @@ Exit codes:
   2  usage or configuration error; also: delivery cannot be proven and --settle-after not given
   3  deadline passed with bytes unshipped (the report lists them per file)
   4  shipper dead while bytes are behind (unless --wait-for-restart)
-  5  interrupted (SIGTERM/SIGINT); the report is printed first";
+  5  interrupted (SIGTERM/SIGINT/SIGHUP/SIGQUIT); the report is printed first";
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = WAIT_EXIT_CODES)]
@@ -60,7 +60,7 @@ pub struct Args {
 pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     let sources = args.source.open(global)?;
     if sources.readers.is_empty() {
-        println!("{}", nothing_found());
+        super::print_report(|out| writeln!(out, "{}", nothing_found()));
         return Ok(Exit::Ok);
     }
     let root = sources.root.clone();
@@ -109,7 +109,18 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
             tracing::warn!(file = %crate::display::path(&log_file), error = %e, "cannot write the run record");
         }
     }
-    let mut out = std::io::stdout().lock();
+    // The outcome is decided and recorded: a report that cannot be written (stdout closed)
+    // is said on stderr, and never changes the exit code.
+    super::print_report(|out| write_report(out, &args, &report));
+    Ok(report.outcome.exit())
+}
+
+/// Writes the final report (text or JSON).
+fn write_report(
+    out: &mut impl Write,
+    args: &Args,
+    report: &wait::WaitReport,
+) -> std::io::Result<()> {
     if args.json {
         writeln!(
             out,
@@ -146,10 +157,10 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         };
         writeln!(out, "drainguard wait: {line}")?;
         if report.outcome != Outcome::Drained {
-            report::write_table(&mut out, &report.final_assessment, TableOptions::default())?;
+            report::write_table(out, &report.final_assessment, TableOptions::default())?;
         }
     }
-    Ok(report.outcome.exit())
+    Ok(())
 }
 
 fn names(kinds: &[crate::cursor::ShipperKind]) -> String {

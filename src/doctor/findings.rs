@@ -35,3 +35,35 @@ pub fn finding(
         fix,
     }
 }
+
+/// A check that could not be made here (live state under `--root`, say): listed, never
+/// silently passed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// The finding the check would report.
+    pub id: &'static str,
+    /// What was not checked.
+    pub check: String,
+    /// Why not, and how to check it.
+    pub why: String,
+}
+
+/// Everything doctor found: the hooks it checked, the findings, the checks it skipped.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// The shutdown hooks checked (found, or named with `--unit`).
+    pub hooks: Vec<super::Hook>,
+    pub findings: Vec<Finding>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl Report {
+    /// Records that check `id` (`check`: what it looks at) was not made, and `why`.
+    pub fn skip(&mut self, id: &'static str, check: String, why: &str) {
+        self.skipped.push(Skipped {
+            id,
+            check,
+            why: why.to_string(),
+        });
+    }
+}

@@ -4,21 +4,41 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::findings::{finding, Finding, Severity};
-use super::unitfile;
+use super::findings::{finding, Finding, Report, Severity};
 use super::Expect;
+use super::{exec, unitfile};
 use crate::install::probe::Host;
 
-/// systemd's time span (`90`, `90s`, `5min`, `1h 30min`, `infinity`).
-fn timespan(v: &str) -> Option<Duration> {
+/// Why a time span is not what systemd would use.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct BadSpan {
+    /// systemd certainly refuses it (and ignores the assignment); otherwise only doctor
+    /// cannot read it.
+    refused: bool,
+    why: String,
+}
+
+/// systemd's time span (`90`, `90s`, `5min`, `1h 30min`, `infinity`). systemd keeps spans in
+/// microseconds below 2^64 - 1 and ignores an assignment beyond that.
+pub(super) fn timespan(v: &str) -> Result<Duration, BadSpan> {
     let v = v.trim();
     if v == "infinity" || v == "0" {
-        return Some(Duration::MAX);
+        return Ok(Duration::MAX);
     }
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    let d = match v.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(v).map_err(|e| BadSpan {
+            refused: matches!(e, humantime::DurationError::NumberOverflow),
+            why: e.to_string(),
+        })?,
+    };
+    if d.as_micros() >= u128::from(u64::MAX) {
+        return Err(BadSpan {
+            refused: true,
+            why: "beyond the largest span systemd holds (2^64-1 µs, about 584,542 years)".into(),
+        });
     }
-    humantime::parse_duration(v).ok()
+    Ok(d)
 }
 
 /// systemd's DefaultTimeoutStopSec: system.conf and its drop-ins, else 90 s.
@@ -42,23 +62,22 @@ fn default_stop_timeout(host: &Host) -> Duration {
         );
     }
     for f in files {
-        if let Ok(text) = std::fs::read_to_string(host.root.host_to_local(&f)) {
+        if let Some(text) = super::read_host(&host.root, &f) {
             conf.apply_text(&text);
         }
     }
-    conf.last("Manager", "DefaultTimeoutStopSec")
-        .and_then(timespan)
+    conf.all("Manager", "DefaultTimeoutStopSec")
+        .iter()
+        .rev()
+        .find_map(|v| timespan(v).ok())
         .unwrap_or(Duration::from_secs(90))
 }
 
-pub fn check(host: &Host, e: &Expect) -> Vec<Finding> {
+/// Checks the unit `name` (`x.service`).
+pub fn check(host: &Host, e: &Expect, name: &str, report: &mut Report) -> Vec<Finding> {
     use Severity::*;
     let mut out = Vec::new();
-    let name = if e.unit.contains('.') {
-        e.unit.clone()
-    } else {
-        format!("{}.service", e.unit)
-    };
+    let name = name.to_string();
     // On a live host systemd's loaded view is what runs at shutdown; otherwise the files.
     let live = host.systemd_running();
     let loaded = if live {
@@ -102,6 +121,23 @@ pub fn check(host: &Host, e: &Expect) -> Vec<Finding> {
             ));
         }
     } else {
+        let why = |how: &str| {
+            if host.live {
+                format!("systemd is not running here: only a running systemd knows ({how})")
+            } else {
+                format!("live state: an image under --root has none; check on the booted machine ({how})")
+            }
+        };
+        report.skip(
+            "DG002",
+            format!("whether {name} was started since boot"),
+            &why(&format!("`systemctl is-active {name}`")),
+        );
+        report.skip(
+            "DG011",
+            format!("whether systemd runs the version of {name} on disk"),
+            &why(&format!("`systemctl show -p NeedDaemonReload {name}`")),
+        );
         let wanted = [
             "multi-user.target.wants",
             "graphical.target.wants",
@@ -140,10 +176,36 @@ pub fn check(host: &Host, e: &Expect) -> Vec<Finding> {
             "set Type=oneshot and RemainAfterExit=yes".into(),
         ));
     }
+    for key in ["ExecStart", "ExecStop"] {
+        for cmd in u.all("Service", key) {
+            let Some(prog) = exec::program(cmd) else {
+                continue;
+            };
+            if let Some(why) = exec::not_runnable(&host.root, &prog) {
+                out.push(finding(
+                    "DG015",
+                    Error,
+                    format!("{name}: the {key} program {why}"),
+                    if key == "ExecStart" {
+                        "systemd cannot start the unit, and runs no ExecStop for a unit that never \
+                         started: nothing holds shutdown."
+                    } else {
+                        "The stop command cannot run at shutdown: nothing holds it until the \
+                         shipper has delivered."
+                    },
+                    format!(
+                        "install the program at {prog} (the packages put drainguard at \
+                         /usr/bin/drainguard), or point {key}= at it (`systemctl edit --full \
+                         {name}`, or re-run `drainguard install`)"
+                    ),
+                ));
+            }
+        }
+    }
     if !u
         .all("Service", "ExecStop")
         .iter()
-        .any(|c| c.contains("wait"))
+        .any(|c| exec::command_runs_wait(&host.root, c))
     {
         out.push(finding(
             "DG005",
@@ -207,10 +269,38 @@ pub fn check(host: &Host, e: &Expect) -> Vec<Finding> {
             "add After=network-online.target and Wants=network-online.target".into(),
         ));
     }
-    let timeout = u
-        .last("Service", "TimeoutStopSec")
-        .or(u.last("Service", "TimeoutSec"))
-        .and_then(timespan);
+    // The last assignment systemd accepts wins; one it refuses is ignored (and reported).
+    let mut timeout = None;
+    for key in ["TimeoutStopSec", "TimeoutSec"] {
+        for v in u.all("Service", key).iter().rev() {
+            match timespan(v) {
+                Ok(d) => {
+                    timeout = timeout.or(Some(d));
+                    break;
+                }
+                Err(bad) => out.push(finding(
+                    "DG016",
+                    if bad.refused { Error } else { Warning },
+                    format!("{name} has {key}={v}: {}", bad.why),
+                    if bad.refused {
+                        "systemd refuses this value and ignores the line: the stop job gets the \
+                         previous value or the default (90 s unless DefaultTimeoutStopSec says \
+                         otherwise), which cuts the drain off."
+                    } else {
+                        "doctor cannot read this value; if systemd cannot either, it ignores the \
+                         line and the stop job gets the default timeout."
+                    },
+                    format!(
+                        "set {key}={} (deadline plus a margin)",
+                        e.deadline.as_secs() + 60
+                    ),
+                )),
+            }
+        }
+        if timeout.is_some() {
+            break;
+        }
+    }
     let default = default_stop_timeout(host);
     let effective = timeout.unwrap_or(default);
     if effective < e.deadline {
@@ -218,7 +308,7 @@ pub fn check(host: &Host, e: &Expect) -> Vec<Finding> {
             "DG009",
             Error,
             format!(
-                "TimeoutStopSec is {} ({}), shorter than the drain deadline {}",
+                "{name}: TimeoutStopSec is {} ({}), shorter than the drain deadline {}",
                 effective.as_secs(),
                 if timeout.is_some() {
                     "set in the unit"
@@ -256,11 +346,19 @@ mod tests {
 
     #[test]
     fn systemd_time_spans() {
-        assert_eq!(timespan("90"), Some(Duration::from_secs(90)));
-        assert_eq!(timespan("1min 30s"), Some(Duration::from_secs(90)));
-        assert_eq!(timespan("26min"), Some(Duration::from_secs(1560)));
-        assert_eq!(timespan("infinity"), Some(Duration::MAX));
-        assert_eq!(timespan("0"), Some(Duration::MAX));
-        assert_eq!(timespan("soon"), None);
+        assert_eq!(timespan("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(timespan("1min 30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(timespan("26min"), Ok(Duration::from_secs(1560)));
+        assert_eq!(timespan("infinity"), Ok(Duration::MAX));
+        assert_eq!(timespan("0"), Ok(Duration::MAX));
+        assert!(!timespan("soon").unwrap_err().refused);
+        // Beyond systemd's microsecond range: refused, whether seconds or a unit overflow.
+        assert!(timespan("18446744073709551615").unwrap_err().refused);
+        assert!(timespan("18446744073709551615s").unwrap_err().refused);
+        assert!(timespan("500000000000years").unwrap_err().refused);
+        assert_eq!(
+            timespan("18446744073709s"),
+            Ok(Duration::from_secs(18_446_744_073_709))
+        );
     }
 }

@@ -3,14 +3,16 @@
 
 use std::path::Path;
 
-use super::findings::{finding, Finding, Severity};
-use super::Expect;
+use super::findings::{finding, Finding, Report, Severity};
+use super::hooks::{Hook, GENERATED_TIMEOUT, SYSV_LAYOUTS};
+use super::{exec, unitfile, Expect};
 use crate::install::probe::{Host, Init};
 
-pub fn check(host: &Host, e: &Expect) -> Vec<Finding> {
+/// Checks the init script `name`.
+pub fn check(host: &Host, e: &Expect, name: &str, report: &mut Report) -> Vec<Finding> {
     use Severity::*;
     let mut out = Vec::new();
-    let name = e.unit.trim_end_matches(".service").to_string();
+    let name = name.to_string();
     let script = Path::new(host.init_d()).join(&name);
     if !host.root.host_to_local(&script).is_file() {
         out.push(finding(
@@ -21,6 +23,43 @@ pub fn check(host: &Host, e: &Expect) -> Vec<Finding> {
             "run `drainguard install --before <app>`".into(),
         ));
         return out;
+    }
+    let text = super::read_host(&host.root, &script).unwrap_or_default();
+    if let Some(why) = exec::not_runnable(&host.root, &script.to_string_lossy()) {
+        out.push(finding(
+            "DG111",
+            Error,
+            format!("the init script {why}"),
+            "rc runs only executable scripts: at halt and reboot this one is skipped.",
+            format!("chmod 755 {}", script.display()),
+        ));
+    }
+    if !exec::runs_wait(&text) {
+        out.push(finding(
+            "DG110",
+            Error,
+            format!("{} does not run `drainguard wait`", script.display()),
+            "Its stop does not hold shutdown until the shipper has delivered (a hand-made poller \
+             that watches offsets cannot tell read from delivered, and has no deadline tied to \
+             systemd or rc).",
+            "run `drainguard install --before <app>` and remove this script's K links \
+             (`chkconfig --del` / `update-rc.d -f … remove`)"
+                .into(),
+        ));
+    } else if let Some((prog, why)) = drainguard_program(&text)
+        .and_then(|p| exec::not_runnable(&host.root, &p).map(|why| (p, why)))
+    {
+        out.push(finding(
+            "DG015",
+            Error,
+            format!("{}: the drainguard program {why}", script.display()),
+            "The stop command cannot run at halt or reboot: nothing holds shutdown until the \
+             shipper has delivered.",
+            format!(
+                "install drainguard at {prog} (the packages put it at /usr/bin/drainguard), or \
+                 re-run `drainguard install` from the installed binary"
+            ),
+        ));
     }
     let k = |level| host.k_number(level, &name);
     for level in [0u8, 6] {
@@ -129,7 +168,16 @@ pub fn check(host: &Host, e: &Expect) -> Vec<Finding> {
             .root
             .host_to_local(Path::new(&format!("/var/lock/subsys/{name}")));
         // Only on the live machine: an image's lock files are created at its next boot.
-        if host.live && !lock.exists() {
+        if !host.live {
+            report.skip(
+                "DG105",
+                format!(
+                    "whether /var/lock/subsys/{name} exists (the script was started since boot)"
+                ),
+                "live state: an image's lock files are created at its next boot; check on the \
+                 booted machine",
+            );
+        } else if !lock.exists() {
             out.push(finding(
                 "DG105",
                 Error,
@@ -140,7 +188,8 @@ pub fn check(host: &Host, e: &Expect) -> Vec<Finding> {
             ));
         }
         if let Some(s) = &host.shipper {
-            let text = host.script_text(s);
+            let text =
+                super::read_host(&host.root, &Path::new(host.init_d()).join(s)).unwrap_or_default();
             if !text.is_empty() && !crate::install::sysv::creates_lock(&text) {
                 out.push(finding(
                     "DG106",
@@ -157,6 +206,120 @@ pub fn check(host: &Host, e: &Expect) -> Vec<Finding> {
     out
 }
 
+/// Checks an init script systemd runs as the unit systemd-sysv-generator makes of it: whether
+/// it runs the wait, is executable, is enabled (an S link), was started (live), and the
+/// generated unit's stop timeout (5 min unless a drop-in sets one).
+pub fn check_generated(host: &Host, e: &Expect, h: &Hook, report: &mut Report) -> Vec<Finding> {
+    use Severity::*;
+    let mut out = Vec::new();
+    let name = &h.name;
+    let script = h.path.display();
+    let base = name.trim_end_matches(".service");
+    if let Some(why) = exec::not_runnable(&host.root, &h.path.to_string_lossy()) {
+        out.push(finding(
+            "DG111",
+            Error,
+            format!("the init script {why}"),
+            "systemd cannot run its stop at shutdown.",
+            format!("chmod 755 {script}"),
+        ));
+    }
+    if !h.runs_wait {
+        out.push(finding(
+            "DG110",
+            Error,
+            format!("{script} (run by systemd as {name}) does not run `drainguard wait`"),
+            "Its stop does not hold shutdown until the shipper has delivered (a hand-made poller \
+             that watches offsets cannot tell read from delivered).",
+            format!(
+                "run `drainguard install --before <app>`, then `systemctl disable {name}` and \
+                 remove {script}"
+            ),
+        ));
+    }
+    let enabled = SYSV_LAYOUTS.iter().any(|(_, rc)| {
+        (2u8..=5).any(|l| {
+            crate::install::probe::link_number(
+                &host
+                    .root
+                    .host_to_local(Path::new(&rc.replace("{}", &l.to_string()))),
+                'S',
+                base,
+            )
+            .is_some()
+        })
+    });
+    if !enabled {
+        out.push(finding(
+            "DG003",
+            Error,
+            format!("{name} is not enabled (no S link to {script} in rc2.d-rc5.d)"),
+            "systemd does not start the generated unit at boot, so its stop never runs at shutdown.",
+            format!("systemctl enable --now {name}"),
+        ));
+    }
+    if host.systemd_running() {
+        if let Some(u) = unitfile::from_systemctl(name) {
+            if u.last("Unit", "ActiveState") != Some("active") {
+                out.push(finding(
+                    "DG002",
+                    Error,
+                    format!("{name} is not active"),
+                    "systemd runs ExecStop only for units that were started.",
+                    format!("systemctl start {name}"),
+                ));
+            }
+        }
+    } else {
+        report.skip(
+            "DG002",
+            format!("whether {name} was started since boot"),
+            "live state: only a running systemd knows (`systemctl is-active`), and there is none \
+             here (under --root, or systemd not running)",
+        );
+    }
+    // A drop-in may set the stop timeout of the generated unit.
+    let mut dropins = unitfile::Unit::default();
+    dropins.apply_dropins(&host.root, name);
+    let set = ["TimeoutStopSec", "TimeoutSec"]
+        .iter()
+        .find_map(|k| dropins.last("Service", k))
+        .and_then(|v| super::systemd::timespan(v).ok());
+    let timeout = set.unwrap_or(GENERATED_TIMEOUT);
+    if timeout < e.deadline {
+        out.push(finding(
+            "DG009",
+            Error,
+            format!(
+                "{name}: TimeoutStopSec is {} ({}), shorter than the drain deadline {}",
+                timeout.as_secs(),
+                if set.is_some() { "set in a drop-in" } else { "systemd-sysv-generator's 5 min" },
+                humantime::format_duration(e.deadline)
+            ),
+            "systemd kills a stop job after TimeoutStopSec: the wait is cut off and the rest is lost.",
+            "replace the script with drainguard's unit (`drainguard install`)".into(),
+        ));
+    }
+    out
+}
+
+/// The drainguard program an init script runs: `DRAINGUARD='/path'` (as install writes it),
+/// else the first absolute path ending in `/drainguard` on a line that runs the wait.
+fn drainguard_program(text: &str) -> Option<String> {
+    let unquote = |v: &str| v.trim().trim_matches(['\'', '"']).to_string();
+    if let Some(v) = text
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("DRAINGUARD="))
+    {
+        return Some(unquote(v)).filter(|p| p.starts_with('/'));
+    }
+    text.lines()
+        .filter(|l| exec::runs_wait(l))
+        .flat_map(|l| l.split_whitespace())
+        .map(unquote)
+        .find(|w| w.starts_with('/') && w.ends_with("/drainguard"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,12 +331,20 @@ mod tests {
         crate::install::probe(&Root::new(Some(root.to_path_buf())), Some(init), None, &[])
     }
 
+    /// An executable init script running the wait.
+    fn script(path: &std::path::Path) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(path, "#!/bin/sh\n\"$DRAINGUARD\" wait\n").unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
     /// drainguard installed as `drainguard`, no apps named.
     fn expect() -> Expect {
         Expect {
-            unit: "drainguard".into(),
+            unit: None,
             apps: vec![],
             deadline: std::time::Duration::from_secs(60),
+            stores: vec![],
         }
     }
 
@@ -182,7 +353,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = |h: &str| d.path().join(h.trim_start_matches('/'));
         std::fs::create_dir_all(p("/etc/rc.d/init.d")).unwrap();
-        std::fs::write(p("/etc/rc.d/init.d/drainguard"), "#!/bin/sh\n").unwrap();
+        script(&p("/etc/rc.d/init.d/drainguard"));
         for l in 0..=6 {
             std::fs::create_dir_all(p(&format!("/etc/rc.d/rc{l}.d"))).unwrap();
             let link = if matches!(l, 0 | 1 | 6) {
@@ -198,7 +369,12 @@ mod tests {
         }
         let mut host = probe(d.path(), Init::SysvChkconfig);
         let expect = expect();
-        let ids = |h: &Host| check(h, &expect).iter().map(|f| f.id).collect::<Vec<_>>();
+        let ids = |h: &Host| {
+            check(h, &expect, "drainguard", &mut Report::default())
+                .iter()
+                .map(|f| f.id)
+                .collect::<Vec<_>>()
+        };
         assert!(ids(&host).is_empty(), "an image: the lock appears at boot");
         host.live = true;
         assert_eq!(ids(&host), vec!["DG105"]);
@@ -212,7 +388,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = |h: &str| d.path().join(h.trim_start_matches('/'));
         std::fs::create_dir_all(p("/etc/init.d")).unwrap();
-        std::fs::write(p("/etc/init.d/drainguard"), "#!/bin/sh\n").unwrap();
+        script(&p("/etc/init.d/drainguard"));
         let link = |level: u8, name: &str| {
             std::fs::create_dir_all(p(&format!("/etc/rc{level}.d"))).unwrap();
             let script =
@@ -233,7 +409,7 @@ mod tests {
         let host = probe(d.path(), Init::SysvDebian);
         let expect = expect();
         let ids = || {
-            check(&host, &expect)
+            check(&host, &expect, "drainguard", &mut Report::default())
                 .iter()
                 .map(|f| f.id)
                 .collect::<Vec<_>>()

@@ -91,7 +91,7 @@ impl Unit {
 
 /// The properties doctor reads from a running systemd (`systemctl show`).
 const SHOW: &str =
-    "LoadState,ActiveState,NeedDaemonReload,Type,RemainAfterExit,ExecStop,After,Before,\
+    "LoadState,ActiveState,NeedDaemonReload,Type,RemainAfterExit,ExecStart,ExecStop,After,Before,\
 Wants,Conflicts,DefaultDependencies,TimeoutStopUSec";
 
 /// Asks the running systemd for `name`'s loaded properties; `None` when it is not loaded
@@ -137,35 +137,46 @@ pub fn from_show(name: &str, text: &str) -> Option<Unit> {
     (unit.last("Unit", "LoadState") != Some("not-found")).then_some(unit)
 }
 
-/// Loads `name` from the unit search path under `root`; `None` when no directory has it.
-pub fn load(root: &Root, name: &str) -> Option<Unit> {
-    let main = UNIT_DIRS
-        .iter()
-        .map(|d| Path::new(d).join(name))
-        .find(|p| root.host_to_local(p).is_file())?;
-    let mut unit = Unit {
-        path: main.clone(),
-        ..Unit::default()
-    };
-    unit.apply_text(&std::fs::read_to_string(root.host_to_local(&main)).unwrap_or_default());
-    // Drop-ins: by file name; the highest-precedence directory's copy of a name wins.
-    let mut dropins: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for dir in UNIT_DIRS.iter().rev() {
-        let d = Path::new(dir).join(format!("{name}.d"));
-        let Ok(entries) = std::fs::read_dir(root.host_to_local(&d)) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let file = e.file_name().to_string_lossy().into_owned();
-            if file.ends_with(".conf") {
-                dropins.insert(file.clone(), d.join(&file));
+impl Unit {
+    /// Applies the drop-ins `<name>.d/*.conf` of every unit directory under `root`: by file
+    /// name, the highest-precedence directory's copy of a name wins.
+    pub fn apply_dropins(&mut self, root: &Root, name: &str) {
+        let mut dropins: BTreeMap<String, PathBuf> = BTreeMap::new();
+        for dir in UNIT_DIRS.iter().rev() {
+            let d = Path::new(dir).join(format!("{name}.d"));
+            let Ok(entries) = std::fs::read_dir(root.host_to_local(&d)) else {
+                continue;
+            };
+            for e in entries.take(10_000).flatten() {
+                let file = e.file_name().to_string_lossy().into_owned();
+                if file.ends_with(".conf") {
+                    dropins.insert(file.clone(), d.join(&file));
+                }
             }
         }
+        for (_, p) in dropins {
+            self.apply_text(&super::read_host(root, &p).unwrap_or_default());
+            self.dropins.push(p);
+        }
     }
-    for (_, p) in dropins {
-        unit.apply_text(&std::fs::read_to_string(root.host_to_local(&p)).unwrap_or_default());
-        unit.dropins.push(p);
-    }
+}
+
+/// Loads `name` from the unit search path under `root`; `None` when no directory has it.
+pub fn load(root: &Root, name: &str) -> Option<Unit> {
+    // Links are followed inside the root (an absolute target is a host path).
+    let (main, local) = UNIT_DIRS
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find_map(|p| {
+            let local = super::exec::resolve(root, &p).filter(|l| l.is_file())?;
+            Some((p, local))
+        })?;
+    let mut unit = Unit {
+        path: main,
+        ..Unit::default()
+    };
+    unit.apply_text(&super::read_text(&local).unwrap_or_default());
+    unit.apply_dropins(root, name);
     Some(unit)
 }
 
@@ -234,6 +245,14 @@ Conflicts=shutdown.target\nDefaultDependencies=yes\nTimeoutStopUSec=26min\n";
         );
         let u = load(&root, "x.service").unwrap();
         assert_eq!(u.path, PathBuf::from("/etc/systemd/system/x.service"));
+        // A link with an absolute target is followed inside the root, never to the host's file.
+        std::os::unix::fs::symlink(
+            "/usr/lib/systemd/system/x.service",
+            d.path().join("etc/systemd/system/alias.service"),
+        )
+        .unwrap();
+        let a = load(&root, "alias.service").unwrap();
+        assert_eq!(a.last("Service", "TimeoutStopSec"), Some("5"));
         assert_eq!(u.last("Service", "TimeoutStopSec"), Some("200"));
         assert_eq!(u.list("Unit", "After"), vec!["y.service"]);
         assert_eq!(u.dropins.len(), 2);

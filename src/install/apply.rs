@@ -1,17 +1,16 @@
 //! Applying a plan: atomic writes and links (temp + fsync + rename + directory fsync), explicit
 //! modes, root ownership, originals saved before anything is overwritten, and every step
-//! recorded in the [`Manifest`] so [`undo`] removes exactly what was added.
+//! recorded in the [`Manifest`] so [`undo`] removes exactly what was added. Every path goes
+//! through [`Beneath`]: resolved below the root, never through a symbolic link.
 
-use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{symlink, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::manifest::{Manifest, Record, MANIFEST};
+use super::beneath::{Beneath, BeneathError};
+use super::manifest::{self, fingerprint, Manifest, ManifestError, Record, MANIFEST};
 use crate::root::Root;
 
-/// One step of a plan. Paths are host paths (mapped under `--root` when applied).
+/// One step of a plan. Paths are host paths (resolved under `--root` when applied).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     WriteFile {
@@ -50,230 +49,239 @@ pub struct Plan {
 /// Errors applying or undoing a plan.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    #[error("{}: {source}", crate::display::path(path))]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Beneath(#[from] BeneathError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
     #[error("`{cmd}` failed: {why}")]
     Command { cmd: String, why: String },
+    #[error("`{cmd}` is not run: {why}")]
+    Refused { cmd: String, why: String },
     #[error(
-        "{}: the install manifest is unreadable: {why}; fix or remove it, then re-run",
-        crate::display::path(path)
+        "{}: already exists; moving {} there would replace it. Move it away, then re-run",
+        crate::display::path(to),
+        crate::display::path(from)
     )]
-    Manifest { path: PathBuf, why: String },
+    Occupied { from: PathBuf, to: PathBuf },
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ApplyError + '_ {
-    move |source| ApplyError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+/// Runs one command (the real one, or a test's recorder).
+pub type Runner<'a> = dyn FnMut(&[String]) -> Result<(), ApplyError> + 'a;
+
+/// The largest existing file compared with what install would write (ours are far smaller).
+const COMPARE_LIMIT: u64 = 1 << 20;
+
+/// What a uninstall did (or, dry, would do), and what it left because it is not as install
+/// wrote it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Undone {
+    pub done: Vec<String>,
+    pub left: Vec<String>,
 }
 
-fn sync_dir(dir: &Path) -> Result<(), ApplyError> {
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))
+fn shown(p: &Path) -> String {
+    crate::display::path(p)
 }
 
-fn tmp_name(path: &Path) -> PathBuf {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    path.with_file_name(format!(".{name}.drainguard-tmp"))
-}
-
-/// Writes `content` atomically: a temporary file in the same directory, mode, owner root
-/// (`chown_root`: on the real root; image builds under `--root` may run unprivileged),
-/// fsync, rename, directory fsync.
-pub fn write_atomic(
-    path: &Path,
-    content: &[u8],
-    mode: u32,
-    chown_root: bool,
-) -> Result<(), ApplyError> {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    let tmp = tmp_name(path);
-    // A leftover of an interrupted run is ours; create_new never follows a planted link.
-    let _ = fs::remove_file(&tmp);
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(io(&tmp))?;
-    f.write_all(content).map_err(io(&tmp))?;
-    f.set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(io(&tmp))?;
-    if chown_root {
-        std::os::unix::fs::fchown(&f, Some(0), Some(0)).map_err(io(&tmp))?;
-    }
-    f.sync_all().map_err(io(&tmp))?;
-    fs::rename(&tmp, path).map_err(io(path))?;
-    sync_dir(dir)
-}
-
-/// Creates a symlink atomically: under a temporary name, then renamed over `path`.
-fn symlink_atomic(target: &Path, path: &Path) -> Result<(), ApplyError> {
-    let tmp = tmp_name(path);
-    let _ = fs::remove_file(&tmp);
-    symlink(target, &tmp).map_err(io(&tmp))?;
-    fs::rename(&tmp, path).map_err(io(path))?;
-    sync_dir(path.parent().unwrap_or(Path::new("/")))
-}
-
-/// Creates the missing parents of `host` (recording them), outermost first.
-fn ensure_parents(root: &Root, host: &Path, m: &mut Manifest) -> Result<(), ApplyError> {
-    let mut missing = Vec::new();
-    let mut dir = host.parent();
-    while let Some(d) = dir {
-        if fs::symlink_metadata(root.host_to_local(d)).is_ok() {
-            break;
-        }
-        missing.push(d.to_path_buf());
-        dir = d.parent();
-    }
-    for d in missing.into_iter().rev() {
-        let local = root.host_to_local(&d);
-        fs::create_dir(&local).map_err(io(&local))?;
-        fs::set_permissions(&local, fs::Permissions::from_mode(0o755)).map_err(io(&local))?;
+/// Creates the missing parents of `host`, recording them.
+fn parents(b: &Beneath, host: &Path, m: &mut Manifest) -> Result<(), ApplyError> {
+    for d in b.make_parents(host)? {
         m.records.push(Record::Dir { path: d });
     }
     Ok(())
 }
 
 /// Moves the existing `path` to its backup location; returns the backup's host path.
-fn save_original(root: &Root, path: &Path, m: &mut Manifest) -> Result<PathBuf, ApplyError> {
+fn save_original(b: &Beneath, path: &Path, m: &mut Manifest) -> Result<PathBuf, ApplyError> {
     let backup = Manifest::backup_path(path);
-    ensure_parents(root, &backup, m)?;
-    let (lp, lb) = (root.host_to_local(path), root.host_to_local(&backup));
-    fs::rename(&lp, &lb).map_err(io(&lp))?;
+    parents(b, &backup, m)?;
+    b.rename(path, &backup)?;
     Ok(backup)
 }
 
-fn exists(local: &Path) -> bool {
-    fs::symlink_metadata(local).is_ok()
+/// Applies `plan` under `root`, extending and saving the manifest after every step.
+/// Idempotent: identical files and links are left alone. Commands run only on the real root.
+pub fn apply(root: &Root, plan: &Plan) -> Result<Manifest, ApplyError> {
+    let live = root.dir().is_none();
+    apply_with(root, plan, &mut |argv: &[String]| {
+        if live {
+            run(argv)
+        } else {
+            Err(ApplyError::Refused {
+                cmd: argv.join(" "),
+                why: "--root is set (commands act on the running host, not on the tree)".into(),
+            })
+        }
+    })
 }
 
-/// Applies `plan` under `root`, extending and saving the manifest after every step.
-/// Idempotent: identical files and links are left alone.
-pub fn apply(root: &Root, plan: &Plan) -> Result<Manifest, ApplyError> {
+/// [`apply`] with `runner` running the commands.
+pub fn apply_with(root: &Root, plan: &Plan, runner: &mut Runner) -> Result<Manifest, ApplyError> {
+    let b = Beneath::open(root)?;
     let chown = root.dir().is_none();
-    let mut m = Manifest::load(root)?;
+    let mut m = Manifest::load(&b, &root_shown(root))?;
+    preflight(&b, plan)?;
     for action in &plan.actions {
-        match action {
-            Action::WriteFile {
-                path,
-                content,
-                mode,
-            } => {
-                let local = root.host_to_local(path);
-                let same = fs::read(&local).is_ok_and(|old| old == content.as_bytes())
-                    && fs::metadata(&local)
-                        .is_ok_and(|md| md.permissions().mode() & 0o7777 == *mode);
-                if same {
-                    continue;
-                }
-                if !exists(&local) {
-                    ensure_parents(root, path, &mut m)?;
-                    m.records.push(Record::Created { path: path.clone() });
-                } else if !m.owns(path) {
-                    // The file stays in place until the atomic rename; the backup is the
-                    // same inode (a hard link) or a copy with the original's owner and mode.
-                    let backup = Manifest::backup_path(path);
-                    ensure_parents(root, &backup, &mut m)?;
-                    let lb = root.host_to_local(&backup);
-                    let _ = fs::remove_file(&lb);
-                    if fs::hard_link(&local, &lb).is_err() {
-                        let md = fs::metadata(&local).map_err(io(&local))?;
-                        fs::copy(&local, &lb).map_err(io(&lb))?;
-                        std::os::unix::fs::chown(&lb, Some(md.uid()), Some(md.gid()))
-                            .map_err(io(&lb))?;
-                    }
-                    m.records.push(Record::Replaced {
-                        path: path.clone(),
-                        backup,
-                    });
-                }
-                write_atomic(&local, content.as_bytes(), *mode, chown)?;
+        let step = apply_one(&b, action, chown, &mut m, runner);
+        // Saved after every step, and after a failed one: what was done is undoable.
+        let saved = parents(&b, Path::new(MANIFEST), &mut m)
+            .and_then(|()| m.save(&b, chown).map_err(ApplyError::from));
+        step?;
+        saved?;
+    }
+    parents(&b, Path::new(MANIFEST), &mut m)?;
+    m.save(&b, chown)?;
+    Ok(m)
+}
+
+/// Every path the plan touches (and its backup, and the manifest) resolves below the root
+/// without a link, before anything is written: a refused install writes nothing. (Each step
+/// checks again as it goes.)
+fn preflight(b: &Beneath, plan: &Plan) -> Result<(), ApplyError> {
+    let mut paths = vec![PathBuf::from(MANIFEST)];
+    for a in &plan.actions {
+        match a {
+            Action::WriteFile { path, .. }
+            | Action::Symlink { path, .. }
+            | Action::Remove { path } => {
+                paths.push(path.clone());
+                paths.push(Manifest::backup_path(path));
             }
-            Action::Symlink { path, target } => {
-                let local = root.host_to_local(path);
-                if fs::read_link(&local).is_ok_and(|t| t == *target) {
-                    continue;
-                }
-                if !exists(&local) {
-                    ensure_parents(root, path, &mut m)?;
-                    m.records.push(Record::Created { path: path.clone() });
-                } else if !m.owns(path) {
-                    let backup = save_original(root, path, &mut m)?;
-                    m.records.push(Record::Replaced {
-                        path: path.clone(),
-                        backup,
-                    });
-                }
-                symlink_atomic(target, &local)?;
+            Action::Rename { from, to } => paths.extend([from.clone(), to.clone()]),
+            Action::Run { .. } => {}
+        }
+    }
+    for p in paths {
+        b.missing_parents(&p)?;
+    }
+    Ok(())
+}
+
+/// How the root is shown in messages (the local path of `/`).
+fn root_shown(root: &Root) -> PathBuf {
+    root.dir()
+        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
+}
+
+fn apply_one(
+    b: &Beneath,
+    action: &Action,
+    chown: bool,
+    m: &mut Manifest,
+    runner: &mut Runner,
+) -> Result<(), ApplyError> {
+    match action {
+        Action::WriteFile {
+            path,
+            content,
+            mode,
+        } => {
+            let same = matches!(b.read(path, COMPARE_LIMIT),
+                Ok(Some((old, meta))) if old == content.as_bytes() && meta.mode == *mode);
+            if same {
+                return Ok(());
             }
-            Action::Rename { from, to } => {
-                let (lf, lt) = (root.host_to_local(from), root.host_to_local(to));
-                if !exists(&lf) {
-                    continue;
-                }
-                fs::rename(&lf, &lt).map_err(io(&lf))?;
-                sync_dir(lt.parent().unwrap_or(Path::new("/")))?;
-                m.records.push(Record::Renamed {
+            let sha = manifest::sha256(content.as_bytes());
+            if b.meta(path)?.is_none() {
+                parents(b, path, m)?;
+                m.records.push(Record::Created {
+                    path: path.clone(),
+                    sha256: Some(sha),
+                });
+            } else if m.owns(path) {
+                m.rewrote(path, &sha);
+            } else {
+                // The file stays in place until the atomic rename; the backup is the same
+                // inode (a hard link) or a copy with the original's owner and mode.
+                let backup = Manifest::backup_path(path);
+                parents(b, &backup, m)?;
+                b.keep_copy(path, &backup)?;
+                m.records.push(Record::Replaced {
+                    path: path.clone(),
+                    backup,
+                    sha256: Some(sha),
+                });
+            }
+            b.write_atomic(path, content.as_bytes(), *mode, chown)?;
+        }
+        Action::Symlink { path, target } => {
+            if b.read_link(path)?.is_some_and(|t| t == *target) {
+                return Ok(());
+            }
+            let sha = manifest::link_fingerprint(target);
+            if b.meta(path)?.is_none() {
+                parents(b, path, m)?;
+                m.records.push(Record::Created {
+                    path: path.clone(),
+                    sha256: Some(sha),
+                });
+            } else if m.owns(path) {
+                m.rewrote(path, &sha);
+            } else {
+                let backup = save_original(b, path, m)?;
+                m.records.push(Record::Replaced {
+                    path: path.clone(),
+                    backup,
+                    sha256: Some(sha),
+                });
+            }
+            b.symlink_atomic(target, path)?;
+        }
+        Action::Rename { from, to } => {
+            if b.meta(from)?.is_none() {
+                return Ok(());
+            }
+            if b.meta(to)?.is_some() {
+                return Err(ApplyError::Occupied {
                     from: from.clone(),
                     to: to.clone(),
                 });
             }
-            Action::Remove { path } => {
-                let local = root.host_to_local(path);
-                if !exists(&local) {
-                    continue;
-                }
-                if m.created(path) {
-                    fs::remove_file(&local).map_err(io(&local))?;
-                    m.forget(path);
-                } else if m.replaced_to_removed(path) {
-                    // Ours over a saved original: drop ours, the original stays saved.
-                    fs::remove_file(&local).map_err(io(&local))?;
-                } else {
-                    let backup = save_original(root, path, &mut m)?;
-                    m.records.push(Record::Removed {
-                        path: path.clone(),
-                        backup,
-                    });
-                }
-                sync_dir(local.parent().unwrap_or(Path::new("/")))?;
+            b.rename(from, to)?;
+            m.records.push(Record::Renamed {
+                from: from.clone(),
+                to: to.clone(),
+            });
+        }
+        Action::Remove { path } => {
+            if b.meta(path)?.is_none() {
+                return Ok(());
             }
-            Action::Run { argv, undo } => {
-                run(argv)?;
-                let rec = Record::Ran {
-                    argv: argv.clone(),
-                    undo: undo.clone(),
-                };
-                // Re-running install runs the command again but records it once.
-                if !m.records.contains(&rec) {
-                    m.records.push(rec);
-                }
+            if m.created(path) {
+                b.remove_file(path)?;
+                m.forget(path);
+            } else if m.replaced_to_removed(path) {
+                // Ours over a saved original: drop ours, the original stays saved.
+                b.remove_file(path)?;
+            } else {
+                let backup = save_original(b, path, m)?;
+                m.records.push(Record::Removed {
+                    path: path.clone(),
+                    backup,
+                });
             }
         }
-        save(root, &mut m)?;
+        Action::Run { argv, undo } => {
+            let listed = manifest::allowed_command(argv, false)
+                && undo.iter().all(|u| manifest::allowed_command(u, true));
+            if !listed {
+                return Err(ApplyError::Refused {
+                    cmd: argv.join(" "),
+                    why: "not one of the commands install runs".into(),
+                });
+            }
+            runner(argv)?;
+            let rec = Record::Ran {
+                argv: argv.clone(),
+                undo: undo.clone(),
+            };
+            // Re-running install runs the command again but records it once.
+            if !m.records.contains(&rec) {
+                m.records.push(rec);
+            }
+        }
     }
-    save(root, &mut m)?;
-    Ok(m)
-}
-
-fn save(root: &Root, m: &mut Manifest) -> Result<(), ApplyError> {
-    let host = Path::new(MANIFEST);
-    ensure_parents(root, host, m)?;
-    let text = serde_json::to_string_pretty(m).expect("manifest serializes");
-    write_atomic(
-        &root.host_to_local(host),
-        text.as_bytes(),
-        0o644,
-        root.dir().is_none(),
-    )
+    Ok(())
 }
 
 fn run(argv: &[String]) -> Result<(), ApplyError> {
@@ -301,114 +309,186 @@ fn daemon_reload() -> Vec<String> {
 }
 
 /// Undoes every record in reverse order and removes the manifest; returns what was (or, with
-/// `dry_run`, would be) done. `systemctl daemon-reload` runs once, after the unit files are
-/// gone, whatever its place in the manifest.
-pub fn undo(root: &Root, dry_run: bool) -> Result<Vec<String>, ApplyError> {
-    let m = Manifest::load(root)?;
-    let manifest_local = root.host_to_local(Path::new(MANIFEST));
-    let mut done = Vec::new();
-    let mut reload = false;
-    for r in m.records.iter().rev() {
-        let line = match r {
-            Record::Ran { undo, .. } => {
-                let mut shown = Vec::new();
-                for u in undo {
-                    if *u == daemon_reload() {
-                        reload = true;
-                        continue;
-                    }
-                    if !dry_run {
-                        // Best effort: the unit may already be gone.
-                        if let Err(e) = run(u) {
-                            tracing::warn!(error = %e, "undo step failed");
-                        }
-                    }
-                    shown.push(u.join(" "));
-                }
-                if shown.is_empty() {
-                    continue;
-                }
-                format!("run {}", shown.join("; "))
+/// `dry_run`, would be) done, and what was left because it changed since install.
+/// `systemctl daemon-reload` runs once, after the unit files are gone, whatever its place in
+/// the manifest. Recorded commands run only on the real root, never under `--root`.
+pub fn undo(root: &Root, dry_run: bool) -> Result<Undone, ApplyError> {
+    undo_with(root, dry_run, &mut |argv: &[String]| run(argv))
+}
+
+/// [`undo`] with `runner` running the commands.
+pub fn undo_with(root: &Root, dry_run: bool, runner: &mut Runner) -> Result<Undone, ApplyError> {
+    let b = Beneath::open(root)?;
+    let live = root.dir().is_none();
+    let m = Manifest::load(&b, &root_shown(root))?;
+    // Every recorded path resolves below the root without a link before anything is undone.
+    for r in &m.records {
+        match r {
+            Record::Dir { path } | Record::Created { path, .. } => {
+                b.missing_parents(path)?;
             }
-            Record::Created { path } => {
-                if !dry_run {
-                    let local = root.host_to_local(path);
-                    fs::remove_file(&local)
-                        .or_else(ignore_missing)
-                        .map_err(io(&local))?;
-                }
-                format!("remove {}", crate::display::path(path))
-            }
-            Record::Replaced { path, backup } | Record::Removed { path, backup } => {
-                if !dry_run {
-                    let (lp, lb) = (root.host_to_local(path), root.host_to_local(backup));
-                    fs::rename(&lb, &lp).map_err(io(&lb))?;
-                }
-                format!("restore {} from its backup", crate::display::path(path))
+            Record::Replaced { path, backup, .. } | Record::Removed { path, backup } => {
+                b.missing_parents(path)?;
+                b.missing_parents(backup)?;
             }
             Record::Renamed { from, to } => {
-                if !dry_run {
-                    let (lf, lt) = (root.host_to_local(from), root.host_to_local(to));
-                    fs::rename(&lt, &lf).map_err(io(&lt))?;
+                b.missing_parents(from)?;
+                b.missing_parents(to)?;
+            }
+            Record::Ran { .. } => {}
+        }
+    }
+    let mut u = Undone::default();
+    let mut reload = false;
+    let mut command = |argv: &[String], u: &mut Undone| {
+        let line = argv.join(" ");
+        if !live {
+            u.done.push(format!(
+                "skip `{line}` (--root is set: run it on the booted host if it applies)"
+            ));
+            return;
+        }
+        if !dry_run {
+            // Best effort: the unit may already be gone.
+            if let Err(e) = runner(argv) {
+                tracing::warn!(error = %e, "undo step failed");
+            }
+        }
+        u.done.push(format!("run {line}"));
+    };
+    for r in m.records.iter().rev() {
+        match r {
+            Record::Ran { undo, .. } => {
+                for argv in undo {
+                    if *argv == daemon_reload() {
+                        reload = true;
+                    } else {
+                        command(argv, &mut u);
+                    }
                 }
-                format!(
-                    "move {} back to {}",
-                    crate::display::path(to),
-                    crate::display::path(from)
-                )
+            }
+            Record::Created { path, sha256 } => {
+                let now = fingerprint(&b, path)?;
+                if now.is_none() {
+                    continue;
+                }
+                if sha256.is_some() && now != *sha256 {
+                    u.left.push(format!(
+                        "{}: changed since install (not what install wrote): left in place",
+                        shown(path)
+                    ));
+                    continue;
+                }
+                if !dry_run {
+                    b.remove_file(path)?;
+                }
+                u.done.push(format!("remove {}", shown(path)));
+            }
+            Record::Replaced {
+                path,
+                backup,
+                sha256,
+            } => {
+                if b.meta(backup)?.is_none() {
+                    u.left.push(format!(
+                        "{}: its saved original {} is missing: left as it is",
+                        shown(path),
+                        shown(backup)
+                    ));
+                    continue;
+                }
+                let now = fingerprint(&b, path)?;
+                if sha256.is_some() && now.is_some() && now != *sha256 {
+                    u.left.push(format!(
+                        "{}: changed since install: left in place; the original is kept at {}",
+                        shown(path),
+                        shown(backup)
+                    ));
+                    continue;
+                }
+                if !dry_run {
+                    b.rename(backup, path)?;
+                }
+                u.done
+                    .push(format!("restore {} from its backup", shown(path)));
+            }
+            Record::Removed { path, backup } => {
+                if b.meta(backup)?.is_none() {
+                    u.left.push(format!(
+                        "{}: its saved original {} is missing",
+                        shown(path),
+                        shown(backup)
+                    ));
+                    continue;
+                }
+                if b.meta(path)?.is_some() {
+                    u.left.push(format!(
+                        "{}: exists again: left in place; the original is kept at {}",
+                        shown(path),
+                        shown(backup)
+                    ));
+                    continue;
+                }
+                if !dry_run {
+                    b.rename(backup, path)?;
+                }
+                u.done
+                    .push(format!("restore {} from its backup", shown(path)));
+            }
+            Record::Renamed { from, to } => {
+                if b.meta(to)?.is_none() || b.meta(from)?.is_some() {
+                    u.left.push(format!(
+                        "{}: not moved back to {} (it is gone, or that name is taken)",
+                        shown(to),
+                        shown(from)
+                    ));
+                    continue;
+                }
+                if !dry_run {
+                    b.rename(to, from)?;
+                }
+                u.done
+                    .push(format!("move {} back to {}", shown(to), shown(from)));
             }
             Record::Dir { path } => {
                 if !dry_run {
-                    let local = root.host_to_local(path);
-                    if Some(local.as_path()) == manifest_local.parent() {
-                        fs::remove_file(&manifest_local)
-                            .or_else(ignore_missing)
-                            .map_err(io(&manifest_local))?;
+                    if Some(path.as_path()) == Path::new(MANIFEST).parent() {
+                        b.remove_file(Path::new(MANIFEST))?;
+                        b.remove_file(Path::new(manifest::CHECKSUM))?;
                     }
                     // Only if empty: anything else in it is not ours.
-                    if let Err(e) = fs::remove_dir(&local) {
-                        tracing::warn!(dir = %crate::display::path(path), error = %e, "left in place");
+                    if let Err(e) = b.remove_dir(path) {
+                        tracing::warn!(dir = %shown(path), error = %e, "left in place");
                     }
                 }
-                format!("remove directory {}", crate::display::path(path))
-            }
-        };
-        done.push(line);
-    }
-    if reload {
-        if !dry_run {
-            if let Err(e) = run(&daemon_reload()) {
-                tracing::warn!(error = %e, "daemon-reload failed");
+                u.done.push(format!("remove directory {}", shown(path)));
             }
         }
-        done.push("run systemctl daemon-reload".into());
+    }
+    if reload {
+        command(&daemon_reload(), &mut u);
     }
     if !dry_run {
-        fs::remove_file(&manifest_local)
-            .or_else(ignore_missing)
-            .map_err(io(&manifest_local))?;
+        b.remove_file(Path::new(MANIFEST))?;
+        b.remove_file(Path::new(manifest::CHECKSUM))?;
     }
-    Ok(done)
-}
-
-fn ignore_missing(e: std::io::Error) -> std::io::Result<()> {
-    if e.kind() == std::io::ErrorKind::NotFound {
-        Ok(())
-    } else {
-        Err(e)
-    }
+    Ok(u)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 
     use crate::install::temp_root as tree;
+
+    const SETTINGS: &str = "/etc/drainguard/drainguard.toml";
 
     #[test]
     fn a_replaced_file_comes_back_with_its_owner_and_mode() {
         let (d, root) = tree();
-        let f = d.path().join("etc/x.toml");
+        let f = d.path().join(SETTINGS.trim_start_matches('/'));
         fs::create_dir_all(f.parent().unwrap()).unwrap();
         fs::write(&f, "mine\n").unwrap();
         fs::set_permissions(&f, fs::Permissions::from_mode(0o600)).unwrap();
@@ -417,7 +497,7 @@ mod tests {
         let before = fs::metadata(&f).unwrap();
         let plan = Plan {
             actions: vec![Action::WriteFile {
-                path: "/etc/x.toml".into(),
+                path: SETTINGS.into(),
                 content: "ours\n".into(),
                 mode: 0o644,
             }],
@@ -425,7 +505,8 @@ mod tests {
         };
         apply(&root, &plan).unwrap();
         assert_eq!(fs::read_to_string(&f).unwrap(), "ours\n");
-        undo(&root, false).unwrap();
+        let u = undo(&root, false).unwrap();
+        assert!(u.left.is_empty(), "{u:?}");
         let after = fs::metadata(&f).unwrap();
         assert_eq!(fs::read_to_string(&f).unwrap(), "mine\n");
         assert_eq!(
@@ -435,16 +516,25 @@ mod tests {
     }
 
     #[test]
-    fn atomic_write_sets_mode_and_leaves_no_temp() {
-        let (d, _) = tree();
-        let p = d.path().join("f");
-        write_atomic(&p, b"x", 0o640, false).unwrap();
-        assert_eq!(fs::read(&p).unwrap(), b"x");
-        assert_eq!(
-            fs::metadata(&p).unwrap().permissions().mode() & 0o7777,
-            0o640
-        );
-        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+    fn a_file_changed_since_install_is_reported_and_left() {
+        let (d, root) = tree();
+        let plan = Plan {
+            actions: vec![Action::WriteFile {
+                path: SETTINGS.into(),
+                content: "ours\n".into(),
+                mode: 0o644,
+            }],
+            notes: vec![],
+        };
+        apply(&root, &plan).unwrap();
+        let f = d.path().join(SETTINGS.trim_start_matches('/'));
+        fs::write(&f, "edited by the operator\n").unwrap();
+        let dry = undo(&root, true).unwrap();
+        let u = undo(&root, false).unwrap();
+        assert_eq!(dry.left, u.left);
+        assert_eq!(u.left.len(), 1, "{u:?}");
+        assert!(u.left[0].contains("changed since install"), "{u:?}");
+        assert_eq!(fs::read_to_string(&f).unwrap(), "edited by the operator\n");
     }
 
     #[test]
@@ -505,7 +595,7 @@ mod tests {
         .unwrap();
         assert!(!m.owns(Path::new("/etc/rc0.d/K30drainguard")));
         assert_eq!(
-            undo(&root, false).unwrap(),
+            undo(&root, false).unwrap().done,
             vec![
                 "remove directory /var/lib/drainguard",
                 "remove directory /var/lib",
@@ -514,35 +604,40 @@ mod tests {
         );
     }
 
+    fn argv(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
     #[test]
     fn commands_are_recorded_once_and_daemon_reload_is_undone_last() {
-        let (d, root) = tree();
-        let log = d.path().join("log");
-        let sh = |line: &str| {
-            vec![
-                "sh".to_string(),
-                "-c".to_string(),
-                format!("echo {line} >> '{}'", log.display()),
-            ]
-        };
+        let (_d, root) = tree();
         let plan = Plan {
             actions: vec![
                 Action::Run {
-                    argv: sh("reload"),
+                    argv: daemon_reload(),
                     undo: vec![daemon_reload()],
                 },
                 Action::Run {
-                    argv: sh("enable"),
-                    undo: vec![sh("disable")],
+                    argv: argv(&["systemctl", "enable", "--now", "drainguard.service"]),
+                    undo: vec![argv(&["systemctl", "disable", "drainguard.service"])],
                 },
             ],
             notes: vec![],
         };
-        apply(&root, &plan).unwrap();
-        let m = apply(&root, &plan).unwrap();
+        let mut ran = Vec::new();
+        let mut rec = |a: &[String]| {
+            ran.push(a.join(" "));
+            Ok(())
+        };
+        apply_with(&root, &plan, &mut rec).unwrap();
+        let m = apply_with(&root, &plan, &mut rec).unwrap();
         assert_eq!(
-            fs::read_to_string(&log).unwrap(),
-            "reload\nenable\nreload\nenable\n"
+            ran,
+            [
+                "systemctl daemon-reload",
+                "systemctl enable --now drainguard.service"
+            ]
+            .repeat(2)
         );
         assert_eq!(
             m.records
@@ -551,12 +646,50 @@ mod tests {
                 .count(),
             2
         );
-        let done = undo(&root, true).unwrap();
-        assert!(done[0].starts_with("run sh -c echo disable"), "{done:?}");
-        assert_eq!(done.last().unwrap(), "run systemctl daemon-reload");
+        // Under --root the recorded undo commands are shown, never run.
+        let mut undone = Vec::new();
+        let u = undo_with(&root, false, &mut |a: &[String]| {
+            undone.push(a.join(" "));
+            Ok(())
+        })
+        .unwrap();
+        assert!(undone.is_empty(), "{undone:?}");
+        assert!(
+            u.done[0].starts_with("skip `systemctl disable drainguard.service` (--root is set"),
+            "{u:?}"
+        );
+        assert!(u.done.last().unwrap().contains("systemctl daemon-reload"));
         assert_eq!(
-            done.iter().filter(|l| l.contains("daemon-reload")).count(),
+            u.done
+                .iter()
+                .filter(|l| l.contains("daemon-reload"))
+                .count(),
             1
         );
+    }
+
+    #[test]
+    fn commands_are_never_run_under_root_and_only_from_the_list() {
+        let (d, root) = tree();
+        let plan = Plan {
+            actions: vec![Action::Run {
+                argv: daemon_reload(),
+                undo: vec![],
+            }],
+            notes: vec![],
+        };
+        let e = apply(&root, &plan).unwrap_err();
+        assert!(e.to_string().contains("--root is set"), "{e}");
+        let log = d.path().join("ran");
+        let plan = Plan {
+            actions: vec![Action::Run {
+                argv: argv(&["sh", "-c", &format!("touch {}", log.display())]),
+                undo: vec![],
+            }],
+            notes: vec![],
+        };
+        let e = apply_with(&root, &plan, &mut |a: &[String]| run(a)).unwrap_err();
+        assert!(e.to_string().contains("not one of the commands"), "{e}");
+        assert!(!log.exists());
     }
 }

@@ -2,8 +2,10 @@
 //! apply it atomically with a manifest, undo it exactly.
 
 pub mod apply;
+pub mod beneath;
 pub mod diff;
 pub mod manifest;
+pub mod names;
 pub mod plan;
 pub mod probe;
 pub mod systemd;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::apply::{Action, Plan};
 use super::probe::{Host, Init};
-use super::{systemd, sysv};
+use super::{names, systemd, sysv};
 use crate::settings::Settings;
 
 /// What the operator asked for.
@@ -27,7 +27,27 @@ pub enum PlanError {
     Quote(#[from] systemd::Unquotable),
     #[error("{0}")]
     Order(String),
+    #[error(transparent)]
+    Name(#[from] names::NameError),
+    #[error(
+        "the deadline {} is longer than {}, the longest drain `install` sets up (the unit's \
+         TimeoutStopSec is the deadline plus {}s, and a longer hold of shutdown is a hung host, \
+         not a drain): give a shorter --deadline, or fix `deadline` in the settings file",
+        humantime::format_duration(*.0),
+        humantime::format_duration(MAX_DEADLINE),
+        systemd::STOP_MARGIN.as_secs()
+    )]
+    Deadline(Duration),
 }
+
+/// The longest deadline `install` accepts: a day. systemd itself takes time spans up to
+/// 2^64-1 µs (and `infinity`); a drain that holds shutdown longer than a day is a fault.
+pub const MAX_DEADLINE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// What `--before` names are called in errors (they may come from the settings' `apps`).
+const APP: &str = "--before (or `apps` in the settings)";
+/// What the shipper's service name is called in errors.
+pub const SHIPPER: &str = "--shipper-service";
 
 pub const UNIT: &str = "/etc/systemd/system/drainguard.service";
 pub const AWS_UNIT: &str = "/etc/systemd/system/drainguard-aws.service";
@@ -35,6 +55,10 @@ pub const SETTINGS: &str = crate::settings::DEFAULT_PATH;
 
 /// Builds the plan for `host`.
 pub fn plan(host: &Host, opts: &InstallOptions) -> Result<Plan, PlanError> {
+    if opts.deadline > MAX_DEADLINE {
+        return Err(PlanError::Deadline(opts.deadline));
+    }
+    check_names(host, opts)?;
     let mut p = Plan::default();
     p.actions.push(Action::WriteFile {
         path: SETTINGS.into(),
@@ -58,11 +82,35 @@ pub fn plan(host: &Host, opts: &InstallOptions) -> Result<Plan, PlanError> {
     Ok(p)
 }
 
+/// Every name that goes into the unit or script, by the grammar of the init system in use.
+fn check_names(host: &Host, opts: &InstallOptions) -> Result<(), names::NameError> {
+    let check = match host.init {
+        Init::Systemd => names::unit,
+        Init::SysvChkconfig | Init::SysvDebian => names::script,
+    };
+    for a in &opts.apps {
+        check(APP, a)?;
+    }
+    if let Some(s) = &host.shipper {
+        check(SHIPPER, s)?;
+    }
+    Ok(())
+}
+
 fn systemd_plan(host: &Host, opts: &InstallOptions, p: &mut Plan) -> Result<(), PlanError> {
-    let apps: Vec<String> = opts.apps.iter().map(|a| unit_name(a)).collect();
+    let apps = opts
+        .apps
+        .iter()
+        .map(|a| names::unit(APP, a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let shipper = host
+        .shipper
+        .as_deref()
+        .map(|s| names::unit(SHIPPER, s))
+        .transpose()?;
     let spec = systemd::UnitSpec {
         exec: opts.exec.clone(),
-        shipper: host.shipper.as_deref().map(unit_name),
+        shipper,
         apps,
         deadline: opts.deadline,
     };
@@ -123,7 +171,8 @@ fn sysv_plan(host: &Host, opts: &InstallOptions, p: &mut Plan) -> Result<(), Pla
         .apps
         .iter()
         .map(|a| {
-            let name = a.trim_end_matches(".service").to_string();
+            // Checked by `check_names`: the bare script name.
+            let name = a.strip_suffix(".service").unwrap_or(a).to_string();
             if !host.has_script(&name) {
                 p.notes.push(format!(
                     "app {name} has no init script in {}: check the name given to --before",
@@ -264,13 +313,4 @@ fn start_now(script: &Path, p: &mut Plan) {
         argv: vec![s.clone(), "start".into()],
         undo: vec![vec![s, "stop".into()]],
     });
-}
-
-/// `app` -> `app.service` (other unit types are kept).
-fn unit_name(name: &str) -> String {
-    if name.contains('.') {
-        name.to_string()
-    } else {
-        format!("{name}.service")
-    }
 }

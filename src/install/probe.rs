@@ -106,9 +106,25 @@ impl Host {
         link_number(&self.root.host_to_local(&self.rc_dir(level)), 'S', name)
     }
 
-    /// The text of init script `name` (empty when missing or unreadable).
+    /// The text of init script `name`: its first MiB; empty when missing, unreadable or not a
+    /// regular file (the open does not wait for a FIFO's writer).
     pub fn script_text(&self, name: &str) -> String {
-        std::fs::read_to_string(self.local(self.init_d()).join(name)).unwrap_or_default()
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.local(self.init_d()).join(name);
+        let Ok(f) = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(&path)
+        else {
+            return String::new();
+        };
+        if !f.metadata().is_ok_and(|m| m.is_file()) {
+            return String::new();
+        }
+        let mut text = Vec::new();
+        let _ = f.take(1 << 20).read_to_end(&mut text);
+        String::from_utf8_lossy(&text).into_owned()
     }
 
     /// Every `K..name` / `S..name` link in `rcN.d` (host paths).

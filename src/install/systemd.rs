@@ -53,7 +53,8 @@ pub fn render(spec: &UnitSpec) -> Result<String, Unquotable> {
     let exec = quote(&spec.exec)?;
     let mut after = vec!["network-online.target".to_string()];
     after.extend(spec.shipper.iter().cloned());
-    let timeout = (spec.deadline + STOP_MARGIN).as_secs();
+    // `plan` refuses deadlines over a day; saturating keeps a direct caller from panicking.
+    let timeout = spec.deadline.saturating_add(STOP_MARGIN).as_secs();
     let mut u = String::new();
     u.push_str("# Written by `drainguard install`; removed by `drainguard uninstall`.\n");
     u.push_str("# At shutdown: apps stop -> drainguard waits until the shipper has delivered\n");

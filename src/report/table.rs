@@ -71,28 +71,35 @@ fn shipper(out: &mut String, s: &ShipperBacklog, opts: TableOptions) {
         display::path(&s.store)
     );
     let _ = writeln!(out, "  offsets mean: {}", meaning(s.offset_meaning));
-    let shown = s.files.len().min(opts.top);
-    if shown > 0 {
+    // Only the rows shown are ordered (a bounded heap over the files, not a sort of them all).
+    let shown = crate::backlog::top(&s.files, opts.top);
+    if !shown.is_empty() {
         let _ = writeln!(
             out,
             "  {:<13} {:>10} {:>14} {:>14}  PATH",
             "STATE", "BEHIND", "OFFSET", "SIZE"
         );
     }
-    for f in &s.files[..shown] {
+    for f in &shown {
         row(out, f);
     }
-    let rest = &s.files[shown..];
-    if !rest.is_empty() {
-        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
-        for f in rest {
-            *counts.entry(f.state.name()).or_default() += 1;
+    let rest = s.files.len() - shown.len();
+    if rest > 0 {
+        // The rest per state: the totals' counts minus the rows shown.
+        let mut counts = s.totals.by_state.clone();
+        for f in &shown {
+            if let Some(c) = counts.get_mut(f.state.name()) {
+                *c = c.saturating_sub(1);
+            }
         }
-        let parts: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        let parts: Vec<String> = counts
+            .iter()
+            .filter(|(_, v)| **v > 0)
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect();
         let _ = writeln!(
             out,
-            "  ... and {} more file(s): {} (--top N or --all to list)",
-            rest.len(),
+            "  ... and {rest} more file(s): {} (--top N or --all to list)",
             parts.join(", ")
         );
     }
@@ -116,6 +123,7 @@ fn shipper(out: &mut String, s: &ShipperBacklog, opts: TableOptions) {
         );
     }
     out.push('\n');
+    long_lines(out, s);
     for sk in &s.skipped {
         let _ = writeln!(
             out,
@@ -139,9 +147,32 @@ fn shipper(out: &mut String, s: &ShipperBacklog, opts: TableOptions) {
     let _ = writeln!(out, "  delivery: {}", s.delivery);
 }
 
+/// Files whose pending line is longer than the shipper's line limit: said on their own line,
+/// whether or not they are among the rows shown (they never block, and never ship as they are).
+fn long_lines(out: &mut String, s: &ShipperBacklog) {
+    let n = s.totals.by_state.get("long-line").copied().unwrap_or(0);
+    if n == 0 {
+        return;
+    }
+    let first = s
+        .files
+        .iter()
+        .find(|f| matches!(f.state, FileState::LongLine { .. }));
+    let example = first.map_or_else(String::new, |f| {
+        format!(", e.g. {}", display::path(&f.path))
+    });
+    let _ = writeln!(
+        out,
+        "  WARNING: {n} file(s) hold a line longer than the line limit at their offset{example}: \
+         nothing of it ships until a newline arrives (not blocking; see docs/wait.md)"
+    );
+}
+
 fn row(out: &mut String, f: &FileReport) {
     let behind = match &f.state {
-        FileState::PartialTail { bytes } => format!("({})", display::bytes(*bytes)),
+        FileState::PartialTail { bytes } | FileState::LongLine { bytes, .. } => {
+            format!("({})", display::bytes(*bytes))
+        }
         s if s.blocks() => display::bytes(s.blocking_bytes()),
         _ => "-".into(),
     };
@@ -152,6 +183,24 @@ fn row(out: &mut String, f: &FileReport) {
         FileState::Truncated { .. } => " (truncated: shipper has not re-read it yet)".into(),
         FileState::Ignored { reason } | FileState::Incomparable { reason } => {
             format!(" ({reason})")
+        }
+        FileState::LongLine {
+            limit,
+            shipper_limit,
+            ..
+        } => {
+            let whose = match shipper_limit {
+                Some(l) if l == limit => "the shipper's line limit".to_string(),
+                Some(l) => format!(
+                    "drainguard's read cap; the shipper's limit is {}",
+                    display::bytes(*l)
+                ),
+                None => "drainguard's read cap; the shipper has no line limit".to_string(),
+            };
+            format!(
+                " (no newline in the first {} after the offset, {whose}: ships only once a newline arrives)",
+                display::bytes(*limit)
+            )
         }
         _ => String::new(),
     };
@@ -165,4 +214,113 @@ fn row(out: &mut String, f: &FileReport) {
         display::path(&f.path),
         detail
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cursor::ShipperKind;
+    use std::path::PathBuf;
+
+    fn backlog(files: Vec<FileReport>) -> Assessment {
+        let mut s = ShipperBacklog {
+            shipper: ShipperKind::Filebeat,
+            store: PathBuf::from("/var/lib/filebeat/registry/filebeat"),
+            format: "memlog v1 (7.9+)".into(),
+            offset_meaning: OffsetMeaning::Delivered,
+            queues: vec![],
+            skipped: vec![],
+            notes: vec![],
+            totals: Default::default(),
+            files,
+            files_omitted: 0,
+            inputs_known: true,
+            verdict: Verdict::Behind,
+            delivery: String::new(),
+        };
+        for f in &s.files {
+            s.totals.files += 1;
+            *s.totals.by_state.entry(f.state.name()).or_default() += 1;
+        }
+        Assessment {
+            verdict: Verdict::Behind,
+            bytes_behind: 0,
+            queue: Default::default(),
+            shippers: vec![s],
+        }
+    }
+
+    fn file(path: &str, state: FileState) -> FileReport {
+        FileReport {
+            path: PathBuf::from(path),
+            keys: vec![],
+            offset: Some(0),
+            size: Some(0),
+            state,
+        }
+    }
+
+    fn table(a: &Assessment, top: usize) -> String {
+        let mut out = Vec::new();
+        write_table(&mut out, a, TableOptions { top }).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn top_rows_are_the_most_behind_and_the_rest_is_counted_by_state() {
+        let mut files: Vec<FileReport> = (0..50)
+            .map(|i| file(&format!("/log/s{i:02}"), FileState::Shipped))
+            .collect();
+        files.insert(17, file("/log/b1", FileState::Behind { bytes: 100 }));
+        files.insert(3, file("/log/b2", FileState::Behind { bytes: 5000 }));
+        files.push(file("/log/p", FileState::PartialTail { bytes: 3 }));
+        let t = table(&backlog(files), 3);
+        let rows: Vec<&str> = t.lines().filter(|l| l.contains("/log/")).collect();
+        assert_eq!(rows.len(), 3, "{t}");
+        assert!(
+            rows[0].contains("/log/b2") && rows[1].contains("/log/b1"),
+            "{t}"
+        );
+        assert!(
+            rows[2].contains("/log/p"),
+            "partial tail before shipped by path: {t}"
+        );
+        assert!(
+            t.contains("... and 50 more file(s): 50 shipped (--top N"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn long_lines_are_warned_about_even_when_not_shown() {
+        let mut files: Vec<FileReport> = (0..5)
+            .map(|i| file(&format!("/log/b{i}"), FileState::Behind { bytes: 10 }))
+            .collect();
+        files.push(file(
+            "/log/binary",
+            FileState::LongLine {
+                bytes: 1 << 30,
+                limit: 10 << 20,
+                shipper_limit: Some(10 << 20),
+            },
+        ));
+        let t = table(&backlog(files), 2);
+        assert!(!t.contains("  long-line"), "not among the rows shown: {t}");
+        assert!(
+            t.contains("WARNING: 1 file(s) hold a line longer than the line limit at their offset, e.g. /log/binary"),
+            "{t}"
+        );
+        let all = table(
+            &backlog(vec![file(
+                "/log/binary",
+                FileState::LongLine {
+                    bytes: 1 << 30,
+                    limit: 10 << 20,
+                    shipper_limit: None,
+                },
+            )]),
+            20,
+        );
+        assert!(all.contains("no newline in the first 10.0 MiB after the offset, drainguard's read cap; the shipper has no line limit"), "{all}");
+    }
 }

@@ -12,7 +12,7 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 pub enum Wake {
     /// A watched store changed.
     Changed,
-    /// SIGTERM or SIGINT arrived.
+    /// SIGTERM, SIGINT, SIGHUP or SIGQUIT arrived.
     Signal(i32),
     /// A [`StopFlag`](super::StopFlag) was raised.
     Stop,
@@ -90,11 +90,14 @@ fn watch(paths: &[PathBuf], tx: Sender<Wake>) -> (Option<RecommendedWatcher>, bo
 }
 
 fn listen_for_signals(tx: Sender<Wake>) -> Option<signal_hook::iterator::Handle> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT]) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+    // SIGHUP (the terminal or session went away) and SIGQUIT end the wait like SIGTERM: with
+    // a report and a run record, never silently.
+    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGQUIT])
+    {
         Ok(s) => s,
         Err(e) => {
-            tracing::warn!(error = %e, "cannot catch SIGTERM/SIGINT");
+            tracing::warn!(error = %e, "cannot catch SIGTERM/SIGINT/SIGHUP/SIGQUIT");
             return None;
         }
     };

@@ -6,9 +6,11 @@
 //! decides anything. "Drained" is only ever the backlog's own verdict: nothing is behind and
 //! the offsets (or the shipper's queue signal) prove delivery. A quiet period is never proof,
 //! unless the operator opts in with `--settle-after` for stores that cannot prove delivery,
-//! and then the report says so.
+//! and then the report says so. Nor is a store's silence: what a store forgets while its files
+//! still have bytes stays owed ([`owed`]).
 
 mod events;
+mod owed;
 mod progress;
 mod record;
 mod shortcut;
@@ -180,11 +182,35 @@ fn progress_marker(snapshots: &[StoreSnapshot]) -> u64 {
         .fold(0u64, u64::saturating_add)
 }
 
-/// Reads and fully assesses, remembering the result for the shortcut.
+/// What the loop keeps between reads: the shortcut's and the owed files' memory.
+#[derive(Default)]
+struct Memory {
+    shortcut: shortcut::Shortcut,
+    owed: owed::Owed,
+    /// The last read's error, while the stores cannot be read.
+    read_error: Option<String>,
+}
+
+/// Reads every store and puts back what a store forgot while it was owed.
+fn read(watched: &mut dyn Watched, mem: &mut Memory) -> Result<Vec<StoreSnapshot>, StoreError> {
+    match watched.read() {
+        Ok(mut snapshots) => {
+            mem.owed.restore(&mut snapshots);
+            mem.read_error = None;
+            Ok(snapshots)
+        }
+        Err(e) => {
+            mem.read_error = Some(e.to_string());
+            Err(e)
+        }
+    }
+}
+
+/// Fully assesses, remembering the result for the shortcut and what is owed.
 fn full_assessment(
     watched: &mut dyn Watched,
     snapshots: &[StoreSnapshot],
-    shortcut: &mut shortcut::Shortcut,
+    mem: &mut Memory,
 ) -> Assessment {
     let t = Instant::now();
     let a = watched.assess(snapshots);
@@ -194,22 +220,18 @@ fn full_assessment(
         bytes_behind = a.bytes_behind,
         "full assessment"
     );
-    shortcut.record(&a, t, cost);
+    mem.shortcut.record(&a, t, cost);
+    mem.owed.remember(snapshots, &a);
     a
 }
 
 /// Reads and fully assesses now, for a decision or a final report that needs the current state
 /// (the last assessment may be older: the shortcut, or a shipper that wrote and exited since).
-fn refresh(
-    watched: &mut dyn Watched,
-    shortcut: &mut shortcut::Shortcut,
-    last: &mut Assessment,
-    marker: &mut u64,
-) {
-    match watched.read() {
+fn refresh(watched: &mut dyn Watched, mem: &mut Memory, last: &mut Assessment, marker: &mut u64) {
+    match read(watched, mem) {
         Ok(snapshots) => {
             *marker = progress_marker(&snapshots);
-            *last = full_assessment(watched, &snapshots, shortcut);
+            *last = full_assessment(watched, &snapshots, mem);
         }
         Err(e) => tracing::warn!(error = %e, "reading the stores failed; reporting the last read"),
     }
@@ -238,9 +260,9 @@ pub fn drain(
     let t0 = Instant::now();
     let deadline_at = t0 + opts.deadline;
     let events = Events::new(&watched.watch_paths(), opts.catch_signals, stop);
-    let mut shortcut = shortcut::Shortcut::default();
-    let snapshots = watched.read()?;
-    let first = full_assessment(watched, &snapshots, &mut shortcut);
+    let mut mem = Memory::default();
+    let snapshots = read(watched, &mut mem)?;
+    let first = full_assessment(watched, &snapshots, &mut mem);
     let bytes_at_start = first.bytes_behind;
     let marker0 = progress_marker(&snapshots);
     let mut progress = progress::Progress::new(opts, bytes_at_start);
@@ -253,13 +275,23 @@ pub fn drain(
     // A shipper found dead is confirmed by one more read: it may have written its final
     // state and exited since the last one (Filebeat does exactly that when it is stopped).
     let mut death_rechecked = false;
-    let finish = |outcome: Outcome, a: Assessment, marker: u64| WaitReport {
-        outcome,
-        started,
-        elapsed: t0.elapsed(),
-        bytes_at_start,
-        bytes_shipped: marker.saturating_sub(marker0),
-        final_assessment: a,
+    let finish = |outcome: Outcome, mut a: Assessment, marker: u64, mem: &Memory| {
+        if let Some(e) = &mem.read_error {
+            // The report is from the last read that worked: say so on every store.
+            for s in &mut a.shippers {
+                s.notes.push(format!(
+                    "the stores could not be read again ({e}); this is the last read that worked"
+                ));
+            }
+        }
+        WaitReport {
+            outcome,
+            started,
+            elapsed: t0.elapsed(),
+            bytes_at_start,
+            bytes_shipped: marker.saturating_sub(marker0),
+            final_assessment: a,
+        }
     };
     if !unprovable(&last).is_empty() && opts.settle_after.is_none() {
         tracing::warn!(
@@ -271,7 +303,7 @@ pub fn drain(
         let now = Instant::now();
         if last.verdict == Verdict::Drained {
             progress.done();
-            return Ok(finish(Outcome::Drained, last, marker));
+            return Ok(finish(Outcome::Drained, last, marker, &mem));
         }
         if !opts.wait_for_restart {
             // The shippers that hold the verdict back. Dead with bytes behind: nothing more
@@ -287,7 +319,7 @@ pub fn drain(
             if !dead.is_empty() {
                 if !death_rechecked {
                     death_rechecked = true;
-                    refresh(watched, &mut shortcut, &mut last, &mut marker);
+                    refresh(watched, &mut mem, &mut last, &mut marker);
                     fresh = true;
                     continue;
                 }
@@ -296,6 +328,7 @@ pub fn drain(
                     Outcome::ShipperDead { shippers: dead },
                     last,
                     marker,
+                    &mem,
                 ));
             }
         }
@@ -303,27 +336,28 @@ pub fn drain(
         if last.verdict == Verdict::Unconfirmed {
             match opts.settle_after {
                 Some(settle) => {
-                    if now.duration_since(last_change) >= settle {
+                    // Never settled on a store that cannot be read now.
+                    if now.duration_since(last_change) >= settle && mem.read_error.is_none() {
                         progress.done();
-                        return Ok(finish(Outcome::Settled, last, marker));
+                        return Ok(finish(Outcome::Settled, last, marker, &mem));
                     }
                 }
                 None => {
                     progress.done();
                     let shippers = unprovable(&last);
-                    return Ok(finish(Outcome::Unprovable { shippers }, last, marker));
+                    return Ok(finish(Outcome::Unprovable { shippers }, last, marker, &mem));
                 }
             }
         }
         if now >= deadline_at {
             if !fresh {
                 // The per-file report must be current (and a drain that just finished counts).
-                refresh(watched, &mut shortcut, &mut last, &mut marker);
+                refresh(watched, &mut mem, &mut last, &mut marker);
                 fresh = true;
                 continue;
             }
             progress.done();
-            return Ok(finish(Outcome::Deadline, last, marker));
+            return Ok(finish(Outcome::Deadline, last, marker, &mem));
         }
         stall.check(&last, now);
         progress.update(&last, now.duration_since(t0));
@@ -334,23 +368,23 @@ pub fn drain(
         match events.next(timeout) {
             Wake::Signal(signal) => {
                 if !fresh {
-                    refresh(watched, &mut shortcut, &mut last, &mut marker);
+                    refresh(watched, &mut mem, &mut last, &mut marker);
                 }
                 progress.done();
-                return Ok(finish(Outcome::Interrupted { signal }, last, marker));
+                return Ok(finish(Outcome::Interrupted { signal }, last, marker, &mem));
             }
             Wake::Stop => {
                 if !fresh {
-                    refresh(watched, &mut shortcut, &mut last, &mut marker);
+                    refresh(watched, &mut mem, &mut last, &mut marker);
                 }
                 progress.done();
                 let reason = stop.reason().unwrap_or_default();
-                return Ok(finish(Outcome::Stopped { reason }, last, marker));
+                return Ok(finish(Outcome::Stopped { reason }, last, marker, &mem));
             }
             Wake::Changed | Wake::Tick => {}
         }
         let t_read = Instant::now();
-        let snapshots = match watched.read() {
+        let snapshots = match read(watched, &mut mem) {
             Ok(s) => {
                 tracing::debug!(
                     cost_ms = t_read.elapsed().as_secs_f64() * 1000.0,
@@ -372,11 +406,12 @@ pub fn drain(
             last_change = Instant::now();
         }
         marker = m;
-        if last.verdict == Verdict::Behind && shortcut.still_behind(&snapshots, Instant::now()) {
+        if last.verdict == Verdict::Behind && mem.shortcut.still_behind(&snapshots, Instant::now())
+        {
             fresh = false;
             continue;
         }
-        let a = full_assessment(watched, &snapshots, &mut shortcut);
+        let a = full_assessment(watched, &snapshots, &mut mem);
         fresh = true;
         if a.bytes_behind != last.bytes_behind {
             last_change = Instant::now();

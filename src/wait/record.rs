@@ -1,19 +1,16 @@
 //! The run record: one line per `wait` run appended to the log file (like the original
 //! tool's debug.log), so an operator can see after the fact what every shutdown waited for.
 
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::Path;
 
 use super::WaitReport;
 use crate::root::Root;
 
-/// Appends the record of `r` to `log_file` (a host path under `root`), creating the directory.
+/// Appends the record of `r` to `log_file` (a host path under `root`; a relative one is taken
+/// from the current directory), creating the directory. Written like install's files: below
+/// the root, never through a link, never blocking on a FIFO.
 pub fn append_record(root: &Root, log_file: &Path, r: &WaitReport) -> std::io::Result<()> {
-    let local = root.host_to_local(log_file);
-    if let Some(dir) = local.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
+    let host = crate::install::beneath::lexical(&std::path::absolute(log_file)?);
     let files_left: usize = r
         .final_assessment
         .shippers
@@ -36,6 +33,7 @@ pub fn append_record(root: &Root, log_file: &Path, r: &WaitReport) -> std::io::R
         q.queued_bytes,
         q.unacked_bytes,
     );
-    let mut f = OpenOptions::new().create(true).append(true).open(&local)?;
-    f.write_all(line.as_bytes())
+    crate::install::beneath::Beneath::open(root)
+        .and_then(|b| b.append(&host, line.as_bytes(), 0o644))
+        .map_err(std::io::Error::other)
 }

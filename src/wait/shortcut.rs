@@ -89,6 +89,7 @@ mod tests {
             files,
             files_omitted: 0,
             totals: Totals::default(),
+            inputs_known: true,
             verdict: Verdict::Behind,
             delivery: String::new(),
         }])
@@ -124,6 +125,7 @@ mod tests {
             offset_meaning: OffsetMeaning::Delivered,
             queues: vec![],
             notes: vec![],
+            max_line_bytes: Some(10 * 1024 * 1024),
         }]
     }
 

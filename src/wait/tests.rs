@@ -53,6 +53,7 @@ fn shipper(meaning: OffsetMeaning, behind: u64, queues: Vec<QueueSignal>) -> Shi
         notes: vec![],
         files: vec![],
         files_omitted: 0,
+        inputs_known: true,
         totals: Totals {
             files: 1,
             blocking_files: usize::from(behind > 0),

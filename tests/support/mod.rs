@@ -159,3 +159,4 @@ pub fn fake_http_counted(
     });
     (port, served)
 }
+pub mod strace;

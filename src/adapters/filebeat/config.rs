@@ -23,6 +23,9 @@ pub struct Input {
     pub ignore_older: Option<Duration>,
     /// `prospector.scanner.fingerprint.{offset,length}` (defaults 0 and 1024).
     pub fingerprint: (u64, u64),
+    /// The maximum line length: `max_bytes` (log input) or `message_max_bytes` (filestream),
+    /// when set.
+    pub max_bytes: Option<u64>,
 }
 
 /// What filebeat.yml says.
@@ -144,6 +147,9 @@ fn parse_input(item: &Value, local: &Path, cfg: &mut Config) -> Result<(), Store
         exclude_files: strings(lookup(item, "exclude_files")),
         ignore_older,
         fingerprint: (fp("offset", 0), fp("length", 1024)),
+        max_bytes: lookup(item, "max_bytes")
+            .or_else(|| lookup(item, "message_max_bytes"))
+            .and_then(Value::as_u64),
         kind,
     });
     Ok(())
@@ -282,6 +288,7 @@ filebeat.inputs:
     prospector.scanner.fingerprint:
       offset: 10
       length: 64
+    message_max_bytes: 1048576
   - type: journald
     id: j
   - type: log
@@ -289,6 +296,7 @@ filebeat.inputs:
     paths: [/x]
   - type: log
     paths: /var/log/syslog
+    max_bytes: 20971520
 queue.disk:
   path: /var/lib/filebeat/dq
 "#;
@@ -306,6 +314,16 @@ queue.disk:
         assert_eq!(app.fingerprint, (10, 64));
         assert_eq!(cfg.inputs[1].paths, vec!["/var/log/syslog".to_string()]);
         assert_eq!(cfg.inputs[1].fingerprint, (0, 1024));
+        assert_eq!(
+            app.max_bytes,
+            Some(1024 * 1024),
+            "filestream message_max_bytes"
+        );
+        assert_eq!(
+            cfg.inputs[1].max_bytes,
+            Some(20 * 1024 * 1024),
+            "log max_bytes"
+        );
         assert_eq!(
             cfg.disk_queue,
             Some(Some(PathBuf::from("/var/lib/filebeat/dq")))

@@ -113,10 +113,20 @@ fn reader_at(
                 .as_deref()
                 .map(|r| crate::display::path(&root.local_to_host(r)))
                 .unwrap_or_else(|| "no path.data".into());
+            // A directory is there but holds no registry: not "has Filebeat run yet?".
+            let (looked_in, flag) = match registry.as_deref().map(std::fs::metadata) {
+                Some(Ok(m)) if m.is_dir() => (
+                    format!(
+                        "{looked}, a directory without meta.json, filebeat/meta.json or filebeat.db"
+                    ),
+                    "--registry <path.data>/registry or --data-path <path.data>",
+                ),
+                _ => (looked, "--data-path or --registry (has Filebeat run yet?)"),
+            };
             return Err(StoreError::NotFound {
                 shipper: "filebeat",
-                looked_in: looked,
-                flag: "--data-path or --registry (has Filebeat run yet?)",
+                looked_in,
+                flag,
             });
         }
         _ => return Ok(None),
@@ -185,6 +195,13 @@ fn layout_of(registry: &Path) -> Result<Option<StoreLayout>, StoreError> {
     };
     if meta.is_file() {
         return file_layout(registry);
+    }
+    if !meta.is_dir() {
+        return Err(StoreError::not_regular(
+            registry,
+            &meta,
+            "a Filebeat registry: point --registry at path.data/registry (a file for 5.x-6.x, a directory holding filebeat/meta.json for 7.x+)",
+        ));
     }
     let dir = if is_file(&registry.join("meta.json"))? {
         registry.to_path_buf()

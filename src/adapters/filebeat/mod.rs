@@ -150,6 +150,7 @@ impl StoreReader for FilebeatReader {
             offset_meaning,
             queues,
             notes,
+            max_line_bytes: self.max_line_bytes(),
         })
     }
 }
@@ -262,6 +263,20 @@ impl FilebeatReader {
         (cursors, skipped, fp_inputs)
     }
 
+    /// The longest line any input accepts (a file's input is not known): the configured
+    /// `max_bytes` / `message_max_bytes`, else Filebeat's default.
+    fn max_line_bytes(&self) -> Option<u64> {
+        let default = ShipperKind::Filebeat.default_max_line_bytes();
+        let Some(c) = &self.config else {
+            return default;
+        };
+        c.inputs
+            .iter()
+            .map(|i| i.max_bytes.or(default))
+            .max()
+            .unwrap_or(default)
+    }
+
     fn inputs(&self, fingerprint_inputs: &[String]) -> Vec<InputSpec> {
         let Some(cfg) = &self.config else {
             return Vec::new();
@@ -289,6 +304,7 @@ impl FilebeatReader {
                         .collect(),
                     ignore_older: i.ignore_older,
                     min_size,
+                    lagging_state: None,
                 }
             })
             .collect()

@@ -1,7 +1,7 @@
-//! The `in_tail` DB, read through SQLite strictly read-only (WAL content included).
+//! The `in_tail` DB, read from a private copy (WAL content included): nothing of Fluent Bit's
+//! is written or locked (see [`super::dbcopy`]).
 
 use std::path::Path;
-use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -10,40 +10,60 @@ use crate::error::{Position, StoreError};
 
 use crate::adapters::common;
 
-const BUSY_RETRIES: u32 = 5;
-
-/// Reads the DB read-only through SQLite (WAL content included). Retries SQLITE_BUSY
-/// briefly, then fails with a clear error.
+/// Reads the DB's latest committed state: the main file and its `-wal`, copied to a private
+/// directory and opened there (SQLite applies the WAL's complete transactions to the copy).
+/// Without a usable temp dir, the main file alone is read `immutable` (no lock, no file
+/// created), and the report says that WAL content was not seen.
 pub fn read_db(db: &Path) -> Result<StoreSnapshot, StoreError> {
-    let mut last = None;
-    for attempt in 0..BUSY_RETRIES {
-        match try_read(db) {
-            Err(
-                e @ rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error {
-                        code:
-                            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked,
-                        ..
-                    },
-                    _,
-                ),
-            ) => {
-                tracing::debug!(attempt, "fluent-bit DB busy: {e}");
-                last = Some(e);
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Err(e) => return Err(sql_error(db, e)),
-            Ok(s) => return Ok(s),
+    let copy = match super::dbcopy::take(db)? {
+        Ok(copy) => copy,
+        Err(no_temp) => return read_main_only(db, &no_temp),
+    };
+    // The copy is ours: SQLite may recover its WAL and lock it as it likes.
+    let conn = Connection::open_with_flags(
+        &copy.main,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| sql_error(db, e))?;
+    let snap = query(db, &conn).map_err(|e| sql_error(db, e))?;
+    drop(conn);
+    drop(copy);
+    Ok(snap)
+}
+
+/// The main file alone, opened `immutable=1`: SQLite then takes no lock and opens no `-wal`
+/// or `-shm`. Rows that live only in the WAL are not seen: offsets are older than Fluent
+/// Bit's, never newer, so the backlog errs towards "behind".
+fn read_main_only(db: &Path, why: &StoreError) -> Result<StoreSnapshot, StoreError> {
+    super::dbcopy::check_regular(db)?;
+    tracing::warn!(db = %crate::display::path(db), error = %why, "no private copy of the fluent-bit DB can be made; reading its main file only");
+    let Some(text) = db.to_str() else {
+        return Err(StoreError::corrupt(
+            db,
+            Position::default(),
+            format!("cannot copy the DB ({why}), and its path is not UTF-8 for a read-only open"),
+        ));
+    };
+    let mut uri = String::from("file:");
+    for c in text.chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
         }
     }
-    Err(StoreError::corrupt(
-        db,
-        Position::default(),
-        format!(
-            "database stayed busy/locked after {BUSY_RETRIES} tries ({}); if `db.locking true` is set, Fluent Bit holds an exclusive lock: set db.locking false",
-            last.map(|e| e.to_string()).unwrap_or_default()
-        ),
-    ))
+    uri.push_str("?immutable=1");
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(uri, flags).map_err(|e| sql_error(db, e))?;
+    let mut snap = query(db, &conn).map_err(|e| sql_error(db, e))?;
+    snap.notes.push(format!(
+        "the DB could not be copied to a private directory ({why}): its -wal was not read, so \
+         offsets may be older than Fluent Bit's (never newer); set TMPDIR to a writable directory"
+    ));
+    Ok(snap)
 }
 
 fn sql_error(db: &Path, e: rusqlite::Error) -> StoreError {
@@ -63,37 +83,8 @@ fn sql_error(db: &Path, e: rusqlite::Error) -> StoreError {
     }
 }
 
-/// Opens the DB without ever creating a file next to it. With a `-wal` file present (a writer
-/// is active or crashed) SQLite reads through it read-only. Without one, everything is in the
-/// main file, and a plain read-only open would create empty `-wal`/`-shm` files owned by us
-/// (which a non-root Fluent Bit could then not open): open it `immutable` instead.
-fn open_read_only(db: &Path) -> Result<Connection, rusqlite::Error> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let mut wal = db.as_os_str().to_owned();
-    wal.push("-wal");
-    if Path::new(&wal).exists() {
-        return Connection::open_with_flags(db, flags);
-    }
-    let Some(text) = db.to_str() else {
-        // Not expressible as a URI: the plain open (may create -shm; rare).
-        return Connection::open_with_flags(db, flags);
-    };
-    let mut uri = String::from("file:");
-    for c in text.chars() {
-        match c {
-            '%' => uri.push_str("%25"),
-            '?' => uri.push_str("%3f"),
-            '#' => uri.push_str("%23"),
-            c => uri.push(c),
-        }
-    }
-    uri.push_str("?immutable=1");
-    Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
-}
-
-fn try_read(db: &Path) -> Result<StoreSnapshot, rusqlite::Error> {
-    let conn = open_read_only(db)?;
-    conn.busy_timeout(Duration::from_millis(200))?;
+/// The cursors of `conn` (a copy of `db`).
+fn query(db: &Path, conn: &Connection) -> Result<StoreSnapshot, rusqlite::Error> {
     let has_marker = conn
         .prepare("SELECT 1 FROM pragma_table_info('in_tail_files') WHERE name = 'offset_marker'")?
         .exists([])?;

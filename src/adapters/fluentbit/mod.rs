@@ -1,8 +1,8 @@
 //! Fluent Bit `in_tail` DB: SQLite table `in_tail_files(id, name, offset, inode, created,
 //! rotated[, offset_marker, offset_marker_size])`.
 //!
-//! Opened through SQLite with `SQLITE_OPEN_READ_ONLY` so rows that live only in the `-wal`
-//! file are seen; no write lock is ever taken. Identity is the inode (no device); the row with
+//! Read from a private copy of the DB and its `-wal` (rows that live only in the WAL are
+//! seen), so nothing beside Fluent Bit's DB is ever written or locked. Identity is the inode (no device); the row with
 //! the highest `id` per inode wins, as in Fluent Bit's `SELECT .. ORDER BY id DESC`. Offsets
 //! mean "read": delivery needs the HTTP API's storage/output metrics or the input's chunks
 //! on disk. One store per `tail` input of the config: `config` finds them, `db` reads a
@@ -11,6 +11,7 @@
 mod chunks;
 mod config;
 mod db;
+mod dbcopy;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,241 @@
+//! What was owed stays owed: a store that forgets a file is no evidence of delivery.
+//!
+//! Between two reads a store can lose entries for reasons that have nothing to do with
+//! delivery: its checkpoint is deleted, the registry directory is removed (or recreated
+//! empty), a state file is truncated, an operator cleans up. Comparing only the latest read
+//! with the disk would then find nothing behind and release the host with bytes unshipped.
+//!
+//! So the wait loop remembers, per store, the cursors of every file that blocked at the last
+//! full assessment, and before each assessment puts back every remembered cursor that its
+//! store no longer has (same key, or same file identity under another key). The restored
+//! cursor is assessed like any other: a file still on disk with bytes beyond the remembered
+//! offset stays behind; a file that was deleted meanwhile is gone (nothing left to ship); a
+//! store that records the file again with a newer offset replaces the remembered one. Only the
+//! shipper's store can clear what is owed; its silence cannot.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use crate::backlog::Assessment;
+use crate::cursor::{Cursor, Identity, ShipperKind, StoreSnapshot};
+
+/// The cursors of the files that blocked at the last full assessment, per store.
+#[derive(Debug, Default)]
+pub struct Owed {
+    stores: HashMap<(ShipperKind, PathBuf), Vec<Cursor>>,
+    /// How many restored cursors each store had at the last read (to warn once per change).
+    restored: HashMap<(ShipperKind, PathBuf), usize>,
+}
+
+impl Owed {
+    /// Puts back into each snapshot the owed cursors that its store no longer records.
+    pub fn restore(&mut self, snapshots: &mut [StoreSnapshot]) {
+        for s in snapshots.iter_mut() {
+            let id = (s.shipper, s.store.clone());
+            let Some(owed) = self.stores.get(&id) else {
+                continue;
+            };
+            let missing: Vec<Cursor> = {
+                let keys: HashSet<&str> = s.cursors.iter().map(|c| c.key.as_str()).collect();
+                let ids: HashSet<&Identity> = s
+                    .cursors
+                    .iter()
+                    .filter(|c| c.identity != Identity::Path)
+                    .map(|c| &c.identity)
+                    .collect();
+                let paths: HashSet<&std::path::Path> = s
+                    .cursors
+                    .iter()
+                    .filter(|c| c.identity == Identity::Path)
+                    .filter_map(|c| c.path.as_deref())
+                    .collect();
+                owed.iter()
+                    .filter(|c| !keys.contains(c.key.as_str()))
+                    .filter(|c| match &c.identity {
+                        Identity::Path => c.path.as_deref().is_none_or(|p| !paths.contains(p)),
+                        id => !ids.contains(id),
+                    })
+                    .cloned()
+                    .collect()
+            };
+            let before = self.restored.insert(id, missing.len()).unwrap_or(0);
+            if missing.is_empty() {
+                continue;
+            }
+            if before != missing.len() {
+                tracing::warn!(
+                shipper = %s.shipper,
+                store = %crate::display::path(&s.store),
+                entries = missing.len(),
+                "the store no longer records files that were behind; keeping them owed at their last offsets"
+                );
+            }
+            s.notes.push(format!(
+                "{} entr{} that still had bytes to ship vanished from the store ({}); they stay \
+                 owed at their last offsets until the store records them delivered or the files \
+                 are deleted",
+                missing.len(),
+                if missing.len() == 1 { "y" } else { "ies" },
+                sample_keys(&missing)
+            ));
+            s.cursors.extend(missing);
+        }
+    }
+
+    /// Remembers, per store, the cursors of the files that block in `a` (assessed from
+    /// `snapshots`, restored cursors included). A store missing from `a` keeps its memory.
+    pub fn remember(&mut self, snapshots: &[StoreSnapshot], a: &Assessment) {
+        for b in &a.shippers {
+            let Some(s) = snapshots
+                .iter()
+                .find(|s| s.shipper == b.shipper && s.store == b.store)
+            else {
+                continue;
+            };
+            let blocking: HashSet<&str> = b
+                .files
+                .iter()
+                .filter(|f| f.state.blocks())
+                .flat_map(|f| f.keys.iter().map(String::as_str))
+                .collect();
+            let cursors: Vec<Cursor> = s
+                .cursors
+                .iter()
+                .filter(|c| blocking.contains(c.key.as_str()))
+                .cloned()
+                .collect();
+            self.stores.insert((s.shipper, s.store.clone()), cursors);
+        }
+    }
+}
+
+/// Up to three keys, for the note.
+fn sample_keys(cursors: &[Cursor]) -> String {
+    let mut keys: Vec<String> = cursors
+        .iter()
+        .take(3)
+        .map(|c| match &c.path {
+            Some(p) => crate::display::path(p),
+            None => c.key.clone(),
+        })
+        .collect();
+    if cursors.len() > 3 {
+        keys.push(format!("and {} more", cursors.len() - 3));
+    }
+    keys.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backlog::{FileReport, FileState, ShipperBacklog, Totals, Verdict};
+    use crate::cursor::OffsetMeaning;
+
+    fn cursor(key: &str, identity: Identity, path: &str, offset: u64) -> Cursor {
+        Cursor {
+            key: key.into(),
+            identity,
+            path: Some(PathBuf::from(path)),
+            offset,
+            unit: Default::default(),
+        }
+    }
+
+    fn snapshot(cursors: Vec<Cursor>) -> StoreSnapshot {
+        StoreSnapshot {
+            shipper: ShipperKind::Filebeat,
+            store: PathBuf::from("/s"),
+            format: "test".into(),
+            cursors,
+            skipped: vec![],
+            inputs: vec![],
+            offset_meaning: OffsetMeaning::Delivered,
+            queues: vec![],
+            notes: vec![],
+            max_line_bytes: None,
+        }
+    }
+
+    /// An assessment where the files of `blocking` keys are behind, the others shipped.
+    fn assessment(s: &StoreSnapshot, blocking: &[&str]) -> Assessment {
+        let files = s
+            .cursors
+            .iter()
+            .map(|c| FileReport {
+                path: c.path.clone().unwrap_or_default(),
+                keys: vec![c.key.clone()],
+                offset: Some(c.offset),
+                size: Some(100),
+                state: if blocking.contains(&c.key.as_str()) {
+                    FileState::Behind {
+                        bytes: 100 - c.offset,
+                    }
+                } else {
+                    FileState::Shipped
+                },
+            })
+            .collect();
+        crate::backlog::combine(vec![ShipperBacklog {
+            shipper: s.shipper,
+            store: s.store.clone(),
+            format: "test".into(),
+            offset_meaning: OffsetMeaning::Delivered,
+            queues: vec![],
+            skipped: vec![],
+            notes: vec![],
+            files,
+            files_omitted: 0,
+            totals: Totals::default(),
+            inputs_known: false,
+            verdict: Verdict::Behind,
+            delivery: String::new(),
+        }])
+    }
+
+    fn keys(s: &StoreSnapshot) -> Vec<&str> {
+        s.cursors.iter().map(|c| c.key.as_str()).collect()
+    }
+
+    #[test]
+    fn only_owed_cursors_the_store_forgot_are_put_back() {
+        let ino = |i| Identity::Inode { ino: i };
+        let first = snapshot(vec![
+            cursor("a", ino(1), "/l/a", 10),
+            cursor("b", ino(2), "/l/b", 100),
+            cursor("c", ino(3), "/l/c", 20),
+            cursor("p", Identity::Path, "/l/p", 5),
+        ]);
+        let mut owed = Owed::default();
+        owed.remember(
+            std::slice::from_ref(&first),
+            &assessment(&first, &["a", "c", "p"]),
+        );
+
+        // The store lost every entry: the owed ones come back, the shipped one does not.
+        let mut s = vec![snapshot(vec![])];
+        owed.restore(&mut s);
+        assert_eq!(keys(&s[0]), vec!["a", "c", "p"]);
+        assert!(s[0].notes[0].contains("3 entries"), "{:?}", s[0].notes);
+
+        // Same file under a new key (same identity) or, for path identities, the same path:
+        // the store still records it; its new cursor counts, not the remembered one.
+        let mut s = vec![snapshot(vec![
+            cursor("a2", ino(1), "/l/a", 50),
+            cursor("p2", Identity::Path, "/l/p", 7),
+        ])];
+        owed.restore(&mut s);
+        assert_eq!(keys(&s[0]), vec!["a2", "p2", "c"]);
+
+        // Once "c" is no longer blocking (e.g. its file was deleted: gone), it is forgotten.
+        owed.remember(&s[..1], &assessment(&s[0], &["a2"]));
+        let mut s = vec![snapshot(vec![])];
+        owed.restore(&mut s);
+        assert_eq!(keys(&s[0]), vec!["a2"]);
+        // Another store's snapshot is left alone.
+        let mut other = snapshot(vec![]);
+        other.store = PathBuf::from("/other");
+        let mut s = vec![other];
+        owed.restore(&mut s);
+        assert!(s[0].cursors.is_empty());
+    }
+}

@@ -1,0 +1,600 @@
+//! The read-only promise, proven with strace for every adapter: `status` and `wait` never
+//! write, create, truncate, rename, remove or lock anything under the shipper's store
+//! directories or its log directories, while a live writer (where the shipper has one: the
+//! Fluent Bit WAL, memlog appends, rewritten checkpoints) keeps changing the store.
+//! (rsyslog: tests/rsyslog_real.rs, against a real rsyslogd.)
+
+mod support;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use drainguard::testkit::{self, filebeat as tk};
+use support::drainguard;
+use support::strace::{assert_read_only, available};
+
+/// A host: a store directory, a log directory with one log, and the writer thread.
+struct Host {
+    d: tempfile::TempDir,
+    stop: Arc<AtomicBool>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl Host {
+    fn new() -> Host {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("store")).unwrap();
+        std::fs::create_dir_all(d.path().join("logs")).unwrap();
+        std::fs::write(d.path().join("logs/app.log"), "one\ntwo\nthree\n").unwrap();
+        Host {
+            d,
+            stop: Arc::new(AtomicBool::new(false)),
+            writer: None,
+        }
+    }
+    fn store(&self) -> PathBuf {
+        self.d.path().join("store")
+    }
+    fn logs(&self) -> PathBuf {
+        self.d.path().join("logs")
+    }
+    fn log(&self) -> PathBuf {
+        self.logs().join("app.log")
+    }
+    fn ino_dev(&self) -> (u64, u64) {
+        let m = std::fs::metadata(self.log()).unwrap();
+        (m.ino(), m.dev())
+    }
+    /// Runs `step(n)` in a loop (n = 0, 1, ...) until the host is dropped.
+    fn live(&mut self, mut step: impl FnMut(u64) + Send + 'static) {
+        let stop = self.stop.clone();
+        self.writer = Some(std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(Ordering::SeqCst) {
+                step(n);
+                n += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }));
+    }
+    /// `status` and `wait` with `args`, each under strace: nothing of the shipper's changes.
+    fn check(&self, args: &[&str]) {
+        let protected = [self.store(), self.logs()];
+        let protected: Vec<&Path> = protected.iter().map(PathBuf::as_path).collect();
+        let mut status = drainguard();
+        status.arg("status").args(args);
+        let out = assert_read_only(&status, &protected);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "status ran: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut wait = drainguard();
+        wait.args(["wait", "--no-log-file", "--quiet", "--interval", "50ms"])
+            .args(["--deadline", "1500ms"])
+            .args(["--shipper-pid", &std::process::id().to_string()])
+            .args(args);
+        let out = assert_read_only(&wait, &protected);
+        assert!(
+            matches!(out.status.code(), Some(0 | 2 | 3)),
+            "wait ran: {:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn filebeat_memlog_with_a_live_appender_and_checkpoints() {
+    if !available() {
+        return;
+    }
+    let mut h = Host::new();
+    let dir = h.store().join("registry/filebeat");
+    let mut w = tk::MemlogWriter::create(&dir).unwrap();
+    // Checkpoint (rename in, old one deleted, log.json truncated) every 2 KB of ops.
+    w.checkpoint_size = 2048;
+    let (ino, dev) = h.ino_dev();
+    let log = h.log();
+    h.live(move |n| {
+        let v = tk::log_value(s(&log), n % 14, ino, dev);
+        w.set(&tk::log_key(ino, dev), v).unwrap();
+    });
+    let data = h.store();
+    h.check(&["--data-path", s(&data)]);
+}
+
+/// With filebeat.yml: its inputs (untracked files are looked for in the log directory) and
+/// `queue.disk`, whose segments are listed, never touched.
+#[test]
+fn filebeat_memlog_with_inputs_and_a_disk_queue() {
+    if !available() {
+        return;
+    }
+    let mut h = Host::new();
+    let dir = h.store().join("registry/filebeat");
+    let mut w = tk::MemlogWriter::create(&dir).unwrap();
+    std::fs::create_dir_all(h.store().join("diskqueue")).unwrap();
+    std::fs::write(h.store().join("diskqueue/1.seg"), b"frames").unwrap();
+    std::fs::write(h.logs().join("new.log"), b"untracked\n").unwrap();
+    let cfg = h.d.path().join("filebeat.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "path.data: {}\nqueue.disk:\n  max_size: 1GB\nfilebeat.inputs:\n  - type: log\n    paths: [\"{}/*.log\"]\n",
+            h.store().display(),
+            h.logs().display()
+        ),
+    )
+    .unwrap();
+    let (ino, dev) = h.ino_dev();
+    let log = h.log();
+    h.live(move |n| {
+        let v = tk::log_value(s(&log), n % 14, ino, dev);
+        w.set(&tk::log_key(ino, dev), v).unwrap();
+    });
+    h.check(&["--config", s(&cfg)]);
+}
+
+#[test]
+fn filebeat_data_json_rewritten_by_rename() {
+    if !available() {
+        return;
+    }
+    let mut h = Host::new();
+    let dir = h.store().join("registry/filebeat");
+    let (ino, dev) = h.ino_dev();
+    let log = h.log();
+    tk::write_data_json(&dir, &[tk::legacy_state(s(&log), 4, ino, dev)]).unwrap();
+    // Filebeat writes meta.json once, then replaces data.json by rename.
+    let data_json = dir.join("data.json");
+    h.live(move |n| {
+        tk::write_legacy(&data_json, &[tk::legacy_state(s(&log), n % 14, ino, dev)]).unwrap();
+    });
+    let data = h.store();
+    h.check(&["--data-path", s(&data)]);
+}
+
+#[test]
+fn filebeat_legacy_registry_rewritten_by_rename() {
+    if !available() {
+        return;
+    }
+    let mut h = Host::new();
+    let reg = h.store().join("registry");
+    let (ino, dev) = h.ino_dev();
+    let log = h.log();
+    tk::write_legacy(&reg, &[tk::legacy_state(s(&log), 4, ino, dev)]).unwrap();
+    h.live(move |n| {
+        tk::write_legacy(&reg, &[tk::legacy_state(s(&log), n % 14, ino, dev)]).unwrap();
+    });
+    let data = h.store();
+    h.check(&["--data-path", s(&data)]);
+}
+
+/// Fluent Bit keeps its DB open in WAL mode and updates offsets continuously: the rows live
+/// in the -wal, and no -shm may be created, no lock taken, nothing written beside it.
+#[test]
+fn fluentbit_wal_db_with_a_live_writer() {
+    if !available() {
+        return;
+    }
+    let mut h = Host::new();
+    let db = h.store().join("tail.db");
+    let (ino, _) = h.ino_dev();
+    let log = h.log();
+    let conf = h.d.path().join("fluent-bit.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[SERVICE]\n    storage.path {}\n[INPUT]\n    Name tail\n    Path {}/*.log\n    DB {}\n    storage.type filesystem\n",
+            h.store().join("chunks").display(),
+            h.logs().display(),
+            db.display()
+        ),
+    )
+    .unwrap();
+    // A chunk Fluent Bit buffers on disk (listed, never opened for writing).
+    std::fs::create_dir_all(h.store().join("chunks/tail.0")).unwrap();
+    std::fs::write(h.store().join("chunks/tail.0/1-1764031111.flb"), b"chunk").unwrap();
+    let w = testkit::fluentbit::create(&db, true).unwrap();
+    let id = testkit::fluentbit::insert(&w, s(&log), 4, ino).unwrap();
+    // Fluent Bit's own checkpoints: the main file changes too, now and then.
+    w.pragma_update(None, "wal_autocheckpoint", 20).unwrap();
+    h.live(move |n| {
+        testkit::fluentbit::update_offset(&w, id, n % 14).unwrap();
+    });
+    assert!(Path::new(&format!("{}-wal", db.display())).exists());
+    h.check(&["--shipper", "fluent-bit", "--config", s(&conf)]);
+}
+
+#[test]
+fn vector_checkpoints_rewritten_by_rename_and_a_disk_buffer() {
+    if !available() {
+        return;
+    }
+    let mut h = Host::new();
+    let (ino, dev) = h.ino_dev();
+    let conf = h.d.path().join("vector.yaml");
+    std::fs::write(
+        &conf,
+        format!(
+            "data_dir: {}\nsources:\n  app:\n    type: file\n    include: [\"{}/*.log\"]\n    fingerprint:\n      strategy: device_and_inode\nsinks:\n  out:\n    type: http\n    inputs: [app]\n    acknowledgements:\n      enabled: true\n    buffer:\n      type: disk\n      max_size: 268435488\n",
+            h.store().display(),
+            h.logs().display()
+        ),
+    )
+    .unwrap();
+    // The sink's disk buffer: its ledger (and the lock file Vector holds) are read, never
+    // locked.
+    testkit::vector::write_ledger(&h.store().join("buffer/v2/out"), 4, 0, 0, 1).unwrap();
+    let dir = h.store().join("app");
+    let doc =
+        move |pos| testkit::vector::document(&[(testkit::vector::Fp::DevInode(dev, ino), pos)]);
+    testkit::vector::write(&dir, &doc(4)).unwrap();
+    h.live(move |n| testkit::vector::write(&dir, &doc(n % 14)).unwrap());
+    h.check(&["--shipper", "vector", "--config", s(&conf)]);
+}
+
+#[test]
+fn promtail_and_alloy_positions_rewritten_by_rename() {
+    if !available() {
+        return;
+    }
+    for shipper in ["promtail", "alloy"] {
+        let mut h = Host::new();
+        let pos = h.store().join("positions.yaml");
+        let log = h.log();
+        let text = move |n: u64| match shipper {
+            "promtail" => testkit::promtail::promtail(&[(s(&log), &(n % 14).to_string())]),
+            _ => testkit::promtail::alloy(&[(s(&log), "{job=\"app\"}", n % 14)]),
+        };
+        testkit::promtail::write(&pos, &text(4)).unwrap();
+        let p = pos.clone();
+        h.live(move |n| testkit::promtail::write(&p, &text(n)).unwrap());
+        h.check(&["--shipper", shipper, "--registry", s(&pos)]);
+    }
+}
+
+/// Fluentd updates its pos_file in place (a 16-digit hex field) and appends new entries.
+#[test]
+fn fluentd_pos_file_updated_in_place() {
+    if !available() {
+        return;
+    }
+    let mut h = Host::new();
+    let pos = h.store().join("app.pos");
+    let (ino, _) = h.ino_dev();
+    let log = h.log();
+    let conf = h.d.path().join("fluentd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "<source>\n  @type tail\n  path {}\n  pos_file {}\n  tag app\n</source>\n",
+            log.display(),
+            pos.display()
+        ),
+    )
+    .unwrap();
+    let at = testkit::fluentd::append(&pos, s(&log), 4, ino).unwrap();
+    let len = s(&log).len();
+    h.live(move |n| testkit::fluentd::update_pos(&pos, at, len, n % 14).unwrap());
+    h.check(&["--shipper", "fluentd", "--config", s(&conf)]);
+}
+
+#[test]
+fn logstash_sincedb_rewritten_by_rename() {
+    if !available() {
+        return;
+    }
+    let mut h = Host::new();
+    let sincedb = h.store().join("sincedb");
+    let (ino, dev) = h.ino_dev();
+    let (maj, min) = testkit::logstash::major_minor(dev);
+    let log = h.log();
+    let conf = h.d.path().join("app.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "input {{\n  file {{\n    path => \"{}/*.log\"\n    sincedb_path => \"{}\"\n  }}\n}}\n",
+            h.logs().display(),
+            sincedb.display()
+        ),
+    )
+    .unwrap();
+    let record = move |pos| testkit::logstash::record(ino, maj, min, pos, Some(s(&log)));
+    testkit::logstash::write(&sincedb, &[record(4)]).unwrap();
+    h.live(move |n| testkit::logstash::write(&sincedb, &[record(n % 14)]).unwrap());
+    let data = h.d.path().join("ls-data");
+    h.check(&[
+        "--shipper",
+        "logstash",
+        "--config",
+        s(&conf),
+        "--data-path",
+        s(&data),
+    ]);
+}
+
+/// The checker itself: a command that does write under a protected directory is caught (a
+/// check that cannot fail proves nothing).
+#[test]
+fn the_checker_catches_a_write_a_lock_and_a_rename() {
+    if !available() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("a"), "x").unwrap();
+    for script in [
+        "echo y >> a",
+        "mv a b",
+        "rm a",
+        "flock a true",
+        "touch c",
+        "python3 -c 'import fcntl; f=open(\"a\"); fcntl.lockf(f, fcntl.LOCK_SH)'",
+    ] {
+        std::fs::write(d.path().join("a"), "x").unwrap();
+        let mut c = Command::new("sh");
+        c.args(["-c", script]).current_dir(d.path());
+        let t = support::strace::run(&c, &[d.path()]);
+        assert!(!t.violations.is_empty(), "{script}: not caught");
+        let _ = std::fs::remove_file(d.path().join("b"));
+        let _ = std::fs::remove_file(d.path().join("c"));
+    }
+    let mut c = Command::new("cat");
+    c.arg(d.path().join("a"));
+    let t = support::strace::run(&c, &[d.path()]);
+    assert!(t.violations.is_empty(), "{:?}", t.violations);
+    assert!(!t.touched.is_empty());
+}
+
+/// `sh -c` script that makes `dir` a read-only bind mount in a private mount namespace and
+/// runs the command after it; None when this host cannot (not root, no unshare).
+fn read_only_mount(dir: &Path, cmd: &Command) -> Option<Command> {
+    let probe = Command::new("unshare")
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            "mount --bind / /mnt 2>/dev/null || mount -t tmpfs t /mnt",
+        ])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "unshare -m with mount is needed for the read-only directory test (root, util-linux)"
+        );
+        eprintln!("SKIPPED: cannot make a private read-only mount here");
+        return None;
+    }
+    let mut c = Command::new("unshare");
+    c.args([
+        "-m",
+        "sh",
+        "-c",
+        r#"d="$1"; shift; mount --bind "$d" "$d" && mount -o remount,bind,ro "$d" && exec "$@""#,
+        "sh",
+    ])
+    .arg(dir)
+    .arg(cmd.get_program())
+    .args(cmd.get_args());
+    Some(c)
+}
+
+/// A Fluent Bit DB in a directory drainguard cannot write (a read-only mount, which stops
+/// root too): read all the same, the WAL's rows included, both while the writer is live
+/// (its -shm exists) and after it crashed (a -wal without -shm, which SQLite itself could
+/// only read by creating the -shm).
+#[test]
+fn fluentbit_db_in_a_read_only_directory_is_read() {
+    let h = Host::new();
+    let (ino, _) = h.ino_dev();
+    let db = h.store().join("tail.db");
+    let w = testkit::fluentbit::create(&db, false).unwrap();
+    let id = testkit::fluentbit::insert(&w, s(&h.log()), 0, ino).unwrap();
+    testkit::fluentbit::update_offset(&w, id, 8).unwrap();
+    let crashed = h.d.path().join("crashed");
+    std::fs::create_dir(&crashed).unwrap();
+    std::fs::copy(&db, crashed.join("tail.db")).unwrap();
+    std::fs::copy(format!("{}-wal", db.display()), crashed.join("tail.db-wal")).unwrap();
+    for (dir, db) in [
+        (h.store(), db.clone()),
+        (crashed.clone(), crashed.join("tail.db")),
+    ] {
+        let mut status = drainguard();
+        status
+            .args(["status", "--json", "--shipper", "fluent-bit", "--registry"])
+            .arg(&db);
+        let Some(mut c) = read_only_mount(&dir, &status) else {
+            return;
+        };
+        let o = c.output().unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+        assert_eq!(
+            doc["shippers"][0]["files"][0]["offset"].as_u64(),
+            Some(8),
+            "{}: {doc}",
+            dir.display()
+        );
+        assert!(
+            !Path::new(&format!("{}-shm", db.display())).exists() || dir == h.store(),
+            "no -shm created beside the crashed DB"
+        );
+    }
+    drop(w);
+}
+
+/// The private copy is consistent while Fluent Bit writes and checkpoints: every one of many
+/// reads succeeds (no torn page, no "malformed" DB), sees whole transactions only, and offsets
+/// never go back, since the writer only ever raises them. (This cannot force a checkpoint into
+/// the instant between copying the main file and the WAL; the before/after version check in
+/// src/adapters/fluentbit/dbcopy.rs covers that case.)
+#[test]
+fn fluentbit_copies_stay_consistent_under_a_live_writer_that_checkpoints() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("tail.db");
+    let w = testkit::fluentbit::create(&db, true).unwrap();
+    // Many rows, so that pages of the main file change on every checkpoint.
+    let ids: Vec<i64> = (0..200)
+        .map(|i| testkit::fluentbit::insert(&w, &format!("/l/{i}.log"), 0, 1000 + i).unwrap())
+        .collect();
+    // A main file of some MB, so that a copy takes long enough for checkpoints to land in it.
+    w.execute_batch(
+        "CREATE TABLE pad (b BLOB); \
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) \
+         INSERT INTO pad SELECT randomblob(4000) FROM n;",
+    )
+    .unwrap();
+    testkit::fluentbit::checkpoint(&w).unwrap();
+    w.pragma_update(None, "wal_autocheckpoint", 10).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut n = 1u64;
+            while !stop.load(Ordering::SeqCst) {
+                w.execute_batch("BEGIN").unwrap();
+                for id in &ids {
+                    testkit::fluentbit::update_offset(&w, *id, n).unwrap();
+                }
+                w.execute_batch("COMMIT").unwrap();
+                n += 1;
+                // Fluent Bit commits at most about once per event loop turn.
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            n
+        })
+    };
+    let mut last = 0u64;
+    for _ in 0..200 {
+        let s = drainguard::adapters::fluentbit::read_db(&db).unwrap();
+        assert_eq!(s.cursors.len(), 200);
+        let offsets: Vec<u64> = s.cursors.iter().map(|c| c.offset).collect();
+        // One transaction sets every row: a consistent read sees one value everywhere.
+        assert!(offsets.iter().all(|&o| o == offsets[0]), "{offsets:?}");
+        assert!(
+            offsets[0] >= last,
+            "went back from {last} to {}",
+            offsets[0]
+        );
+        last = offsets[0];
+    }
+    stop.store(true, Ordering::SeqCst);
+    let written = writer.join().unwrap();
+    assert!(
+        last > 1 && written > 2,
+        "the writer ran meanwhile: {last} of {written}"
+    );
+}
+
+/// Without a usable temp dir (read-only, full, missing) the DB is still read without writing
+/// or locking anything of Fluent Bit's: its main file alone, opened immutable. The rows only
+/// the -wal holds are not seen, and the report says so (offsets older, never newer).
+#[test]
+fn fluentbit_without_a_temp_dir_reads_the_main_file_only_and_says_so() {
+    if !available() {
+        return;
+    }
+    let h = Host::new();
+    let db = h.store().join("tail.db");
+    let (ino, _) = h.ino_dev();
+    let w = testkit::fluentbit::create(&db, false).unwrap();
+    let id = testkit::fluentbit::insert(&w, s(&h.log()), 4, ino).unwrap();
+    testkit::fluentbit::checkpoint(&w).unwrap();
+    // Only in the -wal from here on.
+    testkit::fluentbit::update_offset(&w, id, 8).unwrap();
+    let mut status = drainguard();
+    status
+        .env("TMPDIR", h.d.path().join("no-such-dir"))
+        .args(["status", "--json", "--shipper", "fluent-bit", "--registry"])
+        .arg(&db);
+    let protected = [h.store()];
+    let out = assert_read_only(&status, &[protected[0].as_path()]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let store = &doc["shippers"][0];
+    assert_eq!(store["files"][0]["offset"].as_u64(), Some(4), "{doc}");
+    assert!(
+        store["notes"].to_string().contains("its -wal was not read"),
+        "{doc}"
+    );
+    drop(w);
+}
+
+/// A temp dir that fills up during the copy (a full /tmp at shutdown) is no store error:
+/// the read falls back to the DB file alone and says so.
+#[test]
+fn fluentbit_with_a_full_temp_dir_falls_back_to_the_main_file() {
+    let h = Host::new();
+    let db = h.store().join("tail.db");
+    let (ino, _) = h.ino_dev();
+    let w = testkit::fluentbit::create(&db, false).unwrap();
+    let id = testkit::fluentbit::insert(&w, s(&h.log()), 4, ino).unwrap();
+    // Some 400 KB, far more than the 64 KB temp dir below holds.
+    w.execute_batch(
+        "CREATE TABLE pad (b BLOB); \
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) \
+         INSERT INTO pad SELECT randomblob(4000) FROM n;",
+    )
+    .unwrap();
+    testkit::fluentbit::checkpoint(&w).unwrap();
+    testkit::fluentbit::update_offset(&w, id, 8).unwrap();
+    let tmp = h.d.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut status = drainguard();
+    status
+        .args(["status", "--json", "--shipper", "fluent-bit", "--registry"])
+        .arg(&db);
+    let probe = Command::new("unshare")
+        .args(["-m", "sh", "-c", "mount -t tmpfs t /mnt"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "unshare -m with mount is needed (root, util-linux)"
+        );
+        eprintln!("SKIPPED: cannot mount a private tmpfs here");
+        return;
+    }
+    let o = Command::new("unshare")
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            r#"t="$1"; shift; mount -t tmpfs -o size=64k t "$t" && TMPDIR="$t" exec "$@""#,
+            "sh",
+        ])
+        .arg(&tmp)
+        .arg(status.get_program())
+        .args(status.get_args())
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+    let store = &doc["shippers"][0];
+    assert_eq!(store["files"][0]["offset"].as_u64(), Some(4), "{doc}");
+    let notes = store["notes"].to_string();
+    assert!(
+        notes.contains("its -wal was not read") && notes.contains("No space left"),
+        "{doc}"
+    );
+    drop(w);
+}
