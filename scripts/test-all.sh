@@ -4,6 +4,38 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
+# Prerequisites first: a missing tool fails here at once, not as a failed test half an
+# hour in. Each entry: the command, then the Debian package .ci/run installs it from.
+missing=()
+need() { # need TOOL PACKAGE: on PATH or in /usr/sbin, /sbin
+  command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ] \
+    || missing+=("$1 (package $2)")
+}
+command -v cargo >/dev/null 2>&1 || missing+=("cargo (rustup: https://rustup.rs)")
+cargo fmt --version >/dev/null 2>&1 || missing+=("cargo fmt (rustup component add rustfmt)")
+cargo clippy --version >/dev/null 2>&1 || missing+=("cargo clippy (rustup component add clippy)")
+need systemd-analyze systemd
+need rsyslogd rsyslog
+need kill procps
+need setpriv util-linux
+need unshare util-linux
+need strace strace
+need ldd libc-bin
+[ -x "${DG_SYSLOG_NG_DIR:-/opt/dg-syslog-ng}/usr/sbin/syslog-ng" ] \
+  || missing+=("syslog-ng in ${DG_SYSLOG_NG_DIR:-/opt/dg-syslog-ng} (syslog-ng-core, unpacked)")
+need qemu-system-x86_64 qemu-system-x86
+need debootstrap debootstrap
+need mkfs.ext4 e2fsprogs
+need busybox busybox-static
+need depmod kmod
+need cpio cpio
+need python3 python3
+need timeout coreutils
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "missing prerequisites (.ci/run installs these packages on a fresh Debian 12):" >&2
+  printf '  %s\n' "${missing[@]}" >&2
+  exit 1
+fi
 echo "== cargo fmt --check"; cargo fmt --all -- --check
 echo "== cargo clippy"; cargo clippy --all-targets -- -D warnings
 # The release artifacts (docs/packaging.md): tests/dist.rs checks them (glibc 2.17, a Debian 11

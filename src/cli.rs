@@ -31,12 +31,22 @@ pub struct Global {
     /// Take every absolute path below DIR (containers, image builds, tests).
     #[arg(long, global = true, value_name = "DIR", env = "DRAINGUARD_ROOT")]
     pub root: Option<PathBuf>,
-    /// drainguard's own settings file.
-    #[arg(long, global = true, value_name = "FILE", default_value = crate::settings::DEFAULT_PATH)]
+    /// drainguard's own settings file. Only the default may be absent; '' reads none.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        default_value = crate::settings::DEFAULT_PATH,
+        value_parser = clap::builder::TypedValueParser::map(clap::builder::OsStringValueParser::new(), PathBuf::from)
+    )]
     pub settings: PathBuf,
     /// More log output (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Quiet: no progress and no informational log lines, only warnings, errors and the
+    /// result. RUST_LOG overrides.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -13,7 +13,9 @@ use serde::Serialize;
 
 use crate::fingerprint::FingerprintSpec;
 
-/// The shippers drainguard knows.
+/// The shippers drainguard knows: the ones it reads, then (skipped as values of `--shipper`)
+/// the ones it only recognises running ([`crate::adapters::known`]), so that a running one it
+/// cannot read is reported as unconfirmed, never as "nothing to drain".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum ShipperKind {
@@ -25,6 +27,23 @@ pub enum ShipperKind {
     Fluentd,
     Rsyslog,
     Logstash,
+    #[value(skip)]
+    SyslogNg,
+    #[value(skip)]
+    Otelcol,
+    #[value(skip)]
+    #[serde(rename = "amazon-cloudwatch-agent")]
+    CloudwatchAgent,
+    #[value(skip)]
+    Awslogs,
+    #[value(skip)]
+    DatadogAgent,
+    #[value(skip)]
+    ElasticAgent,
+    #[value(skip)]
+    Nxlog,
+    #[value(skip)]
+    Splunk,
 }
 
 impl ShipperKind {
@@ -39,7 +58,51 @@ impl ShipperKind {
             ShipperKind::Fluentd => "fluentd",
             ShipperKind::Rsyslog => "rsyslog",
             ShipperKind::Logstash => "logstash",
+            ShipperKind::SyslogNg => "syslog-ng",
+            ShipperKind::Otelcol => "otelcol",
+            ShipperKind::CloudwatchAgent => "amazon-cloudwatch-agent",
+            ShipperKind::Awslogs => "awslogs",
+            ShipperKind::DatadogAgent => "datadog-agent",
+            ShipperKind::ElasticAgent => "elastic-agent",
+            ShipperKind::Nxlog => "nxlog",
+            ShipperKind::Splunk => "splunk",
         }
+    }
+
+    /// True when drainguard reads this shipper's progress (it can be named with `--shipper`).
+    pub fn supported(self) -> bool {
+        use clap::ValueEnum;
+        ShipperKind::value_variants().contains(&self)
+    }
+
+    /// The shippers drainguard reads, in report order.
+    pub fn all_supported() -> &'static [ShipperKind] {
+        use clap::ValueEnum;
+        ShipperKind::value_variants()
+    }
+
+    /// A supported shipper by name (`--shipper`, the settings file), case-insensitively.
+    /// The error lists the supported names, and says so when the name is a shipper that
+    /// drainguard recognises but cannot read yet.
+    pub fn parse_supported(s: &str) -> Result<ShipperKind, String> {
+        use clap::ValueEnum;
+        if let Ok(k) = ShipperKind::from_str(s, true) {
+            return Ok(k);
+        }
+        let names: Vec<&str> = Self::all_supported().iter().map(|k| k.name()).collect();
+        let known = crate::adapters::known::by_name(s).filter(|k| !k.kind.supported());
+        Err(match known {
+            Some(k) => format!(
+                "{s:?} is {}, which drainguard recognises but cannot read yet (a running one makes \
+                 the verdict unconfirmed); supported shippers: {}",
+                k.kind.name(),
+                names.join(", ")
+            ),
+            None => format!(
+                "unknown shipper {s:?}; supported shippers: {}",
+                names.join(", ")
+            ),
+        })
     }
 }
 
@@ -64,6 +127,15 @@ impl ShipperKind {
             | ShipperKind::Fluentd
             | ShipperKind::Rsyslog
             | ShipperKind::Logstash => None,
+            // Not read: no line is looked at.
+            ShipperKind::SyslogNg
+            | ShipperKind::Otelcol
+            | ShipperKind::CloudwatchAgent
+            | ShipperKind::Awslogs
+            | ShipperKind::DatadogAgent
+            | ShipperKind::ElasticAgent
+            | ShipperKind::Nxlog
+            | ShipperKind::Splunk => None,
         }
     }
 }
@@ -213,10 +285,55 @@ pub struct QueueSignal {
 pub enum QueueState {
     /// The queue is empty: everything read has left the shipper.
     Empty,
-    /// The queue still holds data.
-    Pending { detail: String },
+    /// The queue still holds data: `detail` in words, `owed` in numbers (what the signal
+    /// counts; JSON fields beside `detail`).
+    Pending {
+        detail: String,
+        #[serde(flatten)]
+        owed: Owed,
+    },
     /// The signal could not be read; `hint` says how to make it available.
     Unknown { hint: String },
+}
+
+impl QueueState {
+    /// A pending queue that says what it holds in words only.
+    pub fn pending(detail: impl Into<String>) -> QueueState {
+        QueueState::Pending {
+            detail: detail.into(),
+            owed: Owed::default(),
+        }
+    }
+
+    /// A pending queue with the numbers it holds.
+    pub fn owed(detail: impl Into<String>, owed: Owed) -> QueueState {
+        QueueState::Pending {
+            detail: detail.into(),
+            owed,
+        }
+    }
+}
+
+/// What a queue still owes, in numbers: each figure the signal counts (None: not counted
+/// by this signal). Summed per shipper and over all shippers into the report's totals.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Owed {
+    /// Events or messages queued in the shipper (rsyslog queue sizes, Vector buffer
+    /// events, monitoring API counters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queued_events: Option<u64>,
+    /// Bytes held in the shipper's queue files or buffers (disk-queue segments, chunks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queued_bytes: Option<u64>,
+    /// Queue files holding them (disk-queue segments, buffer chunks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_files: Option<u64>,
+    /// Bytes written to TCP connections and not yet acknowledged by the receiver.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unacked_bytes: Option<u64>,
+    /// The receivers (`address:port`) those connections go to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub receivers: Vec<String>,
 }
 
 /// Everything one adapter read from one shipper's store.

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         }
     };
     let default = match cli.global.verbose {
+        0 if cli.global.quiet => "warn",
         0 => "info",
         1 => "debug",
         _ => "trace",

@@ -100,10 +100,7 @@ pub struct ShipperKindName(pub ShipperKind);
 impl TryFrom<String> for ShipperKindName {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        use clap::ValueEnum;
-        ShipperKind::from_str(&s, true)
-            .map(ShipperKindName)
-            .map_err(|_| format!("unknown shipper {s:?}"))
+        ShipperKind::parse_supported(&s).map(ShipperKindName)
     }
 }
 
@@ -114,12 +111,38 @@ impl From<ShipperKindName> for String {
 }
 
 impl Settings {
-    /// Loads the settings from `path` (a host path, mapped under `root`). A missing file gives
-    /// the defaults; an unreadable or malformed one is an error naming the line.
+    /// Loads the settings from `path` (a host path, mapped under `root`). The default path
+    /// may be absent (the defaults apply), and so may nothing at all: an empty path reads no
+    /// file (`--settings ''`). A file named elsewhere must exist; an unreadable or malformed
+    /// one is an error naming the line.
     pub fn load(root: &Root, path: &Path) -> Result<Settings, StoreError> {
-        let local = root.host_to_local(path);
-        let Some(text) = crate::safe_read::read_text_if_exists(&local, Limit::CONFIG)? else {
+        Self::load_inner(root, path, path == Path::new(DEFAULT_PATH))
+    }
+
+    /// Like [`load`](Self::load), but an absent file at any path gives the defaults: for
+    /// `install`, which writes the file it names.
+    pub fn load_or_default(root: &Root, path: &Path) -> Result<Settings, StoreError> {
+        Self::load_inner(root, path, true)
+    }
+
+    fn load_inner(root: &Root, path: &Path, absent_ok: bool) -> Result<Settings, StoreError> {
+        if path.as_os_str().is_empty() {
             return Ok(Settings::default());
+        }
+        let local = root.host_to_local(path);
+        let text = match crate::safe_read::read_text(&local, Limit::CONFIG) {
+            Ok(t) => t,
+            Err(e) if e.is_not_found() && absent_ok => return Ok(Settings::default()),
+            Err(e) if e.is_not_found() => {
+                return Err(StoreError::Config {
+                    path: local,
+                    what: "the settings file named with --settings does not exist (only the \
+                           default /etc/drainguard/drainguard.toml may be absent; --settings '' \
+                           reads none)"
+                        .into(),
+                })
+            }
+            Err(e) => return Err(e),
         };
         Self::parse(&text, &local)
     }
@@ -198,11 +221,28 @@ mod tests {
     }
 
     #[test]
-    fn missing_file_gives_defaults() {
+    fn missing_default_file_gives_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let root = Root::new(Some(dir.path().to_path_buf()));
         assert_eq!(
             Settings::load(&root, Path::new(DEFAULT_PATH)).unwrap(),
+            Settings::default()
+        );
+        assert_eq!(
+            Settings::load(&root, Path::new("")).unwrap(),
+            Settings::default()
+        );
+    }
+
+    #[test]
+    fn a_named_file_that_does_not_exist_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(Some(dir.path().to_path_buf()));
+        let err = Settings::load(&root, Path::new("/etc/drainguard/drainguad.toml")).unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+        // install writes the file it is given: absent is fine there.
+        assert_eq!(
+            Settings::load_or_default(&root, Path::new("/etc/drainguard/other.toml")).unwrap(),
             Settings::default()
         );
     }

@@ -645,9 +645,13 @@ fn rsyslog_impstats_queue_sizes() {
     let s = drainguard::adapters::rsyslog::impstats_signal(&f).unwrap();
     assert_eq!(
         s.state,
-        QueueState::Pending {
-            detail: "main Q=3".into()
-        }
+        QueueState::owed(
+            "3 message(s) queued: main Q=3",
+            drainguard::cursor::Owed {
+                queued_events: Some(3),
+                ..Default::default()
+            }
+        )
     );
     std::fs::write(&f, "{ \"name\": \"main Q\", \"origin\": \"core.queue\", \"size\": 3 }\n{ \"name\": \"main Q\", \"origin\": \"core.queue\", \"size\": 0 }\n").unwrap();
     assert_eq!(
@@ -693,9 +697,13 @@ fn rsyslog_impstats_reads_the_newest_records_of_a_large_file() {
     std::fs::write(&f, &text).unwrap();
     assert_eq!(
         impstats_signal(&f).unwrap().state,
-        QueueState::Pending {
-            detail: "main Q=42".into()
-        }
+        QueueState::owed(
+            "42 message(s) queued: main Q=42",
+            drainguard::cursor::Owed {
+                queued_events: Some(42),
+                ..Default::default()
+            }
+        )
     );
 
     // A large configuration: one interval's records span more than the first window, and
@@ -714,9 +722,13 @@ fn rsyslog_impstats_reads_the_newest_records_of_a_large_file() {
     assert!(text.len() / 3 > 256 * 1024);
     assert_eq!(
         impstats_signal(&f).unwrap().state,
-        QueueState::Pending {
-            detail: "main Q=9".into()
-        }
+        QueueState::owed(
+            "9 message(s) queued: main Q=9",
+            drainguard::cursor::Owed {
+                queued_events: Some(9),
+                ..Default::default()
+            }
+        )
     );
 }
 
@@ -860,9 +872,13 @@ fn vector_disk_buffer_ledger() {
     );
     assert_eq!(
         signal(&dir, &dir).state,
-        QueueState::Pending {
-            detail: "7 event(s) not yet acknowledged by the sink (data files 1..=2)".into()
-        }
+        QueueState::owed(
+            "7 event(s) not yet acknowledged by the sink (data files 1..=2)",
+            drainguard::cursor::Owed {
+                queued_events: Some(7),
+                ..Default::default()
+            }
+        )
     );
     testkit::vector::write_ledger(&dir, 11, 2, 2, 10).unwrap();
     assert_eq!(signal(&dir, &dir).state, QueueState::Empty);
@@ -931,7 +947,7 @@ fn vector_every_source_and_the_sinks_disk_buffer() {
             s.queues
         );
         assert!(
-            matches!(&s.queues[0].state, QueueState::Pending { detail } if detail.starts_with("5 event(s)")),
+            matches!(&s.queues[0].state, QueueState::Pending { detail, owed } if detail.starts_with("5 event(s)") && owed.queued_events == Some(5)),
             "{:?}",
             s.queues
         );
@@ -1074,9 +1090,13 @@ fn fluentbit_storage_api_pending_and_empty() {
     );
     assert_eq!(
         http::fluentbit_storage(&busy, None, &[]).state,
-        QueueState::Pending {
-            detail: "tail.0: 2 chunks".into()
-        }
+        QueueState::owed(
+            "tail.0: 2 chunks",
+            drainguard::cursor::Owed {
+                queue_files: Some(2),
+                ..Default::default()
+            }
+        )
     );
     let idle = fake_api(r#"{"input_chunks":{"tail.0":{"chunks":{"total":0}}}}"#);
     assert_eq!(
@@ -1090,9 +1110,13 @@ fn fluentbit_storage_api_pending_and_empty() {
     );
     assert_eq!(
         http::fluentbit_storage(&emitted, Some("tail.0"), &[]).state,
-        QueueState::Pending {
-            detail: "emitter_for_rewrite_tag.0: 2 chunks, storage_backlog.1: 1 chunks".into()
-        }
+        QueueState::owed(
+            "emitter_for_rewrite_tag.0: 2 chunks, storage_backlog.1: 1 chunks",
+            drainguard::cursor::Owed {
+                queue_files: Some(3),
+                ..Default::default()
+            }
+        )
     );
     // An emitter renamed with Emitter_Name counts when the config names it.
     let renamed = fake_api(
@@ -1100,9 +1124,13 @@ fn fluentbit_storage_api_pending_and_empty() {
     );
     assert_eq!(
         http::fluentbit_storage(&renamed, Some("tail.0"), &["re_emitted".to_string()]).state,
-        QueueState::Pending {
-            detail: "re_emitted: 4 chunks".into()
-        }
+        QueueState::owed(
+            "re_emitted: 4 chunks",
+            drainguard::cursor::Owed {
+                queue_files: Some(4),
+                ..Default::default()
+            }
+        )
     );
     let c = drainguard::adapters::fluentbit::parse_classic(
         "[FILTER]\n    Name rewrite_tag\n    Match app\n    Rule $level ^(error)$ errors false\n    Emitter_Name re_emitted\n",
@@ -1117,9 +1145,13 @@ fn fluentbit_storage_api_pending_and_empty() {
     // One input by its API name: another input's chunks do not count, a missing one is unknown.
     assert_eq!(
         http::fluentbit_storage(&busy, Some("cpu.0"), &[]).state,
-        QueueState::Pending {
-            detail: "cpu.0: 5 chunks".into()
-        }
+        QueueState::owed(
+            "cpu.0: 5 chunks",
+            drainguard::cursor::Owed {
+                queue_files: Some(5),
+                ..Default::default()
+            }
+        )
     );
     assert_eq!(
         http::fluentbit_storage(&idle, Some("tail.0"), &[]).state,
@@ -1222,9 +1254,14 @@ fn fluentbit_chunk_files_and_dropped_outputs() {
     .unwrap();
     assert_eq!(
         signal(Some("tail.0")),
-        QueueState::Pending {
-            detail: "1 chunk file(s), 4 bytes not yet flushed".into()
-        }
+        QueueState::owed(
+            "1 chunk file(s), 4 B not yet flushed",
+            drainguard::cursor::Owed {
+                queued_bytes: Some(4),
+                queue_files: Some(1),
+                ..Default::default()
+            }
+        )
     );
     // Number uncertain: every tail.* directory counts, other inputs' do not.
     std::fs::write(storage.join("tail.1/9-1700000000.1.flb"), [0xC1, 0]).unwrap();
@@ -1232,15 +1269,25 @@ fn fluentbit_chunk_files_and_dropped_outputs() {
     std::fs::write(storage.join("cpu.2/9-1700000000.1.flb"), [0xC1; 10]).unwrap();
     assert_eq!(
         signal(Some("tail.1")),
-        QueueState::Pending {
-            detail: "1 chunk file(s), 2 bytes not yet flushed".into()
-        }
+        QueueState::owed(
+            "1 chunk file(s), 2 B not yet flushed",
+            drainguard::cursor::Owed {
+                queued_bytes: Some(2),
+                queue_files: Some(1),
+                ..Default::default()
+            }
+        )
     );
     assert_eq!(
         signal(None),
-        QueueState::Pending {
-            detail: "2 chunk file(s), 6 bytes not yet flushed".into()
-        }
+        QueueState::owed(
+            "2 chunk file(s), 6 B not yet flushed",
+            drainguard::cursor::Owed {
+                queued_bytes: Some(6),
+                queue_files: Some(2),
+                ..Default::default()
+            }
+        )
     );
     let m: serde_json::Value = serde_json::from_str(
         r#"{"input":{},"output":{"es.0":{"proc_records":10,"dropped_records":3,"retries_failed":1},"stdout.1":{"dropped_records":0,"retries_failed":0}}}"#,
@@ -1266,9 +1313,13 @@ fn fluentd_monitor_agent_and_logstash_stats() {
     );
     assert_eq!(
         http::fluentd_monitor(&f).state,
-        QueueState::Pending {
-            detail: "out_es: 4096 bytes buffered".into()
-        }
+        QueueState::owed(
+            "out_es: 4096 bytes buffered",
+            drainguard::cursor::Owed {
+                queued_bytes: Some(4096),
+                ..Default::default()
+            }
+        )
     );
     let l = fake_api(
         r#"{"pipelines":{"main":{"events":{"in":10,"out":10},"queue":{"type":"persisted","events_count":0}}}}"#,
@@ -1322,10 +1373,13 @@ fn logstash_stats_account_for_filters_and_the_persisted_queue() {
     // One more event queued.
     assert_eq!(
         state(&pipeline(r#"{"in":11,"filtered":7,"out":7}"#, drop, memory)),
-        QueueState::Pending {
-            detail: "main: 1 event(s) not yet through the outputs (in 11, out 7, filters -3)"
-                .into()
-        }
+        QueueState::owed(
+            "main: 1 event(s) not yet through the outputs (in 11, out 7, filters -3)",
+            drainguard::cursor::Owed {
+                queued_events: Some(1),
+                ..Default::default()
+            }
+        )
     );
     // split turned 2 events into 10; a third is still queued although out > in.
     let split = r#"{"id":"s","name":"split","events":{"in":2,"out":10}}"#;
@@ -1347,9 +1401,13 @@ fn logstash_stats_account_for_filters_and_the_persisted_queue() {
     );
     assert_eq!(
         state(&pipeline(r#"{"in":7,"out":7}"#, "", &pq(5))),
-        QueueState::Pending {
-            detail: "main: 5 event(s) in the persisted queue".into()
-        }
+        QueueState::owed(
+            "main: 5 event(s) in the persisted queue",
+            drainguard::cursor::Owed {
+                queued_events: Some(5),
+                ..Default::default()
+            }
+        )
     );
     assert!(matches!(
         state(&pipeline(r#"{"in":1000,"out":750}"#, "", &pq(0))),

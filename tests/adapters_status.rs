@@ -428,3 +428,51 @@ fn one_monitoring_api_is_asked_once_per_read_whatever_the_number_of_stores() {
         "/api/v1/storage and /api/v1/metrics, once each"
     );
 }
+
+/// `status --json` is a summary: the totals and the top files per store (`--top`), the
+/// rest counted in `files_omitted`; `--all` (alias `--all-files`) lists every file.
+#[test]
+fn status_json_summarises_the_files_unless_all_are_asked_for() {
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| d.path().join(n);
+    std::fs::create_dir(p("logs")).unwrap();
+    for (n, body) in [("a.log", "1\n"), ("b.log", "22\n"), ("c.log", "333\n")] {
+        std::fs::write(p("logs").join(n), body).unwrap();
+    }
+    std::fs::write(p("positions.yaml"), "positions: {}\n").unwrap();
+    let conf = p("promtail.yml");
+    std::fs::write(
+        &conf,
+        format!(
+            "positions:\n  filename: {}\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - labels:\n          __path__: {}/*.log\n",
+            p("positions.yaml").display(),
+            p("logs").display()
+        ),
+    )
+    .unwrap();
+    let run = |extra: &[&str]| -> serde_json::Value {
+        let o = drainguard()
+            .args(["status", "--json", "--shipper", "promtail", "--config"])
+            .arg(&conf)
+            .args(extra)
+            .output()
+            .unwrap();
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let top = run(&["--top", "1"]);
+    let s = &top["shippers"][0];
+    assert_eq!(s["files"].as_array().unwrap().len(), 1, "{top}");
+    // The file kept is the one most behind; the totals count all three.
+    assert!(
+        s["files"][0]["path"].as_str().unwrap().ends_with("c.log"),
+        "{top}"
+    );
+    assert_eq!(s["files_omitted"], 2, "{top}");
+    assert_eq!(s["totals"]["files"], 3, "{top}");
+    assert_eq!(top["bytes_behind"], 9, "{top}");
+    for all in ["--all", "--all-files"] {
+        let full = run(&[all]);
+        assert_eq!(full["shippers"][0]["files"].as_array().unwrap().len(), 3);
+        assert!(full["shippers"][0].get("files_omitted").is_none(), "{full}");
+    }
+}

@@ -372,9 +372,7 @@ fn read_only_offsets_need_an_empty_queue_to_be_drained() {
 
     snap.queues = vec![QueueSignal {
         source: "rsyslog main queue".into(),
-        state: QueueState::Pending {
-            detail: "42 messages".into(),
-        },
+        state: QueueState::pending("42 messages"),
     }];
     let pending = assess(&snap, &Env::default());
     assert_eq!(pending.verdict, Verdict::Behind);

@@ -542,7 +542,7 @@ fn status_command_exit_codes_table_and_json() {
         .unwrap();
     let run = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_drainguard"))
-            .args(["--settings", "/nonexistent.toml", "status", "--data-path"])
+            .args(["--settings", "", "status", "--data-path"])
             .arg(h.data())
             .args(extra)
             .output()
@@ -557,7 +557,7 @@ fn status_command_exit_codes_table_and_json() {
     );
     let out = run(&["--json"]);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(doc["schema"], "drainguard.report/v1");
+    assert_eq!(doc["schema"], "drainguard.report/v2");
     assert_eq!(doc["bytes_behind"], 2);
     assert_eq!(doc["shippers"][0]["files"][0]["state"], "behind");
     w.set(&tk::log_key(ai, ad), tk::log_value(s(&a), 4, ai, ad))

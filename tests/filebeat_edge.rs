@@ -194,7 +194,7 @@ fn status_locked_out(top: &Path, locked: &Path, args: &[&OsStr]) -> (Option<i32>
         Command::new(bin)
     };
     let out = cmd
-        .args(["--settings", "/nonexistent/drainguard.toml"])
+        .args(["--settings", ""])
         .args(args)
         .output()
         .expect("setpriv (util-linux) is installed");

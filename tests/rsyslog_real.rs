@@ -443,6 +443,150 @@ fn lagging_state_without_persist_after_submission_is_explained() {
     );
 }
 
+/// rsyslogd started with `-f` outside /etc: with neither `--shipper` nor `--config`,
+/// drainguard takes the config from the process's command line and reads its work directory.
+#[test]
+fn an_rsyslogd_started_with_f_outside_etc_is_read_through_its_command_line() {
+    let Some(bin) = rsyslogd() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("app.log");
+    app_log(&log, 1000);
+    let sink = Sink::start();
+    let rs = Rsyslog::start(&bin, d.path(), &log.to_string_lossy(), &sink);
+    assert!(!rs.conf.starts_with("/etc"));
+    let want = sorted_lines(&std::fs::read(&log).unwrap());
+    assert!(eventually(Duration::from_secs(20), || sink.lines() == want));
+    let by_pid = || {
+        drainguard()
+            .args(["status", "--json", "--shipper-pid", &rs.pid().to_string()])
+            .output()
+            .unwrap()
+    };
+    // impstats writes every second: the next record after the state file proves the queue.
+    let drained = eventually(Duration::from_secs(10), || {
+        by_pid().status.code() == Some(0)
+    });
+    let o = by_pid();
+    assert!(drained, "{}", text(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["shippers"].as_array().unwrap().len(), 1, "{doc}");
+    assert_eq!(doc["shippers"][0]["shipper"], "rsyslog");
+    let work = d.path().join("work");
+    assert_eq!(doc["shippers"][0]["store"], work.to_string_lossy().as_ref());
+    assert_eq!(
+        doc["shippers"][0]["files"][0]["path"],
+        log.to_string_lossy().as_ref()
+    );
+    // Named, but without --config: the same process's command line.
+    let o = drainguard()
+        .args(["status", "--json", "--shipper", "rsyslog"])
+        .args(["--shipper-pid", &rs.pid().to_string()])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(doc["shippers"][0]["store"], work.to_string_lossy().as_ref());
+}
+
+/// With the receiver paused, what rsyslog owes is in its queues and its TCP send queue,
+/// every file being read: each output says so in numbers, naming the receiver.
+#[test]
+fn queued_and_unacknowledged_figures_are_in_every_output_while_the_sink_is_paused() {
+    let Some(bin) = rsyslogd() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("app.log");
+    app_log(&log, 100_000);
+    let sink = Sink::start();
+    sink.pause();
+    let rs = Rsyslog::start(&bin, d.path(), &log.to_string_lossy(), &sink);
+    let doc = |o: &Output| -> serde_json::Value {
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
+    };
+    // Both figures appear once rsyslog has queued messages and filled the socket.
+    let owed = eventually(Duration::from_secs(30), || {
+        let j = doc(&status(&rs));
+        j["queued_events"].as_u64() > Some(0) && j["unacked_bytes"].as_u64() > Some(0)
+    });
+    let o = status(&rs);
+    let j = doc(&o);
+    assert!(owed, "{j}");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(j["schema"], "drainguard.report/v2");
+    assert_eq!(j["verdict"], "behind");
+    assert_eq!(j["receivers"], serde_json::json!([sink.addr]));
+    let totals = &j["shippers"][0]["totals"];
+    assert!(totals["queued_events"].as_u64() > Some(0), "{totals}");
+    assert!(totals["unacked_bytes"].as_u64() > Some(0), "{totals}");
+    eprintln!(
+        "paused sink: {} B behind in files, {} queued messages, {} B unacknowledged",
+        j["bytes_behind"], j["queued_events"], j["unacked_bytes"]
+    );
+
+    // The verdict line of the table.
+    let o = drainguard()
+        .args(["status", "--shipper", "rsyslog", "--config"])
+        .arg(&rs.conf)
+        .args(["--shipper-pid", &rs.pid().to_string()])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let verdict = out
+        .lines()
+        .find(|l| l.starts_with("verdict: BEHIND"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        verdict.contains("queued events/messages")
+            && verdict.contains(&format!("unacknowledged by {}", sink.addr)),
+        "{verdict}"
+    );
+
+    // The deadline report, the stall warning, the progress lines and the run record.
+    let mut c = drainguard();
+    c.args(["wait", "--shipper", "rsyslog", "--config"])
+        .arg(&rs.conf)
+        .args(["--shipper-pid", &rs.pid().to_string()])
+        .args(["--interval", "100ms", "--deadline", "3s"])
+        .args(["--stall-after", "1s", "--report-every", "1s"])
+        .arg("--log-file")
+        .arg(d.path().join("drainguard.log"));
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let deadline = out
+        .lines()
+        .find(|l| l.contains("deadline passed after"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        deadline.contains(&format!("unacknowledged by {}", sink.addr)),
+        "{deadline}"
+    );
+    let stall = err
+        .lines()
+        .find(|l| l.contains("no progress"))
+        .unwrap_or_else(|| panic!("no stall warning: {err}"));
+    assert!(
+        stall.contains(&format!("receiver {}", sink.addr)) && !stall.contains("Kafka"),
+        "{stall}"
+    );
+    assert!(!stall.contains("unacked_bytes=0"), "{stall}");
+    let progress = err
+        .lines()
+        .find(|l| l.contains("waiting for the shippers to deliver"))
+        .unwrap_or_else(|| panic!("no progress line: {err}"));
+    assert!(
+        progress.contains("queued_events=") && !progress.contains("unacked_bytes=0"),
+        "{progress}"
+    );
+    let record = std::fs::read_to_string(d.path().join("drainguard.log")).unwrap();
+    let unacked: u64 = record
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("unacked_bytes="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{record}"));
+    assert!(unacked > 0, "{record}");
+}
+
 /// The read-only promise against the live rsyslogd (it rewrites its state files and appends
 /// impstats records meanwhile): `status` and `wait` under strace never write, create, rename,
 /// remove or lock anything in its work directory or the log's directory.

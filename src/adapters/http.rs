@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::cursor::{QueueSignal, QueueState};
+use crate::cursor::{Owed, QueueSignal, QueueState};
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -116,6 +116,7 @@ pub fn fluentbit_state(
             return Err(format!("no input_chunks entry for {name}"));
         }
     }
+    let mut chunks = 0u64;
     let pending: Vec<String> = inputs
         .iter()
         .filter(|(k, _)| {
@@ -132,10 +133,17 @@ pub fn fluentbit_state(
                 .pointer("/chunks/total")
                 .and_then(Value::as_u64)
                 .unwrap_or(0);
+            chunks = chunks.saturating_add(n);
             (n > 0).then(|| format!("{k}: {n} chunks"))
         })
         .collect();
-    Ok(from_pending(pending))
+    Ok(from_pending(
+        pending,
+        Owed {
+            queue_files: Some(chunks),
+            ..Default::default()
+        },
+    ))
 }
 
 /// Fluent Bit `/api/v1/metrics`: outputs that dropped records or exhausted their retries lost
@@ -178,6 +186,7 @@ pub fn fluentd_state(v: &Value) -> Result<QueueState, String> {
         .get("plugins")
         .and_then(Value::as_array)
         .ok_or("no plugins array")?;
+    let mut bytes = 0u64;
     let pending: Vec<String> = plugins
         .iter()
         .filter(|p| p.get("output_plugin").and_then(Value::as_bool) == Some(true))
@@ -186,11 +195,18 @@ pub fn fluentd_state(v: &Value) -> Result<QueueState, String> {
                 .get("buffer_total_queued_size")
                 .and_then(Value::as_u64)
                 .unwrap_or(0);
+            bytes = bytes.saturating_add(n);
             let id = p.get("plugin_id").and_then(Value::as_str).unwrap_or("?");
             (n > 0).then(|| format!("{id}: {n} bytes buffered"))
         })
         .collect();
-    Ok(from_pending(pending))
+    Ok(from_pending(
+        pending,
+        Owed {
+            queued_bytes: Some(bytes),
+            ..Default::default()
+        },
+    ))
 }
 
 /// Logstash `/_node/stats/pipelines`: nothing in any pipeline still on its way out.
@@ -234,6 +250,7 @@ pub fn logstash_state(v: &Value) -> Result<QueueState, String> {
     };
     let get = |v: &Value, ptr: &str| v.pointer(ptr).and_then(Value::as_u64).unwrap_or(0);
     let mut pending = Vec::new();
+    let mut events = 0u64;
     for (name, p) in pipes {
         if p.pointer("/queue/type").and_then(Value::as_str) == Some("persisted") {
             let Some(q) = p
@@ -246,6 +263,7 @@ pub fn logstash_state(v: &Value) -> Result<QueueState, String> {
                 ));
             };
             if q > 0 {
+                events = events.saturating_add(q);
                 pending.push(format!("{name}: {q} event(s) in the persisted queue"));
                 continue;
             }
@@ -264,13 +282,21 @@ pub fn logstash_state(v: &Value) -> Result<QueueState, String> {
         };
         let expected = i128::from(inn) + delta;
         if i128::from(out) < expected {
+            let owed = u64::try_from(expected - i128::from(out)).unwrap_or(u64::MAX);
+            events = events.saturating_add(owed);
             pending.push(format!(
                 "{name}: {} event(s) not yet through the outputs (in {inn}, out {out}, filters {delta:+})",
                 expected - i128::from(out)
             ));
         }
     }
-    Ok(from_pending(pending))
+    Ok(from_pending(
+        pending,
+        Owed {
+            queued_events: Some(events),
+            ..Default::default()
+        },
+    ))
 }
 
 /// Filebeat `/stats` (`http.enabled: true`): `libbeat.pipeline.events.active` must be 0. A
@@ -291,22 +317,27 @@ pub fn filebeat_state(v: &Value) -> Result<QueueState, String> {
         .pointer("/libbeat/pipeline/events/active")
         .and_then(Value::as_u64)
         .ok_or("no libbeat.pipeline.events.active")?;
-    Ok(from_pending(if active > 0 {
-        vec![format!(
-            "{active} event(s) in the pipeline not yet acknowledged by the output"
-        )]
-    } else {
-        Vec::new()
-    }))
+    Ok(from_pending(
+        if active > 0 {
+            vec![format!(
+                "{active} event(s) in the pipeline not yet acknowledged by the output"
+            )]
+        } else {
+            Vec::new()
+        },
+        Owed {
+            queued_events: Some(active),
+            ..Default::default()
+        },
+    ))
 }
 
-/// Empty when nothing is pending, else the pending items as the detail.
-fn from_pending(pending: Vec<String>) -> QueueState {
+/// Empty when nothing is pending, else the pending items as the detail and `owed` as the
+/// numbers.
+fn from_pending(pending: Vec<String>, owed: Owed) -> QueueState {
     if pending.is_empty() {
         QueueState::Empty
     } else {
-        QueueState::Pending {
-            detail: pending.join(", "),
-        }
+        QueueState::owed(pending.join(", "), owed)
     }
 }

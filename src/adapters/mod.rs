@@ -9,9 +9,12 @@ mod common;
 pub mod fluentbit;
 pub mod fluentd;
 pub mod http;
+pub mod known;
 pub mod logstash;
 pub mod promtail;
 pub mod rsyslog;
+pub mod sniff;
+pub mod unreadable;
 pub mod vector;
 pub mod vector_buffer;
 
@@ -43,6 +46,8 @@ pub struct SourceOptions {
     pub data_path: Option<PathBuf>,
     /// The progress store itself (Filebeat registry, SQLite DB, positions file ...).
     pub store: Option<PathBuf>,
+    /// The shipper's settings directory (Logstash `--path.settings`: its `logstash.yml`).
+    pub settings_dir: Option<PathBuf>,
 }
 
 /// The stores of one shipper: one reader per progress store (a shipper with several inputs,
@@ -62,5 +67,14 @@ pub fn open(kind: ShipperKind, opts: &SourceOptions) -> Result<Readers, StoreErr
         ShipperKind::Fluentd => fluentd::open(opts),
         ShipperKind::Rsyslog => rsyslog::open(opts),
         ShipperKind::Logstash => logstash::open(opts),
+        // Recognised running only (see `known`): no store drainguard can read.
+        ShipperKind::SyslogNg
+        | ShipperKind::Otelcol
+        | ShipperKind::CloudwatchAgent
+        | ShipperKind::Awslogs
+        | ShipperKind::DatadogAgent
+        | ShipperKind::ElasticAgent
+        | ShipperKind::Nxlog
+        | ShipperKind::Splunk => Ok(Vec::new()),
     }
 }

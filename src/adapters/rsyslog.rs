@@ -32,6 +32,8 @@ pub struct RsyslogConf {
     /// only when it closes the file, so their offsets lag behind what was read.
     pub lagging_state: Vec<String>,
     pub impstats_file: Option<PathBuf>,
+    /// An action sends messages over the network (`omfwd`, `omrelp`, legacy `@host`).
+    pub forwards: bool,
 }
 
 /// Extracts `global(workDirectory=..)`, imfile `statefile.directory`, `input(type="imfile"
@@ -45,8 +47,17 @@ pub fn parse_conf(text: &str) -> RsyslogConf {
         .collect::<Vec<_>>()
         .join(" ");
     for l in text.lines() {
-        if let Some(v) = l.trim().strip_prefix("$WorkDirectory") {
+        let l = l.trim();
+        if let Some(v) = l.strip_prefix("$WorkDirectory") {
             c.work_dir = Some(PathBuf::from(v.trim()));
+        }
+        // Legacy forwarding: `*.* @host:514` (UDP), `@@host` (TCP).
+        if !l.starts_with('#')
+            && l.split_whitespace()
+                .nth(1)
+                .is_some_and(|a| a.starts_with('@'))
+        {
+            c.forwards = true;
         }
     }
     let lower = flat.to_ascii_lowercase();
@@ -78,6 +89,13 @@ pub fn parse_conf(text: &str) -> RsyslogConf {
                 if get("load").as_deref() == Some("impstats") {
                     c.impstats_file = get("log.file").map(PathBuf::from);
                 }
+            }
+            "action"
+                if get("type").is_some_and(|t| {
+                    matches!(t.to_ascii_lowercase().as_str(), "omfwd" | "omrelp")
+                }) =>
+            {
+                c.forwards = true;
             }
             "input" if get("type").as_deref() == Some("imfile") => {
                 if let Some(f) = get("file") {
@@ -115,14 +133,20 @@ fn param(args: &str, key: &str) -> Option<String> {
     None
 }
 
-/// Opens the work directory: `--store` (the directory), else the config's, else defaults.
-pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
+/// True when the rsyslog config (`--config`, else /etc/rsyslog.conf and rsyslog.d) tails no
+/// file and forwards nothing: a running rsyslogd then only writes local files and owes no
+/// receiver anything. False when the config cannot be read.
+pub fn ships_nothing(opts: &SourceOptions) -> bool {
+    load_conf(opts).is_ok_and(|c| c.is_some_and(|c| c.files.is_empty() && !c.forwards))
+}
+
+/// The rsyslog config and its rsyslog.d, merged; `None` when the default config is absent.
+fn load_conf(opts: &SourceOptions) -> Result<Option<RsyslogConf>, StoreError> {
     let conf_path = opts
         .config
         .clone()
         .unwrap_or_else(|| PathBuf::from("/etc/rsyslog.conf"));
     let local = opts.root.host_to_local(&conf_path);
-    let mut conf = RsyslogConf::default();
     let text = match safe_read::read_text(&local, Limit::CONFIG) {
         Ok(text) => Some(text),
         // No rsyslog.conf where none was named: rsyslog is not installed here.
@@ -131,7 +155,7 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         Err(e) => return Err(e),
     };
     if let Some(text) = text {
-        conf = parse_conf(&text);
+        let mut conf = parse_conf(&text);
         let d = local.with_file_name("rsyslog.d");
         if let Ok(rd) = std::fs::read_dir(&d) {
             let mut fs: Vec<PathBuf> = rd
@@ -147,9 +171,18 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
                 conf.impstats_file = more.impstats_file.or(conf.impstats_file);
                 conf.files.extend(more.files);
                 conf.lagging_state.extend(more.lagging_state);
+                conf.forwards |= more.forwards;
             }
         }
+        Ok(Some(conf))
+    } else {
+        Ok(None)
     }
+}
+
+/// Opens the work directory: `--store` (the directory), else the config's, else defaults.
+pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
+    let conf = load_conf(opts)?.unwrap_or_default();
     if conf.files.is_empty() && opts.store.is_none() && opts.config.is_none() {
         return Ok(Vec::new()); // no imfile input: rsyslog is not shipping files here.
     }
@@ -287,9 +320,9 @@ fn fresh(sig: QueueSignal, stats: &Path, work: &Path) -> QueueSignal {
     match (mtime(stats), newest_state) {
         (Some(st), Some(ns)) if st <= ns => QueueSignal {
             source: sig.source,
-            state: QueueState::Pending {
-                detail: "impstats record older than the newest state file; waiting for the next interval".into(),
-            },
+            state: QueueState::pending(
+                "impstats record older than the newest state file; waiting for the next interval",
+            ),
         },
         _ => sig,
     }
@@ -446,10 +479,9 @@ pub fn impstats_signal(path: &Path) -> Result<QueueSignal, StoreError> {
             Err(e) if e.is_not_found() => {
                 return Ok(QueueSignal {
                     source: format!("rsyslog impstats {}", path.display()),
-                    state: QueueState::Pending {
-                        detail: "impstats file not written yet (first record after one interval)"
-                            .into(),
-                    },
+                    state: QueueState::pending(
+                        "impstats file not written yet (first record after one interval)",
+                    ),
                 })
             }
             Err(e) => return Err(e),
@@ -475,9 +507,9 @@ pub fn impstats_signal(path: &Path) -> Result<QueueSignal, StoreError> {
     if sizes.is_empty() {
         return Ok(QueueSignal {
             source,
-            state: QueueState::Pending {
-                detail: "no core.queue record yet (impstats needs format=\"json\"; first record after one interval)".into(),
-            },
+            state: QueueState::pending(
+                "no core.queue record yet (impstats needs format=\"json\"; first record after one interval)",
+            ),
         });
     }
     let pending: Vec<String> = sizes
@@ -485,14 +517,19 @@ pub fn impstats_signal(path: &Path) -> Result<QueueSignal, StoreError> {
         .filter(|(_, s)| **s > 0)
         .map(|(n, s)| format!("{n}={s}"))
         .collect();
+    let messages = sizes.values().fold(0u64, |a, s| a.saturating_add(*s));
     Ok(QueueSignal {
         source,
         state: if pending.is_empty() {
             QueueState::Empty
         } else {
-            QueueState::Pending {
-                detail: pending.join(", "),
-            }
+            QueueState::owed(
+                format!("{messages} message(s) queued: {}", pending.join(", ")),
+                crate::cursor::Owed {
+                    queued_events: Some(messages),
+                    ..Default::default()
+                },
+            )
         },
     })
 }

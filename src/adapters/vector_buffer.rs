@@ -100,14 +100,18 @@ pub fn signal(dir: &Path, host_dir: &Path) -> QueueSignal {
                 hint: e.to_string(),
             },
             Ok(l) if l.unacknowledged() == 0 => QueueState::Empty,
-            Ok(l) => QueueState::Pending {
-                detail: format!(
+            Ok(l) => QueueState::owed(
+                format!(
                     "{} event(s) not yet acknowledged by the sink (data files {}..={})",
                     l.unacknowledged(),
                     l.reader_current_data_file,
                     l.writer_current_data_file
                 ),
-            },
+                crate::cursor::Owed {
+                    queued_events: Some(l.unacknowledged()),
+                    ..Default::default()
+                },
+            ),
         },
     };
     QueueSignal { source, state }

@@ -229,13 +229,15 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
         })
     }));
 
-    let totals = totals(&files);
+    let mut totals = totals(&files);
+    let queues = queues(snapshot, env);
+    totals.queue = super::QueueTotals::of(&queues);
     let mut backlog = ShipperBacklog {
         shipper: snapshot.shipper,
         store: snapshot.store.clone(),
         format: snapshot.format.clone(),
         offset_meaning: snapshot.offset_meaning,
-        queues: queues(snapshot, env),
+        queues,
         skipped: snapshot.skipped.clone(),
         // Notes may quote the store's input: cut, so that a huge line never reaches a report.
         notes: snapshot
@@ -244,6 +246,7 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
             .map(|n| crate::error::clip(n).into_owned())
             .collect(),
         files,
+        files_omitted: 0,
         totals,
         inputs_known: !snapshot.inputs.is_empty(),
         verdict: super::Verdict::Behind,

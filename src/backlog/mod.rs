@@ -127,6 +127,88 @@ pub struct Totals {
     pub partial_tail_bytes: u64,
     /// Count of files per state name.
     pub by_state: std::collections::BTreeMap<&'static str, usize>,
+    /// What the shipper's queues still hold beyond the files' bytes.
+    #[serde(flatten)]
+    pub queue: QueueTotals,
+}
+
+/// What delivery-side queues still owe, summed over the pending signals: the figures the
+/// file bytes do not show (a queue can owe everything while every file is read).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct QueueTotals {
+    /// Events or messages queued in the shippers.
+    pub queued_events: u64,
+    /// Bytes in the shippers' queue files and buffers (disk-queue segments, chunks).
+    pub queued_bytes: u64,
+    /// Queue files or chunks holding data (Filebeat disk-queue segments, Fluent Bit chunks).
+    pub queue_files: u64,
+    /// Bytes written to TCP connections and not yet acknowledged by the receiver.
+    pub unacked_bytes: u64,
+    /// The receivers (`address:port`) still owed those bytes.
+    pub receivers: Vec<String>,
+}
+
+impl QueueTotals {
+    /// The sum over `queues`' pending signals.
+    pub fn of(queues: &[QueueSignal]) -> QueueTotals {
+        let mut t = QueueTotals::default();
+        for q in queues {
+            if let crate::cursor::QueueState::Pending { owed, .. } = &q.state {
+                t.queued_events = t
+                    .queued_events
+                    .saturating_add(owed.queued_events.unwrap_or(0));
+                t.queued_bytes = t
+                    .queued_bytes
+                    .saturating_add(owed.queued_bytes.unwrap_or(0));
+                t.queue_files = t.queue_files.saturating_add(owed.queue_files.unwrap_or(0));
+                t.unacked_bytes = t
+                    .unacked_bytes
+                    .saturating_add(owed.unacked_bytes.unwrap_or(0));
+                t.receivers.extend(owed.receivers.iter().cloned());
+            }
+        }
+        t.receivers.sort();
+        t.receivers.dedup();
+        t
+    }
+
+    /// True when no queue counts anything owed.
+    pub fn is_empty(&self) -> bool {
+        self.queued_events == 0
+            && self.queued_bytes == 0
+            && self.queue_files == 0
+            && self.unacked_bytes == 0
+    }
+
+    /// The figures in words, each with its unit: `24130 queued messages, 7.8 MiB
+    /// unacknowledged by 127.0.0.1:5514`; empty when nothing is counted.
+    pub fn phrase(&self) -> String {
+        let mut parts = Vec::new();
+        if self.queued_events > 0 {
+            parts.push(format!("{} queued events/messages", self.queued_events));
+        }
+        match (self.queued_bytes, self.queue_files) {
+            (0, 0) => {}
+            (0, n) => parts.push(format!("{n} queue file(s)/chunk(s)")),
+            (b, 0) => parts.push(format!("{} queued", crate::display::bytes(b))),
+            (b, n) => parts.push(format!(
+                "{} queued in {n} file(s)/chunk(s)",
+                crate::display::bytes(b)
+            )),
+        }
+        if self.unacked_bytes > 0 {
+            let to = if self.receivers.is_empty() {
+                String::new()
+            } else {
+                format!(" by {}", self.receivers.join(", "))
+            };
+            parts.push(format!(
+                "{} unacknowledged{to}",
+                crate::display::bytes(self.unacked_bytes)
+            ));
+        }
+        parts.join(", ")
+    }
 }
 
 /// The backlog of one shipper.
@@ -141,9 +223,13 @@ pub struct ShipperBacklog {
     pub skipped: Vec<SkippedEntries>,
     pub notes: Vec<String>,
     /// Every file, in no particular order: [`top`] gives the most blocking ones, and the JSON
-    /// report lists them in [`backlog_order`].
+    /// report lists them in [`backlog_order`] (all of them, unless a summary kept the top ones).
     #[serde(serialize_with = "order::ser_sorted")]
     pub files: Vec<FileReport>,
+    /// Files left out of `files` by a summary (`status --json` without `--all`); the
+    /// totals still count them.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub files_omitted: usize,
     pub totals: Totals,
     /// True when the shipper's inputs are known (untracked files can be found). A store that
     /// tracks no file proves nothing when they are not.
@@ -152,6 +238,21 @@ pub struct ShipperBacklog {
     /// This shipper's verdict, and what proved it.
     pub verdict: Verdict,
     pub delivery: String,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl ShipperBacklog {
+    /// Keeps the first `n` files (the most bytes behind) and counts the rest as omitted.
+    pub fn keep_top(&mut self, n: usize) {
+        if self.files.len() > n {
+            self.files_omitted += self.files.len() - n;
+            self.files.sort_by(order::backlog_order);
+            self.files.truncate(n);
+        }
+    }
 }
 
 /// Where the backlog is read: the root and the shipper's processes (for open-deleted files).
@@ -185,5 +286,106 @@ pub enum Verdict {
 pub struct Assessment {
     pub verdict: Verdict,
     pub bytes_behind: u64,
+    /// What the shippers' queues still owe beyond `bytes_behind`.
+    #[serde(flatten)]
+    pub queue: QueueTotals,
     pub shippers: Vec<ShipperBacklog>,
+}
+
+impl Assessment {
+    /// What is still owed, in words with units: `12.0 MiB in 3 file(s)` and the queues'
+    /// figures (the files' part left out when only the queues owe).
+    pub fn owed_phrase(&self) -> String {
+        let files: usize = self.shippers.iter().map(|s| s.totals.blocking_files).sum();
+        if self.bytes_behind == 0 && self.queue.is_empty() {
+            let held = self.shippers.iter().any(|s| {
+                s.queues
+                    .iter()
+                    .any(|q| matches!(q.state, crate::cursor::QueueState::Pending { .. }))
+            });
+            if held {
+                return "0 B in files; a queue still holds data (see its line)".into();
+            }
+        }
+        let mut parts = Vec::new();
+        if self.bytes_behind > 0 || self.queue.is_empty() {
+            parts.push(format!(
+                "{} in {files} file(s)",
+                crate::display::bytes(self.bytes_behind)
+            ));
+        }
+        let q = self.queue.phrase();
+        if !q.is_empty() {
+            parts.push(q);
+        }
+        parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod queue_totals_tests {
+    use super::*;
+    use crate::cursor::{Owed, QueueState};
+
+    fn store(queues: Vec<QueueSignal>) -> ShipperBacklog {
+        let mut b = ShipperBacklog {
+            shipper: ShipperKind::Rsyslog,
+            store: PathBuf::from("/s"),
+            format: "test".into(),
+            offset_meaning: OffsetMeaning::Read,
+            totals: Totals {
+                queue: QueueTotals::of(&queues),
+                ..Totals::default()
+            },
+            queues,
+            skipped: vec![],
+            notes: vec![],
+            files: vec![],
+            files_omitted: 0,
+            inputs_known: true,
+            verdict: Verdict::Behind,
+            delivery: String::new(),
+        };
+        (b.verdict, b.delivery) = shipper_verdict(&b);
+        b
+    }
+
+    #[test]
+    fn queue_figures_add_up_and_a_shared_signal_counts_once() {
+        let tcp = QueueSignal {
+            source: "TCP send queues of pid 7".into(),
+            state: QueueState::owed(
+                "x",
+                Owed {
+                    unacked_bytes: Some(1000),
+                    receivers: vec!["127.0.0.1:5514".into()],
+                    ..Default::default()
+                },
+            ),
+        };
+        let q = |source: &str, events| QueueSignal {
+            source: source.into(),
+            state: QueueState::owed(
+                "y",
+                Owed {
+                    queued_events: Some(events),
+                    ..Default::default()
+                },
+            ),
+        };
+        // Two stores of one process: each has its own queue, both the process's sockets.
+        let a = combine(vec![
+            store(vec![q("impstats a", 3), tcp.clone()]),
+            store(vec![q("impstats b", 4), tcp]),
+        ]);
+        assert_eq!(a.verdict, Verdict::Behind);
+        assert_eq!(a.shippers[0].totals.queue.unacked_bytes, 1000);
+        assert_eq!(a.queue.queued_events, 7);
+        assert_eq!(a.queue.unacked_bytes, 1000, "the shared sockets count once");
+        assert_eq!(a.queue.receivers, ["127.0.0.1:5514"]);
+        assert_eq!(
+            a.owed_phrase(),
+            "7 queued events/messages, 1000 B unacknowledged by 127.0.0.1:5514"
+        );
+    }
 }

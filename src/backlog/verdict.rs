@@ -26,8 +26,9 @@ fn offsets_and_queues(b: &ShipperBacklog) -> (Verdict, String) {
         return (
             Verdict::Behind,
             format!(
-                "{} file(s) still have {} byte(s) to ship",
-                b.totals.blocking_files, b.totals.bytes_behind
+                "{} file(s) still have {} to ship",
+                b.totals.blocking_files,
+                crate::display::bytes(b.totals.bytes_behind)
             ),
         );
     }
@@ -36,15 +37,17 @@ fn offsets_and_queues(b: &ShipperBacklog) -> (Verdict, String) {
         .iter()
         .find(|q| matches!(q.state, QueueState::Pending { .. }))
     {
-        let QueueState::Pending { detail } = &q.state else {
+        let QueueState::Pending { detail, .. } = &q.state else {
             unreachable!()
+        };
+        let lead = if b.totals.files == 0 {
+            "no file is tracked"
+        } else {
+            "every file is read"
         };
         return (
             Verdict::Behind,
-            format!(
-                "every file is read, but {} still holds data: {detail}",
-                q.source
-            ),
+            format!("{lead}, but {} still holds data: {detail}", q.source),
         );
     }
     let offsets_say = match b.offset_meaning {
@@ -73,14 +76,15 @@ fn offsets_and_queues(b: &ShipperBacklog) -> (Verdict, String) {
             unknown.join("; ")
         };
         // A store drainguard cannot read at all tracks no file: nothing is "read" there.
-        let lead = if b.totals.files == 0 {
-            "no file is tracked"
-        } else {
-            "every file is read"
-        };
+        if b.totals.files == 0 {
+            return (
+                Verdict::Unconfirmed,
+                format!("no file is tracked, but delivery is unconfirmed: {how}"),
+            );
+        }
         return (
             Verdict::Unconfirmed,
-            format!("{lead}, but delivery is unconfirmed: {offsets_say}; {how}"),
+            format!("every file is read, but delivery is unconfirmed: {offsets_say}; {how}"),
         );
     }
     let sources: Vec<&str> = b.queues.iter().map(|q| q.source.as_str()).collect();
@@ -101,12 +105,21 @@ pub fn combine(shippers: Vec<ShipperBacklog>) -> Assessment {
             Verdict::Behind => 2,
         })
         .unwrap_or(Verdict::Drained);
+    // Stores of one process share its signals (its TCP send queues): each counts once.
+    let mut unique: Vec<crate::cursor::QueueSignal> = Vec::new();
+    for q in shippers.iter().flat_map(|s| s.queues.iter()) {
+        if !unique.contains(q) {
+            unique.push(q.clone());
+        }
+    }
+    let queue = super::QueueTotals::of(&unique);
     Assessment {
         verdict,
         bytes_behind: shippers
             .iter()
             .map(|s| s.totals.bytes_behind)
             .fold(0, u64::saturating_add),
+        queue,
         shippers,
     }
 }

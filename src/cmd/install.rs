@@ -73,7 +73,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         );
     }
     let root = Root::new(global.root.clone());
-    let mut settings = Settings::load(&root, &global.settings)?;
+    let mut settings = Settings::load_or_default(&root, &global.settings)?;
     let deadline = args
         .deadline
         .or(settings.deadline)
@@ -149,7 +149,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     };
     let plan = install::plan(&host, &opts)?;
     println!(
-        "init: {:?}; shipper service: {}",
+        "init: {}; shipper service: {}",
         host.init,
         host.shipper.as_deref().unwrap_or("(none found)")
     );

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use crate::adapters::unreadable::Unreadable;
 use crate::adapters::{self, SourceOptions, StoreReader};
 use crate::cli::Global;
 use crate::cursor::{ShipperKind, StoreSnapshot};
+use crate::process::Running;
 use crate::root::Root;
 use crate::settings::Settings;
 
@@ -16,7 +18,7 @@ use crate::settings::Settings;
 pub struct SourceArgs {
     /// Check only this shipper (repeatable). Default: those in the settings file, else every
     /// shipper found on this host.
-    #[arg(long = "shipper", value_enum, value_name = "NAME")]
+    #[arg(long = "shipper", value_name = "NAME", value_parser = ShipperKind::parse_supported)]
     pub shippers: Vec<ShipperKind>,
     /// The shipper's own config file (filebeat.yml, fluent-bit.conf ...). Needs exactly one
     /// shipper (Filebeat when none is named).
@@ -38,6 +40,12 @@ pub struct Sources {
     pub root: Root,
     pub settings: Settings,
     pub readers: Vec<Box<dyn StoreReader>>,
+    /// Per reader (same order): the pids of the running process(es) it was found through,
+    /// empty when found in the usual locations (then every process of its shipper counts).
+    pub owners: Vec<Vec<u32>>,
+    /// Per reader: the root its paths are read below when it is not [`Sources::root`] (a
+    /// container's shipper, read through `/proc/<pid>/root`).
+    pub roots: Vec<Option<Root>>,
     /// Pid files named in the settings, per shipper.
     pub pid_files: Vec<(ShipperKind, PathBuf)>,
     /// True when nothing was named (flags or settings): absent shippers are not an error.
@@ -61,15 +69,21 @@ impl SourceArgs {
 
     /// Like [`open`](Self::open); with `missing_ok` a named shipper whose store does not exist
     /// yet is skipped (boot-time `check`: a shipper that has not run yet is not a config error).
+    ///
+    /// Selection: the shippers named (`--shipper`, else the settings file), else the one
+    /// `--shipper-pid` runs, else every shipper whose store exists or whose process runs. A
+    /// running shipper's config and data paths are taken from its command line before the
+    /// usual locations. A running shipper that cannot be read (not supported, or its store
+    /// not found) becomes an unconfirmed store, never "nothing to drain".
     pub fn open_with(&self, global: &Global, missing_ok: bool) -> anyhow::Result<Sources> {
         let root = Root::new(global.root.clone());
         let settings = Settings::load(&root, &global.settings)?;
-        let mut wanted: Vec<(ShipperKind, SourceOptions, Option<PathBuf>)> = Vec::new();
+        let procfs = crate::process::ProcFs::default();
         let base = SourceOptions {
             root: root.clone(),
             ..Default::default()
         };
-        let named_kinds: Vec<ShipperKind> = if !self.shippers.is_empty() {
+        let mut named_kinds: Vec<ShipperKind> = if !self.shippers.is_empty() {
             self.shippers.clone()
         } else if !settings.shippers.is_empty() {
             settings.shippers.iter().map(|s| s.kind.0).collect()
@@ -78,7 +92,32 @@ impl SourceArgs {
         } else {
             Vec::new()
         };
-        let auto_detected = named_kinds.is_empty();
+        // `--shipper-pid` alone: that process's shipper, and only it.
+        let by_pid = match self.shipper_pid {
+            Some(pid) if named_kinds.is_empty() => {
+                let Some(r) = procfs.identify(pid).filter(|_| procfs.is_alive(pid)) else {
+                    anyhow::bail!(
+                        "--shipper-pid {pid}: {}; name its shipper with --shipper",
+                        if procfs.is_alive(pid) {
+                            "that process runs no log shipper drainguard knows"
+                        } else {
+                            "no such process"
+                        }
+                    );
+                };
+                if r.kind.supported() {
+                    named_kinds.push(r.kind);
+                }
+                Some(r)
+            }
+            _ => None,
+        };
+        let auto_detected = named_kinds.is_empty() && by_pid.is_none();
+        let running: Vec<Running> = match (&by_pid, self.shipper_pid) {
+            (Some(r), _) => vec![r.clone()],
+            (None, Some(pid)) => procfs.identify(pid).into_iter().collect(),
+            (None, None) => procfs.running(&root),
+        };
         let kinds = if auto_detected {
             all_kinds()
         } else {
@@ -89,7 +128,15 @@ impl SourceArgs {
                 "--config, --data-path and --registry apply to one shipper; name it with --shipper"
             );
         }
-        for kind in kinds {
+        if let (Some(config), [kind]) = (&self.config, kinds.as_slice()) {
+            check_format(&root, config, *kind)?;
+        }
+        let mut found = Found {
+            missing_ok,
+            ..Default::default()
+        };
+        let mut pid_files = Vec::new();
+        for &kind in &kinds {
             let mut opts = base.clone();
             let mut pid_file = None;
             if let Some(s) = settings.shippers.iter().find(|s| s.kind.0 == kind) {
@@ -107,36 +154,114 @@ impl SourceArgs {
             if self.registry.is_some() {
                 opts.store = self.registry.clone();
             }
-            wanted.push((kind, opts, pid_file));
-        }
-        let mut readers = Vec::new();
-        let mut pid_files = Vec::new();
-        for (kind, opts, pid_file) in wanted {
             let explicit = !auto_detected && !missing_ok;
-            let opened = match adapters::open(kind, &opts) {
-                Err(e @ crate::error::StoreError::NotFound { .. }) if missing_ok => {
-                    tracing::warn!("{e}");
-                    Vec::new()
+            let named_paths =
+                opts.config.is_some() || opts.data_path.is_some() || opts.store.is_some();
+            // The places to read: what was named, else each running process's own command
+            // line (the usual locations for one that names nothing), else the usual locations.
+            let procs: Vec<&Running> = running.iter().filter(|r| r.kind == kind).collect();
+            let mut places: Vec<(SourceOptions, Vec<&Running>)> = Vec::new();
+            if named_paths || procs.is_empty() {
+                places.push((opts, procs));
+            } else {
+                for r in procs {
+                    let mut o = opts.clone();
+                    let cwd = r.cwd.as_deref().map(|c| root.local_to_host(c));
+                    let cl = crate::adapters::known::of(kind)
+                        .command_line_paths(&r.argv, cwd.as_deref());
+                    o.config = cl.config;
+                    o.data_path = cl.data_path;
+                    o.settings_dir = cl.settings_dir;
+                    // A container's shipper: its paths are its own root's.
+                    if let Some(theirs) = procfs.foreign_root(r.pid, &root) {
+                        o.root = Root::new(Some(theirs));
+                    }
+                    match places.iter_mut().find(|(p, _)| {
+                        (&p.root, &p.config, &p.data_path, &p.settings_dir)
+                            == (&o.root, &o.config, &o.data_path, &o.settings_dir)
+                    }) {
+                        Some((_, rs)) => rs.push(r),
+                        None => places.push((o, vec![r])),
+                    }
                 }
-                other => other.with_context(|| format!("reading the {kind} store"))?,
-            };
-            if opened.is_empty() {
-                if explicit {
-                    anyhow::bail!(
-                        "no {kind} store found; point to it with --data-path/--registry or the settings file"
-                    );
-                }
-                continue;
             }
-            readers.extend(opened);
-            if let Some(p) = pid_file {
-                pid_files.push((kind, p));
+            let mut found_any = false;
+            for (o, procs) in places {
+                // Found through these processes' own command lines: theirs alone.
+                let pids: Vec<u32> = if named_paths {
+                    Vec::new()
+                } else {
+                    procs.iter().map(|r| r.pid).collect()
+                };
+                let opened = match adapters::open(kind, &o) {
+                    Err(e @ crate::error::StoreError::NotFound { .. }) if missing_ok => {
+                        tracing::warn!("{e}");
+                        Vec::new()
+                    }
+                    // A running shipper's own config that cannot be read: it is still owed.
+                    Err(e) if !named_paths && !procs.is_empty() => {
+                        for r in &procs {
+                            found.unreadable(r, &o, &e.to_string());
+                        }
+                        found_any = true;
+                        continue;
+                    }
+                    other => other.with_context(|| format!("reading the {kind} store"))?,
+                };
+                if opened.is_empty() {
+                    if kind == ShipperKind::Rsyslog && adapters::rsyslog::ships_nothing(&o) {
+                        // A local syslog daemon: it tails no file and forwards nothing.
+                        tracing::debug!("rsyslog runs but tails no file and forwards nothing");
+                        continue;
+                    }
+                    if !procs.is_empty() {
+                        let why = no_store_why(kind, &o);
+                        for r in &procs {
+                            found.unreadable(r, &o, &why);
+                        }
+                        found_any = !missing_ok;
+                    }
+                    continue;
+                }
+                found_any = true;
+                found.add(opened, pids, (o.root != root).then(|| o.root.clone()));
+            }
+            if !found_any && explicit && kind.supported() {
+                anyhow::bail!(
+                    "no {kind} store found; point to it with --data-path/--registry or the settings file"
+                );
+            }
+            if found_any {
+                if let Some(p) = pid_file {
+                    pid_files.push((kind, p));
+                }
+            }
+        }
+        // Shippers drainguard cannot read at all.
+        let unsupported = running.iter().filter(|r| !r.kind.supported());
+        if auto_detected || by_pid.is_some() {
+            for r in unsupported {
+                found.unreadable(r, &base, "");
+            }
+        } else {
+            let others: Vec<String> = running
+                .iter()
+                .filter(|r| !kinds.contains(&r.kind))
+                .map(|r| format!("{} (pid {})", r.kind, r.pid))
+                .collect();
+            if !others.is_empty() {
+                tracing::warn!(
+                    "other log shippers run on this host and are not checked (not named): {}",
+                    others.join(", ")
+                );
             }
         }
         Ok(Sources {
             root,
             settings,
-            readers,
+            readers: found.readers,
+            owners: found.owners,
+            roots: found.roots,
             pid_files,
             auto_detected,
             peers: Default::default(),
@@ -145,10 +270,126 @@ impl SourceArgs {
     }
 }
 
-/// Every shipper kind, in report order.
+/// The readers opened so far, with each one's owning pids and root.
+#[derive(Default)]
+struct Found {
+    readers: Vec<Box<dyn StoreReader>>,
+    owners: Vec<Vec<u32>>,
+    roots: Vec<Option<Root>>,
+    /// The boot-time check: a shipper that cannot be read is a warning, not a store.
+    missing_ok: bool,
+}
+
+impl Found {
+    fn add(&mut self, opened: adapters::Readers, pids: Vec<u32>, root: Option<Root>) {
+        self.owners.extend(std::iter::repeat_n(pids, opened.len()));
+        self.roots.extend(std::iter::repeat_n(root, opened.len()));
+        self.readers.extend(opened);
+    }
+
+    /// A running shipper that cannot be read: an unconfirmed store; for the boot-time check
+    /// (which opens stores and ignores the backlog), a warning.
+    fn unreadable(&mut self, r: &Running, o: &SourceOptions, why: &str) {
+        let reader = unreadable(r, o, why);
+        if self.missing_ok {
+            tracing::warn!(
+                "{}; every drain will be unconfirmed (exit 2) while it runs",
+                reader.describe()
+            );
+        } else {
+            self.readers.push(reader);
+            self.owners.push(vec![r.pid]);
+            self.roots.push(None);
+        }
+    }
+}
+
+/// The store of a running shipper that cannot be read: named by its config (from its command
+/// line) or its `/proc` entry, saying why (`why`, else the shipper's own reason) and what to do.
+fn unreadable(r: &Running, opts: &SourceOptions, why: &str) -> Box<Unreadable> {
+    let known = crate::adapters::known::of(r.kind);
+    let cwd = r.cwd.as_deref().map(|c| opts.root.local_to_host(c));
+    let cl = known.command_line_paths(&r.argv, cwd.as_deref());
+    let shown = opts
+        .config
+        .clone()
+        .or(cl.config)
+        .unwrap_or_else(|| PathBuf::from(format!("/proc/{}", r.pid)));
+    let why = if why.is_empty() {
+        known.unsupported_why.to_string()
+    } else {
+        why.to_string()
+    };
+    let fix = if r.kind.supported() {
+        format!(
+            "point drainguard at its store (--shipper {kind} --config/--data-path/--registry, or \
+             [[shipper]] in the settings file)",
+            kind = r.kind
+        )
+    } else {
+        "stop it before the drain (its own stop flushes what it can), or name the shippers to \
+         check with --shipper or the settings file to leave it out knowingly"
+            .to_string()
+    };
+    Box::new(Unreadable {
+        kind: r.kind,
+        pid: r.pid,
+        shown,
+        why: format!(
+            "{} runs as pid {} ({}), but {why}, so nothing proves it delivered what it read; {fix}",
+            r.kind,
+            r.pid,
+            r.command_line()
+        ),
+    })
+}
+
+/// Why a running supported shipper has no store drainguard found.
+fn no_store_why(kind: ShipperKind, o: &SourceOptions) -> String {
+    match &o.config {
+        Some(c) => format!(
+            "no {kind} store was found from its config {}",
+            crate::display::path(c)
+        ),
+        None => format!("no {kind} store was found in its usual locations"),
+    }
+}
+
+/// Refuses a `--config` whose syntax is another shipper's.
+fn check_format(root: &Root, config: &std::path::Path, kind: ShipperKind) -> anyhow::Result<()> {
+    use std::io::Read;
+    let local = root.host_to_local(config);
+    let mut text = Vec::new();
+    if let Ok(f) = std::fs::File::open(&local) {
+        let _ = f
+            .take(crate::adapters::sniff::SNIFF_LIMIT)
+            .read_to_end(&mut text);
+    }
+    let text = String::from_utf8_lossy(&text);
+    match crate::adapters::sniff::looks_like(&text) {
+        Some(other) if other != kind => {
+            let how = if other.supported() {
+                format!("name it with --shipper {other}")
+            } else {
+                format!("drainguard cannot read {other} yet")
+            };
+            anyhow::bail!(
+                "--config {} looks like a {other} config, not a {kind} one ({}): {how}",
+                crate::display::path(config),
+                if kind == ShipperKind::Filebeat {
+                    "filebeat is assumed when no --shipper is given"
+                } else {
+                    "--shipper names the format"
+                }
+            )
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Every shipper kind drainguard reads, in report order.
 pub fn all_kinds() -> Vec<ShipperKind> {
-    use clap::ValueEnum;
-    ShipperKind::value_variants().to_vec()
+    ShipperKind::all_supported().to_vec()
 }
 
 impl Sources {
@@ -186,15 +427,29 @@ impl Sources {
     ) -> crate::backlog::Assessment {
         // One environment per shipper, shared by its stores: its pids are looked up and its
         // sockets read once per assessment, however many stores it has.
-        let mut envs: std::collections::HashMap<ShipperKind, crate::backlog::Env> =
+        // A store found through a process's command line is that process's alone.
+        let mut envs: std::collections::HashMap<(ShipperKind, Vec<u32>), crate::backlog::Env> =
             Default::default();
         let mut shippers = Vec::with_capacity(snapshots.len());
-        for snapshot in snapshots {
+        for (i, snapshot) in snapshots.iter().enumerate() {
+            let owners = self.owners.get(i).cloned().unwrap_or_default();
             let env = envs
-                .entry(snapshot.shipper)
+                .entry((snapshot.shipper, owners.clone()))
                 .or_insert_with(|| crate::backlog::Env {
-                    root: self.root.clone(),
-                    shipper_pids: self.shipper_pids(snapshot.shipper, pid_override),
+                    root: self
+                        .roots
+                        .get(i)
+                        .cloned()
+                        .flatten()
+                        .unwrap_or_else(|| self.root.clone()),
+                    shipper_pids: match pid_override {
+                        None if !owners.is_empty() => owners
+                            .iter()
+                            .copied()
+                            .filter(|p| crate::process::ProcFs::default().is_alive(*p))
+                            .collect(),
+                        _ => self.shipper_pids(snapshot.shipper, pid_override),
+                    },
                     peers: self.peers.clone(),
                     tails: self.tails.clone(),
                     ..Default::default()
@@ -205,13 +460,21 @@ impl Sources {
     }
 }
 
-/// The message for a host where no shipper was named and none was found.
+/// The message for a host where no shipper was named, no store exists and no shipper
+/// process runs.
 pub fn nothing_found() -> String {
     let names: Vec<&str> = all_kinds().iter().map(|k| k.name()).collect();
+    let others: Vec<&str> = crate::adapters::known::ALL
+        .iter()
+        .filter(|k| !k.kind.supported())
+        .map(|k| k.kind.name())
+        .collect();
     format!(
-        "no log shipper found on this host (looked for {} in their usual locations); nothing to drain. \
-         Name one with --shipper and --data-path/--registry, or in the settings file",
-        names.join(", ")
+        "no log shipper found on this host (no store of {} in their usual locations, and no \
+         process of those or of {}); nothing to drain. Name one with --shipper and \
+         --data-path/--registry, or in the settings file",
+        names.join(", "),
+        others.join(", ")
     )
 }
 

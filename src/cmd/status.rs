@@ -11,14 +11,15 @@ use crate::report::{self, TableOptions};
 pub struct Args {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Print the versioned JSON report (every file) instead of the table.
+    /// Print the versioned JSON report instead of the table: the totals and the top files
+    /// per store (`--top`), every file with `--all`.
     #[arg(long)]
     pub json: bool,
-    /// Rows per shipper in the table; the rest is summarised.
+    /// Files per store in the table and the JSON; the rest is summarised.
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub top: usize,
-    /// List every file in the table.
-    #[arg(long, conflicts_with = "top")]
+    /// List every file (table and JSON).
+    #[arg(long, alias = "all-files", conflicts_with = "top")]
     pub all: bool,
 }
 
@@ -35,13 +36,19 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     // One read only: the readers' state kept for incremental re-reads (10^6 entries of a
     // large registry) goes before the assessment builds its per-file reports.
     sources.readers.clear();
-    let assessment = sources.assess_snapshots(&snapshots, args.source.shipper_pid);
+    let mut assessment = sources.assess_snapshots(&snapshots, args.source.shipper_pid);
+    let top = if args.all { usize::MAX } else { args.top };
+    if args.json {
+        // A summary: the top files per store, the rest counted in `files_omitted`.
+        for s in &mut assessment.shippers {
+            s.keep_top(top);
+        }
+    }
     super::print_report(|out| {
         if args.json {
             use std::io::Write;
             writeln!(out, "{}", report::to_json(&assessment, ()))
         } else {
-            let top = if args.all { usize::MAX } else { args.top };
             report::write_table(out, &assessment, TableOptions { top })
         }
     });

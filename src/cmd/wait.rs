@@ -47,9 +47,6 @@ pub struct Args {
     /// One progress log line every this long when not on a terminal.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s", value_name = "DURATION")]
     pub report_every: Duration,
-    /// No progress output.
-    #[arg(long, short)]
-    pub quiet: bool,
     /// Print the final report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -94,7 +91,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         settle_after: args.settle_after,
         wait_for_restart: args.wait_for_restart,
         progress_bar: std::io::stderr().is_terminal(),
-        quiet: args.quiet,
+        quiet: global.quiet,
         catch_signals: true,
     };
     tracing::info!(
@@ -150,7 +147,7 @@ fn write_report(
             ),
             Outcome::Deadline => format!(
                 "deadline passed after {secs:.1}s with {} still unshipped",
-                crate::display::bytes(report.final_assessment.bytes_behind)
+                report.final_assessment.owed_phrase()
             ),
             Outcome::ShipperDead { shippers } => format!(
                 "shipper dead with bytes behind ({}): nothing more will ship; releasing now \
@@ -162,9 +159,9 @@ fn write_report(
             }
             Outcome::Stopped { reason } => format!("stopped after {secs:.1}s: {reason}"),
             Outcome::Unprovable { shippers } => format!(
-                "cannot prove delivery for {}: its offsets only prove the data was read and no \
-                 queue signal is available. Enable the shipper's signal (see the report), or \
-                 accept a quiet-period rule with --settle-after 10s",
+                "cannot prove delivery for {}: see `delivery:` below for why and how to fix it \
+                 (a shipper's signal to enable, or one drainguard cannot read); a quiet-period \
+                 rule can be accepted instead with --settle-after 10s",
                 names(shippers)
             ),
         };

@@ -17,6 +17,17 @@ pub enum Init {
     SysvDebian,
 }
 
+impl std::fmt::Display for Init {
+    /// The name `--init` takes: `systemd`, `sysv-chkconfig`, `sysv-debian`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Init::Systemd => "systemd",
+            Init::SysvChkconfig => "sysv-chkconfig",
+            Init::SysvDebian => "sysv-debian",
+        })
+    }
+}
+
 /// Unit search path, highest precedence first (systemd.unit(5)).
 pub const UNIT_DIRS: [&str; 5] = [
     "/etc/systemd/system",
@@ -174,16 +185,7 @@ fn init_is_systemd(root: &Root) -> bool {
 
 /// The service / init script names a shipper is packaged under.
 pub fn service_names(kind: ShipperKind) -> &'static [&'static str] {
-    match kind {
-        ShipperKind::Filebeat => &["filebeat"],
-        ShipperKind::FluentBit => &["fluent-bit", "td-agent-bit"],
-        ShipperKind::Vector => &["vector"],
-        ShipperKind::Promtail => &["promtail"],
-        ShipperKind::Alloy => &["alloy"],
-        ShipperKind::Fluentd => &["fluentd", "td-agent"],
-        ShipperKind::Rsyslog => &["rsyslog"],
-        ShipperKind::Logstash => &["logstash"],
-    }
+    crate::adapters::known::of(kind).services
 }
 
 /// Probes the host under `root`. `forced` overrides the init detection; `shipper` names the
@@ -299,5 +301,19 @@ mod tests {
                 PathBuf::from("/etc/rc0.d/S99drainguard")
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod init_name_tests {
+    use super::Init;
+
+    #[test]
+    fn init_is_shown_by_the_name_init_takes() {
+        use clap::ValueEnum;
+        for i in Init::value_variants() {
+            let flag = i.to_possible_value().unwrap();
+            assert_eq!(i.to_string(), flag.get_name());
+        }
     }
 }

@@ -15,21 +15,6 @@ use crate::cursor::ShipperKind;
 use crate::root::Root;
 use crate::safe_read::{self, Limit};
 
-/// The executable names a shipper's process runs as (`/proc/<pid>/exe` basename or `comm`),
-/// and, for interpreters, a word its command line must contain.
-fn process_names(kind: ShipperKind) -> (&'static [&'static str], Option<&'static str>) {
-    match kind {
-        ShipperKind::Filebeat => (&["filebeat"], None),
-        ShipperKind::FluentBit => (&["fluent-bit", "td-agent-bit", "flb-pipeline"], None),
-        ShipperKind::Vector => (&["vector"], None),
-        ShipperKind::Promtail => (&["promtail"], None),
-        ShipperKind::Alloy => (&["alloy", "grafana-agent"], None),
-        ShipperKind::Fluentd => (&["fluentd", "ruby", "td-agent"], Some("fluentd")),
-        ShipperKind::Rsyslog => (&["rsyslogd"], None),
-        ShipperKind::Logstash => (&["java", "logstash"], Some("logstash")),
-    }
-}
-
 /// Where processes are found: the `/proc` directory (overridable for tests).
 #[derive(Debug, Clone)]
 pub struct ProcFs {
@@ -73,7 +58,7 @@ impl ProcFs {
     }
 
     /// The live processes of `kind`: the pidfile's pid when given and alive, else every process
-    /// whose executable (or `comm`) is one of the shipper's names.
+    /// recognised as that shipper ([`known`](crate::adapters::known)).
     pub fn find(&self, root: &Root, kind: ShipperKind, pidfile: Option<&Path>) -> Vec<u32> {
         if let Some(pf) = pidfile {
             if let Some(pid) = self.read_pidfile(root, pf) {
@@ -82,34 +67,97 @@ impl ProcFs {
                 }
             }
         }
-        let (names, cmdline_word) = process_names(kind);
-        let Ok(entries) = fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        let mut pids: Vec<u32> = entries
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        self.pids()
             .filter(|pid| {
-                let dir = self.dir.join(pid.to_string());
-                let exe_name = fs::read_link(dir.join("exe"))
-                    .ok()
-                    .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
-                let comm = safe_read::read_text(&dir.join("comm"), Limit::SMALL)
-                    .map(|c| c.trim_end().to_string())
-                    .unwrap_or_default();
-                let name_ok = names
-                    .iter()
-                    .any(|n| exe_name.as_deref() == Some(*n) || comm == *n);
-                let word_ok = match cmdline_word {
-                    None => true,
-                    Some(w) => safe_read::read(&dir.join("cmdline"), Limit::SMALL)
-                        .map(|c| c.windows(w.len()).any(|win| win == w.as_bytes()))
-                        .unwrap_or(false),
-                };
-                name_ok && word_ok && self.is_alive(*pid)
+                self.identify(*pid).is_some_and(|r| r.kind == kind) && self.is_alive(*pid)
+            })
+            .collect()
+    }
+
+    /// Every process of this host that runs a known log shipper, supported or not. Under
+    /// `--root` only the processes whose root directory is that tree count (a host whose
+    /// root is mounted there, or processes chrooted into it), not the machine's others.
+    pub fn running(&self, root: &Root) -> Vec<Running> {
+        let ours = root
+            .dir()
+            .map(|d| fs::metadata(d).map(|m| (m.dev(), m.ino())));
+        self.pids()
+            .filter_map(|pid| self.identify(pid))
+            .filter(|r| match &ours {
+                None => true,
+                Some(Ok(want)) => fs::metadata(self.dir.join(r.pid.to_string()).join("root"))
+                    .is_ok_and(|m| (m.dev(), m.ino()) == *want),
+                Some(Err(_)) => false,
+            })
+            .filter(|r| self.is_alive(r.pid))
+            .collect()
+    }
+
+    /// `/proc/<pid>/root` when `pid`'s root directory is not `root`'s (a container's
+    /// process seen from the host): its own paths are read through it. `None` when it shares
+    /// `root` (or its root cannot be looked at: another user's process without root).
+    pub fn foreign_root(&self, pid: u32, root: &Root) -> Option<PathBuf> {
+        let ours = fs::metadata(root.dir().unwrap_or(Path::new("/"))).ok()?;
+        let link = self.dir.join(pid.to_string()).join("root");
+        let theirs = fs::metadata(&link).ok()?;
+        ((theirs.dev(), theirs.ino()) != (ours.dev(), ours.ino())).then_some(link)
+    }
+
+    /// The known shipper `pid` runs, with its command line; `None` when it runs none (or is
+    /// gone).
+    pub fn identify(&self, pid: u32) -> Option<Running> {
+        if pid == std::process::id() {
+            return None;
+        }
+        let dir = self.dir.join(pid.to_string());
+        let exe = fs::read_link(dir.join("exe")).ok();
+        let exe_name = exe.as_ref().and_then(|p| {
+            let n = p.file_name()?.to_string_lossy().into_owned();
+            Some(
+                n.strip_suffix(" (deleted)")
+                    .map(str::to_string)
+                    .unwrap_or(n),
+            )
+        });
+        let comm = read_small(&dir.join("comm"))
+            .map(|c| String::from_utf8_lossy(&c).trim_end().to_string())
+            .unwrap_or_default();
+        let raw = read_small(&dir.join("cmdline")).unwrap_or_default();
+        let argv: Vec<std::ffi::OsString> = raw
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                use std::os::unix::ffi::OsStrExt;
+                std::ffi::OsStr::from_bytes(a).to_os_string()
             })
             .collect();
+        let joined = argv
+            .iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let known = crate::adapters::known::ALL.iter().find(|k| {
+            k.processes
+                .iter()
+                .any(|m| m.matches(exe_name.as_deref(), &comm, &joined))
+        })?;
+        Some(Running {
+            pid,
+            kind: known.kind,
+            argv,
+            cwd: fs::read_link(dir.join("cwd")).ok(),
+        })
+    }
+
+    /// Every pid in `/proc`, ascending.
+    fn pids(&self) -> impl Iterator<Item = u32> {
+        let mut pids: Vec<u32> = fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .collect();
         pids.sort_unstable();
-        pids
+        pids.into_iter()
     }
 
     /// Deleted files still held open by `pids`: (device, inode) -> the holder and its size.
@@ -151,6 +199,39 @@ impl ProcFs {
             }
         }
         out
+    }
+}
+
+/// A small `/proc/<pid>` file (comm, cmdline) through the bounded reader; `None` when it
+/// cannot be read (the process is gone, or is another user's).
+fn read_small(path: &Path) -> Option<Vec<u8>> {
+    safe_read::read(path, Limit::SMALL).ok()
+}
+
+/// A process running a known log shipper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Running {
+    pub pid: u32,
+    pub kind: ShipperKind,
+    /// Its command line, `argv[0]` first.
+    pub argv: Vec<std::ffi::OsString>,
+    /// Its working directory (relative paths on its command line are taken there).
+    pub cwd: Option<PathBuf>,
+}
+
+impl Running {
+    /// The command line as one line (escaped like a path), for messages.
+    pub fn command_line(&self) -> String {
+        let joined = self
+            .argv
+            .iter()
+            .map(|a| crate::display::path(Path::new(a)))
+            .collect::<Vec<_>>()
+            .join(" ");
+        match joined.char_indices().nth(200) {
+            Some((i, _)) => format!("{} ...", &joined[..i]),
+            None => joined,
+        }
     }
 }
 

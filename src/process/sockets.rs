@@ -157,22 +157,35 @@ pub fn send_queue_signal(procfs: &ProcFs, pids: &[u32], peers: &Peers) -> QueueS
     let state = match procfs.unacked_tcp(pids, peers) {
         Ok(u) if u.is_empty() => QueueState::Empty,
         Ok(u) => {
-            let total: u64 = u.iter().map(|u| u.bytes).sum();
+            let total = u.iter().fold(0u64, |a, u| a.saturating_add(u.bytes));
             let mut peers: Vec<String> = u
                 .iter()
                 .map(|u| {
                     let orphan = if u.orphan { " (closed socket)" } else { "" };
-                    format!("{} B to {}{orphan}", u.bytes, u.remote)
+                    format!(
+                        "{} to {}{orphan}",
+                        crate::display::bytes(u.bytes),
+                        u.remote
+                    )
                 })
                 .collect();
             peers.sort();
             peers.dedup();
-            QueueState::Pending {
-                detail: format!(
-                    "{total} byte(s) written but not yet acknowledged by the receiver: {}",
+            let mut receivers: Vec<String> = u.iter().map(|u| u.remote.to_string()).collect();
+            receivers.sort();
+            receivers.dedup();
+            QueueState::owed(
+                format!(
+                    "{} written but not yet acknowledged by the receiver: {}",
+                    crate::display::bytes(total),
                     peers.join(", ")
                 ),
-            }
+                crate::cursor::Owed {
+                    unacked_bytes: Some(total),
+                    receivers,
+                    ..Default::default()
+                },
+            )
         }
         Err(e) => QueueState::Unknown {
             hint: format!(
@@ -454,13 +467,19 @@ mod tests {
 
         let signal = send_queue_signal(&procfs, &[42, 43], &peers);
         assert_eq!(signal.source, "TCP send queues of pid 42,43");
-        let QueueState::Pending { detail } = signal.state else {
+        let QueueState::Pending { detail, owed } = signal.state else {
             panic!("{signal:?}")
         };
-        assert!(detail.starts_with("17 byte(s)"), "{detail}");
+        assert!(detail.starts_with("17 B written"), "{detail}");
         assert!(
             detail.contains("4 B to 10.0.0.9:514 (closed socket)"),
             "{detail}"
+        );
+        // The same figures as numbers: the total and every receiver, once each.
+        assert_eq!(owed.unacked_bytes, Some(17));
+        assert_eq!(
+            owed.receivers,
+            ["10.0.0.11:514", "10.0.0.8:514", "10.0.0.9:514"]
         );
     }
 

@@ -5,10 +5,10 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::backlog::{Assessment, ShipperBacklog, Verdict};
+use crate::backlog::{Assessment, QueueTotals, ShipperBacklog, Verdict};
 
 /// The schema identifier of the report (bump the suffix on incompatible changes).
-pub const SCHEMA: &str = "drainguard.report/v1";
+pub const SCHEMA: &str = "drainguard.report/v2";
 
 /// The top-level JSON document.
 #[derive(Debug, Serialize)]
@@ -18,6 +18,9 @@ pub struct JsonReport<'a, X: Serialize> {
     pub generated_at: String,
     pub verdict: Verdict,
     pub bytes_behind: u64,
+    /// What the queues still owe beyond `bytes_behind` (v2).
+    #[serde(flatten)]
+    pub queue: &'a QueueTotals,
     pub shippers: &'a [ShipperBacklog],
     /// Command-specific fields (e.g. `wait`'s outcome), flattened in.
     #[serde(flatten)]
@@ -31,6 +34,7 @@ pub fn to_json<X: Serialize>(a: &Assessment, extra: X) -> String {
         generated_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
         verdict: a.verdict,
         bytes_behind: a.bytes_behind,
+        queue: &a.queue,
         shippers: &a.shippers,
         extra,
     };

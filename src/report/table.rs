@@ -30,9 +30,23 @@ pub fn write_table(w: &mut impl Write, a: &Assessment, opts: TableOptions) -> io
     }
     let verdict = match a.verdict {
         Verdict::Drained => "DRAINED: every tracked byte is delivered".to_string(),
-        Verdict::Behind => format!("BEHIND: {} still to ship", display::bytes(a.bytes_behind)),
+        Verdict::Behind => format!("BEHIND: {} still to ship", a.owed_phrase()),
         Verdict::Unconfirmed => {
-            "UNCONFIRMED: nothing is behind, but delivery is not proven (see each store's delivery line)".to_string()
+            // A running shipper drainguard cannot read tracks no file: nothing is "read".
+            let unread: Vec<String> = a
+                .shippers
+                .iter()
+                .filter(|s| s.verdict == Verdict::Unconfirmed && s.totals.files == 0)
+                .map(|s| s.shipper.to_string())
+                .collect();
+            if unread.is_empty() {
+                "UNCONFIRMED: everything is read, but delivery is not proven".to_string()
+            } else {
+                format!(
+                    "UNCONFIRMED: nothing proves what {} delivered (see its delivery line)",
+                    unread.join(", ")
+                )
+            }
         }
     };
     let _ = writeln!(out, "verdict: {verdict}");
@@ -97,6 +111,10 @@ fn shipper(out: &mut String, s: &ShipperBacklog, opts: TableOptions) {
         t.files,
         display::bytes(t.bytes_behind)
     );
+    let queued = t.queue.phrase();
+    if !queued.is_empty() {
+        let _ = write!(out, "; queues: {queued}");
+    }
     if t.partial_tail_bytes > 0 {
         let _ = write!(
             out,
@@ -118,7 +136,7 @@ fn shipper(out: &mut String, s: &ShipperBacklog, opts: TableOptions) {
     for q in &s.queues {
         let state = match &q.state {
             QueueState::Empty => "empty".to_string(),
-            QueueState::Pending { detail } => format!("PENDING: {detail}"),
+            QueueState::Pending { detail, .. } => format!("PENDING: {detail}"),
             QueueState::Unknown { hint } => format!("unknown: {hint}"),
         };
         let _ = writeln!(out, "  queue {}: {state}", q.source);
@@ -215,6 +233,7 @@ mod tests {
             notes: vec![],
             totals: Default::default(),
             files,
+            files_omitted: 0,
             inputs_known: true,
             verdict: Verdict::Behind,
             delivery: String::new(),
@@ -226,6 +245,7 @@ mod tests {
         Assessment {
             verdict: Verdict::Behind,
             bytes_behind: 0,
+            queue: Default::default(),
             shippers: vec![s],
         }
     }

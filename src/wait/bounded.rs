@@ -69,6 +69,7 @@ impl Latest {
                 Assessment {
                     verdict: Verdict::Behind,
                     bytes_behind: 0,
+                    queue: Default::default(),
                     shippers: Vec::new(),
                 },
                 0,
@@ -211,6 +212,7 @@ mod tests {
             Assessment {
                 verdict: Verdict::Behind,
                 bytes_behind: 5,
+                queue: Default::default(),
                 shippers: Vec::new(),
             }
         }

@@ -184,6 +184,7 @@ mod tests {
             skipped: vec![],
             notes: vec![],
             files,
+            files_omitted: 0,
             totals: Totals::default(),
             inputs_known: false,
             verdict: Verdict::Behind,

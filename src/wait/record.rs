@@ -17,8 +17,10 @@ pub fn append_record(root: &Root, log_file: &Path, r: &WaitReport) -> std::io::R
         .iter()
         .map(|s| s.totals.blocking_files)
         .sum();
+    let q = &r.final_assessment.queue;
     let line = format!(
-        "start={} end={} result={} elapsed_s={:.3} bytes_at_start={} bytes_shipped={} bytes_left={} files_left={}\n",
+        "start={} end={} result={} elapsed_s={:.3} bytes_at_start={} bytes_shipped={} bytes_left={} files_left={} \
+         queued_events={} queued_bytes={} unacked_bytes={}\n",
         humantime::format_rfc3339_seconds(r.started),
         humantime::format_rfc3339_seconds(r.started + r.elapsed),
         r.outcome.word(),
@@ -27,6 +29,9 @@ pub fn append_record(root: &Root, log_file: &Path, r: &WaitReport) -> std::io::R
         r.bytes_shipped,
         r.final_assessment.bytes_behind,
         files_left,
+        q.queued_events,
+        q.queued_bytes,
+        q.unacked_bytes,
     );
     crate::install::beneath::Beneath::open(root)
         .and_then(|b| b.append(&host, line.as_bytes(), 0o644))

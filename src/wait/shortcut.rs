@@ -87,6 +87,7 @@ mod tests {
             skipped: vec![],
             notes: vec![],
             files,
+            files_omitted: 0,
             totals: Totals::default(),
             inputs_known: true,
             verdict: Verdict::Behind,

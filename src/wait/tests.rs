@@ -52,6 +52,7 @@ fn shipper(meaning: OffsetMeaning, behind: u64, queues: Vec<QueueSignal>) -> Shi
         skipped: vec![],
         notes: vec![],
         files: vec![],
+        files_omitted: 0,
         inputs_known: true,
         totals: Totals {
             files: 1,
@@ -176,9 +177,7 @@ fn a_queue_signal_makes_read_offsets_provable() {
     let pending = assessment(shipper(
         OffsetMeaning::Read,
         0,
-        vec![q(QueueState::Pending {
-            detail: "3 msgs".into(),
-        })],
+        vec![q(QueueState::pending("3 msgs"))],
     ));
     let empty = assessment(shipper(OffsetMeaning::Read, 0, vec![q(QueueState::Empty)]));
     let mut s = script(vec![pending.clone(), pending, empty], true);

@@ -30,12 +30,17 @@ pub fn signal(root: &Root, dir: &Path) -> QueueSignal {
             if count == 0 {
                 QueueState::Empty
             } else {
-                QueueState::Pending {
-                    detail: format!(
+                QueueState::owed(
+                    format!(
                         "{count} segment file(s), {} not yet acknowledged by the output",
                         display::bytes(bytes)
                     ),
-                }
+                    crate::cursor::Owed {
+                        queued_bytes: Some(bytes),
+                        queue_files: Some(count),
+                        ..Default::default()
+                    },
+                )
             }
         }
     };

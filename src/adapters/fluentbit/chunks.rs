@@ -56,9 +56,17 @@ pub fn chunk_signal(storage: &Path, instance: Option<&str>, host_storage: &Path)
             match (failed, total) {
                 (Some(f), _) => f,
                 (None, (0, _)) => QueueState::Empty,
-                (None, (n, bytes)) => QueueState::Pending {
-                    detail: format!("{n} chunk file(s), {bytes} bytes not yet flushed"),
-                },
+                (None, (n, bytes)) => QueueState::owed(
+                    format!(
+                        "{n} chunk file(s), {} not yet flushed",
+                        crate::display::bytes(bytes)
+                    ),
+                    crate::cursor::Owed {
+                        queued_bytes: Some(bytes),
+                        queue_files: Some(n as u64),
+                        ..Default::default()
+                    },
+                ),
             }
         }
     };

@@ -95,7 +95,11 @@ pub fn parse_settings(path: &Path, text: &str) -> Result<Settings, StoreError> {
 /// settings file that cannot be read or parsed is reported and Logstash's defaults are
 /// assumed, never an error that would stop every other shipper's drain.
 pub fn load(opts: &SourceOptions) -> (Settings, Vec<String>) {
-    let local = opts.root.host_to_local(Path::new(SETTINGS));
+    let host = match &opts.settings_dir {
+        Some(dir) => dir.join("logstash.yml"),
+        None => PathBuf::from(SETTINGS),
+    };
+    let local = opts.root.host_to_local(&host);
     let text = match crate::adapters::common::read_config_file(&local) {
         Ok(t) => t,
         Err(e) if e.is_not_found() => return (Settings::default(), vec![]),
