@@ -567,7 +567,7 @@ fn status_on_a_store(root: &Path) {
         &[
             "drainguard",
             "--settings",
-            "/nonexistent.toml",
+            "",
             "status",
             "--data-path",
             "/demo/data",

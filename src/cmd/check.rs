@@ -5,14 +5,19 @@
 //! prove delivery as configured is a warning with its fix (exit 0: a failed ExecStart would
 //! keep the unit from running its ExecStop at shutdown).
 
-use super::source::{nothing_found, SourceArgs};
+use super::source::SourceArgs;
 use crate::cli::Global;
 use crate::exit::Exit;
 
 pub fn run(global: &Global) -> anyhow::Result<Exit> {
     let mut sources = SourceArgs::default().open_with(global, true)?;
     if sources.readers.is_empty() {
-        println!("{}", nothing_found());
+        // Not "nothing to drain": at boot a shipper may not have written its store yet, and a
+        // running shipper drainguard cannot read is warned about above (stderr).
+        println!(
+            "no shipper store to check yet (a shipper that has not run yet, or one drainguard \
+             cannot read: see any warning above); `drainguard status` shows what is owed"
+        );
     }
     let _batch = crate::adapters::http::batch();
     for r in sources.readers.iter_mut() {

@@ -360,7 +360,9 @@ fn check_format(root: &Root, config: &std::path::Path, kind: ShipperKind) -> any
     use std::io::Read;
     let local = root.host_to_local(config);
     let mut text = Vec::new();
-    if let Ok(f) = std::fs::File::open(&local) {
+    // The bounded opener: a FIFO or device as --config must not block here (the adapter
+    // reports what it is).
+    if let Ok((f, _)) = crate::safe_read::open(&local) {
         let _ = f
             .take(crate::adapters::sniff::SNIFF_LIMIT)
             .read_to_end(&mut text);
