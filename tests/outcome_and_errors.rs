@@ -4,15 +4,13 @@
 mod support;
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::mpsc::{channel, Receiver};
-use std::time::Duration;
+use std::sync::mpsc::Receiver;
 
 use drainguard::testkit::filebeat as tk;
-use support::drainguard;
+use support::{drainguard, until};
 
 /// A memlog store tracking one 18-byte log at `offset`, under `d/data`; returns the data dir.
 fn store(d: &Path, offset: u64) -> (PathBuf, PathBuf) {
@@ -34,44 +32,15 @@ fn checkpoint(dir: &Path, log: &Path, txid: u64, offset: u64) {
 
 /// Spawns `wait` on `data` with a run record at `d/run.log`; stderr lines go to the channel.
 fn spawn_wait(d: &Path, data: &Path) -> (Child, Receiver<String>) {
-    let mut child = drainguard()
-        .arg("wait")
+    let mut c = drainguard();
+    c.arg("wait")
         .arg("--data-path")
         .arg(data)
         .args(["--interval", "100ms", "--deadline", "60s"])
         .args(["--shipper-pid", &std::process::id().to_string()])
         .arg("--log-file")
-        .arg(d.join("run.log"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = channel();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    (child, rx)
-}
-
-fn until(rx: &Receiver<String>, what: &str) -> Vec<String> {
-    let mut seen = Vec::new();
-    loop {
-        match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(line) => {
-                let hit = line.contains(what);
-                seen.push(line);
-                if hit {
-                    return seen;
-                }
-            }
-            Err(_) => panic!("no stderr line with {what:?}; saw:\n{}", seen.join("\n")),
-        }
-    }
+        .arg(d.join("run.log"));
+    support::spawn_streaming(c)
 }
 
 const STARTED: &str = "waiting for the shippers to deliver";

@@ -8,15 +8,14 @@
 mod support;
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{channel, Receiver};
+use std::process::Child;
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use drainguard::testkit::filebeat as tk;
-use support::drainguard;
+use support::{drainguard, spawn_streaming, until};
 
 /// A host: one log file of 18 bytes and a memlog registry whose checkpoint says 6 are acked.
 struct Host {
@@ -91,41 +90,6 @@ impl Host {
             ])
             .args(["--shipper-pid", &std::process::id().to_string()]);
         spawn_streaming(c)
-    }
-}
-
-fn spawn_streaming(mut c: Command) -> (Child, Receiver<String>) {
-    let mut child = c
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = channel();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    (child, rx)
-}
-
-/// Blocks until a stderr line contains `what` (the wait has got that far); returns the lines.
-fn until(rx: &Receiver<String>, what: &str) -> Vec<String> {
-    let mut seen = Vec::new();
-    loop {
-        match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(line) => {
-                let hit = line.contains(what);
-                seen.push(line);
-                if hit {
-                    return seen;
-                }
-            }
-            Err(_) => panic!("no stderr line with {what:?}; saw:\n{}", seen.join("\n")),
-        }
     }
 }
 

@@ -160,3 +160,42 @@ pub fn fake_http_counted(
     (port, served)
 }
 pub mod strace;
+
+/// Spawns `c` with stdout piped and its stderr lines sent to the returned channel, so a test
+/// can follow a running `wait` line by line.
+pub fn spawn_streaming(mut c: Command) -> (Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// Blocks until a stderr line contains `what` (the command has got that far); returns the
+/// lines seen. Panics after 30 s without one, quoting what was seen.
+pub fn until(rx: &std::sync::mpsc::Receiver<String>, what: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => {
+                let hit = line.contains(what);
+                seen.push(line);
+                if hit {
+                    return seen;
+                }
+            }
+            Err(_) => panic!("no stderr line with {what:?}; saw:\n{}", seen.join("\n")),
+        }
+    }
+}
