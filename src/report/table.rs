@@ -33,12 +33,15 @@ pub fn write_table(w: &mut impl Write, a: &Assessment, opts: TableOptions) -> io
         Verdict::Behind => format!("BEHIND: {} still to ship", a.owed_phrase()),
         Verdict::Unconfirmed => {
             // A running shipper drainguard cannot read tracks no file: nothing is "read".
-            let unread: Vec<String> = a
+            // One name per shipper (two processes of one shipper are two stores).
+            let mut unread: Vec<String> = a
                 .shippers
                 .iter()
                 .filter(|s| s.verdict == Verdict::Unconfirmed && s.totals.files == 0)
                 .map(|s| s.shipper.to_string())
                 .collect();
+            unread.sort();
+            unread.dedup();
             if unread.is_empty() {
                 "UNCONFIRMED: everything is read, but delivery is not proven".to_string()
             } else {
