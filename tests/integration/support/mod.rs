@@ -159,6 +159,8 @@ pub fn fake_http_counted(
     });
     (port, served)
 }
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod strace;
 
 /// Spawns `c` with stdout piped and its stderr lines sent to the returned channel, so a test

@@ -8,7 +8,7 @@
 //! unpacked with `dpkg-deb -x` (the package conflicts with rsyslog, which other tests need;
 //! .ci/run unpacks it). With CI set, a missing one fails the test; elsewhere it is skipped.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::net::TcpListener;
