@@ -1,8 +1,8 @@
 //! `drainguard doctor --aws` against the local IMDSv2 and Auto Scaling fakes.
 #![cfg(feature = "aws")]
 
-use crate::support::aws as fakes;
 use crate::support;
+use crate::support::aws as fakes;
 
 use std::time::Duration;
 
