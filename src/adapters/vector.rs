@@ -14,7 +14,30 @@ use crate::error::StoreError;
 use crate::fingerprint::FingerprintSpec;
 
 use super::common;
+use super::shipper::{getopt, m, Access, ShipperInfo, Target};
 use super::{Readers, SourceOptions, StoreReader};
+
+/// Vector.
+pub static INFO: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::Vector,
+    name: "vector",
+    aliases: &[],
+    processes: &[m(&["vector"])],
+    flags: &[getopt(
+        &["-c", "--config", "--config-toml", "--config-yaml"],
+        Target::Config,
+    )],
+    services: &["vector"],
+    config_paths: &["/etc/vector/vector.yaml", "/etc/vector/vector.toml"],
+    data_paths: &["/var/lib/vector"],
+    // Vector file source `max_line_bytes`: 102400; longer lines are discarded.
+    max_line_bytes: Some(102_400),
+    glob_depth: 32,
+    // TOML tables or YAML top-level keys.
+    config_syntax: Some(r"(?m)^\[(sources|sinks|transforms)\.[^\]]+\]|^(sources|sinks):\s*$"),
+    api: None,
+    access: Access::Reads { open, idle: None },
+};
 
 /// One `file` source of a Vector config.
 #[derive(Debug, Clone, PartialEq, Eq)]

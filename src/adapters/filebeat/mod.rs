@@ -24,6 +24,7 @@ pub use locate::{open, open_reader, StoreLayout};
 pub use self::config::parse as parse_config;
 pub use self::entry::Entry;
 use self::keys::{FileId, Key};
+use super::shipper::{flag, m, Access, Api, ShipperInfo, Target};
 use super::StoreReader;
 use crate::cursor::{
     Cursor, ExcludeRule, Identity, InputSpec, OffsetMeaning, QueueSignal, QueueState, ShipperKind,
@@ -32,6 +33,41 @@ use crate::cursor::{
 use crate::error::StoreError;
 use crate::fingerprint::FingerprintSpec;
 use crate::root::Root;
+
+/// Filebeat.
+pub static INFO: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::Filebeat,
+    name: "filebeat",
+    aliases: &[],
+    processes: &[m(&["filebeat"])],
+    flags: &[
+        flag(&["-c", "--c"], Target::Config),
+        flag(
+            &["--path.config", "-path.config"],
+            Target::ConfigDir("filebeat.yml"),
+        ),
+        flag(&["--path.data", "-path.data"], Target::DataPath),
+    ],
+    services: &["filebeat"],
+    config_paths: &[
+        "/etc/filebeat/filebeat.yml",
+        "/usr/share/filebeat/filebeat.yml",
+    ],
+    data_paths: &["/var/lib/filebeat", "/usr/share/filebeat/data"],
+    // Filebeat log input `max_bytes`, filestream `message_max_bytes`: 10 MiB.
+    max_line_bytes: Some(10 * 1024 * 1024),
+    // Filebeat's `recursive_glob`: `**` becomes 8 levels of `*`.
+    glob_depth: 8,
+    config_syntax: Some(r"(?m)^filebeat(\.inputs|\.prospectors|\.config|\.autodiscover)?\s*:"),
+    api: Some(Api {
+        endpoints: &["/stats"],
+        enable: "check http.enabled: true (http.host, http.port) in filebeat.yml",
+    }),
+    access: Access::Reads {
+        open: locate::open,
+        idle: None,
+    },
+};
 
 /// An opened Filebeat registry.
 pub struct FilebeatReader {
@@ -272,7 +308,7 @@ impl FilebeatReader {
     /// The longest line any input accepts (a file's input is not known): the configured
     /// `max_bytes` / `message_max_bytes`, else Filebeat's default.
     fn max_line_bytes(&self) -> Option<u64> {
-        let default = ShipperKind::Filebeat.default_max_line_bytes();
+        let default = INFO.max_line_bytes;
         let Some(c) = &self.config else {
             return default;
         };

@@ -21,9 +21,38 @@ use crate::error::StoreError;
 use super::common;
 use super::{Readers, SourceOptions, StoreReader};
 
+use super::shipper::{getopt, m, Access, Api, ShipperInfo, Target};
 pub use chunks::chunk_signal;
 pub use config::{parse_classic, parse_yaml, FluentBitConf, TailInput};
 pub use db::read_db;
+
+/// Fluent Bit (and td-agent-bit).
+pub static INFO: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::FluentBit,
+    name: "fluent-bit",
+    aliases: &["fluentbit", "td-agent-bit"],
+    processes: &[m(&["fluent-bit", "td-agent-bit", "flb-pipeline"])],
+    flags: &[getopt(&["-c", "--config"], Target::Config)],
+    services: &["fluent-bit", "td-agent-bit"],
+    config_paths: &[
+        "/etc/fluent-bit/fluent-bit.yaml",
+        "/etc/fluent-bit/fluent-bit.conf",
+    ],
+    data_paths: &[],
+    // Fluent Bit tail `Buffer_Max_Size`: 32k; a longer line stops the file being tailed
+    // unless `Skip_Long_Lines On`.
+    max_line_bytes: Some(32 * 1024),
+    glob_depth: 32,
+    // Classic mode sections, or YAML: `pipeline:` with `inputs:` under it.
+    config_syntax: Some(
+        r"(?mi)^\s*\[(INPUT|OUTPUT|SERVICE|FILTER)\]\s*$|(?s-i:(?m:^pipeline:).*(?m:^\s*inputs:)|(?m:^\s*inputs:).*(?m:^pipeline:))",
+    ),
+    api: Some(Api {
+        endpoints: &["/api/v1/storage", "/api/v1/metrics"],
+        enable: "check HTTP_Server On and storage.metrics on",
+    }),
+    access: Access::Reads { open, idle: None },
+};
 
 /// Opens every `tail` input of the config (`--config`, else
 /// `/etc/fluent-bit/fluent-bit.{yaml,conf}`): one reader per input, each with that input's

@@ -17,10 +17,40 @@ use crate::error::StoreError;
 use super::common;
 use super::{Readers, SourceOptions, StoreReader};
 
+use super::shipper::{flag, getopt, Access, Api, ProcessMatch, ShipperInfo, Target};
 pub use pipeline::{file_inputs, FileInput};
 pub use settings::{parse_settings, Settings, SETTINGS};
 use sincedb::FORMAT;
 pub use sincedb::{makedev, parse};
+
+/// Logstash.
+pub static INFO: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::Logstash,
+    name: "logstash",
+    aliases: &[],
+    processes: &[ProcessMatch {
+        names: &["java", "logstash"],
+        words: &["logstash"],
+    }],
+    flags: &[
+        getopt(&["-f", "--path.config"], Target::Config),
+        flag(&["--path.data"], Target::DataPath),
+        flag(&["--path.settings"], Target::SettingsDir),
+    ],
+    services: &["logstash"],
+    config_paths: &[],
+    data_paths: &["/var/lib/logstash"],
+    // The file input has no limit: buffers until the newline.
+    max_line_bytes: None,
+    glob_depth: 32,
+    // Pipeline blocks.
+    config_syntax: Some(r"(?m)^\s*(input|filter|output)\s*\{"),
+    api: Some(Api {
+        endpoints: &["/_node/stats/pipelines"],
+        enable: "set api.enabled: true",
+    }),
+    access: Access::Reads { open, idle: None },
+};
 
 /// Default `path.data` of the deb/rpm packages.
 pub const DEFAULT_DATA: &str = "/var/lib/logstash";

@@ -13,7 +13,33 @@ use crate::cursor::{
 use crate::error::{Position, StoreError};
 
 use super::common;
+use super::shipper::{getopt, Access, Api, ProcessMatch, ShipperInfo, Target};
 use super::{Readers, SourceOptions, StoreReader};
+
+/// Fluentd (and td-agent).
+pub static INFO: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::Fluentd,
+    name: "fluentd",
+    aliases: &["td-agent"],
+    processes: &[ProcessMatch {
+        names: &["fluentd", "ruby*", "td-agent"],
+        words: &["fluentd"],
+    }],
+    flags: &[getopt(&["-c", "--config"], Target::Config)],
+    services: &["fluentd", "td-agent"],
+    config_paths: &["/etc/fluent/fluentd.conf"],
+    data_paths: &[],
+    // in_tail `max_line_size` nil: buffers until the newline.
+    max_line_bytes: None,
+    glob_depth: 32,
+    // Fluentd directives.
+    config_syntax: Some(r"(?m)^\s*<(source|match\s+[^>]*|system)>\s*$"),
+    api: Some(Api {
+        endpoints: &["/api/plugins.json"],
+        enable: "add a monitor_agent source",
+    }),
+    access: Access::Reads { open, idle: None },
+};
 
 const UNWATCHED: u64 = u64::MAX;
 
