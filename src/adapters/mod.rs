@@ -97,6 +97,9 @@ pub struct SourceOptions {
     pub store: Option<PathBuf>,
     /// The shipper's settings directory (Logstash `--path.settings`: its `logstash.yml`).
     pub settings_dir: Option<PathBuf>,
+    /// The client the readers ask monitoring APIs with (one round of reads asks each URL
+    /// once: [`http::Http::round`]).
+    pub http: http::Http,
 }
 
 /// The stores of one shipper: one reader per progress store (a shipper with several inputs,

@@ -55,6 +55,8 @@ pub struct Sources {
     /// What behind files' pending bytes hold, kept across assessments (`wait` reads no tail
     /// twice while its (dev, inode, size, offset) stays the same).
     pub tails: crate::backlog::TailCache,
+    /// The client every reader asks monitoring APIs with (one round per read).
+    pub http: crate::adapters::http::Http,
 }
 
 impl SourceArgs {
@@ -270,6 +272,7 @@ impl SourceArgs {
             auto_detected,
             peers: Default::default(),
             tails: Default::default(),
+            http: base.http.clone(),
         })
     }
 }
@@ -421,7 +424,7 @@ impl Sources {
     /// Reads every store (incrementally where the reader can), without touching the files.
     pub fn read(&mut self) -> Result<Vec<StoreSnapshot>, crate::error::StoreError> {
         // One round: a monitoring API several stores read is asked once.
-        let _batch = crate::adapters::http::batch();
+        let _round = self.http.round();
         self.readers.iter_mut().map(|r| r.read()).collect()
     }
 

@@ -7,6 +7,7 @@
 //! | 7.9–9.x | `registry/filebeat/` memlog: `meta.json` "1", `<txid>.json`, `log.json` | [`memlog`] |
 //! | 9.x opt-in | `registry/filebeat.db` (bbolt) | unsupported, said clearly |
 
+pub mod api;
 mod config;
 mod diskqueue;
 mod entry;
@@ -60,8 +61,8 @@ pub static INFO: ShipperInfo = ShipperInfo {
     glob_depth: 8,
     config_syntax: Some(r"(?m)^filebeat(\.inputs|\.prospectors|\.config|\.autodiscover)?\s*:"),
     api: Some(Api {
-        endpoints: &["/stats"],
-        enable: "check http.enabled: true (http.host, http.port) in filebeat.yml",
+        endpoints: &[api::STATS],
+        enable: api::ENABLE,
     }),
     access: Access::Reads {
         open: locate::open,
@@ -77,6 +78,7 @@ pub struct FilebeatReader {
     config: Option<Config>,
     /// Local path of `path.data` (for the disk queue), when known.
     data_dir: Option<PathBuf>,
+    http: super::http::Http,
 }
 
 impl FilebeatReader {
@@ -85,6 +87,7 @@ impl FilebeatReader {
         layout: StoreLayout,
         config: Option<Config>,
         data_dir: Option<PathBuf>,
+        http: super::http::Http,
     ) -> Self {
         let memlog = match &layout {
             StoreLayout::Memlog(dir) => Some(memlog::Memlog::new(dir.clone())),
@@ -96,6 +99,7 @@ impl FilebeatReader {
             memlog,
             config,
             data_dir,
+            http,
         }
     }
 
@@ -166,7 +170,7 @@ impl StoreReader for FilebeatReader {
         // A second opinion: it can hold the verdict back, but an unreachable endpoint is only
         // noted (the registry or the disk queue is the proof).
         if let Some(url) = self.config.as_ref().and_then(|c| c.stats_url.as_deref()) {
-            match super::http::filebeat_stats(url) {
+            match api::filebeat_stats(&self.http, url) {
                 QueueSignal {
                     state: QueueState::Unknown { hint },
                     source,

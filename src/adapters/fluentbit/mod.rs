@@ -8,6 +8,7 @@
 //! on disk. One store per `tail` input of the config: `config` finds them, `db` reads a
 //! DB, `chunks` lists what is buffered on disk.
 
+pub mod api;
 mod chunks;
 mod config;
 mod db;
@@ -48,8 +49,8 @@ pub static INFO: ShipperInfo = ShipperInfo {
         r"(?mi)^\s*\[(INPUT|OUTPUT|SERVICE|FILTER)\]\s*$|(?s-i:(?m:^pipeline:).*(?m:^\s*inputs:)|(?m:^\s*inputs:).*(?m:^pipeline:))",
     ),
     api: Some(Api {
-        endpoints: &["/api/v1/storage", "/api/v1/metrics"],
-        enable: "check HTTP_Server On and storage.metrics on",
+        endpoints: &[api::STORAGE, api::METRICS],
+        enable: api::ENABLE,
     }),
     access: Access::Reads { open, idle: None },
 };
@@ -133,6 +134,7 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
                 emitters: conf.emitters.clone(),
                 input,
                 http: conf.http.clone(),
+                client: opts.http.clone(),
                 storage: storage.clone(),
                 notes: notes.clone(),
                 root: root.clone(),
@@ -157,6 +159,7 @@ struct FluentBitReader {
     /// The config's input for this store (unknown for a `--store` the config does not name).
     input: Option<TailInput>,
     http: Option<String>,
+    client: super::http::Http,
     /// `storage.path`, mapped under `--root`.
     storage: Option<PathBuf>,
     notes: Vec<String>,
@@ -206,12 +209,14 @@ impl StoreReader for FluentBitReader {
             .push(InputSpec::globs(name, &input.path, &input.exclude));
         if let Some(base) = &self.http {
             let api_name = self.input.as_ref().and_then(TailInput::api_name);
-            snap.queues.push(super::http::fluentbit_storage(
+            snap.queues.push(api::fluentbit_storage(
+                &self.client,
                 base,
                 api_name,
                 &self.emitters,
             ));
-            snap.notes.extend(super::http::fluentbit_dropped(base));
+            snap.notes
+                .extend(api::fluentbit_dropped(&self.client, base));
         }
         if let Some((dir, instance)) = self.chunks() {
             snap.queues

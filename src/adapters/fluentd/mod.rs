@@ -5,6 +5,8 @@
 //! marks an unwatched entry (rotated away), which is skipped and counted. Identity is path +
 //! inode; offsets mean "accepted into Fluentd's buffer".
 
+pub mod api;
+
 use std::path::{Path, PathBuf};
 
 use crate::cursor::{
@@ -35,8 +37,8 @@ pub static INFO: ShipperInfo = ShipperInfo {
     // Fluentd directives.
     config_syntax: Some(r"(?m)^\s*<(source|match\s+[^>]*|system)>\s*$"),
     api: Some(Api {
-        endpoints: &["/api/plugins.json"],
-        enable: "add a monitor_agent source",
+        endpoints: &[api::PLUGINS],
+        enable: api::ENABLE,
     }),
     access: Access::Reads { open, idle: None },
 };
@@ -64,6 +66,7 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
             store,
             source,
             monitor: monitor.clone(),
+            http: opts.http.clone(),
             root: opts.root.clone(),
         }) as Box<dyn StoreReader>
     };
@@ -236,6 +239,7 @@ struct FluentdReader {
     /// The config's source for this store (unknown for a `--store` it does not name).
     source: Option<TailSource>,
     monitor: Option<String>,
+    http: super::http::Http,
     root: crate::root::Root,
 }
 
@@ -281,7 +285,7 @@ impl StoreReader for FluentdReader {
                 .push(InputSpec::globs("tail", &s.paths, &s.exclude));
         }
         snap.queues = vec![match &self.monitor {
-            Some(base) => super::http::fluentd_monitor(base),
+            Some(base) => api::fluentd_monitor(&self.http, base),
             None => common::unknown_queue(
                 "fluentd buffers",
                 "add `<source> @type monitor_agent bind 127.0.0.1 port 24220 </source>` so \

@@ -5,6 +5,7 @@
 //! whether the pipelines still hold events. `pipeline` finds the inputs in the pipeline
 //! configs, `settings` reads `logstash.yml`, `sincedb` parses the store.
 
+pub mod api;
 mod pipeline;
 mod settings;
 mod sincedb;
@@ -46,8 +47,8 @@ pub static INFO: ShipperInfo = ShipperInfo {
     // Pipeline blocks.
     config_syntax: Some(r"(?m)^\s*(input|filter|output)\s*\{"),
     api: Some(Api {
-        endpoints: &["/_node/stats/pipelines"],
-        enable: "set api.enabled: true",
+        endpoints: &[api::PIPELINES],
+        enable: api::ENABLE,
     }),
     access: Access::Reads { open, idle: None },
 };
@@ -76,6 +77,7 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
             input,
             settings: settings.clone(),
             notes: notes.clone(),
+            http: opts.http.clone(),
             root: opts.root.clone(),
         }) as Box<dyn StoreReader>
     };
@@ -212,6 +214,7 @@ struct LogstashReader {
     input: Option<FileInput>,
     settings: Settings,
     notes: Vec<String>,
+    http: super::http::Http,
     root: crate::root::Root,
 }
 
@@ -274,7 +277,7 @@ impl LogstashReader {
                 &format!("the monitoring API is off (api.enabled: false in {SETTINGS}); turn it on so _node/stats/pipelines can be checked"),
             );
         };
-        let mut q = super::http::logstash_stats(api);
+        let mut q = api::logstash_stats(&self.http, api);
         if let (QueueState::Unknown { hint }, Some(range)) =
             (&mut q.state, &self.settings.port_range)
         {
