@@ -209,12 +209,12 @@ impl StoreReader for PositionsReader {
     }
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
         let mut snap = if self.may_be_missing && !self.path.exists() {
-            let mut snap = parse(self.kind, &self.path, b"positions: {}\n")?;
-            snap.notes.push(format!(
-                "{} does not exist yet: Promtail has recorded no position",
-                self.shown.display()
-            ));
-            snap
+            common::not_written_yet(
+                parse(self.kind, &self.path, b"positions: {}\n")?,
+                &self.shown,
+                &format!("{} writes it at its first sync of positions", self.kind),
+                "the files it tails",
+            )
         } else {
             parse(self.kind, &self.path, &common::read_bytes(&self.path)?)?
         };

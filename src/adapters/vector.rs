@@ -387,34 +387,36 @@ impl StoreReader for VectorReader {
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
         let newer = self.path.with_file_name("checkpoints.new.json");
         let mut notes = Vec::new();
-        let mut snap =
-            match common::read_bytes(&newer).and_then(|b| parse(&newer, &b, &self.source)) {
-                Ok(mut s) => {
-                    s.notes.push(
-                        "checkpoints.new.json present and valid: preferred, as Vector does".into(),
-                    );
-                    s
+        let mut snap = match common::read_bytes(&newer)
+            .and_then(|b| parse(&newer, &b, &self.source))
+        {
+            Ok(mut s) => {
+                s.notes.push(
+                    "checkpoints.new.json present and valid: preferred, as Vector does".into(),
+                );
+                s
+            }
+            Err(e) => {
+                if !e.is_not_found() {
+                    notes.push(format!("ignored interrupted {}: {e}", newer.display()));
                 }
-                Err(e) => {
-                    if !e.is_not_found() {
-                        notes.push(format!("ignored interrupted {}: {e}", newer.display()));
-                    }
-                    let bytes = match common::read_bytes(&self.path) {
-                        Err(e) if e.is_not_found() && self.may_be_missing => {
-                            notes.push(format!(
-                                "{} does not exist yet: source {} has checkpointed nothing",
-                                self.path.display(),
-                                self.source.id
-                            ));
-                            br#"{"version":"1","checkpoints":[]}"#.to_vec()
-                        }
-                        other => other?,
-                    };
-                    let mut s = parse(&self.path, &bytes, &self.source)?;
-                    s.notes.extend(notes);
-                    s
-                }
-            };
+                let mut s = match common::read_bytes(&self.path) {
+                    Err(e) if e.is_not_found() && self.may_be_missing => common::not_written_yet(
+                        parse(
+                            &self.path,
+                            br#"{"version":"1","checkpoints":[]}"#,
+                            &self.source,
+                        )?,
+                        &self.path,
+                        "Vector writes it at the source's first checkpoint",
+                        &format!("source {}", self.source.id),
+                    ),
+                    other => parse(&self.path, &other?, &self.source)?,
+                };
+                s.notes.extend(notes);
+                s
+            }
+        };
         self.add_buffers(&mut snap);
         Ok(snap)
     }

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use crate::cursor::{InputSpec, OffsetMeaning, ShipperKind, StoreSnapshot};
 use crate::error::StoreError;
 
-use super::common;
+use super::common::{self, Store};
 use super::{Readers, SourceOptions, StoreReader};
 
 use super::shipper::{getopt, m, Access, Api, ShipperInfo, Target};
@@ -94,30 +94,27 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
                 .iter()
                 .find(|i| i.db.as_ref().is_some_and(|d| root.host_to_local(d) == db))
                 .cloned();
-            stores.push((Store::Db(db), input));
+            stores.push((Store::File(db), input));
         }
     } else if let Some(conf_path) = conf_path.filter(|_| !conf.inputs.is_empty()) {
         for input in &conf.inputs {
             let paths = input.path.join(", ");
             let store = match &input.db {
-                Some(db) if common::unexpanded(&db.to_string_lossy()) => Store::Unknown {
-                    config: conf_path.clone(),
-                    why: format!(
-                        "tail input {} (Path {paths}): DB {} holds a variable drainguard cannot \
+                Some(db) => Store::configured(root, db, &conf_path, |db| {
+                    format!(
+                        "tail input {} (Path {paths}): DB {db} holds a variable drainguard cannot \
                          expand; give the DB with --store",
                         input.instance,
-                        db.display()
-                    ),
-                },
-                Some(db) => Store::Db(root.host_to_local(db)),
-                None => Store::Unknown {
-                    config: conf_path.clone(),
-                    why: format!(
+                    )
+                }),
+                None => Store::unknown(
+                    &conf_path,
+                    format!(
                         "tail input {} (Path {paths}) has no DB: Fluent Bit records its progress \
                          nowhere, so what it still owes cannot be known; set `DB` on the input",
                         input.instance
                     ),
-                },
+                ),
             };
             stores.push((store, Some(input.clone())));
         }
@@ -143,16 +140,9 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         .collect())
 }
 
-/// Where a tail input's progress is recorded.
-enum Store {
-    /// Its `DB` (which Fluent Bit creates when the input starts).
-    Db(PathBuf),
-    /// Nowhere drainguard can read (no `DB`, or one with a variable in its path); the config
-    /// file stands in as the store's name.
-    Unknown { config: PathBuf, why: String },
-}
-
 struct FluentBitReader {
+    /// Its `DB` (which Fluent Bit creates when the input starts), or unknown (no `DB`, or
+    /// one with a variable in its path).
     store: Store,
     /// The config's `Emitter_Name`s (inputs holding re-emitted records).
     emitters: Vec<String>,
@@ -171,10 +161,7 @@ impl StoreReader for FluentBitReader {
         ShipperKind::FluentBit
     }
     fn watch_paths(&self) -> Vec<PathBuf> {
-        let mut v = match &self.store {
-            Store::Db(db) => common::parent_dir(db),
-            Store::Unknown { .. } => Vec::new(),
-        };
+        let mut v = self.store.parent_dir();
         v.extend(self.chunks().map(|(dir, instance)| match instance {
             Some(i) => dir.join(i),
             None => dir,
@@ -189,14 +176,18 @@ impl StoreReader for FluentBitReader {
             input.instance.clone()
         };
         let mut snap = match &self.store {
-            Store::Db(db) if !db.exists() && self.input.is_some() => common::not_written_yet(
-                ShipperKind::FluentBit,
-                (db, &self.root.local_to_host(db)),
-                ("fluent-bit in_tail_files", OffsetMeaning::Read),
+            Store::File(db) if !db.exists() && self.input.is_some() => common::not_written_yet(
+                common::snapshot(
+                    ShipperKind::FluentBit,
+                    db,
+                    "fluent-bit in_tail_files",
+                    OffsetMeaning::Read,
+                ),
+                &self.root.local_to_host(db),
                 "Fluent Bit creates the DB when the input starts",
                 &format!("input {name}"),
             ),
-            Store::Db(db) => read_db(db)?,
+            Store::File(db) => read_db(db)?,
             Store::Unknown { config, why } => {
                 let what = format!("fluent-bit {name} progress");
                 let mut snap = common::unassessable(ShipperKind::FluentBit, config, &what, why);

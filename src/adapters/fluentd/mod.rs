@@ -14,7 +14,7 @@ use crate::cursor::{
 };
 use crate::error::{Position, StoreError};
 
-use super::common;
+use super::common::{self, Store};
 use super::shipper::{getopt, Access, Api, ProcessMatch, ShipperInfo, Target};
 use super::{Readers, SourceOptions, StoreReader};
 
@@ -82,7 +82,7 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
                             .is_some_and(|p| opts.root.host_to_local(p) == path)
                     })
                     .cloned();
-                reader(Store::PosFile(path), source)
+                reader(Store::File(path), source)
             })
             .into_iter()
             .collect());
@@ -96,22 +96,19 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         .map(|s| {
             let globs = s.paths.join(",");
             let store = match &s.pos_file {
-                Some(p) if common::unexpanded(&p.to_string_lossy()) => Store::Unknown {
-                    config: local_conf.clone(),
-                    why: format!(
-                        "tail source {globs}: pos_file {} holds a variable only Fluentd expands \
-                         (one file per worker?); give the pos_file with --store",
-                        p.display()
-                    ),
-                },
-                Some(p) => Store::PosFile(opts.root.host_to_local(p)),
-                None => Store::Unknown {
-                    config: local_conf.clone(),
-                    why: format!(
+                Some(p) => Store::configured(&opts.root, p, &local_conf, |p| {
+                    format!(
+                        "tail source {globs}: pos_file {p} holds a variable only Fluentd expands \
+                         (one file per worker?); give the pos_file with --store"
+                    )
+                }),
+                None => Store::unknown(
+                    &local_conf,
+                    format!(
                         "tail source {globs} has no pos_file: Fluentd records its progress \
                          nowhere, so what it still owes cannot be known; set `pos_file`"
                     ),
-                },
+                ),
             };
             reader(store, Some(s))
         })
@@ -225,16 +222,9 @@ fn strip_comment(l: &str) -> &str {
     l[..cut].trim()
 }
 
-/// Where a tail source's progress is recorded.
-enum Store {
-    /// Its `pos_file` (which Fluentd creates when the source starts).
-    PosFile(PathBuf),
-    /// Nowhere drainguard can read (no `pos_file`, or one with a variable in its path); the
-    /// config file stands in as the store's name.
-    Unknown { config: PathBuf, why: String },
-}
-
 struct FluentdReader {
+    /// Its `pos_file` (which Fluentd creates when the source starts), or unknown (no
+    /// `pos_file`, or one with a variable in its path).
     store: Store,
     /// The config's source for this store (unknown for a `--store` it does not name).
     source: Option<TailSource>,
@@ -250,9 +240,8 @@ impl StoreReader for FluentdReader {
     fn watch_paths(&self) -> Vec<PathBuf> {
         match &self.store {
             // Fluentd updates the pos_file in place; until it exists, its directory.
-            Store::PosFile(p) if p.exists() => vec![p.clone()],
-            Store::PosFile(p) => common::parent_dir(p),
-            Store::Unknown { .. } => Vec::new(),
+            Store::File(p) if p.exists() => vec![p.clone()],
+            store => store.parent_dir(),
         }
     }
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
@@ -262,14 +251,18 @@ impl StoreReader for FluentdReader {
             .map(|s| s.paths.join(","))
             .unwrap_or_default();
         let mut snap = match &self.store {
-            Store::PosFile(p) if !p.exists() && self.source.is_some() => common::not_written_yet(
-                ShipperKind::Fluentd,
-                (p, &self.root.local_to_host(p)),
-                ("fluentd pos_file", OffsetMeaning::Buffered),
+            Store::File(p) if !p.exists() && self.source.is_some() => common::not_written_yet(
+                common::snapshot(
+                    ShipperKind::Fluentd,
+                    p,
+                    "fluentd pos_file",
+                    OffsetMeaning::Buffered,
+                ),
+                &self.root.local_to_host(p),
                 "Fluentd creates the pos_file when the source starts",
                 &globs,
             ),
-            Store::PosFile(p) => parse(p, &common::read_bytes(p)?)?,
+            Store::File(p) => parse(p, &common::read_bytes(p)?)?,
             Store::Unknown { config, why } => {
                 let what = format!("fluentd tail {globs} progress");
                 return Ok(common::unassessable(
