@@ -27,5 +27,6 @@ pub mod report;
 pub mod root;
 pub mod safe_read;
 pub mod settings;
+pub mod sources;
 pub mod testkit;
 pub mod wait;
