@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::cli::Global;
+use super::Global;
 use crate::cursor::ShipperKind;
 use crate::exit::Exit;
 use crate::install::{self, Init, InstallOptions};
@@ -94,7 +94,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
             || args.registry.is_some()
             || args.shipper_pid_file.is_some())
     {
-        vec![ShipperKind::Filebeat]
+        vec![crate::adapters::DEFAULT_SHIPPER.kind]
     } else {
         args.shippers.clone()
     };

@@ -50,9 +50,7 @@ const APP: &str = "--before (or `apps` in the settings)";
 /// What the shipper's service name is called in errors.
 pub const SHIPPER: &str = "--shipper-service";
 
-pub const UNIT: &str = "/etc/systemd/system/drainguard.service";
-pub const AWS_UNIT: &str = "/etc/systemd/system/drainguard-aws.service";
-pub const SETTINGS: &str = crate::settings::DEFAULT_PATH;
+use super::manifest::{AWS_UNIT, SETTINGS, UNIT};
 
 /// Builds the plan for `host`.
 pub fn plan(host: &Host, opts: &InstallOptions) -> Result<Plan, PlanError> {
@@ -70,11 +68,11 @@ pub fn plan(host: &Host, opts: &InstallOptions) -> Result<Plan, PlanError> {
         mode: 0o644,
     });
     if host.shipper.is_none() {
-        p.notes.push(
-            "no shipper service found (filebeat, fluent-bit, vector ...): drainguard is not ordered \
-             before any shipper; name it with --shipper-service"
-                .into(),
-        );
+        p.notes.push(format!(
+            "no shipper service found ({}): drainguard is not ordered before any shipper; name \
+             it with --shipper-service",
+            crate::adapters::example_names()
+        ));
     }
     match host.init {
         Init::Systemd => systemd_plan(host, opts, &mut p)?,
