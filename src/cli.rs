@@ -63,6 +63,8 @@ pub enum Command {
     Check,
     /// Check the shutdown integration (ours or hand-made) and explain each problem.
     Doctor(cmd::doctor::Args),
+    /// Serve the backlog as Prometheus metrics over HTTP (/metrics).
+    Exporter(cmd::exporter::Args),
     /// Man pages and shell completions from these definitions (packaging; hidden).
     #[command(subcommand, hide = true)]
     Generate(cmd::generate::GenerateCommand),

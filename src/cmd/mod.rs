@@ -4,8 +4,10 @@
 pub mod aws;
 pub mod check;
 pub mod doctor;
+pub mod exporter;
 pub mod generate;
 pub mod install;
+pub mod scrape;
 pub mod source;
 pub mod status;
 pub mod uninstall;
@@ -22,6 +24,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Install(args) => install::run(&cli.global, args),
         Command::Uninstall(args) => uninstall::run(&cli.global, args),
         Command::Check => check::run(&cli.global),
+        Command::Exporter(args) => exporter::run(&cli.global, args),
         Command::Doctor(args) => doctor::run(&cli.global, args),
         Command::Generate(cmd) => generate::run(cmd),
         #[cfg(feature = "aws")]

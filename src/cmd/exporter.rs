@@ -1,0 +1,406 @@
+//! `drainguard exporter`: the backlog as Prometheus metrics over HTTP, and
+//! `status --format prometheus` / `--textfile` for one-shot use (cron, node_exporter's textfile
+//! collector). docs/metrics.md lists the metrics.
+//!
+//! The HTTP server is tiny_http (synchronous, no async runtime). One thread assesses, on
+//! demand: a scrape asks for a fresh assessment unless the last one is younger than
+//! `--min-interval`, and every scrape waiting meanwhile is served that same assessment. A
+//! scrape that would wait longer than `--scrape-timeout` is served the last result, with its
+//! age in `drainguard_assessment_age_seconds`. Between scrapes nothing runs.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use super::scrape::{Observer, DEFAULT_STATE_DIR};
+use super::source::SourceArgs;
+use crate::cli::Global;
+use crate::exit::Exit;
+use crate::metrics::{self, Options};
+
+/// The exporter's default port: above 10000, where new allocations of Prometheus' "default
+/// port allocations" list land since 9100-9999 filled up (docs/metrics.md says more).
+pub const DEFAULT_PORT: u16 = 10133;
+/// The default listen address: loopback only, as the labels name paths of the host.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:10133";
+
+/// The output format of `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    /// Prometheus text exposition format 0.0.4.
+    Prometheus,
+}
+
+/// `status`'s metrics flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatusMetricsArgs {
+    /// Output format (`--json` is `--format json`).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write the metrics (Prometheus text format) to this file for node_exporter's textfile
+    /// collector instead of stdout: a `.prom` file in its --collector.textfile.directory
+    /// (Debian: /var/lib/prometheus/node-exporter), written atomically.
+    #[arg(long, value_name = "FILE")]
+    pub textfile: Option<PathBuf>,
+    /// Per-file series (drainguard_file_backlog_bytes) for the N files most behind; 0: none.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub per_file_top: usize,
+    /// drainguard's state directory: the drain log and the abandoned-bytes counters.
+    #[arg(long, value_name = "DIR", env = "DRAINGUARD_STATE_DIR", default_value = DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+}
+
+impl StatusMetricsArgs {
+    /// True when `status` should print metrics instead of the report.
+    pub fn wanted(&self) -> bool {
+        self.format == Format::Prometheus || self.textfile.is_some()
+    }
+}
+
+/// `drainguard exporter`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Address to listen on (repeatable): `HOST:PORT`, `[V6]:PORT`, or `:PORT` for every
+    /// interface. Default loopback only: the labels name paths of this host.
+    #[arg(long = "web.listen-address", value_name = "ADDR", default_value = DEFAULT_LISTEN, value_parser = parse_listen)]
+    pub listen: Vec<SocketAddr>,
+    /// Path of the metrics.
+    #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics", value_parser = parse_telemetry_path)]
+    pub telemetry_path: String,
+    /// Assess at most this often: scrapes closer together are served the last assessment,
+    /// and concurrent scrapes share one.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s", value_name = "DURATION")]
+    pub min_interval: Duration,
+    /// A scrape that would wait longer than this for an assessment is served the last one,
+    /// with its age (drainguard_assessment_age_seconds). Keep it below Prometheus'
+    /// scrape_timeout (10s by default).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "8s", value_name = "DURATION")]
+    pub scrape_timeout: Duration,
+    /// Per-file series (drainguard_file_backlog_bytes) for the N files most behind; 0: none.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub per_file_top: usize,
+    /// drainguard's state directory: the drain log and the abandoned-bytes counters.
+    #[arg(long, value_name = "DIR", env = "DRAINGUARD_STATE_DIR", default_value = DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+}
+
+fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    let full = if s.starts_with(':') {
+        format!("0.0.0.0{s}")
+    } else {
+        s.to_string()
+    };
+    full.parse()
+        .map_err(|e| format!("{s}: not HOST:PORT, [V6]:PORT or :PORT with a numeric address ({e})"))
+}
+
+fn parse_telemetry_path(s: &str) -> Result<String, String> {
+    if !s.starts_with('/') || s == "/" || s.contains(['?', '#', ' ']) {
+        return Err(format!(
+            "{s}: a path below / (e.g. /metrics); / is the landing page"
+        ));
+    }
+    Ok(s.to_string())
+}
+
+/// `status --format prometheus` and `status --textfile FILE`.
+pub fn status_metrics(
+    global: &Global,
+    source: &SourceArgs,
+    m: &StatusMetricsArgs,
+) -> anyhow::Result<Exit> {
+    let sources = source.open(global)?;
+    let root = sources.root.clone();
+    let mut obs = Observer::new(
+        sources,
+        source.shipper_pid,
+        m.state_dir.clone(),
+        m.textfile.is_some(),
+    );
+    let scrape = obs.scrape();
+    let text = metrics::encode(
+        &scrape,
+        &Options {
+            per_file_top: m.per_file_top,
+        },
+    );
+    match &m.textfile {
+        Some(file) => write_textfile(&root, file, &text)?,
+        None => super::print_report(|out| {
+            use std::io::Write;
+            out.write_all(text.as_bytes())
+        }),
+    }
+    let drained =
+        scrape.failed.is_empty() && scrape.assessment.verdict == crate::backlog::Verdict::Drained;
+    Ok(if drained { Exit::Ok } else { Exit::Behind })
+}
+
+/// Writes `text` to `file` (below the root) atomically: a temporary file in the same
+/// directory that node_exporter ignores (not `*.prom`), fsync, rename.
+fn write_textfile(root: &crate::root::Root, file: &Path, text: &str) -> anyhow::Result<()> {
+    if file.extension().is_none_or(|e| e != "prom") {
+        anyhow::bail!(
+            "--textfile {}: node_exporter's textfile collector reads only *.prom files; name it e.g. drainguard.prom",
+            crate::display::path(file)
+        );
+    }
+    let host = crate::install::beneath::lexical(&std::path::absolute(file)?);
+    crate::install::beneath::Beneath::open(root)
+        .and_then(|b| b.write_atomic(&host, text.as_bytes(), 0o644, false))
+        .with_context(|| {
+            format!(
+                "writing the textfile {} (its directory must exist: node_exporter's \
+                 --collector.textfile.directory)",
+                crate::display::path(&root.host_to_local(&host))
+            )
+        })
+}
+
+/// The abandoned-bytes counters in `status`'s table, when any byte was counted.
+pub fn write_abandoned(
+    out: &mut impl std::io::Write,
+    root: &crate::root::Root,
+    state_dir: &Path,
+) -> std::io::Result<()> {
+    let a = match metrics::abandoned::Abandoned::load(root, state_dir) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the abandoned-bytes counters");
+            return Ok(());
+        }
+    };
+    if a.total() == 0 {
+        return Ok(());
+    }
+    let parts: Vec<String> = a
+        .counters
+        .iter()
+        .flat_map(|(s, m)| {
+            m.iter()
+                .filter(|(_, n)| **n > 0)
+                .map(move |(r, n)| format!("{s} {r} {}", crate::display::bytes(*n)))
+        })
+        .collect();
+    writeln!(
+        out,
+        "abandoned (undelivered when their file was deleted, rotated away or truncated; \
+         counted by the exporter and --textfile runs): {}",
+        parts.join(", ")
+    )
+}
+
+/// A finished assessment, encoded.
+struct Done {
+    body: String,
+    /// When its reads began.
+    at: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    last: Option<Arc<Done>>,
+    /// A scrape asked for a fresh assessment.
+    wanted: bool,
+    /// Finished assessments so far.
+    generation: u64,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    cv: Condvar,
+    min_interval: Duration,
+    scrape_timeout: Duration,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The assessment a scrape is served: the last one when young enough, else a fresh one,
+    /// else (past the timeout) the last one; `None` before the first ever finished.
+    fn serve(&self) -> Option<Arc<Done>> {
+        let mut st = self.lock();
+        if let Some(l) = &st.last {
+            if l.at.elapsed() < self.min_interval {
+                return Some(l.clone());
+            }
+        }
+        let generation = st.generation;
+        st.wanted = true;
+        self.cv.notify_all();
+        let until = Instant::now() + self.scrape_timeout;
+        while st.generation == generation {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            st = self
+                .cv
+                .wait_timeout(st, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        st.last.clone()
+    }
+
+    /// The assessing thread: waits for a scrape to want one, assesses, publishes.
+    fn assess_forever(&self, mut obs: Observer, opts: Options) {
+        loop {
+            {
+                let mut st = self.lock();
+                while !st.wanted {
+                    st = self.cv.wait(st).unwrap_or_else(|p| p.into_inner());
+                }
+                st.wanted = false;
+            }
+            let at = Instant::now();
+            let scrape = obs.scrape();
+            let body = metrics::encode(&scrape, &opts);
+            tracing::debug!(
+                cost_ms = scrape.duration.as_secs_f64() * 1000.0,
+                bytes_behind = scrape.assessment.bytes_behind,
+                "assessed for a scrape"
+            );
+            let mut st = self.lock();
+            st.last = Some(Arc::new(Done { body, at }));
+            st.generation += 1;
+            self.cv.notify_all();
+        }
+    }
+}
+
+/// Requests handled at once; more get 503 (a scrape storm cannot pile up threads).
+const MAX_IN_FLIGHT: usize = 32;
+
+pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
+    if args.listen.is_empty() {
+        anyhow::bail!("--web.listen-address: give at least one address");
+    }
+    let sources = args.source.open(global)?;
+    let obs = Observer::new(
+        sources,
+        args.source.shipper_pid,
+        args.state_dir.clone(),
+        true,
+    );
+    let shared = Arc::new(Shared {
+        state: Mutex::default(),
+        cv: Condvar::new(),
+        min_interval: args.min_interval,
+        scrape_timeout: args.scrape_timeout,
+    });
+    let mut servers = Vec::new();
+    for addr in &args.listen {
+        let server = tiny_http::Server::http(addr)
+            .map_err(|e| anyhow::anyhow!("--web.listen-address {addr}: cannot listen: {e}"))?;
+        let local = server
+            .server_addr()
+            .to_ip()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| addr.to_string());
+        tracing::info!(address = %local, path = %args.telemetry_path, "serving metrics");
+        // The bound address on stdout, one line each (port 0 picks a free one: tests).
+        println!("listening on {local}");
+        servers.push(Arc::new(server));
+    }
+    {
+        let shared = shared.clone();
+        let opts = Options {
+            per_file_top: args.per_file_top,
+        };
+        std::thread::Builder::new()
+            .name("assess".into())
+            .spawn(move || shared.assess_forever(obs, opts))
+            .context("starting the assessing thread")?;
+    }
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let path: Arc<str> = args.telemetry_path.into();
+    let mut threads = Vec::new();
+    for server in servers {
+        let (shared, in_flight, path) = (shared.clone(), in_flight.clone(), path.clone());
+        threads.push(std::thread::spawn(move || {
+            for req in server.incoming_requests() {
+                if in_flight.fetch_add(1, Ordering::SeqCst) >= MAX_IN_FLIGHT {
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    let _ = req.respond(text(503, "too many scrapes at once\n"));
+                    continue;
+                }
+                let (shared, in_flight, path) = (shared.clone(), in_flight.clone(), path.clone());
+                std::thread::spawn(move || {
+                    handle(req, &shared, &path);
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        }));
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    Ok(Exit::Behind)
+}
+
+fn header(name: &str, value: &str) -> tiny_http::Header {
+    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("a valid static header")
+}
+
+fn text(code: u16, body: &str) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+    tiny_http::Response::from_string(body)
+        .with_status_code(code)
+        .with_header(header("Content-Type", "text/plain; charset=utf-8"))
+}
+
+fn handle(req: tiny_http::Request, shared: &Shared, path: &str) {
+    use tiny_http::Method;
+    if !matches!(req.method(), Method::Get | Method::Head) {
+        let _ = req.respond(text(405, "only GET and HEAD\n"));
+        return;
+    }
+    let url = req.url().split('?').next().unwrap_or_default().to_string();
+    if url == "/" {
+        let html = format!(
+            "<!DOCTYPE html>\n<html><head><title>drainguard exporter</title></head><body>\n\
+             <h1>drainguard exporter</h1>\n<p>What every log shipper on this host still owes.</p>\n\
+             <p><a href=\"{path}\">Metrics</a></p>\n<p>drainguard {}</p>\n</body></html>\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        let _ = req.respond(
+            tiny_http::Response::from_string(html)
+                .with_header(header("Content-Type", "text/html; charset=utf-8")),
+        );
+        return;
+    }
+    if url != path {
+        let _ = req.respond(text(
+            404,
+            "not found; the metrics are at the telemetry path\n",
+        ));
+        return;
+    }
+    match shared.serve() {
+        Some(done) => {
+            let mut body = String::with_capacity(done.body.len() + 256);
+            body.push_str(&done.body);
+            body.push_str(&metrics::encode_age(done.at.elapsed()));
+            let _ = req.respond(
+                tiny_http::Response::from_string(body)
+                    .with_header(header("Content-Type", metrics::CONTENT_TYPE)),
+            );
+        }
+        None => {
+            let _ = req.respond(text(
+                503,
+                "the first assessment is still running (longer than --scrape-timeout)\n",
+            ));
+        }
+    }
+}
