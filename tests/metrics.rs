@@ -9,9 +9,10 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use drainguard::testkit::filebeat as tk;
-use support::drainguard;
+use support::{drainguard, eventually, Proc};
 
 /// A root with a Filebeat registry (memlog) tracking real log files.
 struct Host {
@@ -249,4 +250,224 @@ fn a_drain_cut_off_by_its_deadline_is_recorded_and_exported_as_the_last_drain() 
     let text = String::from_utf8(h.status(&["--format", "prometheus"]).stdout).unwrap();
     assert!(text.contains("drainguard_last_drain_outcome{outcome=\"drained\"} 1\n"));
     assert!(text.contains("drainguard_last_drain_unshipped_bytes 0\n"));
+}
+
+/// A free loopback port (bound, then released for the daemon to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// GET `url`: (status, content type, body).
+fn get(url: &str) -> (u16, String, String) {
+    try_get(url).unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+/// GET `url`, or why it failed (a daemon not listening yet).
+fn try_get(url: &str) -> Result<(u16, String, String), ureq::Error> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut r = agent.get(url).call()?;
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let body = r.body_mut().read_to_string()?;
+    Ok((r.status().as_u16(), ct, body))
+}
+
+/// A private `drainguard exporter` over `h`'s store, on a free port: (process, address).
+fn exporter(h: &Host) -> (Proc, String) {
+    use std::io::BufRead;
+    let mut c = drainguard();
+    c.arg("--root")
+        .arg(h.root())
+        .args([
+            "exporter",
+            "--shipper",
+            "filebeat",
+            "--data-path",
+            "/var/lib/filebeat",
+        ])
+        .args([
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--min-interval",
+            "100ms",
+        ])
+        .arg("--state-dir")
+        .arg(h.state_dir())
+        .stdout(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("exporter said {line:?}"))
+        .to_string();
+    (Proc(child), addr)
+}
+
+#[test]
+fn the_exporter_serves_text_format_0_0_4_and_a_landing_page() {
+    let Some(promtool) = tool("promtool", "prometheus") else {
+        return;
+    };
+    let h = behind_host();
+    let (_e, addr) = exporter(&h);
+    let (code, ct, body) = get(&format!("http://{addr}/metrics"));
+    assert_eq!(code, 200);
+    assert_eq!(ct, "text/plain; version=0.0.4; charset=utf-8");
+    let (ok, said) = promtool_check(&promtool, body.as_bytes());
+    assert!(ok && said.trim().is_empty(), "promtool: {said}\n{body}");
+    assert!(
+        body.contains("drainguard_assessment_age_seconds "),
+        "{body}"
+    );
+    let (code, ct, page) = get(&format!("http://{addr}/"));
+    assert_eq!((code, ct.as_str()), (200, "text/html; charset=utf-8"));
+    assert!(page.contains("href=\"/metrics\""), "{page}");
+    assert_eq!(get(&format!("http://{addr}/nope")).0, 404);
+}
+
+/// The value of the single series `query` returns in a private Prometheus, if any.
+fn prom_value(prom: &str, query: &str) -> Option<u64> {
+    let (code, _, body) = try_get(&format!("http://{prom}/api/v1/query?query={query}")).ok()?;
+    if code != 200 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    let r = v["data"]["result"].as_array()?;
+    if r.len() != 1 {
+        return None;
+    }
+    r[0]["value"][1].as_str()?.parse().ok()
+}
+
+#[test]
+fn a_private_prometheus_stores_the_backlog_status_reports_before_and_after_it_advances() {
+    let Some(prometheus) = tool("prometheus", "prometheus") else {
+        return;
+    };
+    let mut h = behind_host();
+    let (_e, addr) = exporter(&h);
+    let t = tempfile::tempdir().unwrap();
+    let config = t.path().join("prometheus.yml");
+    fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  \
+             - job_name: drainguard\n    static_configs:\n      - targets: ['{addr}']\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let prom = format!("127.0.0.1:{port}");
+    let _p = Proc(
+        Command::new(prometheus)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                t.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address={prom}"))
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(t.path().join("prometheus.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let query = "drainguard_backlog_bytes%7Bshipper%3D%22filebeat%22%7D";
+    let wanted = h.json_backlog();
+    assert_eq!(wanted, 600);
+    let seen = eventually(Duration::from_secs(120), || {
+        prom_value(&prom, query) == Some(wanted)
+    });
+    let log = || fs::read_to_string(t.path().join("prometheus.log")).unwrap_or_default();
+    assert!(
+        seen,
+        "Prometheus never stored {wanted}: {:?}\n{}",
+        prom_value(&prom, query),
+        log()
+    );
+    // The shipper advances: 300 bytes left.
+    h.track("app.log", 700);
+    let wanted = h.json_backlog();
+    assert_eq!(wanted, 300);
+    let seen = eventually(Duration::from_secs(120), || {
+        prom_value(&prom, query) == Some(wanted)
+    });
+    assert!(
+        seen,
+        "Prometheus never stored {wanted}: {:?}\n{}",
+        prom_value(&prom, query),
+        log()
+    );
+    assert_eq!(
+        prom_value(&prom, "up"),
+        Some(1),
+        "the scrape itself succeeded"
+    );
+}
+
+#[test]
+fn a_private_node_exporter_picks_up_the_textfile() {
+    let Some(node_exporter) = tool("prometheus-node-exporter", "prometheus-node-exporter") else {
+        return;
+    };
+    let h = behind_host();
+    let dir = h.root().join("var/lib/prometheus/node-exporter");
+    fs::create_dir_all(&dir).unwrap();
+    let o = h.status(&[
+        "--textfile",
+        "/var/lib/prometheus/node-exporter/drainguard.prom",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let addr = format!("127.0.0.1:{}", free_port());
+    let _n = Proc(
+        Command::new(node_exporter)
+            .arg(format!("--collector.textfile.directory={}", dir.display()))
+            .arg(format!("--web.listen-address={addr}"))
+            .args(["--collector.disable-defaults", "--collector.textfile"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut body = String::new();
+    let up = eventually(Duration::from_secs(60), || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(5)))
+            .build()
+            .into();
+        match agent.get(&format!("http://{addr}/metrics")).call() {
+            Ok(mut r) => {
+                body = r.body_mut().read_to_string().unwrap_or_default();
+                true
+            }
+            Err(_) => false,
+        }
+    });
+    assert!(up, "node_exporter never answered");
+    assert!(
+        body.contains(
+            "drainguard_backlog_bytes{shipper=\"filebeat\",store=\"/var/lib/filebeat/registry/filebeat\"} 600"
+        ),
+        "{body}"
+    );
+    assert!(body.contains("node_textfile_scrape_error 0"), "{body}");
 }

@@ -212,6 +212,10 @@ struct State {
     wanted: bool,
     /// Finished assessments so far.
     generation: u64,
+    /// Scrapes waiting for an assessment now.
+    waiting: usize,
+    /// An assessment is running: a scrape arriving meanwhile waits for it, and asks for none.
+    running: bool,
 }
 
 struct Shared {
@@ -236,9 +240,12 @@ impl Shared {
             }
         }
         let generation = st.generation;
-        st.wanted = true;
-        self.cv.notify_all();
+        if !st.running {
+            st.wanted = true;
+            self.cv.notify_all();
+        }
         let until = Instant::now() + self.scrape_timeout;
+        st.waiting += 1;
         while st.generation == generation {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -250,11 +257,13 @@ impl Shared {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
+        st.waiting -= 1;
         st.last.clone()
     }
 
-    /// The assessing thread: waits for a scrape to want one, assesses, publishes.
-    fn assess_forever(&self, mut obs: Observer, opts: Options) {
+    /// The assessing thread: waits for a scrape to want one, assesses (`assess` returns the
+    /// encoded metrics), publishes.
+    fn assess_forever(&self, mut assess: impl FnMut() -> String) {
         loop {
             {
                 let mut st = self.lock();
@@ -262,21 +271,28 @@ impl Shared {
                     st = self.cv.wait(st).unwrap_or_else(|p| p.into_inner());
                 }
                 st.wanted = false;
+                st.running = true;
             }
             let at = Instant::now();
-            let scrape = obs.scrape();
-            let body = metrics::encode(&scrape, &opts);
-            tracing::debug!(
-                cost_ms = scrape.duration.as_secs_f64() * 1000.0,
-                bytes_behind = scrape.assessment.bytes_behind,
-                "assessed for a scrape"
-            );
+            let body = assess();
             let mut st = self.lock();
             st.last = Some(Arc::new(Done { body, at }));
             st.generation += 1;
+            st.running = false;
             self.cv.notify_all();
         }
     }
+}
+
+/// One assessment for a scrape, encoded.
+fn assess(obs: &mut Observer, opts: &Options) -> String {
+    let scrape = obs.scrape();
+    tracing::debug!(
+        cost_ms = scrape.duration.as_secs_f64() * 1000.0,
+        bytes_behind = scrape.assessment.bytes_behind,
+        "assessed for a scrape"
+    );
+    metrics::encode(&scrape, opts)
 }
 
 /// Requests handled at once; more get 503 (a scrape storm cannot pile up threads).
@@ -310,7 +326,11 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
             .unwrap_or_else(|| addr.to_string());
         tracing::info!(address = %local, path = %args.telemetry_path, "serving metrics");
         // The bound address on stdout, one line each (port 0 picks a free one: tests).
-        println!("listening on {local}");
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "listening on {local}").and_then(|()| out.flush());
+        }
         servers.push(Arc::new(server));
     }
     {
@@ -320,7 +340,10 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         };
         std::thread::Builder::new()
             .name("assess".into())
-            .spawn(move || shared.assess_forever(obs, opts))
+            .spawn(move || {
+                let mut obs = obs;
+                shared.assess_forever(|| assess(&mut obs, &opts))
+            })
             .context("starting the assessing thread")?;
     }
     let in_flight = Arc::new(AtomicUsize::new(0));
@@ -402,5 +425,104 @@ fn handle(req: tiny_http::Request, shared: &Shared, path: &str) {
                 "the first assessment is still running (longer than --scrape-timeout)\n",
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    fn shared(min_interval: Duration, scrape_timeout: Duration) -> Arc<Shared> {
+        Arc::new(Shared {
+            state: Mutex::default(),
+            cv: Condvar::new(),
+            min_interval,
+            scrape_timeout,
+        })
+    }
+
+    /// An assessing thread whose assessments each wait for a release; returns the releaser
+    /// and the count of assessments started.
+    fn assessor(s: &Arc<Shared>) -> (mpsc::Sender<()>, Arc<AtomicUsize>) {
+        let (tx, rx) = mpsc::channel::<()>();
+        let n = Arc::new(AtomicUsize::new(0));
+        let (s, n2) = (s.clone(), n.clone());
+        std::thread::spawn(move || {
+            s.assess_forever(|| {
+                let i = n2.fetch_add(1, Ordering::SeqCst);
+                let _ = rx.recv();
+                format!("assessment {i}\n")
+            })
+        });
+        (tx, n)
+    }
+
+    fn waiting(s: &Shared) -> usize {
+        s.lock().waiting
+    }
+
+    #[test]
+    fn concurrent_scrapes_share_one_assessment() {
+        let s = shared(Duration::ZERO, Duration::from_secs(600));
+        let (release, started) = assessor(&s);
+        let scrapes: Vec<_> = (0..8)
+            .map(|_| {
+                let s = s.clone();
+                std::thread::spawn(move || s.serve().unwrap().body.clone())
+            })
+            .collect();
+        while waiting(&s) < 8 {
+            std::thread::yield_now();
+        }
+        release.send(()).unwrap();
+        for t in scrapes {
+            assert_eq!(t.join().unwrap(), "assessment 0\n");
+        }
+        assert_eq!(
+            started.load(Ordering::SeqCst),
+            1,
+            "one assessment for 8 scrapes"
+        );
+    }
+
+    #[test]
+    fn a_scrape_within_min_interval_is_served_the_last_assessment() {
+        let s = shared(Duration::from_secs(600), Duration::from_secs(600));
+        let (release, started) = assessor(&s);
+        release.send(()).unwrap();
+        assert_eq!(s.serve().unwrap().body, "assessment 0\n");
+        assert_eq!(s.serve().unwrap().body, "assessment 0\n");
+        assert_eq!(started.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_scrape_past_the_timeout_is_served_the_last_result_or_none_before_the_first() {
+        let s = shared(Duration::ZERO, Duration::from_millis(50));
+        let (release, _) = assessor(&s);
+        // The first assessment hangs: nothing to serve yet.
+        assert!(s.serve().is_none());
+        release.send(()).unwrap();
+        // The second hangs too: the first is served, with its age.
+        let mut served = None;
+        while served.is_none() {
+            served = s.serve();
+        }
+        let done = served.unwrap();
+        assert_eq!(done.body, "assessment 0\n");
+        assert!(s.serve().is_some_and(|d| Arc::ptr_eq(&d, &done)));
+        assert!(
+            metrics::encode_age(done.at.elapsed()).contains("drainguard_assessment_age_seconds ")
+        );
+    }
+
+    #[test]
+    fn listen_addresses_and_paths_are_checked() {
+        assert_eq!(parse_listen(":10133").unwrap().to_string(), "0.0.0.0:10133");
+        assert_eq!(parse_listen("[::1]:9").unwrap().to_string(), "[::1]:9");
+        assert!(parse_listen("localhost:9").is_err());
+        assert!(parse_telemetry_path("/").is_err());
+        assert!(parse_telemetry_path("metrics").is_err());
+        assert_eq!(parse_telemetry_path("/metrics").unwrap(), "/metrics");
     }
 }
