@@ -471,3 +471,128 @@ fn a_private_node_exporter_picks_up_the_textfile() {
     );
     assert!(body.contains("node_textfile_scrape_error 0"), "{body}");
 }
+
+/// The metric names `status --format prometheus` exposes on a host with a drain record and
+/// per-file series.
+fn exposed_names() -> Vec<String> {
+    let h = behind_host();
+    let o = drainguard()
+        .arg("--root")
+        .arg(h.root())
+        .args([
+            "wait",
+            "--shipper",
+            "filebeat",
+            "--data-path",
+            "/var/lib/filebeat",
+        ])
+        .args(["--shipper-pid", &std::process::id().to_string()])
+        .args([
+            "--deadline",
+            "100ms",
+            "--quiet",
+            "--log-file",
+            "/drainguard.log",
+        ])
+        .arg("--state-dir")
+        .arg(h.state_dir())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    let text = String::from_utf8(
+        h.status(&["--format", "prometheus", "--per-file-top", "3"])
+            .stdout,
+    )
+    .unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect()
+}
+
+/// Every `drainguard_*` name in `text`.
+fn referenced(text: &str) -> Vec<String> {
+    let re = regex::Regex::new(r"drainguard_[a-z_]+").unwrap();
+    let mut v: Vec<String> = re.find_iter(text).map(|m| m.as_str().to_string()).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+#[test]
+fn the_alert_rules_pass_promtool_test_rules_and_name_only_exposed_metrics() {
+    let Some(promtool) = tool("promtool", "prometheus") else {
+        return;
+    };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/prometheus");
+    for args in [
+        ["check", "rules", "drainguard.rules.yml"],
+        ["test", "rules", "drainguard.rules.test.yml"],
+    ] {
+        let o = Command::new(&promtool)
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let names = exposed_names();
+    let rules = fs::read_to_string(dir.join("drainguard.rules.yml")).unwrap();
+    for n in referenced(&rules) {
+        assert!(
+            names.contains(&n),
+            "the rules use {n}, which is not exposed: {names:?}"
+        );
+    }
+}
+
+#[test]
+fn the_grafana_dashboard_is_json_with_a_fleet_table_of_exposed_metrics() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/grafana/drainguard-dashboard.json");
+    let d: serde_json::Value = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+    let panels = d["panels"].as_array().unwrap();
+    let table = panels
+        .iter()
+        .find(|p| p["type"] == "table")
+        .expect("a table panel");
+    let exprs: Vec<&str> = table["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["expr"].as_str().unwrap())
+        .collect();
+    let all = exprs.join("\n");
+    for (column, metric) in [
+        ("host", "instance"),
+        ("shipper", "shipper"),
+        ("backlog", "drainguard_backlog_bytes"),
+        ("oldest", "drainguard_oldest_backlog_seconds"),
+        ("last drain outcome", "drainguard_last_drain_outcome"),
+    ] {
+        assert!(
+            all.contains(metric),
+            "the table's {column} column needs {metric}: {all}"
+        );
+    }
+    let names = exposed_names();
+    let every: Vec<String> = panels
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().iter())
+        .flat_map(|t| referenced(t["expr"].as_str().unwrap()))
+        .collect();
+    for n in every {
+        let base = n
+            .strip_suffix("_total")
+            .map_or(n.clone(), |b| format!("{b}_total"));
+        assert!(
+            names.contains(&base),
+            "the dashboard uses {n}, which is not exposed: {names:?}"
+        );
+    }
+}
