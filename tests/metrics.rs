@@ -596,3 +596,112 @@ fn the_grafana_dashboard_is_json_with_a_fleet_table_of_exposed_metrics() {
         );
     }
 }
+
+/// Every path below `dir` with its content or link target.
+fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, String> {
+    fn walk(base: &Path, d: &Path, out: &mut std::collections::BTreeMap<PathBuf, String>) {
+        for e in fs::read_dir(d).unwrap().flatten() {
+            let p = e.path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            let desc = if m.file_type().is_symlink() {
+                format!("-> {}", fs::read_link(&p).unwrap().display())
+            } else if m.is_dir() {
+                walk(base, &p, out);
+                "dir".into()
+            } else {
+                String::from_utf8_lossy(&fs::read(&p).unwrap()).into_owned()
+            };
+            out.insert(p.strip_prefix(base).unwrap().to_path_buf(), desc);
+        }
+    }
+    let mut out = Default::default();
+    walk(dir, dir, &mut out);
+    out
+}
+
+#[test]
+fn install_exporter_writes_a_separate_hardened_unit_that_verifies_and_uninstalls_exactly() {
+    let t = tempfile::tempdir().unwrap();
+    fs::create_dir_all(t.path().join("etc/systemd/system")).unwrap();
+    fs::create_dir_all(t.path().join("run/systemd/system")).unwrap();
+    let before = tree(t.path());
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_drainguard"))
+            .arg("--root")
+            .arg(t.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // A real binary for systemd-analyze to find: the build's own (--force: it is in target/).
+    let exec = format!("--exec={}", env!("CARGO_BIN_EXE_drainguard"));
+    let install = [
+        "install",
+        "--init",
+        "systemd",
+        "--exporter",
+        &exec,
+        "--force",
+    ];
+    let dry = run(&[&install[..], &["--dry-run"]].concat());
+    let said = String::from_utf8_lossy(&dry.stdout);
+    assert_eq!(dry.status.code(), Some(0), "{said}");
+    assert!(said.contains("drainguard-exporter.service"), "{said}");
+    assert!(said.contains(" exporter"), "{said}");
+    assert_eq!(tree(t.path()), before, "the dry run wrote nothing");
+    let out = run(&install);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let unit = fs::read_to_string(
+        t.path()
+            .join("etc/systemd/system/drainguard-exporter.service"),
+    )
+    .unwrap();
+    assert!(
+        unit.contains(" exporter\n") && !unit.contains("ExecStop"),
+        "{unit}"
+    );
+    assert!(unit.contains("ProtectSystem=strict"));
+    let drain = fs::read_to_string(t.path().join("etc/systemd/system/drainguard.service")).unwrap();
+    assert!(
+        !drain.contains("exporter"),
+        "the drain unit knows nothing of the exporter"
+    );
+    assert!(t
+        .path()
+        .join("etc/systemd/system/multi-user.target.wants/drainguard-exporter.service")
+        .is_symlink());
+    if let Some(analyze) = tool("systemd-analyze", "systemd") {
+        let path = t
+            .path()
+            .join("etc/systemd/system/drainguard-exporter.service");
+        let o = Command::new(analyze)
+            .arg("verify")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        let ours: Vec<&str> = err
+            .lines()
+            .filter(|l| l.contains("drainguard-exporter"))
+            .collect();
+        assert!(ours.is_empty(), "systemd-analyze complains: {ours:?}");
+    }
+    let out = run(&["uninstall"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        tree(t.path()),
+        before,
+        "uninstall removes exactly what install wrote"
+    );
+}
