@@ -705,3 +705,34 @@ fn install_exporter_writes_a_separate_hardened_unit_that_verifies_and_uninstalls
         "uninstall removes exactly what install wrote"
     );
 }
+
+#[test]
+fn bytes_of_a_file_deleted_while_behind_are_counted_across_runs_and_shown_in_status() {
+    let h = behind_host();
+    let dir = h.root().join("var/lib/prometheus/node-exporter");
+    fs::create_dir_all(&dir).unwrap();
+    let textfile = [
+        "--textfile",
+        "/var/lib/prometheus/node-exporter/drainguard.prom",
+    ];
+    let counter = r#"drainguard_abandoned_bytes_total{shipper="filebeat",reason="deleted"}"#;
+    h.status(&textfile);
+    let text = fs::read_to_string(dir.join("drainguard.prom")).unwrap();
+    assert!(text.contains(&format!("{counter} 0\n")), "{text}");
+    // app.log goes away with 600 bytes undelivered; its entry stays in the registry.
+    fs::remove_file(h.root().join("var/log/app.log")).unwrap();
+    h.status(&textfile);
+    let text = fs::read_to_string(dir.join("drainguard.prom")).unwrap();
+    assert!(text.contains(&format!("{counter} 600\n")), "{text}");
+    // A later run counts it once, and a plain status shows it and counts nothing.
+    h.status(&textfile);
+    let text = String::from_utf8(h.status(&["--format", "prometheus"]).stdout).unwrap();
+    assert!(text.contains(&format!("{counter} 600\n")), "{text}");
+    let table = String::from_utf8(h.status(&[]).stdout).unwrap();
+    assert!(
+        table.contains("abandoned") && table.contains("filebeat deleted 600 B"),
+        "{table}"
+    );
+    let state = h.root().join("var/lib/drainguard/abandoned.json");
+    assert!(state.is_file(), "persisted in the state directory");
+}
