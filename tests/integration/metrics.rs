@@ -3,7 +3,7 @@
 //! the exporter scraped by a private real Prometheus and the textfile read by a private real
 //! node_exporter (Debian packages `prometheus`, `prometheus-node-exporter`).
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -597,34 +597,12 @@ fn the_grafana_dashboard_is_json_with_a_fleet_table_of_exposed_metrics() {
     }
 }
 
-/// Every path below `dir` with its content or link target.
-fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, String> {
-    fn walk(base: &Path, d: &Path, out: &mut std::collections::BTreeMap<PathBuf, String>) {
-        for e in fs::read_dir(d).unwrap().flatten() {
-            let p = e.path();
-            let m = fs::symlink_metadata(&p).unwrap();
-            let desc = if m.file_type().is_symlink() {
-                format!("-> {}", fs::read_link(&p).unwrap().display())
-            } else if m.is_dir() {
-                walk(base, &p, out);
-                "dir".into()
-            } else {
-                String::from_utf8_lossy(&fs::read(&p).unwrap()).into_owned()
-            };
-            out.insert(p.strip_prefix(base).unwrap().to_path_buf(), desc);
-        }
-    }
-    let mut out = Default::default();
-    walk(dir, dir, &mut out);
-    out
-}
-
 #[test]
 fn install_exporter_writes_a_separate_hardened_unit_that_verifies_and_uninstalls_exactly() {
     let t = tempfile::tempdir().unwrap();
     fs::create_dir_all(t.path().join("etc/systemd/system")).unwrap();
     fs::create_dir_all(t.path().join("run/systemd/system")).unwrap();
-    let before = tree(t.path());
+    let before = support::tree::snapshot(t.path());
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_drainguard"))
             .arg("--root")
@@ -648,7 +626,11 @@ fn install_exporter_writes_a_separate_hardened_unit_that_verifies_and_uninstalls
     assert_eq!(dry.status.code(), Some(0), "{said}");
     assert!(said.contains("drainguard-exporter.service"), "{said}");
     assert!(said.contains(" exporter"), "{said}");
-    assert_eq!(tree(t.path()), before, "the dry run wrote nothing");
+    assert_eq!(
+        support::tree::snapshot(t.path()),
+        before,
+        "the dry run wrote nothing"
+    );
     let out = run(&install);
     assert_eq!(
         out.status.code(),
@@ -700,7 +682,7 @@ fn install_exporter_writes_a_separate_hardened_unit_that_verifies_and_uninstalls
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(
-        tree(t.path()),
+        support::tree::snapshot(t.path()),
         before,
         "uninstall removes exactly what install wrote"
     );
