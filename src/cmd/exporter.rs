@@ -232,7 +232,7 @@ impl Shared {
 
     /// The assessment a scrape is served: the last one when young enough, else a fresh one,
     /// else (past the timeout) the last one; `None` before the first ever finished.
-    fn serve(&self) -> Option<Arc<Done>> {
+    fn serve(&self, timeout: Duration) -> Option<Arc<Done>> {
         let mut st = self.lock();
         if let Some(l) = &st.last {
             if l.at.elapsed() < self.min_interval {
@@ -244,7 +244,8 @@ impl Shared {
             st.wanted = true;
             self.cv.notify_all();
         }
-        let until = Instant::now() + self.scrape_timeout;
+        // At most a day: an outside `--scrape-timeout 1000y` cannot overflow the clock.
+        let until = Instant::now() + timeout.min(self.scrape_timeout).min(DAY);
         st.waiting += 1;
         while st.generation == generation {
             let left = until.saturating_duration_since(Instant::now());
@@ -294,6 +295,8 @@ fn assess(obs: &mut Observer, opts: &Options) -> String {
     );
     metrics::encode(&scrape, opts)
 }
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Requests handled at once; more get 503 (a scrape storm cannot pile up threads).
 const MAX_IN_FLIGHT: usize = 32;
@@ -382,6 +385,19 @@ fn text(code: u16, body: &str) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> 
         .with_header(header("Content-Type", "text/plain; charset=utf-8"))
 }
 
+/// The time this scrape may wait: 80 % of the timeout Prometheus announces in
+/// `X-Prometheus-Scrape-Timeout-Seconds` (the rest for the transfer), else unbounded here
+/// (`--scrape-timeout` applies either way).
+fn scrape_timeout(req: &tiny_http::Request) -> Duration {
+    req.headers()
+        .iter()
+        .find(|h| h.field.equiv("X-Prometheus-Scrape-Timeout-Seconds"))
+        .and_then(|h| h.value.as_str().trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s * 0.8).ok())
+        .unwrap_or(Duration::MAX)
+}
+
 fn handle(req: tiny_http::Request, shared: &Shared, path: &str) {
     use tiny_http::Method;
     if !matches!(req.method(), Method::Get | Method::Head) {
@@ -409,7 +425,7 @@ fn handle(req: tiny_http::Request, shared: &Shared, path: &str) {
         ));
         return;
     }
-    match shared.serve() {
+    match shared.serve(scrape_timeout(&req)) {
         Some(done) => {
             let mut body = String::with_capacity(done.body.len() + 256);
             body.push_str(&done.body);
@@ -469,7 +485,7 @@ mod tests {
         let scrapes: Vec<_> = (0..8)
             .map(|_| {
                 let s = s.clone();
-                std::thread::spawn(move || s.serve().unwrap().body.clone())
+                std::thread::spawn(move || s.serve(Duration::MAX).unwrap().body.clone())
             })
             .collect();
         while waiting(&s) < 8 {
@@ -491,8 +507,8 @@ mod tests {
         let s = shared(Duration::from_secs(600), Duration::from_secs(600));
         let (release, started) = assessor(&s);
         release.send(()).unwrap();
-        assert_eq!(s.serve().unwrap().body, "assessment 0\n");
-        assert_eq!(s.serve().unwrap().body, "assessment 0\n");
+        assert_eq!(s.serve(Duration::MAX).unwrap().body, "assessment 0\n");
+        assert_eq!(s.serve(Duration::MAX).unwrap().body, "assessment 0\n");
         assert_eq!(started.load(Ordering::SeqCst), 1);
     }
 
@@ -501,16 +517,18 @@ mod tests {
         let s = shared(Duration::ZERO, Duration::from_millis(50));
         let (release, _) = assessor(&s);
         // The first assessment hangs: nothing to serve yet.
-        assert!(s.serve().is_none());
+        assert!(s.serve(Duration::MAX).is_none());
         release.send(()).unwrap();
         // The second hangs too: the first is served, with its age.
         let mut served = None;
         while served.is_none() {
-            served = s.serve();
+            served = s.serve(Duration::MAX);
         }
         let done = served.unwrap();
         assert_eq!(done.body, "assessment 0\n");
-        assert!(s.serve().is_some_and(|d| Arc::ptr_eq(&d, &done)));
+        assert!(s
+            .serve(Duration::MAX)
+            .is_some_and(|d| Arc::ptr_eq(&d, &done)));
         assert!(
             metrics::encode_age(done.at.elapsed()).contains("drainguard_assessment_age_seconds ")
         );
