@@ -333,6 +333,31 @@ pub fn encode(s: &Scrape, o: &Options) -> String {
     );
     let mut out = String::new();
     prometheus_text::encode(&mut out, &r).expect("writing to a String cannot fail");
+    sorted(&out)
+}
+
+/// `text` with each family's samples in label order: the families keep their series in hash
+/// maps, and a textfile or a scrape read by a person should not reorder between runs.
+fn sorted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut samples: Vec<&str> = Vec::new();
+    let flush = |samples: &mut Vec<&str>, out: &mut String| {
+        samples.sort_unstable();
+        for l in samples.drain(..) {
+            out.push_str(l);
+            out.push('\n');
+        }
+    };
+    for line in text.lines() {
+        if line.starts_with('#') {
+            flush(&mut samples, &mut out);
+            out.push_str(line);
+            out.push('\n');
+        } else {
+            samples.push(line);
+        }
+    }
+    flush(&mut samples, &mut out);
     out
 }
 

@@ -167,3 +167,23 @@ fn every_file_state_name_is_a_series_label() {
         );
     }
 }
+
+#[test]
+fn the_output_is_the_same_from_one_encoding_to_the_next() {
+    let files = (0..50)
+        .map(|i| behind(&format!("/var/log/{i}.log"), i + 1))
+        .collect();
+    let s = scrape(files);
+    let o = Options { per_file_top: 50 };
+    let first = encode(&s, &o);
+    for _ in 0..5 {
+        assert_eq!(encode(&s, &o), first);
+    }
+    let outcomes: Vec<&str> = first
+        .lines()
+        .filter(|l| l.starts_with("drainguard_files{"))
+        .collect();
+    let mut in_order = outcomes.clone();
+    in_order.sort();
+    assert_eq!(outcomes, in_order);
+}
