@@ -6,8 +6,10 @@
 pub mod aws;
 pub mod check;
 pub mod doctor;
+pub mod exporter;
 pub mod generate;
 pub mod install;
+pub mod scrape;
 pub mod source;
 pub mod status;
 pub mod uninstall;
