@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::scrape::{Observer, DEFAULT_STATE_DIR};
+use crate::metrics::observer::{Observer, DEFAULT_STATE_DIR};
 use super::source::SourceArgs;
 use crate::cmd::Global;
 use crate::exit::Exit;

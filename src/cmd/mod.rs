@@ -9,7 +9,6 @@ pub mod doctor;
 pub mod exporter;
 pub mod generate;
 pub mod install;
-pub mod scrape;
 pub mod source;
 pub mod status;
 pub mod uninstall;

@@ -60,7 +60,7 @@ pub struct Args {
     pub no_log_file: bool,
     /// drainguard's state directory: the drain record (one JSON line per drain in
     /// drains.jsonl) is appended there, fsync'd before exit.
-    #[arg(long, value_name = "DIR", env = "DRAINGUARD_STATE_DIR", default_value = super::scrape::DEFAULT_STATE_DIR)]
+    #[arg(long, value_name = "DIR", env = "DRAINGUARD_STATE_DIR", default_value = crate::metrics::observer::DEFAULT_STATE_DIR)]
     pub state_dir: PathBuf,
     /// Return at once unless the host is shutting down or rebooting (systemd: shutting down
     /// or a shutdown/reboot job queued; SysV: run level 0 or 6). The unit's ExecStop and the

@@ -8,6 +8,7 @@
 //! ([`abandoned`]): a file's series vanish with the file. docs/metrics.md lists every metric.
 
 pub mod abandoned;
+pub mod observer;
 
 use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::time::Duration;
