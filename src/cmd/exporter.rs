@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::metrics::observer::{Observer, DEFAULT_STATE_DIR};
 use super::source::SourceArgs;
 use crate::cmd::Global;
 use crate::exit::Exit;
+use crate::metrics::observer::{Observer, DEFAULT_STATE_DIR};
 use crate::metrics::{self, Options};
 
 /// The exporter's default port: above 10000, where new allocations of Prometheus' "default

@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
-use crate::sources::Sources;
 use crate::metrics::abandoned::Abandoned;
 use crate::metrics::{FailedStore, Scrape};
+use crate::sources::Sources;
 
 /// Default state directory (a host path, mapped under `--root`): the drain log and the
 /// abandoned-bytes counters.
