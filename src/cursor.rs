@@ -27,7 +27,6 @@ pub enum ShipperKind {
     Fluentd,
     Rsyslog,
     Logstash,
-    #[value(skip)]
     SyslogNg,
     #[value(skip)]
     Otelcol,
@@ -127,9 +126,11 @@ impl ShipperKind {
             | ShipperKind::Fluentd
             | ShipperKind::Rsyslog
             | ShipperKind::Logstash => None,
+            // syslog-ng `log-msg-size()` (64 KiB) cuts a message, but its file reader keeps
+            // buffering until the newline: none either.
+            ShipperKind::SyslogNg => None,
             // Not read: no line is looked at.
-            ShipperKind::SyslogNg
-            | ShipperKind::Otelcol
+            ShipperKind::Otelcol
             | ShipperKind::CloudwatchAgent
             | ShipperKind::Awslogs
             | ShipperKind::DatadogAgent

@@ -1,8 +1,8 @@
-//! Every running shipper counts, read or not: real processes drainguard cannot read — a
-//! private syslog-ng (Debian `syslog-ng-core`, unpacked privately, never the system
-//! service) and a harmless binary copied under an unsupported shipper's name — make
-//! `status` exit 1 and `wait` exit 2 naming them, never "nothing to drain". And bad names
-//! and paths on the command line are errors that say what is wrong.
+//! Every running shipper counts, read or not: a harmless binary copied under an unsupported
+//! shipper's name makes `status` exit 1 and `wait` exit 2 naming it, never "nothing to
+//! drain"; a private syslog-ng (Debian `syslog-ng-core`, unpacked privately, never the
+//! system service) is read through its command line. And bad names and paths on the
+//! command line are errors that say what is wrong.
 //!
 //! syslog-ng: `$DG_SYSLOG_NG_DIR` (default /opt/dg-syslog-ng) holds `syslog-ng-core`
 //! unpacked with `dpkg-deb -x` (the package conflicts with rsyslog, which other tests need;
@@ -198,35 +198,42 @@ fn assert_unconfirmed(pid: u32, name: &str, store: Option<&Path>) {
     assert!(out.contains(&format!("pid {pid}")), "{out}");
 }
 
+/// A private syslog-ng started with `-f`, `-R` and `-c` outside their defaults is read
+/// through its command line: its persist file, its config's file source and its control
+/// socket's counters prove delivery once the receiver has every line.
 #[test]
-fn a_private_syslog_ng_is_unconfirmed_never_nothing_to_drain() {
+fn a_private_syslog_ng_is_read_through_its_command_line() {
     let Some(sng) = syslog_ng() else { return };
     let d = tempfile::tempdir().unwrap();
     let (receiver, lines) = reading_receiver();
     let (proc, conf) = start_syslog_ng(&sng, d.path(), &receiver);
-    // Every line has reached the receiver: nothing is owed in syslog-ng's sockets.
     assert!(
         eventually(Duration::from_secs(30), || lines.load(Ordering::SeqCst)
             >= 10_000),
         "the receiver got {} of 10000 lines",
         lines.load(Ordering::SeqCst)
     );
-    assert_unconfirmed(proc.pid(), "syslog-ng", Some(&conf));
-    // `--shipper syslog-ng` says what it is, and what can be named instead.
-    let o = drainguard()
-        .args(["status", "--shipper", "syslog-ng"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(
-        err.contains("recognises but cannot read yet") && err.contains("filebeat, fluent-bit"),
-        "{err}"
+    let status = || {
+        drainguard()
+            .args(["status", "--json", "--shipper-pid", &proc.pid().to_string()])
+            .output()
+            .unwrap()
+    };
+    let drained = eventually(Duration::from_secs(20), || {
+        status().status.code() == Some(0)
+    });
+    let o = status();
+    assert!(drained, "{}", text(&o));
+    let j = json(&o);
+    assert_eq!(j["verdict"], "drained", "{j}");
+    assert_eq!(j["shippers"][0]["shipper"], "syslog-ng", "{j}");
+    let persist = d.path().join("syslog-ng.persist");
+    assert_eq!(
+        j["shippers"][0]["store"],
+        persist.to_string_lossy().as_ref(),
+        "{j}"
     );
-    assert!(
-        !err.contains("rsyslog'"),
-        "no 'did you mean rsyslog': {err}"
-    );
+    assert_eq!(j["shippers"][0]["files"][0]["state"], "shipped", "{j}");
     // Its config given as a Filebeat config: named as syslog-ng's, not a YAML error.
     let o = drainguard()
         .args(["status", "--config"])
@@ -235,7 +242,10 @@ fn a_private_syslog_ng_is_unconfirmed_never_nothing_to_drain() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(err.contains("looks like a syslog-ng config"), "{err}");
+    assert!(
+        err.contains("looks like a syslog-ng config") && err.contains("--shipper syslog-ng"),
+        "{err}"
+    );
     assert!(!err.contains("YAML"), "{err}");
 }
 
@@ -244,6 +254,17 @@ fn a_process_named_like_an_unsupported_shipper_is_unconfirmed() {
     let d = tempfile::tempdir().unwrap();
     let fake = renamed_sleep(d.path(), "otelcol-contrib");
     assert_unconfirmed(fake.pid(), "otelcol", None);
+    // `--shipper otelcol` says what it is, and what can be named instead.
+    let o = drainguard()
+        .args(["status", "--shipper", "otelcol"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        err.contains("recognises but cannot read yet") && err.contains("filebeat, fluent-bit"),
+        "{err}"
+    );
 }
 
 /// Copies `/bin/sleep` and the libraries it needs into `tree` as `/usr/bin/<name>`.
@@ -410,7 +431,7 @@ fn unknown_shippers_and_configs_of_another_format_are_named() {
     assert!(
         err.contains("unknown shipper \"filebaet\"")
             && err.contains(
-                "filebeat, fluent-bit, vector, promtail, alloy, fluentd, rsyslog, logstash"
+                "filebeat, fluent-bit, vector, promtail, alloy, fluentd, rsyslog, logstash, syslog-ng"
             ),
         "{err}"
     );

@@ -1,7 +1,7 @@
 //! Every log shipper drainguard knows, in one table: how its process is recognised, where its
 //! command line names its config, its service names, and what to do when drainguard cannot
 //! read it. Supported shippers (their store is read by an adapter) and the ones drainguard
-//! only recognises running (syslog-ng, the OpenTelemetry Collector ...) are listed alike: a
+//! only recognises running (the OpenTelemetry Collector, the CloudWatch agent ...) are listed alike: a
 //! running shipper that cannot be read makes the verdict "unconfirmed", never "nothing to
 //! drain". This table is the seed of one descriptor per shipper.
 
@@ -55,8 +55,10 @@ pub enum Target {
     ConfigDir(&'static str),
     /// The shipper's data directory (`--data-path`).
     DataPath,
-    /// The progress store itself, reported only (syslog-ng `-R`).
+    /// The progress store itself (syslog-ng `-R`).
     Store,
+    /// The shipper's control socket (syslog-ng `-c`).
+    Control,
     /// The shipper's settings directory (Logstash `--path.settings`).
     SettingsDir,
 }
@@ -174,9 +176,10 @@ pub static ALL: &[Known] = &[
         flags: &[
             getopt(&["-f", "--cfgfile"], Target::Config),
             getopt(&["-R", "--persist-file"], Target::Store),
+            getopt(&["-c", "--control"], Target::Control),
         ],
         services: &["syslog-ng"],
-        unsupported_why: "drainguard cannot read the syslog-ng persist file yet",
+        unsupported_why: "",
     },
     Known {
         kind: ShipperKind::Otelcol,
@@ -290,6 +293,7 @@ pub struct CommandLinePaths {
     pub data_path: Option<PathBuf>,
     pub store: Option<PathBuf>,
     pub settings_dir: Option<PathBuf>,
+    pub control: Option<PathBuf>,
 }
 
 impl Known {
@@ -308,6 +312,7 @@ impl Known {
                 Target::DataPath => out.data_path = out.data_path.take().or(Some(v)),
                 Target::Store => out.store = out.store.take().or(Some(v)),
                 Target::SettingsDir => out.settings_dir = out.settings_dir.take().or(Some(v)),
+                Target::Control => out.control = out.control.take().or(Some(v)),
             }
         }
         if let Some((dir, file)) = config_dir {
@@ -321,6 +326,7 @@ impl Known {
         out.data_path = out.data_path.map(|p| absolute(p, cwd));
         out.store = out.store.map(|p| absolute(p, cwd));
         out.settings_dir = out.settings_dir.map(|p| absolute(p, cwd));
+        out.control = out.control.map(|p| absolute(p, cwd));
         out
     }
 }
@@ -373,7 +379,6 @@ mod tests {
         use clap::ValueEnum;
         let mut all: Vec<ShipperKind> = ShipperKind::value_variants().to_vec();
         all.extend([
-            ShipperKind::SyslogNg,
             ShipperKind::Otelcol,
             ShipperKind::CloudwatchAgent,
             ShipperKind::Awslogs,
@@ -519,8 +524,17 @@ mod tests {
         );
         let sng = paths(
             ShipperKind::SyslogNg,
-            &["syslog-ng", "-F", "-R", "/p/persist"],
+            &[
+                "syslog-ng",
+                "-F",
+                "-R",
+                "/p/persist",
+                "--control=s.ctl",
+                "-f/e/s.conf",
+            ],
         );
         assert_eq!(sng.store, Some(PathBuf::from("/p/persist")));
+        assert_eq!(sng.control, Some(PathBuf::from("/run/cwd/s.ctl")));
+        assert_eq!(sng.config, Some(PathBuf::from("/e/s.conf")));
     }
 }

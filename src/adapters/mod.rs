@@ -14,6 +14,7 @@ pub mod logstash;
 pub mod promtail;
 pub mod rsyslog;
 pub mod sniff;
+pub mod syslogng;
 pub mod unreadable;
 pub mod vector;
 pub mod vector_buffer;
@@ -48,6 +49,8 @@ pub struct SourceOptions {
     pub store: Option<PathBuf>,
     /// The shipper's settings directory (Logstash `--path.settings`: its `logstash.yml`).
     pub settings_dir: Option<PathBuf>,
+    /// The shipper's control socket (syslog-ng `-c`: its `STATS`).
+    pub control_socket: Option<PathBuf>,
 }
 
 /// The stores of one shipper: one reader per progress store (a shipper with several inputs,
@@ -67,9 +70,9 @@ pub fn open(kind: ShipperKind, opts: &SourceOptions) -> Result<Readers, StoreErr
         ShipperKind::Fluentd => fluentd::open(opts),
         ShipperKind::Rsyslog => rsyslog::open(opts),
         ShipperKind::Logstash => logstash::open(opts),
+        ShipperKind::SyslogNg => syslogng::open(opts),
         // Recognised running only (see `known`): no store drainguard can read.
-        ShipperKind::SyslogNg
-        | ShipperKind::Otelcol
+        ShipperKind::Otelcol
         | ShipperKind::CloudwatchAgent
         | ShipperKind::Awslogs
         | ShipperKind::DatadogAgent

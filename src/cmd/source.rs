@@ -171,14 +171,17 @@ impl SourceArgs {
                         .command_line_paths(&r.argv, cwd.as_deref());
                     o.config = cl.config;
                     o.data_path = cl.data_path;
+                    o.store = cl.store;
                     o.settings_dir = cl.settings_dir;
+                    o.control_socket = cl.control;
                     // A container's shipper: its paths are its own root's.
                     if let Some(theirs) = procfs.foreign_root(r.pid, &root) {
                         o.root = Root::new(Some(theirs));
                     }
                     match places.iter_mut().find(|(p, _)| {
-                        (&p.root, &p.config, &p.data_path, &p.settings_dir)
-                            == (&o.root, &o.config, &o.data_path, &o.settings_dir)
+                        (&p.root, &p.config, &p.data_path, &p.store, &p.settings_dir)
+                            == (&o.root, &o.config, &o.data_path, &o.store, &o.settings_dir)
+                            && p.control_socket == o.control_socket
                     }) {
                         Some((_, rs)) => rs.push(r),
                         None => places.push((o, vec![r])),
@@ -209,9 +212,14 @@ impl SourceArgs {
                     other => other.with_context(|| format!("reading the {kind} store"))?,
                 };
                 if opened.is_empty() {
-                    if kind == ShipperKind::Rsyslog && adapters::rsyslog::ships_nothing(&o) {
+                    let local_daemon = match kind {
+                        ShipperKind::Rsyslog => adapters::rsyslog::ships_nothing(&o),
+                        ShipperKind::SyslogNg => adapters::syslogng::ships_nothing(&o),
+                        _ => false,
+                    };
+                    if local_daemon {
                         // A local syslog daemon: it tails no file and forwards nothing.
-                        tracing::debug!("rsyslog runs but tails no file and forwards nothing");
+                        tracing::debug!("{kind} runs but tails no file and forwards nothing");
                         continue;
                     }
                     if !procs.is_empty() {
