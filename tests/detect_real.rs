@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use support::syslog_ng::SyslogNg;
 use support::{drainguard, eventually, Proc};
 
 fn text(o: &Output) -> String {
@@ -36,21 +37,7 @@ fn json(o: &Output) -> serde_json::Value {
 
 /// The unpacked syslog-ng-core, if present.
 fn syslog_ng() -> Option<PathBuf> {
-    let dir = std::env::var_os("DG_SYSLOG_NG_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/opt/dg-syslog-ng"));
-    if dir.join("usr/sbin/syslog-ng").exists() {
-        return Some(dir);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "syslog-ng is missing in {}: `apt-get download syslog-ng-core` and \
-             `dpkg-deb -x` it there (.ci/run does)",
-            dir.display()
-        );
-    }
-    eprintln!("skipping: no syslog-ng in {} (see .ci/run)", dir.display());
-    None
+    support::syslog_ng::installed()
 }
 
 /// A TCP receiver that reads everything, so that nothing stays unacknowledged in the
@@ -80,48 +67,23 @@ fn reading_receiver() -> (TcpListener, Arc<AtomicUsize>) {
 }
 
 /// A private syslog-ng tailing `app.log` to `receiver` over TCP.
-fn start_syslog_ng(sng: &Path, dir: &Path, receiver: &TcpListener) -> (Proc, PathBuf) {
+fn start_syslog_ng(sng: &Path, dir: &Path, receiver: &TcpListener) -> (SyslogNg, PathBuf) {
     let port = receiver.local_addr().unwrap().port();
     let log = dir.join("app.log");
     support::app_log(&log, 10_000);
-    let conf = dir.join("syslog-ng.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "@version: 3.38\n\
-             options {{ stats_freq(0); }};\n\
+    let s = SyslogNg::start(
+        sng,
+        dir,
+        &format!(
+            "options {{ stats_freq(0); }};\n\
              source s_app {{ file(\"{log}\" follow-freq(1) flags(no-parse)); }};\n\
              destination d_net {{ network(\"127.0.0.1\" port({port}) transport(\"tcp\")); }};\n\
              log {{ source(s_app); destination(d_net); flags(flow-control); }};\n",
             log = log.display()
         ),
-    )
-    .unwrap();
-    let lib = sng.join("usr/lib/syslog-ng");
-    let child = Command::new(sng.join("usr/sbin/syslog-ng"))
-        .args(["-F", "-f"])
-        .arg(&conf)
-        .arg("-R")
-        .arg(dir.join("syslog-ng.persist"))
-        .arg("-c")
-        .arg(dir.join("syslog-ng.ctl"))
-        .arg("-p")
-        .arg(dir.join("syslog-ng.pid"))
-        .arg("--no-caps")
-        .arg(format!("--module-path={}", lib.join("3.38").display()))
-        .env("LD_LIBRARY_PATH", &lib)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("syslog-ng starts");
-    let proc = Proc(child);
-    assert!(
-        eventually(Duration::from_secs(20), || dir
-            .join("syslog-ng.persist")
-            .exists()),
-        "syslog-ng did not start (no persist file)"
     );
-    (proc, conf)
+    let conf = s.conf.clone();
+    (s, conf)
 }
 
 /// `sleep` copied to `dir/name` and run: a process named like `name`.

@@ -124,7 +124,9 @@ impl StoreReader for SyslogNgReader {
                  position for yet are not seen"
             ));
         }
-        snap.queues.push(delivery_signal(&self.control, &self.conf));
+        let (signal, notes) = delivery_signal(&self.control, &self.conf);
+        snap.queues.push(signal);
+        snap.notes.extend(notes);
         Ok(snap)
     }
 }
@@ -267,12 +269,19 @@ fn inputs(conf: &SyslogNgConf) -> Vec<InputSpec> {
 
 /// Every destination's `queued` counter from the control socket: empty when all are 0.
 /// With flow-control on every file log path and no disk buffer, an unreadable socket is
-/// not needed (the acknowledgement already waited for the destination's write).
-pub fn delivery_signal(control: &Path, conf: &SyslogNgConf) -> QueueSignal {
+/// not needed (the acknowledgement already waited for the destination's write). Notes:
+/// messages the destinations dropped (lost, not owed).
+pub fn delivery_signal(control: &Path, conf: &SyslogNgConf) -> (QueueSignal, Vec<String>) {
     let source = format!("syslog-ng destination queues ({})", control.display());
     let flow_controlled = conf.flow_controlled() && !conf.disk_buffered();
-    match ctl::stats(control) {
-        Ok(counters) => queues_signal(source, &counters, conf, flow_controlled),
+    let signal = match ctl::stats(control) {
+        Ok(counters) => {
+            let notes = dropped_notes(&counters);
+            return (
+                queues_signal(source, &counters, conf, flow_controlled),
+                notes,
+            );
+        }
         Err(e) if flow_controlled => QueueSignal {
             source: format!(
                 "syslog-ng flow-control (every file source's log path has flags(flow-control); \
@@ -290,7 +299,24 @@ pub fn delivery_signal(control: &Path, conf: &SyslogNgConf) -> QueueSignal {
                 control.display()
             ),
         ),
-    }
+    };
+    (signal, Vec::new())
+}
+
+/// What the destinations dropped since syslog-ng started (a full `log-fifo-size` queue
+/// without flow-control): lost for good, no drain brings it back, so it is said, not owed.
+pub fn dropped_notes(counters: &[ctl::Counter]) -> Vec<String> {
+    counters
+        .iter()
+        .filter(|c| c.kind == "dropped" && c.value > 0 && c.destination().is_some())
+        .map(|c| {
+            format!(
+                "destination {} {} dropped {} message(s) since syslog-ng started (queue full: \
+                 raise log-fifo-size() or add flags(flow-control)); they are lost, not owed",
+                c.source_id, c.instance, c.value
+            )
+        })
+        .collect()
 }
 
 /// The signal of a `STATS` reply's counters.

@@ -386,6 +386,12 @@ global;scratch_buffers_count;;a;queued;7\n\
 center;;queued;a;processed;6\n.\n";
     let cs = ctl::parse(reply);
     assert_eq!(cs.len(), 4);
+    assert!(dropped_notes(&cs).is_empty());
+    let dropped = dropped_notes(&[counter("dst.network", "n#0", "dropped", 12)]);
+    assert!(
+        dropped[0].contains("dropped 12") && dropped[0].contains("lost"),
+        "{dropped:?}"
+    );
     assert_eq!(
         cs[1].instance, "/var/log/a;b;c;x",
         "an instance may hold ';'"
@@ -439,7 +445,7 @@ fn an_unreachable_control_socket_is_unknown_unless_flow_controlled() {
     let d = tempfile::tempdir().unwrap();
     let ctl = d.path().join("nothing.ctl");
     let plain = conf(r#"source s { file("/a"); }; log { source(s); destination(n); };"#);
-    match delivery_signal(&ctl, &plain).state {
+    match delivery_signal(&ctl, &plain).0.state {
         QueueState::Unknown { hint } => {
             assert!(
                 hint.contains("nothing.ctl") && hint.contains("flow-control"),
@@ -451,7 +457,7 @@ fn an_unreachable_control_socket_is_unknown_unless_flow_controlled() {
     let fc = conf(
         r#"source s { file("/a"); }; log { source(s); destination(n); flags(flow-control); };"#,
     );
-    assert_eq!(delivery_signal(&ctl, &fc).state, QueueState::Empty);
+    assert_eq!(delivery_signal(&ctl, &fc).0.state, QueueState::Empty);
     // A disk buffer acks on its own write even with flow-control (unless reliable): the
     // counters are needed then.
     let buffered = conf(
@@ -459,7 +465,7 @@ fn an_unreachable_control_socket_is_unknown_unless_flow_controlled() {
         log { source(s); destination(n); flags(flow-control); };"#,
     );
     assert!(matches!(
-        delivery_signal(&ctl, &buffered).state,
+        delivery_signal(&ctl, &buffered).0.state,
         QueueState::Unknown { .. }
     ));
 }
