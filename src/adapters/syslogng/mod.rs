@@ -27,9 +27,39 @@ use crate::error::StoreError;
 use crate::safe_read::{self, Limit};
 
 use super::common;
+use super::shipper::{getopt, m, Access, ShipperInfo, Target};
 use super::{Readers, SourceOptions, StoreReader};
 use config::SyslogNgConf;
 use persist::Persist;
+
+pub static INFO: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::SyslogNg,
+    name: "syslog-ng",
+    aliases: &["syslog-ng-core"],
+    processes: &[m(&["syslog-ng"])],
+    flags: &[
+        getopt(&["-f", "--cfgfile"], Target::Config),
+        getopt(&["-R", "--persist-file"], Target::Store),
+        getopt(&["-c", "--control"], Target::Control),
+    ],
+    services: &["syslog-ng"],
+    config_paths: &[DEFAULT_CONFIG],
+    data_paths: &[DEFAULT_PERSIST],
+    // `log-msg-size()` (64 KiB) cuts a message, but the file reader keeps buffering until
+    // the newline.
+    max_line_bytes: None,
+    glob_depth: 32,
+    // `@version: 4.2`, `source s_app { file(...); };`
+    config_syntax: Some(
+        r"(?m)^\s*@version\s*:|^\s*(source|destination|log)\s+[A-Za-z_][\w-]*\s*\{",
+    ),
+    // Its control socket is read by the delivery signal ([`ctl`]), not an HTTP API.
+    api: None,
+    access: Access::Reads {
+        open,
+        idle: Some(ships_nothing),
+    },
+};
 
 /// Debian's and the upstream packages' locations.
 pub const DEFAULT_CONFIG: &str = "/etc/syslog-ng/syslog-ng.conf";
@@ -67,10 +97,17 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
     if conf.files.is_empty() && opts.store.is_none() && opts.config.is_none() {
         return Ok(Vec::new());
     }
-    let store = opts
-        .store
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_PERSIST));
+    // The shared cascade: a named store (`--registry`, the settings file, `-R` of the
+    // running process) must exist; the default may not be written yet (syslog-ng creates it
+    // when it starts), which reads as nothing recorded.
+    let store = match &opts.store {
+        Some(named) => {
+            let local = opts.root.host_to_local(named);
+            std::fs::metadata(&local).map_err(|e| StoreError::io(&local, e))?;
+            named.clone()
+        }
+        None => PathBuf::from(DEFAULT_PERSIST),
+    };
     let control = opts
         .control_socket
         .clone()
@@ -109,9 +146,13 @@ impl StoreReader for SyslogNgReader {
         let mut snap = match read_stable(&self.local)? {
             Some(p) => snapshot(&self.local, &p, &self.conf),
             None => common::not_written_yet(
-                ShipperKind::SyslogNg,
-                (&self.local, &self.shown),
-                (FORMAT, OffsetMeaning::Buffered),
+                common::snapshot(
+                    ShipperKind::SyslogNg,
+                    &self.local,
+                    FORMAT,
+                    OffsetMeaning::Buffered,
+                ),
+                &self.shown,
                 "syslog-ng writes it within a second of starting",
                 "its file sources",
             ),

@@ -481,15 +481,31 @@ fn a_control_socket_that_never_answers_is_bounded() {
 }
 
 #[test]
-fn a_missing_persist_file_is_not_written_yet() {
+fn a_named_persist_file_must_exist_and_the_default_may_not_be_written_yet() {
     let d = tempfile::tempdir().unwrap();
     let opts = SourceOptions {
         store: Some(d.path().join("syslog-ng.persist")),
         control_socket: Some(d.path().join("ctl")),
         ..Default::default()
     };
+    let e = open(&opts)
+        .err()
+        .expect("a named store that does not exist");
+    assert!(e.to_string().contains("syslog-ng.persist"), "{e}");
+    // A config with a file source, under a root without the default persist file.
+    std::fs::create_dir_all(d.path().join("etc/syslog-ng")).unwrap();
+    std::fs::write(
+        d.path().join("etc/syslog-ng/syslog-ng.conf"),
+        r#"source s { file("/var/log/app.log"); }; log { source(s); destination(d); };"#,
+    )
+    .unwrap();
+    let opts = SourceOptions {
+        root: crate::root::Root::new(Some(d.path().to_path_buf())),
+        ..Default::default()
+    };
     let mut readers = open(&opts).unwrap();
     let snap = readers[0].read().unwrap();
+    assert_eq!(snap.inputs[0].paths, ["/var/log/app.log"]);
     assert!(snap.cursors.is_empty());
     assert!(
         snap.notes.iter().any(|n| n.contains("does not exist yet")),
