@@ -406,3 +406,87 @@ fn the_parser_agrees_with_persist_tool_on_a_live_file() {
         assert_eq!((pos.inode, pos.acked), (m.ino(), m.len()), "{key}");
     }
 }
+
+/// The 4.8.1+ key form (no syslog-ng 4 runs here: the persist file is written in its exact
+/// format by the testkit): `status` matches `affile_sd.<hash>.curpos(<path>)` and
+/// `wildcard_file_sd.<hash>.curpos(<tail>)` entries to the configured files by inode, a
+/// path too long for the key (its tail cut) included, and says what is behind.
+#[test]
+fn status_reads_a_persist_file_in_the_4_8_1_key_form() {
+    use drainguard::testkit::syslogng as tk;
+    use std::os::unix::fs::MetadataExt;
+    let d = tempfile::tempdir().unwrap();
+    let app = d.path().join("app.log");
+    std::fs::write(&app, "one\ntwo\nthree\n").unwrap();
+    // A wildcard file whose path exceeds what the 1023-byte key keeps.
+    let deep: PathBuf = (0..5).fold(d.path().join("w"), |p, i| {
+        p.join(format!("{i}{}", "d".repeat(220)))
+    });
+    std::fs::create_dir_all(&deep).unwrap();
+    let svc = deep.join("svc.log");
+    std::fs::write(&svc, "alpha\nbeta\n").unwrap();
+    let conf = d.path().join("syslog-ng.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "@version: 4.8\n\
+             source s {{ file(\"{}\"); wildcard-file(base-dir(\"{}\") filename-pattern(\"*.log\") recursive(yes)); }};\n\
+             destination n {{ network(\"127.0.0.1\" port(9) transport(\"tcp\")); }};\n\
+             log {{ source(s); destination(n); flags(flow-control); }};\n",
+            app.display(),
+            d.path().join("w").display()
+        ),
+    )
+    .unwrap();
+    let persist = d.path().join("syslog-ng.persist");
+    let write = |app_acked: u64, svc_acked: u64| {
+        let (a, s) = (
+            std::fs::metadata(&app).unwrap(),
+            std::fs::metadata(&svc).unwrap(),
+        );
+        tk::write(
+            &persist,
+            &[
+                tk::Value::new("run_id", vec![0, 0, 0, 1]),
+                tk::Value::new(
+                    tk::key(false, None, &app.to_string_lossy()),
+                    tk::position(app_acked, app_acked, a.len(), a.ino()),
+                ),
+                tk::Value::new(
+                    tk::key(true, None, &svc.to_string_lossy()),
+                    tk::position(svc_acked, svc_acked, s.len(), s.ino()),
+                ),
+            ],
+        )
+        .unwrap();
+    };
+    let status = || {
+        drainguard()
+            .args(["status", "--json", "--shipper", "syslog-ng", "--config"])
+            .arg(&conf)
+            .arg("--registry")
+            .arg(&persist)
+            .output()
+            .unwrap()
+    };
+    write(14, 6);
+    let o = status();
+    let j = json(&o);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(j["verdict"], "behind", "{j}");
+    assert_eq!(j["bytes_behind"], 5, "beta\\n is behind: {j}");
+    let files = j["shippers"][0]["files"].as_array().unwrap();
+    let state = |p: &Path| {
+        files
+            .iter()
+            .find(|f| f["path"] == p.to_string_lossy().as_ref())
+            .unwrap_or_else(|| panic!("{} not reported: {j}", p.display()))["state"]
+            .clone()
+    };
+    assert_eq!(state(&app), "shipped");
+    assert_eq!(state(&svc), "behind");
+    write(14, 11);
+    let o = status();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(json(&o)["verdict"], "drained");
+}

@@ -56,6 +56,8 @@ pub struct SyslogNgConf {
     pub destinations: Vec<Destination>,
     pub log_paths: Vec<LogPath>,
     pub stats_level: Option<u32>,
+    /// `@define name "value"` pragmas, in order (the last of a name wins).
+    pub defines: Vec<(String, String)>,
     /// Includes not followed and other things worth saying.
     pub notes: Vec<String>,
 }
@@ -109,6 +111,23 @@ impl SyslogNgConf {
     pub fn forwards(&self) -> bool {
         self.destinations.iter().any(|d| d.forwards)
     }
+
+    /// Substitutes the `@define`d `` `name` `` references in the file sources' paths, as
+    /// syslog-ng does; a reference left (an environment variable, an undefined name) stays,
+    /// and [`unexpanded`] says so.
+    pub fn expand(&mut self) {
+        for f in &mut self.files {
+            for (name, value) in self.defines.iter().rev() {
+                f.glob = f.glob.replace(&format!("`{name}`"), value);
+            }
+        }
+    }
+
+    /// The file sources whose path still holds a `` `name` `` reference drainguard cannot
+    /// expand (an environment variable, or a name defined nowhere it read).
+    pub fn unexpanded(&self) -> Vec<&FileSource> {
+        self.files.iter().filter(|f| f.glob.contains('`')).collect()
+    }
 }
 
 /// One element of the configuration's tree.
@@ -129,10 +148,14 @@ pub struct SyntaxError {
     pub what: String,
 }
 
-/// Parses one config text into its tree, with the `@include` targets it names.
-fn tree(text: &str) -> Result<(Vec<El>, Vec<String>), SyntaxError> {
+/// What one config text holds: its tree, the `@include` targets and `@define`s it names.
+type Parsed = (Vec<El>, Vec<String>, Vec<(String, String)>);
+
+/// Parses one config text into its tree, with the `@include` targets and `@define`s.
+fn tree(text: &str) -> Result<Parsed, SyntaxError> {
     let b = text.as_bytes();
     let mut includes = Vec::new();
+    let mut defines = Vec::new();
     let mut stack: Vec<(u8, Vec<El>, u64, usize)> = vec![(0, Vec::new(), 1, 0)];
     let mut line = 1u64;
     let mut i = 0usize;
@@ -174,6 +197,18 @@ fn tree(text: &str) -> Result<(Vec<El>, Vec<String>), SyntaxError> {
                     });
                 if let Some(t) = target {
                     includes.push(t.to_string());
+                }
+            }
+            if let Some(rest) = l.strip_prefix("@define") {
+                let rest = rest.trim();
+                if let Some((name, value)) = rest.split_once(char::is_whitespace) {
+                    let v = value.trim();
+                    let v = v
+                        .strip_prefix('"')
+                        .and_then(|x| x.strip_suffix('"'))
+                        .or_else(|| v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
+                        .unwrap_or(v);
+                    defines.push((name.to_string(), v.to_string()));
                 }
             }
             i = end;
@@ -266,7 +301,11 @@ fn tree(text: &str) -> Result<(Vec<El>, Vec<String>), SyntaxError> {
         let (open, _, l, at) = stack.pop().expect("checked");
         return Err(err(l, at, format!("'{}' is never closed", open as char)));
     }
-    Ok((stack.pop().map(|s| s.1).unwrap_or_default(), includes))
+    Ok((
+        stack.pop().map(|s| s.1).unwrap_or_default(),
+        includes,
+        defines,
+    ))
 }
 
 /// syslog-ng treats `-` and `_` alike in keywords.
@@ -451,9 +490,13 @@ fn statements(els: &[El], conf: &mut SyslogNgConf) {
 
 /// Parses one config text (includes not followed: see [`load`]).
 pub fn parse(text: &str) -> Result<SyslogNgConf, SyntaxError> {
-    let (els, _) = tree(text)?;
-    let mut conf = SyslogNgConf::default();
+    let (els, _, defines) = tree(text)?;
+    let mut conf = SyslogNgConf {
+        defines,
+        ..Default::default()
+    };
     statements(&els, &mut conf);
+    conf.expand();
     Ok(conf)
 }
 
@@ -466,6 +509,7 @@ pub fn load(root: &Root, path: &Path) -> Result<SyslogNgConf, StoreError> {
     let mut conf = SyslogNgConf::default();
     let mut seen: Vec<PathBuf> = Vec::new();
     load_into(root, path, 0, &mut seen, &mut conf)?;
+    conf.expand();
     Ok(conf)
 }
 
@@ -493,7 +537,7 @@ fn load_into(
     }
     seen.push(local.clone());
     let text = safe_read::read_text(&local, Limit::CONFIG)?;
-    let (els, includes) = tree(&text).map_err(|e| {
+    let (els, includes, defines) = tree(&text).map_err(|e| {
         StoreError::corrupt(
             &local,
             Position {
@@ -503,6 +547,7 @@ fn load_into(
             e.what,
         )
     })?;
+    conf.defines.extend(defines);
     // Includes first, in order: syslog-ng reads them where they stand, and the statements
     // drainguard needs do not depend on their order.
     for inc in includes {
@@ -565,12 +610,14 @@ fn resolve(root: &Root, from: &Path, inc: &str) -> Vec<PathBuf> {
                         .collect()
                 })
                 .unwrap_or_default()
-        } else if local.exists() {
+        } else if std::fs::symlink_metadata(&local).is_ok() {
             vec![local]
         } else {
             Vec::new()
         };
-        found.retain(|p| p.is_file());
+        // Directories are not read; anything else is, so that a FIFO or device is refused
+        // with its name rather than skipped (its sources would go unseen).
+        found.retain(|p| !p.is_dir());
         if !found.is_empty() {
             found.sort();
             return found.iter().map(|p| root.local_to_host(p)).collect();

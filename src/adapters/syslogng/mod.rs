@@ -167,6 +167,22 @@ impl StoreReader for SyslogNgReader {
         }
         let (signal, notes) = delivery_signal(&self.control, &self.conf);
         snap.queues.push(signal);
+        // A file source drainguard cannot name: files it reads but has no position for yet
+        // would be unseen, so delivery cannot be proven.
+        let unexpanded: Vec<String> = self
+            .conf
+            .unexpanded()
+            .iter()
+            .map(|f| f.glob.clone())
+            .collect();
+        if !unexpanded.is_empty() {
+            snap.queues.push(common::unknown_queue(
+                &format!("syslog-ng file sources {}", unexpanded.join(", ")),
+                "write the path without a `name` reference drainguard cannot expand (an \
+                 environment variable, or an @define it did not read), or name the files with \
+                 a literal path",
+            ));
+        }
         snap.notes.extend(notes);
         Ok(snap)
     }

@@ -313,6 +313,16 @@ log { source(s_sys); destination(d_file); };
 }
 
 #[test]
+fn defines_are_expanded_and_what_is_left_is_said() {
+    let c = conf(
+        "@define logdir \"/var/log/app\"\n@define name 'svc'\nsource s { file(\"`logdir`/`name`.log\"); file(\"`HOME`/x.log\"); };",
+    );
+    assert_eq!(c.files[0].glob, "/var/log/app/svc.log");
+    let left: Vec<&str> = c.unexpanded().iter().map(|f| f.glob.as_str()).collect();
+    assert_eq!(left, ["`HOME`/x.log"]);
+}
+
+#[test]
 fn config_errors_name_the_line() {
     let e = config::parse("source s {\n file(\"/a\");\n").unwrap_err();
     assert_eq!(e.line, 1);
