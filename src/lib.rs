@@ -27,5 +27,7 @@ pub mod report;
 pub mod root;
 pub mod safe_read;
 pub mod settings;
+pub mod sources;
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod wait;

@@ -6,7 +6,7 @@
 //! keep the unit from running its ExecStop at shutdown).
 
 use super::source::SourceArgs;
-use crate::cli::Global;
+use super::Global;
 use crate::exit::Exit;
 
 pub fn run(global: &Global) -> anyhow::Result<Exit> {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::source::SourceArgs;
-use crate::cli::Global;
+use super::Global;
 use crate::doctor::{self, Expect, Severity};
 use crate::exit::Exit;
 use crate::install::{self, Init};

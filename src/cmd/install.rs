@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::cli::Global;
+use super::Global;
 use crate::cursor::ShipperKind;
 use crate::exit::Exit;
 use crate::install::{self, Init, InstallOptions};

@@ -2,8 +2,8 @@
 //! 2 usage or configuration error.
 
 use super::source::{nothing_found, SourceArgs};
+use super::Global;
 use crate::backlog::Verdict;
-use crate::cli::Global;
 use crate::exit::Exit;
 use crate::report::{self, TableOptions};
 

@@ -149,7 +149,7 @@ fn units(host: &Host, apps: &[&str], needles: &[String]) -> Vec<Hook> {
     for name in seen {
         let base = name.trim_end_matches(".service");
         // drainguard's AWS watcher drains on termination notices, not at shutdown.
-        let aws_watcher = Path::new(crate::install::plan::AWS_UNIT).file_name();
+        let aws_watcher = Path::new(crate::install::manifest::AWS_UNIT).file_name();
         if is_shipper_service(base)
             || apps.contains(&base)
             || aws_watcher.is_some_and(|w| w == name.as_str())

@@ -277,11 +277,18 @@ impl Manifest {
     }
 }
 
+/// drainguard's unit (host path).
+pub const UNIT: &str = "/etc/systemd/system/drainguard.service";
+/// The AWS watcher's unit (host path).
+pub const AWS_UNIT: &str = "/etc/systemd/system/drainguard-aws.service";
+/// The settings file install writes (host path).
+pub const SETTINGS: &str = crate::settings::DEFAULT_PATH;
+
 /// The files install writes outside the rc directories (host paths).
 const OWN_FILES: [&str; 7] = [
-    super::plan::SETTINGS,
-    super::plan::UNIT,
-    super::plan::AWS_UNIT,
+    SETTINGS,
+    UNIT,
+    AWS_UNIT,
     "/etc/systemd/system/multi-user.target.wants/drainguard.service",
     "/etc/systemd/system/multi-user.target.wants/drainguard-aws.service",
     "/etc/init.d/drainguard",

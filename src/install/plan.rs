@@ -50,9 +50,7 @@ const APP: &str = "--before (or `apps` in the settings)";
 /// What the shipper's service name is called in errors.
 pub const SHIPPER: &str = "--shipper-service";
 
-pub const UNIT: &str = "/etc/systemd/system/drainguard.service";
-pub const AWS_UNIT: &str = "/etc/systemd/system/drainguard-aws.service";
-pub const SETTINGS: &str = crate::settings::DEFAULT_PATH;
+use super::manifest::{AWS_UNIT, SETTINGS, UNIT};
 
 /// Builds the plan for `host`.
 pub fn plan(host: &Host, opts: &InstallOptions) -> Result<Plan, PlanError> {

@@ -7,7 +7,7 @@
 //! Needs syslog-ng-core unpacked into `$DG_SYSLOG_NG_DIR` (default /opt/dg-syslog-ng;
 //! .ci/run does it). With CI set, a missing one fails the tests; elsewhere they are skipped.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
