@@ -15,6 +15,7 @@ pub mod recognised;
 pub mod rsyslog;
 pub mod shipper;
 pub mod sniff;
+pub mod syslogng;
 pub mod unreadable;
 pub mod vector;
 pub mod vector_buffer;
@@ -36,7 +37,7 @@ pub static ALL: &[&ShipperInfo] = &[
     &fluentd::INFO,
     &rsyslog::INFO,
     &logstash::INFO,
-    &recognised::SYSLOG_NG,
+    &syslogng::INFO,
     &recognised::OTELCOL,
     &recognised::CLOUDWATCH_AGENT,
     &recognised::AWSLOGS,
@@ -97,6 +98,8 @@ pub struct SourceOptions {
     pub store: Option<PathBuf>,
     /// The shipper's settings directory (Logstash `--path.settings`: its `logstash.yml`).
     pub settings_dir: Option<PathBuf>,
+    /// The shipper's control socket (syslog-ng `-c`: its `STATS`).
+    pub control_socket: Option<PathBuf>,
     /// The client the readers ask monitoring APIs with (one round of reads asks each URL
     /// once: [`http::Http::round`]).
     pub http: http::Http,

@@ -4,30 +4,6 @@
 use super::shipper::{flag, getopt, m, Access, ProcessMatch, ShipperInfo, Target};
 use crate::cursor::ShipperKind;
 
-pub static SYSLOG_NG: ShipperInfo = ShipperInfo {
-    kind: ShipperKind::SyslogNg,
-    name: "syslog-ng",
-    aliases: &["syslog-ng-core"],
-    processes: &[m(&["syslog-ng"])],
-    flags: &[
-        getopt(&["-f", "--cfgfile"], Target::Config),
-        getopt(&["-R", "--persist-file"], Target::Store),
-    ],
-    services: &["syslog-ng"],
-    config_paths: &[],
-    data_paths: &[],
-    max_line_bytes: None,
-    glob_depth: 32,
-    // `@version: 4.2`, `source s_app { file(...); };`
-    config_syntax: Some(
-        r"(?m)^\s*@version\s*:|^\s*(source|destination|log)\s+[A-Za-z_][\w-]*\s*\{",
-    ),
-    api: None,
-    access: Access::RecognisedOnly {
-        why: "drainguard cannot read the syslog-ng persist file yet",
-    },
-};
-
 pub static OTELCOL: ShipperInfo = ShipperInfo {
     kind: ShipperKind::Otelcol,
     name: "otelcol",

@@ -2,7 +2,7 @@
 //! command line names its config, its service names, its default locations, its monitoring
 //! API, its line limit, how its config is told apart from others', and how its store is
 //! opened. Each adapter module exports its own (`adapters::<name>::INFO`); the shippers
-//! drainguard only recognises running (syslog-ng, the OpenTelemetry Collector ...) have
+//! drainguard only recognises running (the OpenTelemetry Collector ...) have
 //! theirs in [`super::recognised`]. [`super::ALL`] lists them all, and nothing else in
 //! drainguard enumerates shippers: a running shipper that cannot be read makes the verdict
 //! "unconfirmed", never "nothing to drain".
@@ -118,8 +118,10 @@ pub enum Target {
     ConfigDir(&'static str),
     /// The shipper's data directory (`--data-path`).
     DataPath,
-    /// The progress store itself, reported only (syslog-ng `-R`).
+    /// The progress store itself (syslog-ng `-R`).
     Store,
+    /// The shipper's control socket (syslog-ng `-c`).
+    Control,
     /// The shipper's settings directory (Logstash `--path.settings`).
     SettingsDir,
 }
@@ -170,6 +172,7 @@ pub struct CommandLinePaths {
     pub data_path: Option<PathBuf>,
     pub store: Option<PathBuf>,
     pub settings_dir: Option<PathBuf>,
+    pub control: Option<PathBuf>,
 }
 
 impl ShipperInfo {
@@ -188,6 +191,7 @@ impl ShipperInfo {
                 Target::DataPath => out.data_path = out.data_path.take().or(Some(v)),
                 Target::Store => out.store = out.store.take().or(Some(v)),
                 Target::SettingsDir => out.settings_dir = out.settings_dir.take().or(Some(v)),
+                Target::Control => out.control = out.control.take().or(Some(v)),
             }
         }
         if let Some((dir, file)) = config_dir {
@@ -201,6 +205,7 @@ impl ShipperInfo {
         out.data_path = out.data_path.map(|p| absolute(p, cwd));
         out.store = out.store.map(|p| absolute(p, cwd));
         out.settings_dir = out.settings_dir.map(|p| absolute(p, cwd));
+        out.control = out.control.map(|p| absolute(p, cwd));
         out
     }
 }
@@ -439,8 +444,17 @@ mod tests {
         );
         let sng = paths(
             ShipperKind::SyslogNg,
-            &["syslog-ng", "-F", "-R", "/p/persist"],
+            &[
+                "syslog-ng",
+                "-F",
+                "-R",
+                "/p/persist",
+                "--control=s.ctl",
+                "-f/e/s.conf",
+            ],
         );
         assert_eq!(sng.store, Some(PathBuf::from("/p/persist")));
+        assert_eq!(sng.control, Some(PathBuf::from("/run/cwd/s.ctl")));
+        assert_eq!(sng.config, Some(PathBuf::from("/e/s.conf")));
     }
 }

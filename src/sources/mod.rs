@@ -204,14 +204,17 @@ impl Sources {
                     let cl = kind.info().command_line_paths(&r.argv, cwd.as_deref());
                     o.config = cl.config;
                     o.data_path = cl.data_path;
+                    o.store = cl.store;
                     o.settings_dir = cl.settings_dir;
+                    o.control_socket = cl.control;
                     // A container's shipper: its paths are its own root's.
                     if let Some(theirs) = procfs.foreign_root(r.pid, &root) {
                         o.root = Root::new(Some(theirs));
                     }
                     match places.iter_mut().find(|(p, _)| {
-                        (&p.root, &p.config, &p.data_path, &p.settings_dir)
-                            == (&o.root, &o.config, &o.data_path, &o.settings_dir)
+                        (&p.root, &p.config, &p.data_path, &p.store, &p.settings_dir)
+                            == (&o.root, &o.config, &o.data_path, &o.store, &o.settings_dir)
+                            && p.control_socket == o.control_socket
                     }) {
                         Some((_, rs)) => rs.push(r),
                         None => places.push((o, vec![r])),

@@ -30,6 +30,7 @@ mod owed;
 mod parsers_fuzz;
 mod read_only;
 mod rsyslog_real;
+mod syslogng_real;
 mod test_script;
 mod wait;
 mod wait_shutdown;

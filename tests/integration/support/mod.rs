@@ -168,6 +168,8 @@ pub fn fake_http_counted(
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod strace;
+pub mod syslog_ng;
+pub mod tcp_sink;
 pub mod tree;
 
 /// Spawns `c` with stdout piped and its stderr lines sent to the returned channel, so a test
