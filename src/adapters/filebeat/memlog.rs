@@ -8,7 +8,6 @@
 //! decode error is reported as a note (the offsets read so far are older, never newer, than
 //! the truth, so the backlog errs towards "behind").
 
-use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -40,11 +39,15 @@ impl Sig {
     }
 }
 
+/// The live state, key -> entry, in the order the entries arrived (the checkpoint's, then
+/// new keys of `set` ops; a `remove` moves the last entry into the hole).
+pub type Entries = indexmap::IndexMap<Box<str>, Entry, foldhash::fast::RandomState>;
+
 /// The memlog store of one registry directory, kept between reads.
 #[derive(Debug)]
 pub struct Memlog {
     dir: PathBuf,
-    entries: HashMap<Box<str>, Entry>,
+    entries: Entries,
     /// The loaded checkpoint: its txid and file signature.
     checkpoint: Option<(u64, Sig)>,
     /// log.json's (dev, ino) and how many bytes / lines of it are applied.
@@ -92,7 +95,7 @@ impl Memlog {
     pub fn new(dir: PathBuf) -> Memlog {
         Memlog {
             dir,
-            entries: HashMap::new(),
+            entries: Entries::default(),
             checkpoint: None,
             log: None,
             consumed: 0,
@@ -104,7 +107,7 @@ impl Memlog {
     }
 
     /// The live state: key -> entry.
-    pub fn entries(&self) -> &HashMap<Box<str>, Entry> {
+    pub fn entries(&self) -> &Entries {
         &self.entries
     }
 
@@ -327,7 +330,7 @@ impl Memlog {
                 self.entries.insert(body.k.into_boxed_str(), entry);
             }
             "remove" => {
-                self.entries.remove(body.k.as_str());
+                self.entries.swap_remove(body.k.as_str());
             }
             other => return Err(format!("unknown op {other:?}")),
         }

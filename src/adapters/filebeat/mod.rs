@@ -15,6 +15,7 @@ mod keys;
 mod locate;
 pub mod memlog;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -112,13 +113,21 @@ impl StoreReader for FilebeatReader {
                     ("memlog v1 (7.9+)", dir.clone(), None)
                 }
             };
-        // Cursors straight from the entries (no intermediate copy of 10^6 keys).
-        let (cursors, skipped, fingerprint_inputs) = match (&array, &self.memlog) {
-            (Some(a), _) => self.cursors(a.iter().map(|(k, e)| (k.as_str(), e)), &mut notes),
-            (None, Some(m)) => self.cursors(m.entries().iter().map(|(k, e)| (&**k, e)), &mut notes),
+        // Cursors straight from the entries: a legacy array's keys and paths move into them,
+        // the memlog store's (kept for the next read) are copied once.
+        let (cursors, skipped, fingerprint_inputs) = match (array, &self.memlog) {
+            (Some(a), _) => self.cursors(
+                a.into_iter().map(|(k, e)| (Cow::Owned(k), Cow::Owned(e))),
+                &mut notes,
+            ),
+            (None, Some(m)) => self.cursors(
+                m.entries()
+                    .iter()
+                    .map(|(k, e)| (Cow::Borrowed(&**k), Cow::Borrowed(e))),
+                &mut notes,
+            ),
             (None, None) => self.cursors(std::iter::empty(), &mut notes),
         };
-        drop(array);
         let inputs = self.inputs(&fingerprint_inputs);
         let (offset_meaning, mut queues) = match self.disk_queue_dir() {
             Some(dir) => (
@@ -185,7 +194,7 @@ impl FilebeatReader {
     /// fingerprint identities (their files shorter than the window are never ingested).
     fn cursors<'a>(
         &self,
-        entries: impl ExactSizeIterator<Item = (&'a str, &'a Entry)>,
+        entries: impl ExactSizeIterator<Item = (Cow<'a, str>, Cow<'a, Entry>)>,
         notes: &mut Vec<String>,
     ) -> Cursors {
         let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
@@ -208,8 +217,7 @@ impl FilebeatReader {
             if e.ttl_zero {
                 continue;
             }
-            let path = e.source.as_deref().map(PathBuf::from);
-            let identity = match keys::parse(key) {
+            let identity = match keys::parse(&key) {
                 Some(Key::NotAFile { prefix }) => {
                     *skipped.entry(prefix.to_string()).or_default() += 1;
                     continue;
@@ -247,11 +255,16 @@ impl FilebeatReader {
                     continue;
                 }
             };
+            let offset = e.offset;
+            let path = match e {
+                Cow::Owned(e) => e.source.map(|s| PathBuf::from(String::from(s))),
+                Cow::Borrowed(e) => e.source.as_deref().map(PathBuf::from),
+            };
             cursors.push(Cursor {
-                key: key.to_string(),
+                key: key.into_owned(),
                 identity,
                 path,
-                offset: e.offset,
+                offset,
                 unit: crate::cursor::OffsetUnit::Bytes,
             });
         }
