@@ -231,14 +231,18 @@ fn full_assessment(
     mem: &mut Memory,
 ) -> Assessment {
     let t = Instant::now();
+    let cpu0 = shortcut::process_cpu();
     let a = watched.assess(snapshots);
-    let cost = t.elapsed();
+    let wall = t.elapsed();
+    // The CPU time of every thread (stats run on all cores): the schedule bounds that share.
+    let cpu = shortcut::process_cpu().saturating_sub(cpu0);
     tracing::debug!(
-        cost_ms = cost.as_secs_f64() * 1000.0,
+        cost_ms = wall.as_secs_f64() * 1000.0,
+        cpu_ms = cpu.as_secs_f64() * 1000.0,
         bytes_behind = a.bytes_behind,
         "full assessment"
     );
-    mem.shortcut.record(&a, t, cost);
+    mem.shortcut.record(&a, t, wall.max(cpu));
     mem.owed.remember(snapshots, &a);
     if let Some(l) = &mem.latest {
         l.publish(&a, progress_marker(snapshots));

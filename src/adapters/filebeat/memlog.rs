@@ -59,6 +59,9 @@ pub struct Memlog {
     notes: Vec<String>,
     /// How the last read went: full reload or incremental, and bytes of log read.
     pub last_read: ReadKind,
+    /// The entries the last read set, by index, when it only set entries (`None`: reloaded,
+    /// or an entry was removed, which moves another one).
+    touched: Option<Vec<usize>>,
 }
 
 /// How a read was done (for tests and the wait loop's cost figures).
@@ -103,7 +106,15 @@ impl Memlog {
             next_id: 1,
             notes: Vec::new(),
             last_read: ReadKind::None,
+            touched: None,
         }
+    }
+
+    /// The indices (in [`Memlog::entries`]) of the entries the last read set, in place or
+    /// appended, when that is all it did; `None` when the state was reloaded or an entry was
+    /// removed (every index may have changed).
+    pub fn touched(&self) -> Option<&[usize]> {
+        self.touched.as_deref()
     }
 
     /// The live state: key -> entry.
@@ -143,11 +154,13 @@ impl Memlog {
                 }
                 Err(e) => {
                     self.last_read = ReadKind::None;
+                    self.touched = None;
                     return Err(e);
                 }
             }
             // Start over from scratch.
             self.last_read = ReadKind::None;
+            self.touched = None;
         }
         Ok(())
     }
@@ -176,6 +189,7 @@ impl Memlog {
             && log_id == self.log
             && log_len >= self.consumed
             && !matches!(self.last_read, ReadKind::None);
+        self.touched = incremental.then(Vec::new);
         if !incremental {
             self.entries.clear();
             self.consumed = 0;
@@ -327,10 +341,15 @@ impl Memlog {
             "set" => {
                 let v = body.v.ok_or("set op without a value")?;
                 let entry = file_entry(&body.k, v).map_err(|e| format!("{}: {e}", body.k))?;
-                self.entries.insert(body.k.into_boxed_str(), entry);
+                let (at, _) = self.entries.insert_full(body.k.into_boxed_str(), entry);
+                if let Some(t) = &mut self.touched {
+                    t.push(at);
+                }
             }
             "remove" => {
-                self.entries.swap_remove(body.k.as_str());
+                if self.entries.swap_remove(body.k.as_str()).is_some() {
+                    self.touched = None;
+                }
             }
             other => return Err(format!("unknown op {other:?}")),
         }
