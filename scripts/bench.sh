@@ -5,7 +5,7 @@
 # interleaved, warm cache. Prints min / median / max wall time, peak RSS and ratios.
 #
 #   scripts/bench.sh [--entries N] [--kind realistic|sparse] [--runs R] [--dir DIR]
-#                    [--before BIN] [--keep]
+#                    [--before BIN] [--keep] [--wait SECONDS]
 #
 #   --entries N   files and registry entries (default 100000)
 #   --kind K      realistic (log-normal sizes, text tails) or sparse (the tail-scan pathology)
@@ -13,13 +13,18 @@
 #   --dir DIR     where the data goes (default /tmp/dg-bench-KIND-N); kept between runs
 #   --before BIN  another drainguard binary to compare (e.g. a build of an older commit)
 #   --keep        leave DIR in place at the end (default: removed unless it existed)
+#   --wait S      also measure `wait` on N entries: CPU share of one core over S seconds with
+#                 one store op per second on the realistic memlog store (1 % of the files stay
+#                 behind, so it never drains), then, on a store of N shipped files (generated
+#                 after DIR is removed: one data set on disk at a time), the release latency
+#                 from the op that ships the last file to `wait` exiting, R runs
 #
 # Needs: cargo, python3 (venv), GNU time (/usr/bin/time). Not part of the test command: the
 # figures are benchmarks, never assertions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-entries=100000 kind=realistic runs=5 dir="" before="" keep=0
+entries=100000 kind=realistic runs=5 dir="" before="" keep=0 wait_s=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --entries) entries="$2"; shift 2 ;;
@@ -28,6 +33,7 @@ while [ $# -gt 0 ]; do
         --dir) dir="$2"; shift 2 ;;
         --before) before="$2"; shift 2 ;;
         --keep) keep=1; shift ;;
+        --wait) wait_s="$2"; shift 2 ;;
         *) echo "unknown argument: $1 (see the header of $0)" >&2; exit 2 ;;
     esac
 done
@@ -37,7 +43,8 @@ dir="${dir:-/tmp/dg-bench-$kind-$entries}"
 existed=0; [ -d "$dir/logs" ] && existed=1
 
 echo "== building (release)"
-cargo build --release -q --bin drainguard --example gen_registry --example bench_baseline
+cargo build --release -q --bin drainguard --example gen_registry --example bench_baseline \
+    --example bench_wait_cpu --example bench_release
 dg=target/release/drainguard
 gen=target/release/examples/gen_registry
 base=target/release/examples/bench_baseline
@@ -103,4 +110,22 @@ for i in "${!tools[@]}"; do
 done
 echo "commands:"
 for t in "${tools[@]}"; do echo "  ${t%%|*}: ${t#*|}"; done
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+if [ "$wait_s" != 0 ]; then
+    echo
+    echo "== wait: CPU over ${wait_s}s, one op per second, $entries entries (load $(cut -d' ' -f1-3 /proc/loadavg))"
+    target/release/examples/bench_wait_cpu --data "$dir/memlog" --seconds "$wait_s"
+    echo "  command: target/release/examples/bench_wait_cpu --data $dir/memlog --seconds $wait_s"
+fi
 if [ "$keep" = 0 ] && [ "$existed" = 0 ]; then rm -rf "$dir"; fi
+if [ "$wait_s" != 0 ]; then
+    shipped="$dir-shipped"
+    rm -rf "$shipped"
+    "$gen" --entries "$entries" --files-behind 0 --log-ops 0 --format memlog --out "$shipped" >/dev/null 2>&1
+    echo "== wait: release latency, $entries shipped entries + 1, $runs runs (load $(cut -d' ' -f1-3 /proc/loadavg))"
+    target/release/examples/bench_release --runs "$runs" --data "$shipped/data"
+    echo "  command: target/release/examples/bench_release --runs $runs --data $shipped/data"
+    echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+    rm -rf "$shipped"
+fi

@@ -509,4 +509,11 @@ impl crate::wait::Watched for WatchedSources {
             .flat_map(|r| r.watch_paths())
             .collect()
     }
+
+    fn recycle(&mut self, snapshots: Vec<StoreSnapshot>) {
+        // One snapshot per reader, in order ([`Sources::read`]).
+        for (r, s) in self.sources.readers.iter_mut().zip(snapshots) {
+            r.recycle(s);
+        }
+    }
 }

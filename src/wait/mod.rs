@@ -50,6 +50,11 @@ pub trait Watched {
     fn shipper_alive(&self, kind: ShipperKind) -> bool;
     /// Directories whose changes mean a store changed.
     fn watch_paths(&self) -> Vec<PathBuf>;
+    /// Gives back the snapshots of the last [`Watched::read`] once they are assessed (cursors
+    /// may have been appended, nothing else), so that the next read can update them in place.
+    fn recycle(&mut self, snapshots: Vec<StoreSnapshot>) {
+        drop(snapshots);
+    }
 }
 
 /// How to wait.
@@ -257,6 +262,7 @@ fn refresh(watched: &mut dyn Watched, mem: &mut Memory, last: &mut Assessment, m
         Ok(snapshots) => {
             *marker = progress_marker(&snapshots);
             *last = full_assessment(watched, &snapshots, mem);
+            watched.recycle(snapshots);
         }
         Err(e) => tracing::warn!(error = %e, "reading the stores failed; reporting the last read"),
     }
@@ -309,6 +315,7 @@ fn drain_published(
     let first = full_assessment(watched, &snapshots, &mut mem);
     let bytes_at_start = first.bytes_behind;
     let marker0 = progress_marker(&snapshots);
+    watched.recycle(snapshots);
     let mut progress = progress::Progress::new(opts, bytes_at_start);
     let mut last = first;
     let mut marker = marker0;
@@ -455,9 +462,11 @@ fn drain_published(
         if last.verdict == Verdict::Behind && mem.shortcut.still_behind(&snapshots, Instant::now())
         {
             fresh = false;
+            watched.recycle(snapshots);
             continue;
         }
         let a = full_assessment(watched, &snapshots, &mut mem);
+        watched.recycle(snapshots);
         fresh = true;
         if a.bytes_behind != last.bytes_behind {
             last_change = Instant::now();

@@ -42,10 +42,8 @@ pub struct FilebeatReader {
     config: Option<Config>,
     /// Local path of `path.data` (for the disk queue), when known.
     data_dir: Option<PathBuf>,
-    /// The memlog store's cursors of the last read, kept from the second read on.
+    /// What the last read built from the memlog store.
     built: Option<Built>,
-    /// Reads so far.
-    reads: u64,
     /// Reads whose cursors were updated in place.
     in_place: u64,
 }
@@ -68,7 +66,6 @@ impl FilebeatReader {
             config,
             data_dir,
             built: None,
-            reads: 0,
             in_place: 0,
         }
     }
@@ -107,6 +104,12 @@ impl StoreReader for FilebeatReader {
         }];
         paths.extend(self.disk_queue_dir());
         paths
+    }
+
+    fn recycle(&mut self, snapshot: StoreSnapshot) {
+        if let Some(b) = &mut self.built {
+            b.give_back(snapshot.cursors);
+        }
     }
 
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
@@ -210,10 +213,15 @@ enum Class {
     Dropped,
 }
 
-/// The cursors built from a memlog store, kept so that the next read updates them in place
-/// (a `set` op costs one cursor, not a rebuild of 10^6).
+/// What the reader built from a memlog store, kept so that the next read updates the cursors
+/// in place (a `set` op costs one cursor, not a rebuild of 10^6). The cursors themselves are
+/// lent to the snapshot and come back through [`StoreReader::recycle`]; without them the next
+/// read rebuilds.
 struct Built {
-    cursors: Vec<Cursor>,
+    /// The cursors, while they are here (not lent to a snapshot).
+    cursors: Option<Vec<Cursor>>,
+    /// How many cursors were lent, and the last one's key (what a recycled snapshot must hold).
+    lent: (usize, Option<String>),
     /// Per entry of the store (by index): its cursor's position, [`Built::DROPPED`] or
     /// [`Built::OTHER`] (skipped or malformed).
     at: Vec<u32>,
@@ -235,6 +243,9 @@ impl Built {
         entries: &memlog::Entries,
         touched: &[usize],
     ) -> bool {
+        let Some(cursors) = self.cursors.as_mut() else {
+            return false;
+        };
         let windows = reader.fingerprint_windows();
         for &i in touched {
             let Some((key, e)) = entries.get_index(i) else {
@@ -248,18 +259,18 @@ impl Built {
             match (self.at.get(i).copied(), class) {
                 (Some(Self::DROPPED), Class::Dropped) => {}
                 (Some(pos), Class::Cursor(c)) if pos < Self::OTHER => {
-                    self.cursors[pos as usize] = c;
+                    cursors[pos as usize] = c;
                 }
                 // A new entry: last in the store, so its cursor is the last one.
                 (None, class) if i == self.at.len() => match class {
                     Class::Cursor(c) => {
-                        let Ok(pos) = u32::try_from(self.cursors.len()) else {
+                        let Ok(pos) = u32::try_from(cursors.len()) else {
                             return false;
                         };
                         if pos >= Self::OTHER {
                             return false;
                         }
-                        self.cursors.push(c);
+                        cursors.push(c);
                         self.at.push(pos);
                     }
                     Class::Dropped => self.at.push(Self::DROPPED),
@@ -278,13 +289,27 @@ impl Built {
         self.at.len() == entries.len()
     }
 
-    /// The snapshot's parts (cursors copied; the malformed count noted).
-    fn parts(&self, notes: &mut Vec<String>) -> Cursors {
+    /// The snapshot's parts (the cursors lent; the malformed count noted).
+    fn lend(&mut self, notes: &mut Vec<String>) -> Cursors {
+        let cursors = self.cursors.take().unwrap_or_default();
+        self.lent = (cursors.len(), cursors.last().map(|c| c.key.clone()));
         (
-            self.cursors.clone(),
+            cursors,
             skipped_list(self.skipped.clone(), self.malformed, notes),
             self.fp_inputs.clone(),
         )
+    }
+
+    /// Takes lent cursors back: the first `lent` of `cursors` (a caller may have appended).
+    fn give_back(&mut self, mut cursors: Vec<Cursor>) {
+        let (n, last) = &self.lent;
+        if self.cursors.is_some() || cursors.len() < *n {
+            return;
+        }
+        cursors.truncate(*n);
+        if cursors.last().map(|c| &c.key) == last.as_ref() {
+            self.cursors = Some(cursors);
+        }
     }
 }
 
@@ -317,7 +342,7 @@ impl FilebeatReader {
     ) -> Cursors {
         let b = self.build(entries, false);
         let skipped = skipped_list(b.skipped, b.malformed, notes);
-        (b.cursors, skipped, b.fp_inputs)
+        (b.cursors.unwrap_or_default(), skipped, b.fp_inputs)
     }
 
     /// Builds the cursors of `entries`, and the per-entry positions when `positions` is set.
@@ -327,8 +352,10 @@ impl FilebeatReader {
         positions: bool,
     ) -> Built {
         let windows = self.fingerprint_windows();
+        let mut cursors = Vec::with_capacity(entries.len());
         let mut b = Built {
-            cursors: Vec::with_capacity(entries.len()),
+            cursors: None,
+            lent: (0, None),
             at: Vec::with_capacity(if positions { entries.len() } else { 0 }),
             skipped: BTreeMap::new(),
             malformed: 0,
@@ -337,8 +364,8 @@ impl FilebeatReader {
         for (key, e) in entries {
             let at = match self.classify(key, e, &windows, &mut b.fp_inputs) {
                 Class::Cursor(c) => {
-                    b.cursors.push(c);
-                    u32::try_from(b.cursors.len() - 1).unwrap_or(Built::OTHER)
+                    cursors.push(c);
+                    u32::try_from(cursors.len() - 1).unwrap_or(Built::OTHER)
                 }
                 Class::Skipped(prefix) => {
                     *b.skipped.entry(prefix).or_default() += 1;
@@ -354,20 +381,19 @@ impl FilebeatReader {
                 b.at.push(at);
             }
         }
+        b.cursors = Some(cursors);
         b
     }
 
     /// The memlog store's cursors: updated in place from the entries the last read set when
-    /// the previous ones were kept, else rebuilt (and kept from the second read on: a single
-    /// `status` read keeps no copy).
+    /// the previous ones came back ([`StoreReader::recycle`]), else rebuilt; lent to the
+    /// snapshot either way (never copied).
     fn memlog_cursors(&mut self, notes: &mut Vec<String>) -> Cursors {
         let m = self.memlog.as_ref().expect("memlog layout has a memlog");
-        let keep = !matches!(m.last_read, memlog::ReadKind::Full { .. }) || self.reads > 0;
-        self.reads = self.reads.saturating_add(1);
         let entries = m.entries();
         if let (Some(touched), Some(mut b)) = (m.touched(), self.built.take()) {
             if b.update(self, entries, touched) {
-                let parts = b.parts(notes);
+                let parts = b.lend(notes);
                 self.built = Some(b);
                 self.in_place += 1;
                 return parts;
@@ -377,12 +403,8 @@ impl FilebeatReader {
         let it = entries
             .iter()
             .map(|(k, e)| (Cow::Borrowed(&**k), Cow::Borrowed(e)));
-        if !keep {
-            self.built = None;
-            return self.cursors(it, notes);
-        }
-        let b = self.build(it, true);
-        let parts = b.parts(notes);
+        let mut b = self.build(it, true);
+        let parts = b.lend(notes);
         self.built = Some(b);
         parts
     }
