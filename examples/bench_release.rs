@@ -54,13 +54,7 @@ fn main() -> std::io::Result<()> {
     for _ in 0..args.runs {
         w.set(&key, tk::log_value(&path, size - 7, ino, dev))?;
         let mut child = Command::new(&args.bin)
-            .args([
-                "--settings",
-                "/nonexistent.toml",
-                "wait",
-                "--quiet",
-                "--no-log-file",
-            ])
+            .args(["--settings", "", "wait", "--quiet", "--no-log-file"])
             .args([
                 "--interval",
                 "60s",

@@ -36,13 +36,7 @@ fn main() -> std::io::Result<()> {
     let dir = data.join("registry/filebeat");
     let mut w = tk::MemlogWriter::create_appending(&dir)?;
     let mut child = Command::new(&args.bin)
-        .args([
-            "--settings",
-            "/nonexistent.toml",
-            "wait",
-            "--quiet",
-            "--no-log-file",
-        ])
+        .args(["--settings", "", "wait", "--quiet", "--no-log-file"])
         .args(["--deadline", &format!("{}s", args.seconds + 5)])
         .args(["--wait-for-restart"])
         .arg("--data-path")

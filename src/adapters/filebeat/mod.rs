@@ -258,6 +258,11 @@ impl Built {
             }
             match (self.at.get(i).copied(), class) {
                 (Some(Self::DROPPED), Class::Dropped) => {}
+                // Whether an entry is skipped, and under which prefix, follows from its key
+                // alone, as does being a file key without an inode: a known key that was
+                // neither a cursor nor dropped keeps its count (journald cursors, S3 objects
+                // updated on every flush).
+                (Some(Self::OTHER), Class::Skipped(_) | Class::Malformed) => {}
                 (Some(pos), Class::Cursor(c)) if pos < Self::OTHER => {
                     cursors[pos as usize] = c;
                 }
