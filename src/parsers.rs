@@ -1,5 +1,5 @@
 //! Every parser of outside input, reachable from bytes: what the fuzz targets (`fuzz/`) and
-//! the corpus runner test (`tests/parsers_fuzz.rs`) feed arbitrary input to. Each [`Format`]
+//! the corpus runner test (`tests/integration/parsers_fuzz.rs`) feed arbitrary input to. Each [`Format`]
 //! runs the same function the adapter runs on the bytes it read; the result is only "did it
 //! return" (any `Err` is fine, a panic or a hang is the bug). See docs/fuzzing.md.
 
@@ -24,6 +24,9 @@ pub enum Format {
     FluentBitClassic,
     /// Fluent Bit YAML `fluent-bit.yaml`.
     FluentBitYaml,
+    /// A Fluent Bit tail DB with its `-wal` (the first 4 bytes, big-endian, give the main
+    /// file's length; the rest after it is the WAL), assembled in memory and queried.
+    FluentBitWal,
     /// `vector.toml`.
     VectorToml,
     /// `vector.yaml`.
@@ -59,13 +62,14 @@ pub enum Format {
 
 impl Format {
     /// Every format.
-    pub const ALL: [Format; 21] = [
+    pub const ALL: [Format; 22] = [
         Format::FilebeatMemlogLog,
         Format::FilebeatCheckpoint,
         Format::FilebeatLegacy,
         Format::FilebeatConfig,
         Format::FluentBitClassic,
         Format::FluentBitYaml,
+        Format::FluentBitWal,
         Format::VectorToml,
         Format::VectorYaml,
         Format::VectorCheckpoints,
@@ -92,6 +96,7 @@ impl Format {
             Format::FilebeatConfig => "filebeat_config",
             Format::FluentBitClassic => "fluentbit_classic",
             Format::FluentBitYaml => "fluentbit_yaml",
+            Format::FluentBitWal => "fluentbit_wal",
             Format::VectorToml => "vector_toml",
             Format::VectorYaml => "vector_yaml",
             Format::VectorCheckpoints => "vector_checkpoints",
@@ -146,6 +151,14 @@ pub fn parse(format: Format, bytes: &[u8]) -> Result<(), String> {
         }
         Format::FluentBitYaml => {
             done(fluentbit::parse_yaml(Path::new("/fuzz/fluent-bit.yaml"), text()?).map(|_| ()))
+        }
+        Format::FluentBitWal => {
+            let (len, rest) = bytes.split_at(bytes.len().min(4));
+            let mut n = [0u8; 4];
+            n[..len.len()].copy_from_slice(len);
+            let main_len = rest.len().min(u32::from_be_bytes(n) as usize);
+            let (main, wal) = rest.split_at(main_len);
+            done(fluentbit::read_image(p, main.to_vec(), wal).map(|_| ()))
         }
         Format::VectorToml => {
             done(vector::parse_conf(Path::new("/fuzz/vector.toml"), text()?).map(|_| ()))

@@ -1,69 +1,37 @@
-//! The `in_tail` DB, read from a private copy (WAL content included): nothing of Fluent Bit's
-//! is written or locked (see [`super::dbcopy`]).
+//! The `in_tail` DB, read as an in-memory image of its latest committed state (WAL content
+//! included): nothing is written or locked (see [`super::image`]).
 
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
 use crate::cursor::{Cursor, Identity, OffsetMeaning, ShipperKind, StoreSnapshot};
 use crate::error::{Position, StoreError};
 
 use crate::adapters::common;
 
-/// Reads the DB's latest committed state: the main file and its `-wal`, copied to a private
-/// directory and opened there (SQLite applies the WAL's complete transactions to the copy).
-/// Without a usable temp dir, the main file alone is read `immutable` (no lock, no file
-/// created), and the report says that WAL content was not seen.
+/// Reads the DB's latest committed state: the main file with its `-wal`'s complete
+/// transactions applied, assembled in memory and opened as an in-memory database (see
+/// [`super::image`]); nothing is written, created or locked anywhere.
 pub fn read_db(db: &Path) -> Result<StoreSnapshot, StoreError> {
-    let copy = match super::dbcopy::take(db)? {
-        Ok(copy) => copy,
-        Err(no_temp) => return read_main_only(db, &no_temp),
-    };
-    // The copy is ours: SQLite may recover its WAL and lock it as it likes.
-    let conn = Connection::open_with_flags(
-        &copy.main,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| sql_error(db, e))?;
-    let snap = query(db, &conn).map_err(|e| sql_error(db, e))?;
-    drop(conn);
-    drop(copy);
-    Ok(snap)
+    query_image(db, super::image::take(db)?)
 }
 
-/// The main file alone, opened `immutable=1`: SQLite then takes no lock and opens no `-wal`
-/// or `-shm`. Rows that live only in the WAL are not seen: offsets are older than Fluent
-/// Bit's, never newer, so the backlog errs towards "behind".
-fn read_main_only(db: &Path, why: &StoreError) -> Result<StoreSnapshot, StoreError> {
-    super::dbcopy::check_regular(db)?;
-    tracing::warn!(db = %crate::display::path(db), error = %why, "no private copy of the fluent-bit DB can be made; reading its main file only");
-    let Some(text) = db.to_str() else {
-        return Err(StoreError::corrupt(
-            db,
-            Position::default(),
-            format!("cannot copy the DB ({why}), and its path is not UTF-8 for a read-only open"),
-        ));
-    };
-    let mut uri = String::from("file:");
-    for c in text.chars() {
-        match c {
-            '%' => uri.push_str("%25"),
-            '?' => uri.push_str("%3f"),
-            '#' => uri.push_str("%23"),
-            c => uri.push(c),
-        }
+/// The cursors of `main` with `wal` applied, as if read from `db` (what [`read_db`] does after
+/// reading the two files; the fuzz targets feed it bytes).
+pub fn read_image(db: &Path, main: Vec<u8>, wal: &[u8]) -> Result<StoreSnapshot, StoreError> {
+    let wal_path = super::image::sibling(db, "-wal");
+    query_image(db, super::image::build(&wal_path, main, wal)?)
+}
+
+fn query_image(db: &Path, image: super::image::Image) -> Result<StoreSnapshot, StoreError> {
+    tracing::trace!(db = %crate::display::path(db), wal_frames = image.frames, "fluent-bit DB image");
+    let mut conn = Connection::open_in_memory().map_err(|e| sql_error(db, e))?;
+    if !image.bytes.is_empty() {
+        conn.deserialize_read_exact(rusqlite::MAIN_DB, &image.bytes[..], image.bytes.len(), true)
+            .map_err(|e| sql_error(db, e))?;
     }
-    uri.push_str("?immutable=1");
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI;
-    let conn = Connection::open_with_flags(uri, flags).map_err(|e| sql_error(db, e))?;
-    let mut snap = query(db, &conn).map_err(|e| sql_error(db, e))?;
-    snap.notes.push(format!(
-        "the DB could not be copied to a private directory ({why}): its -wal was not read, so \
-         offsets may be older than Fluent Bit's (never newer); set TMPDIR to a writable directory"
-    ));
-    Ok(snap)
+    query(db, &conn).map_err(|e| sql_error(db, e))
 }
 
 fn sql_error(db: &Path, e: rusqlite::Error) -> StoreError {
@@ -83,7 +51,7 @@ fn sql_error(db: &Path, e: rusqlite::Error) -> StoreError {
     }
 }
 
-/// The cursors of `conn` (a copy of `db`).
+/// The cursors of `conn` (the image of `db`).
 fn query(db: &Path, conn: &Connection) -> Result<StoreSnapshot, rusqlite::Error> {
     let has_marker = conn
         .prepare("SELECT 1 FROM pragma_table_info('in_tail_files') WHERE name = 'offset_marker'")?

@@ -1,8 +1,8 @@
 //! Fluent Bit `in_tail` DB: SQLite table `in_tail_files(id, name, offset, inode, created,
 //! rotated[, offset_marker, offset_marker_size])`.
 //!
-//! Read from a private copy of the DB and its `-wal` (rows that live only in the WAL are
-//! seen), so nothing beside Fluent Bit's DB is ever written or locked. Identity is the inode (no device); the row with
+//! Read as an in-memory image of the DB with its `-wal`'s committed transactions applied
+//! (rows that live only in the WAL are seen), so nothing is ever written or locked. Identity is the inode (no device); the row with
 //! the highest `id` per inode wins, as in Fluent Bit's `SELECT .. ORDER BY id DESC`. Offsets
 //! mean "read": delivery needs the HTTP API's storage/output metrics or the input's chunks
 //! on disk. One store per `tail` input of the config: `config` finds them, `db` reads a
@@ -11,7 +11,7 @@
 mod chunks;
 mod config;
 mod db;
-mod dbcopy;
+mod image;
 
 use std::path::PathBuf;
 
@@ -23,7 +23,7 @@ use super::{Readers, SourceOptions, StoreReader};
 
 pub use chunks::chunk_signal;
 pub use config::{parse_classic, parse_yaml, FluentBitConf, TailInput};
-pub use db::read_db;
+pub use db::{read_db, read_image};
 
 /// Opens every `tail` input of the config (`--config`, else
 /// `/etc/fluent-bit/fluent-bit.{yaml,conf}`): one reader per input, each with that input's
