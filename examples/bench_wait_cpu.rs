@@ -15,35 +15,28 @@ use drainguard::testkit::filebeat as tk;
 #[derive(Parser)]
 struct Args {
     /// The `--out` directory of gen_registry (memlog format).
+    #[arg(long, required_unless_present = "data")]
+    store: Option<PathBuf>,
+    /// The store's `path.data` instead (`OUT/memlog` of `gen_registry --format both`).
     #[arg(long)]
-    store: PathBuf,
+    data: Option<PathBuf>,
     #[arg(long, default_value_t = 20)]
     seconds: u64,
     #[arg(long, default_value = "target/release/drainguard")]
     bin: String,
 }
 
-/// utime + stime of `pid` in clock ticks.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-}
-
 fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    let data = args.store.join("data");
+    let data = match (&args.data, &args.store) {
+        (Some(d), _) => d.clone(),
+        (None, Some(s)) => s.join("data"),
+        (None, None) => unreachable!("clap requires one"),
+    };
     let dir = data.join("registry/filebeat");
     let mut w = tk::MemlogWriter::create_appending(&dir)?;
     let mut child = Command::new(&args.bin)
-        .args([
-            "--settings",
-            "/nonexistent.toml",
-            "wait",
-            "--quiet",
-            "--no-log-file",
-        ])
+        .args(["--settings", "", "wait", "--quiet", "--no-log-file"])
         .args(["--deadline", &format!("{}s", args.seconds + 5)])
         .args(["--wait-for-restart"])
         .arg("--data-path")
@@ -52,9 +45,9 @@ fn main() -> std::io::Result<()> {
         .stderr(Stdio::null())
         .spawn()?;
     // The first full read is startup cost, not waiting cost.
-    std::thread::sleep(Duration::from_secs(3));
+    drainguard::testkit::until_idle(child.id());
     let t0 = Instant::now();
-    let c0 = cpu_ticks(child.id()).unwrap_or(0);
+    let c0 = drainguard::testkit::cpu_ticks(child.id()).unwrap_or(0);
     let mut events = 0u64;
     while t0.elapsed() < Duration::from_secs(args.seconds) {
         w.set(
@@ -64,7 +57,7 @@ fn main() -> std::io::Result<()> {
         events += 1;
         std::thread::sleep(Duration::from_secs(1));
     }
-    let c1 = cpu_ticks(child.id()).unwrap_or(c0);
+    let c1 = drainguard::testkit::cpu_ticks(child.id()).unwrap_or(c0);
     let wall = t0.elapsed().as_secs_f64();
     let _ = child.kill();
     let _ = child.wait();

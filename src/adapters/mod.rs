@@ -82,6 +82,13 @@ pub trait StoreReader: Send {
     fn watch_paths(&self) -> Vec<PathBuf>;
     /// Reads the store's current state.
     fn read(&mut self) -> Result<StoreSnapshot, StoreError>;
+    /// Gives back a snapshot [`StoreReader::read`] returned, once the caller is done with it
+    /// (the caller may have appended cursors, nothing else), so that the next read can update
+    /// its cursors in place instead of building or copying every one. Readers without
+    /// incremental state ignore it.
+    fn recycle(&mut self, snapshot: StoreSnapshot) {
+        drop(snapshot);
+    }
 }
 
 /// Where to look for one shipper's store: explicit overrides from flags or settings, all

@@ -15,7 +15,7 @@ use std::time::SystemTime;
 
 use rayon::prelude::*;
 
-use super::candidates::{expand_inputs, list_dir, DiskFile, InodeIndex};
+use super::candidates::{expand_inputs, list_dir, stat_all, DiskFile, InodeIndex};
 use super::tail::{scan_pending, Pending, TailCache, READ_CAP};
 use super::{Env, FileReport, FileState, ShipperBacklog, Totals};
 use crate::cursor::{
@@ -30,7 +30,16 @@ struct Group<'a> {
     hint: Option<&'a Path>,
     offset: u64,
     unit: OffsetUnit,
-    keys: Vec<&'a str>,
+    /// The first entry's key, then the others' (container streams): one allocation less
+    /// for the 10^6 files that have one entry.
+    key: &'a str,
+    more_keys: Vec<&'a str>,
+}
+
+impl<'a> Group<'a> {
+    fn keys(&self) -> impl Iterator<Item = &'a str> + '_ {
+        std::iter::once(self.key).chain(self.more_keys.iter().copied())
+    }
 }
 
 #[derive(Hash, PartialEq, Eq)]
@@ -103,15 +112,30 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
     let groups = group(&snapshot.cursors);
     let root = &env.root;
 
-    // 2. The recorded path, in parallel.
+    // 2. The recorded path, in parallel and in directory order.
+    // Without --root the recorded path is the one to open: borrowed, not copied.
+    let mapped: Vec<Option<PathBuf>> = match root.dir() {
+        None => Vec::new(),
+        Some(_) => groups
+            .iter()
+            .map(|g| g.hint.map(|h| root.host_to_local(h)))
+            .collect(),
+    };
+    let paths: Vec<Option<&Path>> = match root.dir() {
+        None => groups.iter().map(|g| g.hint).collect(),
+        Some(_) => mapped.iter().map(Option::as_deref).collect(),
+    };
+    let stats = stat_all(&paths);
     let mut locations: Vec<Option<Location>> = groups
         .par_iter()
-        .map(|g| {
-            let local = root.host_to_local(g.hint?);
-            let f = DiskFile::stat(local)?;
+        .zip(paths.par_iter().zip(stats.into_par_iter()))
+        .map(|(g, (p, st))| {
+            let f = DiskFile::from_stat((*p)?.to_path_buf(), st?);
             matches(g.identity, &f, &specs).then(|| Location::here(f))
         })
         .collect();
+    drop(paths);
+    drop(mapped);
 
     // 3a. Rotated: the other files of the recorded path's directory, each directory listed once.
     let mut by_dir: HashMap<PathBuf, Vec<usize>> = HashMap::new();
@@ -302,7 +326,7 @@ fn group(cursors: &[Cursor]) -> Vec<Group<'_>> {
             Some(&i) => {
                 let g = &mut groups[i];
                 g.offset = g.offset.min(c.offset);
-                g.keys.push(&c.key);
+                g.more_keys.push(&c.key);
                 if g.hint.is_none() {
                     g.hint = c.path.as_deref();
                 }
@@ -314,7 +338,8 @@ fn group(cursors: &[Cursor]) -> Vec<Group<'_>> {
                     hint: c.path.as_deref(),
                     offset: c.offset,
                     unit: c.unit,
-                    keys: vec![&c.key],
+                    key: &c.key,
+                    more_keys: Vec::new(),
                 });
             }
         }
@@ -398,13 +423,13 @@ fn report(root: &crate::root::Root, g: &Group<'_>, loc: Location, tails: &Tails)
         Location::Gone => (recorded().unwrap_or_default(), None, FileState::Gone),
     };
     let path = if path.as_os_str().is_empty() {
-        PathBuf::from(g.keys[0])
+        PathBuf::from(g.key)
     } else {
         path
     };
     FileReport {
         path,
-        keys: g.keys.iter().map(|k| k.to_string()).collect(),
+        keys: g.keys().map(str::to_string).collect(),
         offset: Some(g.offset),
         size,
         state,

@@ -34,14 +34,27 @@ impl DiskFile {
         if !meta.is_file() {
             return None;
         }
-        Some(DiskFile {
+        Some(DiskFile::from_stat(
             local,
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.len(),
-            mtime: meta.modified().ok(),
+            Stat {
+                dev: meta.dev(),
+                ino: meta.ino(),
+                size: meta.len(),
+                mtime: meta.modified().ok(),
+            },
+        ))
+    }
+
+    /// The file at `local` whose stat is `st`.
+    pub fn from_stat(local: PathBuf, st: Stat) -> DiskFile {
+        DiskFile {
+            local,
+            dev: st.dev,
+            ino: st.ino,
+            size: st.size,
+            mtime: st.mtime,
             fingerprints: OnceLock::new(),
-        })
+        }
     }
 
     /// The file's fingerprint under each of `specs`, computed once.
@@ -143,5 +156,228 @@ impl<'a> InodeIndex<'a> {
 
     pub fn ino(&self, ino: u64) -> Option<&'a DiskFile> {
         self.by_ino.get(&ino).copied()
+    }
+}
+
+/// What a stat of a regular file gives (10^6 of these are alive at once: no path in it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime: Option<SystemTime>,
+}
+
+/// Stats every path of `paths` as [`DiskFile::stat`] does (following symlinks; `None` for
+/// what is not a regular file or cannot be stat'ed), in directory order: the paths are grouped
+/// by their directory, each directory is opened once (`O_PATH`) and its members are stat'ed
+/// with `fstatat` relative to it, so the kernel resolves each directory once instead of once a
+/// file. Groups are cut into chunks so that one huge directory still uses every thread.
+pub fn stat_all(paths: &[Option<&Path>]) -> Vec<Option<Stat>> {
+    use std::os::unix::ffi::OsStrExt;
+    /// Files stat'ed per opened directory (and per parallel task).
+    const CHUNK: usize = 512;
+    let mut dirs: HashMap<&[u8], usize, foldhash::fast::RandomState> = HashMap::default();
+    let mut members: Vec<(&[u8], Vec<usize>)> = Vec::new();
+    for (i, p) in paths.iter().enumerate() {
+        let Some(p) = p else { continue };
+        let bytes = p.as_os_str().as_bytes();
+        let dir = match bytes.iter().rposition(|&b| b == b'/') {
+            Some(0) => &bytes[..1],
+            Some(at) => &bytes[..at],
+            None => &b""[..],
+        };
+        let slot = *dirs.entry(dir).or_insert_with(|| {
+            members.push((dir, Vec::new()));
+            members.len() - 1
+        });
+        members[slot].1.push(i);
+    }
+    let chunks: Vec<(&[u8], &[usize])> = members
+        .iter()
+        .flat_map(|(dir, m)| m.chunks(CHUNK).map(move |c| (*dir, c)))
+        .collect();
+    let found: Vec<(usize, Stat)> = chunks
+        .par_iter()
+        .flat_map_iter(|(dir, idx)| {
+            let at = DirFd::open(dir);
+            let mut name = Vec::new();
+            idx.iter()
+                .filter_map(|&i| {
+                    let p = paths[i]?;
+                    let f = match &at {
+                        Some(d) => d.stat(p, &mut name),
+                        // The directory cannot be opened: the path's own stat says why.
+                        None => DiskFile::stat(p.to_path_buf()).map(|f| Stat {
+                            dev: f.dev,
+                            ino: f.ino,
+                            size: f.size,
+                            mtime: f.mtime,
+                        }),
+                    };
+                    f.map(|f| (i, f))
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut out: Vec<Option<Stat>> = Vec::with_capacity(paths.len());
+    out.resize_with(paths.len(), || None);
+    for (i, f) in found {
+        out[i] = Some(f);
+    }
+    out
+}
+
+/// A directory opened with `O_PATH` (no read permission needed, as for a path walk), or the
+/// current directory for relative names without a directory part.
+struct DirFd(std::os::fd::OwnedFd);
+
+impl DirFd {
+    fn open(dir: &[u8]) -> Option<DirFd> {
+        use std::os::fd::FromRawFd;
+        let dir = if dir.is_empty() { &b"."[..] } else { dir };
+        let c = std::ffi::CString::new(dir).ok()?;
+        // SAFETY: a NUL-terminated path; the returned descriptor is owned below.
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        // SAFETY: a descriptor just returned by open(2), owned by nothing else.
+        (fd >= 0).then(|| DirFd(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// `fstatat(dir, basename(path), 0)`: the final component's symlink is followed, as
+    /// `stat(2)` on the whole path does. `name` is a scratch buffer.
+    fn stat(&self, path: &Path, name: &mut Vec<u8>) -> Option<Stat> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = path.as_os_str().as_bytes();
+        let base = match bytes.iter().rposition(|&b| b == b'/') {
+            Some(at) => &bytes[at + 1..],
+            None => bytes,
+        };
+        // "dir/" names the directory itself: never a regular file.
+        if base.is_empty() || base.contains(&0) {
+            return None;
+        }
+        name.clear();
+        name.extend_from_slice(base);
+        name.push(0);
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: a NUL-terminated name, a directory descriptor we own, and a buffer of the
+        // right type that fstatat fills on success.
+        let r =
+            unsafe { libc::fstatat(self.0.as_raw_fd(), name.as_ptr().cast(), st.as_mut_ptr(), 0) };
+        if r != 0 {
+            return None;
+        }
+        // SAFETY: fstatat succeeded, so it filled `st`.
+        let st = unsafe { st.assume_init() };
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return None;
+        }
+        // As std's `modified()`: seconds before or after the epoch, plus nanoseconds.
+        let ns = std::time::Duration::from_nanos(u64::try_from(st.st_mtime_nsec).unwrap_or(0));
+        let secs = std::time::Duration::from_secs(st.st_mtime.unsigned_abs());
+        let mtime = if st.st_mtime >= 0 {
+            SystemTime::UNIX_EPOCH.checked_add(secs)
+        } else {
+            SystemTime::UNIX_EPOCH.checked_sub(secs)
+        }
+        .and_then(|t| t.checked_add(ns));
+        Some(Stat {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: u64::try_from(st.st_size).ok()?,
+            mtime,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(f: Option<DiskFile>) -> Option<Stat> {
+        f.map(|f| Stat {
+            dev: f.dev,
+            ino: f.ino,
+            size: f.size,
+            mtime: f.mtime,
+        })
+    }
+
+    /// Directory-order stats give, path by path, what a stat of the whole path gives:
+    /// symlinks followed, directories, FIFOs, dangling links and odd spellings refused or
+    /// resolved alike.
+    #[test]
+    fn stat_all_is_stat_of_each_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join("sub")).unwrap();
+        std::fs::write(d.join("a.log"), b"one\n").unwrap();
+        std::fs::write(d.join("sub/b.log"), b"two lines\nx").unwrap();
+        std::os::unix::fs::symlink(d.join("a.log"), d.join("link.log")).unwrap();
+        std::os::unix::fs::symlink(d.join("sub"), d.join("dirlink")).unwrap();
+        std::os::unix::fs::symlink(d.join("none"), d.join("dangling.log")).unwrap();
+        let fifo =
+            std::ffi::CString::new(d.join("fifo").into_os_string().into_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let s = |p: &str| d.join(p).to_string_lossy().into_owned();
+        let mut paths: Vec<String> = [
+            "a.log",
+            "sub/b.log",
+            "link.log",
+            "dirlink/b.log",
+            "dirlink",
+            "sub",
+            "dangling.log",
+            "fifo",
+            "missing.log",
+            "nodir/x.log",
+            "a.log/",
+            "sub/./b.log",
+            "sub/../a.log",
+            "sub//b.log",
+            "a.log/x",
+        ]
+        .iter()
+        .map(|p| s(p))
+        .collect();
+        paths.extend([
+            "/".into(),
+            "".into(),
+            "relative-missing".into(),
+            "a\0b".into(),
+        ]);
+        let owned: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
+        let mut refs: Vec<Option<&Path>> = owned.iter().map(|p| Some(p.as_path())).collect();
+        refs.push(None);
+        let got = stat_all(&refs);
+        assert_eq!(got.len(), refs.len());
+        for (p, g) in refs.iter().zip(&got) {
+            let want = p.and_then(|p| plain(DiskFile::stat(p.to_path_buf())));
+            assert_eq!(*g, want, "{p:?}");
+        }
+        assert!(got[0].is_some() && got[2] == got[0] && got[3] == got[1]);
+    }
+
+    /// More files in one directory than one task stats: every one is still found, in place.
+    #[test]
+    fn stat_all_splits_big_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let owned: Vec<PathBuf> = (0..1200)
+            .map(|i| {
+                let p = dir.path().join(format!("f{i}"));
+                std::fs::write(&p, vec![b'x'; i]).unwrap();
+                p
+            })
+            .collect();
+        let refs: Vec<Option<&Path>> = owned.iter().map(|p| Some(p.as_path())).collect();
+        let sizes: Vec<u64> = stat_all(&refs).iter().map(|s| s.unwrap().size).collect();
+        assert_eq!(sizes, (0..1200u64).collect::<Vec<_>>());
     }
 }

@@ -541,4 +541,11 @@ impl crate::wait::Watched for Sources {
     fn watch_paths(&self) -> Vec<PathBuf> {
         self.readers.iter().flat_map(|r| r.watch_paths()).collect()
     }
+
+    fn recycle(&mut self, snapshots: Vec<StoreSnapshot>) {
+        // One snapshot per reader, in order ([`Sources::read`]).
+        for (r, s) in self.readers.iter_mut().zip(snapshots) {
+            r.recycle(s);
+        }
+    }
 }

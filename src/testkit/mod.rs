@@ -12,3 +12,28 @@ pub mod promtail;
 pub mod rsyslog;
 pub mod syslogng;
 pub mod vector;
+
+/// User + system CPU time of process `pid` in clock ticks (`/proc/<pid>/stat`), for the
+/// benchmarks in `examples/`.
+pub fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Returns once process `pid` has used no CPU for half a second (or is gone): a benchmark's
+/// way of waiting until `wait` has finished its first read and assessment.
+pub fn until_idle(pid: u32) {
+    let half = std::time::Duration::from_millis(500);
+    std::thread::sleep(half);
+    let mut last = cpu_ticks(pid);
+    loop {
+        std::thread::sleep(half);
+        let now = cpu_ticks(pid);
+        if now == last || now.is_none() {
+            return;
+        }
+        last = now;
+    }
+}

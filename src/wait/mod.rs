@@ -50,6 +50,11 @@ pub trait Watched {
     fn shipper_alive(&self, kind: ShipperKind) -> bool;
     /// Directories whose changes mean a store changed.
     fn watch_paths(&self) -> Vec<PathBuf>;
+    /// Gives back the snapshots of the last [`Watched::read`] once they are assessed (cursors
+    /// may have been appended, nothing else), so that the next read can update them in place.
+    fn recycle(&mut self, snapshots: Vec<StoreSnapshot>) {
+        drop(snapshots);
+    }
 }
 
 /// How to wait.
@@ -233,14 +238,18 @@ fn full_assessment(
     mem: &mut Memory,
 ) -> Assessment {
     let t = Instant::now();
+    let cpu0 = shortcut::process_cpu();
     let a = watched.assess(snapshots);
-    let cost = t.elapsed();
+    let wall = t.elapsed();
+    // The CPU time of every thread (stats run on all cores): the schedule bounds that share.
+    let cpu = shortcut::process_cpu().saturating_sub(cpu0);
     tracing::debug!(
-        cost_ms = cost.as_secs_f64() * 1000.0,
+        cost_ms = wall.as_secs_f64() * 1000.0,
+        cpu_ms = cpu.as_secs_f64() * 1000.0,
         bytes_behind = a.bytes_behind,
         "full assessment"
     );
-    mem.shortcut.record(&a, t, cost);
+    mem.shortcut.record(&a, t, wall.max(cpu));
     mem.owed.remember(snapshots, &a);
     if let Some(l) = &mem.latest {
         l.publish(&a, progress_marker(snapshots));
@@ -255,6 +264,7 @@ fn refresh(watched: &mut dyn Watched, mem: &mut Memory, last: &mut Assessment, m
         Ok(snapshots) => {
             *marker = progress_marker(&snapshots);
             *last = full_assessment(watched, &snapshots, mem);
+            watched.recycle(snapshots);
         }
         Err(e) => tracing::warn!(error = %e, "reading the stores failed; reporting the last read"),
     }
@@ -308,6 +318,7 @@ fn drain_published(
     let first = full_assessment(watched, &snapshots, &mut mem);
     let bytes_at_start = first.bytes_behind;
     let marker0 = progress_marker(&snapshots);
+    watched.recycle(snapshots);
     let mut progress = progress::Progress::new(opts, bytes_at_start);
     let mut last = first;
     let mut marker = marker0;
@@ -454,9 +465,11 @@ fn drain_published(
         if last.verdict == Verdict::Behind && mem.shortcut.still_behind(&snapshots, Instant::now())
         {
             fresh = false;
+            watched.recycle(snapshots);
             continue;
         }
         let a = full_assessment(watched, &snapshots, &mut mem);
+        watched.recycle(snapshots);
         fresh = true;
         if a.bytes_behind != last.bytes_behind {
             last_change = Instant::now();

@@ -14,7 +14,7 @@
 //! shipper's store can clear what is owed; its silence cannot.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::backlog::Assessment;
 use crate::cursor::{Cursor, Identity, ShipperKind, StoreSnapshot};
@@ -35,29 +35,7 @@ impl Owed {
             let Some(owed) = self.stores.get(&id) else {
                 continue;
             };
-            let missing: Vec<Cursor> = {
-                let keys: HashSet<&str> = s.cursors.iter().map(|c| c.key.as_str()).collect();
-                let ids: HashSet<&Identity> = s
-                    .cursors
-                    .iter()
-                    .filter(|c| c.identity != Identity::Path)
-                    .map(|c| &c.identity)
-                    .collect();
-                let paths: HashSet<&std::path::Path> = s
-                    .cursors
-                    .iter()
-                    .filter(|c| c.identity == Identity::Path)
-                    .filter_map(|c| c.path.as_deref())
-                    .collect();
-                owed.iter()
-                    .filter(|c| !keys.contains(c.key.as_str()))
-                    .filter(|c| match &c.identity {
-                        Identity::Path => c.path.as_deref().is_none_or(|p| !paths.contains(p)),
-                        id => !ids.contains(id),
-                    })
-                    .cloned()
-                    .collect()
-            };
+            let missing = still_missing(owed, &s.cursors);
             let before = self.restored.insert(id, missing.len()).unwrap_or(0);
             if missing.is_empty() {
                 continue;
@@ -107,6 +85,46 @@ impl Owed {
             self.stores.insert((s.shipper, s.store.clone()), cursors);
         }
     }
+}
+
+/// The cursors of `owed` that `cursors` no longer record: neither by key, nor by identity
+/// (the same file under another key), nor, for path identities, by path. One pass over the
+/// store's cursors with lookups in maps of the owed ones (a handful), so that a store of 10^6
+/// entries costs no set of 10^6 keys per read.
+fn still_missing(owed: &[Cursor], cursors: &[Cursor]) -> Vec<Cursor> {
+    if owed.is_empty() {
+        return Vec::new();
+    }
+    type Map<K> = HashMap<K, Vec<usize>, foldhash::fast::RandomState>;
+    let (mut by_key, mut by_id, mut by_path): (Map<&str>, Map<&Identity>, Map<&Path>) =
+        Default::default();
+    for (i, c) in owed.iter().enumerate() {
+        by_key.entry(c.key.as_str()).or_default().push(i);
+        match (&c.identity, c.path.as_deref()) {
+            (Identity::Path, Some(p)) => by_path.entry(p).or_default().push(i),
+            (Identity::Path, None) => {}
+            (id, _) => by_id.entry(id).or_default().push(i),
+        }
+    }
+    let mut present = vec![false; owed.len()];
+    let mut mark = |hits: Option<&Vec<usize>>| {
+        for &i in hits.into_iter().flatten() {
+            present[i] = true;
+        }
+    };
+    for c in cursors {
+        mark(by_key.get(c.key.as_str()));
+        match (&c.identity, c.path.as_deref()) {
+            (Identity::Path, Some(p)) => mark(by_path.get(p)),
+            (Identity::Path, None) => {}
+            (id, _) => mark(by_id.get(id)),
+        }
+    }
+    owed.iter()
+        .zip(present)
+        .filter(|(_, here)| !here)
+        .map(|(c, _)| c.clone())
+        .collect()
 }
 
 /// Up to three keys, for the note.

@@ -16,6 +16,7 @@ mod dist;
 mod doctor;
 mod filebeat;
 mod filebeat_edge;
+mod filebeat_incremental;
 mod filebeat_props;
 mod generate;
 mod hostile;

@@ -8,7 +8,6 @@
 //! decode error is reported as a note (the offsets read so far are older, never newer, than
 //! the truth, so the backlog errs towards "behind").
 
-use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -40,11 +39,15 @@ impl Sig {
     }
 }
 
+/// The live state, key -> entry, in the order the entries arrived (the checkpoint's, then
+/// new keys of `set` ops; a `remove` moves the last entry into the hole).
+pub type Entries = indexmap::IndexMap<Box<str>, Entry, foldhash::fast::RandomState>;
+
 /// The memlog store of one registry directory, kept between reads.
 #[derive(Debug)]
 pub struct Memlog {
     dir: PathBuf,
-    entries: HashMap<Box<str>, Entry>,
+    entries: Entries,
     /// The loaded checkpoint: its txid and file signature.
     checkpoint: Option<(u64, Sig)>,
     /// log.json's (dev, ino) and how many bytes / lines of it are applied.
@@ -56,6 +59,9 @@ pub struct Memlog {
     notes: Vec<String>,
     /// How the last read went: full reload or incremental, and bytes of log read.
     pub last_read: ReadKind,
+    /// The entries the last read set, by index, when it only set entries (`None`: reloaded,
+    /// or an entry was removed, which moves another one).
+    touched: Option<Vec<usize>>,
 }
 
 /// How a read was done (for tests and the wait loop's cost figures).
@@ -92,7 +98,7 @@ impl Memlog {
     pub fn new(dir: PathBuf) -> Memlog {
         Memlog {
             dir,
-            entries: HashMap::new(),
+            entries: Entries::default(),
             checkpoint: None,
             log: None,
             consumed: 0,
@@ -100,11 +106,19 @@ impl Memlog {
             next_id: 1,
             notes: Vec::new(),
             last_read: ReadKind::None,
+            touched: None,
         }
     }
 
+    /// The indices (in [`Memlog::entries`]) of the entries the last read set, in place or
+    /// appended, when that is all it did; `None` when the state was reloaded or an entry was
+    /// removed (every index may have changed).
+    pub fn touched(&self) -> Option<&[usize]> {
+        self.touched.as_deref()
+    }
+
     /// The live state: key -> entry.
-    pub fn entries(&self) -> &HashMap<Box<str>, Entry> {
+    pub fn entries(&self) -> &Entries {
         &self.entries
     }
 
@@ -140,11 +154,13 @@ impl Memlog {
                 }
                 Err(e) => {
                     self.last_read = ReadKind::None;
+                    self.touched = None;
                     return Err(e);
                 }
             }
             // Start over from scratch.
             self.last_read = ReadKind::None;
+            self.touched = None;
         }
         Ok(())
     }
@@ -173,6 +189,7 @@ impl Memlog {
             && log_id == self.log
             && log_len >= self.consumed
             && !matches!(self.last_read, ReadKind::None);
+        self.touched = incremental.then(Vec::new);
         if !incremental {
             self.entries.clear();
             self.consumed = 0;
@@ -324,10 +341,15 @@ impl Memlog {
             "set" => {
                 let v = body.v.ok_or("set op without a value")?;
                 let entry = file_entry(&body.k, v).map_err(|e| format!("{}: {e}", body.k))?;
-                self.entries.insert(body.k.into_boxed_str(), entry);
+                let (at, _) = self.entries.insert_full(body.k.into_boxed_str(), entry);
+                if let Some(t) = &mut self.touched {
+                    t.push(at);
+                }
             }
             "remove" => {
-                self.entries.remove(body.k.as_str());
+                if self.entries.swap_remove(body.k.as_str()).is_some() {
+                    self.touched = None;
+                }
             }
             other => return Err(format!("unknown op {other:?}")),
         }

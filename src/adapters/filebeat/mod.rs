@@ -16,6 +16,7 @@ mod keys;
 mod locate;
 pub mod memlog;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -79,6 +80,10 @@ pub struct FilebeatReader {
     /// Local path of `path.data` (for the disk queue), when known.
     data_dir: Option<PathBuf>,
     http: super::http::Http,
+    /// What the last read built from the memlog store.
+    built: Option<Built>,
+    /// Reads whose cursors were updated in place.
+    in_place: u64,
 }
 
 impl FilebeatReader {
@@ -100,7 +105,15 @@ impl FilebeatReader {
             config,
             data_dir,
             http,
+            built: None,
+            in_place: 0,
         }
+    }
+
+    /// How many reads updated the memlog store's cursors in place instead of rebuilding
+    /// them (for tests and cost figures).
+    pub fn in_place_updates(&self) -> u64 {
+        self.in_place
     }
 
     /// The memlog store, when that is the format (for tests and cost figures).
@@ -133,6 +146,12 @@ impl StoreReader for FilebeatReader {
         paths
     }
 
+    fn recycle(&mut self, snapshot: StoreSnapshot) {
+        if let Some(b) = &mut self.built {
+            b.give_back(snapshot.cursors);
+        }
+    }
+
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
         let mut notes = Vec::new();
         let (format, store_local, array): (&str, PathBuf, Option<Vec<(String, Entry)>>) =
@@ -152,13 +171,16 @@ impl StoreReader for FilebeatReader {
                     ("memlog v1 (7.9+)", dir.clone(), None)
                 }
             };
-        // Cursors straight from the entries (no intermediate copy of 10^6 keys).
-        let (cursors, skipped, fingerprint_inputs) = match (&array, &self.memlog) {
-            (Some(a), _) => self.cursors(a.iter().map(|(k, e)| (k.as_str(), e)), &mut notes),
-            (None, Some(m)) => self.cursors(m.entries().iter().map(|(k, e)| (&**k, e)), &mut notes),
+        // Cursors straight from the entries: a legacy array's keys and paths move into them,
+        // the memlog store's (kept for the next read) are copied once.
+        let (cursors, skipped, fingerprint_inputs) = match (array, &self.memlog) {
+            (Some(a), _) => self.cursors(
+                a.into_iter().map(|(k, e)| (Cow::Owned(k), Cow::Owned(e))),
+                &mut notes,
+            ),
+            (None, Some(_)) => self.memlog_cursors(&mut notes),
             (None, None) => self.cursors(std::iter::empty(), &mut notes),
         };
-        drop(array);
         let inputs = self.inputs(&fingerprint_inputs);
         let (offset_meaning, mut queues) = match self.disk_queue_dir() {
             Some(dir) => (
@@ -220,18 +242,221 @@ pub fn parse_array(file: &Path, bytes: &[u8]) -> Result<Vec<(String, Entry)>, St
 
 type Cursors = (Vec<Cursor>, Vec<SkippedEntries>, Vec<String>);
 
+/// What one store entry becomes.
+enum Class {
+    Cursor(Cursor),
+    /// Not a file (journald, S3 ...) or an unsupported identity: counted under this prefix.
+    Skipped(String),
+    /// A file key drainguard cannot parse, without an inode.
+    Malformed,
+    /// ttl 0: deleted, nothing to track.
+    Dropped,
+}
+
+/// What the reader built from a memlog store, kept so that the next read updates the cursors
+/// in place (a `set` op costs one cursor, not a rebuild of 10^6). The cursors themselves are
+/// lent to the snapshot and come back through [`StoreReader::recycle`]; without them the next
+/// read rebuilds.
+struct Built {
+    /// The cursors, while they are here (not lent to a snapshot).
+    cursors: Option<Vec<Cursor>>,
+    /// How many cursors were lent, and the last one's key (what a recycled snapshot must hold).
+    lent: (usize, Option<String>),
+    /// Per entry of the store (by index): its cursor's position, [`Built::DROPPED`] or
+    /// [`Built::OTHER`] (skipped or malformed).
+    at: Vec<u32>,
+    skipped: BTreeMap<String, usize>,
+    malformed: usize,
+    fp_inputs: Vec<String>,
+}
+
+impl Built {
+    const DROPPED: u32 = u32::MAX;
+    const OTHER: u32 = u32::MAX - 1;
+
+    /// Applies the entries set at `touched` (in place or appended); false when a change is
+    /// not one a cursor update can express (a class change, a new skipped prefix ...): the
+    /// caller rebuilds. Builds exactly what a rebuild in entry order would.
+    fn update(
+        &mut self,
+        reader: &FilebeatReader,
+        entries: &memlog::Entries,
+        touched: &[usize],
+    ) -> bool {
+        let Some(cursors) = self.cursors.as_mut() else {
+            return false;
+        };
+        let windows = reader.fingerprint_windows();
+        for &i in touched {
+            let Some((key, e)) = entries.get_index(i) else {
+                return false;
+            };
+            let mut fp = self.fp_inputs.clone();
+            let class = reader.classify(Cow::Borrowed(&**key), Cow::Borrowed(e), &windows, &mut fp);
+            if fp != self.fp_inputs {
+                return false;
+            }
+            match (self.at.get(i).copied(), class) {
+                (Some(Self::DROPPED), Class::Dropped) => {}
+                // Whether an entry is skipped, and under which prefix, follows from its key
+                // alone, as does being a file key without an inode: a known key that was
+                // neither a cursor nor dropped keeps its count (journald cursors, S3 objects
+                // updated on every flush).
+                (Some(Self::OTHER), Class::Skipped(_) | Class::Malformed) => {}
+                (Some(pos), Class::Cursor(c)) if pos < Self::OTHER => {
+                    cursors[pos as usize] = c;
+                }
+                // A new entry: last in the store, so its cursor is the last one.
+                (None, class) if i == self.at.len() => match class {
+                    Class::Cursor(c) => {
+                        let Ok(pos) = u32::try_from(cursors.len()) else {
+                            return false;
+                        };
+                        if pos >= Self::OTHER {
+                            return false;
+                        }
+                        cursors.push(c);
+                        self.at.push(pos);
+                    }
+                    Class::Dropped => self.at.push(Self::DROPPED),
+                    Class::Skipped(prefix) => {
+                        *self.skipped.entry(prefix).or_default() += 1;
+                        self.at.push(Self::OTHER);
+                    }
+                    Class::Malformed => {
+                        self.malformed += 1;
+                        self.at.push(Self::OTHER);
+                    }
+                },
+                _ => return false,
+            }
+        }
+        self.at.len() == entries.len()
+    }
+
+    /// The snapshot's parts (the cursors lent; the malformed count noted).
+    fn lend(&mut self, notes: &mut Vec<String>) -> Cursors {
+        let cursors = self.cursors.take().unwrap_or_default();
+        self.lent = (cursors.len(), cursors.last().map(|c| c.key.clone()));
+        (
+            cursors,
+            skipped_list(self.skipped.clone(), self.malformed, notes),
+            self.fp_inputs.clone(),
+        )
+    }
+
+    /// Takes lent cursors back: the first `lent` of `cursors` (a caller may have appended).
+    fn give_back(&mut self, mut cursors: Vec<Cursor>) {
+        let (n, last) = &self.lent;
+        if self.cursors.is_some() || cursors.len() < *n {
+            return;
+        }
+        cursors.truncate(*n);
+        if cursors.last().map(|c| &c.key) == last.as_ref() {
+            self.cursors = Some(cursors);
+        }
+    }
+}
+
+/// The skipped counts as reported, with the malformed entries noted and counted.
+fn skipped_list(
+    mut skipped: BTreeMap<String, usize>,
+    malformed: usize,
+    notes: &mut Vec<String>,
+) -> Vec<SkippedEntries> {
+    if malformed > 0 {
+        notes.push(format!(
+            "{malformed} file entr{} had a key drainguard cannot parse and no inode; not checked",
+            if malformed == 1 { "y" } else { "ies" }
+        ));
+        skipped.insert("unparseable file keys".into(), malformed);
+    }
+    skipped
+        .into_iter()
+        .map(|(prefix, count)| SkippedEntries { prefix, count })
+        .collect()
+}
+
 impl FilebeatReader {
     /// Entries -> cursors; non-file entries counted by prefix; the filestream inputs that use
     /// fingerprint identities (their files shorter than the window are never ingested).
     fn cursors<'a>(
         &self,
-        entries: impl ExactSizeIterator<Item = (&'a str, &'a Entry)>,
+        entries: impl ExactSizeIterator<Item = (Cow<'a, str>, Cow<'a, Entry>)>,
         notes: &mut Vec<String>,
     ) -> Cursors {
-        let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
-        let mut fp_inputs: Vec<String> = Vec::new();
-        let windows: HashMap<String, (u64, u64)> = self
-            .config
+        let b = self.build(entries, false);
+        let skipped = skipped_list(b.skipped, b.malformed, notes);
+        (b.cursors.unwrap_or_default(), skipped, b.fp_inputs)
+    }
+
+    /// Builds the cursors of `entries`, and the per-entry positions when `positions` is set.
+    fn build<'a>(
+        &self,
+        entries: impl ExactSizeIterator<Item = (Cow<'a, str>, Cow<'a, Entry>)>,
+        positions: bool,
+    ) -> Built {
+        let windows = self.fingerprint_windows();
+        let mut cursors = Vec::with_capacity(entries.len());
+        let mut b = Built {
+            cursors: None,
+            lent: (0, None),
+            at: Vec::with_capacity(if positions { entries.len() } else { 0 }),
+            skipped: BTreeMap::new(),
+            malformed: 0,
+            fp_inputs: Vec::new(),
+        };
+        for (key, e) in entries {
+            let at = match self.classify(key, e, &windows, &mut b.fp_inputs) {
+                Class::Cursor(c) => {
+                    cursors.push(c);
+                    u32::try_from(cursors.len() - 1).unwrap_or(Built::OTHER)
+                }
+                Class::Skipped(prefix) => {
+                    *b.skipped.entry(prefix).or_default() += 1;
+                    Built::OTHER
+                }
+                Class::Malformed => {
+                    b.malformed += 1;
+                    Built::OTHER
+                }
+                Class::Dropped => Built::DROPPED,
+            };
+            if positions {
+                b.at.push(at);
+            }
+        }
+        b.cursors = Some(cursors);
+        b
+    }
+
+    /// The memlog store's cursors: updated in place from the entries the last read set when
+    /// the previous ones came back ([`StoreReader::recycle`]), else rebuilt; lent to the
+    /// snapshot either way (never copied).
+    fn memlog_cursors(&mut self, notes: &mut Vec<String>) -> Cursors {
+        let m = self.memlog.as_ref().expect("memlog layout has a memlog");
+        let entries = m.entries();
+        if let (Some(touched), Some(mut b)) = (m.touched(), self.built.take()) {
+            if b.update(self, entries, touched) {
+                let parts = b.lend(notes);
+                self.built = Some(b);
+                self.in_place += 1;
+                return parts;
+            }
+            tracing::debug!("memlog change not applicable in place; cursors rebuilt");
+        }
+        let it = entries
+            .iter()
+            .map(|(k, e)| (Cow::Borrowed(&**k), Cow::Borrowed(e)));
+        let mut b = self.build(it, true);
+        let parts = b.lend(notes);
+        self.built = Some(b);
+        parts
+    }
+
+    /// Filestream inputs' fingerprint windows by input id.
+    fn fingerprint_windows(&self) -> HashMap<String, (u64, u64)> {
+        self.config
             .iter()
             .flat_map(|c| c.inputs.iter())
             .filter(|i| i.kind == "filestream")
@@ -241,72 +466,61 @@ impl FilebeatReader {
                     i.fingerprint,
                 )
             })
-            .collect();
-        let mut malformed = 0usize;
-        let mut cursors = Vec::with_capacity(entries.len());
-        for (key, e) in entries {
-            if e.ttl_zero {
-                continue;
+            .collect()
+    }
+
+    /// What the entry `key` becomes; a fingerprint identity's input is added to `fp_inputs`.
+    fn classify(
+        &self,
+        key: Cow<'_, str>,
+        e: Cow<'_, Entry>,
+        windows: &HashMap<String, (u64, u64)>,
+        fp_inputs: &mut Vec<String>,
+    ) -> Class {
+        if e.ttl_zero {
+            return Class::Dropped;
+        }
+        let identity = match keys::parse(&key) {
+            Some(Key::NotAFile { prefix }) => return Class::Skipped(prefix.to_string()),
+            Some(Key::Log {
+                path_identity: true,
+            }) => Identity::Path,
+            Some(Key::Log { .. }) | None if e.dev_ino.is_some() => {
+                let (ino, dev) = e.dev_ino.expect("checked");
+                Identity::DevInode { dev, ino }
             }
-            let path = e.source.as_deref().map(PathBuf::from);
-            let identity = match keys::parse(key) {
-                Some(Key::NotAFile { prefix }) => {
-                    *skipped.entry(prefix.to_string()).or_default() += 1;
-                    continue;
-                }
-                Some(Key::Log {
-                    path_identity: true,
-                }) => Identity::Path,
-                Some(Key::Log { .. }) | None if e.dev_ino.is_some() => {
-                    let (ino, dev) = e.dev_ino.expect("checked");
-                    Identity::DevInode { dev, ino }
-                }
-                Some(Key::Filestream { input, file }) => match file {
-                    FileId::Native { ino, dev } => Identity::DevInode { dev, ino },
-                    FileId::Path(_) => Identity::Path,
-                    FileId::InodeMarker { ino } => Identity::Inode { ino },
-                    FileId::Fingerprint(hex) => {
-                        let (offset, length) = windows.get(input).copied().unwrap_or((0, 1024));
-                        if !fp_inputs.iter().any(|i| i == input) {
-                            fp_inputs.push(input.to_string());
-                        }
-                        Identity::Fingerprint {
-                            spec: FingerprintSpec::Sha256Window { offset, length },
-                            value: hex.to_string(),
-                        }
+            Some(Key::Filestream { input, file }) => match file {
+                FileId::Native { ino, dev } => Identity::DevInode { dev, ino },
+                FileId::Path(_) => Identity::Path,
+                FileId::InodeMarker { ino } => Identity::Inode { ino },
+                FileId::Fingerprint(hex) => {
+                    let (offset, length) = windows.get(input).copied().unwrap_or((0, 1024));
+                    if !fp_inputs.iter().any(|i| i == input) {
+                        fp_inputs.push(input.to_string());
                     }
-                    FileId::Unsupported(name) => {
-                        *skipped
-                            .entry(format!("filestream {name} identity (unsupported)"))
-                            .or_default() += 1;
-                        continue;
+                    Identity::Fingerprint {
+                        spec: FingerprintSpec::Sha256Window { offset, length },
+                        value: hex.to_string(),
                     }
-                },
-                Some(Key::Log { .. }) | None => {
-                    malformed += 1;
-                    continue;
                 }
-            };
-            cursors.push(Cursor {
-                key: key.to_string(),
-                identity,
-                path,
-                offset: e.offset,
-                unit: crate::cursor::OffsetUnit::Bytes,
-            });
-        }
-        if malformed > 0 {
-            notes.push(format!(
-                "{malformed} file entr{} had a key drainguard cannot parse and no inode; not checked",
-                if malformed == 1 { "y" } else { "ies" }
-            ));
-            skipped.insert("unparseable file keys".into(), malformed);
-        }
-        let skipped = skipped
-            .into_iter()
-            .map(|(prefix, count)| SkippedEntries { prefix, count })
-            .collect();
-        (cursors, skipped, fp_inputs)
+                FileId::Unsupported(name) => {
+                    return Class::Skipped(format!("filestream {name} identity (unsupported)"))
+                }
+            },
+            Some(Key::Log { .. }) | None => return Class::Malformed,
+        };
+        let offset = e.offset;
+        let path = match e {
+            Cow::Owned(e) => e.source.map(|s| PathBuf::from(String::from(s))),
+            Cow::Borrowed(e) => e.source.as_deref().map(PathBuf::from),
+        };
+        Class::Cursor(Cursor {
+            key: key.into_owned(),
+            identity,
+            path,
+            offset,
+            unit: crate::cursor::OffsetUnit::Bytes,
+        })
     }
 
     /// The longest line any input accepts (a file's input is not known): the configured
