@@ -40,6 +40,8 @@ pub enum Command {
     Check,
     /// Check the shutdown integration (ours or hand-made) and explain each problem.
     Doctor(cmd::doctor::Args),
+    /// Serve the backlog as Prometheus metrics over HTTP (/metrics).
+    Exporter(cmd::exporter::Args),
     /// Man pages and shell completions from these definitions (packaging; hidden).
     #[command(subcommand, hide = true)]
     Generate(cmd::generate::GenerateCommand),
@@ -61,6 +63,7 @@ impl Cli {
             Command::Uninstall(args) => cmd::uninstall::run(global, args),
             Command::Check => cmd::check::run(global),
             Command::Doctor(args) => cmd::doctor::run(global, args),
+            Command::Exporter(args) => cmd::exporter::run(global, args),
             Command::Generate(g) => {
                 use clap::CommandFactory;
                 cmd::generate::run(g, &Cli::command())

@@ -21,6 +21,7 @@ pub mod exit;
 pub mod fingerprint;
 pub mod glob_walk;
 pub mod install;
+pub mod metrics;
 pub mod parsers;
 pub mod process;
 pub mod report;

@@ -6,6 +6,7 @@
 pub mod aws;
 pub mod check;
 pub mod doctor;
+pub mod exporter;
 pub mod generate;
 pub mod install;
 pub mod source;

@@ -55,9 +55,13 @@ pub struct Args {
     /// else /var/log/drainguard/drainguard.log.
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
-    /// Do not write the run record.
+    /// Do not write the run record (the log line and the drain record).
     #[arg(long, conflicts_with = "log_file")]
     pub no_log_file: bool,
+    /// drainguard's state directory: the drain record (one JSON line per drain in
+    /// drains.jsonl) is appended there, fsync'd before exit.
+    #[arg(long, value_name = "DIR", env = "DRAINGUARD_STATE_DIR", default_value = crate::metrics::observer::DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
     /// Return at once unless the host is shutting down or rebooting (systemd: shutting down
     /// or a shutdown/reboot job queued; SysV: run level 0 or 6). The unit's ExecStop and the
     /// init script's stop use it, so `systemctl restart`, package upgrades and an admin's
@@ -114,6 +118,12 @@ pub fn drain(
                 if let Err(e) = wait::append_record(&sources.root, &log_file, r) {
                     tracing::warn!(file = %crate::display::path(&log_file), error = %e, "cannot write the run record");
                 }
+            }
+            // The durable drain record (drains.jsonl, fsync'd), which the exporter reports
+            // after the next boot.
+            let rec = wait::DrainRecord::of(r);
+            if let Err(e) = wait::append_drain(&sources.root, &args.state_dir, &rec) {
+                tracing::warn!(dir = %crate::display::path(&args.state_dir), error = %e, "cannot write the drain record");
             }
             // The outcome is decided and recorded: a report that cannot be written (stdout
             // closed) is said on stderr, and never changes the exit code.

@@ -16,6 +16,8 @@ pub struct InstallOptions {
     pub deadline: Duration,
     pub reorder_shipper: bool,
     pub aws: bool,
+    /// Also install drainguard-exporter.service (systemd only).
+    pub exporter: bool,
     /// The settings file content to write.
     pub settings: Settings,
 }
@@ -74,6 +76,13 @@ pub fn plan(host: &Host, opts: &InstallOptions) -> Result<Plan, PlanError> {
             crate::adapters::example_names()
         ));
     }
+    if opts.exporter && host.init != Init::Systemd {
+        p.notes.push(
+            "--exporter installs a systemd unit only: with SysV init, run `drainguard exporter` \
+             under your process supervisor, or `drainguard status --textfile` from cron"
+                .into(),
+        );
+    }
     match host.init {
         Init::Systemd => systemd_plan(host, opts, &mut p)?,
         Init::SysvChkconfig | Init::SysvDebian => sysv_plan(host, opts, &mut p)?,
@@ -126,6 +135,14 @@ fn systemd_plan(host: &Host, opts: &InstallOptions, p: &mut Plan) -> Result<(), 
             mode: 0o644,
         });
         units.push("drainguard-aws.service");
+    }
+    if opts.exporter {
+        p.actions.push(Action::WriteFile {
+            path: super::exporter::UNIT.into(),
+            content: super::exporter::render(&opts.exec)?,
+            mode: 0o644,
+        });
+        units.push("drainguard-exporter.service");
     }
     if host.systemd_running() {
         p.actions.push(Action::Run {

@@ -28,7 +28,7 @@ use serde::Serialize;
 
 pub use bounded::{drain_bounded, drain_bounded_keep, Latest, GRACE};
 pub use events::{Events, Wake};
-pub use record::append_record;
+pub use record::{append_drain, append_record, last_drain, DrainLogError, DrainRecord, DrainStore};
 pub use stop::{SignalGuard, StopFlag, SIGNALS};
 
 use crate::backlog::{Assessment, Verdict};
