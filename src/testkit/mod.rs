@@ -37,3 +37,19 @@ pub fn until_idle(pid: u32) {
         last = now;
     }
 }
+
+/// What `--store` gives an adapter: options naming only `store`.
+pub fn store_opts(store: &std::path::Path) -> crate::adapters::SourceOptions {
+    crate::adapters::SourceOptions {
+        store: Some(store.to_path_buf()),
+        ..Default::default()
+    }
+}
+
+/// The line, byte and reason of a corrupt-store error; panics on any other error.
+pub fn corrupt_pos(e: crate::error::StoreError) -> (Option<u64>, Option<u64>, String) {
+    match e {
+        crate::error::StoreError::Corrupt { pos, what, .. } => (pos.line, pos.byte, what),
+        other => panic!("expected a Corrupt error, got {other}"),
+    }
+}

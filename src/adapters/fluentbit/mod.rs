@@ -237,3 +237,6 @@ impl FluentBitReader {
         Some((self.storage.clone()?, instance))
     }
 }
+
+#[cfg(test)]
+mod tests;

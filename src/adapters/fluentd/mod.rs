@@ -384,3 +384,6 @@ fn hex_field(path: &Path, pos: Position, field: &[u8], what: &str) -> Result<u64
             )
         })
 }
+
+#[cfg(test)]
+mod tests;

@@ -283,3 +283,6 @@ impl LogstashReader {
         q
     }
 }
+
+#[cfg(test)]
+mod tests;
