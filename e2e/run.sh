@@ -121,7 +121,7 @@ for s in $scenarios; do
   tr -d '\r\000' < "$dir/serial.raw" > "$dir/serial.log"
   kill "$sink_pid" 2>/dev/null; wait "$sink_pid" 2>/dev/null
   secs=$((SECONDS - t0))
-  if python3 "$here/check.py" "$s" "$dir" "$qrc" > "$dir/check.txt" 2>&1; then
+  if DG_E2E_ACCEL_USED=${accel[1]} python3 "$here/check.py" "$s" "$dir" "$qrc" > "$dir/check.txt" 2>&1; then
     line="PASS  $s (${secs}s, ${accel[1]})"
   else
     line="FAIL  $s (${secs}s, ${accel[1]}): see $dir/check.txt"; fail=1
