@@ -50,6 +50,30 @@ drain_end = idx(r"drainguard wait: (drained|deadline passed|released)", called i
 shipper_stop = idx(r"DGTEST SHIPPER stopped")
 final = idx(r"reboot: (Power down|Restarting system)")
 
+# Real shippers (rsyslog, syslog-ng): e2e/sinkctl.py paused the receiver on the guest's word
+# and resumed it N s after the app stopped, unless QEMU exited first.
+real_shipper = "rsyslog" in scenario or "syslog-ng" in scenario
+try:
+    sink_control = open(f"{logdir}/sink-control.log").read()
+except FileNotFoundError:
+    sink_control = ""
+if real_shipper:
+    if "paused" not in sink_control:
+        problems.append("the receiver was never paused (no 'DGTEST SINK pause' seen): the test proves nothing")
+    if scenario.endswith("-negative"):
+        if "resumed" in sink_control:
+            problems.append("the receiver came back before QEMU exited: inconclusive negative control")
+        if total_at is None or shipper_stop is None or shipper_stop < total_at:
+            problems.append("the shipper did not stop after the app (the loss would not be the missing hold's)")
+    if not scenario.endswith("-negative"):
+        if "resumed" not in sink_control:
+            problems.append("the receiver was not resumed while the guest ran: drainguard did not hold until then")
+        held = re.search(r"drainguard wait: drained after ([\d.]+)s", serial[drain_end]) if drain_end is not None else None
+        if held is None or float(held.group(1)) < 10:
+            problems.append("the drain did not hold for the paused receiver (want 'drained after' >= 10 s "
+                            f"of the 20 s pause): {serial[drain_end] if drain_end is not None else 'no report'}")
+    notes.append("receiver: " + " | ".join(l.strip() for l in sink_control.splitlines()))
+
 if scenario.endswith("-negative"):
     if drain_end is not None:
         problems.append("drainguard ran in the negative control")
@@ -95,6 +119,11 @@ else:  # drained / reboot: nothing lost, right order
         net = idx(r"Stopping systemd-networkd", drain_end or 0)
         if net is None:
             problems.append("networkd was not stopped after the drain (network down before the drain?)")
+    elif real_shipper:
+        # Debian's rsyslog script stops late (X-Stop-After: sendsigs), so the network may go
+        # first; what delivery needs is the network up until the drain ended.
+        if idx(r"Deconfiguring network", drain_end or 0) is None:
+            problems.append("the network was not taken down after the drain")
     else:
         net = idx(r"Deconfiguring network", drain_end or 0)
         if net is None or (shipper_stop is not None and net < shipper_stop):

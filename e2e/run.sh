@@ -16,7 +16,7 @@ cache_root=${DG_E2E_CACHE:-/var/cache/drainguard-e2e}
 timeout_s=${DG_E2E_TIMEOUT:-900}
 logs=$here/logs
 
-ALL="systemd-drained systemd-package systemd-negative systemd-pitfall-not-started systemd-pitfall-timeout systemd-deadline systemd-reboot sysv-drained sysv-negative sysv-reboot"
+ALL="systemd-drained systemd-package systemd-negative systemd-pitfall-not-started systemd-pitfall-timeout systemd-deadline systemd-reboot sysv-drained sysv-negative sysv-reboot systemd-rsyslog systemd-rsyslog-negative sysv-rsyslog"
 
 die() { echo "e2e: $*" >&2; exit 2; }
 for tool in qemu-system-x86_64 debootstrap mkfs.ext4 busybox depmod cpio python3 timeout; do
@@ -107,6 +107,9 @@ for s in $scenarios; do
   [ "$s" = systemd-deadline ] && touch "$dir/sink.pause"
   "$bin/examples/sink" --listen "127.0.0.1:$port" --out "$dir/received.log" --pause-file "$dir/sink.pause" > "$dir/sink.out" 2>&1 &
   sink_pid=$!
+  # The guest may pause the receiver (e2e/sinkctl.py: "DGTEST SINK pause until ...").
+  python3 "$here/sinkctl.py" "$dir/serial.raw" "$dir/sink.pause" "$dir/sink-control.log" &
+  ctl_pid=$!
   echo "$port" > "$dir/payload/port"
   tar -C "$dir/payload" -cf "$dir/payload.tar" .
   t0=$SECONDS
@@ -119,6 +122,13 @@ for s in $scenarios; do
     -nic user,model=virtio-net-pci < /dev/null > "$dir/qemu.log" 2>&1
   qrc=$?
   tr -d '\r\000' < "$dir/serial.raw" > "$dir/serial.log"
+  kill "$ctl_pid" 2>/dev/null; wait "$ctl_pid" 2>/dev/null
+  # The receiver outlives the guest: it reads what QEMU's network had taken until nothing
+  # more arrives (1 s without growth, at most 15 s).
+  last=-1
+  for _ in $(seq 15); do
+    size=$(stat -c %s "$dir/received.log"); [ "$size" = "$last" ] && break; last=$size; sleep 1
+  done
   kill "$sink_pid" 2>/dev/null; wait "$sink_pid" 2>/dev/null
   secs=$((SECONDS - t0))
   if DG_E2E_ACCEL_USED=${accel[1]} python3 "$here/check.py" "$s" "$dir" "$qrc" > "$dir/check.txt" 2>&1; then
