@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::adapters::{filebeat, fluentbit, fluentd, logstash, promtail, rsyslog, vector};
+use crate::adapters::{
+    filebeat, fluentbit, fluentd, logstash, promtail, rsyslog, syslogng, vector,
+};
 use crate::cursor::ShipperKind;
 use crate::root::Root;
 
@@ -50,6 +52,12 @@ pub enum Format {
     LogstashPipeline,
     /// `logstash.yml`.
     LogstashSettings,
+    /// syslog-ng's `syslog-ng.persist` (SLP4 key store and file positions).
+    SyslogNgPersist,
+    /// `syslog-ng.conf` (sources, destinations, log paths; includes not followed).
+    SyslogNgConf,
+    /// A syslog-ng control socket `STATS` reply (CSV counters).
+    SyslogNgStats,
     /// drainguard's own settings file (TOML).
     Settings,
     /// A content fingerprint: the first 25 bytes pick the spec and its three numbers (as a
@@ -59,7 +67,7 @@ pub enum Format {
 
 impl Format {
     /// Every format.
-    pub const ALL: [Format; 21] = [
+    pub const ALL: [Format; 24] = [
         Format::FilebeatMemlogLog,
         Format::FilebeatCheckpoint,
         Format::FilebeatLegacy,
@@ -79,6 +87,9 @@ impl Format {
         Format::LogstashSincedb,
         Format::LogstashPipeline,
         Format::LogstashSettings,
+        Format::SyslogNgPersist,
+        Format::SyslogNgConf,
+        Format::SyslogNgStats,
         Format::Settings,
         Format::Fingerprint,
     ];
@@ -105,6 +116,9 @@ impl Format {
             Format::LogstashSincedb => "logstash_sincedb",
             Format::LogstashPipeline => "logstash_pipeline",
             Format::LogstashSettings => "logstash_settings",
+            Format::SyslogNgPersist => "syslogng_persist",
+            Format::SyslogNgConf => "syslogng_conf",
+            Format::SyslogNgStats => "syslogng_stats",
             Format::Settings => "settings",
             Format::Fingerprint => "fingerprint",
         }
@@ -194,6 +208,24 @@ pub fn parse(format: Format, bytes: &[u8]) -> Result<(), String> {
             Ok(())
         }
         Format::LogstashSettings => done(logstash::parse_settings(p, text()?).map(|_| ())),
+        Format::SyslogNgPersist => {
+            let persist = syslogng::persist::Persist::parse(p, bytes).map_err(|e| e.to_string())?;
+            let conf = syslogng::config::SyslogNgConf::default();
+            syslogng::snapshot(p, &persist, &conf);
+            Ok(())
+        }
+        Format::SyslogNgConf => {
+            let c = syslogng::config::parse(text()?).map_err(|e| e.what)?;
+            c.flow_controlled();
+            c.disk_buffered();
+            Ok(())
+        }
+        Format::SyslogNgStats => {
+            let counters = syslogng::ctl::parse(bytes);
+            let conf = syslogng::config::SyslogNgConf::default();
+            syslogng::queues_signal(String::new(), &counters, &conf, false);
+            Ok(())
+        }
         Format::Settings => done(crate::settings::Settings::parse(text()?, p).map(|_| ())),
         Format::Fingerprint => fingerprint(bytes),
     }

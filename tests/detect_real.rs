@@ -1,8 +1,8 @@
-//! Every running shipper counts, read or not: real processes drainguard cannot read — a
-//! private syslog-ng (Debian `syslog-ng-core`, unpacked privately, never the system
-//! service) and a harmless binary copied under an unsupported shipper's name — make
-//! `status` exit 1 and `wait` exit 2 naming them, never "nothing to drain". And bad names
-//! and paths on the command line are errors that say what is wrong.
+//! Every running shipper counts, read or not: a harmless binary copied under an unsupported
+//! shipper's name makes `status` exit 1 and `wait` exit 2 naming it, never "nothing to
+//! drain"; a private syslog-ng (Debian `syslog-ng-core`, unpacked privately, never the
+//! system service) is read through its command line. And bad names and paths on the
+//! command line are errors that say what is wrong.
 //!
 //! syslog-ng: `$DG_SYSLOG_NG_DIR` (default /opt/dg-syslog-ng) holds `syslog-ng-core`
 //! unpacked with `dpkg-deb -x` (the package conflicts with rsyslog, which other tests need;
@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use support::syslog_ng::SyslogNg;
 use support::{drainguard, eventually, Proc};
 
 fn text(o: &Output) -> String {
@@ -36,21 +37,7 @@ fn json(o: &Output) -> serde_json::Value {
 
 /// The unpacked syslog-ng-core, if present.
 fn syslog_ng() -> Option<PathBuf> {
-    let dir = std::env::var_os("DG_SYSLOG_NG_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/opt/dg-syslog-ng"));
-    if dir.join("usr/sbin/syslog-ng").exists() {
-        return Some(dir);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "syslog-ng is missing in {}: `apt-get download syslog-ng-core` and \
-             `dpkg-deb -x` it there (.ci/run does)",
-            dir.display()
-        );
-    }
-    eprintln!("skipping: no syslog-ng in {} (see .ci/run)", dir.display());
-    None
+    support::syslog_ng::installed()
 }
 
 /// A TCP receiver that reads everything, so that nothing stays unacknowledged in the
@@ -80,48 +67,23 @@ fn reading_receiver() -> (TcpListener, Arc<AtomicUsize>) {
 }
 
 /// A private syslog-ng tailing `app.log` to `receiver` over TCP.
-fn start_syslog_ng(sng: &Path, dir: &Path, receiver: &TcpListener) -> (Proc, PathBuf) {
+fn start_syslog_ng(sng: &Path, dir: &Path, receiver: &TcpListener) -> (SyslogNg, PathBuf) {
     let port = receiver.local_addr().unwrap().port();
     let log = dir.join("app.log");
     support::app_log(&log, 10_000);
-    let conf = dir.join("syslog-ng.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "@version: 3.38\n\
-             options {{ stats_freq(0); }};\n\
+    let s = SyslogNg::start(
+        sng,
+        dir,
+        &format!(
+            "options {{ stats_freq(0); }};\n\
              source s_app {{ file(\"{log}\" follow-freq(1) flags(no-parse)); }};\n\
              destination d_net {{ network(\"127.0.0.1\" port({port}) transport(\"tcp\")); }};\n\
              log {{ source(s_app); destination(d_net); flags(flow-control); }};\n",
             log = log.display()
         ),
-    )
-    .unwrap();
-    let lib = sng.join("usr/lib/syslog-ng");
-    let child = Command::new(sng.join("usr/sbin/syslog-ng"))
-        .args(["-F", "-f"])
-        .arg(&conf)
-        .arg("-R")
-        .arg(dir.join("syslog-ng.persist"))
-        .arg("-c")
-        .arg(dir.join("syslog-ng.ctl"))
-        .arg("-p")
-        .arg(dir.join("syslog-ng.pid"))
-        .arg("--no-caps")
-        .arg(format!("--module-path={}", lib.join("3.38").display()))
-        .env("LD_LIBRARY_PATH", &lib)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("syslog-ng starts");
-    let proc = Proc(child);
-    assert!(
-        eventually(Duration::from_secs(20), || dir
-            .join("syslog-ng.persist")
-            .exists()),
-        "syslog-ng did not start (no persist file)"
     );
-    (proc, conf)
+    let conf = s.conf.clone();
+    (s, conf)
 }
 
 /// `sleep` copied to `dir/name` and run: a process named like `name`.
@@ -198,35 +160,42 @@ fn assert_unconfirmed(pid: u32, name: &str, store: Option<&Path>) {
     assert!(out.contains(&format!("pid {pid}")), "{out}");
 }
 
+/// A private syslog-ng started with `-f`, `-R` and `-c` outside their defaults is read
+/// through its command line: its persist file, its config's file source and its control
+/// socket's counters prove delivery once the receiver has every line.
 #[test]
-fn a_private_syslog_ng_is_unconfirmed_never_nothing_to_drain() {
+fn a_private_syslog_ng_is_read_through_its_command_line() {
     let Some(sng) = syslog_ng() else { return };
     let d = tempfile::tempdir().unwrap();
     let (receiver, lines) = reading_receiver();
     let (proc, conf) = start_syslog_ng(&sng, d.path(), &receiver);
-    // Every line has reached the receiver: nothing is owed in syslog-ng's sockets.
     assert!(
         eventually(Duration::from_secs(30), || lines.load(Ordering::SeqCst)
             >= 10_000),
         "the receiver got {} of 10000 lines",
         lines.load(Ordering::SeqCst)
     );
-    assert_unconfirmed(proc.pid(), "syslog-ng", Some(&conf));
-    // `--shipper syslog-ng` says what it is, and what can be named instead.
-    let o = drainguard()
-        .args(["status", "--shipper", "syslog-ng"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(
-        err.contains("recognises but cannot read yet") && err.contains("filebeat, fluent-bit"),
-        "{err}"
+    let status = || {
+        drainguard()
+            .args(["status", "--json", "--shipper-pid", &proc.pid().to_string()])
+            .output()
+            .unwrap()
+    };
+    let drained = eventually(Duration::from_secs(20), || {
+        status().status.code() == Some(0)
+    });
+    let o = status();
+    assert!(drained, "{}", text(&o));
+    let j = json(&o);
+    assert_eq!(j["verdict"], "drained", "{j}");
+    assert_eq!(j["shippers"][0]["shipper"], "syslog-ng", "{j}");
+    let persist = d.path().join("syslog-ng.persist");
+    assert_eq!(
+        j["shippers"][0]["store"],
+        persist.to_string_lossy().as_ref(),
+        "{j}"
     );
-    assert!(
-        !err.contains("rsyslog'"),
-        "no 'did you mean rsyslog': {err}"
-    );
+    assert_eq!(j["shippers"][0]["files"][0]["state"], "shipped", "{j}");
     // Its config given as a Filebeat config: named as syslog-ng's, not a YAML error.
     let o = drainguard()
         .args(["status", "--config"])
@@ -235,7 +204,10 @@ fn a_private_syslog_ng_is_unconfirmed_never_nothing_to_drain() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(err.contains("looks like a syslog-ng config"), "{err}");
+    assert!(
+        err.contains("looks like a syslog-ng config") && err.contains("--shipper syslog-ng"),
+        "{err}"
+    );
     assert!(!err.contains("YAML"), "{err}");
 }
 
@@ -244,6 +216,17 @@ fn a_process_named_like_an_unsupported_shipper_is_unconfirmed() {
     let d = tempfile::tempdir().unwrap();
     let fake = renamed_sleep(d.path(), "otelcol-contrib");
     assert_unconfirmed(fake.pid(), "otelcol", None);
+    // `--shipper otelcol` says what it is, and what can be named instead.
+    let o = drainguard()
+        .args(["status", "--shipper", "otelcol"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        err.contains("recognises but cannot read yet") && err.contains("filebeat, fluent-bit"),
+        "{err}"
+    );
 }
 
 /// Copies `/bin/sleep` and the libraries it needs into `tree` as `/usr/bin/<name>`.
@@ -410,7 +393,7 @@ fn unknown_shippers_and_configs_of_another_format_are_named() {
     assert!(
         err.contains("unknown shipper \"filebaet\"")
             && err.contains(
-                "filebeat, fluent-bit, vector, promtail, alloy, fluentd, rsyslog, logstash"
+                "filebeat, fluent-bit, vector, promtail, alloy, fluentd, rsyslog, logstash, syslog-ng"
             ),
         "{err}"
     );

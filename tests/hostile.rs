@@ -169,6 +169,7 @@ fn a_fifo_as_any_shippers_config_is_refused() {
         "fluentd",
         "rsyslog",
         "logstash",
+        "syslog-ng",
     ] {
         let h = Host::new();
         let conf = h.fifo(&format!("{kind}.conf"));
@@ -298,6 +299,36 @@ fn a_fifo_as_an_rsyslog_state_file_or_impstats_log_is_refused() {
     std::fs::remove_file(&state).unwrap();
     mkfifo(&stats);
     assert_refused_fifo(&h.status("rsyslog", &conf), &stats);
+}
+
+#[test]
+fn a_fifo_as_the_syslog_ng_persist_file_or_an_include_is_refused() {
+    let h = Host::new();
+    let inc = h.p("conf.d");
+    std::fs::create_dir(&inc).unwrap();
+    let conf = h.write(
+        "syslog-ng.conf",
+        &format!(
+            "@version: 3.38\n@include \"{}\"\nsource s {{ file(\"{}/app.log\"); }};\n\
+             log {{ source(s); destination(d); }};\n",
+            inc.display(),
+            h.logs()
+        ),
+    );
+    let persist = h.fifo("syslog-ng.persist");
+    let r = status(&[
+        os("--shipper"),
+        os("syslog-ng"),
+        os("--config"),
+        conf.as_os_str(),
+        os("--registry"),
+        persist.as_os_str(),
+    ]);
+    assert_refused_fifo(&r, &persist);
+    std::fs::remove_file(&persist).unwrap();
+    let included = inc.join("more.conf");
+    mkfifo(&included);
+    assert_refused_fifo(&h.status("syslog-ng", &conf), &included);
 }
 
 #[test]

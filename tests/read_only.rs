@@ -2,7 +2,8 @@
 //! write, create, truncate, rename, remove or lock anything under the shipper's store
 //! directories or its log directories, while a live writer (where the shipper has one: the
 //! Fluent Bit WAL, memlog appends, rewritten checkpoints) keeps changing the store.
-//! (rsyslog: tests/rsyslog_real.rs, against a real rsyslogd.)
+//! (rsyslog: tests/rsyslog_real.rs, against a real rsyslogd; syslog-ng below, against a real
+//! private syslog-ng.)
 
 mod support;
 
@@ -331,6 +332,52 @@ fn logstash_sincedb_rewritten_by_rename() {
         "--data-path",
         s(&data),
     ]);
+}
+
+/// syslog-ng maps its persist file `MAP_SHARED` and updates it in place (and renames a new
+/// one over it at every start): `status` and `wait`, asking its control socket meanwhile,
+/// never write, create, rename, remove or lock anything in its directory or the log's. (A
+/// writable shared mapping needs an `O_RDWR` open, which the trace catches.)
+#[test]
+fn syslog_ng_persist_file_mapped_and_updated_by_a_live_syslog_ng() {
+    let Some(install) = support::syslog_ng::installed() else {
+        return;
+    };
+    if !available() {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("app.log");
+    support::app_log(&log, 200_000);
+    let sink = support::tcp_sink::TcpSink::start();
+    sink.resume_slowly();
+    let source = format!(
+        "file(\"{}\" follow-freq(1) flags(no-parse));",
+        log.display()
+    );
+    let sng = support::syslog_ng::SyslogNg::start(
+        &install,
+        state.path(),
+        &support::syslog_ng::tcp_config(&source, &sink.addr, true),
+    );
+    let pid = sng.pid().to_string();
+    let protected = [state.path(), logs.path()];
+    let mut status = drainguard();
+    status.args(["status", "--shipper-pid", &pid]);
+    let o = assert_read_only(&status, &protected);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{o:?}");
+    let mut wait = drainguard();
+    wait.args(["wait", "--shipper-pid", &pid]).args([
+        "--interval",
+        "100ms",
+        "--deadline",
+        "2s",
+        "--quiet",
+        "--no-log-file",
+    ]);
+    let o = assert_read_only(&wait, &protected);
+    assert!(matches!(o.status.code(), Some(0 | 3)), "{o:?}");
 }
 
 /// The checker itself: a command that does write under a protected directory is caught (a

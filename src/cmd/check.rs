@@ -19,7 +19,7 @@ pub fn run(global: &Global) -> anyhow::Result<Exit> {
              cannot read: see any warning above); `drainguard status` shows what is owed"
         );
     }
-    let _batch = crate::adapters::http::batch();
+    let _round = sources.http.round();
     for r in sources.readers.iter_mut() {
         match r.read() {
             Ok(snap) => {

@@ -129,7 +129,7 @@ fn store_findings(global: &Global) -> Vec<doctor::Finding> {
             )]
         }
     };
-    let _batch = crate::adapters::http::batch();
+    let _round = sources.http.round();
     let mut out = Vec::new();
     for r in sources.readers.iter_mut() {
         match r.read() {

@@ -94,7 +94,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
             || args.registry.is_some()
             || args.shipper_pid_file.is_some())
     {
-        vec![ShipperKind::Filebeat]
+        vec![crate::adapters::DEFAULT_SHIPPER.kind]
     } else {
         args.shippers.clone()
     };

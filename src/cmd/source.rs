@@ -55,6 +55,8 @@ pub struct Sources {
     /// What behind files' pending bytes hold, kept across assessments (`wait` reads no tail
     /// twice while its (dev, inode, size, offset) stays the same).
     pub tails: crate::backlog::TailCache,
+    /// The client every reader asks monitoring APIs with (one round per read).
+    pub http: crate::adapters::http::Http,
 }
 
 impl SourceArgs {
@@ -88,7 +90,7 @@ impl SourceArgs {
         } else if !settings.shippers.is_empty() {
             settings.shippers.iter().map(|s| s.kind.0).collect()
         } else if self.has_overrides() {
-            vec![ShipperKind::Filebeat]
+            vec![adapters::DEFAULT_SHIPPER.kind]
         } else {
             Vec::new()
         };
@@ -167,18 +169,20 @@ impl SourceArgs {
                 for r in procs {
                     let mut o = opts.clone();
                     let cwd = r.cwd.as_deref().map(|c| root.local_to_host(c));
-                    let cl = crate::adapters::known::of(kind)
-                        .command_line_paths(&r.argv, cwd.as_deref());
+                    let cl = kind.info().command_line_paths(&r.argv, cwd.as_deref());
                     o.config = cl.config;
                     o.data_path = cl.data_path;
+                    o.store = cl.store;
                     o.settings_dir = cl.settings_dir;
+                    o.control_socket = cl.control;
                     // A container's shipper: its paths are its own root's.
                     if let Some(theirs) = procfs.foreign_root(r.pid, &root) {
                         o.root = Root::new(Some(theirs));
                     }
                     match places.iter_mut().find(|(p, _)| {
-                        (&p.root, &p.config, &p.data_path, &p.settings_dir)
-                            == (&o.root, &o.config, &o.data_path, &o.settings_dir)
+                        (&p.root, &p.config, &p.data_path, &p.store, &p.settings_dir)
+                            == (&o.root, &o.config, &o.data_path, &o.store, &o.settings_dir)
+                            && p.control_socket == o.control_socket
                     }) {
                         Some((_, rs)) => rs.push(r),
                         None => places.push((o, vec![r])),
@@ -209,10 +213,15 @@ impl SourceArgs {
                     other => other.with_context(|| format!("reading the {kind} store"))?,
                 };
                 if opened.is_empty() {
-                    if kind == ShipperKind::Rsyslog && adapters::rsyslog::ships_nothing(&o) {
-                        // A local syslog daemon: it tails no file and forwards nothing.
-                        tracing::debug!("rsyslog runs but tails no file and forwards nothing");
-                        continue;
+                    if let adapters::Access::Reads {
+                        idle: Some(idle), ..
+                    } = kind.info().access
+                    {
+                        if idle(&o) {
+                            // A local syslog daemon: it tails no file and forwards nothing.
+                            tracing::debug!("{kind} runs but tails no file and forwards nothing");
+                            continue;
+                        }
                     }
                     if !procs.is_empty() {
                         let why = no_store_why(kind, &o);
@@ -266,6 +275,7 @@ impl SourceArgs {
             auto_detected,
             peers: Default::default(),
             tails: Default::default(),
+            http: base.http.clone(),
         })
     }
 }
@@ -307,7 +317,7 @@ impl Found {
 /// The store of a running shipper that cannot be read: named by its config (from its command
 /// line) or its `/proc` entry, saying why (`why`, else the shipper's own reason) and what to do.
 fn unreadable(r: &Running, opts: &SourceOptions, why: &str) -> Box<Unreadable> {
-    let known = crate::adapters::known::of(r.kind);
+    let known = r.kind.info();
     let cwd = r.cwd.as_deref().map(|c| opts.root.local_to_host(c));
     let cl = known.command_line_paths(&r.argv, cwd.as_deref());
     let shown = opts
@@ -316,7 +326,7 @@ fn unreadable(r: &Running, opts: &SourceOptions, why: &str) -> Box<Unreadable> {
         .or(cl.config)
         .unwrap_or_else(|| PathBuf::from(format!("/proc/{}", r.pid)));
     let why = if why.is_empty() {
-        known.unsupported_why.to_string()
+        known.unsupported_why().to_string()
     } else {
         why.to_string()
     };
@@ -378,10 +388,10 @@ fn check_format(root: &Root, config: &std::path::Path, kind: ShipperKind) -> any
             anyhow::bail!(
                 "--config {} looks like a {other} config, not a {kind} one ({}): {how}",
                 crate::display::path(config),
-                if kind == ShipperKind::Filebeat {
-                    "filebeat is assumed when no --shipper is given"
+                if kind == adapters::DEFAULT_SHIPPER.kind {
+                    format!("{kind} is assumed when no --shipper is given")
                 } else {
-                    "--shipper names the format"
+                    "--shipper names the format".to_string()
                 }
             )
         }
@@ -391,7 +401,7 @@ fn check_format(root: &Root, config: &std::path::Path, kind: ShipperKind) -> any
 
 /// Every shipper kind drainguard reads, in report order.
 pub fn all_kinds() -> Vec<ShipperKind> {
-    ShipperKind::all_supported().to_vec()
+    ShipperKind::all_supported()
 }
 
 impl Sources {
@@ -417,7 +427,7 @@ impl Sources {
     /// Reads every store (incrementally where the reader can), without touching the files.
     pub fn read(&mut self) -> Result<Vec<StoreSnapshot>, crate::error::StoreError> {
         // One round: a monitoring API several stores read is asked once.
-        let _batch = crate::adapters::http::batch();
+        let _round = self.http.round();
         self.readers.iter_mut().map(|r| r.read()).collect()
     }
 
@@ -466,10 +476,10 @@ impl Sources {
 /// process runs.
 pub fn nothing_found() -> String {
     let names: Vec<&str> = all_kinds().iter().map(|k| k.name()).collect();
-    let others: Vec<&str> = crate::adapters::known::ALL
+    let others: Vec<&str> = crate::adapters::ALL
         .iter()
-        .filter(|k| !k.kind.supported())
-        .map(|k| k.kind.name())
+        .filter(|k| !k.supported())
+        .map(|k| k.name)
         .collect();
     format!(
         "no log shipper found on this host (no store of {} in their usual locations, and no \

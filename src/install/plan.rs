@@ -70,11 +70,11 @@ pub fn plan(host: &Host, opts: &InstallOptions) -> Result<Plan, PlanError> {
         mode: 0o644,
     });
     if host.shipper.is_none() {
-        p.notes.push(
-            "no shipper service found (filebeat, fluent-bit, vector ...): drainguard is not ordered \
-             before any shipper; name it with --shipper-service"
-                .into(),
-        );
+        p.notes.push(format!(
+            "no shipper service found ({}): drainguard is not ordered before any shipper; name \
+             it with --shipper-service",
+            crate::adapters::example_names()
+        ));
     }
     match host.init {
         Init::Systemd => systemd_plan(host, opts, &mut p)?,

@@ -10,4 +10,5 @@ pub mod fluentd;
 pub mod logstash;
 pub mod promtail;
 pub mod rsyslog;
+pub mod syslogng;
 pub mod vector;

@@ -160,6 +160,8 @@ pub fn fake_http_counted(
     (port, served)
 }
 pub mod strace;
+pub mod syslog_ng;
+pub mod tcp_sink;
 
 /// Spawns `c` with stdout piped and its stderr lines sent to the returned channel, so a test
 /// can follow a running `wait` line by line.

@@ -1,0 +1,147 @@
+//! The shippers drainguard recognises running but cannot read (yet): their descriptors. A
+//! running one makes the verdict "unconfirmed", naming why, never "nothing to drain".
+
+use super::shipper::{flag, getopt, m, Access, ProcessMatch, ShipperInfo, Target};
+use crate::cursor::ShipperKind;
+
+pub static OTELCOL: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::Otelcol,
+    name: "otelcol",
+    aliases: &["otelcol-contrib", "opentelemetry-collector"],
+    processes: &[m(&["otelcol", "otelcol-contrib"])],
+    flags: &[flag(&["--config"], Target::Config)],
+    services: &["otelcol", "otelcol-contrib"],
+    config_paths: &[],
+    data_paths: &[],
+    max_line_bytes: None,
+    glob_depth: 32,
+    config_syntax: Some(r"(?m)^receivers:\s*$"),
+    api: None,
+    access: Access::RecognisedOnly {
+        why: "drainguard cannot read the OpenTelemetry Collector's file_storage yet",
+    },
+};
+
+pub static CLOUDWATCH_AGENT: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::CloudwatchAgent,
+    name: "amazon-cloudwatch-agent",
+    aliases: &["cloudwatch-agent", "start-amazon-cloudwatch-agent"],
+    processes: &[m(&[
+        "amazon-cloudwatch-agent",
+        "start-amazon-cloudwatch-agent",
+        // `comm` keeps only 15 bytes.
+        "amazon-cloudwat",
+        "start-amazon-cl",
+    ])],
+    flags: &[flag(&["-config", "--config"], Target::Config)],
+    services: &["amazon-cloudwatch-agent"],
+    config_paths: &[],
+    data_paths: &[],
+    max_line_bytes: None,
+    glob_depth: 32,
+    config_syntax: None,
+    api: None,
+    access: Access::RecognisedOnly {
+        why: "drainguard cannot read the CloudWatch agent's state files yet",
+    },
+};
+
+pub static AWSLOGS: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::Awslogs,
+    name: "awslogs",
+    aliases: &["awslogsd"],
+    processes: &[ProcessMatch {
+        names: &["python*", "awslogs", "awslogsd"],
+        words: &["awslogs", "aws logs push"],
+    }],
+    flags: &[flag(&["--config-file"], Target::Config)],
+    services: &["awslogs", "awslogsd"],
+    config_paths: &[],
+    data_paths: &[],
+    max_line_bytes: None,
+    glob_depth: 32,
+    config_syntax: None,
+    api: None,
+    access: Access::RecognisedOnly {
+        why: "drainguard cannot read the legacy awslogs agent's state file yet",
+    },
+};
+
+pub static DATADOG_AGENT: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::DatadogAgent,
+    name: "datadog-agent",
+    aliases: &["datadog"],
+    processes: &[
+        m(&["datadog-agent"]),
+        ProcessMatch {
+            names: &["agent"],
+            words: &["datadog"],
+        },
+    ],
+    flags: &[flag(&["-c", "--cfgpath"], Target::Config)],
+    services: &["datadog-agent"],
+    config_paths: &[],
+    data_paths: &[],
+    max_line_bytes: None,
+    glob_depth: 32,
+    config_syntax: None,
+    api: None,
+    access: Access::RecognisedOnly {
+        why: "drainguard cannot read the Datadog agent's registry yet",
+    },
+};
+
+pub static ELASTIC_AGENT: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::ElasticAgent,
+    name: "elastic-agent",
+    aliases: &[],
+    processes: &[m(&["elastic-agent"])],
+    flags: &[flag(&["-c", "--c"], Target::Config)],
+    services: &["elastic-agent"],
+    config_paths: &[],
+    data_paths: &[],
+    max_line_bytes: None,
+    glob_depth: 32,
+    config_syntax: None,
+    api: None,
+    access: Access::RecognisedOnly {
+        why: "drainguard cannot read Elastic Agent's queues (it reads a standalone \
+                Filebeat's registry)",
+    },
+};
+
+pub static NXLOG: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::Nxlog,
+    name: "nxlog",
+    aliases: &[],
+    processes: &[m(&["nxlog"])],
+    flags: &[getopt(&["-c", "--conf"], Target::Config)],
+    services: &["nxlog"],
+    config_paths: &[],
+    data_paths: &[],
+    max_line_bytes: None,
+    glob_depth: 32,
+    config_syntax: None,
+    api: None,
+    access: Access::RecognisedOnly {
+        why: "drainguard cannot read NXLog's configcache yet",
+    },
+};
+
+pub static SPLUNK: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::Splunk,
+    name: "splunk",
+    aliases: &["splunkd", "splunkforwarder", "splunk-forwarder"],
+    processes: &[m(&["splunkd"])],
+    flags: &[],
+    services: &["splunk", "splunkd", "SplunkForwarder"],
+    config_paths: &[],
+    data_paths: &[],
+    max_line_bytes: None,
+    glob_depth: 32,
+    config_syntax: None,
+    api: None,
+    access: Access::RecognisedOnly {
+        why: "drainguard cannot read the Splunk forwarder's fishbucket yet",
+    },
+};
