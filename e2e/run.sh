@@ -16,7 +16,7 @@ cache_root=${DG_E2E_CACHE:-/var/cache/drainguard-e2e}
 timeout_s=${DG_E2E_TIMEOUT:-900}
 logs=$here/logs
 
-ALL="systemd-drained systemd-package systemd-negative systemd-pitfall-not-started systemd-pitfall-timeout systemd-deadline systemd-reboot sysv-drained sysv-negative sysv-reboot systemd-rsyslog systemd-rsyslog-negative sysv-rsyslog"
+ALL="systemd-drained systemd-package systemd-negative systemd-pitfall-not-started systemd-pitfall-timeout systemd-deadline systemd-reboot sysv-drained sysv-negative sysv-reboot systemd-rsyslog systemd-rsyslog-negative sysv-rsyslog systemd-syslog-ng"
 
 die() { echo "e2e: $*" >&2; exit 2; }
 for tool in qemu-system-x86_64 debootstrap mkfs.ext4 busybox depmod cpio python3 timeout; do
@@ -105,7 +105,10 @@ for s in $scenarios; do
   port=$((20000 + RANDOM % 20000))
   : > "$dir/received.log"
   [ "$s" = systemd-deadline ] && touch "$dir/sink.pause"
-  "$bin/examples/sink" --listen "127.0.0.1:$port" --out "$dir/received.log" --pause-file "$dir/sink.pause" > "$dir/sink.out" 2>&1 &
+  # Real shippers talk to a plain receiver (syslog over TCP: nothing comes back); shipsim
+  # reads the sink's acknowledgements.
+  ack=(); case $s in *rsyslog*|*syslog-ng*) ack=(--no-ack) ;; esac
+  "$bin/examples/sink" --listen "127.0.0.1:$port" --out "$dir/received.log" --pause-file "$dir/sink.pause" "${ack[@]}" > "$dir/sink.out" 2>&1 &
   sink_pid=$!
   # The guest may pause the receiver (e2e/sinkctl.py: "DGTEST SINK pause until ...").
   python3 "$here/sinkctl.py" "$dir/serial.raw" "$dir/sink.pause" "$dir/sink-control.log" &
