@@ -5,13 +5,16 @@ Usage: check.py SCENARIO LOGDIR QEMU_EXIT
 Exit 0 when the scenario's expectation holds; otherwise prints why, quoting the relevant
 serial lines.
 """
+import os
 import re
 import sys
 
 scenario, logdir, qemu_rc = sys.argv[1], sys.argv[2], int(sys.argv[3])
+accel = os.environ.get("DG_E2E_ACCEL_USED", "tcg")  # set by run.sh: kvm or tcg
 serial = open(f"{logdir}/serial.log", "rb").read().decode("utf-8", "replace").splitlines()
 received = open(f"{logdir}/received.log", "rb").read().decode("utf-8", "replace").splitlines()
 problems = []
+notes = []
 
 
 def idx(pattern, after=-1):
@@ -40,9 +43,36 @@ if qemu_rc != 0:
 if total is None:
     problems.append("the app never reported its total (no 'DGTEST APP stopped total=N')")
 
-drain_end = idx(r"drainguard wait: (drained|deadline passed|released)")
+# The shutdown's drain: the first wait report after the scenario called poweroff/reboot (an
+# earlier one is a stop outside the shutdown, e.g. systemd-package's uninstall).
+called = idx(r"DGTEST calling (poweroff|reboot)")
+drain_end = idx(r"drainguard wait: (drained|deadline passed|released)", called if called is not None else -1)
 shipper_stop = idx(r"DGTEST SHIPPER stopped")
 final = idx(r"reboot: (Power down|Restarting system)")
+
+# Real shippers (rsyslog, syslog-ng): e2e/sinkctl.py paused the receiver on the guest's word
+# and resumed it N s after the app stopped, unless QEMU exited first.
+real_shipper = "rsyslog" in scenario or "syslog-ng" in scenario
+try:
+    sink_control = open(f"{logdir}/sink-control.log").read()
+except FileNotFoundError:
+    sink_control = ""
+if real_shipper:
+    if "paused" not in sink_control:
+        problems.append("the receiver was never paused (no 'DGTEST SINK pause' seen): the test proves nothing")
+    if scenario.endswith("-negative"):
+        if "resumed" in sink_control:
+            problems.append("the receiver came back before QEMU exited: inconclusive negative control")
+        if total_at is None or shipper_stop is None or shipper_stop < total_at:
+            problems.append("the shipper did not stop after the app (the loss would not be the missing hold's)")
+    if not scenario.endswith("-negative"):
+        if "resumed" not in sink_control:
+            problems.append("the receiver was not resumed while the guest ran: drainguard did not hold until then")
+        held = re.search(r"drainguard wait: drained after ([\d.]+)s", serial[drain_end]) if drain_end is not None else None
+        if held is None or float(held.group(1)) < 10:
+            problems.append("the drain did not hold for the paused receiver (want 'drained after' >= 10 s "
+                            f"of the 20 s pause): {serial[drain_end] if drain_end is not None else 'no report'}")
+    notes.append("receiver: " + " | ".join(l.strip() for l in sink_control.splitlines()))
 
 if scenario.endswith("-negative"):
     if drain_end is not None:
@@ -105,6 +135,11 @@ else:  # drained / reboot: nothing lost, right order
         net = idx(r"Stopping systemd-networkd", drain_end or 0)
         if net is None:
             problems.append("networkd was not stopped after the drain (network down before the drain?)")
+    elif real_shipper:
+        # Debian's rsyslog script stops late (X-Stop-After: sendsigs), so the network may go
+        # first; what delivery needs is the network up until the drain ended.
+        if idx(r"Deconfiguring network", drain_end or 0) is None:
+            problems.append("the network was not taken down after the drain")
     else:
         net = idx(r"Deconfiguring network", drain_end or 0)
         if net is None or (shipper_stop is not None and net < shipper_stop):
@@ -133,26 +168,38 @@ if scenario == "systemd-package":
     ]:
         if marker(pattern) is None:
             problems.append(f"{name}: no serial line 'DGTEST {pattern}'")
-    # Under 10 s beyond what dpkg itself takes here: the first install's time (no unit yet)
-    # is dpkg's own cost, which under TCG on a loaded host can pass 10 s by itself.
-    first = marker(r"dpkg -i exit=0 ms=(\d+)")
-    baseline = {"restart": 0, "upgrade": int(first.group(1)) if first else 0}
+    # Issue #11: each returns in under 10 s and logs that no shutdown is in progress (the
+    # upgrade through the postinst's try-restart: its stop is the unit's ExecStop). Under TCG
+    # dpkg's own unpack of the 17 MB binary (xz) takes 10-40 s on a loaded host, so there the
+    # bound holds the upgrade's service action (the unit's stop + start, systemd's timestamps)
+    # and the whole `dpkg -i` is reported; under KVM the whole `dpkg -i`.
     for step in ["restart", "upgrade"]:
-        m = marker(step + r" exit=(\d+) ms=(\d+)")
+        m = marker(step + r" exit=(\d+) ms=(\d+) unit-restart-ms=(-?\d+)")
         if m is None:
             problems.append(f"no '{step}' marker")
-        elif int(m.group(1)) != 0 or int(m.group(2)) >= baseline[step] + 10000:
-            problems.append(f"{step}: exit {m.group(1)} after {m.group(2)} ms (want 0, under "
-                            f"{baseline[step]} + 10000 ms)")
-    # Exactly one: the restart's stop logged it; the upgrade did not stop the unit at all.
-    m = marker(r"journal no-shutdown lines=(\d+)")
-    if m is None or int(m.group(1)) != 1:
-        problems.append("want exactly one 'no shutdown in progress' (the restart's stop; the "
-                        f"upgrade stops nothing): {m.group(0) if m else 'no marker'}")
+            continue
+        rc, took, unit = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        bounded = unit if step == "upgrade" and accel != "kvm" else took
+        if rc != 0 or bounded >= 10000 or unit < 0:
+            problems.append(f"{step}: exit {rc} after {took} ms, the unit's stop + start {unit} ms"
+                            f" (want exit 0 and {'the stop + start' if bounded == unit else 'all'}"
+                            f" under 10000 ms, {accel})")
+        notes.append(f"{step}: {took} ms, of which the unit's stop + start {unit} ms ({accel})")
+        m = marker(step + r": no-shutdown lines (\d+) -> (\d+), new invocation: (\w+)")
+        if m is None:
+            problems.append(f"no '{step}: no-shutdown lines' marker")
+        else:
+            if int(m.group(2)) != int(m.group(1)) + 1:
+                problems.append(f"{step}: want one more 'no shutdown in progress' in the unit's journal, "
+                                f"got {m.group(1)} -> {m.group(2)}")
+            if m.group(3) != "yes":
+                problems.append(f"{step}: the unit was not started again (same InvocationID)")
     if idx(r"(?<!no )shutdown in progress \(") is None:
         problems.append("at poweroff, wait did not log that the shutdown is in progress")
 
 print(f"scenario {scenario}: app wrote {total}, sink received {len(received)}")
+for n in notes:
+    print("  " + n)
 if problems:
     print("FAIL:")
     for p in problems:

@@ -2,8 +2,11 @@
 //! receives to `--out`, and acknowledges by writing back the decimal total of bytes received
 //! on that connection plus "\n" (the protocol `shipsim` speaks). While `--pause-file` exists it
 //! stops reading (an unreachable output: the shipper's sends back up, nothing is acked).
+//! `--no-ack` makes it a plain receiver that never writes back, as a syslog server: syslog-ng
+//! takes bytes arriving on a destination connection for a broken one and reconnects only
+//! after `time-reopen` (60 s).
 //!
-//!     sink --listen 127.0.0.1:0 --out received.log [--pause-file PATH]
+//!     sink --listen 127.0.0.1:0 --out received.log [--pause-file PATH] [--no-ack]
 //!
 //! Prints `listening on ADDR` on stdout once bound.
 
@@ -24,9 +27,11 @@ struct Args {
     out: PathBuf,
     #[arg(long)]
     pause_file: Option<PathBuf>,
+    #[arg(long)]
+    no_ack: bool,
 }
 
-fn serve(mut s: TcpStream, out: Arc<Mutex<std::fs::File>>, pause: Option<PathBuf>) {
+fn serve(mut s: TcpStream, out: Arc<Mutex<std::fs::File>>, pause: Option<PathBuf>, ack: bool) {
     let mut total = 0u64;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -44,7 +49,7 @@ fn serve(mut s: TcpStream, out: Arc<Mutex<std::fs::File>>, pause: Option<PathBuf
             }
         }
         total += n as u64;
-        if s.write_all(format!("{total}\n").as_bytes()).is_err() {
+        if ack && s.write_all(format!("{total}\n").as_bytes()).is_err() {
             return;
         }
     }
@@ -63,8 +68,8 @@ fn main() -> std::io::Result<()> {
     ));
     for conn in listener.incoming() {
         let Ok(s) = conn else { continue };
-        let (out, pause) = (out.clone(), args.pause_file.clone());
-        std::thread::spawn(move || serve(s, out, pause));
+        let (out, pause, ack) = (out.clone(), args.pause_file.clone(), !args.no_ack);
+        std::thread::spawn(move || serve(s, out, pause, ack));
     }
     Ok(())
 }

@@ -277,18 +277,32 @@ fn deb_installs_the_files_at_debian_paths_and_only_files() {
         files.contains(&"/usr/share/doc/drainguard/copyright"),
         "{list}"
     );
-    // Maintainer scripts: only prerm, and it never stops, drains or uninstalls.
+    // Maintainer scripts: prerm (tells about `uninstall`) and postinst (try-restart on
+    // upgrade); neither stops, drains or uninstalls (what they do: the Debian 11 chroot tests).
     let d = tempfile::tempdir().unwrap();
     run(Command::new("dpkg-deb").arg("-e").arg(&deb).arg(d.path()));
-    for s in ["preinst", "postinst", "postrm"] {
+    for s in ["preinst", "postrm"] {
         assert!(!d.path().join(s).exists(), "the .deb has a {s}");
     }
     let prerm = fs::read_to_string(d.path().join("prerm")).unwrap();
     assert!(prerm.contains("drainguard uninstall"), "{prerm}");
-    let code: Vec<&str> = prerm
+    assert_runs_no_service_action(&prerm, &[]);
+    let postinst = fs::read_to_string(d.path().join("postinst")).unwrap();
+    assert_runs_no_service_action(&postinst, &["deb-systemd-invoke try-restart \"$UNIT\""]);
+    assert!(postinst.contains("UNIT=drainguard.service"), "{postinst}");
+}
+
+/// A maintainer script's code (comments and messages aside) runs no service action and no
+/// drainguard, except the `allowed` command lines.
+fn assert_runs_no_service_action(script: &str, allowed: &[&str]) {
+    let code: Vec<&str> = script
         .lines()
         .map(str::trim_start)
-        .filter(|l| !l.starts_with('#'))
+        // Messages to the user: heredoc lines and echoes starting "drainguard:".
+        .filter(|l| {
+            !l.starts_with('#') && !l.trim_start_matches("echo \"").starts_with("drainguard:")
+        })
+        .filter(|l| !allowed.iter().any(|a| l.contains(a)))
         .collect();
     for never in [
         "systemctl",
@@ -297,9 +311,12 @@ fn deb_installs_the_files_at_debian_paths_and_only_files() {
         "deb-systemd-invoke",
         "update-rc.d",
     ] {
+        // `command -v deb-systemd-invoke` only looks.
         assert!(
-            !code.iter().any(|l| l.contains(never)),
-            "prerm runs {never}: {prerm}"
+            !code
+                .iter()
+                .any(|l| l.contains(never) && !l.contains(&format!("command -v {never}"))),
+            "runs {never}: {script}"
         );
     }
     assert!(
@@ -307,7 +324,7 @@ fn deb_installs_the_files_at_debian_paths_and_only_files() {
             l.split_whitespace().next(),
             Some("drainguard" | "/usr/bin/drainguard")
         )),
-        "prerm runs drainguard: {prerm}"
+        "runs drainguard: {script}"
     );
 }
 
@@ -348,14 +365,20 @@ fn rpm_file_list_scriptlets_and_gzip_payload() {
     let scripts = stdout(Command::new("rpm").arg("-qp").arg("--scripts").arg(&rpm));
     assert!(scripts.contains("preuninstall scriptlet"), "{scripts}");
     assert!(scripts.contains("drainguard uninstall"), "{scripts}");
-    for other in ["preinstall", "postinstall", "postuninstall"] {
+    assert!(scripts.contains("postuninstall scriptlet"), "{scripts}");
+    for other in ["preinstall", "postinstall"] {
         assert!(
             !scripts.contains(&format!("{other} scriptlet")),
             "{other}: {scripts}"
         );
     }
-    // The scriptlet itself, on this host: an upgrade (1) and a removal (0) both exit 0.
     let preun = q("%{PREUN}");
+    assert_runs_no_service_action(&preun, &[]);
+    let postun = q("%{POSTUN}");
+    assert_runs_no_service_action(&postun, &["systemctl try-restart \"$UNIT\""]);
+    assert!(postun.contains("UNIT=drainguard.service"), "{postun}");
+    // %preun on this host: an upgrade (1) and a removal (0) both exit 0. (%postun acts on this
+    // host's systemd for an upgrade, so it runs in the Debian 11 chroot only.)
     for arg in ["0", "1"] {
         run(Command::new("sh")
             .arg("-c")
@@ -541,6 +564,97 @@ fn packages_install_run_and_remove_in_a_debian_11_chroot() {
         text(&out)
     );
     assert!(!root.join("usr/bin/drainguard").exists());
+}
+
+/// The upgrade's restart, in a Debian 11 chroot with `deb-systemd-invoke` and `systemctl`
+/// replaced by recorders: an active-looking host (`/run/systemd/system`) with the unit
+/// `drainguard install` writes gets exactly one `try-restart drainguard.service` per upgrade
+/// (.deb postinst, .rpm %postun), and nothing on a first install, without systemd running,
+/// without the unit, or on removal; a failed restart is reported and never fails the package.
+#[test]
+fn package_upgrade_try_restarts_the_installed_unit_and_nothing_else() {
+    let (Some(deb), Some(rpm)) = (deb(), rpm()) else {
+        return;
+    };
+    if !tools(&[("rpm", "rpm")]) {
+        return;
+    }
+    let Some(cached) = bullseye() else {
+        return;
+    };
+    let d = tempfile::tempdir_in(cached.parent().unwrap()).unwrap();
+    let root = d.path().join("root");
+    run(Command::new("cp").arg("-a").arg(&cached).arg(&root));
+    let recorder = "#!/bin/sh\necho \"${0##*/} $*\" >> /dg-calls\nexit \"$(cat /dg-rc 2>/dev/null || echo 0)\"\n";
+    for tool in ["usr/bin/deb-systemd-invoke", "usr/bin/systemctl"] {
+        fs::write(root.join(tool), recorder).unwrap();
+        run(Command::new("chmod").arg("755").arg(root.join(tool)));
+    }
+    fs::copy(&deb, root.join("tmp/drainguard.deb")).unwrap();
+    let calls = || fs::read_to_string(root.join("dg-calls")).unwrap_or_default();
+    let dpkg_i = |want_calls: &str, why: &str| -> String {
+        let out = chroot(&root, &["dpkg", "-i", "/tmp/drainguard.deb"]);
+        assert!(out.status.success(), "{why}: {}", text(&out));
+        assert_eq!(calls(), want_calls, "{why}: {}", text(&out));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let restart = "deb-systemd-invoke try-restart drainguard.service\n";
+
+    dpkg_i("", "first install");
+    dpkg_i("", "upgrade without systemd running");
+    fs::create_dir_all(root.join("run/systemd/system")).unwrap();
+    dpkg_i("", "upgrade without the unit");
+    fs::create_dir_all(root.join("etc/systemd/system")).unwrap();
+    fs::write(
+        root.join("etc/systemd/system/drainguard.service"),
+        "[Service]\n",
+    )
+    .unwrap();
+    dpkg_i(restart, "upgrade with the unit");
+    fs::write(root.join("dg-rc"), "1").unwrap();
+    let stderr = dpkg_i(&restart.repeat(2), "upgrade with a failing restart");
+    assert!(
+        stderr.contains("restarting drainguard.service after the upgrade failed"),
+        "{stderr}"
+    );
+    fs::remove_file(root.join("dg-rc")).unwrap();
+    let out = chroot(&root, &["dpkg", "-r", "drainguard"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(calls(), restart.repeat(2), "dpkg -r: {}", text(&out));
+    fs::remove_file(root.join("dg-calls")).unwrap();
+
+    // rpm: the old package's %postun runs after the new files are in place ($1 = 1).
+    let rpm_root = |args: &[&str]| {
+        let out = Command::new("rpm")
+            .arg("--root")
+            .arg(&root)
+            .args(args)
+            .arg(&rpm)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "rpm {args:?}: {}", text(&out));
+    };
+    run(Command::new("rpm").arg("--root").arg(&root).arg("--initdb"));
+    rpm_root(&["-i", "--nodeps"]);
+    assert_eq!(calls(), "", "rpm -i");
+    rpm_root(&["-U", "--replacepkgs", "--nodeps"]);
+    assert_eq!(
+        calls(),
+        "systemctl try-restart drainguard.service\n",
+        "rpm -U"
+    );
+    let out = Command::new("rpm")
+        .arg("--root")
+        .arg(&root)
+        .args(["-e", "--nodeps", "drainguard"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        calls(),
+        "systemctl try-restart drainguard.service\n",
+        "rpm -e"
+    );
 }
 
 /// `status` inside the chroot on a Filebeat registry (the legacy data.json format) tracking one
