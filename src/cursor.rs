@@ -31,13 +31,12 @@ pub enum ShipperKind {
     SyslogNg,
     #[value(skip)]
     Otelcol,
-    #[value(skip)]
+    #[value(name = "amazon-cloudwatch-agent")]
     #[serde(rename = "amazon-cloudwatch-agent")]
     CloudwatchAgent,
+    DatadogAgent,
     #[value(skip)]
     Awslogs,
-    #[value(skip)]
-    DatadogAgent,
     #[value(skip)]
     ElasticAgent,
     #[value(skip)]
@@ -127,12 +126,16 @@ impl ShipperKind {
             | ShipperKind::Fluentd
             | ShipperKind::Rsyslog
             | ShipperKind::Logstash => None,
+            // CloudWatch agent: the tailer reads up to the newline whatever the length
+            // (`max_event_size` truncates the event, not the read).
+            ShipperKind::CloudwatchAgent => None,
+            // Datadog Agent `logs_config.max_message_size_bytes` (256000): a longer line is
+            // sent in truncated pieces, its newline not awaited.
+            ShipperKind::DatadogAgent => Some(256_000),
             // Not read: no line is looked at.
             ShipperKind::SyslogNg
             | ShipperKind::Otelcol
-            | ShipperKind::CloudwatchAgent
             | ShipperKind::Awslogs
-            | ShipperKind::DatadogAgent
             | ShipperKind::ElasticAgent
             | ShipperKind::Nxlog
             | ShipperKind::Splunk => None,

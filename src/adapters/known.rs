@@ -198,7 +198,7 @@ pub static ALL: &[Known] = &[
         ])],
         flags: &[flag(&["-config", "--config"], Target::Config)],
         services: &["amazon-cloudwatch-agent"],
-        unsupported_why: "drainguard cannot read the CloudWatch agent's state files yet",
+        unsupported_why: "",
     },
     Known {
         kind: ShipperKind::Awslogs,
@@ -223,7 +223,7 @@ pub static ALL: &[Known] = &[
         ],
         flags: &[flag(&["-c", "--cfgpath"], Target::Config)],
         services: &["datadog-agent"],
-        unsupported_why: "drainguard cannot read the Datadog agent's registry yet",
+        unsupported_why: "",
     },
     Known {
         kind: ShipperKind::ElasticAgent,
@@ -375,9 +375,7 @@ mod tests {
         all.extend([
             ShipperKind::SyslogNg,
             ShipperKind::Otelcol,
-            ShipperKind::CloudwatchAgent,
             ShipperKind::Awslogs,
-            ShipperKind::DatadogAgent,
             ShipperKind::ElasticAgent,
             ShipperKind::Nxlog,
             ShipperKind::Splunk,

@@ -5,7 +5,10 @@ pub mod filebeat;
 
 use std::path::PathBuf;
 
+pub mod abandoned;
+pub mod cloudwatch;
 mod common;
+pub mod datadog;
 pub mod fluentbit;
 pub mod fluentd;
 pub mod http;
@@ -67,12 +70,12 @@ pub fn open(kind: ShipperKind, opts: &SourceOptions) -> Result<Readers, StoreErr
         ShipperKind::Fluentd => fluentd::open(opts),
         ShipperKind::Rsyslog => rsyslog::open(opts),
         ShipperKind::Logstash => logstash::open(opts),
+        ShipperKind::CloudwatchAgent => cloudwatch::open(opts),
+        ShipperKind::DatadogAgent => datadog::open(opts),
         // Recognised running only (see `known`): no store drainguard can read.
         ShipperKind::SyslogNg
         | ShipperKind::Otelcol
-        | ShipperKind::CloudwatchAgent
         | ShipperKind::Awslogs
-        | ShipperKind::DatadogAgent
         | ShipperKind::ElasticAgent
         | ShipperKind::Nxlog
         | ShipperKind::Splunk => Ok(Vec::new()),

@@ -1,0 +1,1 @@
+//! Datadog Agent testkit (below).
