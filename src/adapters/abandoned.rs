@@ -87,6 +87,16 @@ impl Abandoned {
                 }
             }
         }
+        // A path's entry that still grows past the old inode's last offset (and within its
+        // size) is the old file's tailer finishing it before the shipper noticed the rotation
+        // (a new file is read from 0).
+        for lost in self.lost.values_mut() {
+            if let Some(&o) = now.get(lost.was.as_path()) {
+                if o > lost.offset && o <= lost.size {
+                    lost.offset = o;
+                }
+            }
+        }
         for (was, old) in gone_from_path {
             self.lost.entry((old.dev, old.ino)).or_insert(Lost {
                 was,
