@@ -6,6 +6,7 @@ pub mod filebeat;
 use std::path::PathBuf;
 
 pub mod abandoned;
+pub mod agent_log;
 pub mod cloudwatch;
 mod common;
 pub mod datadog;

@@ -135,17 +135,27 @@ pub fn write_torn(run_path: &Path, json: &str, cut: usize) -> io::Result<PathBuf
     Ok(dst)
 }
 
-/// `datadog.yaml` with logs on and `run_path`; `disk_retry` sets `max_size_bytes`.
-pub fn main_config(run_path: &Path, confd: &Path, disk_retry: bool) -> String {
+/// `datadog.yaml` with logs on, `run_path`, `confd_path` and `log_file`; `disk_retry` sets
+/// `max_size_bytes`.
+pub fn main_config(run_path: &Path, confd: &Path, log_file: &Path, disk_retry: bool) -> String {
     let mut s = format!(
-        "api_key: x\nlogs_enabled: true\nrun_path: {}\nconfd_path: {}\n",
+        "api_key: x\nlogs_enabled: true\nrun_path: {}\nconfd_path: {}\nlog_file: {}\n",
         run_path.display(),
-        confd.display()
+        confd.display(),
+        log_file.display()
     );
     if disk_retry {
         s.push_str("logs_config:\n  disk_retry:\n    max_size_bytes: 104857600\n");
     }
     s
+}
+
+/// A line the agent logs for a payload the intake refused with `code` (400, 401, 403 and 413
+/// are not retried: the payload is dropped, its offsets advance).
+pub fn rejected_line(code: u16) -> String {
+    format!(
+        "2026-12-01 22:00:00 UTC | CORE | WARN | (pkg/logs/client/http/destination.go:312 in unconditionalSend) | failed to post http payload. code={code} host=http-intake.logs.datadoghq.com response={{\"errors\":[]}}\n"
+    )
 }
 
 /// An integration config with one `type: file` logs entry per path.

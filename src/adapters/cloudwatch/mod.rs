@@ -14,12 +14,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::cursor::{
-    Cursor, Identity, InputSpec, OffsetMeaning, QueueSignal, QueueState, ShipperKind, StoreSnapshot,
+    Cursor, Identity, InputSpec, OffsetMeaning, QueueSignal, ShipperKind, StoreSnapshot,
 };
 use crate::error::StoreError;
-use crate::safe_read::{self, Limit};
 
 use super::abandoned::Abandoned;
+use super::agent_log::DropLog;
 use super::common;
 use super::{Readers, SourceOptions, StoreReader};
 
@@ -28,6 +28,13 @@ pub use store::{parse, state_file_name, Parsed, Range, StateFile};
 
 /// The format name in reports.
 pub const FORMAT: &str = "cloudwatch agent state files";
+
+/// A line the agent logs when it gives a batch up (its offsets then advance anyway):
+/// `All N retries ... request dropped`, `Stop requested after ... request dropped`,
+/// `... will not retry the request`.
+fn dropped_batch(line: &str) -> bool {
+    line.contains("request dropped") || line.contains("will not retry")
+}
 
 /// Extensions the agent never tails (`isCompressedFile`).
 const COMPRESSED: [&str; 6] = [".tar", ".zst", ".gz", ".zip", ".bz2", ".rar"];
@@ -66,7 +73,12 @@ pub struct CloudwatchReader {
 
 impl CloudwatchReader {
     fn new(opts: &SourceOptions, cfg: Config, folder: PathBuf) -> Self {
-        let log = DropLog::new(opts.root.host_to_local(&cfg.logfile));
+        let log = DropLog::new(
+            "cloudwatch agent log",
+            opts.root.host_to_local(&cfg.logfile),
+            dropped_batch,
+            "agent.logfile",
+        );
         CloudwatchReader {
             root: opts.root.clone(),
             cfg,
@@ -95,7 +107,7 @@ impl StoreReader for CloudwatchReader {
             let mut snap = common::not_written_yet(
                 ShipperKind::CloudwatchAgent,
                 (&self.folder, &shown),
-                (FORMAT, OffsetMeaning::Delivered),
+                (FORMAT, OffsetMeaning::SentOrGivenUp),
                 "the agent creates it when it first tails a file",
                 "the configured files",
             );
@@ -114,7 +126,7 @@ impl StoreReader for CloudwatchReader {
             ShipperKind::CloudwatchAgent,
             &self.folder,
             FORMAT,
-            OffsetMeaning::Delivered,
+            OffsetMeaning::SentOrGivenUp,
         );
         let mut states: Vec<(PathBuf, StateFile)> = Vec::new();
         let mut torn: Vec<(PathBuf, String)> = Vec::new();
@@ -305,85 +317,6 @@ fn collisions(paths: &[PathBuf]) -> Vec<QueueSignal> {
             )
         })
         .collect()
-}
-
-/// The agent log, scanned for dropped batches appended since the first read.
-#[derive(Debug)]
-struct DropLog {
-    path: PathBuf,
-    /// Where the next scan starts (the log's size at the last scan), `None` before the first.
-    scanned_to: Option<u64>,
-    drops: u64,
-    last: Option<String>,
-}
-
-/// Lines the agent logs when it gives a batch up (its offsets then advance anyway).
-const DROP_MARKS: [&str; 2] = ["request dropped", "will not retry"];
-/// The most of the log read per scan (the rest of a burst is skipped, counted as one).
-const LOG_WINDOW: u64 = 8 << 20;
-
-impl DropLog {
-    fn new(path: PathBuf) -> Self {
-        DropLog {
-            path,
-            scanned_to: None,
-            drops: 0,
-            last: None,
-        }
-    }
-
-    fn signal(&mut self) -> QueueSignal {
-        let source = format!("cloudwatch agent log {}", self.path.display());
-        let size = match safe_read::open(&self.path) {
-            Ok((_, m)) => m.len(),
-            Err(e) => {
-                return common::unknown_queue(
-                    &source,
-                    &format!(
-                        "{e}: dropped batches (which advance the state files without reaching \
-                         CloudWatch Logs) cannot be seen; let drainguard read agent.logfile"
-                    ),
-                )
-            }
-        };
-        let first = self.scanned_to.is_none();
-        let from = match self.scanned_to {
-            // Rotated or truncated (lumberjack): start again from its beginning.
-            Some(at) if at <= size => at,
-            _ if first => size,
-            _ => 0,
-        };
-        let from = from.max(size.saturating_sub(LOG_WINDOW));
-        self.scanned_to = Some(size);
-        if from < size {
-            if let Ok(bytes) = safe_read::read_from(&self.path, from, Limit::CONFIG) {
-                for line in bytes.split(|b| *b == b'\n') {
-                    let line = String::from_utf8_lossy(line);
-                    if DROP_MARKS.iter().any(|m| line.contains(m)) {
-                        self.drops += 1;
-                        self.last = Some(crate::error::clip(line.trim()).into_owned());
-                    }
-                }
-            }
-        }
-        if self.drops == 0 {
-            return QueueSignal {
-                source,
-                state: QueueState::Empty,
-            };
-        }
-        common::unknown_queue(
-            &source,
-            &format!(
-                "{} dropped batch(es) logged while drainguard watched (last: {}): the agent marks \
-                 a dropped batch's bytes as sent, so the state files overstate delivery; fix the \
-                 CloudWatch Logs endpoint or credentials, and keep the agent running until the \
-                 drain is judged",
-                self.drops,
-                self.last.as_deref().unwrap_or("")
-            ),
-        )
-    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ use crate::root::Root;
 pub const CONFIG_DIR: &str = "/etc/datadog-agent";
 pub const MAIN: &str = "datadog.yaml";
 pub const RUN_PATH: &str = "/opt/datadog-agent/run";
+/// The agent's own log on Linux (`log_file`).
+pub const LOG_FILE: &str = "/var/log/datadog/agent.log";
 
 /// What drainguard takes from the agent's config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +33,8 @@ pub struct Config {
     pub atomic_write: bool,
     /// `logs_config.close_timeout` in seconds (default 60): how long a rotated file is read.
     pub close_timeout: u64,
+    /// `log_file`: the agent's own log (host path).
+    pub log_file: PathBuf,
 }
 
 impl Default for Config {
@@ -43,6 +47,7 @@ impl Default for Config {
             disk_retry: None,
             atomic_write: true,
             close_timeout: 60,
+            log_file: PathBuf::from(LOG_FILE),
         }
     }
 }
@@ -72,6 +77,9 @@ pub fn parse_main(path: &Path, text: &str) -> Result<Config, StoreError> {
     }
     if let Some(d) = s("confd_path") {
         c.confd = d;
+    }
+    if let Some(l) = s("log_file").filter(|l| !l.as_os_str().is_empty()) {
+        c.log_file = l;
     }
     c.logs_enabled = common::lookup(&v, "logs_enabled")
         .and_then(|x| x.as_bool())

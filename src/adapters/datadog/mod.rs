@@ -3,9 +3,11 @@
 //!
 //! The key is the path (`file:<path>`), checked against the stored fingerprint (CRC-64 over
 //! the file's first bytes or lines, as its config says) when the entry has one. The offset
-//! proves "accepted by a reliable destination, or permanently rejected"; with disk retry on,
-//! also "written to the retry spool", which must then be empty. A rotated file's rest is
-//! read for `close_timeout` under no key, so never recorded: reported as abandoned.
+//! proves "accepted by a reliable destination, or permanently rejected" (HTTP 400, 401, 403,
+//! 413): the agent's log, where it logs each rejection, is the delivery signal; with disk
+//! retry on, the offset also covers "written to the retry spool", which must then be empty.
+//! A rotated file's rest is read for `close_timeout` under no key, so never recorded:
+//! reported as abandoned.
 
 pub mod config;
 pub mod store;
@@ -18,11 +20,24 @@ use crate::cursor::{
 use crate::error::StoreError;
 
 use super::abandoned::Abandoned;
+use super::agent_log::DropLog;
 use super::common;
 use super::{Readers, SourceOptions, StoreReader};
 
 pub use config::Config;
 pub use store::{parse, FORMAT};
+
+/// `failed to post http payload. code=<c>` with a code the agent does not retry (400, 401,
+/// 403, 413): the payload is dropped and its offsets advance (`destination.go`).
+fn rejected_payload(line: &str) -> bool {
+    line.split("failed to post http payload. code=")
+        .nth(1)
+        .is_some_and(|rest| {
+            ["400", "401", "403", "413"]
+                .iter()
+                .any(|c| rest.starts_with(c))
+        })
+}
 
 /// How many times a registry that fails to parse as a cut file is read again (the
 /// non-atomic writer, `atomic_registry_write: false`, truncates it before each write).
@@ -65,10 +80,16 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         root: opts.root.clone(),
         shown: opts.root.local_to_host(&registry),
         registry,
-        cfg,
         inputs,
         notes,
         abandoned: Abandoned::default(),
+        log: DropLog::new(
+            "datadog agent log",
+            opts.root.host_to_local(&cfg.log_file),
+            rejected_payload,
+            "log_file in datadog.yaml",
+        ),
+        cfg,
     })])
 }
 
@@ -81,6 +102,7 @@ pub struct DatadogReader {
     inputs: Vec<InputSpec>,
     notes: Vec<String>,
     abandoned: Abandoned,
+    log: DropLog,
 }
 
 impl DatadogReader {
@@ -158,7 +180,7 @@ impl StoreReader for DatadogReader {
             common::not_written_yet(
                 ShipperKind::DatadogAgent,
                 (&self.registry, &self.shown),
-                (FORMAT, OffsetMeaning::Delivered),
+                (FORMAT, OffsetMeaning::SentOrGivenUp),
                 "the agent's auditor writes it every second once logs are collected",
                 "the configured files",
             )
@@ -184,6 +206,7 @@ impl StoreReader for DatadogReader {
              Datadog; drain before rotating, or raise logs_config.close_timeout",
         ));
         snap.queues.extend(self.retry_signal());
+        snap.queues.push(self.log.signal());
         Ok(snap)
     }
 }

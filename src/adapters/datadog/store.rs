@@ -116,7 +116,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<StoreSnapshot, StoreError> {
         ShipperKind::DatadogAgent,
         path,
         FORMAT,
-        OffsetMeaning::Delivered,
+        OffsetMeaning::SentOrGivenUp,
     );
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(StoreError::corrupt(

@@ -19,12 +19,21 @@ impl Host {
         for d in ["run", "conf.d/app.d", "logs"] {
             std::fs::create_dir_all(h.dir.path().join(d)).unwrap();
         }
+        std::fs::write(h.agent_log(), "").unwrap();
         std::fs::write(
             h.dir.path().join("datadog.yaml"),
-            tk::main_config(&h.run(), &h.dir.path().join("conf.d"), disk_retry),
+            tk::main_config(
+                &h.run(),
+                &h.dir.path().join("conf.d"),
+                &h.agent_log(),
+                disk_retry,
+            ),
         )
         .unwrap();
         h
+    }
+    fn agent_log(&self) -> PathBuf {
+        self.dir.path().join("agent.log")
     }
     fn run(&self) -> PathBuf {
         self.dir.path().join("run")
@@ -77,7 +86,7 @@ fn entries_carry_the_recomputable_fingerprint() {
     );
     tk::write(&h.run(), &json).unwrap();
     let s = h.reader().read().unwrap();
-    assert_eq!(s.offset_meaning, OffsetMeaning::Delivered);
+    assert_eq!(s.offset_meaning, OffsetMeaning::SentOrGivenUp);
     let c = &s.cursors[0];
     assert_eq!(c.offset, 1500);
     let Identity::Fingerprint { spec, value } = &c.identity else {
@@ -192,6 +201,31 @@ fn a_rotated_file_s_rest_is_reported_abandoned() {
         u.iter().any(|u| u.contains("app.log.1")
             && u.contains("7 B after its last recorded offset 4")
             && u.contains("close_timeout (60 s)")),
+        "{u:?}"
+    );
+}
+
+#[test]
+fn payloads_the_intake_refused_make_it_unconfirmed() {
+    let h = Host::new(false);
+    let app = h.log("a.log");
+    std::fs::write(&app, b"x\n").unwrap();
+    tk::write(&h.run(), &tk::registry(&[tk::Entry::new(&app, 2)], &[])).unwrap();
+    let mut r = h.reader();
+    assert!(unknowns(&r.read().unwrap()).is_empty());
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(h.agent_log())
+        .unwrap();
+    // A 500 is retried: not a give-up.
+    f.write_all(tk::rejected_line(500).as_bytes()).unwrap();
+    assert!(unknowns(&r.read().unwrap()).is_empty());
+    f.write_all(tk::rejected_line(413).as_bytes()).unwrap();
+    let u = unknowns(&r.read().unwrap());
+    assert!(
+        u.iter()
+            .any(|u| u.contains("1 give-up line") && u.contains("code=413")),
         "{u:?}"
     );
 }
