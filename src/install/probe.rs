@@ -38,7 +38,7 @@ pub const UNIT_DIRS: [&str; 5] = [
 ];
 
 /// Service names of the shippers, probed in this order.
-pub const SHIPPER_SERVICES: [&str; 10] = [
+pub const SHIPPER_SERVICES: [&str; 12] = [
     "filebeat",
     "fluent-bit",
     "td-agent-bit",
@@ -49,6 +49,8 @@ pub const SHIPPER_SERVICES: [&str; 10] = [
     "td-agent",
     "rsyslog",
     "logstash",
+    "amazon-cloudwatch-agent",
+    "datadog-agent",
 ];
 
 /// What the probe found.
