@@ -7,6 +7,11 @@
 //! its entry disappears with the file), the old inode's bytes past its last recorded offset
 //! are *abandoned*: nothing will ever record whether they were shipped. Each such file stays
 //! reported, as an unknown delivery signal naming it and the bytes, for the reader's life.
+//!
+//! A rotation that happened before the first read leaves no memory: then the shipper's open
+//! files tell ([`Abandoned::scan_open`]): a regular file it holds open in a tracked file's
+//! directory that is no file it tracks now (renamed away, or deleted) is being read under no
+//! key; all of it counts as abandoned, since nothing says where its last recorded offset was.
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::MetadataExt;
@@ -149,6 +154,57 @@ impl Abandoned {
         }
     }
 
+    /// Looks at the files `pids` hold open (`/proc/<pid>/fd`): a regular file in one of
+    /// `dirs` (host paths: the tracked files' directories) whose inode is none of `current`
+    /// (the files now at the tracked and configured paths, and the shipper's own log) is an
+    /// abandoned file, its whole size untracked.
+    pub fn scan_open(
+        &mut self,
+        root: &Root,
+        pids: &[u32],
+        dirs: &[PathBuf],
+        current: &std::collections::HashSet<(u64, u64)>,
+    ) {
+        for &pid in pids {
+            let fd_dir = PathBuf::from(format!("/proc/{pid}/fd"));
+            let Ok(entries) = std::fs::read_dir(&fd_dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let link = e.path();
+                let Ok(target) = std::fs::read_link(&link) else {
+                    continue;
+                };
+                let Ok(m) = std::fs::metadata(&link) else {
+                    continue;
+                };
+                let id = (m.dev(), m.ino());
+                if !m.is_file() || current.contains(&id) || self.lost.contains_key(&id) {
+                    continue;
+                }
+                let bytes = target.as_os_str().as_encoded_bytes();
+                let (path, deleted) = match bytes.strip_suffix(b" (deleted)") {
+                    Some(p) => (common::path_from_bytes(p), true),
+                    None => (target.clone(), false),
+                };
+                // The link shows the path in the shipper's namespace: the host's, or below --root.
+                let host = root.local_to_host(&path);
+                if !host.parent().is_some_and(|d| dirs.iter().any(|x| x == d)) {
+                    continue;
+                }
+                self.lost.insert(
+                    id,
+                    Lost {
+                        was: host.clone(),
+                        now_at: Some(if deleted { link } else { host }),
+                        offset: 0,
+                        size: m.len(),
+                    },
+                );
+            }
+        }
+    }
+
     /// Bytes abandoned in total.
     pub fn bytes(&self) -> u64 {
         self.lost
@@ -185,6 +241,30 @@ impl Abandoned {
     }
 }
 
+/// What [`Abandoned::scan_open`] looks at: the directories of `paths` (host), and
+/// the inodes that are tracked files, not abandoned ones (the files now at `paths`, the
+/// shipper's own log).
+pub fn scope(
+    root: &Root,
+    paths: &[PathBuf],
+    own_log: &Path,
+) -> (Vec<PathBuf>, std::collections::HashSet<(u64, u64)>) {
+    let mut dirs: Vec<PathBuf> = paths
+        .iter()
+        .filter_map(|p| p.parent().map(Path::to_path_buf))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    let current = paths
+        .iter()
+        .map(PathBuf::as_path)
+        .chain(std::iter::once(own_log))
+        .filter_map(|p| std::fs::metadata(root.host_to_local(p)).ok())
+        .map(|m| (m.dev(), m.ino()))
+        .collect();
+    (dirs, current)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +299,36 @@ mod tests {
         assert!(a.signals(ShipperKind::CloudwatchAgent, "h", "f")[0]
             .source
             .contains("since deleted"));
+    }
+
+    #[test]
+    fn a_renamed_file_the_shipper_holds_open_is_found_on_the_first_read() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("app.log");
+        std::fs::write(&log, b"0123456789").unwrap();
+        // This process plays the shipper: it holds the old file open across the rename.
+        let held = std::fs::File::open(&log).unwrap();
+        std::fs::rename(&log, d.path().join("app.log.1")).unwrap();
+        std::fs::write(&log, b"new\n").unwrap();
+        let new = std::fs::metadata(&log).unwrap();
+        let current = [(new.dev(), new.ino())].into_iter().collect();
+        let mut a = Abandoned::default();
+        let dirs = vec![d.path().to_path_buf()];
+        a.scan_open(&Root::default(), &[std::process::id()], &dirs, &current);
+        assert_eq!(a.bytes(), 10, "{a:?}");
+        let s = a.signals(ShipperKind::CloudwatchAgent, "h", "f");
+        assert!(s[0].source.contains("app.log.1"), "{}", s[0].source);
+        drop(held);
+        // A file in another directory is not this shipper's concern.
+        let mut b = Abandoned::default();
+        let _held = std::fs::File::open(d.path().join("app.log.1")).unwrap();
+        b.scan_open(
+            &Root::default(),
+            &[std::process::id()],
+            &[PathBuf::from("/var/empty")],
+            &current,
+        );
+        assert_eq!(b.bytes(), 0);
     }
 
     #[test]

@@ -205,6 +205,10 @@ impl StoreReader for CloudwatchReader {
         let pids =
             crate::process::ProcFs::default().find(&self.root, ShipperKind::CloudwatchAgent, None);
         self.abandoned.update(&self.root, &entries, &pids);
+        if !pids.is_empty() {
+            let (dirs, current) = super::abandoned::scope(&self.root, &concrete, &self.cfg.logfile);
+            self.abandoned.scan_open(&self.root, &pids, &dirs, &current);
+        }
         snap.queues.extend(self.abandoned.signals(
             ShipperKind::CloudwatchAgent,
             "on rotation the agent deletes the path's state file, reads the old file to its end \

@@ -195,6 +195,11 @@ impl StoreReader for DatadogReader {
         let pids =
             crate::process::ProcFs::default().find(&self.root, ShipperKind::DatadogAgent, None);
         self.abandoned.update(&self.root, &entries, &pids);
+        if !pids.is_empty() {
+            let paths: Vec<PathBuf> = entries.iter().map(|(p, _)| p.clone()).collect();
+            let (dirs, current) = super::abandoned::scope(&self.root, &paths, &self.cfg.log_file);
+            self.abandoned.scan_open(&self.root, &pids, &dirs, &current);
+        }
         snap.queues.extend(self.abandoned.signals(
             ShipperKind::DatadogAgent,
             &format!(
