@@ -168,6 +168,34 @@ pub static ALL: &[Known] = &[
         unsupported_why: "",
     },
     Known {
+        kind: ShipperKind::CloudwatchAgent,
+        aliases: &["cloudwatch-agent", "start-amazon-cloudwatch-agent"],
+        processes: &[m(&[
+            "amazon-cloudwatch-agent",
+            "start-amazon-cloudwatch-agent",
+            // `comm` keeps only 15 bytes.
+            "amazon-cloudwat",
+            "start-amazon-cl",
+        ])],
+        flags: &[flag(&["-config", "--config"], Target::Config)],
+        services: &["amazon-cloudwatch-agent"],
+        unsupported_why: "",
+    },
+    Known {
+        kind: ShipperKind::DatadogAgent,
+        aliases: &["datadog"],
+        processes: &[
+            m(&["datadog-agent"]),
+            ProcessMatch {
+                names: &["agent"],
+                words: &["datadog"],
+            },
+        ],
+        flags: &[flag(&["-c", "--cfgpath"], Target::Config)],
+        services: &["datadog-agent"],
+        unsupported_why: "",
+    },
+    Known {
         kind: ShipperKind::SyslogNg,
         aliases: &["syslog-ng-core"],
         processes: &[m(&["syslog-ng"])],
@@ -187,20 +215,6 @@ pub static ALL: &[Known] = &[
         unsupported_why: "drainguard cannot read the OpenTelemetry Collector's file_storage yet",
     },
     Known {
-        kind: ShipperKind::CloudwatchAgent,
-        aliases: &["cloudwatch-agent", "start-amazon-cloudwatch-agent"],
-        processes: &[m(&[
-            "amazon-cloudwatch-agent",
-            "start-amazon-cloudwatch-agent",
-            // `comm` keeps only 15 bytes.
-            "amazon-cloudwat",
-            "start-amazon-cl",
-        ])],
-        flags: &[flag(&["-config", "--config"], Target::Config)],
-        services: &["amazon-cloudwatch-agent"],
-        unsupported_why: "",
-    },
-    Known {
         kind: ShipperKind::Awslogs,
         aliases: &["awslogsd"],
         processes: &[ProcessMatch {
@@ -210,20 +224,6 @@ pub static ALL: &[Known] = &[
         flags: &[flag(&["--config-file"], Target::Config)],
         services: &["awslogs", "awslogsd"],
         unsupported_why: "drainguard cannot read the legacy awslogs agent's state file yet",
-    },
-    Known {
-        kind: ShipperKind::DatadogAgent,
-        aliases: &["datadog"],
-        processes: &[
-            m(&["datadog-agent"]),
-            ProcessMatch {
-                names: &["agent"],
-                words: &["datadog"],
-            },
-        ],
-        flags: &[flag(&["-c", "--cfgpath"], Target::Config)],
-        services: &["datadog-agent"],
-        unsupported_why: "",
     },
     Known {
         kind: ShipperKind::ElasticAgent,
@@ -515,6 +515,36 @@ mod tests {
                 Some("/etc/ls".into())
             )
         );
+        let cw = paths(
+            ShipperKind::CloudwatchAgent,
+            &[
+                "/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent",
+                "-config",
+                "/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.toml",
+                "-envconfig",
+                "/opt/aws/amazon-cloudwatch-agent/etc/env-config.json",
+                "-otelconfig",
+                "/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.yaml",
+            ],
+        );
+        assert_eq!(
+            cw.config,
+            Some(PathBuf::from(
+                "/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.toml"
+            ))
+        );
+        let dd = paths(
+            ShipperKind::DatadogAgent,
+            &[
+                "agent",
+                "run",
+                "-p",
+                "/opt/datadog-agent/run/agent.pid",
+                "-c",
+                "/etc/dd",
+            ],
+        );
+        assert_eq!(dd.config, Some(PathBuf::from("/etc/dd")));
         let sng = paths(
             ShipperKind::SyslogNg,
             &["syslog-ng", "-F", "-R", "/p/persist"],
