@@ -51,6 +51,13 @@ pub fn looks_like(text: &str) -> Option<ShipperKind> {
             ),
             // OpenTelemetry Collector.
             (ShipperKind::Otelcol, r"(?m)^receivers:\s*$"),
+            // CloudWatch agent: its generated TOML.
+            (
+                ShipperKind::CloudwatchAgent,
+                r"(?m)^\s*\[\[inputs\.logfile\]\]|^\s*file_state_folder\s*=",
+            ),
+            // Datadog Agent: datadog.yaml.
+            (ShipperKind::DatadogAgent, r"(?m)^(logs_enabled|api_key|dd_url)\s*:"),
         ]
         .into_iter()
         .map(|(k, r)| (k, Regex::new(r).expect("sniff patterns are valid")))
@@ -75,6 +82,14 @@ mod tests {
     #[test]
     fn each_format_is_named_by_its_own_syntax() {
         let cases = [
+            (
+                "[inputs]\n  [[inputs.logfile]]\n    file_state_folder = \"/x\"\n",
+                ShipperKind::CloudwatchAgent,
+            ),
+            (
+                "api_key: abc\nlogs_enabled: true\n",
+                ShipperKind::DatadogAgent,
+            ),
             (
                 "@version: 3.38\nsource s_app { file(\"/var/log/app.log\"); };\n",
                 ShipperKind::SyslogNg,

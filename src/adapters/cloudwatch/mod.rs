@@ -130,8 +130,17 @@ impl StoreReader for CloudwatchReader {
         );
         let mut states: Vec<(PathBuf, StateFile)> = Vec::new();
         let mut torn: Vec<(PathBuf, String)> = Vec::new();
-        for f in &files {
-            match store::read_state(f, self.writes_ranges)? {
+        // One small file each: read in parallel, taken in name order (the first error wins).
+        let expect = self.writes_ranges;
+        let read: Vec<_> = {
+            use rayon::prelude::*;
+            files
+                .par_iter()
+                .map(|f| store::read_state(f, expect))
+                .collect()
+        };
+        for (f, r) in files.iter().zip(read) {
+            match r? {
                 Ok(s) => states.push((f.clone(), s)),
                 Err(why) if why.starts_with("deleted") => {}
                 Err(why) => torn.push((f.clone(), why)),
