@@ -1,5 +1,5 @@
 //! Every parser of outside input, reachable from bytes: what the fuzz targets (`fuzz/`) and
-//! the corpus runner test (`tests/parsers_fuzz.rs`) feed arbitrary input to. Each [`Format`]
+//! the corpus runner test (`tests/integration/parsers_fuzz.rs`) feed arbitrary input to. Each [`Format`]
 //! runs the same function the adapter runs on the bytes it read; the result is only "did it
 //! return" (any `Err` is fine, a panic or a hang is the bug). See docs/fuzzing.md.
 

@@ -4,7 +4,7 @@
 //! is not the running init (CI's container); the systemd side is covered by the unit tests in
 //! src/wait/shutdown.rs with its commands' real output, and by the VM boot tests.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -3,9 +3,8 @@
 //! local Auto Scaling API fake (the AWS SDK pointed at it with its endpoint override).
 #![cfg(feature = "aws")]
 
-#[path = "support/aws.rs"]
-mod fakes;
-mod support;
+use crate::support;
+use crate::support::aws as fakes;
 
 use std::fs::File;
 use std::path::PathBuf;

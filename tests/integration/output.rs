@@ -1,6 +1,6 @@
 //! Output read at a glance: `-q` is quiet, and an error says its cause once.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::MetadataExt;
 

@@ -1,7 +1,7 @@
 //! `drainguard generate man|completions DIR`: the pages render with the real `man -l` (groff)
 //! without a warning, and the completion scripts load in the real bash, zsh and fish.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -2,8 +2,7 @@
 //! without a valid one, expiry), with the fake down, slow, or rate-limiting.
 #![cfg(feature = "aws")]
 
-#[path = "support/aws.rs"]
-mod fakes;
+use crate::support::aws as fakes;
 
 use std::time::{Duration, Instant};
 

@@ -3,87 +3,22 @@
 //! file), CentOS 7 and Debian with systemd, Debian with sysvinit. Golden files for every
 //! generated unit and script; systemd-analyze verify on the generated units.
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 /// A fixture root.
-struct Tree(tempfile::TempDir);
+use crate::support::tree::Tree;
 
-impl Tree {
-    /// An empty image with the programs its units run (drainguard as `EXEC` names it).
-    fn new() -> Tree {
-        let t = Tree(tempfile::tempdir().unwrap());
-        t.write("/usr/local/bin/drainguard", "#!/bin/sh\n", 0o755);
-        t.write("/bin/true", "#!/bin/sh\n", 0o755);
-        t
-    }
-    fn p(&self, host: &str) -> PathBuf {
-        self.0.path().join(host.trim_start_matches('/'))
-    }
-    fn write(&self, host: &str, text: &str, mode: u32) {
-        let p = self.p(host);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(&p, text).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
-    }
-    fn link(&self, host: &str, target: &str) {
-        let p = self.p(host);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        symlink(target, p).unwrap();
-    }
-    fn dir(&self, host: &str) {
-        fs::create_dir_all(self.p(host)).unwrap();
-    }
-    /// Runs drainguard with the fixture's own settings file (`--root` maps it).
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_drainguard"))
-            .arg("--root")
-            .arg(self.0.path())
-            .args(args)
-            .output()
-            .unwrap()
-    }
-    /// Every path with its owner, type, mode and content or link target: two snapshots are
-    /// equal exactly when the trees are byte-identical.
-    fn snapshot(&self) -> BTreeMap<PathBuf, String> {
-        let mut out = BTreeMap::new();
-        walk(self.0.path(), self.0.path(), &mut out);
-        out
-    }
+/// An empty image with the programs its units run (drainguard as `EXEC` names it).
+fn image() -> Tree {
+    let t = Tree::new();
+    t.write("/usr/local/bin/drainguard", "#!/bin/sh\n", 0o755);
+    t.write("/bin/true", "#!/bin/sh\n", 0o755);
+    t
 }
 
-fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, String>) {
-    for e in fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        let rel = p.strip_prefix(base).unwrap().to_path_buf();
-        let m = fs::symlink_metadata(&p).unwrap();
-        let desc = if m.file_type().is_symlink() {
-            format!("link -> {}", fs::read_link(&p).unwrap().display())
-        } else if m.is_dir() {
-            walk(base, &p, out);
-            format!("dir {:o}", m.permissions().mode())
-        } else {
-            format!(
-                "file {:o} {:?}",
-                m.permissions().mode(),
-                fs::read(&p).unwrap()
-            )
-        };
-        out.insert(rel, format!("{}:{} {desc}", m.uid(), m.gid()));
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use crate::support::text;
 
 /// Compares with tests/golden/NAME (UPDATE_GOLDEN=1 rewrites it).
 fn golden(name: &str, actual: &str) {
@@ -109,7 +44,7 @@ fn golden(name: &str, actual: &str) {
 const FILEBEAT_UNIT: &str = "[Unit]\nDescription=Filebeat\nAfter=network-online.target\n\n[Service]\nExecStart=/usr/share/filebeat/bin/filebeat\nRestart=always\n\n[Install]\nWantedBy=multi-user.target\n";
 
 fn centos7() -> Tree {
-    let t = Tree::new();
+    let t = image();
     t.dir("/run/systemd/system");
     t.dir("/etc/systemd/system");
     t.write(
@@ -126,7 +61,7 @@ fn centos7() -> Tree {
 }
 
 fn debian_systemd() -> Tree {
-    let t = Tree::new();
+    let t = image();
     t.dir("/run/systemd/system");
     t.dir("/etc/systemd/system");
     t.write("/lib/systemd/system/filebeat.service", FILEBEAT_UNIT, 0o644);
@@ -137,7 +72,7 @@ fn debian_systemd() -> Tree {
 const STOCK_FILEBEAT_RPM: &str = "#!/bin/bash\n#\n# filebeat          filebeat shipper\n#\n# chkconfig: 2345 98 02\n# description: Starts and stops a single filebeat instance on this system\n#\nstart() { daemon $filebeat; }\nstop() { killproc $filebeat; }\n";
 
 fn amazon_linux_1() -> Tree {
-    let t = Tree::new();
+    let t = image();
     t.write("/etc/rc.d/init.d/filebeat", STOCK_FILEBEAT_RPM, 0o755);
     t.write(
         "/etc/rc.d/init.d/tomcat",
@@ -163,7 +98,7 @@ fn amazon_linux_1() -> Tree {
 }
 
 fn debian_sysvinit() -> Tree {
-    let t = Tree::new();
+    let t = image();
     t.write(
         "/etc/init.d/filebeat",
         "#!/bin/sh\n### BEGIN INIT INFO\n# Provides: filebeat\n# Required-Stop: $network\n### END INIT INFO\n",
@@ -608,7 +543,7 @@ fn an_existing_settings_file_is_saved_and_restored() {
 
 #[test]
 fn debian_sysvinit_without_a_gap_needs_reorder_shipper() {
-    let t = Tree::new();
+    let t = image();
     t.write("/etc/init.d/filebeat", "#!/bin/sh\n", 0o755);
     t.write("/etc/init.d/app", "#!/bin/sh\n", 0o755);
     for l in [0, 1, 6] {
@@ -701,7 +636,7 @@ fn exec_paths_that_are_not_absolute_utf8_are_refused() {
     arg.push(std::ffi::OsStr::from_bytes(b"\xffdg"));
     let out = Command::new(env!("CARGO_BIN_EXE_drainguard"))
         .arg("--root")
-        .arg(t.0.path())
+        .arg(t.root())
         .arg("install")
         .arg(arg)
         .output()

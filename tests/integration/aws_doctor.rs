@@ -1,9 +1,8 @@
 //! `drainguard doctor --aws` against the local IMDSv2 and Auto Scaling fakes.
 #![cfg(feature = "aws")]
 
-#[path = "support/aws.rs"]
-mod fakes;
-mod support;
+use crate::support;
+use crate::support::aws as fakes;
 
 use std::time::Duration;
 

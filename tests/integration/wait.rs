@@ -1,7 +1,7 @@
 //! `drainguard wait` against a real shipper process (the simulator writing Filebeat's exact
 //! registry formats) delivering to a real TCP sink. Durations are scaled down.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::process::{Output, Stdio};

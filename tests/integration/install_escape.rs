@@ -7,15 +7,25 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use crate::support::tree::{snapshot, Tree};
 
 /// A fixture root and, beside it, the "host outside the root" that planted links point at.
 struct Host {
     _dir: tempfile::TempDir,
-    root: PathBuf,
+    tree: Tree,
     outside: PathBuf,
+}
+
+/// The root's side of the host: write, link, run (see [`Tree`]).
+impl std::ops::Deref for Host {
+    type Target = Tree;
+    fn deref(&self) -> &Tree {
+        &self.tree
+    }
 }
 
 impl Host {
@@ -43,77 +53,19 @@ impl Host {
         fs::write(outside.join("etc/drainguard/drainguard.toml"), "# theirs\n").unwrap();
         Host {
             _dir: dir,
-            root,
+            tree: Tree::at(root),
             outside,
         }
     }
-    fn p(&self, host: &str) -> PathBuf {
-        self.root.join(host.trim_start_matches('/'))
-    }
-    fn write(&self, host: &str, text: &str, mode: u32) {
-        let p = self.p(host);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(&p, text).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
-    }
-    fn link(&self, host: &str, target: &Path) {
-        let p = self.p(host);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        symlink(target, p).unwrap();
-    }
-    fn dir(&self, host: &str) {
-        fs::create_dir_all(self.p(host)).unwrap();
-    }
-    fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_drainguard"))
-            .arg("--root")
-            .arg(&self.root)
-            .args(args)
-            .output()
-            .unwrap()
-    }
     fn outside_hash(&self) -> BTreeMap<PathBuf, String> {
-        let mut out = BTreeMap::new();
-        walk(&self.outside, &self.outside, &mut out);
-        out
+        snapshot(&self.outside)
     }
     fn root_hash(&self) -> BTreeMap<PathBuf, String> {
-        let mut out = BTreeMap::new();
-        walk(&self.root, &self.root, &mut out);
-        out
+        self.tree.snapshot()
     }
 }
 
-/// Every path with owner, type, mode, content or link target.
-fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, String>) {
-    for e in fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        let rel = p.strip_prefix(base).unwrap().to_path_buf();
-        let m = fs::symlink_metadata(&p).unwrap();
-        let desc = if m.file_type().is_symlink() {
-            format!("link -> {}", fs::read_link(&p).unwrap().display())
-        } else if m.is_dir() {
-            walk(base, &p, out);
-            format!("dir {:o}", m.permissions().mode())
-        } else {
-            format!(
-                "file {:o} {:?}",
-                m.permissions().mode(),
-                fs::read(&p).unwrap()
-            )
-        };
-        out.insert(rel, format!("{}:{} {desc}", m.uid(), m.gid()));
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use crate::support::text;
 
 const EXEC: &str = "--exec=/usr/local/bin/drainguard";
 
@@ -858,7 +810,7 @@ fn drained_root() -> Host {
 fn wait_drained(h: &Host, log_file: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_drainguard"))
         .arg("--root")
-        .arg(&h.root)
+        .arg(h.root())
         .args([
             "wait",
             "--data-path",
@@ -892,7 +844,7 @@ fn the_run_record_is_written_below_the_root_and_never_through_a_link() {
     // The record's directory linked out of the root, then the record file itself.
     fs::remove_dir_all(h.p("/var/log/drainguard")).unwrap();
     fs::create_dir_all(h.outside.join("var/log/drainguard")).unwrap();
-    h.link("/var/log/drainguard", &h.outside.join("var/log/drainguard"));
+    h.link("/var/log/drainguard", h.outside.join("var/log/drainguard"));
     let outside = h.outside_hash();
     let out = wait_drained(&h, "/var/log/drainguard/drainguard.log");
     assert_eq!(
@@ -903,7 +855,7 @@ fn the_run_record_is_written_below_the_root_and_never_through_a_link() {
     );
     assert!(text(&out).contains("a symbolic link"), "{}", text(&out));
     fs::remove_file(h.p("/var/log/drainguard")).unwrap();
-    h.link("/var/log/drainguard.log", &h.outside.join("etc/passwd"));
+    h.link("/var/log/drainguard.log", h.outside.join("etc/passwd"));
     let out = wait_drained(&h, "/var/log/drainguard.log");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
@@ -945,7 +897,7 @@ fn a_fifo_as_the_shippers_init_script_does_not_hang_install() {
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
     let mut child = Command::new(env!("CARGO_BIN_EXE_drainguard"))
         .arg("--root")
-        .arg(&h.root)
+        .arg(h.root())
         .args([
             "install",
             "--init",

@@ -5,7 +5,7 @@
 //! The Filebeat stores are written in Filebeat's exact formats (src/testkit) with no
 //! `filebeat.inputs` known (`--data-path` alone), so the store is the only evidence there is.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;

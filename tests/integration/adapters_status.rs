@@ -2,7 +2,7 @@
 //! in its exact schema) and its config, a real log file, and Fluent Bit's storage API faked on
 //! 127.0.0.1. The offsets alone prove only "read": the verdict follows the API.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! The outcome of a `wait` survives what happens around it (stdout closed, SIGHUP, SIGQUIT),
 //! and errors say what is really wrong, once, without echoing megabytes of input.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;

@@ -6,7 +6,7 @@
 //! Needs `rsyslogd` (Debian package `rsyslog`; .ci/run installs it). With CI set, a missing
 //! rsyslogd fails the tests; elsewhere they are skipped with a message.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};

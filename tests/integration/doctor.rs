@@ -4,44 +4,14 @@
 //! hook beside drainguard's), unit binaries that are missing, stop timeouts systemd ignores.
 
 use std::fs;
-use std::os::unix::fs::{symlink, PermissionsExt};
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::os::unix::fs::PermissionsExt;
 
 use drainguard::testkit;
 
-/// A fixture root.
-struct Tree(tempfile::TempDir);
+use crate::support::text;
+use crate::support::tree::Tree;
 
 impl Tree {
-    fn new() -> Tree {
-        Tree(tempfile::tempdir().unwrap())
-    }
-    fn p(&self, host: &str) -> PathBuf {
-        self.0.path().join(host.trim_start_matches('/'))
-    }
-    fn write(&self, host: &str, text: &str, mode: u32) {
-        let p = self.p(host);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(&p, text).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
-    }
-    fn link(&self, host: &str, target: &str) {
-        let p = self.p(host);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        symlink(target, p).unwrap();
-    }
-    fn dir(&self, host: &str) {
-        fs::create_dir_all(self.p(host)).unwrap();
-    }
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_drainguard"))
-            .arg("--root")
-            .arg(self.0.path())
-            .args(args)
-            .output()
-            .unwrap()
-    }
     /// `doctor --json` with `extra`: the whole document.
     fn doctor(&self, extra: &[&str]) -> (Option<i32>, serde_json::Value) {
         let mut args = vec!["doctor", "--json"];
@@ -51,15 +21,6 @@ impl Tree {
             serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
         (out.status.code(), v)
     }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// `(id, problem, fix)` of every finding of a doctor document.
@@ -306,13 +267,13 @@ fn note_chkconfig() -> Tree {
         for l in [0, 1, 6] {
             t.link(
                 &format!("/etc/rc.d/rc{l}.d/K{k}{name}"),
-                &format!("../init.d/{name}"),
+                format!("../init.d/{name}"),
             );
         }
         for l in 2..=5 {
             t.link(
                 &format!("/etc/rc.d/rc{l}.d/S{s}{name}"),
-                &format!("../init.d/{name}"),
+                format!("../init.d/{name}"),
             );
         }
     }

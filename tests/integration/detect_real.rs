@@ -8,7 +8,7 @@
 //! unpacked with `dpkg-deb -x` (the package conflicts with rsyslog, which other tests need;
 //! .ci/run unpacks it). With CI set, a missing one fails the test; elsewhere it is skipped.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -21,14 +21,7 @@ use std::time::Duration;
 
 use support::{drainguard, eventually, Proc};
 
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use crate::support::text;
 
 fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))

@@ -1,7 +1,7 @@
 //! Format tests of the non-Filebeat adapters, from stores written in each shipper's exact
 //! on-disk format (src/testkit/<shipper>.rs), including each shipper's known traps.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

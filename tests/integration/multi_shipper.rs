@@ -1,7 +1,7 @@
 //! Several shippers on one host: `status` finds every one in its usual place (here below
 //! `--root`), reports them in one table with one verdict, and `--shipper` picks some.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

@@ -2,9 +2,9 @@
 //! write, create, truncate, rename, remove or lock anything under the shipper's store
 //! directories or its log directories, while a live writer (where the shipper has one: the
 //! Fluent Bit WAL, memlog appends, rewritten checkpoints) keeps changing the store.
-//! (rsyslog: tests/rsyslog_real.rs, against a real rsyslogd.)
+//! (rsyslog: tests/integration/rsyslog_real.rs, against a real rsyslogd.)
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! it is, never block (a FIFO's `open()` waits for a writer forever) nor read without bound.
 //! The limits are bounds against hangs, not performance figures.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::ExitStatusExt;

@@ -159,7 +159,10 @@ pub fn fake_http_counted(
     });
     (port, served)
 }
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod strace;
+pub mod tree;
 
 /// Spawns `c` with stdout piped and its stderr lines sent to the returned channel, so a test
 /// can follow a running `wait` line by line.
@@ -198,4 +201,14 @@ pub fn until(rx: &std::sync::mpsc::Receiver<String>, what: &str) -> Vec<String> 
             Err(_) => panic!("no stderr line with {what:?}; saw:\n{}", seen.join("\n")),
         }
     }
+}
+
+/// A finished command's exit code, stdout and stderr, for assertion messages.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
