@@ -214,6 +214,11 @@ impl SourceArgs {
                         tracing::debug!("rsyslog runs but tails no file and forwards nothing");
                         continue;
                     }
+                    if kind == ShipperKind::DatadogAgent && adapters::datadog::ships_nothing(&o) {
+                        // A metrics-only agent: logs_enabled is off and it never wrote a registry.
+                        tracing::debug!("the datadog agent runs with logs_enabled off");
+                        continue;
+                    }
                     if !procs.is_empty() {
                         let why = no_store_why(kind, &o);
                         for r in &procs {

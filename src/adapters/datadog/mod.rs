@@ -60,12 +60,15 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
     if cfg.source.is_none() && opts.data_path.is_none() && !registry.exists() {
         return Ok(Vec::new());
     }
+    if logs_off(&cfg, opts, &registry) {
+        return Ok(Vec::new());
+    }
     let inputs = config::inputs(&opts.root, &cfg.confd)?;
     let mut notes = Vec::new();
     if cfg.source.is_some() && !cfg.logs_enabled {
         notes.push(
-            "logs_enabled is not true in datadog.yaml: the agent collects no logs (unless \
-             DD_LOGS_ENABLED is set in its environment)"
+            "logs_enabled is not true in datadog.yaml, yet a registry exists: the agent \
+             collected logs (DD_LOGS_ENABLED in its environment?)"
                 .to_string(),
         );
     }
@@ -91,6 +94,26 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         ),
         cfg,
     })])
+}
+
+/// `datadog.yaml` leaves `logs_enabled` off and no registry was ever written: a metrics-only
+/// agent, which ships no log file (`DD_LOGS_ENABLED` in its environment is not read).
+fn logs_off(cfg: &Config, opts: &SourceOptions, registry: &std::path::Path) -> bool {
+    cfg.source.is_some()
+        && !cfg.logs_enabled
+        && opts.store.is_none()
+        && opts.data_path.is_none()
+        && !registry.exists()
+}
+
+/// True when the agent configured by `opts` collects no logs (see [`open`]): a running one
+/// is left out, not reported as a store drainguard cannot find.
+pub fn ships_nothing(opts: &SourceOptions) -> bool {
+    let Ok(cfg) = config::load(&opts.root, opts.config.as_deref()) else {
+        return false;
+    };
+    let registry = opts.root.host_to_local(&cfg.run_path.join("registry.json"));
+    logs_off(&cfg, opts, &registry)
 }
 
 /// Reads the registry; remembers across reads which inode each path named (abandoned bytes).

@@ -231,6 +231,35 @@ fn payloads_the_intake_refused_make_it_unconfirmed() {
 }
 
 #[test]
+fn a_metrics_only_agent_ships_no_log_file() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("datadog.yaml"),
+        "api_key: x\nlogs_enabled: false\n",
+    )
+    .unwrap();
+    let opts = SourceOptions {
+        config: Some(d.path().join("datadog.yaml")),
+        ..Default::default()
+    };
+    assert!(open(&opts).unwrap().is_empty());
+    assert!(ships_nothing(&opts));
+    // Logs on: its store, not written yet, is reported (nothing recorded).
+    std::fs::write(
+        d.path().join("datadog.yaml"),
+        "api_key: x\nlogs_enabled: true\n",
+    )
+    .unwrap();
+    assert!(!ships_nothing(&opts));
+    let s = open(&opts).unwrap().pop().unwrap().read().unwrap();
+    assert!(
+        s.notes.iter().any(|n| n.contains("does not exist yet")),
+        "{:?}",
+        s.notes
+    );
+}
+
+#[test]
 fn no_config_and_no_registry_is_no_agent() {
     let d = tempfile::tempdir().unwrap();
     let opts = SourceOptions {
