@@ -1813,6 +1813,39 @@ fn cloudwatch_torn_and_colliding_state_is_unconfirmed_never_drained() {
     );
 }
 
+/// `wait` while the file rotates: the agent deletes the state file, a new file at the path is
+/// read and recorded in full, and the old file's 7 unrecorded bytes are abandoned. The wait
+/// must not release with "drained".
+#[test]
+fn cloudwatch_rotation_during_wait_never_releases_as_drained() {
+    let cw = Cw::new(&[("app.log", false)]);
+    let app = cw.log("app.log");
+    std::fs::write(&app, "abc\n012345\n").unwrap();
+    testkit::cloudwatch::write(&cw.state(), &app, &testkit::cloudwatch::single(4, &app)).unwrap();
+    let mut c = support::drainguard();
+    c.args(["wait", "--shipper", "amazon-cloudwatch-agent", "--config"])
+        .arg(cw.conf())
+        .args(["--no-log-file", "--interval", "100ms", "--deadline", "3s"])
+        .args(["--shipper-pid", &std::process::id().to_string()]);
+    let (child, rx) = support::spawn_streaming(c);
+    support::until(&rx, "waiting for the shippers to deliver");
+    std::fs::rename(&app, cw.log("app.log.1")).unwrap();
+    std::fs::remove_file(testkit::cloudwatch::state_path(&cw.state(), &app)).unwrap();
+    std::fs::write(&app, "new\n").unwrap();
+    testkit::cloudwatch::write(&cw.state(), &app, &testkit::cloudwatch::single(4, &app)).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("app.log.1") && text.contains("abandoned"),
+        "the report names the abandoned file: {text}"
+    );
+}
+
 #[test]
 fn cloudwatch_corrupt_state_names_file_line_and_byte() {
     let cw = Cw::new(&[("app.log", false)]);

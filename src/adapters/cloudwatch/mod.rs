@@ -222,8 +222,9 @@ impl StoreReader for CloudwatchReader {
             ShipperKind::CloudwatchAgent,
             "on rotation the agent deletes the path's state file, reads the old file to its end \
              and records none of it (its state is keyed by path only)",
-            "check the log group for the file's last lines; rotate with copytruncate or name \
-             rotated files so they stay out of file_path, and drain before rotating",
+            "check the log group for the file's last lines; drain before rotating, or let \
+             file_path match the rotated names too (app.log*) with publish_multi_logs = true so \
+             a rotated file gets a state file of its own",
         ));
         snap.queues.push(self.log.signal());
         Ok(snap)
