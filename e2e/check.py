@@ -73,6 +73,22 @@ elif scenario == "systemd-deadline":
         problems.append("the deadline report does not name the unshipped file")
     if final is None:
         problems.append("the shutdown did not complete after the deadline")
+elif scenario == "systemd-last-drain":
+    if idx(r"drainguard wait: deadline passed") is None:
+        problems.append("no 'deadline passed' report on the console")
+    if idx(r"DGTEST exporter unit: active") is None:
+        problems.append("drainguard-exporter.service was not active")
+    if idx(r"DGTEST exporter: Content-Type: text/plain; version=0\.0\.4; charset=utf-8") is None:
+        problems.append("the exporter did not answer with the 0.0.4 Content-Type")
+    if idx(r'DGTEST exporter: drainguard_backlog_bytes\{shipper="filebeat"') is None:
+        problems.append("the exporter served no filebeat backlog")
+    if idx(r'DGTEST last drain: drainguard_last_drain_outcome\{outcome="deadline"\} 1') is None:
+        problems.append("after the drain, the metrics do not report the outcome 'deadline'")
+    m = idx(r"DGTEST last drain: drainguard_last_drain_unshipped_bytes [1-9]")
+    if m is None:
+        problems.append("after the drain, the metrics do not report unshipped bytes")
+    if final is None:
+        problems.append("the shutdown did not complete after the deadline")
 else:  # drained / reboot: nothing lost, right order
     if not complete:
         missing = (total or 0) - len(received)

@@ -13,7 +13,7 @@ cache_root=${DG_E2E_CACHE:-/var/cache/drainguard-e2e}
 timeout_s=${DG_E2E_TIMEOUT:-900}
 logs=$here/logs
 
-ALL="systemd-drained systemd-package systemd-negative systemd-pitfall-not-started systemd-pitfall-timeout systemd-deadline systemd-reboot sysv-drained sysv-negative sysv-reboot"
+ALL="systemd-drained systemd-package systemd-negative systemd-pitfall-not-started systemd-pitfall-timeout systemd-deadline systemd-reboot sysv-drained sysv-negative sysv-reboot systemd-last-drain"
 
 die() { echo "e2e: $*" >&2; exit 2; }
 for tool in qemu-system-x86_64 debootstrap mkfs.ext4 busybox depmod cpio python3 timeout; do

@@ -13,11 +13,11 @@ use serde::Serialize;
 
 use crate::fingerprint::FingerprintSpec;
 
-/// The shippers drainguard knows: the ones it reads, then (skipped as values of `--shipper`)
-/// the ones it only recognises running ([`crate::adapters::known`]), so that a running one it
-/// cannot read is reported as unconfirmed, never as "nothing to drain".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
+/// The shippers drainguard knows: the ones it reads, then the ones it only recognises
+/// running, so that a running one it cannot read is reported as unconfirmed, never as
+/// "nothing to drain". Only an identity: everything about a shipper (its name, whether it is
+/// read, how) is its descriptor, [`crate::adapters::info`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ShipperKind {
     Filebeat,
     FluentBit,
@@ -27,74 +27,51 @@ pub enum ShipperKind {
     Fluentd,
     Rsyslog,
     Logstash,
-    #[value(skip)]
     SyslogNg,
-    #[value(skip)]
     Otelcol,
-    #[value(name = "amazon-cloudwatch-agent")]
-    #[serde(rename = "amazon-cloudwatch-agent")]
     CloudwatchAgent,
-    DatadogAgent,
-    #[value(skip)]
     Awslogs,
-    #[value(skip)]
+    DatadogAgent,
     ElasticAgent,
-    #[value(skip)]
     Nxlog,
-    #[value(skip)]
     Splunk,
 }
 
 impl ShipperKind {
-    /// The name used in reports, flags and configuration (`fluent-bit`, `filebeat`, ...).
+    /// Its descriptor.
+    pub fn info(self) -> &'static crate::adapters::ShipperInfo {
+        crate::adapters::info(self)
+    }
+
+    /// The name used in reports, flags, configuration and JSON (`fluent-bit`, `filebeat`, ...).
     pub fn name(self) -> &'static str {
-        match self {
-            ShipperKind::Filebeat => "filebeat",
-            ShipperKind::FluentBit => "fluent-bit",
-            ShipperKind::Vector => "vector",
-            ShipperKind::Promtail => "promtail",
-            ShipperKind::Alloy => "alloy",
-            ShipperKind::Fluentd => "fluentd",
-            ShipperKind::Rsyslog => "rsyslog",
-            ShipperKind::Logstash => "logstash",
-            ShipperKind::SyslogNg => "syslog-ng",
-            ShipperKind::Otelcol => "otelcol",
-            ShipperKind::CloudwatchAgent => "amazon-cloudwatch-agent",
-            ShipperKind::Awslogs => "awslogs",
-            ShipperKind::DatadogAgent => "datadog-agent",
-            ShipperKind::ElasticAgent => "elastic-agent",
-            ShipperKind::Nxlog => "nxlog",
-            ShipperKind::Splunk => "splunk",
-        }
+        self.info().name
     }
 
     /// True when drainguard reads this shipper's progress (it can be named with `--shipper`).
     pub fn supported(self) -> bool {
-        use clap::ValueEnum;
-        ShipperKind::value_variants().contains(&self)
+        self.info().supported()
     }
 
     /// The shippers drainguard reads, in report order.
-    pub fn all_supported() -> &'static [ShipperKind] {
-        use clap::ValueEnum;
-        ShipperKind::value_variants()
+    pub fn all_supported() -> Vec<ShipperKind> {
+        crate::adapters::supported().map(|i| i.kind).collect()
     }
 
     /// A supported shipper by name (`--shipper`, the settings file), case-insensitively.
     /// The error lists the supported names, and says so when the name is a shipper that
     /// drainguard recognises but cannot read yet.
     pub fn parse_supported(s: &str) -> Result<ShipperKind, String> {
-        use clap::ValueEnum;
-        if let Ok(k) = ShipperKind::from_str(s, true) {
-            return Ok(k);
+        if let Some(i) = crate::adapters::supported().find(|i| i.name.eq_ignore_ascii_case(s)) {
+            return Ok(i.kind);
         }
-        let names: Vec<&str> = Self::all_supported().iter().map(|k| k.name()).collect();
-        let known = crate::adapters::known::by_name(s).filter(|k| !k.kind.supported());
+        let names: Vec<&str> = crate::adapters::supported().map(|i| i.name).collect();
+        let known = crate::adapters::by_name(s).filter(|i| !i.supported());
         Err(match known {
-            Some(k) => format!(
+            Some(i) => format!(
                 "{s:?} is {}, which drainguard recognises but cannot read yet (a running one makes \
                  the verdict unconfirmed); supported shippers: {}",
-                k.kind.name(),
+                i.name,
                 names.join(", ")
             ),
             None => format!(
@@ -103,43 +80,30 @@ impl ShipperKind {
             ),
         })
     }
+
+    /// The shipper's default maximum line length in bytes, `None` when it has none
+    /// ([`crate::adapters::ShipperInfo::max_line_bytes`]).
+    pub fn default_max_line_bytes(self) -> Option<u64> {
+        self.info().max_line_bytes
+    }
 }
 
-impl ShipperKind {
-    /// The shipper's default maximum line length in bytes, `None` when it has none. A line
-    /// longer than this ships only once its newline arrives (then truncated or skipped), so
-    /// drainguard never looks further for one (docs/wait.md, "Long lines").
-    pub fn default_max_line_bytes(self) -> Option<u64> {
-        match self {
-            // Filebeat log input `max_bytes`, filestream `message_max_bytes`: 10 MiB.
-            ShipperKind::Filebeat => Some(10 * 1024 * 1024),
-            // Fluent Bit tail `Buffer_Max_Size`: 32k; a longer line stops the file being
-            // tailed unless `Skip_Long_Lines On`.
-            ShipperKind::FluentBit => Some(32 * 1024),
-            // Vector file source `max_line_bytes`: 102400; longer lines are discarded.
-            ShipperKind::Vector => Some(102_400),
-            // Promtail/Alloy `limits_config.max_line_size` 0 (off), Fluentd in_tail
-            // `max_line_size` nil, rsyslog imfile `trimLineOverBytes` 0, Logstash file input
-            // (no limit): each buffers until the newline.
-            ShipperKind::Promtail
-            | ShipperKind::Alloy
-            | ShipperKind::Fluentd
-            | ShipperKind::Rsyslog
-            | ShipperKind::Logstash => None,
-            // CloudWatch agent: the tailer reads up to the newline whatever the length
-            // (`max_event_size` truncates the event, not the read).
-            ShipperKind::CloudwatchAgent => None,
-            // Datadog Agent `logs_config.max_message_size_bytes` (256000): a longer line is
-            // sent in truncated pieces, its newline not awaited.
-            ShipperKind::DatadogAgent => Some(256_000),
-            // Not read: no line is looked at.
-            ShipperKind::SyslogNg
-            | ShipperKind::Otelcol
-            | ShipperKind::Awslogs
-            | ShipperKind::ElasticAgent
-            | ShipperKind::Nxlog
-            | ShipperKind::Splunk => None,
-        }
+/// `--shipper` values where clap lists them (`install`): the supported shippers' names.
+impl clap::ValueEnum for ShipperKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        static SUPPORTED: std::sync::OnceLock<Vec<ShipperKind>> = std::sync::OnceLock::new();
+        SUPPORTED.get_or_init(ShipperKind::all_supported)
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        self.supported()
+            .then(|| clap::builder::PossibleValue::new(self.name()))
+    }
+}
+
+impl Serialize for ShipperKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
     }
 }
 

@@ -20,14 +20,10 @@ use std::path::{Path, PathBuf};
 
 use crate::cursor::ShipperKind;
 
-/// How many directory levels `**` may stand for, per shipper.
+/// How many directory levels `**` may stand for, per shipper
+/// ([`crate::adapters::ShipperInfo::glob_depth`]).
 pub fn recursive_depth(shipper: ShipperKind) -> usize {
-    match shipper {
-        // Filebeat's `recursive_glob`: `**` becomes 8 levels of `*`.
-        ShipperKind::Filebeat => 8,
-        // The others have no documented bound (or no `**` at all): a generous one.
-        _ => 32,
-    }
+    shipper.info().glob_depth
 }
 
 /// The paths matching `pattern` (absolute or relative; `**` standing for 0 to `max_depth`

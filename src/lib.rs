@@ -21,11 +21,14 @@ pub mod exit;
 pub mod fingerprint;
 pub mod glob_walk;
 pub mod install;
+pub mod metrics;
 pub mod parsers;
 pub mod process;
 pub mod report;
 pub mod root;
 pub mod safe_read;
 pub mod settings;
+pub mod sources;
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod wait;

@@ -31,7 +31,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    match drainguard::cmd::run(cli) {
+    // The process's one stop flag: the commands that drain catch the termination signals on
+    // it, and everything that waits watches it.
+    let stop = drainguard::wait::StopFlag::new();
+    match cli.run(&stop) {
         Ok(exit) => exit.into(),
         Err(e) => {
             let e: &(dyn std::error::Error + 'static) = e.as_ref();

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cursor::{OffsetMeaning, QueueSignal, QueueState, ShipperKind, StoreSnapshot};
 use crate::error::StoreError;
+use crate::root::Root;
 use crate::safe_read::{self, Limit};
 
 use super::SourceOptions;
@@ -78,22 +79,74 @@ pub fn unassessable(shipper: ShipperKind, config: &Path, what: &str, why: &str) 
     snap
 }
 
-/// The snapshot of a store the shipper has not written yet (`store`; `shown` is how the host
-/// names it): no cursor, so every file of the store's inputs is untracked, and a note saying
-/// why (`writer`: who creates it and when) and for what (`what`).
+/// Where one store's progress is recorded, as an adapter finds it. Every adapter opens its
+/// stores through the same cascade:
+///
+/// 1. named by the user (`--store`, the settings file): it must exist, else an error
+///    ([`locate`]);
+/// 2. from the shipper's config: [`Store::configured`], unknown (the verdict "unconfirmed",
+///    saying why) when the path holds a variable only the shipper can expand;
+/// 3. a default location: the first that exists ([`locate`]); none is fine (the shipper is
+///    not on this host);
+/// 4. a store the shipper has not written yet reads as nothing recorded, so every file of its
+///    inputs is behind ([`not_written_yet`]).
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// A file (or directory) the shipper writes, local path.
+    File(PathBuf),
+    /// Nowhere drainguard can read; the config file stands in as the store's name.
+    Unknown { config: PathBuf, why: String },
+}
+
+impl Store {
+    /// The store a shipper's `config` names at `path` (a host path, mapped under `root`):
+    /// unknown, saying `why(path)`, when it holds a variable only the shipper can expand.
+    pub fn configured(
+        root: &Root,
+        path: &Path,
+        config: &Path,
+        why: impl FnOnce(&str) -> String,
+    ) -> Store {
+        let text = path.to_string_lossy();
+        if unexpanded(&text) {
+            Store::unknown(config, why(&text))
+        } else {
+            Store::File(root.host_to_local(path))
+        }
+    }
+
+    /// A store drainguard cannot read, named by `config`, saying why.
+    pub fn unknown(config: &Path, why: String) -> Store {
+        Store::Unknown {
+            config: config.to_path_buf(),
+            why,
+        }
+    }
+
+    /// The directory whose changes mean the store changed (none for an unknown store).
+    pub fn parent_dir(&self) -> Vec<PathBuf> {
+        match self {
+            Store::File(p) => parent_dir(p),
+            Store::Unknown { .. } => Vec::new(),
+        }
+    }
+}
+
+/// The snapshot of a store the shipper has not written yet: `empty` (what the store reads as
+/// when it records nothing: no cursor, so every file of its inputs is untracked), with a
+/// note naming it as the host does (`shown`), who creates it and when (`writer`), and for what
+/// (`what`). The one way every adapter says "not written yet".
 pub fn not_written_yet(
-    shipper: ShipperKind,
-    (store, shown): (&Path, &Path),
-    (format, meaning): (&str, OffsetMeaning),
+    mut empty: StoreSnapshot,
+    shown: &Path,
     writer: &str,
     what: &str,
 ) -> StoreSnapshot {
-    let mut snap = snapshot(shipper, store, format, meaning);
-    snap.notes.push(format!(
+    empty.notes.push(format!(
         "{} does not exist yet ({writer}): nothing of {what} is recorded as read",
         shown.display()
     ));
-    snap
+    empty
 }
 
 /// True when a configured path holds a variable only the shipper can expand (`${VAR}`,

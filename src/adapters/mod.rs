@@ -13,10 +13,11 @@ pub mod datadog;
 pub mod fluentbit;
 pub mod fluentd;
 pub mod http;
-pub mod known;
 pub mod logstash;
 pub mod promtail;
+pub mod recognised;
 pub mod rsyslog;
+pub mod shipper;
 pub mod sniff;
 pub mod unreadable;
 pub mod vector;
@@ -24,6 +25,54 @@ pub mod vector_buffer;
 
 use crate::cursor::{ShipperKind, StoreSnapshot};
 use crate::error::StoreError;
+
+pub use shipper::{Access, ShipperInfo};
+
+/// Every shipper drainguard knows, supported ones first (report order): the one list that
+/// enumerates shippers. Everything else (process recognition, service names, source
+/// selection, `--shipper` names, help and error texts) reads it.
+pub static ALL: &[&ShipperInfo] = &[
+    &filebeat::INFO,
+    &fluentbit::INFO,
+    &vector::INFO,
+    &promtail::INFO,
+    &promtail::ALLOY,
+    &fluentd::INFO,
+    &rsyslog::INFO,
+    &logstash::INFO,
+    &cloudwatch::INFO,
+    &datadog::INFO,
+    &recognised::SYSLOG_NG,
+    &recognised::OTELCOL,
+    &recognised::AWSLOGS,
+    &recognised::ELASTIC_AGENT,
+    &recognised::NXLOG,
+    &recognised::SPLUNK,
+];
+
+/// The shipper assumed when paths are given (`--config`, `--data-path`, `--registry`) and
+/// no shipper is named.
+pub static DEFAULT_SHIPPER: &ShipperInfo = &filebeat::INFO;
+
+/// The descriptor of `kind`.
+pub fn info(kind: ShipperKind) -> &'static ShipperInfo {
+    ALL.iter()
+        .copied()
+        .find(|i| i.kind == kind)
+        .expect("every shipper kind has an entry in adapters::ALL")
+}
+
+/// The shipper named `name` (its name or an alias, case-insensitively).
+pub fn by_name(name: &str) -> Option<&'static ShipperInfo> {
+    ALL.iter().copied().find(|i| {
+        i.name.eq_ignore_ascii_case(name) || i.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+    })
+}
+
+/// The shippers drainguard reads, in report order.
+pub fn supported() -> impl Iterator<Item = &'static ShipperInfo> {
+    ALL.iter().copied().filter(|i| i.supported())
+}
 
 /// A shipper's store, opened for repeated reads.
 ///
@@ -52,33 +101,29 @@ pub struct SourceOptions {
     pub store: Option<PathBuf>,
     /// The shipper's settings directory (Logstash `--path.settings`: its `logstash.yml`).
     pub settings_dir: Option<PathBuf>,
+    /// The client the readers ask monitoring APIs with (one round of reads asks each URL
+    /// once: [`http::Http::round`]).
+    pub http: http::Http,
 }
 
 /// The stores of one shipper: one reader per progress store (a shipper with several inputs,
 /// sources or pos files has several), each assessed on its own.
 pub type Readers = Vec<Box<dyn StoreReader>>;
 
+/// The first supported shippers' names, for messages that give examples
+/// (`filebeat, fluent-bit, vector ...`).
+pub fn example_names() -> String {
+    let first: Vec<&str> = supported().take(3).map(|i| i.name).collect();
+    format!("{} ...", first.join(", "))
+}
+
 /// Opens `kind`'s stores. Empty when the shipper is not present on this host (no config,
-/// no store in its usual locations) and nothing was asked for explicitly; an explicitly named
-/// store or config that cannot be read is an error.
+/// no store in its usual locations) and nothing was asked for explicitly, or when drainguard
+/// only recognises it running; an explicitly named store or config that cannot be read is an
+/// error.
 pub fn open(kind: ShipperKind, opts: &SourceOptions) -> Result<Readers, StoreError> {
-    match kind {
-        ShipperKind::Filebeat => filebeat::open(opts),
-        ShipperKind::FluentBit => fluentbit::open(opts),
-        ShipperKind::Vector => vector::open(opts),
-        ShipperKind::Promtail => promtail::open_promtail(opts),
-        ShipperKind::Alloy => promtail::open_alloy(opts),
-        ShipperKind::Fluentd => fluentd::open(opts),
-        ShipperKind::Rsyslog => rsyslog::open(opts),
-        ShipperKind::Logstash => logstash::open(opts),
-        ShipperKind::CloudwatchAgent => cloudwatch::open(opts),
-        ShipperKind::DatadogAgent => datadog::open(opts),
-        // Recognised running only (see `known`): no store drainguard can read.
-        ShipperKind::SyslogNg
-        | ShipperKind::Otelcol
-        | ShipperKind::Awslogs
-        | ShipperKind::ElasticAgent
-        | ShipperKind::Nxlog
-        | ShipperKind::Splunk => Ok(Vec::new()),
+    match info(kind).access {
+        Access::Reads { open, .. } => open(opts),
+        Access::RecognisedOnly { .. } => Ok(Vec::new()),
     }
 }

@@ -15,7 +15,55 @@ use crate::cursor::{
 use crate::error::{Position, StoreError};
 
 use super::common;
+use super::shipper::{flag, m, Access, ShipperInfo, Target};
 use super::{Readers, SourceOptions, StoreReader};
+
+/// Promtail.
+pub static INFO: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::Promtail,
+    name: "promtail",
+    aliases: &[],
+    processes: &[m(&["promtail"])],
+    flags: &[flag(&["-config.file", "--config.file"], Target::Config)],
+    services: &["promtail"],
+    config_paths: &["/etc/promtail/config.yml"],
+    data_paths: &[
+        "/var/log/positions.yaml",
+        "/run/promtail/positions.yaml",
+        "/tmp/positions.yaml",
+    ],
+    // `limits_config.max_line_size` 0 (off): buffers until the newline.
+    max_line_bytes: None,
+    glob_depth: 32,
+    // Promtail / Grafana Agent static mode.
+    config_syntax: Some(r"(?m)^scrape_configs:"),
+    api: None,
+    access: Access::Reads {
+        open: open_promtail,
+        idle: None,
+    },
+};
+
+/// Grafana Alloy (and Grafana Agent): Promtail's positions file under its storage path.
+pub static ALLOY: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::Alloy,
+    name: "alloy",
+    aliases: &["grafana-agent"],
+    processes: &[m(&["alloy", "grafana-agent"])],
+    flags: &[flag(&["--storage.path", "-storage.path"], Target::DataPath)],
+    services: &["alloy"],
+    config_paths: &[],
+    data_paths: &["/var/lib/alloy/data"],
+    // `limits_config.max_line_size` 0 (off): buffers until the newline.
+    max_line_bytes: None,
+    glob_depth: 32,
+    config_syntax: None,
+    api: None,
+    access: Access::Reads {
+        open: open_alloy,
+        idle: None,
+    },
+};
 
 /// Opens Promtail's positions file: `--store`, else `positions.filename` from the config,
 /// else the usual locations.
@@ -161,12 +209,12 @@ impl StoreReader for PositionsReader {
     }
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
         let mut snap = if self.may_be_missing && !self.path.exists() {
-            let mut snap = parse(self.kind, &self.path, b"positions: {}\n")?;
-            snap.notes.push(format!(
-                "{} does not exist yet: Promtail has recorded no position",
-                self.shown.display()
-            ));
-            snap
+            common::not_written_yet(
+                parse(self.kind, &self.path, b"positions: {}\n")?,
+                &self.shown,
+                &format!("{} writes it at its first sync of positions", self.kind),
+                "the files it tails",
+            )
         } else {
             parse(self.kind, &self.path, &common::read_bytes(&self.path)?)?
         };

@@ -18,7 +18,32 @@ use crate::fingerprint::FingerprintSpec;
 use crate::safe_read::{self, Limit};
 
 use super::common;
+use super::shipper::{getopt, m, Access, ShipperInfo, Target};
 use super::{Readers, SourceOptions, StoreReader};
+
+/// rsyslog.
+pub static INFO: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::Rsyslog,
+    name: "rsyslog",
+    aliases: &["rsyslogd"],
+    processes: &[m(&["rsyslogd"])],
+    flags: &[getopt(&["-f"], Target::Config)],
+    services: &["rsyslog"],
+    config_paths: &["/etc/rsyslog.conf"],
+    data_paths: &["/var/spool/rsyslog", "/var/lib/rsyslog"],
+    // imfile `trimLineOverBytes` 0: buffers until the newline.
+    max_line_bytes: None,
+    glob_depth: 32,
+    // RainerScript statements or legacy `$ModLoad`.
+    config_syntax: Some(
+        r#"(?mi)^\s*(module|input|action|global)\s*\(\s*(load|type|workdirectory)\s*=|^\s*\$(ModLoad|WorkDirectory|InputFileName)\b"#,
+    ),
+    api: None,
+    access: Access::Reads {
+        open,
+        idle: Some(ships_nothing),
+    },
+};
 
 /// Debian's and RHEL's work directories.
 pub const DEFAULT_WORK_DIRS: [&str; 2] = ["/var/spool/rsyslog", "/var/lib/rsyslog"];

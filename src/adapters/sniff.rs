@@ -10,65 +10,17 @@ use crate::cursor::ShipperKind;
 /// How much of a config is looked at.
 pub const SNIFF_LIMIT: u64 = 64 * 1024;
 
-/// The shipper whose config `text` looks like, when its syntax says so unambiguously.
+/// The shipper whose config `text` looks like, when its syntax says so unambiguously: the
+/// first of [`super::ALL`] whose [`config_syntax`](super::ShipperInfo::config_syntax) matches.
 pub fn looks_like(text: &str) -> Option<ShipperKind> {
     static RULES: OnceLock<Vec<(ShipperKind, Regex)>> = OnceLock::new();
     let rules = RULES.get_or_init(|| {
-        [
-            // syslog-ng: `@version: 4.2`, `source s_app { file(...); };`
-            (
-                ShipperKind::SyslogNg,
-                r"(?m)^\s*@version\s*:|^\s*(source|destination|log)\s+[A-Za-z_][\w-]*\s*\{",
-            ),
-            // rsyslog: RainerScript statements or legacy `$ModLoad`.
-            (
-                ShipperKind::Rsyslog,
-                r#"(?mi)^\s*(module|input|action|global)\s*\(\s*(load|type|workdirectory)\s*=|^\s*\$(ModLoad|WorkDirectory|InputFileName)\b"#,
-            ),
-            // Fluent Bit classic mode sections.
-            (
-                ShipperKind::FluentBit,
-                r"(?mi)^\s*\[(INPUT|OUTPUT|SERVICE|FILTER)\]\s*$",
-            ),
-            // Fluentd directives.
-            (
-                ShipperKind::Fluentd,
-                r"(?m)^\s*<(source|match\s+[^>]*|system)>\s*$",
-            ),
-            // Logstash pipeline blocks.
-            (ShipperKind::Logstash, r"(?m)^\s*(input|filter|output)\s*\{"),
-            // Vector: TOML tables or YAML top-level keys.
-            (
-                ShipperKind::Vector,
-                r"(?m)^\[(sources|sinks|transforms)\.[^\]]+\]|^(sources|sinks):\s*$",
-            ),
-            // Promtail / Grafana Agent static mode.
-            (ShipperKind::Promtail, r"(?m)^scrape_configs:"),
-            // Filebeat.
-            (
-                ShipperKind::Filebeat,
-                r"(?m)^filebeat(\.inputs|\.prospectors|\.config|\.autodiscover)?\s*:",
-            ),
-            // OpenTelemetry Collector.
-            (ShipperKind::Otelcol, r"(?m)^receivers:\s*$"),
-            // CloudWatch agent: its generated TOML.
-            (
-                ShipperKind::CloudwatchAgent,
-                r"(?m)^\s*\[\[inputs\.logfile\]\]|^\s*file_state_folder\s*=",
-            ),
-            // Datadog Agent: datadog.yaml.
-            (ShipperKind::DatadogAgent, r"(?m)^(logs_enabled|api_key|dd_url)\s*:"),
-        ]
-        .into_iter()
-        .map(|(k, r)| (k, Regex::new(r).expect("sniff patterns are valid")))
-        .collect()
+        super::ALL
+            .iter()
+            .filter_map(|i| Some((i.kind, i.config_syntax?)))
+            .map(|(k, r)| (k, Regex::new(r).expect("config_syntax patterns are valid")))
+            .collect()
     });
-    // A Fluent Bit YAML config: `pipeline:` with `inputs:` under it.
-    let fluent_bit_yaml = text.lines().any(|l| l.starts_with("pipeline:"))
-        && text.lines().any(|l| l.trim_start().starts_with("inputs:"));
-    if fluent_bit_yaml {
-        return Some(ShipperKind::FluentBit);
-    }
     rules
         .iter()
         .find(|(_, r)| r.is_match(text))

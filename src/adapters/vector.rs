@@ -14,7 +14,30 @@ use crate::error::StoreError;
 use crate::fingerprint::FingerprintSpec;
 
 use super::common;
+use super::shipper::{getopt, m, Access, ShipperInfo, Target};
 use super::{Readers, SourceOptions, StoreReader};
+
+/// Vector.
+pub static INFO: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::Vector,
+    name: "vector",
+    aliases: &[],
+    processes: &[m(&["vector"])],
+    flags: &[getopt(
+        &["-c", "--config", "--config-toml", "--config-yaml"],
+        Target::Config,
+    )],
+    services: &["vector"],
+    config_paths: &["/etc/vector/vector.yaml", "/etc/vector/vector.toml"],
+    data_paths: &["/var/lib/vector"],
+    // Vector file source `max_line_bytes`: 102400; longer lines are discarded.
+    max_line_bytes: Some(102_400),
+    glob_depth: 32,
+    // TOML tables or YAML top-level keys.
+    config_syntax: Some(r"(?m)^\[(sources|sinks|transforms)\.[^\]]+\]|^(sources|sinks):\s*$"),
+    api: None,
+    access: Access::Reads { open, idle: None },
+};
 
 /// One `file` source of a Vector config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -364,34 +387,36 @@ impl StoreReader for VectorReader {
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
         let newer = self.path.with_file_name("checkpoints.new.json");
         let mut notes = Vec::new();
-        let mut snap =
-            match common::read_bytes(&newer).and_then(|b| parse(&newer, &b, &self.source)) {
-                Ok(mut s) => {
-                    s.notes.push(
-                        "checkpoints.new.json present and valid: preferred, as Vector does".into(),
-                    );
-                    s
+        let mut snap = match common::read_bytes(&newer)
+            .and_then(|b| parse(&newer, &b, &self.source))
+        {
+            Ok(mut s) => {
+                s.notes.push(
+                    "checkpoints.new.json present and valid: preferred, as Vector does".into(),
+                );
+                s
+            }
+            Err(e) => {
+                if !e.is_not_found() {
+                    notes.push(format!("ignored interrupted {}: {e}", newer.display()));
                 }
-                Err(e) => {
-                    if !e.is_not_found() {
-                        notes.push(format!("ignored interrupted {}: {e}", newer.display()));
-                    }
-                    let bytes = match common::read_bytes(&self.path) {
-                        Err(e) if e.is_not_found() && self.may_be_missing => {
-                            notes.push(format!(
-                                "{} does not exist yet: source {} has checkpointed nothing",
-                                self.path.display(),
-                                self.source.id
-                            ));
-                            br#"{"version":"1","checkpoints":[]}"#.to_vec()
-                        }
-                        other => other?,
-                    };
-                    let mut s = parse(&self.path, &bytes, &self.source)?;
-                    s.notes.extend(notes);
-                    s
-                }
-            };
+                let mut s = match common::read_bytes(&self.path) {
+                    Err(e) if e.is_not_found() && self.may_be_missing => common::not_written_yet(
+                        parse(
+                            &self.path,
+                            br#"{"version":"1","checkpoints":[]}"#,
+                            &self.source,
+                        )?,
+                        &self.path,
+                        "Vector writes it at the source's first checkpoint",
+                        &format!("source {}", self.source.id),
+                    ),
+                    other => parse(&self.path, &other?, &self.source)?,
+                };
+                s.notes.extend(notes);
+                s
+            }
+        };
         self.add_buffers(&mut snap);
         Ok(snap)
     }

@@ -3,13 +3,14 @@
 //! complete the lifecycle action (CONTINUE) whatever the drain's outcome.
 
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::asg::{heartbeat_interval, Asg, AsgError, Target};
 use super::imds::{Backoff, Imds};
 use super::lifecycle::{self, Termination};
+use crate::sources::DrainReport;
+use crate::wait::StopFlag;
 
 /// Where the instance id is.
 pub const INSTANCE_ID_PATH: &str = "/latest/meta-data/instance-id";
@@ -28,6 +29,32 @@ pub struct DrainResult {
     /// One line: bytes left, elapsed, or the error.
     pub summary: String,
     pub exit: crate::exit::Exit,
+}
+
+impl DrainResult {
+    /// The result of a drain that could not run (its sources could not be opened ...).
+    pub fn error(summary: String) -> DrainResult {
+        DrainResult {
+            outcome: "error".into(),
+            summary,
+            exit: crate::exit::Exit::Behind,
+        }
+    }
+}
+
+impl From<&DrainReport> for DrainResult {
+    /// The drain's outcome and exit; a drain that decided nothing is an error (exit 1): the
+    /// instance goes anyway, the log says why.
+    fn from(r: &DrainReport) -> DrainResult {
+        match r {
+            DrainReport::Failed(_) => DrainResult::error(r.summary()),
+            _ => DrainResult {
+                outcome: r.word().into(),
+                summary: r.summary(),
+                exit: r.exit(),
+            },
+        }
+    }
 }
 
 /// How to stop the applications before draining (they must not write while we drain).
@@ -132,10 +159,10 @@ pub fn run(
     asg: Option<&Asg>,
     drain: &mut dyn Drain,
     opts: &WatchOptions,
-    stop: &AtomicBool,
+    stop: &StopFlag,
 ) -> Option<WatchReport> {
     let instance_id = loop {
-        if stop.load(Ordering::Relaxed) {
+        if stop.is_stopped() {
             return None;
         }
         match imds.get(INSTANCE_ID_PATH) {
@@ -150,7 +177,7 @@ pub fn run(
     let mut target = asg.and_then(|a| resolve(a, imds, &instance_id, opts));
     tracing::info!(instance = %instance_id, poll_s = opts.poll.as_secs_f64(), "watching for termination");
     let termination = loop {
-        if stop.load(Ordering::Relaxed) {
+        if stop.is_stopped() {
             return None;
         }
         match lifecycle::poll(imds) {
@@ -353,9 +380,9 @@ fn complete(asg: &Asg, t: &Target, opts: &WatchOptions) -> bool {
 }
 
 /// Sleeps `d`, waking early when `stop` is raised.
-fn pause(d: Duration, stop: &AtomicBool) {
+fn pause(d: Duration, stop: &StopFlag) {
     let end = Instant::now() + d;
-    while !stop.load(Ordering::Relaxed) {
+    while !stop.is_stopped() {
         let now = Instant::now();
         if now >= end {
             return;

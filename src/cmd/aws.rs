@@ -3,18 +3,17 @@
 //! otherwise the drain's exit code (3 deadline, 4 shipper dead, 5 interrupted), or 1 when the
 //! lifecycle action could not be completed.
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
+use super::Global;
 use crate::aws::asg::Asg;
 use crate::aws::doctor::{self as aws_doctor, AwsExpect};
 use crate::aws::imds::{Imds, ImdsConfig};
 use crate::aws::watch::{self, Drain, DrainResult, StopApps, WatchOptions};
-use crate::cli::Global;
 use crate::exit::Exit;
 use crate::root::Root;
 use crate::settings::{Settings, DEFAULT_DEADLINE};
+use crate::wait::StopFlag;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum AwsCommand {
@@ -74,10 +73,10 @@ pub struct WatchArgs {
     pub wait: super::wait::Args,
 }
 
-/// Runs `aws ...`.
-pub fn run(global: &Global, cmd: AwsCommand) -> anyhow::Result<Exit> {
+/// Runs `aws ...`; `stop` is the process's stop flag.
+pub fn run(global: &Global, cmd: AwsCommand, stop: &StopFlag) -> anyhow::Result<Exit> {
     match cmd {
-        AwsCommand::Watch(args) => run_watch(global, *args),
+        AwsCommand::Watch(args) => run_watch(global, *args, stop),
     }
 }
 
@@ -89,13 +88,14 @@ fn imds(e: &Endpoints) -> Imds {
     })
 }
 
-fn run_watch(global: &Global, args: WatchArgs) -> anyhow::Result<Exit> {
+fn run_watch(global: &Global, args: WatchArgs, stop: &StopFlag) -> anyhow::Result<Exit> {
     let settings = Settings::load(&Root::new(global.root.clone()), &global.settings)?;
     let aws_settings = settings.aws.clone().unwrap_or_default();
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))?;
-    }
+    // The termination signals stop the watch before a termination, and interrupt the drain
+    // during one (the drain watches the same flag).
+    let _signals = stop
+        .catch_signals()
+        .ok_or_else(|| anyhow::anyhow!("cannot catch SIGTERM/SIGINT"))?;
     let imds = imds(&args.aws);
     let asg = match Asg::new(args.aws.asg_endpoint.as_deref()) {
         Ok(a) => Some(a),
@@ -129,8 +129,9 @@ fn run_watch(global: &Global, args: WatchArgs) -> anyhow::Result<Exit> {
     let mut drain = WaitDrain {
         global: global.clone(),
         args: Some(args.wait),
+        stop: stop.clone(),
     };
-    let Some(report) = watch::run(&imds, asg.as_ref(), &mut drain, &opts, &stop) else {
+    let Some(report) = watch::run(&imds, asg.as_ref(), &mut drain, &opts, stop) else {
         tracing::info!("stopped before any termination");
         return Ok(Exit::Ok);
     };
@@ -147,51 +148,31 @@ fn run_watch(global: &Global, args: WatchArgs) -> anyhow::Result<Exit> {
     };
     if !args.once {
         tracing::info!("idle until the system stops");
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        while !stop.is_stopped() {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
     Ok(exit)
 }
 
-/// The drain of `drainguard wait`, run by `wait`'s own command code with the deadline set.
+/// The drain of `drainguard wait` ([`super::wait::drain`]: the same sources, rules, run
+/// record and report) with the deadline set.
 struct WaitDrain {
     global: Global,
     args: Option<super::wait::Args>,
+    stop: StopFlag,
 }
 
 impl Drain for WaitDrain {
     fn drain(&mut self, deadline: Duration) -> DrainResult {
         let Some(mut args) = self.args.take() else {
-            return DrainResult {
-                outcome: "error".into(),
-                summary: "the drain already ran".into(),
-                exit: Exit::Behind,
-            };
+            return DrainResult::error("the drain already ran".into());
         };
         args.deadline = Some(deadline);
-        match super::wait::run(&self.global, args) {
-            Ok(exit) => DrainResult {
-                outcome: match exit {
-                    Exit::Ok => "drained",
-                    Exit::Deadline => "deadline",
-                    Exit::ShipperDead => "shipper-dead",
-                    Exit::Interrupted => "interrupted",
-                    Exit::Usage => "unprovable",
-                    Exit::Behind => "error",
-                }
-                .into(),
-                summary: format!(
-                    "drainguard wait exited {} (its report is above)",
-                    exit as u8
-                ),
-                exit,
-            },
-            Err(e) => DrainResult {
-                outcome: "error".into(),
-                summary: format!("{e:#}"),
-                exit: Exit::Behind,
-            },
+        // The signals are caught on the flag already (run_watch).
+        match super::wait::drain(&self.global, &args, &self.stop, false) {
+            Ok(report) => DrainResult::from(&report),
+            Err(e) => DrainResult::error(format!("{e:#}")),
         }
     }
 }

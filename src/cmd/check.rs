@@ -6,7 +6,7 @@
 //! keep the unit from running its ExecStop at shutdown).
 
 use super::source::SourceArgs;
-use crate::cli::Global;
+use super::Global;
 use crate::exit::Exit;
 
 pub fn run(global: &Global) -> anyhow::Result<Exit> {
@@ -19,7 +19,7 @@ pub fn run(global: &Global) -> anyhow::Result<Exit> {
              cannot read: see any warning above); `drainguard status` shows what is owed"
         );
     }
-    let _batch = crate::adapters::http::batch();
+    let _round = sources.http.round();
     for r in sources.readers.iter_mut() {
         match r.read() {
             Ok(snap) => {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::source::SourceArgs;
-use crate::cli::Global;
+use super::Global;
 use crate::doctor::{self, Expect, Severity};
 use crate::exit::Exit;
 use crate::install::{self, Init};
@@ -129,7 +129,7 @@ fn store_findings(global: &Global) -> Vec<doctor::Finding> {
             )]
         }
     };
-    let _batch = crate::adapters::http::batch();
+    let _round = sources.http.round();
     let mut out = Vec::new();
     for r in sources.readers.iter_mut() {
         match r.read() {

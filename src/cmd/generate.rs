@@ -5,10 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use clap::CommandFactory;
 use clap_complete::{Generator, Shell};
 
-use crate::cli::Cli;
 use crate::exit::Exit;
 use crate::install::beneath::Beneath;
 use crate::root::Root;
@@ -30,10 +28,11 @@ pub enum GenerateCommand {
     },
 }
 
-pub fn run(cmd: GenerateCommand) -> anyhow::Result<Exit> {
+/// Writes the man pages or completions of `cli` (the whole command line's definition).
+pub fn run(cmd: GenerateCommand, cli: &clap::Command) -> anyhow::Result<Exit> {
     let (dir, files) = match cmd {
-        GenerateCommand::Man { dir } => (dir, man_pages()?),
-        GenerateCommand::Completions { dir } => (dir, completions()),
+        GenerateCommand::Man { dir } => (dir, man_pages(cli)?),
+        GenerateCommand::Completions { dir } => (dir, completions(cli)),
     };
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("creating {}", crate::display::path(&dir)))?;
@@ -51,7 +50,7 @@ pub fn run(cmd: GenerateCommand) -> anyhow::Result<Exit> {
 
 /// Every man page (file name, roff text): the top page and one per visible subcommand, nested
 /// ones included (`drainguard-aws-watch.1`).
-pub fn man_pages() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+pub fn man_pages(cli: &clap::Command) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     fn walk(cmd: &clap::Command, out: &mut Vec<(String, Vec<u8>)>) -> std::io::Result<()> {
         let man = clap_mangen::Man::new(cmd.clone());
         let mut page = Vec::new();
@@ -62,7 +61,7 @@ pub fn man_pages() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
         }
         Ok(())
     }
-    let mut cmd = Cli::command().disable_help_subcommand(true);
+    let mut cmd = cli.clone().disable_help_subcommand(true);
     cmd.build();
     let mut out = Vec::new();
     walk(&cmd, &mut out).context("rendering the man pages")?;
@@ -70,65 +69,14 @@ pub fn man_pages() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
 }
 
 /// The completion scripts (file name, text) for [`SHELLS`].
-pub fn completions() -> Vec<(String, Vec<u8>)> {
+pub fn completions(cli: &clap::Command) -> Vec<(String, Vec<u8>)> {
     SHELLS
         .iter()
         .map(|&shell| {
-            let mut cmd = Cli::command();
+            let mut cmd = cli.clone();
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut cmd, "drainguard", &mut script);
             (shell.file_name("drainguard"), script)
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_man_page_per_visible_subcommand_and_none_for_generate() {
-        let names: Vec<String> = man_pages().unwrap().into_iter().map(|(n, _)| n).collect();
-        for want in [
-            "drainguard.1",
-            "drainguard-status.1",
-            "drainguard-wait.1",
-            "drainguard-install.1",
-            "drainguard-uninstall.1",
-            "drainguard-check.1",
-            "drainguard-doctor.1",
-        ] {
-            assert!(
-                names.iter().any(|n| n == want),
-                "{want} missing from {names:?}"
-            );
-        }
-        assert!(!names.iter().any(|n| n.contains("generate")), "{names:?}");
-        assert!(!names.iter().any(|n| n.contains("help")), "{names:?}");
-    }
-
-    #[test]
-    fn wait_page_documents_its_deadline_option() {
-        let pages = man_pages().unwrap();
-        let (_, wait) = pages
-            .iter()
-            .find(|(n, _)| n == "drainguard-wait.1")
-            .unwrap();
-        let text = String::from_utf8_lossy(wait);
-        assert!(text.starts_with(".ie") || text.contains(".TH"), "{text}");
-        assert!(text.contains("deadline"), "{text}");
-    }
-
-    #[test]
-    fn completions_for_each_shell_name_the_subcommands() {
-        let files = completions();
-        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["drainguard.bash", "_drainguard", "drainguard.fish"]);
-        for (name, text) in &files {
-            let text = String::from_utf8_lossy(text);
-            for sub in ["status", "wait", "install", "uninstall", "check", "doctor"] {
-                assert!(text.contains(sub), "{name} lacks {sub}: {text}");
-            }
-        }
-    }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::cli::Global;
+use super::Global;
 use crate::cursor::ShipperKind;
 use crate::exit::Exit;
 use crate::install::{self, Init, InstallOptions};
@@ -55,6 +55,10 @@ pub struct Args {
     /// Also install drainguard-aws.service (`drainguard aws watch`).
     #[arg(long)]
     pub aws: bool,
+    /// Also install drainguard-exporter.service (`drainguard exporter`, Prometheus metrics
+    /// on 127.0.0.1:10133), separate from the drain: stopping it drains nothing.
+    #[arg(long)]
+    pub exporter: bool,
     /// Show the plan and diffs; write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -94,7 +98,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
             || args.registry.is_some()
             || args.shipper_pid_file.is_some())
     {
-        vec![ShipperKind::Filebeat]
+        vec![crate::adapters::DEFAULT_SHIPPER.kind]
     } else {
         args.shippers.clone()
     };
@@ -145,6 +149,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         deadline,
         reorder_shipper: args.reorder_shipper,
         aws: args.aws,
+        exporter: args.exporter,
         settings,
     };
     let plan = install::plan(&host, &opts)?;

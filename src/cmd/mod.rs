@@ -1,9 +1,12 @@
-//! The subcommands. Each module has its clap `Args` and a `run` that returns an [`Exit`].
+//! The subcommands. Each module has its clap `Args` and a `run` that returns an
+//! [`Exit`](crate::exit::Exit): they parse what the library needs and print what it returns
+//! ([`crate::cli`] puts them together).
 
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod check;
 pub mod doctor;
+pub mod exporter;
 pub mod generate;
 pub mod install;
 pub mod source;
@@ -11,22 +14,30 @@ pub mod status;
 pub mod uninstall;
 pub mod wait;
 
-use crate::cli::{Cli, Command};
-use crate::exit::Exit;
+use std::path::PathBuf;
 
-/// Runs the parsed command line.
-pub fn run(cli: Cli) -> anyhow::Result<Exit> {
-    match cli.command {
-        Command::Status(args) => status::run(&cli.global, args),
-        Command::Wait(args) => wait::run(&cli.global, args),
-        Command::Install(args) => install::run(&cli.global, args),
-        Command::Uninstall(args) => uninstall::run(&cli.global, args),
-        Command::Check => check::run(&cli.global),
-        Command::Doctor(args) => doctor::run(&cli.global, args),
-        Command::Generate(cmd) => generate::run(cmd),
-        #[cfg(feature = "aws")]
-        Command::Aws(cmd) => aws::run(&cli.global, cmd),
-    }
+/// Options every command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// Take every absolute path below DIR (containers, image builds, tests).
+    #[arg(long, global = true, value_name = "DIR", env = "DRAINGUARD_ROOT")]
+    pub root: Option<PathBuf>,
+    /// drainguard's own settings file. Only the default may be absent; '' reads none.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        default_value = crate::settings::DEFAULT_PATH,
+        value_parser = clap::builder::TypedValueParser::map(clap::builder::OsStringValueParser::new(), PathBuf::from)
+    )]
+    pub settings: PathBuf,
+    /// More log output (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Quiet: no progress and no informational log lines, only warnings, errors and the
+    /// result. RUST_LOG overrides.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
 }
 
 /// Writes a command's report to stdout. The outcome is already decided: a report that cannot

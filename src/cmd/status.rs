@@ -2,8 +2,8 @@
 //! 2 usage or configuration error.
 
 use super::source::{nothing_found, SourceArgs};
+use super::Global;
 use crate::backlog::Verdict;
-use crate::cli::Global;
 use crate::exit::Exit;
 use crate::report::{self, TableOptions};
 
@@ -21,9 +21,15 @@ pub struct Args {
     /// List every file (table and JSON).
     #[arg(long, alias = "all-files", conflicts_with = "top")]
     pub all: bool,
+    #[command(flatten)]
+    pub metrics: super::exporter::StatusMetricsArgs,
 }
 
-pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
+pub fn run(global: &Global, mut args: Args) -> anyhow::Result<Exit> {
+    args.json |= args.metrics.format == super::exporter::Format::Json;
+    if args.metrics.wanted() {
+        return super::exporter::status_metrics(global, &args.source, &args.metrics);
+    }
     let mut sources = args.source.open(global)?;
     if sources.readers.is_empty() && !args.json {
         super::print_report(|out| {
@@ -49,7 +55,8 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
             use std::io::Write;
             writeln!(out, "{}", report::to_json(&assessment, ()))
         } else {
-            report::write_table(out, &assessment, TableOptions { top })
+            report::write_table(out, &assessment, TableOptions { top })?;
+            super::exporter::write_abandoned(out, &sources.root, &args.metrics.state_dir)
         }
     });
     let exit = match assessment.verdict {

@@ -1,7 +1,7 @@
 //! `drainguard uninstall`: replays the install manifest backwards: removes what install
 //! created, restores what it replaced or moved, undoes the commands it ran.
 
-use crate::cli::Global;
+use super::Global;
 use crate::exit::Exit;
 use crate::install;
 use crate::root::Root;

@@ -5,13 +5,14 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::source::{nothing_found, SourceArgs, WatchedSources};
-use crate::cli::Global;
+use super::source::SourceArgs;
+use super::Global;
 use crate::exit::Exit;
 use crate::report::{self, TableOptions};
 use crate::settings::{DEFAULT_DEADLINE, DEFAULT_LOG_FILE};
+use crate::sources::DrainReport;
 use crate::wait::shutdown::{host_state, HostState, HostView, LiveHost};
-use crate::wait::{self, Outcome, WaitOptions};
+use crate::wait::{self, Outcome, StopFlag, WaitError, WaitOptions};
 
 const WAIT_EXIT_CODES: &str = "\
 Exit codes:
@@ -54,9 +55,13 @@ pub struct Args {
     /// else /var/log/drainguard/drainguard.log.
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
-    /// Do not write the run record.
+    /// Do not write the run record (the log line and the drain record).
     #[arg(long, conflicts_with = "log_file")]
     pub no_log_file: bool,
+    /// drainguard's state directory: the drain record (one JSON line per drain in
+    /// drains.jsonl) is appended there, fsync'd before exit.
+    #[arg(long, value_name = "DIR", env = "DRAINGUARD_STATE_DIR", default_value = crate::metrics::observer::DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
     /// Return at once unless the host is shutting down or rebooting (systemd: shutting down
     /// or a shutdown/reboot job queued; SysV: run level 0 or 6). The unit's ExecStop and the
     /// init script's stop use it, so `systemctl restart`, package upgrades and an admin's
@@ -65,16 +70,27 @@ pub struct Args {
     pub only_at_shutdown: bool,
 }
 
-pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
+pub fn run(global: &Global, args: Args, stop: &StopFlag) -> anyhow::Result<Exit> {
     if args.only_at_shutdown && !host_going_down(&LiveHost::default()) {
         return Ok(Exit::Ok);
     }
-    let sources = args.source.open(global)?;
-    if sources.readers.is_empty() {
-        super::print_report(|out| writeln!(out, "{}", nothing_found()));
-        return Ok(Exit::Ok);
-    }
-    let root = sources.root.clone();
+    Ok(match drain(global, &args, stop, true)? {
+        DrainReport::Failed(WaitError::Store(e)) => return Err(e.into()),
+        report => report.exit(),
+    })
+}
+
+/// Opens the sources `args` select, drains them with `args`' rules (the deadline from the
+/// settings file unless given), appends the run record and prints the report: `wait`, and
+/// the drain of `aws watch`. `catch_signals`: catch the termination signals on `stop` for
+/// the drain (false when the caller already does). The error: the sources cannot be opened.
+pub fn drain(
+    global: &Global,
+    args: &Args,
+    stop: &StopFlag,
+    catch_signals: bool,
+) -> anyhow::Result<DrainReport> {
+    let mut sources = args.source.open(global)?;
     let log_file = args
         .log_file
         .clone()
@@ -92,37 +108,35 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         wait_for_restart: args.wait_for_restart,
         progress_bar: std::io::stderr().is_terminal(),
         quiet: global.quiet,
-        catch_signals: true,
+        catch_signals,
     };
-    tracing::info!(
-        deadline_s = opts.deadline.as_secs(),
-        shippers = sources.readers.len(),
-        "waiting until every shipper has delivered everything"
-    );
-    let watched = WatchedSources {
-        sources,
-        pid_override: args.source.shipper_pid,
-    };
-    // The drain runs on a worker thread: a read blocked in the kernel (a stuck NFS file)
-    // cannot hold the wait past its deadline or a signal. A bug must not hang or crash the
-    // shutdown path silently: a panic ends the wait with exit 1 ("internal error"); the
-    // panic message is already on stderr.
-    let report = match wait::drain_bounded(watched, &opts, &wait::StopFlag::new()) {
-        Err(wait::WaitError::Internal(e)) => {
+    let report = crate::sources::drain(&mut sources, &opts, stop);
+    match &report {
+        DrainReport::NothingFound(why) => super::print_report(|out| writeln!(out, "{why}")),
+        DrainReport::Waited(r) => {
+            if !args.no_log_file {
+                if let Err(e) = wait::append_record(&sources.root, &log_file, r) {
+                    tracing::warn!(file = %crate::display::path(&log_file), error = %e, "cannot write the run record");
+                }
+            }
+            // The durable drain record (drains.jsonl, fsync'd), which the exporter reports
+            // after the next boot.
+            let rec = wait::DrainRecord::of(r);
+            if let Err(e) = wait::append_drain(&sources.root, &args.state_dir, &rec) {
+                tracing::warn!(dir = %crate::display::path(&args.state_dir), error = %e, "cannot write the drain record");
+            }
+            // The outcome is decided and recorded: a report that cannot be written (stdout
+            // closed) is said on stderr, and never changes the exit code.
+            super::print_report(|out| write_report(out, args, r));
+        }
+        // A bug must not hang or crash the shutdown path silently: a panic ends the wait
+        // with exit 1 ("internal error"); the panic message is already on stderr.
+        DrainReport::Failed(WaitError::Internal(e)) => {
             eprintln!("drainguard wait: internal error: {e}");
-            return Ok(Exit::Behind);
         }
-        r => r?,
-    };
-    if !args.no_log_file {
-        if let Err(e) = wait::append_record(&root, &log_file, &report) {
-            tracing::warn!(file = %crate::display::path(&log_file), error = %e, "cannot write the run record");
-        }
+        DrainReport::Failed(WaitError::Store(_)) => {}
     }
-    // The outcome is decided and recorded: a report that cannot be written (stdout closed)
-    // is said on stderr, and never changes the exit code.
-    super::print_report(|out| write_report(out, &args, &report));
-    Ok(report.outcome.exit())
+    Ok(report)
 }
 
 /// Writes the final report (text or JSON).

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{exec, unitfile};
-use crate::install::probe::{Host, Init, SHIPPER_SERVICES, UNIT_DIRS};
+use crate::install::probe::{is_shipper_service, shipper_services, Host, Init, UNIT_DIRS};
 
 /// Directory entries looked at per directory: far above any real host.
 const MAX_ENTRIES: usize = 20_000;
@@ -56,7 +56,7 @@ pub const SYSV_LAYOUTS: [(&str, &str); 2] = [
 /// The hooks of `host`, in name order. `apps` are the apps that must stop first (never hooks
 /// themselves); `stores` the shipper store and config paths the settings name.
 pub fn find(host: &Host, apps: &[String], stores: &[String]) -> Vec<Hook> {
-    let mut needles: Vec<String> = SHIPPER_SERVICES.iter().map(|s| s.to_string()).collect();
+    let mut needles: Vec<String> = shipper_services().map(str::to_string).collect();
     needles.push("drainguard".into());
     needles.extend(stores.iter().filter(|s| s.len() > 1).cloned());
     let apps: Vec<&str> = apps
@@ -80,7 +80,7 @@ fn generated(host: &Host, apps: &[&str], needles: &[String]) -> Vec<Hook> {
     for (init_d, _) in SYSV_LAYOUTS {
         for name in names(host, Path::new(init_d)) {
             let unit = format!("{name}.service");
-            if SHIPPER_SERVICES.contains(&name.as_str())
+            if is_shipper_service(&name)
                 || apps.contains(&name.as_str())
                 || host.find_unit(&unit).is_some()
                 || out.iter().any(|h| h.name == unit)
@@ -144,16 +144,13 @@ fn units(host: &Host, apps: &[&str], needles: &[String]) -> Vec<Hook> {
             }
         }
     }
-    let shipper_units: Vec<String> = SHIPPER_SERVICES
-        .iter()
-        .map(|s| format!("{s}.service"))
-        .collect();
+    let shipper_units: Vec<String> = shipper_services().map(|s| format!("{s}.service")).collect();
     let mut out = Vec::new();
     for name in seen {
         let base = name.trim_end_matches(".service");
         // drainguard's AWS watcher drains on termination notices, not at shutdown.
-        let aws_watcher = Path::new(crate::install::plan::AWS_UNIT).file_name();
-        if SHIPPER_SERVICES.contains(&base)
+        let aws_watcher = Path::new(crate::install::manifest::AWS_UNIT).file_name();
+        if is_shipper_service(base)
             || apps.contains(&base)
             || aws_watcher.is_some_and(|w| w == name.as_str())
             || masked(host, &name)
@@ -213,7 +210,7 @@ fn scripts(host: &Host, apps: &[&str], needles: &[String]) -> Vec<Hook> {
     let shipper = host.shipper.as_deref();
     let mut out = Vec::new();
     for name in names(host, init_d) {
-        if SHIPPER_SERVICES.contains(&name.as_str()) || apps.contains(&name.as_str()) {
+        if is_shipper_service(&name) || apps.contains(&name.as_str()) {
             continue;
         }
         let path = init_d.join(&name);

@@ -221,7 +221,10 @@ pub fn check(host: &Host, e: &Expect, name: &str, report: &mut Report) -> Vec<Fi
         out.push(finding(
             "DG012",
             Warning,
-            "no shipper service found (filebeat, fluent-bit, vector ...)".into(),
+            format!(
+                "no shipper service found ({})",
+                crate::adapters::example_names()
+            ),
             "Ordering against the shipper cannot be checked: if it stops before drainguard, the wait \
              cannot succeed.",
             "name it: `drainguard doctor --shipper-service NAME`".into(),

@@ -277,19 +277,32 @@ impl Manifest {
     }
 }
 
+/// drainguard's unit (host path).
+pub const UNIT: &str = "/etc/systemd/system/drainguard.service";
+/// The AWS watcher's unit (host path).
+pub const AWS_UNIT: &str = "/etc/systemd/system/drainguard-aws.service";
+/// The settings file install writes (host path).
+pub const SETTINGS: &str = crate::settings::DEFAULT_PATH;
+
 /// The files install writes outside the rc directories (host paths).
-const OWN_FILES: [&str; 7] = [
-    super::plan::SETTINGS,
-    super::plan::UNIT,
-    super::plan::AWS_UNIT,
+const OWN_FILES: [&str; 9] = [
+    SETTINGS,
+    UNIT,
+    AWS_UNIT,
+    super::exporter::UNIT,
     "/etc/systemd/system/multi-user.target.wants/drainguard.service",
     "/etc/systemd/system/multi-user.target.wants/drainguard-aws.service",
+    "/etc/systemd/system/multi-user.target.wants/drainguard-exporter.service",
     "/etc/init.d/drainguard",
     "/etc/rc.d/init.d/drainguard",
 ];
 
 /// Our units, the only ones a recorded command may name.
-const OWN_UNITS: [&str; 2] = ["drainguard.service", "drainguard-aws.service"];
+const OWN_UNITS: [&str; 3] = [
+    "drainguard.service",
+    "drainguard-aws.service",
+    "drainguard-exporter.service",
+];
 /// Our init scripts, the only ones a recorded command may run.
 const OWN_SCRIPTS: [&str; 2] = ["/etc/init.d/drainguard", "/etc/rc.d/init.d/drainguard"];
 

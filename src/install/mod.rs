@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod beneath;
 pub mod diff;
+pub mod exporter;
 pub mod manifest;
 pub mod names;
 pub mod plan;

@@ -16,6 +16,8 @@ pub struct InstallOptions {
     pub deadline: Duration,
     pub reorder_shipper: bool,
     pub aws: bool,
+    /// Also install drainguard-exporter.service (systemd only).
+    pub exporter: bool,
     /// The settings file content to write.
     pub settings: Settings,
 }
@@ -50,9 +52,7 @@ const APP: &str = "--before (or `apps` in the settings)";
 /// What the shipper's service name is called in errors.
 pub const SHIPPER: &str = "--shipper-service";
 
-pub const UNIT: &str = "/etc/systemd/system/drainguard.service";
-pub const AWS_UNIT: &str = "/etc/systemd/system/drainguard-aws.service";
-pub const SETTINGS: &str = crate::settings::DEFAULT_PATH;
+use super::manifest::{AWS_UNIT, SETTINGS, UNIT};
 
 /// Builds the plan for `host`.
 pub fn plan(host: &Host, opts: &InstallOptions) -> Result<Plan, PlanError> {
@@ -70,9 +70,16 @@ pub fn plan(host: &Host, opts: &InstallOptions) -> Result<Plan, PlanError> {
         mode: 0o644,
     });
     if host.shipper.is_none() {
+        p.notes.push(format!(
+            "no shipper service found ({}): drainguard is not ordered before any shipper; name \
+             it with --shipper-service",
+            crate::adapters::example_names()
+        ));
+    }
+    if opts.exporter && host.init != Init::Systemd {
         p.notes.push(
-            "no shipper service found (filebeat, fluent-bit, vector ...): drainguard is not ordered \
-             before any shipper; name it with --shipper-service"
+            "--exporter installs a systemd unit only: with SysV init, run `drainguard exporter` \
+             under your process supervisor, or `drainguard status --textfile` from cron"
                 .into(),
         );
     }
@@ -128,6 +135,14 @@ fn systemd_plan(host: &Host, opts: &InstallOptions, p: &mut Plan) -> Result<(), 
             mode: 0o644,
         });
         units.push("drainguard-aws.service");
+    }
+    if opts.exporter {
+        p.actions.push(Action::WriteFile {
+            path: super::exporter::UNIT.into(),
+            content: super::exporter::render(&opts.exec)?,
+            mode: 0o644,
+        });
+        units.push("drainguard-exporter.service");
     }
     if host.systemd_running() {
         p.actions.push(Action::Run {

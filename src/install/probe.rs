@@ -37,21 +37,16 @@ pub const UNIT_DIRS: [&str; 5] = [
     "/lib/systemd/system",
 ];
 
-/// Service names of the shippers, probed in this order.
-pub const SHIPPER_SERVICES: [&str; 12] = [
-    "filebeat",
-    "fluent-bit",
-    "td-agent-bit",
-    "vector",
-    "promtail",
-    "alloy",
-    "fluentd",
-    "td-agent",
-    "rsyslog",
-    "logstash",
-    "amazon-cloudwatch-agent",
-    "datadog-agent",
-];
+/// Service names of the shippers drainguard reads, probed in this order
+/// ([`crate::adapters::ALL`] order).
+pub fn shipper_services() -> impl Iterator<Item = &'static str> {
+    crate::adapters::supported().flat_map(|i| i.services.iter().copied())
+}
+
+/// True when `name` is the service of a shipper drainguard reads.
+pub fn is_shipper_service(name: &str) -> bool {
+    shipper_services().any(|s| s == name)
+}
 
 /// What the probe found.
 #[derive(Debug, Clone)]
@@ -187,7 +182,7 @@ fn init_is_systemd(root: &Root) -> bool {
 
 /// The service / init script names a shipper is packaged under.
 pub fn service_names(kind: ShipperKind) -> &'static [&'static str] {
-    crate::adapters::known::of(kind).services
+    kind.info().services
 }
 
 /// Probes the host under `root`. `forced` overrides the init detection; `shipper` names the
@@ -221,8 +216,8 @@ pub fn probe(
         Some(s) => Some(s.trim_end_matches(".service").to_string()),
         None => preferred
             .iter()
-            .flat_map(|k| service_names(*k).iter())
-            .chain(SHIPPER_SERVICES.iter())
+            .flat_map(|k| service_names(*k).iter().copied())
+            .chain(shipper_services())
             .find(|s| match host.init {
                 Init::Systemd => host.find_unit(&format!("{s}.service")).is_some(),
                 _ => host.has_script(s),
@@ -252,7 +247,7 @@ mod tests {
 
     #[test]
     fn shipper_services_of_every_kind_are_found() {
-        for name in SHIPPER_SERVICES {
+        for name in shipper_services() {
             let (d, root) = tree();
             let unit = d.path().join("usr/lib/systemd/system");
             std::fs::create_dir_all(&unit).unwrap();

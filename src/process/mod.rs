@@ -58,7 +58,7 @@ impl ProcFs {
     }
 
     /// The live processes of `kind`: the pidfile's pid when given and alive, else every process
-    /// recognised as that shipper ([`known`](crate::adapters::known)).
+    /// recognised as that shipper ([`ShipperInfo::processes`](crate::adapters::ShipperInfo::processes)).
     pub fn find(&self, root: &Root, kind: ShipperKind, pidfile: Option<&Path>) -> Vec<u32> {
         if let Some(pf) = pidfile {
             if let Some(pid) = self.read_pidfile(root, pf) {
@@ -136,7 +136,7 @@ impl ProcFs {
             .map(|a| a.to_string_lossy())
             .collect::<Vec<_>>()
             .join(" ");
-        let known = crate::adapters::known::ALL.iter().find(|k| {
+        let known = crate::adapters::ALL.iter().find(|k| {
             k.processes
                 .iter()
                 .any(|m| m.matches(exe_name.as_deref(), &comm, &joined))

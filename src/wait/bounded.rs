@@ -8,7 +8,6 @@
 //! has not returned, the wait ends with the last published assessment and says which
 //! call did not return. The blocked worker is left behind; the process exits soon after.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -93,29 +92,30 @@ impl Latest {
 
 /// Runs [`drain`](super::drain) on a worker thread and returns its report, or, when the worker
 /// is stuck past the deadline plus [`GRACE`] or [`GRACE`] after SIGTERM/SIGINT/SIGHUP/SIGQUIT (when
-/// `opts.catch_signals`) or a raised `stop`, a report from its last full assessment (see the
-/// module docs). A panic in the drain is [`WaitError::Internal`].
+/// `opts.catch_signals`, or caught on `stop` by the caller) or a raised `stop`, a report from
+/// its last full assessment (see the module docs). A panic in the drain is
+/// [`WaitError::Internal`].
 pub fn drain_bounded<W: Watched + Send + 'static>(
     watched: W,
     opts: &WaitOptions,
     stop: &StopFlag,
 ) -> Result<WaitReport, WaitError> {
+    drain_bounded_keep(watched, opts, stop).0
+}
+
+/// [`drain_bounded`], giving `watched` back when the drain returned (`None`: it is still
+/// blocked in a read, or it panicked).
+pub fn drain_bounded_keep<W: Watched + Send + 'static>(
+    watched: W,
+    opts: &WaitOptions,
+    stop: &StopFlag,
+) -> (Result<WaitReport, WaitError>, Option<W>) {
     let started = SystemTime::now();
     let t0 = Instant::now();
     let latest = Latest::default();
-    let signal = Arc::new(AtomicUsize::new(0));
-    let ids: Vec<signal_hook::SigId> = if opts.catch_signals {
-        // The signals the drain's own event loop ends on (events.rs).
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
-        [SIGTERM, SIGINT, SIGHUP, SIGQUIT]
-            .into_iter()
-            .filter_map(|s| {
-                signal_hook::flag::register_usize(s, Arc::clone(&signal), s as usize).ok()
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    // The signals the drain's own event loop ends on raise `stop` (events.rs); this thread
+    // watches the same flag.
+    let _signals = opts.catch_signals.then(|| stop.catch_signals()).flatten();
     let (tx, rx) = channel();
     {
         let (latest, opts, stop) = (latest.clone(), opts.clone(), stop.clone());
@@ -123,16 +123,14 @@ pub fn drain_bounded<W: Watched + Send + 'static>(
             .name("drain".into())
             .spawn(move || {
                 let mut watched = watched;
-                let _ = tx.send(super::drain_published(
-                    &mut watched,
-                    &opts,
-                    &stop,
-                    Some(&latest),
-                ));
+                let r = super::drain_published(&mut watched, &opts, &stop, Some(&latest));
+                let _ = tx.send((r, watched));
             });
         if let Err(e) = spawned {
-            unregister(ids);
-            return Err(WaitError::Internal(format!("cannot start the drain: {e}")));
+            return (
+                Err(WaitError::Internal(format!("cannot start the drain: {e}"))),
+                None,
+            );
         }
     }
     let hard_deadline = t0
@@ -140,21 +138,23 @@ pub fn drain_bounded<W: Watched + Send + 'static>(
         .unwrap_or_else(|| t0 + crate::settings::MAX_DEADLINE);
     // Set when the wait must end: by then the worker must have returned.
     let mut ending: Option<(Instant, Outcome)> = None;
-    let result = loop {
+    loop {
         match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(r) => break r,
+            Ok((r, watched)) => return (r, Some(watched)),
             Err(RecvTimeoutError::Disconnected) => {
-                break Err(WaitError::Internal(
-                    "the drain stopped (a bug; please report the message above)".into(),
-                ))
+                return (
+                    Err(WaitError::Internal(
+                        "the drain stopped (a bug; please report the message above)".into(),
+                    )),
+                    None,
+                )
             }
             Err(RecvTimeoutError::Timeout) => {}
         }
         let now = Instant::now();
         if ending.is_none() {
-            let sig = signal.load(Ordering::SeqCst);
-            ending = if sig != 0 {
-                Some((now + GRACE, Outcome::Interrupted { signal: sig as i32 }))
+            ending = if let Some(signal) = stop.signal() {
+                Some((now + GRACE, Outcome::Interrupted { signal }))
             } else if stop.is_stopped() {
                 let reason = stop.reason().unwrap_or_default();
                 Some((now + GRACE, Outcome::Stopped { reason }))
@@ -170,17 +170,9 @@ pub fn drain_bounded<W: Watched + Send + 'static>(
                     outcome = outcome.word(),
                     "the drain is blocked in a read; ending the wait with its last assessment"
                 );
-                break Ok(latest.report(outcome.clone(), started, t0));
+                return (Ok(latest.report(outcome.clone(), started, t0)), None);
             }
         }
-    };
-    unregister(ids);
-    result
-}
-
-fn unregister(ids: Vec<signal_hook::SigId>) {
-    for id in ids {
-        signal_hook::low_level::unregister(id);
     }
 }
 

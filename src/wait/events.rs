@@ -1,5 +1,6 @@
 //! What wakes the wait loop: a change in a watched store directory (inotify through
-//! `notify`), a termination signal, or the poll interval passing.
+//! `notify`), the [`StopFlag`](super::StopFlag) raised (by a termination signal it catches, or
+//! a caller), or the poll interval passing.
 
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
@@ -25,22 +26,19 @@ pub struct Events {
     rx: Receiver<Wake>,
     // Kept alive for as long as events are wanted.
     _watcher: Option<RecommendedWatcher>,
-    _signals: Option<signal_hook::iterator::Handle>,
     /// True when inotify could not watch every path (the poll interval is all there is).
     pub polling_only: bool,
 }
 
 impl Events {
-    /// Watches `paths` (non-recursively), `stop` and, when `signals` is true, SIGTERM/SIGINT.
-    pub fn new(paths: &[PathBuf], signals: bool, stop: &super::StopFlag) -> Events {
+    /// Watches `paths` (non-recursively) and `stop`.
+    pub fn new(paths: &[PathBuf], stop: &super::StopFlag) -> Events {
         let (tx, rx) = channel();
         stop.register(tx.clone());
-        let (watcher, polling_only) = watch(paths, tx.clone());
-        let signals = signals.then(|| listen_for_signals(tx)).flatten();
+        let (watcher, polling_only) = watch(paths, tx);
         Events {
             rx,
             _watcher: watcher,
-            _signals: signals,
             polling_only,
         }
     }
@@ -87,25 +85,4 @@ fn watch(paths: &[PathBuf], tx: Sender<Wake>) -> (Option<RecommendedWatcher>, bo
         }
     }
     (Some(watcher), !all)
-}
-
-fn listen_for_signals(tx: Sender<Wake>) -> Option<signal_hook::iterator::Handle> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
-    // SIGHUP (the terminal or session went away) and SIGQUIT end the wait like SIGTERM: with
-    // a report and a run record, never silently.
-    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGQUIT])
-    {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot catch SIGTERM/SIGINT/SIGHUP/SIGQUIT");
-            return None;
-        }
-    };
-    let handle = signals.handle();
-    std::thread::spawn(move || {
-        for sig in signals.forever() {
-            let _ = tx.send(Wake::Signal(sig));
-        }
-    });
-    Some(handle)
 }

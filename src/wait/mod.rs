@@ -26,10 +26,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-pub use bounded::{drain_bounded, Latest, GRACE};
+pub use bounded::{drain_bounded, drain_bounded_keep, Latest, GRACE};
 pub use events::{Events, Wake};
-pub use record::append_record;
-pub use stop::StopFlag;
+pub use record::{append_drain, append_record, last_drain, DrainLogError, DrainRecord, DrainStore};
+pub use stop::{SignalGuard, StopFlag, SIGNALS};
 
 use crate::backlog::{Assessment, Verdict};
 use crate::cursor::{OffsetUnit, ShipperKind, StoreSnapshot};
@@ -65,7 +65,9 @@ pub struct WaitOptions {
     /// Show a progress bar (a TTY and not quiet) instead of periodic log lines.
     pub progress_bar: bool,
     pub quiet: bool,
-    /// Catch SIGTERM/SIGINT (the command does; library callers may not want it).
+    /// Catch SIGTERM/SIGINT/SIGHUP/SIGQUIT for the wait, raising its [`StopFlag`] (`wait`
+    /// does; a caller that already catches them on the same flag, or does not want them
+    /// caught, says false).
     pub catch_signals: bool,
 }
 
@@ -280,6 +282,7 @@ pub fn drain(
     opts: &WaitOptions,
     stop: &StopFlag,
 ) -> Result<WaitReport, WaitError> {
+    let _signals = opts.catch_signals.then(|| stop.catch_signals()).flatten();
     drain_published(watched, opts, stop, None)
 }
 
@@ -296,7 +299,7 @@ fn drain_published(
     let deadline_at = t0
         .checked_add(opts.deadline)
         .unwrap_or_else(|| t0 + crate::settings::MAX_DEADLINE);
-    let events = Events::new(&watched.watch_paths(), opts.catch_signals, stop);
+    let events = Events::new(&watched.watch_paths(), stop);
     let mut mem = Memory {
         latest: latest.cloned(),
         ..Memory::default()

@@ -37,3 +37,159 @@ pub fn append_record(root: &Root, log_file: &Path, r: &WaitReport) -> std::io::R
         .and_then(|b| b.append(&host, line.as_bytes(), 0o644))
         .map_err(std::io::Error::other)
 }
+
+/// The drain log's name in the state directory: one JSON line per drain.
+pub const DRAIN_LOG: &str = "drains.jsonl";
+/// The drain log is rotated (to `drains.jsonl.1`, replacing the previous one) before it grows
+/// past this: the two files hold about a thousand drains each.
+pub const DRAIN_LOG_LIMIT: u64 = 512 << 10;
+
+/// One drain, as written to the drain log and exported as `drainguard_last_drain_*`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DrainRecord {
+    /// The record format's version (1).
+    pub version: u32,
+    /// When the drain started and ended (RFC 3339, UTC).
+    pub start: String,
+    pub end: String,
+    /// The end, as Unix time in seconds.
+    pub end_unix_seconds: f64,
+    /// `drained`, `settled`, `deadline`, `shipper_dead`, `interrupted`, `stopped` or
+    /// `unprovable`.
+    pub outcome: String,
+    pub duration_seconds: f64,
+    pub bytes_at_start: u64,
+    pub bytes_shipped: u64,
+    /// Bytes of the files still behind at the end.
+    pub unshipped_bytes: u64,
+    pub files_left: usize,
+    pub queued_events: u64,
+    pub queued_bytes: u64,
+    pub unacked_bytes: u64,
+    /// Per store: what it still owed at the end.
+    #[serde(default)]
+    pub stores: Vec<DrainStore>,
+}
+
+/// One store's part of a [`DrainRecord`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DrainStore {
+    pub shipper: String,
+    pub store: String,
+    /// `drained`, `behind` or `unconfirmed`.
+    pub verdict: String,
+    pub unshipped_bytes: u64,
+}
+
+impl DrainRecord {
+    /// The record of `r`.
+    pub fn of(r: &WaitReport) -> DrainRecord {
+        let a = &r.final_assessment;
+        let end = r.started + r.elapsed;
+        DrainRecord {
+            version: 1,
+            start: humantime::format_rfc3339_seconds(r.started).to_string(),
+            end: humantime::format_rfc3339_seconds(end).to_string(),
+            end_unix_seconds: end
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64(),
+            outcome: r.outcome.word().replace('-', "_"),
+            duration_seconds: r.elapsed.as_secs_f64(),
+            bytes_at_start: r.bytes_at_start,
+            bytes_shipped: r.bytes_shipped,
+            unshipped_bytes: a.bytes_behind,
+            files_left: a.shippers.iter().map(|s| s.totals.blocking_files).sum(),
+            queued_events: a.queue.queued_events,
+            queued_bytes: a.queue.queued_bytes,
+            unacked_bytes: a.queue.unacked_bytes,
+            stores: a
+                .shippers
+                .iter()
+                .map(|s| DrainStore {
+                    shipper: s.shipper.name().to_string(),
+                    store: crate::display::path(&s.store),
+                    verdict: serde_json::to_value(s.verdict)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    unshipped_bytes: s.totals.bytes_behind,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Errors of the drain log.
+#[derive(Debug, thiserror::Error)]
+pub enum DrainLogError {
+    #[error(transparent)]
+    Io(#[from] crate::install::beneath::BeneathError),
+    #[error(
+        "{path}, line {line}: not a drain record ({source}); move the file away to start a new log"
+    )]
+    Parse {
+        path: String,
+        line: usize,
+        source: serde_json::Error,
+    },
+}
+
+/// Appends `rec` to the drain log in `state_dir` (a host path below `root`, created when
+/// missing): the whole log rewritten atomically (temporary file, fsync, rename, directory
+/// fsync), so it is on disk before the drain's process exits and a poweroff right after
+/// cannot tear it. Past [`DRAIN_LOG_LIMIT`] the log is first renamed to `drains.jsonl.1`.
+pub fn append_drain(root: &Root, state_dir: &Path, rec: &DrainRecord) -> Result<(), DrainLogError> {
+    use crate::install::beneath::{Beneath, BeneathError};
+    let host = state_dir.join(DRAIN_LOG);
+    let b = Beneath::open(root)?;
+    b.make_parents(&host)?;
+    let mut line = serde_json::to_vec(rec).expect("a drain record serializes");
+    line.push(b'\n');
+    let mut content = match b.read(&host, DRAIN_LOG_LIMIT) {
+        Ok(Some((old, _))) => old,
+        Ok(None) => Vec::new(),
+        Err(BeneathError::TooLarge { .. }) => {
+            b.rename(&host, &state_dir.join(format!("{DRAIN_LOG}.1")))?;
+            Vec::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if content.len() as u64 + line.len() as u64 > DRAIN_LOG_LIMIT && !content.is_empty() {
+        b.rename(&host, &state_dir.join(format!("{DRAIN_LOG}.1")))?;
+        content.clear();
+    }
+    if !content.is_empty() && !content.ends_with(b"\n") {
+        content.push(b'\n');
+    }
+    content.extend_from_slice(&line);
+    b.write_atomic(&host, &content, 0o644, false)?;
+    Ok(())
+}
+
+/// The most recent record of the drain log in `state_dir`; `None` when there is no log (or
+/// only an empty one).
+pub fn last_drain(root: &Root, state_dir: &Path) -> Result<Option<DrainRecord>, DrainLogError> {
+    use crate::install::beneath::Beneath;
+    let host = state_dir.join(DRAIN_LOG);
+    let Some((bytes, _)) = Beneath::open(root)?.read(&host, DRAIN_LOG_LIMIT.saturating_mul(2))?
+    else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let Some((i, last)) = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .last()
+    else {
+        return Ok(None);
+    };
+    serde_json::from_str(last)
+        .map(Some)
+        .map_err(|source| DrainLogError::Parse {
+            path: crate::display::path(&root.host_to_local(&host)),
+            line: i + 1,
+            source,
+        })
+}

@@ -290,3 +290,58 @@ fn a_shipper_that_finished_and_exited_since_the_last_read_counts_as_drained() {
     let r = drain(&mut s, &opts(), &StopFlag::new()).unwrap();
     assert_eq!(r.outcome, Outcome::Drained);
 }
+
+mod drain_log {
+    use crate::root::Root;
+    use crate::wait::{append_drain, last_drain, DrainRecord};
+    use std::path::Path;
+
+    fn rec(outcome: &str, pad: usize) -> DrainRecord {
+        DrainRecord {
+            version: 1,
+            start: "x".repeat(pad),
+            end: String::new(),
+            end_unix_seconds: 1.0,
+            outcome: outcome.into(),
+            duration_seconds: 1.0,
+            bytes_at_start: 0,
+            bytes_shipped: 0,
+            unshipped_bytes: 0,
+            files_left: 0,
+            queued_events: 0,
+            queued_bytes: 0,
+            unacked_bytes: 0,
+            stores: vec![],
+        }
+    }
+
+    #[test]
+    fn the_drain_log_is_rotated_before_it_passes_its_limit_and_the_last_record_is_read() {
+        let t = tempfile::tempdir().unwrap();
+        let root = Root::new(Some(t.path().to_path_buf()));
+        let dir = Path::new("/var/lib/drainguard");
+        assert_eq!(last_drain(&root, dir).unwrap(), None);
+        let big = (super::super::record::DRAIN_LOG_LIMIT / 3) as usize;
+        for i in 0..5 {
+            append_drain(&root, dir, &rec(&format!("o{i}"), big)).unwrap();
+            let log = t.path().join("var/lib/drainguard/drains.jsonl");
+            assert!(log.metadata().unwrap().len() <= super::super::record::DRAIN_LOG_LIMIT);
+            assert_eq!(
+                last_drain(&root, dir).unwrap().unwrap().outcome,
+                format!("o{i}")
+            );
+        }
+        let old = std::fs::read_to_string(t.path().join("var/lib/drainguard/drains.jsonl.1"));
+        assert!(
+            old.unwrap().contains("\"o2\""),
+            "the previous log is kept once"
+        );
+        std::fs::write(
+            t.path().join("var/lib/drainguard/drains.jsonl"),
+            "{}\nnot json\n",
+        )
+        .unwrap();
+        let e = last_drain(&root, dir).unwrap_err().to_string();
+        assert!(e.contains("drains.jsonl, line 2"), "{e}");
+    }
+}

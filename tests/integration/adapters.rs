@@ -1084,12 +1084,13 @@ fn fake_api(body: &'static str) -> String {
 
 #[test]
 fn fluentbit_storage_api_pending_and_empty() {
-    use drainguard::adapters::http;
+    use drainguard::adapters::fluentbit;
+    use drainguard::adapters::http::Http;
     let busy = fake_api(
         r#"{"storage_layer":{"chunks":{"total_chunks":2}},"input_chunks":{"tail.0":{"status":{"overlimit":false},"chunks":{"total":2,"up":2,"down":0}},"cpu.0":{"chunks":{"total":5}}}}"#,
     );
     assert_eq!(
-        http::fluentbit_storage(&busy, None, &[]).state,
+        fluentbit::api::fluentbit_storage(&Http::default(), &busy, None, &[]).state,
         QueueState::owed(
             "tail.0: 2 chunks",
             drainguard::cursor::Owed {
@@ -1100,7 +1101,7 @@ fn fluentbit_storage_api_pending_and_empty() {
     );
     let idle = fake_api(r#"{"input_chunks":{"tail.0":{"chunks":{"total":0}}}}"#);
     assert_eq!(
-        http::fluentbit_storage(&idle, None, &[]).state,
+        fluentbit::api::fluentbit_storage(&Http::default(), &idle, None, &[]).state,
         QueueState::Empty
     );
     // Records a filter re-emitted (rewrite_tag, multiline) and the backlog of an earlier run
@@ -1109,7 +1110,7 @@ fn fluentbit_storage_api_pending_and_empty() {
         r#"{"input_chunks":{"tail.0":{"chunks":{"total":0}},"emitter_for_rewrite_tag.0":{"chunks":{"total":2}},"storage_backlog.1":{"chunks":{"total":1}}}}"#,
     );
     assert_eq!(
-        http::fluentbit_storage(&emitted, Some("tail.0"), &[]).state,
+        fluentbit::api::fluentbit_storage(&Http::default(), &emitted, Some("tail.0"), &[]).state,
         QueueState::owed(
             "emitter_for_rewrite_tag.0: 2 chunks, storage_backlog.1: 1 chunks",
             drainguard::cursor::Owed {
@@ -1123,7 +1124,13 @@ fn fluentbit_storage_api_pending_and_empty() {
         r#"{"input_chunks":{"tail.0":{"chunks":{"total":0}},"re_emitted":{"chunks":{"total":4}}}}"#,
     );
     assert_eq!(
-        http::fluentbit_storage(&renamed, Some("tail.0"), &["re_emitted".to_string()]).state,
+        fluentbit::api::fluentbit_storage(
+            &Http::default(),
+            &renamed,
+            Some("tail.0"),
+            &["re_emitted".to_string()]
+        )
+        .state,
         QueueState::owed(
             "re_emitted: 4 chunks",
             drainguard::cursor::Owed {
@@ -1144,7 +1151,7 @@ fn fluentbit_storage_api_pending_and_empty() {
     assert_eq!(y.emitters, vec!["ml_out".to_string()]);
     // One input by its API name: another input's chunks do not count, a missing one is unknown.
     assert_eq!(
-        http::fluentbit_storage(&busy, Some("cpu.0"), &[]).state,
+        fluentbit::api::fluentbit_storage(&Http::default(), &busy, Some("cpu.0"), &[]).state,
         QueueState::owed(
             "cpu.0: 5 chunks",
             drainguard::cursor::Owed {
@@ -1154,11 +1161,11 @@ fn fluentbit_storage_api_pending_and_empty() {
         )
     );
     assert_eq!(
-        http::fluentbit_storage(&idle, Some("tail.0"), &[]).state,
+        fluentbit::api::fluentbit_storage(&Http::default(), &idle, Some("tail.0"), &[]).state,
         QueueState::Empty
     );
     assert!(matches!(
-        http::fluentbit_storage(&idle, Some("tail.3"), &[]).state,
+        fluentbit::api::fluentbit_storage(&Http::default(), &idle, Some("tail.3"), &[]).state,
         QueueState::Unknown { hint } if hint.contains("no input_chunks entry for tail.3")
     ));
     // Nothing listening: unknown, with a hint.
@@ -1167,7 +1174,7 @@ fn fluentbit_storage_api_pending_and_empty() {
         format!("http://{}", l.local_addr().unwrap())
     };
     assert!(matches!(
-        http::fluentbit_storage(&closed, None, &[]).state,
+        fluentbit::api::fluentbit_storage(&Http::default(), &closed, None, &[]).state,
         QueueState::Unknown { .. }
     ));
 }
@@ -1231,8 +1238,8 @@ fn fluentbit_instance_names_alias_storage_and_inputs_without_db() {
 
 #[test]
 fn fluentbit_chunk_files_and_dropped_outputs() {
+    use drainguard::adapters::fluentbit::api::fluentbit_dropped_in;
     use drainguard::adapters::fluentbit::chunk_signal;
-    use drainguard::adapters::http::fluentbit_dropped_in;
     let d = tempfile::tempdir().unwrap();
     let storage = d.path().join("storage");
     let signal = |instance| chunk_signal(&storage, instance, &storage).state;
@@ -1307,12 +1314,13 @@ fn fluentbit_chunk_files_and_dropped_outputs() {
 
 #[test]
 fn fluentd_monitor_agent_and_logstash_stats() {
-    use drainguard::adapters::http;
+    use drainguard::adapters::http::Http;
+    use drainguard::adapters::{fluentd, logstash};
     let f = fake_api(
         r#"{"plugins":[{"plugin_id":"in1","output_plugin":false},{"plugin_id":"out_es","output_plugin":true,"buffer_total_queued_size":4096}]}"#,
     );
     assert_eq!(
-        http::fluentd_monitor(&f).state,
+        fluentd::api::fluentd_monitor(&Http::default(), &f).state,
         QueueState::owed(
             "out_es: 4096 bytes buffered",
             drainguard::cursor::Owed {
@@ -1324,12 +1332,15 @@ fn fluentd_monitor_agent_and_logstash_stats() {
     let l = fake_api(
         r#"{"pipelines":{"main":{"events":{"in":10,"out":10},"queue":{"type":"persisted","events_count":0}}}}"#,
     );
-    assert_eq!(http::logstash_stats(&l).state, QueueState::Empty);
+    assert_eq!(
+        logstash::api::logstash_stats(&Http::default(), &l).state,
+        QueueState::Empty
+    );
     let l = fake_api(
         r#"{"pipelines":{"main":{"events":{"in":12,"out":10},"queue":{"type":"memory"}}}}"#,
     );
     assert!(matches!(
-        http::logstash_stats(&l).state,
+        logstash::api::logstash_stats(&Http::default(), &l).state,
         QueueState::Pending { .. }
     ));
 }
@@ -1356,7 +1367,7 @@ fn fluentbit_db_path_with_uri_characters_is_read() {
 /// persisted queue counts what has not been through the outputs.
 #[test]
 fn logstash_stats_account_for_filters_and_the_persisted_queue() {
-    use drainguard::adapters::http::logstash_state;
+    use drainguard::adapters::logstash::api::logstash_state;
     let state = |doc: &str| logstash_state(&serde_json::from_str(doc).unwrap()).unwrap();
     let pipeline = |events: &str, filters: &str, queue: &str| {
         format!(

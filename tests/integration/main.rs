@@ -22,6 +22,7 @@ mod hostile;
 mod install;
 mod install_escape;
 mod install_exec;
+mod metrics;
 mod multi_shipper;
 mod outcome_and_errors;
 mod output;

@@ -21,7 +21,34 @@ use crate::error::StoreError;
 use super::abandoned::Abandoned;
 use super::agent_log::DropLog;
 use super::common;
+use super::shipper::{flag, m, Access, ShipperInfo, Target};
 use super::{Readers, SourceOptions, StoreReader};
+
+pub static INFO: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::CloudwatchAgent,
+    name: "amazon-cloudwatch-agent",
+    aliases: &["cloudwatch-agent", "start-amazon-cloudwatch-agent"],
+    processes: &[m(&[
+        "amazon-cloudwatch-agent",
+        "start-amazon-cloudwatch-agent",
+        // `comm` keeps only 15 bytes.
+        "amazon-cloudwat",
+        "start-amazon-cl",
+    ])],
+    flags: &[flag(&["-config", "--config"], Target::Config)],
+    services: &["amazon-cloudwatch-agent"],
+    config_paths: &[config::TOML, config::JSON],
+    data_paths: &[config::STATE_FOLDER],
+    // The tailer reads up to the newline whatever the length (`max_event_size` truncates
+    // the event, not the read).
+    max_line_bytes: None,
+    glob_depth: 32,
+    // Its generated TOML.
+    config_syntax: Some(r"(?m)^\s*\[\[inputs\.logfile\]\]|^\s*file_state_folder\s*="),
+    // Its log of dropped batches is read by the delivery signal, not an HTTP API.
+    api: None,
+    access: Access::Reads { open, idle: None },
+};
 
 pub use config::{Config, FileConfig};
 pub use store::{parse, state_file_name, Parsed, Range, StateFile};
@@ -105,9 +132,13 @@ impl StoreReader for CloudwatchReader {
         let shown = self.root.local_to_host(&self.folder);
         if !self.folder.exists() {
             let mut snap = common::not_written_yet(
-                ShipperKind::CloudwatchAgent,
-                (&self.folder, &shown),
-                (FORMAT, OffsetMeaning::SentOrGivenUp),
+                common::snapshot(
+                    ShipperKind::CloudwatchAgent,
+                    &self.folder,
+                    FORMAT,
+                    OffsetMeaning::SentOrGivenUp,
+                ),
+                &shown,
                 "the agent creates it when it first tails a file",
                 "the configured files",
             );

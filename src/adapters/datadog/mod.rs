@@ -22,7 +22,38 @@ use crate::error::StoreError;
 use super::abandoned::Abandoned;
 use super::agent_log::DropLog;
 use super::common;
+use super::shipper::{flag, m, Access, ProcessMatch, ShipperInfo, Target};
 use super::{Readers, SourceOptions, StoreReader};
+
+pub static INFO: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::DatadogAgent,
+    name: "datadog-agent",
+    aliases: &["datadog"],
+    processes: &[
+        m(&["datadog-agent"]),
+        ProcessMatch {
+            names: &["agent"],
+            words: &["datadog"],
+        },
+    ],
+    flags: &[flag(&["-c", "--cfgpath"], Target::Config)],
+    services: &["datadog-agent"],
+    config_paths: &[config::CONFIG_DIR],
+    data_paths: &[config::RUN_PATH],
+    // `logs_config.max_message_size_bytes` (256000): a longer line is sent in truncated
+    // pieces, its newline not awaited.
+    max_line_bytes: Some(256_000),
+    glob_depth: 32,
+    // datadog.yaml.
+    config_syntax: Some(r"(?m)^(logs_enabled|api_key|dd_url)\s*:"),
+    // Its log of dropped payloads is read by the delivery signal, not an HTTP API.
+    api: None,
+    // A metrics-only agent (logs_enabled off, no registry ever written) ships no log file.
+    access: Access::Reads {
+        open,
+        idle: Some(ships_nothing),
+    },
+};
 
 pub use config::Config;
 pub use store::{parse, FORMAT};
@@ -201,9 +232,13 @@ impl StoreReader for DatadogReader {
             self.read_registry()?
         } else {
             common::not_written_yet(
-                ShipperKind::DatadogAgent,
-                (&self.registry, &self.shown),
-                (FORMAT, OffsetMeaning::SentOrGivenUp),
+                common::snapshot(
+                    ShipperKind::DatadogAgent,
+                    &self.registry,
+                    FORMAT,
+                    OffsetMeaning::SentOrGivenUp,
+                ),
+                &self.shown,
                 "the agent's auditor writes it every second once logs are collected",
                 "the configured files",
             )

@@ -136,6 +136,7 @@ fn reader_at(
         layout,
         config,
         data_dir,
+        opts.http.clone(),
     )))
 }
 

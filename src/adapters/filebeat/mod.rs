@@ -7,6 +7,7 @@
 //! | 7.9–9.x | `registry/filebeat/` memlog: `meta.json` "1", `<txid>.json`, `log.json` | [`memlog`] |
 //! | 9.x opt-in | `registry/filebeat.db` (bbolt) | unsupported, said clearly |
 
+pub mod api;
 mod config;
 mod diskqueue;
 mod entry;
@@ -24,6 +25,7 @@ pub use locate::{open, open_reader, StoreLayout};
 pub use self::config::parse as parse_config;
 pub use self::entry::Entry;
 use self::keys::{FileId, Key};
+use super::shipper::{flag, m, Access, Api, ShipperInfo, Target};
 use super::StoreReader;
 use crate::cursor::{
     Cursor, ExcludeRule, Identity, InputSpec, OffsetMeaning, QueueSignal, QueueState, ShipperKind,
@@ -33,6 +35,41 @@ use crate::error::StoreError;
 use crate::fingerprint::FingerprintSpec;
 use crate::root::Root;
 
+/// Filebeat.
+pub static INFO: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::Filebeat,
+    name: "filebeat",
+    aliases: &[],
+    processes: &[m(&["filebeat"])],
+    flags: &[
+        flag(&["-c", "--c"], Target::Config),
+        flag(
+            &["--path.config", "-path.config"],
+            Target::ConfigDir("filebeat.yml"),
+        ),
+        flag(&["--path.data", "-path.data"], Target::DataPath),
+    ],
+    services: &["filebeat"],
+    config_paths: &[
+        "/etc/filebeat/filebeat.yml",
+        "/usr/share/filebeat/filebeat.yml",
+    ],
+    data_paths: &["/var/lib/filebeat", "/usr/share/filebeat/data"],
+    // Filebeat log input `max_bytes`, filestream `message_max_bytes`: 10 MiB.
+    max_line_bytes: Some(10 * 1024 * 1024),
+    // Filebeat's `recursive_glob`: `**` becomes 8 levels of `*`.
+    glob_depth: 8,
+    config_syntax: Some(r"(?m)^filebeat(\.inputs|\.prospectors|\.config|\.autodiscover)?\s*:"),
+    api: Some(Api {
+        endpoints: &[api::STATS],
+        enable: api::ENABLE,
+    }),
+    access: Access::Reads {
+        open: locate::open,
+        idle: None,
+    },
+};
+
 /// An opened Filebeat registry.
 pub struct FilebeatReader {
     root: Root,
@@ -41,6 +78,7 @@ pub struct FilebeatReader {
     config: Option<Config>,
     /// Local path of `path.data` (for the disk queue), when known.
     data_dir: Option<PathBuf>,
+    http: super::http::Http,
 }
 
 impl FilebeatReader {
@@ -49,6 +87,7 @@ impl FilebeatReader {
         layout: StoreLayout,
         config: Option<Config>,
         data_dir: Option<PathBuf>,
+        http: super::http::Http,
     ) -> Self {
         let memlog = match &layout {
             StoreLayout::Memlog(dir) => Some(memlog::Memlog::new(dir.clone())),
@@ -60,6 +99,7 @@ impl FilebeatReader {
             memlog,
             config,
             data_dir,
+            http,
         }
     }
 
@@ -130,7 +170,7 @@ impl StoreReader for FilebeatReader {
         // A second opinion: it can hold the verdict back, but an unreachable endpoint is only
         // noted (the registry or the disk queue is the proof).
         if let Some(url) = self.config.as_ref().and_then(|c| c.stats_url.as_deref()) {
-            match super::http::filebeat_stats(url) {
+            match api::filebeat_stats(&self.http, url) {
                 QueueSignal {
                     state: QueueState::Unknown { hint },
                     source,
@@ -272,7 +312,7 @@ impl FilebeatReader {
     /// The longest line any input accepts (a file's input is not known): the configured
     /// `max_bytes` / `message_max_bytes`, else Filebeat's default.
     fn max_line_bytes(&self) -> Option<u64> {
-        let default = ShipperKind::Filebeat.default_max_line_bytes();
+        let default = INFO.max_line_bytes;
         let Some(c) = &self.config else {
             return default;
         };

@@ -8,6 +8,7 @@
 //! on disk. One store per `tail` input of the config: `config` finds them, `db` reads a
 //! DB, `chunks` lists what is buffered on disk.
 
+pub mod api;
 mod chunks;
 mod config;
 mod db;
@@ -18,12 +19,41 @@ use std::path::PathBuf;
 use crate::cursor::{InputSpec, OffsetMeaning, ShipperKind, StoreSnapshot};
 use crate::error::StoreError;
 
-use super::common;
+use super::common::{self, Store};
 use super::{Readers, SourceOptions, StoreReader};
 
+use super::shipper::{getopt, m, Access, Api, ShipperInfo, Target};
 pub use chunks::chunk_signal;
 pub use config::{parse_classic, parse_yaml, FluentBitConf, TailInput};
 pub use db::{read_db, read_image};
+
+/// Fluent Bit (and td-agent-bit).
+pub static INFO: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::FluentBit,
+    name: "fluent-bit",
+    aliases: &["fluentbit", "td-agent-bit"],
+    processes: &[m(&["fluent-bit", "td-agent-bit", "flb-pipeline"])],
+    flags: &[getopt(&["-c", "--config"], Target::Config)],
+    services: &["fluent-bit", "td-agent-bit"],
+    config_paths: &[
+        "/etc/fluent-bit/fluent-bit.yaml",
+        "/etc/fluent-bit/fluent-bit.conf",
+    ],
+    data_paths: &[],
+    // Fluent Bit tail `Buffer_Max_Size`: 32k; a longer line stops the file being tailed
+    // unless `Skip_Long_Lines On`.
+    max_line_bytes: Some(32 * 1024),
+    glob_depth: 32,
+    // Classic mode sections, or YAML: `pipeline:` with `inputs:` under it.
+    config_syntax: Some(
+        r"(?mi)^\s*\[(INPUT|OUTPUT|SERVICE|FILTER)\]\s*$|(?s-i:(?m:^pipeline:).*(?m:^\s*inputs:)|(?m:^\s*inputs:).*(?m:^pipeline:))",
+    ),
+    api: Some(Api {
+        endpoints: &[api::STORAGE, api::METRICS],
+        enable: api::ENABLE,
+    }),
+    access: Access::Reads { open, idle: None },
+};
 
 /// Opens every `tail` input of the config (`--config`, else
 /// `/etc/fluent-bit/fluent-bit.{yaml,conf}`): one reader per input, each with that input's
@@ -64,30 +94,27 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
                 .iter()
                 .find(|i| i.db.as_ref().is_some_and(|d| root.host_to_local(d) == db))
                 .cloned();
-            stores.push((Store::Db(db), input));
+            stores.push((Store::File(db), input));
         }
     } else if let Some(conf_path) = conf_path.filter(|_| !conf.inputs.is_empty()) {
         for input in &conf.inputs {
             let paths = input.path.join(", ");
             let store = match &input.db {
-                Some(db) if common::unexpanded(&db.to_string_lossy()) => Store::Unknown {
-                    config: conf_path.clone(),
-                    why: format!(
-                        "tail input {} (Path {paths}): DB {} holds a variable drainguard cannot \
+                Some(db) => Store::configured(root, db, &conf_path, |db| {
+                    format!(
+                        "tail input {} (Path {paths}): DB {db} holds a variable drainguard cannot \
                          expand; give the DB with --store",
                         input.instance,
-                        db.display()
-                    ),
-                },
-                Some(db) => Store::Db(root.host_to_local(db)),
-                None => Store::Unknown {
-                    config: conf_path.clone(),
-                    why: format!(
+                    )
+                }),
+                None => Store::unknown(
+                    &conf_path,
+                    format!(
                         "tail input {} (Path {paths}) has no DB: Fluent Bit records its progress \
                          nowhere, so what it still owes cannot be known; set `DB` on the input",
                         input.instance
                     ),
-                },
+                ),
             };
             stores.push((store, Some(input.clone())));
         }
@@ -104,6 +131,7 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
                 emitters: conf.emitters.clone(),
                 input,
                 http: conf.http.clone(),
+                client: opts.http.clone(),
                 storage: storage.clone(),
                 notes: notes.clone(),
                 root: root.clone(),
@@ -112,22 +140,16 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         .collect())
 }
 
-/// Where a tail input's progress is recorded.
-enum Store {
-    /// Its `DB` (which Fluent Bit creates when the input starts).
-    Db(PathBuf),
-    /// Nowhere drainguard can read (no `DB`, or one with a variable in its path); the config
-    /// file stands in as the store's name.
-    Unknown { config: PathBuf, why: String },
-}
-
 struct FluentBitReader {
+    /// Its `DB` (which Fluent Bit creates when the input starts), or unknown (no `DB`, or
+    /// one with a variable in its path).
     store: Store,
     /// The config's `Emitter_Name`s (inputs holding re-emitted records).
     emitters: Vec<String>,
     /// The config's input for this store (unknown for a `--store` the config does not name).
     input: Option<TailInput>,
     http: Option<String>,
+    client: super::http::Http,
     /// `storage.path`, mapped under `--root`.
     storage: Option<PathBuf>,
     notes: Vec<String>,
@@ -139,10 +161,7 @@ impl StoreReader for FluentBitReader {
         ShipperKind::FluentBit
     }
     fn watch_paths(&self) -> Vec<PathBuf> {
-        let mut v = match &self.store {
-            Store::Db(db) => common::parent_dir(db),
-            Store::Unknown { .. } => Vec::new(),
-        };
+        let mut v = self.store.parent_dir();
         v.extend(self.chunks().map(|(dir, instance)| match instance {
             Some(i) => dir.join(i),
             None => dir,
@@ -157,14 +176,18 @@ impl StoreReader for FluentBitReader {
             input.instance.clone()
         };
         let mut snap = match &self.store {
-            Store::Db(db) if !db.exists() && self.input.is_some() => common::not_written_yet(
-                ShipperKind::FluentBit,
-                (db, &self.root.local_to_host(db)),
-                ("fluent-bit in_tail_files", OffsetMeaning::Read),
+            Store::File(db) if !db.exists() && self.input.is_some() => common::not_written_yet(
+                common::snapshot(
+                    ShipperKind::FluentBit,
+                    db,
+                    "fluent-bit in_tail_files",
+                    OffsetMeaning::Read,
+                ),
+                &self.root.local_to_host(db),
                 "Fluent Bit creates the DB when the input starts",
                 &format!("input {name}"),
             ),
-            Store::Db(db) => read_db(db)?,
+            Store::File(db) => read_db(db)?,
             Store::Unknown { config, why } => {
                 let what = format!("fluent-bit {name} progress");
                 let mut snap = common::unassessable(ShipperKind::FluentBit, config, &what, why);
@@ -177,12 +200,14 @@ impl StoreReader for FluentBitReader {
             .push(InputSpec::globs(name, &input.path, &input.exclude));
         if let Some(base) = &self.http {
             let api_name = self.input.as_ref().and_then(TailInput::api_name);
-            snap.queues.push(super::http::fluentbit_storage(
+            snap.queues.push(api::fluentbit_storage(
+                &self.client,
                 base,
                 api_name,
                 &self.emitters,
             ));
-            snap.notes.extend(super::http::fluentbit_dropped(base));
+            snap.notes
+                .extend(api::fluentbit_dropped(&self.client, base));
         }
         if let Some((dir, instance)) = self.chunks() {
             snap.queues

@@ -5,6 +5,7 @@
 //! whether the pipelines still hold events. `pipeline` finds the inputs in the pipeline
 //! configs, `settings` reads `logstash.yml`, `sincedb` parses the store.
 
+pub mod api;
 mod pipeline;
 mod settings;
 mod sincedb;
@@ -14,13 +15,43 @@ use std::path::PathBuf;
 use crate::cursor::{InputSpec, OffsetMeaning, QueueState, ShipperKind, StoreSnapshot};
 use crate::error::StoreError;
 
-use super::common;
+use super::common::{self, Store};
 use super::{Readers, SourceOptions, StoreReader};
 
+use super::shipper::{flag, getopt, Access, Api, ProcessMatch, ShipperInfo, Target};
 pub use pipeline::{file_inputs, FileInput};
 pub use settings::{parse_settings, Settings, SETTINGS};
 use sincedb::FORMAT;
 pub use sincedb::{makedev, parse};
+
+/// Logstash.
+pub static INFO: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::Logstash,
+    name: "logstash",
+    aliases: &[],
+    processes: &[ProcessMatch {
+        names: &["java", "logstash"],
+        words: &["logstash"],
+    }],
+    flags: &[
+        getopt(&["-f", "--path.config"], Target::Config),
+        flag(&["--path.data"], Target::DataPath),
+        flag(&["--path.settings"], Target::SettingsDir),
+    ],
+    services: &["logstash"],
+    config_paths: &[],
+    data_paths: &["/var/lib/logstash"],
+    // The file input has no limit: buffers until the newline.
+    max_line_bytes: None,
+    glob_depth: 32,
+    // Pipeline blocks.
+    config_syntax: Some(r"(?m)^\s*(input|filter|output)\s*\{"),
+    api: Some(Api {
+        endpoints: &[api::PIPELINES],
+        enable: api::ENABLE,
+    }),
+    access: Access::Reads { open, idle: None },
+};
 
 /// Default `path.data` of the deb/rpm packages.
 pub const DEFAULT_DATA: &str = "/var/lib/logstash";
@@ -40,12 +71,13 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
     let dir = opts.root.host_to_local(&data.join("plugins/inputs/file"));
     let (configured, inputs) = pipeline_inputs(opts, &dir)?;
-    let reader = |store: Store, input: Option<FileInput>| {
+    let reader = |store: Sincedbs, input: Option<FileInput>| {
         Box::new(LogstashReader {
             store,
             input,
             settings: settings.clone(),
             notes: notes.clone(),
+            http: opts.http.clone(),
             root: opts.root.clone(),
         }) as Box<dyn StoreReader>
     };
@@ -55,15 +87,15 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         };
         let input = inputs
             .iter()
-            .find(|(_, store)| matches!(store, Store::Sincedb(p) if *p == path))
+            .find(|(_, store)| matches!(store, Store::File(p) if *p == path))
             .map(|(i, _)| i.clone());
-        return Ok(vec![reader(Store::Sincedb(path), input)]);
+        return Ok(vec![reader(Sincedbs::One(Store::File(path)), input)]);
     }
     if inputs.is_empty() {
         // A pipeline config without file inputs: Logstash tails no file here (old sincedbs
         // in the directory belong to inputs that no longer exist).
         if !configured && !listing(&dir).is_empty() {
-            return Ok(vec![reader(Store::Directory(dir), None)]);
+            return Ok(vec![reader(Sincedbs::Directory(dir), None)]);
         }
         if opts.data_path.is_some() || opts.config.is_some() {
             return Err(StoreError::NotFound {
@@ -76,7 +108,7 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
     }
     Ok(inputs
         .into_iter()
-        .map(|(input, store)| reader(store, Some(input)))
+        .map(|(input, store)| reader(Sincedbs::One(store), Some(input)))
         .collect())
 }
 
@@ -113,34 +145,32 @@ fn pipeline_inputs(
         for input in file_inputs(&text) {
             let store = match input.sincedb_path.as_deref() {
                 // Logstash expands the variables before it names the sincedb after the paths.
-                _ if input.paths.iter().any(|p| common::unexpanded(p)) => Store::Unknown {
-                    config: f.clone(),
-                    why: format!(
+                _ if input.paths.iter().any(|p| common::unexpanded(p)) => Store::unknown(
+                    &f,
+                    format!(
                         "file input {}: its paths hold a substitution drainguard cannot expand \
                          (and the sincedb is named after the expanded paths); give the sincedb \
                          with --store",
                         input.paths.join(",")
                     ),
-                },
-                None => Store::Sincedb(dir.join(input.default_sincedb_name())),
-                Some("/dev/null") => Store::Unknown {
-                    config: f.clone(),
-                    why: format!(
+                ),
+                None => Store::File(dir.join(input.default_sincedb_name())),
+                Some("/dev/null") => Store::unknown(
+                    &f,
+                    format!(
                         "file input {} has `sincedb_path => \"/dev/null\"`: Logstash records its \
                          progress nowhere, so what it still owes cannot be known; point \
                          sincedb_path at a file (or leave it unset)",
                         input.paths.join(",")
                     ),
-                },
-                Some(p) if common::unexpanded(p) => Store::Unknown {
-                    config: f.clone(),
-                    why: format!(
+                ),
+                Some(p) => Store::configured(&opts.root, std::path::Path::new(p), &f, |p| {
+                    format!(
                         "file input {}: sincedb_path {p:?} is a substitution drainguard cannot \
                          expand; give the sincedb with --store",
                         input.paths.join(",")
-                    ),
-                },
-                Some(p) => Store::Sincedb(opts.root.host_to_local(std::path::Path::new(p))),
+                    )
+                }),
             };
             out.push((input, store));
         }
@@ -148,15 +178,13 @@ fn pipeline_inputs(
     Ok((configured, out))
 }
 
-/// Where one input's progress is recorded.
+/// What one reader reads: an input's sincedb (which Logstash writes once the input has read
+/// something), or unknown; or, without a pipeline config, every `.sincedb_*` of a directory,
+/// listed at each read.
 #[derive(Debug, Clone)]
-enum Store {
-    /// Its sincedb (which Logstash writes once the input has read something).
-    Sincedb(PathBuf),
-    /// Every `.sincedb_*` of this directory, listed at each read (no pipeline config).
+enum Sincedbs {
+    One(Store),
     Directory(PathBuf),
-    /// Nowhere drainguard can read; the pipeline config stands in as the store's name.
-    Unknown { config: PathBuf, why: String },
 }
 
 /// The `.sincedb_*` files of `dir`, sorted.
@@ -177,11 +205,12 @@ fn listing(dir: &std::path::Path) -> Vec<PathBuf> {
 }
 
 struct LogstashReader {
-    store: Store,
+    store: Sincedbs,
     /// The pipeline's input for this store (unknown for a `--store` it does not name).
     input: Option<FileInput>,
     settings: Settings,
     notes: Vec<String>,
+    http: super::http::Http,
     root: crate::root::Root,
 }
 
@@ -191,31 +220,29 @@ impl StoreReader for LogstashReader {
     }
     fn watch_paths(&self) -> Vec<PathBuf> {
         match &self.store {
-            Store::Sincedb(p) => common::parent_dir(p),
-            Store::Directory(d) => vec![d.clone()],
-            Store::Unknown { .. } => Vec::new(),
+            Sincedbs::One(store) => store.parent_dir(),
+            Sincedbs::Directory(d) => vec![d.clone()],
         }
     }
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
         let mut snap = match &self.store {
-            Store::Unknown { config, why } => {
+            Sincedbs::One(Store::Unknown { config, why }) => {
                 let what = "logstash file input progress";
                 let mut snap = common::unassessable(ShipperKind::Logstash, config, what, why);
                 snap.notes.extend(self.notes.iter().cloned());
                 return Ok(snap);
             }
-            Store::Sincedb(p) if !p.exists() => common::not_written_yet(
-                ShipperKind::Logstash,
-                (p, &self.root.local_to_host(p)),
-                (FORMAT, OffsetMeaning::Buffered),
+            Sincedbs::One(Store::File(p)) if !p.exists() => common::not_written_yet(
+                common::snapshot(ShipperKind::Logstash, p, FORMAT, OffsetMeaning::Buffered),
+                &self.root.local_to_host(p),
                 "Logstash writes the sincedb once the input has read something",
                 &self
                     .input
                     .as_ref()
                     .map_or_else(|| "this input".to_string(), |i| i.paths.join(",")),
             ),
-            Store::Sincedb(p) => parse(p, &common::read_bytes(p)?)?,
-            Store::Directory(d) => {
+            Sincedbs::One(Store::File(p)) => parse(p, &common::read_bytes(p)?)?,
+            Sincedbs::Directory(d) => {
                 let mut all =
                     common::snapshot(ShipperKind::Logstash, d, FORMAT, OffsetMeaning::Buffered);
                 for f in listing(d) {
@@ -244,7 +271,7 @@ impl LogstashReader {
                 &format!("the monitoring API is off (api.enabled: false in {SETTINGS}); turn it on so _node/stats/pipelines can be checked"),
             );
         };
-        let mut q = super::http::logstash_stats(api);
+        let mut q = api::logstash_stats(&self.http, api);
         if let (QueueState::Unknown { hint }, Some(range)) =
             (&mut q.state, &self.settings.port_range)
         {

@@ -12,6 +12,12 @@ pub fn drainguard() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_drainguard"));
     // No settings file: the defaults, whatever the host has in /etc/drainguard.
     c.args(["--settings", ""]);
+    // `wait`'s drain record and the metrics' counters never in the host's /var/lib/drainguard
+    // (a host path: below `--root` when a test gives one).
+    c.env(
+        "DRAINGUARD_STATE_DIR",
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/drainguard-state"),
+    );
     c
 }
 

@@ -1,29 +1,92 @@
-//! Every log shipper drainguard knows, in one table: how its process is recognised, where its
-//! command line names its config, its service names, and what to do when drainguard cannot
-//! read it. Supported shippers (their store is read by an adapter) and the ones drainguard
-//! only recognises running (syslog-ng, the OpenTelemetry Collector ...) are listed alike: a
-//! running shipper that cannot be read makes the verdict "unconfirmed", never "nothing to
-//! drain". This table is the seed of one descriptor per shipper.
+//! A shipper is one [`ShipperInfo`]: its names, how its process is recognised, where its
+//! command line names its config, its service names, its default locations, its monitoring
+//! API, its line limit, how its config is told apart from others', and how its store is
+//! opened. Each adapter module exports its own (`adapters::<name>::INFO`); the shippers
+//! drainguard only recognises running (syslog-ng, the OpenTelemetry Collector ...) have
+//! theirs in [`super::recognised`]. [`super::ALL`] lists them all, and nothing else in
+//! drainguard enumerates shippers: a running shipper that cannot be read makes the verdict
+//! "unconfirmed", never "nothing to drain".
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use crate::cursor::ShipperKind;
+use crate::error::StoreError;
 
-/// One shipper: everything about it that is not its store format.
+use super::{Readers, SourceOptions};
+
+/// Opens a shipper's stores (see [`super::open`]).
+pub type OpenFn = fn(&SourceOptions) -> Result<Readers, StoreError>;
+
+/// One shipper: everything drainguard knows about it outside its store format.
 #[derive(Debug)]
-pub struct Known {
+pub struct ShipperInfo {
     pub kind: ShipperKind,
+    /// The name used in reports, flags, the settings file and JSON (`fluent-bit`).
+    pub name: &'static str,
     /// Other names it goes by (package or binary names), accepted where a name is looked up.
     pub aliases: &'static [&'static str],
     /// How its processes are recognised (any of these).
     pub processes: &'static [ProcessMatch],
     /// Command-line flags that name its config or data, as the process sees its paths.
     pub flags: &'static [Flag],
-    /// Service / init script names it is packaged under.
+    /// Service / init script names it is packaged under (probed in [`super::ALL`] order).
     pub services: &'static [&'static str],
-    /// For a shipper drainguard cannot read: why, in a few words.
-    pub unsupported_why: &'static str,
+    /// Where its config usually is (host paths; the first that exists is read).
+    pub config_paths: &'static [&'static str],
+    /// Where its data directory or store usually is (host paths).
+    pub data_paths: &'static [&'static str],
+    /// Its default maximum line length in bytes, `None` when it has none. A line longer than
+    /// this ships only once its newline arrives (then truncated or skipped), so drainguard
+    /// never looks further for one (docs/wait.md, "Long lines").
+    pub max_line_bytes: Option<u64>,
+    /// How many directory levels `**` stands for in its input globs.
+    pub glob_depth: usize,
+    /// A regex matching config syntax only this shipper uses (so that `--config` of another
+    /// shipper's format is named as such); tried in [`super::ALL`] order.
+    pub config_syntax: Option<&'static str>,
+    /// Its own monitoring API, when drainguard reads one for the delivery signal.
+    pub api: Option<Api>,
+    /// How drainguard reads it.
+    pub access: Access,
+}
+
+/// Whether, and how, drainguard reads a shipper's progress.
+#[derive(Debug, Clone, Copy)]
+pub enum Access {
+    /// Its store is read by an adapter.
+    Reads {
+        open: OpenFn,
+        /// True when a running one whose store was not found has nothing to deliver anyway
+        /// (rsyslog as a local syslog daemon: it tails no file and forwards nothing).
+        idle: Option<fn(&SourceOptions) -> bool>,
+    },
+    /// Recognised running only: why drainguard cannot read it, in a few words.
+    RecognisedOnly { why: &'static str },
+}
+
+/// A shipper's monitoring API, as its delivery signal reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct Api {
+    /// The endpoints read (below the configured base URL).
+    pub endpoints: &'static [&'static str],
+    /// What to do when it cannot be read (how to enable it).
+    pub enable: &'static str,
+}
+
+impl ShipperInfo {
+    /// True when drainguard reads this shipper's progress (it can be named with `--shipper`).
+    pub fn supported(&self) -> bool {
+        matches!(self.access, Access::Reads { .. })
+    }
+
+    /// For a shipper drainguard cannot read: why; empty for a supported one.
+    pub fn unsupported_why(&self) -> &'static str {
+        match self.access {
+            Access::Reads { .. } => "",
+            Access::RecognisedOnly { why } => why,
+        }
+    }
 }
 
 /// A process runs this shipper when its executable's name (the `/proc/<pid>/exe` basename,
@@ -61,11 +124,13 @@ pub enum Target {
     SettingsDir,
 }
 
-const fn m(names: &'static [&'static str]) -> ProcessMatch {
+/// A process named one of `names`.
+pub(crate) const fn m(names: &'static [&'static str]) -> ProcessMatch {
     ProcessMatch { names, words: &[] }
 }
 
-const fn flag(names: &'static [&'static str], target: Target) -> Flag {
+/// A flag whose value is the next argument or follows `=`.
+pub(crate) const fn flag(names: &'static [&'static str], target: Target) -> Flag {
     Flag {
         names,
         attached: false,
@@ -73,198 +138,13 @@ const fn flag(names: &'static [&'static str], target: Target) -> Flag {
     }
 }
 
-const fn getopt(names: &'static [&'static str], target: Target) -> Flag {
+/// A getopt-style flag: also `-fVALUE`.
+pub(crate) const fn getopt(names: &'static [&'static str], target: Target) -> Flag {
     Flag {
         names,
         attached: true,
         target,
     }
-}
-
-/// Every shipper, supported ones first (report order).
-pub static ALL: &[Known] = &[
-    Known {
-        kind: ShipperKind::Filebeat,
-        aliases: &[],
-        processes: &[m(&["filebeat"])],
-        flags: &[
-            flag(&["-c", "--c"], Target::Config),
-            flag(
-                &["--path.config", "-path.config"],
-                Target::ConfigDir("filebeat.yml"),
-            ),
-            flag(&["--path.data", "-path.data"], Target::DataPath),
-        ],
-        services: &["filebeat"],
-        unsupported_why: "",
-    },
-    Known {
-        kind: ShipperKind::FluentBit,
-        aliases: &["fluentbit", "td-agent-bit"],
-        processes: &[m(&["fluent-bit", "td-agent-bit", "flb-pipeline"])],
-        flags: &[getopt(&["-c", "--config"], Target::Config)],
-        services: &["fluent-bit", "td-agent-bit"],
-        unsupported_why: "",
-    },
-    Known {
-        kind: ShipperKind::Vector,
-        aliases: &[],
-        processes: &[m(&["vector"])],
-        flags: &[getopt(
-            &["-c", "--config", "--config-toml", "--config-yaml"],
-            Target::Config,
-        )],
-        services: &["vector"],
-        unsupported_why: "",
-    },
-    Known {
-        kind: ShipperKind::Promtail,
-        aliases: &[],
-        processes: &[m(&["promtail"])],
-        flags: &[flag(&["-config.file", "--config.file"], Target::Config)],
-        services: &["promtail"],
-        unsupported_why: "",
-    },
-    Known {
-        kind: ShipperKind::Alloy,
-        aliases: &["grafana-agent"],
-        processes: &[m(&["alloy", "grafana-agent"])],
-        flags: &[flag(&["--storage.path", "-storage.path"], Target::DataPath)],
-        services: &["alloy"],
-        unsupported_why: "",
-    },
-    Known {
-        kind: ShipperKind::Fluentd,
-        aliases: &["td-agent"],
-        processes: &[ProcessMatch {
-            names: &["fluentd", "ruby*", "td-agent"],
-            words: &["fluentd"],
-        }],
-        flags: &[getopt(&["-c", "--config"], Target::Config)],
-        services: &["fluentd", "td-agent"],
-        unsupported_why: "",
-    },
-    Known {
-        kind: ShipperKind::Rsyslog,
-        aliases: &["rsyslogd"],
-        processes: &[m(&["rsyslogd"])],
-        flags: &[getopt(&["-f"], Target::Config)],
-        services: &["rsyslog"],
-        unsupported_why: "",
-    },
-    Known {
-        kind: ShipperKind::Logstash,
-        aliases: &[],
-        processes: &[ProcessMatch {
-            names: &["java", "logstash"],
-            words: &["logstash"],
-        }],
-        flags: &[
-            getopt(&["-f", "--path.config"], Target::Config),
-            flag(&["--path.data"], Target::DataPath),
-            flag(&["--path.settings"], Target::SettingsDir),
-        ],
-        services: &["logstash"],
-        unsupported_why: "",
-    },
-    Known {
-        kind: ShipperKind::CloudwatchAgent,
-        aliases: &["cloudwatch-agent", "start-amazon-cloudwatch-agent"],
-        processes: &[m(&[
-            "amazon-cloudwatch-agent",
-            "start-amazon-cloudwatch-agent",
-            // `comm` keeps only 15 bytes.
-            "amazon-cloudwat",
-            "start-amazon-cl",
-        ])],
-        flags: &[flag(&["-config", "--config"], Target::Config)],
-        services: &["amazon-cloudwatch-agent"],
-        unsupported_why: "",
-    },
-    Known {
-        kind: ShipperKind::DatadogAgent,
-        aliases: &["datadog"],
-        processes: &[
-            m(&["datadog-agent"]),
-            ProcessMatch {
-                names: &["agent"],
-                words: &["datadog"],
-            },
-        ],
-        flags: &[flag(&["-c", "--cfgpath"], Target::Config)],
-        services: &["datadog-agent"],
-        unsupported_why: "",
-    },
-    Known {
-        kind: ShipperKind::SyslogNg,
-        aliases: &["syslog-ng-core"],
-        processes: &[m(&["syslog-ng"])],
-        flags: &[
-            getopt(&["-f", "--cfgfile"], Target::Config),
-            getopt(&["-R", "--persist-file"], Target::Store),
-        ],
-        services: &["syslog-ng"],
-        unsupported_why: "drainguard cannot read the syslog-ng persist file yet",
-    },
-    Known {
-        kind: ShipperKind::Otelcol,
-        aliases: &["otelcol-contrib", "opentelemetry-collector"],
-        processes: &[m(&["otelcol", "otelcol-contrib"])],
-        flags: &[flag(&["--config"], Target::Config)],
-        services: &["otelcol", "otelcol-contrib"],
-        unsupported_why: "drainguard cannot read the OpenTelemetry Collector's file_storage yet",
-    },
-    Known {
-        kind: ShipperKind::Awslogs,
-        aliases: &["awslogsd"],
-        processes: &[ProcessMatch {
-            names: &["python*", "awslogs", "awslogsd"],
-            words: &["awslogs", "aws logs push"],
-        }],
-        flags: &[flag(&["--config-file"], Target::Config)],
-        services: &["awslogs", "awslogsd"],
-        unsupported_why: "drainguard cannot read the legacy awslogs agent's state file yet",
-    },
-    Known {
-        kind: ShipperKind::ElasticAgent,
-        aliases: &[],
-        processes: &[m(&["elastic-agent"])],
-        flags: &[flag(&["-c", "--c"], Target::Config)],
-        services: &["elastic-agent"],
-        unsupported_why: "drainguard cannot read Elastic Agent's queues (it reads a standalone \
-                          Filebeat's registry)",
-    },
-    Known {
-        kind: ShipperKind::Nxlog,
-        aliases: &[],
-        processes: &[m(&["nxlog"])],
-        flags: &[getopt(&["-c", "--conf"], Target::Config)],
-        services: &["nxlog"],
-        unsupported_why: "drainguard cannot read NXLog's configcache yet",
-    },
-    Known {
-        kind: ShipperKind::Splunk,
-        aliases: &["splunkd", "splunkforwarder", "splunk-forwarder"],
-        processes: &[m(&["splunkd"])],
-        flags: &[],
-        services: &["splunk", "splunkd", "SplunkForwarder"],
-        unsupported_why: "drainguard cannot read the Splunk forwarder's fishbucket yet",
-    },
-];
-
-/// The entry of `kind`.
-pub fn of(kind: ShipperKind) -> &'static Known {
-    ALL.iter()
-        .find(|k| k.kind == kind)
-        .expect("every shipper kind has an entry in adapters::known::ALL")
-}
-
-/// The entry named `name` (its name or an alias, case-insensitively).
-pub fn by_name(name: &str) -> Option<&'static Known> {
-    ALL.iter().find(|k| {
-        k.kind.name().eq_ignore_ascii_case(name)
-            || k.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
-    })
 }
 
 impl ProcessMatch {
@@ -292,7 +172,7 @@ pub struct CommandLinePaths {
     pub settings_dir: Option<PathBuf>,
 }
 
-impl Known {
+impl ShipperInfo {
     /// The config, data and store paths named on `argv` (`argv[0]` first; the first of a
     /// repeated flag wins), relative ones taken in `cwd`.
     pub fn command_line_paths(&self, argv: &[OsString], cwd: Option<&Path>) -> CommandLinePaths {
@@ -368,31 +248,60 @@ fn flag_value(argv: &[OsString], f: &Flag) -> Option<PathBuf> {
 mod tests {
     use super::*;
 
+    use crate::adapters::{by_name, info, ALL};
+
+    /// Every kind: the match makes a new variant fail to compile here until it is listed.
+    fn every_kind() -> Vec<ShipperKind> {
+        use ShipperKind::*;
+        let all = vec![
+            Filebeat,
+            FluentBit,
+            Vector,
+            Promtail,
+            Alloy,
+            Fluentd,
+            Rsyslog,
+            Logstash,
+            SyslogNg,
+            Otelcol,
+            CloudwatchAgent,
+            Awslogs,
+            DatadogAgent,
+            ElasticAgent,
+            Nxlog,
+            Splunk,
+        ];
+        for k in &all {
+            match k {
+                Filebeat | FluentBit | Vector | Promtail | Alloy | Fluentd | Rsyslog | Logstash
+                | SyslogNg | Otelcol | CloudwatchAgent | Awslogs | DatadogAgent | ElasticAgent
+                | Nxlog | Splunk => {}
+            }
+        }
+        all
+    }
+
     #[test]
     fn every_kind_has_one_entry_and_names_are_unique() {
-        use clap::ValueEnum;
-        let mut all: Vec<ShipperKind> = ShipperKind::value_variants().to_vec();
-        all.extend([
-            ShipperKind::SyslogNg,
-            ShipperKind::Otelcol,
-            ShipperKind::Awslogs,
-            ShipperKind::ElasticAgent,
-            ShipperKind::Nxlog,
-            ShipperKind::Splunk,
-        ]);
+        let all = every_kind();
         assert_eq!(ALL.len(), all.len());
         for k in all {
             assert_eq!(ALL.iter().filter(|e| e.kind == k).count(), 1, "{k}");
             assert_eq!(by_name(k.name()).map(|e| e.kind), Some(k));
             assert_eq!(
+                serde_json::to_value(k).unwrap(),
+                serde_json::Value::from(k.name()),
+                "{k}: the JSON name is the descriptor's"
+            );
+            assert_eq!(
                 k.supported(),
-                of(k).unsupported_why.is_empty(),
+                info(k).unsupported_why().is_empty(),
                 "{k}: supported shippers need no reason, unsupported ones do"
             );
         }
         let mut names: Vec<&str> = ALL
             .iter()
-            .flat_map(|k| std::iter::once(k.kind.name()).chain(k.aliases.iter().copied()))
+            .flat_map(|k| std::iter::once(k.name).chain(k.aliases.iter().copied()))
             .collect();
         let n = names.len();
         names.sort();
@@ -401,23 +310,36 @@ mod tests {
     }
 
     #[test]
+    fn supported_shippers_come_first_in_report_order() {
+        let first_unsupported = ALL.iter().position(|i| !i.supported()).unwrap();
+        assert!(ALL[first_unsupported..].iter().all(|i| !i.supported()));
+        assert_eq!(
+            ShipperKind::all_supported(),
+            ALL[..first_unsupported]
+                .iter()
+                .map(|i| i.kind)
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
     fn interpreters_need_their_word_and_comm_is_cut_to_15_bytes() {
-        let fluentd = &of(ShipperKind::Fluentd).processes[0];
+        let fluentd = &info(ShipperKind::Fluentd).processes[0];
         assert!(fluentd.matches(
             Some("ruby3.1"),
             "ruby",
             "/usr/bin/ruby /usr/bin/fluentd -c x"
         ));
         assert!(!fluentd.matches(Some("ruby3.1"), "ruby", "/usr/bin/ruby app.rb"));
-        let awslogs = &of(ShipperKind::Awslogs).processes[0];
+        let awslogs = &info(ShipperKind::Awslogs).processes[0];
         assert!(awslogs.matches(
             Some("python3.11"),
             "python3",
             "/usr/bin/python3 /usr/bin/aws logs push --config-file /var/awslogs/etc/awslogs.conf"
         ));
-        let cw = &of(ShipperKind::CloudwatchAgent).processes[0];
+        let cw = &info(ShipperKind::CloudwatchAgent).processes[0];
         assert!(cw.matches(None, "amazon-cloudwat", ""));
-        let dd = &of(ShipperKind::DatadogAgent).processes;
+        let dd = &info(ShipperKind::DatadogAgent).processes;
         assert!(dd[1].matches(
             Some("agent"),
             "agent",
@@ -430,7 +352,7 @@ mod tests {
 
     fn paths(kind: ShipperKind, args: &[&str]) -> CommandLinePaths {
         let argv: Vec<OsString> = args.iter().map(OsString::from).collect();
-        of(kind).command_line_paths(&argv, Some(Path::new("/run/cwd")))
+        info(kind).command_line_paths(&argv, Some(Path::new("/run/cwd")))
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! marks an unwatched entry (rotated away), which is skipped and counted. Identity is path +
 //! inode; offsets mean "accepted into Fluentd's buffer".
 
+pub mod api;
+
 use std::path::{Path, PathBuf};
 
 use crate::cursor::{
@@ -12,8 +14,34 @@ use crate::cursor::{
 };
 use crate::error::{Position, StoreError};
 
-use super::common;
+use super::common::{self, Store};
+use super::shipper::{getopt, Access, Api, ProcessMatch, ShipperInfo, Target};
 use super::{Readers, SourceOptions, StoreReader};
+
+/// Fluentd (and td-agent).
+pub static INFO: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::Fluentd,
+    name: "fluentd",
+    aliases: &["td-agent"],
+    processes: &[ProcessMatch {
+        names: &["fluentd", "ruby*", "td-agent"],
+        words: &["fluentd"],
+    }],
+    flags: &[getopt(&["-c", "--config"], Target::Config)],
+    services: &["fluentd", "td-agent"],
+    config_paths: &["/etc/fluent/fluentd.conf"],
+    data_paths: &[],
+    // in_tail `max_line_size` nil: buffers until the newline.
+    max_line_bytes: None,
+    glob_depth: 32,
+    // Fluentd directives.
+    config_syntax: Some(r"(?m)^\s*<(source|match\s+[^>]*|system)>\s*$"),
+    api: Some(Api {
+        endpoints: &[api::PLUGINS],
+        enable: api::ENABLE,
+    }),
+    access: Access::Reads { open, idle: None },
+};
 
 const UNWATCHED: u64 = u64::MAX;
 
@@ -38,6 +66,7 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
             store,
             source,
             monitor: monitor.clone(),
+            http: opts.http.clone(),
             root: opts.root.clone(),
         }) as Box<dyn StoreReader>
     };
@@ -53,7 +82,7 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
                             .is_some_and(|p| opts.root.host_to_local(p) == path)
                     })
                     .cloned();
-                reader(Store::PosFile(path), source)
+                reader(Store::File(path), source)
             })
             .into_iter()
             .collect());
@@ -67,22 +96,19 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         .map(|s| {
             let globs = s.paths.join(",");
             let store = match &s.pos_file {
-                Some(p) if common::unexpanded(&p.to_string_lossy()) => Store::Unknown {
-                    config: local_conf.clone(),
-                    why: format!(
-                        "tail source {globs}: pos_file {} holds a variable only Fluentd expands \
-                         (one file per worker?); give the pos_file with --store",
-                        p.display()
-                    ),
-                },
-                Some(p) => Store::PosFile(opts.root.host_to_local(p)),
-                None => Store::Unknown {
-                    config: local_conf.clone(),
-                    why: format!(
+                Some(p) => Store::configured(&opts.root, p, &local_conf, |p| {
+                    format!(
+                        "tail source {globs}: pos_file {p} holds a variable only Fluentd expands \
+                         (one file per worker?); give the pos_file with --store"
+                    )
+                }),
+                None => Store::unknown(
+                    &local_conf,
+                    format!(
                         "tail source {globs} has no pos_file: Fluentd records its progress \
                          nowhere, so what it still owes cannot be known; set `pos_file`"
                     ),
-                },
+                ),
             };
             reader(store, Some(s))
         })
@@ -196,20 +222,14 @@ fn strip_comment(l: &str) -> &str {
     l[..cut].trim()
 }
 
-/// Where a tail source's progress is recorded.
-enum Store {
-    /// Its `pos_file` (which Fluentd creates when the source starts).
-    PosFile(PathBuf),
-    /// Nowhere drainguard can read (no `pos_file`, or one with a variable in its path); the
-    /// config file stands in as the store's name.
-    Unknown { config: PathBuf, why: String },
-}
-
 struct FluentdReader {
+    /// Its `pos_file` (which Fluentd creates when the source starts), or unknown (no
+    /// `pos_file`, or one with a variable in its path).
     store: Store,
     /// The config's source for this store (unknown for a `--store` it does not name).
     source: Option<TailSource>,
     monitor: Option<String>,
+    http: super::http::Http,
     root: crate::root::Root,
 }
 
@@ -220,9 +240,8 @@ impl StoreReader for FluentdReader {
     fn watch_paths(&self) -> Vec<PathBuf> {
         match &self.store {
             // Fluentd updates the pos_file in place; until it exists, its directory.
-            Store::PosFile(p) if p.exists() => vec![p.clone()],
-            Store::PosFile(p) => common::parent_dir(p),
-            Store::Unknown { .. } => Vec::new(),
+            Store::File(p) if p.exists() => vec![p.clone()],
+            store => store.parent_dir(),
         }
     }
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
@@ -232,14 +251,18 @@ impl StoreReader for FluentdReader {
             .map(|s| s.paths.join(","))
             .unwrap_or_default();
         let mut snap = match &self.store {
-            Store::PosFile(p) if !p.exists() && self.source.is_some() => common::not_written_yet(
-                ShipperKind::Fluentd,
-                (p, &self.root.local_to_host(p)),
-                ("fluentd pos_file", OffsetMeaning::Buffered),
+            Store::File(p) if !p.exists() && self.source.is_some() => common::not_written_yet(
+                common::snapshot(
+                    ShipperKind::Fluentd,
+                    p,
+                    "fluentd pos_file",
+                    OffsetMeaning::Buffered,
+                ),
+                &self.root.local_to_host(p),
                 "Fluentd creates the pos_file when the source starts",
                 &globs,
             ),
-            Store::PosFile(p) => parse(p, &common::read_bytes(p)?)?,
+            Store::File(p) => parse(p, &common::read_bytes(p)?)?,
             Store::Unknown { config, why } => {
                 let what = format!("fluentd tail {globs} progress");
                 return Ok(common::unassessable(
@@ -255,7 +278,7 @@ impl StoreReader for FluentdReader {
                 .push(InputSpec::globs("tail", &s.paths, &s.exclude));
         }
         snap.queues = vec![match &self.monitor {
-            Some(base) => super::http::fluentd_monitor(base),
+            Some(base) => api::fluentd_monitor(&self.http, base),
             None => common::unknown_queue(
                 "fluentd buffers",
                 "add `<source> @type monitor_agent bind 127.0.0.1 port 24220 </source>` so \

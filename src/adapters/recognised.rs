@@ -1,0 +1,123 @@
+//! The shippers drainguard recognises running but cannot read (yet): their descriptors. A
+//! running one makes the verdict "unconfirmed", naming why, never "nothing to drain".
+
+use super::shipper::{flag, getopt, m, Access, ProcessMatch, ShipperInfo, Target};
+use crate::cursor::ShipperKind;
+
+pub static SYSLOG_NG: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::SyslogNg,
+    name: "syslog-ng",
+    aliases: &["syslog-ng-core"],
+    processes: &[m(&["syslog-ng"])],
+    flags: &[
+        getopt(&["-f", "--cfgfile"], Target::Config),
+        getopt(&["-R", "--persist-file"], Target::Store),
+    ],
+    services: &["syslog-ng"],
+    config_paths: &[],
+    data_paths: &[],
+    max_line_bytes: None,
+    glob_depth: 32,
+    // `@version: 4.2`, `source s_app { file(...); };`
+    config_syntax: Some(
+        r"(?m)^\s*@version\s*:|^\s*(source|destination|log)\s+[A-Za-z_][\w-]*\s*\{",
+    ),
+    api: None,
+    access: Access::RecognisedOnly {
+        why: "drainguard cannot read the syslog-ng persist file yet",
+    },
+};
+
+pub static OTELCOL: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::Otelcol,
+    name: "otelcol",
+    aliases: &["otelcol-contrib", "opentelemetry-collector"],
+    processes: &[m(&["otelcol", "otelcol-contrib"])],
+    flags: &[flag(&["--config"], Target::Config)],
+    services: &["otelcol", "otelcol-contrib"],
+    config_paths: &[],
+    data_paths: &[],
+    max_line_bytes: None,
+    glob_depth: 32,
+    config_syntax: Some(r"(?m)^receivers:\s*$"),
+    api: None,
+    access: Access::RecognisedOnly {
+        why: "drainguard cannot read the OpenTelemetry Collector's file_storage yet",
+    },
+};
+
+pub static AWSLOGS: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::Awslogs,
+    name: "awslogs",
+    aliases: &["awslogsd"],
+    processes: &[ProcessMatch {
+        names: &["python*", "awslogs", "awslogsd"],
+        words: &["awslogs", "aws logs push"],
+    }],
+    flags: &[flag(&["--config-file"], Target::Config)],
+    services: &["awslogs", "awslogsd"],
+    config_paths: &[],
+    data_paths: &[],
+    max_line_bytes: None,
+    glob_depth: 32,
+    config_syntax: None,
+    api: None,
+    access: Access::RecognisedOnly {
+        why: "drainguard cannot read the legacy awslogs agent's state file yet",
+    },
+};
+
+pub static ELASTIC_AGENT: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::ElasticAgent,
+    name: "elastic-agent",
+    aliases: &[],
+    processes: &[m(&["elastic-agent"])],
+    flags: &[flag(&["-c", "--c"], Target::Config)],
+    services: &["elastic-agent"],
+    config_paths: &[],
+    data_paths: &[],
+    max_line_bytes: None,
+    glob_depth: 32,
+    config_syntax: None,
+    api: None,
+    access: Access::RecognisedOnly {
+        why: "drainguard cannot read Elastic Agent's queues (it reads a standalone \
+                Filebeat's registry)",
+    },
+};
+
+pub static NXLOG: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::Nxlog,
+    name: "nxlog",
+    aliases: &[],
+    processes: &[m(&["nxlog"])],
+    flags: &[getopt(&["-c", "--conf"], Target::Config)],
+    services: &["nxlog"],
+    config_paths: &[],
+    data_paths: &[],
+    max_line_bytes: None,
+    glob_depth: 32,
+    config_syntax: None,
+    api: None,
+    access: Access::RecognisedOnly {
+        why: "drainguard cannot read NXLog's configcache yet",
+    },
+};
+
+pub static SPLUNK: ShipperInfo = ShipperInfo {
+    kind: ShipperKind::Splunk,
+    name: "splunk",
+    aliases: &["splunkd", "splunkforwarder", "splunk-forwarder"],
+    processes: &[m(&["splunkd"])],
+    flags: &[],
+    services: &["splunk", "splunkd", "SplunkForwarder"],
+    config_paths: &[],
+    data_paths: &[],
+    max_line_bytes: None,
+    glob_depth: 32,
+    config_syntax: None,
+    api: None,
+    access: Access::RecognisedOnly {
+        why: "drainguard cannot read the Splunk forwarder's fishbucket yet",
+    },
+};
