@@ -1,8 +1,9 @@
-//! Full store reads of the line- and SQLite-based adapters at 10^4..10^6 entries (stores
-//! written by src/testkit). Run: `cargo bench --bench adapters`.
+//! Full store reads of the line- and SQLite-based adapters at 10^4..10^6 entries, and of the
+//! CloudWatch agent (10^5 state files, one per tailed file) and Datadog Agent (10^5 registry
+//! entries) stores (stores written by src/testkit). Run: `cargo bench --bench adapters`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use drainguard::adapters::{fluentbit, fluentd, logstash, promtail};
+use drainguard::adapters::{self, datadog, fluentbit, fluentd, logstash, promtail, SourceOptions};
 use drainguard::cursor::ShipperKind;
 use drainguard::testkit;
 
@@ -58,5 +59,46 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The AWS fleets' agents at 10^5 entries: a CloudWatch state folder of 10^5 files read
+/// through the adapter (listing, a bounded read and parse of each, collision check), and a
+/// Datadog registry.json of 10^5 fingerprinted entries parsed.
+fn bench_aws(c: &mut Criterion) {
+    let d = tempfile::tempdir().unwrap();
+    let mut g = c.benchmark_group("adapter_read");
+    g.sample_size(10);
+    let n = 100_000u64;
+    g.throughput(Throughput::Elements(n));
+    let state = d.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    for i in 0..n {
+        let p = format!("/var/log/app/d{}/f{i}.log", i / 1000);
+        let content = testkit::cloudwatch::state(i + 10, &p, Some(&[(0, i + 1), (i + 5, i + 10)]));
+        testkit::cloudwatch::write(&state, &p, &content).unwrap();
+    }
+    let opts = SourceOptions {
+        store: Some(state.clone()),
+        ..Default::default()
+    };
+    let mut reader = adapters::open(ShipperKind::CloudwatchAgent, &opts)
+        .unwrap()
+        .pop()
+        .unwrap();
+    g.bench_function(BenchmarkId::new("cloudwatch_state_files", n), |b| {
+        b.iter(|| reader.read().unwrap().cursors.len())
+    });
+    let fp = testkit::datadog::byte_fingerprint(&[b'x'; 1024], 1024, 0);
+    let entries: Vec<testkit::datadog::Entry> = (0..n)
+        .map(|i| {
+            testkit::datadog::Entry::new(&format!("/var/log/app/f{i}.log"), i).with_fingerprint(fp)
+        })
+        .collect();
+    let json = testkit::datadog::registry(&entries, &[]);
+    let p = d.path().join("registry.json");
+    g.bench_with_input(BenchmarkId::new("datadog_registry", n), &json, |b, j| {
+        b.iter(|| datadog::parse(&p, j.as_bytes()).unwrap().cursors.len())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_aws);
 criterion_main!(benches);

@@ -140,6 +140,10 @@ pub enum OffsetMeaning {
     InDiskQueue,
     /// Accepted into the shipper's in-memory or persistent buffer (Fluentd, Logstash).
     Buffered,
+    /// Accepted by the destination, or given up by the shipper (a permanent rejection, retries
+    /// exhausted, a stop mid-retry: CloudWatch agent, Datadog Agent): delivery also needs the
+    /// signal that nothing was given up (the shipper's log of dropped batches).
+    SentOrGivenUp,
     /// Read (and maybe enqueued) only: delivery needs the shipper's queue signal.
     Read,
 }
@@ -156,6 +160,7 @@ impl OffsetMeaning {
             OffsetMeaning::Delivered => "delivered",
             OffsetMeaning::InDiskQueue => "in the disk queue",
             OffsetMeaning::Buffered => "buffered",
+            OffsetMeaning::SentOrGivenUp => "sent or given up",
             OffsetMeaning::Read => "read",
         }
     }

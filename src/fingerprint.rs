@@ -28,6 +28,18 @@ pub enum FingerprintSpec {
         ignored_header_bytes: u64,
         max_line_bytes: u64,
     },
+    /// Datadog Agent `fingerprint_config`: CRC-64/GO-ISO (Go's `crc64.ISO` table), decimal u64.
+    /// `byte_checksum` (`lines` false): bytes `[count_to_skip, count_to_skip + count)`, none
+    /// when fewer. `line_checksum`: within the first `max_bytes` bytes, lines `count_to_skip ..
+    /// count_to_skip + count` as Go's `bufio.Scanner` cuts them (newline and a trailing `\r`
+    /// dropped, the last one may be unterminated), concatenated; when `max_bytes` runs out
+    /// first, the 1024-byte `byte_checksum` of the file's start instead (the agent's fallback).
+    DatadogChecksum {
+        lines: bool,
+        count: u64,
+        count_to_skip: u64,
+        max_bytes: u64,
+    },
 }
 
 impl FingerprintSpec {
@@ -41,6 +53,14 @@ impl FingerprintSpec {
                 ignored_header_bytes,
                 ..
             } => ignored_header_bytes.saturating_add(lines),
+            FingerprintSpec::DatadogChecksum {
+                lines: false,
+                count,
+                count_to_skip,
+                ..
+            } => count_to_skip.saturating_add(count).max(1),
+            // Lines may be empty; the last may be unterminated.
+            FingerprintSpec::DatadogChecksum { lines: true, .. } => 1,
         }
     }
 
@@ -71,6 +91,18 @@ impl FingerprintSpec {
                 ignored_header_bytes,
                 max_line_bytes,
             } => vector_first_lines(path, lines, ignored_header_bytes, max_line_bytes),
+            FingerprintSpec::DatadogChecksum {
+                lines: false,
+                count,
+                count_to_skip,
+                ..
+            } => datadog_bytes(&mut open(path)?, count_to_skip, count),
+            FingerprintSpec::DatadogChecksum {
+                lines: true,
+                count,
+                count_to_skip,
+                max_bytes,
+            } => datadog_lines(&mut open(path)?, count_to_skip, count, max_bytes),
         }
     }
 }
@@ -91,6 +123,80 @@ pub fn rsyslog_file_id(data: &[u8]) -> String {
 /// CRC-64/ECMA-182 as Vector's fingerprinter uses it.
 pub fn vector_crc64(data: &[u8]) -> u64 {
     crc::Crc::<u64>::new(&crc::CRC_64_ECMA_182).checksum(data)
+}
+
+/// CRC-64/GO-ISO, as Go's `crc64.Checksum(b, crc64.MakeTable(crc64.ISO))`.
+pub fn datadog_crc64(data: &[u8]) -> u64 {
+    crc::Crc::<u64>::new(&crc::CRC_64_GO_ISO).checksum(data)
+}
+
+/// The most bytes a Datadog fingerprint reads (`count` and `max_bytes` come from the agent's
+/// config; the agent allocates `count` bytes at once, so real values are small).
+const DATADOG_MAX_READ: u64 = 16 << 20;
+
+/// `computeFingerPrintByBytes`: exactly `count` bytes after `skip`, else none.
+fn datadog_bytes(f: &mut File, skip: u64, count: u64) -> io::Result<Option<String>> {
+    if count == 0 || count > DATADOG_MAX_READ {
+        return Ok(None);
+    }
+    if f.metadata()?.len() < skip.saturating_add(count) {
+        return Ok(None);
+    }
+    f.seek(SeekFrom::Start(skip))?;
+    let mut buf = Vec::with_capacity(count as usize);
+    f.take(count).read_to_end(&mut buf)?;
+    Ok((buf.len() as u64 == count).then(|| datadog_crc64(&buf).to_string()))
+}
+
+/// Go's `bufio.MaxScanTokenSize`: a longer line stops the scanner with an error.
+const GO_MAX_TOKEN: usize = 64 * 1024;
+
+/// `computeFingerPrintByLines`.
+fn datadog_lines(
+    f: &mut File,
+    skip: u64,
+    count: u64,
+    max_bytes: u64,
+) -> io::Result<Option<String>> {
+    let limit = max_bytes.min(DATADOG_MAX_READ);
+    let mut data = Vec::new();
+    (&mut *f).take(limit).read_to_end(&mut data)?;
+    // `limitedReader.N == 0`: the whole limit was read (a shorter file leaves some over).
+    let exhausted = data.len() as u64 == max_bytes;
+    let mut at = 0usize;
+    let mut picked = Vec::new();
+    let wanted = skip.saturating_add(count);
+    let mut i = 0u64;
+    while i < wanted {
+        // One `Scan()`.
+        let rest = &data[at..];
+        if rest.is_empty() {
+            return if exhausted {
+                datadog_bytes(f, 0, 1024)
+            } else {
+                Ok(None)
+            };
+        }
+        let (line, used) = match rest.iter().position(|b| *b == b'\n') {
+            Some(n) if n < GO_MAX_TOKEN => (&rest[..n], n + 1),
+            None if rest.len() <= GO_MAX_TOKEN => (rest, rest.len()),
+            // `bufio.ErrTooLong`.
+            _ => {
+                return if exhausted {
+                    datadog_bytes(f, 0, 1024)
+                } else {
+                    Ok(None)
+                }
+            }
+        };
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if i >= skip {
+            picked.extend_from_slice(line);
+        }
+        at += used;
+        i += 1;
+    }
+    Ok(Some(datadog_crc64(&picked).to_string()))
 }
 
 /// Opens a file to fingerprint: regular files only, never blocking (see [`crate::safe_read`]).
@@ -246,6 +352,49 @@ mod tests {
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
         let err = FingerprintSpec::RsyslogFileId.compute(&p).unwrap_err();
         assert!(err.to_string().contains("FIFO"), "{err}");
+    }
+
+    #[test]
+    fn datadog_crc64_is_go_s_iso_table() {
+        // Go: crc64.Checksum([]byte("123456789"), crc64.MakeTable(crc64.ISO)).
+        assert_eq!(datadog_crc64(b"123456789"), 0xb90956c775a41001);
+    }
+
+    #[test]
+    fn datadog_bytes_and_lines_as_the_agent_cuts_them() {
+        let f = file(b"head\r\nline one\nline two\n");
+        let bytes = FingerprintSpec::DatadogChecksum {
+            lines: false,
+            count: 8,
+            count_to_skip: 6,
+            max_bytes: 0,
+        };
+        let want = datadog_crc64(b"line one").to_string();
+        assert_eq!(bytes.compute(f.path()).unwrap(), Some(want));
+        let short = FingerprintSpec::DatadogChecksum {
+            lines: false,
+            count: 1024,
+            count_to_skip: 0,
+            max_bytes: 0,
+        };
+        assert_eq!(short.compute(f.path()).unwrap(), None, "Value 0: too short");
+        let lines = |count, count_to_skip, max_bytes| FingerprintSpec::DatadogChecksum {
+            lines: true,
+            count,
+            count_to_skip,
+            max_bytes,
+        };
+        // The `\r` of the first line is dropped with its newline, as bufio.ScanLines does.
+        let want = datadog_crc64(b"headline one").to_string();
+        assert_eq!(lines(2, 0, 10000).compute(f.path()).unwrap(), Some(want));
+        let want = datadog_crc64(b"line two").to_string();
+        assert_eq!(lines(1, 2, 10000).compute(f.path()).unwrap(), Some(want));
+        assert_eq!(lines(4, 0, 10000).compute(f.path()).unwrap(), None);
+        // max_bytes runs out before the lines: the 1024-byte fallback (too short here).
+        assert_eq!(lines(4, 0, 10).compute(f.path()).unwrap(), None);
+        let big = file(&[b'x'; 2000]);
+        let want = datadog_crc64(&[b'x'; 1024]).to_string();
+        assert_eq!(lines(3, 0, 100).compute(big.path()).unwrap(), Some(want));
     }
 
     fn sha256_hex(bytes: &[u8]) -> String {

@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::adapters::{
-    filebeat, fluentbit, fluentd, logstash, promtail, rsyslog, syslogng, vector,
+    cloudwatch, datadog, filebeat, fluentbit, fluentd, logstash, promtail, rsyslog, syslogng,
+    vector,
 };
 use crate::cursor::ShipperKind;
 use crate::root::Root;
@@ -61,6 +62,15 @@ pub enum Format {
     SyslogNgConf,
     /// A syslog-ng control socket `STATS` reply (CSV counters).
     SyslogNgStats,
+    /// A CloudWatch agent state file, under a fixed name and under the name its path line
+    /// gives (so the whole parse is reached), with and without range lists expected.
+    CloudwatchState,
+    /// The CloudWatch agent's generated TOML and its user JSON.
+    CloudwatchConfig,
+    /// The Datadog Agent's logs `registry.json`.
+    DatadogRegistry,
+    /// `datadog.yaml` and an integration config's `logs:` section.
+    DatadogConfig,
     /// drainguard's own settings file (TOML).
     Settings,
     /// A content fingerprint: the first 25 bytes pick the spec and its three numbers (as a
@@ -70,7 +80,7 @@ pub enum Format {
 
 impl Format {
     /// Every format.
-    pub const ALL: [Format; 25] = [
+    pub const ALL: [Format; 29] = [
         Format::FilebeatMemlogLog,
         Format::FilebeatCheckpoint,
         Format::FilebeatLegacy,
@@ -94,6 +104,10 @@ impl Format {
         Format::SyslogNgPersist,
         Format::SyslogNgConf,
         Format::SyslogNgStats,
+        Format::CloudwatchState,
+        Format::CloudwatchConfig,
+        Format::DatadogRegistry,
+        Format::DatadogConfig,
         Format::Settings,
         Format::Fingerprint,
     ];
@@ -124,6 +138,10 @@ impl Format {
             Format::SyslogNgPersist => "syslogng_persist",
             Format::SyslogNgConf => "syslogng_conf",
             Format::SyslogNgStats => "syslogng_stats",
+            Format::CloudwatchState => "cloudwatch_state",
+            Format::CloudwatchConfig => "cloudwatch_config",
+            Format::DatadogRegistry => "datadog_registry",
+            Format::DatadogConfig => "datadog_config",
             Format::Settings => "settings",
             Format::Fingerprint => "fingerprint",
         }
@@ -239,6 +257,43 @@ pub fn parse(format: Format, bytes: &[u8]) -> Result<(), String> {
             syslogng::queues_signal(String::new(), &counters, &conf, false);
             Ok(())
         }
+        Format::CloudwatchState => {
+            let a = cloudwatch::parse(Path::new("/fuzz/_var_log_app.log"), bytes, true);
+            // The name the path line gives, so a valid file is reached too.
+            let line2 = bytes.split(|b| *b == b'\n').nth(1).unwrap_or(b"x");
+            let name = cloudwatch::state_file_name(line2);
+            let named = {
+                use std::os::unix::ffi::OsStrExt;
+                Path::new("/fuzz").join(std::ffi::OsStr::from_bytes(&name))
+            };
+            let b = cloudwatch::parse(&named, bytes, false);
+            if let Ok(cloudwatch::Parsed::State(s)) = &b {
+                s.delivered_prefix();
+                s.gap_bytes();
+            }
+            done(a.and(b).map(|_| ()))
+        }
+        Format::CloudwatchConfig => {
+            // As the agent's `-config` is read: JSON when it starts with `{`, else TOML.
+            let t = text()?;
+            if t.trim_start().starts_with('{') {
+                let mut c = cloudwatch::Config::default();
+                done(cloudwatch::config::parse_json(
+                    Path::new("/fuzz/a.json"),
+                    t,
+                    &mut c,
+                ))
+            } else {
+                done(cloudwatch::config::parse_toml(Path::new("/fuzz/a.toml"), t).map(|_| ()))
+            }
+        }
+        Format::DatadogRegistry => done(datadog::parse(p, bytes).map(|_| ())),
+        Format::DatadogConfig => {
+            let t = text()?;
+            let a = datadog::config::parse_main(Path::new("/fuzz/datadog.yaml"), t).map(|_| ());
+            let b = datadog::config::parse_logs(Path::new("/fuzz/conf.d/a.d/conf.yaml"), t);
+            done(a.and(b.map(|_| ())))
+        }
         Format::Settings => done(crate::settings::Settings::parse(text()?, p).map(|_| ())),
         Format::Fingerprint => fingerprint(bytes),
     }
@@ -252,16 +307,22 @@ fn fingerprint(bytes: &[u8]) -> Result<(), String> {
         return Err("too short".into());
     }
     let n = |i: usize| u64::from_le_bytes(bytes[1 + 8 * i..9 + 8 * i].try_into().unwrap());
-    let spec = match bytes[0] % 3 {
+    let spec = match bytes[0] % 5 {
         0 => FingerprintSpec::Sha256Window {
             offset: n(0),
             length: n(1),
         },
         1 => FingerprintSpec::RsyslogFileId,
-        _ => FingerprintSpec::VectorFirstLines {
+        2 => FingerprintSpec::VectorFirstLines {
             lines: n(0),
             ignored_header_bytes: n(1),
             max_line_bytes: n(2),
+        },
+        k => FingerprintSpec::DatadogChecksum {
+            lines: k == 4,
+            count: n(0),
+            count_to_skip: n(1),
+            max_bytes: n(2),
         },
     };
     let mut f = tempfile_in_tmp().map_err(|e| e.to_string())?;

@@ -5,7 +5,11 @@ pub mod filebeat;
 
 use std::path::PathBuf;
 
+pub mod abandoned;
+pub mod agent_log;
+pub mod cloudwatch;
 mod common;
+pub mod datadog;
 pub mod fluentbit;
 pub mod fluentd;
 pub mod http;
@@ -37,11 +41,11 @@ pub static ALL: &[&ShipperInfo] = &[
     &fluentd::INFO,
     &rsyslog::INFO,
     &logstash::INFO,
+    &cloudwatch::INFO,
+    &datadog::INFO,
     &syslogng::INFO,
     &recognised::OTELCOL,
-    &recognised::CLOUDWATCH_AGENT,
     &recognised::AWSLOGS,
-    &recognised::DATADOG_AGENT,
     &recognised::ELASTIC_AGENT,
     &recognised::NXLOG,
     &recognised::SPLUNK,

@@ -22,30 +22,6 @@ pub static OTELCOL: ShipperInfo = ShipperInfo {
     },
 };
 
-pub static CLOUDWATCH_AGENT: ShipperInfo = ShipperInfo {
-    kind: ShipperKind::CloudwatchAgent,
-    name: "amazon-cloudwatch-agent",
-    aliases: &["cloudwatch-agent", "start-amazon-cloudwatch-agent"],
-    processes: &[m(&[
-        "amazon-cloudwatch-agent",
-        "start-amazon-cloudwatch-agent",
-        // `comm` keeps only 15 bytes.
-        "amazon-cloudwat",
-        "start-amazon-cl",
-    ])],
-    flags: &[flag(&["-config", "--config"], Target::Config)],
-    services: &["amazon-cloudwatch-agent"],
-    config_paths: &[],
-    data_paths: &[],
-    max_line_bytes: None,
-    glob_depth: 32,
-    config_syntax: None,
-    api: None,
-    access: Access::RecognisedOnly {
-        why: "drainguard cannot read the CloudWatch agent's state files yet",
-    },
-};
-
 pub static AWSLOGS: ShipperInfo = ShipperInfo {
     kind: ShipperKind::Awslogs,
     name: "awslogs",
@@ -64,30 +40,6 @@ pub static AWSLOGS: ShipperInfo = ShipperInfo {
     api: None,
     access: Access::RecognisedOnly {
         why: "drainguard cannot read the legacy awslogs agent's state file yet",
-    },
-};
-
-pub static DATADOG_AGENT: ShipperInfo = ShipperInfo {
-    kind: ShipperKind::DatadogAgent,
-    name: "datadog-agent",
-    aliases: &["datadog"],
-    processes: &[
-        m(&["datadog-agent"]),
-        ProcessMatch {
-            names: &["agent"],
-            words: &["datadog"],
-        },
-    ],
-    flags: &[flag(&["-c", "--cfgpath"], Target::Config)],
-    services: &["datadog-agent"],
-    config_paths: &[],
-    data_paths: &[],
-    max_line_bytes: None,
-    glob_depth: 32,
-    config_syntax: None,
-    api: None,
-    access: Access::RecognisedOnly {
-        why: "drainguard cannot read the Datadog agent's registry yet",
     },
 };
 

@@ -442,6 +442,36 @@ mod tests {
                 Some("/etc/ls".into())
             )
         );
+        let cw = paths(
+            ShipperKind::CloudwatchAgent,
+            &[
+                "/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent",
+                "-config",
+                "/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.toml",
+                "-envconfig",
+                "/opt/aws/amazon-cloudwatch-agent/etc/env-config.json",
+                "-otelconfig",
+                "/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.yaml",
+            ],
+        );
+        assert_eq!(
+            cw.config,
+            Some(PathBuf::from(
+                "/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.toml"
+            ))
+        );
+        let dd = paths(
+            ShipperKind::DatadogAgent,
+            &[
+                "agent",
+                "run",
+                "-p",
+                "/opt/datadog-agent/run/agent.pid",
+                "-c",
+                "/etc/dd",
+            ],
+        );
+        assert_eq!(dd.config, Some(PathBuf::from("/etc/dd")));
         let sng = paths(
             ShipperKind::SyslogNg,
             &[

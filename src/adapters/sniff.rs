@@ -35,6 +35,14 @@ mod tests {
     fn each_format_is_named_by_its_own_syntax() {
         let cases = [
             (
+                "[inputs]\n  [[inputs.logfile]]\n    file_state_folder = \"/x\"\n",
+                ShipperKind::CloudwatchAgent,
+            ),
+            (
+                "api_key: abc\nlogs_enabled: true\n",
+                ShipperKind::DatadogAgent,
+            ),
+            (
                 "@version: 3.38\nsource s_app { file(\"/var/log/app.log\"); };\n",
                 ShipperKind::SyslogNg,
             ),

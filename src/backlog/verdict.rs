@@ -59,6 +59,9 @@ fn offsets_and_queues(b: &ShipperBacklog) -> (Verdict, String) {
         }
         OffsetMeaning::InDiskQueue => "offsets prove only that data reached the disk queue",
         OffsetMeaning::Buffered => "offsets prove only that data entered the shipper's buffer",
+        OffsetMeaning::SentOrGivenUp => {
+            "offsets prove only that the destination accepted the data or the shipper gave it up"
+        }
         OffsetMeaning::Read => "offsets prove only that data was read",
     };
     let unknown: Vec<&str> = b

@@ -20,6 +20,21 @@ pub struct Finding {
     pub fix: String,
 }
 
+/// What stopping `shipper` before the drain does beyond losing what it had not sent, for
+/// shippers that then claim more than they delivered ("" for the others).
+pub fn stopped_early(shipper: &str) -> &'static str {
+    match shipper {
+        // v1.300059.0 and later: a batch still being retried when the agent is stopped is
+        // marked done in its state files ("Stop requested ... request dropped").
+        "amazon-cloudwatch-agent" => {
+            " The CloudWatch agent (v1.300059.0 and later) also marks the batch it was still \
+             retrying as sent when it is stopped: its state files then claim bytes CloudWatch \
+             Logs never received, so even a later check is fooled."
+        }
+        _ => "",
+    }
+}
+
 pub fn finding(
     id: &'static str,
     sev: Severity,

@@ -237,8 +237,11 @@ pub fn check(host: &Host, e: &Expect, name: &str, report: &mut Report) -> Vec<Fi
                 "DG006",
                 Error,
                 format!("{name} is not ordered After={su}"),
-                "Stop order is the reverse of start order: without After= the shipper may be stopped \
-                 before (or while) drainguard waits for it.",
+                &format!(
+                    "Stop order is the reverse of start order: without After= the shipper may be \
+                     stopped before (or while) drainguard waits for it.{}",
+                    super::findings::stopped_early(s)
+                ),
                 format!("add After={su} to [Unit]"),
             ));
         }

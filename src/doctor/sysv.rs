@@ -138,7 +138,11 @@ pub fn check(host: &Host, e: &Expect, name: &str, report: &mut Report) -> Vec<Fi
                             "in {}: the shipper {s} (K{sk:02}) stops before {name} (K{ours:02})",
                             dir.display()
                         ),
-                        "The shipper is gone before the drain waits for it: nothing more is delivered.",
+                        &format!(
+                            "The shipper is gone before the drain waits for it: nothing more is \
+                             delivered.{}",
+                            super::findings::stopped_early(s)
+                        ),
                         "`drainguard install --reorder-shipper` (moves the shipper's K links after \
                          drainguard's; undone by uninstall)"
                             .into(),

@@ -61,6 +61,7 @@ fn meaning(m: OffsetMeaning) -> &'static str {
         OffsetMeaning::Delivered => "acknowledged by the output",
         OffsetMeaning::InDiskQueue => "persisted in the disk queue",
         OffsetMeaning::Buffered => "accepted into the shipper's buffer",
+        OffsetMeaning::SentOrGivenUp => "accepted by the destination or given up",
         OffsetMeaning::Read => "read by the shipper",
     }
 }

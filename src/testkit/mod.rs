@@ -4,6 +4,8 @@
 //! generator (`examples/gen_registry.rs`). Nothing in the product calls these: drainguard
 //! itself never writes a shipper's store.
 
+pub mod cloudwatch;
+pub mod datadog;
 pub mod filebeat;
 pub mod fluentbit;
 pub mod fluentd;

@@ -1257,3 +1257,278 @@ fn logstash_no_file_input_and_substituted_paths() {
         QueueState::Unknown { hint } if hint.contains("cannot expand")
     ));
 }
+
+// ---------------------------------------------------------------- CloudWatch agent
+
+/// `status --json` of one shipper: (exit code, the shipper's verdict, the report).
+fn verdict_of(shipper: &str, args: &[&str]) -> (Option<i32>, String, serde_json::Value) {
+    let o = support::drainguard()
+        .args(["status", "--json", "--shipper", shipper])
+        .args(args)
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+    let v = doc["shippers"][0]["verdict"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    (o.status.code(), v, doc)
+}
+
+struct Cw {
+    d: tempfile::TempDir,
+}
+
+impl Cw {
+    fn new(files: &[(&str, bool)]) -> Cw {
+        let c = Cw {
+            d: tempfile::tempdir().unwrap(),
+        };
+        std::fs::create_dir_all(c.state()).unwrap();
+        std::fs::create_dir_all(c.d.path().join("logs")).unwrap();
+        std::fs::write(c.d.path().join("agent.log"), "I! started\n").unwrap();
+        let files: Vec<(String, bool)> = files.iter().map(|(g, m)| (c.log(g), *m)).collect();
+        let files: Vec<(&str, bool)> = files.iter().map(|(g, m)| (g.as_str(), *m)).collect();
+        std::fs::write(
+            c.conf(),
+            testkit::cloudwatch::toml(&c.state(), &c.d.path().join("agent.log"), &files),
+        )
+        .unwrap();
+        c
+    }
+    fn state(&self) -> PathBuf {
+        self.d.path().join("state")
+    }
+    fn conf(&self) -> PathBuf {
+        self.d.path().join("amazon-cloudwatch-agent.toml")
+    }
+    fn log(&self, name: &str) -> String {
+        self.d.path().join("logs").join(name).display().to_string()
+    }
+    fn status(&self) -> (Option<i32>, String, serde_json::Value) {
+        verdict_of(
+            "amazon-cloudwatch-agent",
+            &["--config", self.conf().to_str().unwrap()],
+        )
+    }
+}
+
+#[test]
+fn cloudwatch_status_follows_the_state_files() {
+    let cw = Cw::new(&[("app.log", false)]);
+    let app = cw.log("app.log");
+    std::fs::write(&app, "one\ntwo\n").unwrap();
+    // No state file yet: the whole file is untracked.
+    let (code, v, doc) = cw.status();
+    assert_eq!((code, v.as_str()), (Some(1), "behind"), "{doc}");
+    testkit::cloudwatch::write(&cw.state(), &app, &testkit::cloudwatch::single(4, &app)).unwrap();
+    let (_, v, doc) = cw.status();
+    assert_eq!(v, "behind", "{doc}");
+    assert_eq!(doc["bytes_behind"], 4);
+    testkit::cloudwatch::write(&cw.state(), &app, &testkit::cloudwatch::single(8, &app)).unwrap();
+    let (code, v, doc) = cw.status();
+    assert_eq!((code, v.as_str()), (Some(0), "drained"), "{doc}");
+    // A range list with a gap: only the prefix before it counts.
+    testkit::cloudwatch::write(
+        &cw.state(),
+        &app,
+        &testkit::cloudwatch::state(8, &app, Some(&[(0, 4), (6, 8)])),
+    )
+    .unwrap();
+    let (_, v, doc) = cw.status();
+    assert_eq!(
+        (v.as_str(), &doc["bytes_behind"]),
+        ("behind", &4.into()),
+        "{doc}"
+    );
+}
+
+#[test]
+fn cloudwatch_torn_and_colliding_state_is_unconfirmed_never_drained() {
+    let cw = Cw::new(&[("app.log", false)]);
+    let app = cw.log("app.log");
+    std::fs::write(&app, "one\n").unwrap();
+    let full = testkit::cloudwatch::single(4, &app);
+    testkit::cloudwatch::write_torn(&cw.state(), &app, &full, 1).unwrap();
+    let (code, v, doc) = cw.status();
+    assert_ne!(v, "drained", "{doc}");
+    assert_ne!(code, Some(0));
+    // Two tailed paths, one state file name.
+    let cw = Cw::new(&[("a/b", false), ("a_b", false)]);
+    std::fs::create_dir_all(Path::new(&cw.log("a"))).unwrap();
+    let (ab, a_b) = (cw.log("a/b"), cw.log("a_b"));
+    std::fs::write(&ab, "x\n").unwrap();
+    std::fs::write(&a_b, "").unwrap();
+    testkit::cloudwatch::write(&cw.state(), &ab, &testkit::cloudwatch::single(2, &ab)).unwrap();
+    let (_, v, doc) = cw.status();
+    assert_eq!(v, "unconfirmed", "{doc}");
+    assert!(
+        doc.to_string().contains("map to this one state file name"),
+        "{doc}"
+    );
+}
+
+/// `wait` while the file rotates: the agent deletes the state file, a new file at the path is
+/// read and recorded in full, and the old file's 7 unrecorded bytes are abandoned. The wait
+/// must not release with "drained".
+#[test]
+fn cloudwatch_rotation_during_wait_never_releases_as_drained() {
+    let cw = Cw::new(&[("app.log", false)]);
+    let app = cw.log("app.log");
+    std::fs::write(&app, "abc\n012345\n").unwrap();
+    testkit::cloudwatch::write(&cw.state(), &app, &testkit::cloudwatch::single(4, &app)).unwrap();
+    let mut c = support::drainguard();
+    c.args(["wait", "--shipper", "amazon-cloudwatch-agent", "--config"])
+        .arg(cw.conf())
+        .args(["--no-log-file", "--interval", "100ms", "--deadline", "3s"])
+        .args(["--shipper-pid", &std::process::id().to_string()]);
+    let (child, rx) = support::spawn_streaming(c);
+    support::until(&rx, "waiting for the shippers to deliver");
+    std::fs::rename(&app, cw.log("app.log.1")).unwrap();
+    std::fs::remove_file(testkit::cloudwatch::state_path(&cw.state(), &app)).unwrap();
+    std::fs::write(&app, "new\n").unwrap();
+    testkit::cloudwatch::write(&cw.state(), &app, &testkit::cloudwatch::single(4, &app)).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("app.log.1") && text.contains("abandoned"),
+        "the report names the abandoned file: {text}"
+    );
+}
+
+#[test]
+fn cloudwatch_corrupt_state_names_file_line_and_byte() {
+    let cw = Cw::new(&[("app.log", false)]);
+    let app = cw.log("app.log");
+    std::fs::write(&app, "one\n").unwrap();
+    let f = testkit::cloudwatch::write(&cw.state(), &app, format!("4\n{app}\n0-4,9-x").as_bytes())
+        .unwrap();
+    let opts = SourceOptions {
+        config: Some(cw.conf()),
+        ..Default::default()
+    };
+    let mut r = adapters::open(ShipperKind::CloudwatchAgent, &opts)
+        .unwrap()
+        .pop()
+        .unwrap();
+    let e = r.read().unwrap_err();
+    let msg = e.to_string();
+    let (line, byte, _) = corrupt_pos(e);
+    assert_eq!(line, Some(3));
+    assert_eq!(byte, Some((2 + app.len() + 1 + 4) as u64));
+    assert!(msg.contains(f.to_str().unwrap()), "{msg}");
+}
+
+// ---------------------------------------------------------------- Datadog Agent
+
+struct Dd {
+    d: tempfile::TempDir,
+}
+
+impl Dd {
+    fn new(globs: &[&str]) -> Dd {
+        let dd = Dd {
+            d: tempfile::tempdir().unwrap(),
+        };
+        for sub in ["run", "conf.d/app.d", "logs"] {
+            std::fs::create_dir_all(dd.d.path().join(sub)).unwrap();
+        }
+        let agent_log = dd.d.path().join("agent.log");
+        std::fs::write(&agent_log, "").unwrap();
+        std::fs::write(
+            dd.d.path().join("datadog.yaml"),
+            testkit::datadog::main_config(
+                &dd.run(),
+                &dd.d.path().join("conf.d"),
+                &agent_log,
+                false,
+            ),
+        )
+        .unwrap();
+        let globs: Vec<String> = globs.iter().map(|g| dd.log(g)).collect();
+        let globs: Vec<&str> = globs.iter().map(String::as_str).collect();
+        std::fs::write(
+            dd.d.path().join("conf.d/app.d/conf.yaml"),
+            testkit::datadog::integration(&globs),
+        )
+        .unwrap();
+        dd
+    }
+    fn run(&self) -> PathBuf {
+        self.d.path().join("run")
+    }
+    fn log(&self, name: &str) -> String {
+        self.d.path().join("logs").join(name).display().to_string()
+    }
+    fn status(&self) -> (Option<i32>, String, serde_json::Value) {
+        // `-c` names the config directory, as the agent takes it.
+        verdict_of(
+            "datadog-agent",
+            &["--config", self.d.path().to_str().unwrap()],
+        )
+    }
+}
+
+#[test]
+fn datadog_status_follows_the_registry_and_its_fingerprints() {
+    let dd = Dd::new(&["*.log"]);
+    let app = dd.log("app.log");
+    let content = b"0123456789abcdef\n".repeat(80);
+    std::fs::write(&app, &content).unwrap();
+    let fp = testkit::datadog::byte_fingerprint(&content, 1024, 0);
+    let at = |off: u64| {
+        testkit::datadog::registry(
+            &[testkit::datadog::Entry::new(&app, off).with_fingerprint(fp)],
+            &[],
+        )
+    };
+    testkit::datadog::write(&dd.run(), &at(1000)).unwrap();
+    let (code, v, doc) = dd.status();
+    assert_eq!((code, v.as_str()), (Some(1), "behind"), "{doc}");
+    assert_eq!(doc["bytes_behind"], content.len() as u64 - 1000);
+    testkit::datadog::write(&dd.run(), &at(content.len() as u64)).unwrap();
+    let (code, v, doc) = dd.status();
+    assert_eq!((code, v.as_str()), (Some(0), "drained"), "{doc}");
+    // Rotated by rename, a new file at the path: the entry's fingerprint finds the old file.
+    std::fs::rename(&app, dd.log("app.log.1")).unwrap();
+    std::fs::write(&app, "new\n").unwrap();
+    testkit::datadog::write(&dd.run(), &at(1000)).unwrap();
+    let (_, v, doc) = dd.status();
+    assert_eq!(v, "behind", "{doc}");
+    let text = doc.to_string();
+    assert!(
+        text.contains("rotated") && text.contains("app.log.1"),
+        "{doc}"
+    );
+}
+
+#[test]
+fn datadog_corrupt_registry_names_file_and_position() {
+    let dd = Dd::new(&["*.log"]);
+    let reg = dd.run().join("registry.json");
+    std::fs::write(
+        &reg,
+        "{\"Version\":2,\"Registry\":{\"file:/a\":{\"Offset\":42}}}",
+    )
+    .unwrap();
+    let mut r = adapters::open(ShipperKind::DatadogAgent, &store_opts(&reg))
+        .unwrap()
+        .pop()
+        .unwrap();
+    let (line, byte, what) = corrupt_pos(r.read().unwrap_err());
+    assert_eq!((line, byte), (Some(1), Some(25)));
+    assert!(
+        what.contains("file:/a") && what.contains("version 2"),
+        "{what}"
+    );
+    std::fs::write(&reg, "{\"Version\":2,\n  \"Registry\": [}").unwrap();
+    let (line, byte, _) = corrupt_pos(r.read().unwrap_err());
+    assert_eq!(line, Some(2));
+    assert!(byte.is_some());
+}

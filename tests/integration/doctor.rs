@@ -861,3 +861,46 @@ fn drainguards_aws_watcher_is_not_a_shutdown_hook() {
     let names: Vec<String> = hooks(&doc).into_iter().map(|h| h.0).collect();
     assert_eq!(names, vec!["drainguard.service"], "{doc}");
 }
+
+/// The CloudWatch agent's service is a shipper service: a drain unit not ordered after it is
+/// DG006, whose explanation says what a stop mid-retry does to its state files.
+#[test]
+fn a_drain_unit_not_ordered_after_the_cloudwatch_agent_is_dg006() {
+    let t = Tree::new();
+    t.dir("/run/systemd/system");
+    t.write(
+        "/etc/systemd/system/amazon-cloudwatch-agent.service",
+        "[Unit]\nAfter=network-online.target\n[Service]\nExecStart=/opt/aws/amazon-cloudwatch-agent/bin/start-amazon-cloudwatch-agent\n[Install]\nWantedBy=multi-user.target\n",
+        0o644,
+    );
+    t.write(
+        "/usr/lib/systemd/system/tomcat.service",
+        "[Service]\nExecStart=/usr/bin/tomcat\n",
+        0o644,
+    );
+    t.write("/bin/true", "#!/bin/sh\n", 0o755);
+    t.write("/usr/local/bin/drainguard", "#!/bin/sh\n", 0o755);
+    with_hand_unit(&t, "/usr/local/bin/drainguard wait");
+    let (code, doc) = t.doctor(&["--before", "tomcat"]);
+    assert_eq!(code, Some(1), "{doc}");
+    assert_eq!(ids(&doc), vec!["DG006"], "{doc}");
+    let f = &doc["findings"][0];
+    assert!(
+        f["problem"]
+            .as_str()
+            .unwrap()
+            .contains("After=amazon-cloudwatch-agent.service")
+            && f["explanation"]
+                .as_str()
+                .unwrap()
+                .contains("marks the batch it was still retrying as sent"),
+        "{f}"
+    );
+    t.write(
+        "/etc/systemd/system/logwait.service",
+        &HAND_UNIT.replace("filebeat.service", "amazon-cloudwatch-agent.service"),
+        0o644,
+    );
+    let (code, doc) = t.doctor(&["--before", "tomcat"]);
+    assert_eq!((code, ids(&doc)), (Some(0), vec![]), "{doc}");
+}

@@ -380,6 +380,91 @@ fn syslog_ng_persist_file_mapped_and_updated_by_a_live_syslog_ng() {
     assert!(matches!(o.status.code(), Some(0 | 3)), "{o:?}");
 }
 
+/// The CloudWatch agent rewrites each state file in place (truncate + write, no rename) every
+/// 100 ms; the writer here also leaves it cut now and then.
+#[test]
+fn cloudwatch_state_files_rewritten_in_place() {
+    if !available() {
+        return;
+    }
+    let mut h = Host::new();
+    let state = h.store().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let log = s(&h.log()).to_string();
+    let conf = h.d.path().join("amazon-cloudwatch-agent.toml");
+    let agent_log = h.d.path().join("agent.log");
+    std::fs::write(&agent_log, "I! started\n").unwrap();
+    let glob = format!("{}/*.log", s(&h.logs()));
+    std::fs::write(
+        &conf,
+        testkit::cloudwatch::toml(&state, &agent_log, &[(glob.as_str(), false)]),
+    )
+    .unwrap();
+    testkit::cloudwatch::write(&state, &log, &testkit::cloudwatch::single(4, &log)).unwrap();
+    let st = state.clone();
+    h.live(move |n| {
+        let full = testkit::cloudwatch::single(n % 15, &log);
+        let cut = if n % 3 == 0 {
+            full.len() / 2
+        } else {
+            full.len()
+        };
+        testkit::cloudwatch::write_torn(&st, &log, &full, cut).unwrap();
+    });
+    h.check(&["--shipper", "amazon-cloudwatch-agent", "--config", s(&conf)]);
+    h.check(&[
+        "--shipper",
+        "amazon-cloudwatch-agent",
+        "--registry",
+        s(&state),
+    ]);
+}
+
+/// The Datadog Agent rewrites registry.json every second, by rename by default and in place
+/// with `atomic_registry_write: false`; the writer alternates.
+#[test]
+fn datadog_registry_rewritten_by_rename_and_in_place() {
+    if !available() {
+        return;
+    }
+    let mut h = Host::new();
+    let run = h.store().join("run");
+    let confd = h.d.path().join("conf.d");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::create_dir_all(confd.join("app.d")).unwrap();
+    let log = s(&h.log()).to_string();
+    let cfg = h.d.path().join("datadog.yaml");
+    let agent_log = h.d.path().join("agent.log");
+    std::fs::write(&agent_log, "").unwrap();
+    std::fs::write(
+        &cfg,
+        testkit::datadog::main_config(&run, &confd, &agent_log, true),
+    )
+    .unwrap();
+    std::fs::write(
+        confd.join("app.d/conf.yaml"),
+        testkit::datadog::integration(&[&format!("{}/*.log", s(&h.logs()))]),
+    )
+    .unwrap();
+    let content = std::fs::read(h.log()).unwrap();
+    let fp = testkit::datadog::byte_fingerprint(&content, 8, 0);
+    let json = move |n: u64| {
+        let e = testkit::datadog::Entry::new(&log, n % 15).with_fingerprint(fp);
+        testkit::datadog::registry(&[e], &[("journald:x", "s=1")])
+    };
+    testkit::datadog::write(&run, &json(4)).unwrap();
+    let r = run.clone();
+    h.live(move |n| {
+        if n % 2 == 0 {
+            testkit::datadog::write(&r, &json(n)).unwrap();
+        } else {
+            let j = json(n);
+            testkit::datadog::write_torn(&r, &j, j.len()).unwrap();
+        }
+    });
+    h.check(&["--shipper", "datadog-agent", "--config", s(&cfg)]);
+}
+
 /// The checker itself: a command that does write under a protected directory is caught (a
 /// check that cannot fail proves nothing).
 #[test]
