@@ -115,10 +115,15 @@ impl SyslogNgConf {
     /// Substitutes the `@define`d `` `name` `` references in the file sources' paths, as
     /// syslog-ng does; a reference left (an environment variable, an undefined name) stays,
     /// and [`unexpanded`] says so.
+    ///
+    /// A value may name other defines (expanded in turn, at most [`MAX_DEFINE_DEPTH`] deep);
+    /// a path whose expansion would pass [`MAX_EXPANDED`] bytes (defines that double each
+    /// other) is left as written, so it stays unexpanded rather than growing without bound.
     pub fn expand(&mut self) {
         for f in &mut self.files {
-            for (name, value) in self.defines.iter().rev() {
-                f.glob = f.glob.replace(&format!("`{name}`"), value);
+            let mut out = String::new();
+            if expand_refs(&f.glob, &self.defines, 0, &mut out) {
+                f.glob = out;
             }
         }
     }
@@ -128,6 +133,45 @@ impl SyslogNgConf {
     pub fn unexpanded(&self) -> Vec<&FileSource> {
         self.files.iter().filter(|f| f.glob.contains('`')).collect()
     }
+}
+
+/// The longest path an expansion may produce (Linux's `PATH_MAX`).
+pub const MAX_EXPANDED: usize = 4096;
+/// How deep defines may name other defines.
+pub const MAX_DEFINE_DEPTH: usize = 8;
+
+/// Appends `text` to `out` with its `` `name` `` references replaced by their `@define`d
+/// values (the last define of a name wins); an undefined name, an empty one or one nested
+/// too deep stays as written. False when `out` would pass [`MAX_EXPANDED`] bytes.
+fn expand_refs(text: &str, defines: &[(String, String)], depth: usize, out: &mut String) -> bool {
+    let mut rest = text;
+    while let Some(open) = rest.find('`') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('`') else {
+            out.push_str(&rest[open..]);
+            rest = "";
+            break;
+        };
+        let name = &after[..close];
+        let value = (!name.is_empty() && depth < MAX_DEFINE_DEPTH)
+            .then(|| defines.iter().rev().find(|(n, _)| n == name))
+            .flatten();
+        match value {
+            Some((_, v)) => {
+                if !expand_refs(v, defines, depth + 1, out) {
+                    return false;
+                }
+            }
+            None => out.push_str(&rest[open..open + close + 2]),
+        }
+        if out.len() > MAX_EXPANDED {
+            return false;
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out.len() <= MAX_EXPANDED
 }
 
 /// One element of the configuration's tree.

@@ -322,6 +322,31 @@ fn defines_are_expanded_and_what_is_left_is_said() {
     assert_eq!(left, ["`HOME`/x.log"]);
 }
 
+/// Defines that name other defines expand in turn; defines that double each other (found by
+/// fuzzing: 40 of them made 2^40 bytes) stop at the path limit and leave the path unexpanded,
+/// which the verdict then reports, instead of running out of memory.
+#[test]
+fn nested_defines_expand_and_doubling_ones_stay_bounded() {
+    let c = conf(
+        "@define root \"/var\"\n@define dir \"`root`/log\"\nsource s { file(\"`dir`/app.log\"); };",
+    );
+    assert_eq!(c.files[0].glob, "/var/log/app.log");
+    let mut text = String::from("@define a0 \"xx\"\n");
+    for i in 1..40 {
+        text.push_str(&format!("@define a{i} \"`a{p}``a{p}`\"\n", p = i - 1));
+    }
+    text.push_str("source s { file(\"/logs/`a39`\"); };");
+    let c = conf(&text);
+    let glob = &c.files[0].glob;
+    assert!(glob.len() <= config::MAX_EXPANDED, "{} bytes", glob.len());
+    assert!(glob.starts_with("/logs/`a"), "{glob}");
+    assert_eq!(
+        c.unexpanded().len(),
+        1,
+        "a path with references left is unexpanded"
+    );
+}
+
 #[test]
 fn config_errors_name_the_line() {
     let e = config::parse("source s {\n file(\"/a\");\n").unwrap_err();
