@@ -3,7 +3,9 @@
 //! offsets advance over given-up data too (CloudWatch agent, Datadog Agent).
 //!
 //! Only lines appended after the reader's first scan count (the log's older history is not
-//! this drain's); a log that shrank (rotated, truncated) is scanned again from its start. Every
+//! this drain's). A log rotated away (another inode at its path) is read to its end through
+//! the descriptor kept from the last scan, then the new one from its start; one that shrank
+//! in place (truncated) is scanned again from its start. Every
 //! byte appended is scanned, whole lines only, [`WINDOW`] bytes in memory at a time and at
 //! most [`SCAN_BUDGET`] per scan; a log that grew by more than that is "not scanned yet"
 //! (unknown), never taken as free of give-up lines.
@@ -27,6 +29,9 @@ pub struct DropLog {
     /// The setting naming the log, for the fix when it cannot be read.
     setting: &'static str,
     scanned_to: Option<u64>,
+    /// The log as last opened, and its (device, inode): a rotated-away log's rest is scanned
+    /// through it.
+    file: Option<(std::fs::File, (u64, u64))>,
     drops: u64,
     last: Option<String>,
 }
@@ -46,6 +51,7 @@ impl DropLog {
             matches,
             setting,
             scanned_to: None,
+            file: None,
             drops: 0,
             last: None,
         }
@@ -56,58 +62,68 @@ impl DropLog {
     /// when the log cannot be read, or grew faster than [`SCAN_BUDGET`] since the last scan.
     pub fn signal(&mut self) -> QueueSignal {
         let source = format!("{} {}", self.what, self.path.display());
+        let setting = self.setting;
         let unreadable = |e: &dyn std::fmt::Display| {
             common::unknown_queue(
                 &source,
                 &format!(
                     "{e}: data the shipper gave up (which advances its offsets without \
                      reaching the destination) cannot be seen; let drainguard read the log \
-                     named by {}",
-                    self.setting
+                     named by {setting}"
                 ),
             )
         };
-        let (mut file, size) = match safe_read::open(&self.path) {
-            Ok((f, m)) => (f, m.len()),
+        let (mut file, size, id) = match safe_read::open(&self.path) {
+            Ok((f, m)) => {
+                use std::os::unix::fs::MetadataExt;
+                (f, m.len(), (m.dev(), m.ino()))
+            }
             Err(e) => return unreadable(&e),
         };
-        let mut at = match self.scanned_to {
+        if let Some((mut old, old_id)) = self.file.take() {
+            if old_id != id {
+                // Rotated (renamed away, a new log in its place): what the old log got after
+                // the last scan first, then all of the new one.
+                if let Some(at) = self.scanned_to {
+                    let end = old.metadata().map_or(at, |m| m.len());
+                    let capped = end > at.saturating_add(SCAN_BUDGET);
+                    match self.scan(&mut old, at, end) {
+                        // Read to its end (but an unterminated last line, never finished now).
+                        Ok(_) if !capped => {}
+                        // Not read to its end (an error, or more than a scan reads): kept,
+                        // and read on at the next scan.
+                        Ok(to) => {
+                            self.file = Some((old, old_id));
+                            return common::unknown_queue(
+                                &source,
+                                &format!(
+                                    "{} of the rotated-away log are not scanned yet: a give-up \
+                                     line there would be missed; run again",
+                                    crate::display::bytes(end - to)
+                                ),
+                            );
+                        }
+                        Err(e) => {
+                            self.file = Some((old, old_id));
+                            return unreadable(&crate::error::StoreError::io(&self.path, e));
+                        }
+                    }
+                    self.scanned_to = Some(0);
+                }
+            }
+        }
+        let at = match self.scanned_to {
             None => size,
             Some(at) if at <= size => at,
             Some(_) => 0,
         };
-        // Every byte appended is scanned, a window at a time; only whole lines (a line half
-        // written now is scanned whole next time).
         let stop = size.min(at.saturating_add(SCAN_BUDGET));
-        while at < stop {
-            let want = (stop - at).min(WINDOW);
-            let bytes = match read_range(&mut file, at, want) {
-                Ok(b) => b,
-                Err(e) => {
-                    self.scanned_to = Some(at);
-                    return unreadable(&crate::error::StoreError::io(&self.path, e));
-                }
-            };
-            let whole = match bytes.iter().rposition(|b| *b == b'\n') {
-                Some(i) => i + 1,
-                // A line longer than the window (or the end of the file): a full window is
-                // taken as it is, a short unterminated tail waits for its newline.
-                None if bytes.len() as u64 == WINDOW => bytes.len(),
-                None => 0,
-            };
-            for line in bytes[..whole].split(|b| *b == b'\n') {
-                let line = String::from_utf8_lossy(line);
-                if (self.matches)(&line) {
-                    self.drops += 1;
-                    self.last = Some(crate::error::clip(line.trim()).into_owned());
-                }
-            }
-            at += whole as u64;
-            if whole == 0 || (bytes.len() as u64) < want {
-                break;
-            }
-        }
-        self.scanned_to = Some(at);
+        let scanned = self.scan(&mut file, at, stop);
+        self.file = Some((file, id));
+        let at = match scanned {
+            Ok(at) => at,
+            Err(e) => return unreadable(&crate::error::StoreError::io(&self.path, e)),
+        };
         if self.drops == 0 && stop < size {
             // More was appended since the last scan than one scan reads.
             return common::unknown_queue(
@@ -136,6 +152,43 @@ impl DropLog {
                 self.last.as_deref().unwrap_or("")
             ),
         )
+    }
+
+    /// Scans `file` from `at` to `stop` (at most [`SCAN_BUDGET`] bytes), a window at a time,
+    /// whole lines only (a line half written now is scanned whole next time), counting the
+    /// give-up lines. Records and returns where it stopped.
+    fn scan(&mut self, file: &mut std::fs::File, mut at: u64, stop: u64) -> std::io::Result<u64> {
+        let stop = stop.min(at.saturating_add(SCAN_BUDGET));
+        while at < stop {
+            let want = (stop - at).min(WINDOW);
+            let bytes = match read_range(file, at, want) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.scanned_to = Some(at);
+                    return Err(e);
+                }
+            };
+            let whole = match bytes.iter().rposition(|b| *b == b'\n') {
+                Some(i) => i + 1,
+                // A line longer than the window is taken as it is; a short unterminated tail
+                // waits for its newline.
+                None if bytes.len() as u64 == WINDOW => bytes.len(),
+                None => 0,
+            };
+            for line in bytes[..whole].split(|b| *b == b'\n') {
+                let line = String::from_utf8_lossy(line);
+                if (self.matches)(&line) {
+                    self.drops += 1;
+                    self.last = Some(crate::error::clip(line.trim()).into_owned());
+                }
+            }
+            at += whole as u64;
+            if whole == 0 || (bytes.len() as u64) < want {
+                break;
+            }
+        }
+        self.scanned_to = Some(at);
+        Ok(at)
     }
 }
 
@@ -202,6 +255,31 @@ mod tests {
         let s = l.signal();
         assert!(
             matches!(&s.state, QueueState::Unknown { hint } if hint.contains("request dropped")),
+            "{s:?}"
+        );
+    }
+
+    #[test]
+    fn a_give_up_line_in_a_log_rotated_away_between_scans_is_seen() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("agent.log");
+        std::fs::write(&p, "started\n").unwrap();
+        let mut l = DropLog::new("log", p.clone(), drop_line, "logfile");
+        assert_eq!(l.signal().state, QueueState::Empty);
+        // Logged, then the log is rotated before the next scan: the new one is quiet.
+        append(&p, b"E! request dropped\n");
+        std::fs::rename(&p, d.path().join("agent.log.1")).unwrap();
+        std::fs::write(&p, "I! reopened\n").unwrap();
+        let s = l.signal();
+        assert!(
+            matches!(&s.state, QueueState::Unknown { hint } if hint.contains("1 give-up line(s)")),
+            "{s:?}"
+        );
+        // And the new log is read from its start: a give-up line there counts too.
+        append(&p, b"E! request dropped again\n");
+        let s = l.signal();
+        assert!(
+            matches!(&s.state, QueueState::Unknown { hint } if hint.contains("2 give-up line(s)")),
             "{s:?}"
         );
     }
