@@ -24,6 +24,9 @@ pub struct Observer {
     /// `status --textfile`); otherwise they are only read.
     pub count_abandoned: bool,
     abandoned: Option<Abandoned>,
+    /// Per reader: the store as its last read named it, so that a store failing later keeps
+    /// the same `store` label.
+    names: Vec<Option<String>>,
 }
 
 impl Observer {
@@ -39,6 +42,7 @@ impl Observer {
             state_dir,
             count_abandoned,
             abandoned: None,
+            names: Vec::new(),
         }
     }
 
@@ -51,16 +55,22 @@ impl Observer {
         {
             // One round: a monitoring API several stores read is asked once.
             let _round = self.sources.http.round();
+            self.names.resize(self.sources.readers.len(), None);
             for (i, r) in self.sources.readers.iter_mut().enumerate() {
                 match r.read() {
-                    Ok(s) => ok.push((i, s)),
+                    Ok(s) => {
+                        self.names[i] = Some(crate::display::path(&s.store));
+                        ok.push((i, s))
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot read a store; store_up is 0");
-                        let store = r
-                            .watch_paths()
-                            .first()
-                            .map(|p| crate::display::path(p))
-                            .unwrap_or_default();
+                        // Named as when it was read; never read yet: by what it watches.
+                        let store = self.names[i].clone().unwrap_or_else(|| {
+                            r.watch_paths()
+                                .first()
+                                .map(|p| crate::display::path(p))
+                                .unwrap_or_default()
+                        });
                         failed.push(FailedStore {
                             shipper: r.shipper(),
                             store,
@@ -180,5 +190,94 @@ impl Observer {
             http: s.http.clone(),
             pid_override: s.pid_override,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::adapters::StoreReader;
+    use crate::cursor::{OffsetMeaning, ShipperKind, StoreSnapshot};
+    use crate::error::StoreError;
+
+    /// A store at `/s/registry.json` (watched through `/s`) whose reads fail once `fail` is set.
+    struct Flaky {
+        fail: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl StoreReader for Flaky {
+        fn shipper(&self) -> ShipperKind {
+            ShipperKind::Filebeat
+        }
+        fn watch_paths(&self) -> Vec<PathBuf> {
+            vec![PathBuf::from("/s")]
+        }
+        fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
+            if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError::io(
+                    std::path::Path::new("/s/registry.json"),
+                    std::io::Error::from_raw_os_error(libc::EACCES),
+                ));
+            }
+            Ok(StoreSnapshot {
+                shipper: ShipperKind::Filebeat,
+                store: PathBuf::from("/s/registry.json"),
+                format: "test".into(),
+                cursors: vec![],
+                skipped: vec![],
+                inputs: vec![crate::cursor::InputSpec::globs(
+                    "log",
+                    &["/nonexistent-drainguard-test/*.log".to_string()],
+                    &[],
+                )],
+                offset_meaning: OffsetMeaning::Delivered,
+                queues: vec![],
+                notes: vec![],
+                max_line_bytes: None,
+            })
+        }
+    }
+
+    fn series<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")))
+            .collect()
+    }
+
+    #[test]
+    fn a_store_failing_mid_scrape_keeps_its_series_name_and_is_not_confirmed() {
+        let fail = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sources = Sources {
+            readers: vec![Box::new(Flaky { fail: fail.clone() })],
+            ..Sources::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut obs = Observer::new(sources, None, dir.path().join("state"), false);
+        let o = crate::metrics::Options::default();
+        let ok = crate::metrics::encode(&obs.scrape(), &o);
+        let up = r#"drainguard_store_up{shipper="filebeat",store="/s/registry.json"}"#;
+        let confirmed =
+            r#"drainguard_delivery_confirmed{shipper="filebeat",store="/s/registry.json"}"#;
+        assert!(ok.contains(&format!("{up} 1")), "{ok}");
+        assert!(ok.contains(&format!("{confirmed} 1")), "{ok}");
+        fail.store(true, std::sync::atomic::Ordering::SeqCst);
+        let failed = crate::metrics::encode(&obs.scrape(), &o);
+        // The same series goes to 0 (an alert on it fires), not a new one under another name.
+        assert_eq!(
+            series(&failed, "drainguard_store_up"),
+            [format!("{up} 0")],
+            "{failed}"
+        );
+        assert_eq!(
+            series(&failed, "drainguard_delivery_confirmed"),
+            [format!("{confirmed} 0")],
+            "{failed}"
+        );
+        assert!(
+            series(&failed, "drainguard_backlog_bytes").is_empty(),
+            "no backlog is claimed for a store that was not read: {failed}"
+        );
     }
 }
