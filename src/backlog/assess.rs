@@ -545,7 +545,8 @@ fn compile_excludes(input: &InputSpec) -> Vec<Exclude> {
         .collect()
 }
 
-fn totals(files: &[FileReport]) -> Totals {
+/// The totals of `files` (the queue figures are added by the caller).
+pub(crate) fn totals(files: &[FileReport]) -> Totals {
     let mut t = Totals {
         files: files.len(),
         ..Totals::default()

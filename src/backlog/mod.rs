@@ -14,6 +14,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 pub use assess::assess;
+#[cfg(any(test, feature = "testkit"))]
+pub(crate) use assess::totals as totals_of;
 pub use order::{backlog_order, top};
 pub use tail::TailCache;
 pub use verdict::{combine, delivery_provable, shipper_verdict};
@@ -328,26 +330,10 @@ mod queue_totals_tests {
     use crate::cursor::{Owed, QueueState};
 
     fn store(queues: Vec<QueueSignal>) -> ShipperBacklog {
-        let mut b = ShipperBacklog {
-            shipper: ShipperKind::Rsyslog,
-            store: PathBuf::from("/s"),
-            format: "test".into(),
-            offset_meaning: OffsetMeaning::Read,
-            totals: Totals {
-                queue: QueueTotals::of(&queues),
-                ..Totals::default()
-            },
-            queues,
-            skipped: vec![],
-            notes: vec![],
-            files: vec![],
-            files_omitted: 0,
-            inputs_known: true,
-            verdict: Verdict::Behind,
-            delivery: String::new(),
-        };
-        (b.verdict, b.delivery) = shipper_verdict(&b);
-        b
+        crate::testkit::report::backlog(ShipperKind::Rsyslog, "/s")
+            .meaning(OffsetMeaning::Read)
+            .queues(queues)
+            .build()
     }
 
     #[test]

@@ -199,8 +199,9 @@ mod tests {
 
     use super::*;
     use crate::adapters::StoreReader;
-    use crate::cursor::{OffsetMeaning, ShipperKind, StoreSnapshot};
+    use crate::cursor::{ShipperKind, StoreSnapshot};
     use crate::error::StoreError;
+    use crate::testkit::report as fx;
 
     /// A store at `/s/registry.json` (watched through `/s`) whose reads fail once `fail` is set.
     struct Flaky {
@@ -221,22 +222,9 @@ mod tests {
                     std::io::Error::from_raw_os_error(libc::EACCES),
                 ));
             }
-            Ok(StoreSnapshot {
-                shipper: ShipperKind::Filebeat,
-                store: PathBuf::from("/s/registry.json"),
-                format: "test".into(),
-                cursors: vec![],
-                skipped: vec![],
-                inputs: vec![crate::cursor::InputSpec::globs(
-                    "log",
-                    &["/nonexistent-drainguard-test/*.log".to_string()],
-                    &[],
-                )],
-                offset_meaning: OffsetMeaning::Delivered,
-                queues: vec![],
-                notes: vec![],
-                max_line_bytes: None,
-            })
+            let mut s = fx::snapshot(ShipperKind::Filebeat, "/s/registry.json", vec![]);
+            s.inputs = vec![fx::input("/nonexistent-drainguard-test/*.log")];
+            Ok(s)
         }
     }
 

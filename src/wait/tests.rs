@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
-use crate::backlog::{ShipperBacklog, Totals};
+use crate::backlog::{FileState, ShipperBacklog};
 use crate::cursor::{OffsetMeaning, QueueSignal, QueueState};
+use crate::testkit::report as fx;
 
 /// Returns the scripted assessments in order (the last one repeats).
 struct Script {
@@ -42,29 +43,18 @@ fn script(steps: Vec<Assessment>, alive: bool) -> Script {
     }
 }
 
+/// A store of one file with `behind` bytes behind (shipped when 0).
 fn shipper(meaning: OffsetMeaning, behind: u64, queues: Vec<QueueSignal>) -> ShipperBacklog {
-    let mut b = ShipperBacklog {
-        shipper: ShipperKind::Rsyslog,
-        store: PathBuf::from("/s"),
-        format: "test".into(),
-        offset_meaning: meaning,
-        queues,
-        skipped: vec![],
-        notes: vec![],
-        files: vec![],
-        files_omitted: 0,
-        inputs_known: true,
-        totals: Totals {
-            files: 1,
-            blocking_files: usize::from(behind > 0),
-            bytes_behind: behind,
-            ..Totals::default()
-        },
-        verdict: Verdict::Behind,
-        delivery: String::new(),
+    let state = if behind > 0 {
+        FileState::Behind { bytes: behind }
+    } else {
+        FileState::Shipped
     };
-    (b.verdict, b.delivery) = crate::backlog::shipper_verdict(&b);
-    b
+    fx::backlog(ShipperKind::Rsyslog, "/s")
+        .meaning(meaning)
+        .queues(queues)
+        .files(vec![fx::file("/f", "f", 0, Some(behind), state)])
+        .build()
 }
 
 fn assessment(s: ShipperBacklog) -> Assessment {
