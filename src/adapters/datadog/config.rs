@@ -90,8 +90,9 @@ pub fn parse_main(path: &Path, text: &str) -> Result<Config, StoreError> {
     if let Some(t) = common::lookup(&v, "logs_config.close_timeout").and_then(|x| x.as_u64()) {
         c.close_timeout = t;
     }
+    // A number, or a string of one (the agent's config loader takes both).
     let retry = common::lookup(&v, "logs_config.disk_retry.max_size_bytes")
-        .and_then(|x| x.as_u64())
+        .and_then(|x| x.as_u64().or_else(|| x.as_str()?.trim().parse().ok()))
         .unwrap_or(0);
     if retry > 0 {
         c.disk_retry =
