@@ -169,6 +169,7 @@ pub fn fake_http_counted(
 pub mod aws;
 pub mod strace;
 pub mod syslog_ng;
+pub mod syslog_real;
 pub mod tcp_sink;
 pub mod tree;
 
@@ -219,4 +220,10 @@ pub fn text(o: &std::process::Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// The JSON document a command printed on stdout (`status --json`), or a panic showing its
+/// whole output.
+pub fn json(o: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
 }
