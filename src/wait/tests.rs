@@ -305,6 +305,38 @@ mod drain_log {
         }
     }
 
+    /// The system clock is outside input: a host whose clock says 1969 (before the epoch) or
+    /// year 10000 still gets its drain recorded, the time written as what it is.
+    #[test]
+    fn a_drain_under_a_clock_outside_0000_9999_is_recorded() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let t = tempfile::tempdir().unwrap();
+        let root = Root::new(Some(t.path().to_path_buf()));
+        let before = UNIX_EPOCH - Duration::from_secs(86_400);
+        let after = UNIX_EPOCH + Duration::from_secs(253_402_300_800 + 5);
+        for (started, shown) in [(before, "-86400"), (after, "253402300805")] {
+            let r = crate::wait::WaitReport {
+                outcome: crate::wait::Outcome::Drained,
+                started,
+                elapsed: Duration::from_secs(2),
+                bytes_at_start: 0,
+                bytes_shipped: 0,
+                final_assessment: crate::testkit::report::backlog(
+                    crate::cursor::ShipperKind::Filebeat,
+                    "/s",
+                )
+                .assessment(),
+                blocked: None,
+            };
+            let rec = DrainRecord::of(&r);
+            assert!(rec.start.contains(shown), "{rec:?}");
+            append_drain(&root, Path::new("/var/lib/drainguard"), &rec).unwrap();
+            crate::wait::append_record(&root, Path::new("/var/log/drainguard.log"), &r).unwrap();
+        }
+        let log = std::fs::read_to_string(t.path().join("var/log/drainguard.log")).unwrap();
+        assert_eq!(log.lines().count(), 2, "{log}");
+    }
+
     #[test]
     fn the_drain_log_is_rotated_before_it_passes_its_limit_and_the_last_record_is_read() {
         let t = tempfile::tempdir().unwrap();
