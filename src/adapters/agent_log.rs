@@ -34,6 +34,9 @@ pub struct DropLog {
     file: Option<(std::fs::File, (u64, u64))>,
     drops: u64,
     last: Option<String>,
+    /// Give-up lines in the newest [`WINDOW`] of the log at the first scan (count, last):
+    /// before this drain, so lost rather than owed, and said as a note.
+    earlier: Option<(u64, String)>,
 }
 
 impl DropLog {
@@ -54,6 +57,7 @@ impl DropLog {
             file: None,
             drops: 0,
             last: None,
+            earlier: None,
         }
     }
 
@@ -113,7 +117,19 @@ impl DropLog {
             }
         }
         let at = match self.scanned_to {
-            None => size,
+            None => {
+                // The log's recent history: said, not counted (see `earlier`).
+                let (drops, last) = (self.drops, self.last.take());
+                if self
+                    .scan(&mut file, size.saturating_sub(WINDOW), size)
+                    .is_ok()
+                    && self.drops > drops
+                {
+                    self.earlier = Some((self.drops - drops, self.last.take().unwrap_or_default()));
+                }
+                (self.drops, self.last) = (drops, last);
+                size
+            }
             Some(at) if at <= size => at,
             Some(_) => 0,
         };
@@ -152,6 +168,18 @@ impl DropLog {
                 self.last.as_deref().unwrap_or("")
             ),
         )
+    }
+
+    /// The note on give-up lines the log held before the first scan, if any: the data given
+    /// up then is lost (the shipper's offsets count it as sent), which no drain changes.
+    pub fn earlier_note(&self) -> Option<String> {
+        let (n, last) = self.earlier.as_ref()?;
+        Some(format!(
+            "{n} give-up line(s) in {} before drainguard started watching (last: {last}): what \
+             the shipper gave up then is lost, not owed, though its offsets count it as sent; \
+             check the destination (endpoint, credentials)",
+            self.path.display()
+        ))
     }
 
     /// Scans `file` from `at` to `stop` (at most [`SCAN_BUDGET`] bytes), a window at a time,
@@ -239,6 +267,29 @@ mod tests {
             .unwrap()
             .write_all(text)
             .unwrap();
+    }
+
+    #[test]
+    fn give_up_lines_before_the_first_scan_are_a_note_not_owed() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("agent.log");
+        std::fs::write(
+            &p,
+            "E! batch 1: request dropped\nI! fine\nE! batch 2: request dropped\n",
+        )
+        .unwrap();
+        let mut l = DropLog::new("log", p.clone(), drop_line, "logfile");
+        assert_eq!(l.signal().state, QueueState::Empty);
+        let note = l.earlier_note().expect("the earlier give-ups are said");
+        assert!(
+            note.contains("2 give-up line(s)") && note.contains("batch 2") && note.contains("lost"),
+            "{note}"
+        );
+        // A quiet log: nothing said.
+        std::fs::write(&p, "I! fine\n").unwrap();
+        let mut l = DropLog::new("log", p.clone(), drop_line, "logfile");
+        l.signal();
+        assert_eq!(l.earlier_note(), None);
     }
 
     #[test]

@@ -147,6 +147,7 @@ impl StoreReader for CloudwatchReader {
             snap.notes.extend(notes);
             snap.queues.extend(self.unexpandable_signal());
             snap.queues.push(self.log.signal());
+            snap.notes.extend(self.log.earlier_note());
             return Ok(snap);
         }
         let files = if self.folder.is_dir() {
@@ -260,6 +261,7 @@ impl StoreReader for CloudwatchReader {
              a rotated file gets a state file of its own",
         ));
         snap.queues.push(self.log.signal());
+        snap.notes.extend(self.log.earlier_note());
         Ok(snap)
     }
 }

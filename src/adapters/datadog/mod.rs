@@ -278,6 +278,7 @@ impl StoreReader for DatadogReader {
         ));
         snap.queues.extend(self.retry_signal());
         snap.queues.push(self.log.signal());
+        snap.notes.extend(self.log.earlier_note());
         Ok(snap)
     }
 }
