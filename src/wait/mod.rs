@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-pub use bounded::{drain_bounded, drain_bounded_keep, Latest, GRACE};
+pub use bounded::{drain_bounded, drain_bounded_keep, within, Latest, GRACE};
 pub use events::{Events, Wake};
 pub use record::{append_drain, append_record, last_drain, DrainLogError, DrainRecord, DrainStore};
 pub use stop::{SignalGuard, StopFlag, SIGNALS};
