@@ -275,9 +275,27 @@ impl Shared {
                 st.running = true;
             }
             let at = Instant::now();
-            let body = assess();
+            // A bug in an adapter must not end the assessing thread with `running` left set
+            // (every later scrape would get the last body, ever older, or 503): the panic is
+            // said, the waiting scrapes get the last result, and the next scrape assesses
+            // again.
+            let body = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut assess));
             let mut st = self.lock();
-            st.last = Some(Arc::new(Done { body, at }));
+            match body {
+                Ok(body) => st.last = Some(Arc::new(Done { body, at })),
+                Err(e) => {
+                    let what = e
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| e.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    tracing::error!(
+                        panic = %what,
+                        "internal error: an assessment panicked; the scrape is served the \
+                         last result, the next scrape assesses again (please report this bug)"
+                    );
+                }
+            }
             st.generation += 1;
             st.running = false;
             self.cv.notify_all();
@@ -500,6 +518,25 @@ mod tests {
             1,
             "one assessment for 8 scrapes"
         );
+    }
+
+    #[test]
+    fn an_assessment_that_panics_does_not_stop_the_next() {
+        let s = shared(Duration::ZERO, Duration::from_secs(5));
+        let n = Arc::new(AtomicUsize::new(0));
+        let (s2, n2) = (s.clone(), n.clone());
+        std::thread::spawn(move || {
+            s2.assess_forever(|| {
+                let i = n2.fetch_add(1, Ordering::SeqCst);
+                assert!(i != 1, "a bug in an adapter");
+                format!("assessment {i}\n")
+            })
+        });
+        assert_eq!(s.serve(Duration::MAX).unwrap().body, "assessment 0\n");
+        // The second panics: its scrape is served the last result, without waiting out the
+        // timeout; the third assesses again.
+        assert_eq!(s.serve(Duration::MAX).unwrap().body, "assessment 0\n");
+        assert_eq!(s.serve(Duration::MAX).unwrap().body, "assessment 2\n");
     }
 
     #[test]
