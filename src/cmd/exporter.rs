@@ -338,7 +338,8 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     });
     let mut servers = Vec::new();
     for addr in &args.listen {
-        let server = tiny_http::Server::http(addr)
+        let server = listen(*addr)
+            .and_then(|l| tiny_http::Server::from_listener(l, None))
             .map_err(|e| anyhow::anyhow!("--web.listen-address {addr}: cannot listen: {e}"))?;
         let local = server
             .server_addr()
@@ -391,6 +392,25 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         let _ = t.join();
     }
     Ok(Exit::Behind)
+}
+
+/// How long writing a response may block (a client that never reads): past it the write
+/// fails and the request's thread ends, so slow clients cannot hold every request slot.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The listening socket, with a [`WRITE_TIMEOUT`] send timeout that every accepted
+/// connection inherits (Linux copies `SO_SNDTIMEO` on accept; tiny_http does not expose the
+/// connections' streams). No receive timeout: on a listener it would time out `accept`.
+fn listen(
+    addr: SocketAddr,
+) -> Result<std::net::TcpListener, Box<dyn std::error::Error + Send + Sync>> {
+    let l = std::net::TcpListener::bind(addr)?;
+    rustix::net::sockopt::set_socket_timeout(
+        &l,
+        rustix::net::sockopt::Timeout::Send,
+        Some(WRITE_TIMEOUT),
+    )?;
+    Ok(l)
 }
 
 fn header(name: &str, value: &str) -> tiny_http::Header {
@@ -537,6 +557,14 @@ mod tests {
         // timeout; the third assesses again.
         assert_eq!(s.serve(Duration::MAX).unwrap().body, "assessment 0\n");
         assert_eq!(s.serve(Duration::MAX).unwrap().body, "assessment 2\n");
+    }
+
+    #[test]
+    fn accepted_connections_have_the_write_timeout() {
+        let l = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let _client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (conn, _) = l.accept().unwrap();
+        assert_eq!(conn.write_timeout().unwrap(), Some(WRITE_TIMEOUT));
     }
 
     #[test]
