@@ -153,6 +153,8 @@ pub fn append_drain(root: &Root, state_dir: &Path, rec: &DrainRecord) -> Result<
     let host = state_dir.join(DRAIN_LOG);
     let b = Beneath::open(root)?;
     b.make_parents(&host)?;
+    // Held until the log is rewritten: two writers (`wait` and `aws watch`) lose no record.
+    let _lock = lock_state(&b, root, state_dir);
     let mut line = serde_json::to_vec(rec).expect("a drain record serializes");
     line.push(b'\n');
     let mut content = match b.read(&host, DRAIN_LOG_LIMIT) {
@@ -174,6 +176,55 @@ pub fn append_drain(root: &Root, state_dir: &Path, rec: &DrainRecord) -> Result<
     content.extend_from_slice(&line);
     b.write_atomic(&host, &content, 0o644, false)?;
     Ok(())
+}
+
+/// The lock file in the state directory (drainguard's own, never a shipper's): held while
+/// the drain log is read, changed and rewritten.
+pub const STATE_LOCK: &str = "state.lock";
+/// How long a writer waits for the lock before writing without it (said in a warning).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Takes the exclusive advisory lock on [`STATE_LOCK`] in `state_dir` (created below the root,
+/// never through a link), waiting at most [`LOCK_WAIT`]; `None` (said) when it cannot be had:
+/// the write goes on without it rather than not at all. Released when dropped.
+fn lock_state(
+    b: &crate::install::beneath::Beneath,
+    root: &Root,
+    state_dir: &Path,
+) -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let host = state_dir.join(STATE_LOCK);
+    let opened = b
+        .append(&host, b"", 0o644)
+        .map_err(std::io::Error::other)
+        .and_then(|()| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+                .open(root.host_to_local(&host))
+        });
+    let f = match opened {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(file = %crate::display::path(&host), error = %e, "cannot open the state lock; writing without it");
+            return None;
+        }
+    };
+    let until = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Some(f),
+            Err(rustix::io::Errno::WOULDBLOCK | rustix::io::Errno::INTR)
+                if std::time::Instant::now() < until =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => {
+                tracing::warn!(file = %crate::display::path(&host), error = %e, "the state lock was not had in time; writing without it");
+                return None;
+            }
+        }
+    }
 }
 
 /// The most recent record of the drain log in `state_dir`; `None` when there is no log (or
@@ -228,6 +279,31 @@ mod tests {
             unacked_bytes: 0,
             stores: vec![],
         }
+    }
+
+    /// Two writers at once (`wait` and `aws watch`) lose no record: the read-modify-write of
+    /// the log is under the state lock.
+    #[test]
+    fn concurrent_writers_lose_no_record() {
+        let d = tempfile::tempdir().unwrap();
+        let root = Root::new(Some(d.path().to_path_buf()));
+        let writers: Vec<_> = (0..2)
+            .map(|w| {
+                let root = root.clone();
+                std::thread::spawn(move || {
+                    for i in 0..15 {
+                        let dir = Path::new("/var/lib/drainguard");
+                        append_drain(&root, dir, &record(&format!("w{w}-{i}"))).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        let text =
+            std::fs::read_to_string(d.path().join("var/lib/drainguard").join(DRAIN_LOG)).unwrap();
+        assert_eq!(text.lines().count(), 30, "{text}");
     }
 
     /// A relative `--state-dir` is taken from the current directory, as the run record's
