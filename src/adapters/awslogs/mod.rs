@@ -44,7 +44,9 @@ pub static INFO: ShipperInfo = ShipperInfo {
     aliases: &["awslogsd", "awscli-cwlogs"],
     processes: &[ProcessMatch {
         names: &["python*", "awslogs", "awslogsd"],
-        words: &["awslogs", "aws logs push"],
+        // `aws logs push` (also when run as `python .../aws logs push`); a bare "awslogs"
+        // would match any Python program under a directory of that name.
+        words: &["aws logs push"],
     }],
     flags: &[
         flag(&["--config-file"], Target::Config),
@@ -206,6 +208,29 @@ impl AwslogsReader {
         }
     }
 
+    /// The running agents of this config: those whose `--config-file` is it (every agent
+    /// when no config was found).
+    fn agents(&self) -> Vec<u32> {
+        let procfs = crate::process::ProcFs::default();
+        let host_conf = self.cfg.source.as_ref().map(|c| self.root.local_to_host(c));
+        procfs
+            .find(&self.root, ShipperKind::Awslogs, None)
+            .into_iter()
+            .filter(|&pid| {
+                let Some(conf) = &host_conf else {
+                    return true;
+                };
+                procfs.identify(pid).is_some_and(|r| {
+                    let cwd = r.cwd.as_deref().map(|c| self.root.local_to_host(c));
+                    INFO.command_line_paths(&r.argv, cwd.as_deref())
+                        .config
+                        .as_deref()
+                        == Some(conf.as_path())
+                })
+            })
+            .collect()
+    }
+
     fn snapshot(&self, store: &Path) -> StoreSnapshot {
         common::snapshot(
             ShipperKind::Awslogs,
@@ -293,7 +318,7 @@ impl StoreReader for AwslogsReader {
             }
             Store::File(p) => p.clone(),
         };
-        let pids = crate::process::ProcFs::default().find(&self.root, ShipperKind::Awslogs, None);
+        let pids = self.agents();
         let log_state = self.scan_log(&pids);
         let mut snap = self.snapshot(&db_path);
         snap.notes.extend(self.cfg.notes.iter().cloned());

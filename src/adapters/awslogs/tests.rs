@@ -458,3 +458,38 @@ fn the_running_agents_command_line_gives_config_and_additional_dir() {
         "/var/awslogs/bin/python /var/awslogs/bin/aws logs push --config-file x"
     ));
 }
+
+/// The state file the real agent wrote (testdata/README.md): its key is the source id
+/// recomputed here, its row the batch its log says was published.
+#[test]
+fn the_real_agents_state_file_and_log_agree_with_the_recomputed_source_id() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/adapters/awslogs/testdata");
+    let db = StateDb::from_bytes(
+        &dir.join("agent-state"),
+        std::fs::read(dir.join("agent-state")).unwrap(),
+    )
+    .unwrap();
+    let Fingerprint::Id { source_id, .. } =
+        store::fingerprint(&dir.join("app.log"), "app", (1, 1)).unwrap()
+    else {
+        panic!("app.log has a first line")
+    };
+    assert_eq!(source_id, "20471d1f5cd4329a2c65cc392e873ee7");
+    assert_eq!(source_id, kit::source_id("app", b"app line 1\n"));
+    assert_eq!(db.rows, 1);
+    assert_eq!(
+        db.push_state(&source_id).unwrap(),
+        Some(PushState {
+            start_position: 0,
+            end_position: 55
+        })
+    );
+    let st = db.stream_state("app").unwrap().unwrap();
+    assert_eq!(
+        (st.source_id.as_deref(), st.initial_position),
+        (Some(source_id.as_str()), 0)
+    );
+    let mut log = agentlog::PublishLog::new(dir.join("agent.log"));
+    log.scan().unwrap();
+    assert!(log.confirms(&source_id, 55));
+}
