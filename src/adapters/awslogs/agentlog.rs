@@ -11,16 +11,20 @@
 //! instead, and is given up, as are events logged `Skip event:` (too old or too far in the
 //! future): those lines are counted by [`crate::adapters::agent_log::DropLog`].
 //!
-//! The newest [`WINDOW`] bytes are read on the first scan, then what was appended; a log that
-//! shrank (rotated) is read again from its start. What was confirmed stays confirmed: a
+//! The newest [`FIRST_WINDOW`] bytes are read on the first scan, then what was appended; a log
+//! that shrank (rotated) is read again from its start. What was confirmed stays confirmed: a
 //! source id and an end position name one batch.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use crate::safe_read::{self, Limit};
+use crate::safe_read;
 
-pub use crate::adapters::agent_log::WINDOW;
+/// The most of the log read on the first scan (the newest bytes): a batch whose line is
+/// older than that is not confirmed.
+pub const FIRST_WINDOW: u64 = 64 << 20;
+/// What one read takes.
+const CHUNK: u64 = 8 << 20;
 
 /// The confirmations seen in one log.
 #[derive(Debug)]
@@ -40,31 +44,60 @@ impl PublishLog {
         }
     }
 
-    /// Reads what was appended since the last scan; an error (the log cannot be read) says why.
+    /// Reads what was appended since the last scan (the first scan: the newest
+    /// [`FIRST_WINDOW`] bytes); an error (the log cannot be read) says why. Read in chunks of
+    /// [`CHUNK`] through the bounded opener (a regular file only); a line longer than a chunk
+    /// is skipped.
     pub fn scan(&mut self) -> Result<(), String> {
-        let size = safe_read::open(&self.path)
-            .map(|(_, m)| m.len())
-            .map_err(|e| e.to_string())?;
+        use std::io::{Read, Seek, SeekFrom};
+        let (mut f, meta) = safe_read::open(&self.path).map_err(|e| e.to_string())?;
+        let size = meta.len();
         let from = match self.scanned_to {
-            Some(at) if at <= size => at,
-            _ => 0,
-        }
-        .max(size.saturating_sub(WINDOW));
-        if from < size {
-            let bytes =
-                safe_read::read_from(&self.path, from, Limit::CONFIG).map_err(|e| e.to_string())?;
-            // Only whole lines: a line being written is read again next time.
-            let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-            for line in bytes[..whole].split(|b| *b == b'\n') {
+            Some(at) if at <= size => at.max(size.saturating_sub(FIRST_WINDOW)),
+            _ => size.saturating_sub(FIRST_WINDOW),
+        };
+        // A first scan that starts mid-file starts at the next line.
+        let mut skip_partial = from > 0 && self.scanned_to.is_none_or(|at| at != from);
+        f.seek(SeekFrom::Start(from))
+            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        let mut f = f.take(size - from);
+        let mut at = from;
+        let mut buf: Vec<u8> = Vec::with_capacity(CHUNK as usize);
+        loop {
+            let before = buf.len();
+            (&mut f)
+                .take(CHUNK)
+                .read_to_end(&mut buf)
+                .map_err(|e| format!("{}: {e}", self.path.display()))?;
+            if buf.len() == before {
+                break;
+            }
+            let Some(last_nl) = buf.iter().rposition(|b| *b == b'\n') else {
+                if buf.len() as u64 >= CHUNK {
+                    // One line longer than a chunk: not a publish line; dropped.
+                    at += buf.len() as u64;
+                    buf.clear();
+                    skip_partial = true;
+                }
+                continue;
+            };
+            let whole = &buf[..=last_nl];
+            let mut lines = whole.split(|b| *b == b'\n');
+            if skip_partial {
+                lines.next();
+                skip_partial = false;
+            }
+            for line in lines {
                 if let Some((id, end)) = parse_publish(line) {
                     let e = self.confirmed.entry(id).or_insert(end);
                     *e = (*e).max(end);
                 }
             }
-            self.scanned_to = Some(from + whole as u64);
-        } else {
-            self.scanned_to = Some(size);
+            at += last_nl as u64 + 1;
+            buf.drain(..=last_nl);
         }
+        // Only whole lines: a line being written is read again next time.
+        self.scanned_to = Some(at);
         Ok(())
     }
 
@@ -97,9 +130,15 @@ fn quoted_after<'a>(s: &'a str, key: &str) -> Option<&'a str> {
     Some(&rest[..rest.find('\'')?])
 }
 
-/// True for a line saying the agent gave data up (its offsets then advance anyway).
+/// True for a line saying the agent gave data up (its offsets then advance anyway), or may
+/// have: a publisher thread that died on an error (`BaseThread.run`: "Exception caught in
+/// <EventBatchPublisher(...)>") discards its queue; the stream restarts after 60 s from the
+/// newest file's `push_state`, so the last batch of a file rotated away meanwhile is never
+/// sent again.
 pub fn gave_up(line: &str) -> bool {
-    line.contains("Skip batch: ") || line.contains("Skip event: ")
+    line.contains("Skip batch: ")
+        || line.contains("Skip event: ")
+        || line.contains("Exception caught in <EventBatchPublisher")
 }
 
 #[cfg(test)]
@@ -128,6 +167,13 @@ mod tests {
         assert!(gave_up(
             "... Skip batch: {...}, reason: invalid parameter exception."
         ));
+        assert!(gave_up(
+            "... cwlogs.threads - ERROR - 1 - Thread-3 - Exception caught in \
+             <EventBatchPublisher(Thread-3, started daemon 1)>"
+        ));
+        assert!(!gave_up(
+            "... Caught exception: ... DataAlreadyAcceptedException"
+        ));
     }
 
     #[test]
@@ -153,5 +199,18 @@ mod tests {
         assert!(l.confirms(id, 99));
         std::fs::remove_file(&p).unwrap();
         assert!(l.scan().is_err());
+    }
+
+    /// Lines longer than a read chunk are skipped, and what follows them is read.
+    #[test]
+    fn a_line_longer_than_a_chunk_is_skipped() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("awslogs.log");
+        let id = "63f3f1deff2b1a55c04df09860620aec";
+        let long = "y".repeat(CHUNK as usize + 10);
+        std::fs::write(&p, format!("{long}\n{long}{LINE}\n{LINE}\n")).unwrap();
+        let mut l = PublishLog::new(p);
+        l.scan().unwrap();
+        assert!(l.confirms(id, 83));
     }
 }

@@ -407,6 +407,7 @@ impl AwslogsReader {
         let mut others: Vec<PathBuf> = files[1..].to_vec();
         others.extend(siblings(&newest, &files));
         let mut newest_id = None;
+        let mut newest_has_row = false;
         for (i, f) in std::iter::once(&newest).chain(others.iter()).enumerate() {
             let host = self.root.local_to_host(f);
             let fp = match fingerprint(f, &s.name, s.fingerprint_lines) {
@@ -493,11 +494,17 @@ impl AwslogsReader {
                 },
                 (None, None) => 0,
             };
-            if i > 0 && row.is_some_and(|r| r.end_position >= size) && size > 0 {
-                // Read to its end already: only its in-flight batch matters.
-                if self
-                    .in_flight(s, &host, &source_id, row, log_state)
-                    .is_none()
+            if i == 0 {
+                newest_has_row = row.is_some();
+            } else if row.is_some_and(|r| r.end_position >= size) {
+                // Read to its end: only its last batch matters, and it was sent when its log
+                // line says so, or once the stream has recorded a batch of the newer file
+                // (the publisher sends one batch at a time, in order; a publisher that died
+                // instead is a give-up line of the log signal).
+                if newest_has_row
+                    || self
+                        .in_flight(s, &host, &source_id, row, log_state)
+                        .is_none()
                 {
                     continue;
                 }
