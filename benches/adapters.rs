@@ -61,7 +61,8 @@ fn bench(c: &mut Criterion) {
 
 /// The AWS fleets' agents at 10^5 entries: a CloudWatch state folder of 10^5 files read
 /// through the adapter (listing, a bounded read and parse of each, collision check), and a
-/// Datadog registry.json of 10^5 fingerprinted entries parsed.
+/// Datadog registry.json of 10^5 fingerprinted entries parsed, an awslogs state file of 10^5
+/// rows read with 100 sections.
 fn bench_aws(c: &mut Criterion) {
     let d = tempfile::tempdir().unwrap();
     let mut g = c.benchmark_group("adapter_read");
@@ -96,6 +97,45 @@ fn bench_aws(c: &mut Criterion) {
     let p = d.path().join("registry.json");
     g.bench_with_input(BenchmarkId::new("datadog_registry", n), &json, |b, j| {
         b.iter(|| datadog::parse(&p, j.as_bytes()).unwrap().cursors.len())
+    });
+    // awslogs: a state file whose push_state holds 10^5 rows (the agent never deletes one: a
+    // row per file it ever tailed) and 100 sections, each tailing a file with a row.
+    let logs = d.path().join("awslogs");
+    std::fs::create_dir(&logs).unwrap();
+    let db = logs.join("agent-state");
+    let c = testkit::awslogs::create(&db).unwrap();
+    c.execute_batch("BEGIN").unwrap();
+    for i in 0..n {
+        let id = testkit::awslogs::source_id(&format!("old{i}"), b"first\n");
+        testkit::awslogs::push(&c, &id, i, i + 10).unwrap();
+    }
+    let mut conf = format!("[general]\nstate_file = {}\n", db.display());
+    for s in 0..100 {
+        let f = logs.join(format!("app{s}.log"));
+        std::fs::write(&f, format!("app {s} first\nsecond\n")).unwrap();
+        let id =
+            testkit::awslogs::source_id(&format!("s{s}"), format!("app {s} first\n").as_bytes());
+        testkit::awslogs::push(&c, &id, 0, 7).unwrap();
+        conf.push_str(&format!(
+            "[s{s}]\nfile = {}\nlog_group_name = g\n",
+            f.display()
+        ));
+    }
+    c.execute_batch("COMMIT").unwrap();
+    drop(c);
+    let conf_path = logs.join("awslogs.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let opts = SourceOptions {
+        config: Some(conf_path),
+        ..Default::default()
+    };
+    let mut reader = adapters::open(ShipperKind::Awslogs, &opts)
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(reader.read().unwrap().cursors.len(), 100);
+    g.bench_function(BenchmarkId::new("awslogs_state_rows", n), |b| {
+        b.iter(|| reader.read().unwrap().cursors.len())
     });
     g.finish();
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 pub mod abandoned;
 pub mod agent_log;
+pub mod awslogs;
 pub mod cloudwatch;
 mod common;
 pub mod datadog;
@@ -19,6 +20,7 @@ pub mod recognised;
 pub mod rsyslog;
 pub mod shipper;
 pub mod sniff;
+pub mod sqlite_image;
 pub mod syslogng;
 pub mod unreadable;
 pub mod vector;
@@ -44,8 +46,8 @@ pub static ALL: &[&ShipperInfo] = &[
     &cloudwatch::INFO,
     &datadog::INFO,
     &syslogng::INFO,
+    &awslogs::INFO,
     &recognised::OTELCOL,
-    &recognised::AWSLOGS,
     &recognised::ELASTIC_AGENT,
     &recognised::NXLOG,
     &recognised::SPLUNK,

@@ -5,6 +5,7 @@
 //! generator (`examples/gen_registry.rs`). Nothing in the product calls these: drainguard
 //! itself never writes a shipper's store.
 
+pub mod awslogs;
 pub mod cloudwatch;
 pub mod datadog;
 pub mod filebeat;

@@ -386,7 +386,7 @@ fn unknown_shippers_and_configs_of_another_format_are_named() {
     assert!(
         err.contains("unknown shipper \"filebaet\"")
             && err.contains(
-                "filebeat, fluent-bit, vector, promtail, alloy, fluentd, rsyslog, logstash, amazon-cloudwatch-agent, datadog-agent, syslog-ng"
+                "filebeat, fluent-bit, vector, promtail, alloy, fluentd, rsyslog, logstash, amazon-cloudwatch-agent, datadog-agent, syslog-ng, awslogs"
             ),
         "{err}"
     );

@@ -862,6 +862,37 @@ fn drainguards_aws_watcher_is_not_a_shutdown_hook() {
     assert_eq!(names, vec!["drainguard.service"], "{doc}");
 }
 
+/// The awslogs agent's service (the Amazon Linux RPM's `awslogsd`) is a shipper service: a
+/// drain unit not ordered after it is DG006, saying what a stop does to its last lines.
+#[test]
+fn a_drain_unit_not_ordered_after_awslogsd_is_dg006() {
+    let t = Tree::new();
+    t.dir("/run/systemd/system");
+    t.write(
+        "/usr/lib/systemd/system/awslogsd.service",
+        "[Unit]\nAfter=network-online.target\n[Service]\nExecStart=/usr/sbin/awslogsd\n[Install]\nWantedBy=multi-user.target\n",
+        0o644,
+    );
+    t.write("/bin/true", "#!/bin/sh\n", 0o755);
+    t.write("/usr/local/bin/drainguard", "#!/bin/sh\n", 0o755);
+    with_hand_unit(&t, "/usr/local/bin/drainguard wait");
+    let (code, doc) = t.doctor(&[]);
+    assert_eq!(code, Some(1), "{doc}");
+    assert_eq!(ids(&doc), vec!["DG006"], "{doc}");
+    let f = &doc["findings"][0];
+    assert!(
+        f["problem"]
+            .as_str()
+            .unwrap()
+            .contains("After=awslogsd.service")
+            && f["explanation"]
+                .as_str()
+                .unwrap()
+                .contains("not yet batched"),
+        "{f}"
+    );
+}
+
 /// The CloudWatch agent's service is a shipper service: a drain unit not ordered after it is
 /// DG006, whose explanation says what a stop mid-retry does to its state files.
 #[test]

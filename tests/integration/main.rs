@@ -9,6 +9,7 @@ mod adapters_status;
 mod aws_doctor;
 mod aws_imds;
 mod aws_watch;
+mod awslogs_real;
 mod backlog;
 mod config_props;
 mod detect_real;
