@@ -14,6 +14,7 @@ pub mod fluentbit;
 pub mod fluentd;
 pub mod http;
 pub mod logstash;
+pub mod otel;
 pub mod promtail;
 pub mod recognised;
 pub mod rsyslog;
@@ -44,7 +45,7 @@ pub static ALL: &[&ShipperInfo] = &[
     &cloudwatch::INFO,
     &datadog::INFO,
     &syslogng::INFO,
-    &recognised::OTELCOL,
+    &otel::INFO,
     &recognised::AWSLOGS,
     &recognised::ELASTIC_AGENT,
     &recognised::NXLOG,

@@ -167,6 +167,7 @@ pub fn fake_http_counted(
 }
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod otel;
 pub mod strace;
 pub mod syslog_ng;
 pub mod tcp_sink;
