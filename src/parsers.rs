@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::adapters::{
-    cloudwatch, datadog, filebeat, fluentbit, fluentd, logstash, promtail, rsyslog, syslogng,
+    cloudwatch, datadog, filebeat, fluentbit, fluentd, logstash, otel, promtail, rsyslog, syslogng,
     vector,
 };
 use crate::cursor::ShipperKind;
@@ -69,6 +69,10 @@ pub enum Format {
     CloudwatchConfig,
     /// The Datadog Agent's logs `registry.json`.
     DatadogRegistry,
+    /// The OpenTelemetry Collector's file_storage bbolt file and its `knownFiles` checkpoint.
+    OtelcolFileStorage,
+    /// The collector's YAML config, with a metrics exposition after a `---8<---` line.
+    OtelcolConfig,
     /// `datadog.yaml` and an integration config's `logs:` section.
     DatadogConfig,
     /// drainguard's own settings file (TOML).
@@ -80,7 +84,7 @@ pub enum Format {
 
 impl Format {
     /// Every format.
-    pub const ALL: [Format; 29] = [
+    pub const ALL: [Format; 31] = [
         Format::FilebeatMemlogLog,
         Format::FilebeatCheckpoint,
         Format::FilebeatLegacy,
@@ -108,6 +112,8 @@ impl Format {
         Format::CloudwatchConfig,
         Format::DatadogRegistry,
         Format::DatadogConfig,
+        Format::OtelcolFileStorage,
+        Format::OtelcolConfig,
         Format::Settings,
         Format::Fingerprint,
     ];
@@ -142,6 +148,8 @@ impl Format {
             Format::CloudwatchConfig => "cloudwatch_config",
             Format::DatadogRegistry => "datadog_registry",
             Format::DatadogConfig => "datadog_config",
+            Format::OtelcolFileStorage => "otelcol_file_storage",
+            Format::OtelcolConfig => "otelcol_config",
             Format::Settings => "settings",
             Format::Fingerprint => "fingerprint",
         }
@@ -293,6 +301,23 @@ pub fn parse(format: Format, bytes: &[u8]) -> Result<(), String> {
             let a = datadog::config::parse_main(Path::new("/fuzz/datadog.yaml"), t).map(|_| ());
             let b = datadog::config::parse_logs(Path::new("/fuzz/conf.d/a.d/conf.yaml"), t);
             done(a.and(b.map(|_| ())))
+        }
+        Format::OtelcolFileStorage => {
+            use otel::{bbolt, store};
+            let r = bbolt::read_value(bytes, &[store::BUCKET], store::KEY, |_| {})
+                .map_err(|e| e.to_string())?;
+            if let Some(v) = r.value {
+                store::cursors(&store::parse(p, &v).map_err(|e| e.to_string())?);
+            }
+            Ok(())
+        }
+        Format::OtelcolConfig => {
+            let t = text()?;
+            let (conf, metrics) = t.split_once("\n---8<---\n").unwrap_or((t, ""));
+            let c = otel::config::parse(Path::new("/fuzz/config.yaml"), conf)
+                .map_err(|e| e.to_string())?;
+            let _ = otel::api::state(&c, &otel::api::parse(metrics));
+            Ok(())
         }
         Format::Settings => done(crate::settings::Settings::parse(text()?, p).map(|_| ())),
         Format::Fingerprint => fingerprint(bytes),
