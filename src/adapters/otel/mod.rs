@@ -25,7 +25,7 @@ use crate::cursor::{OffsetMeaning, QueueSignal, ShipperKind, StoreSnapshot};
 use crate::error::{Position, StoreError};
 
 use super::common;
-use super::shipper::{flag, m, Access, Api, ShipperInfo, Target};
+use super::shipper::{m, uri_flag, Access, Api, ShipperInfo, Target};
 use super::{Readers, SourceOptions, StoreReader};
 
 pub use store::FORMAT;
@@ -35,7 +35,7 @@ pub static INFO: ShipperInfo = ShipperInfo {
     name: "otelcol",
     aliases: &["otelcol-contrib", "opentelemetry-collector"],
     processes: &[m(&["otelcol", "otelcol-contrib", "otelcol-k8s"])],
-    flags: &[flag(&["--config"], Target::Config)],
+    flags: &[uri_flag(&["--config"], Target::Config)],
     services: &["otelcol", "otelcol-contrib"],
     config_paths: config::CONFIG_PATHS,
     data_paths: &[config::DEFAULT_DIRECTORY],
