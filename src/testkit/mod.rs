@@ -10,6 +10,7 @@ pub mod filebeat;
 pub mod fluentbit;
 pub mod fluentd;
 pub mod logstash;
+pub mod otel;
 pub mod promtail;
 pub mod rsyslog;
 pub mod syslogng;

@@ -15,6 +15,10 @@ fn json(o: &std::process::Output) -> serde_json::Value {
 }
 
 fn config(dir: &Path, logs: &Path, store_dir: &Path) -> PathBuf {
+    config_with_metrics(dir, logs, store_dir, 1)
+}
+
+fn config_with_metrics(dir: &Path, logs: &Path, store_dir: &Path, port: u16) -> PathBuf {
     let cfg = dir.join("config.yaml");
     std::fs::write(
         &cfg,
@@ -23,7 +27,7 @@ fn config(dir: &Path, logs: &Path, store_dir: &Path) -> PathBuf {
              extensions:\n  file_storage:\n    directory: {}\n\
              exporters:\n  otlp:\n    endpoint: 127.0.0.1:1\n\
              service:\n  extensions: [file_storage]\n  telemetry:\n    metrics:\n      \
-             address: 127.0.0.1:1\n  pipelines:\n    logs:\n      receivers: [filelog]\n      \
+             address: 127.0.0.1:{port}\n  pipelines:\n    logs:\n      receivers: [filelog]\n      \
              exporters: [otlp]\n",
             logs.display(),
             store_dir.display()
@@ -139,4 +143,52 @@ fn reads_under_a_live_bbolt_writer_are_each_one_committed_state() {
     assert_eq!(last, rounds, "the last read sees the last commit");
     assert!(reads > 10, "only {reads} reads while the writer ran");
     eprintln!("{reads} reads during {rounds} commits, {unstable} unstable");
+}
+
+/// Every file read to its end: the offsets prove only "read", so the verdict follows the
+/// collector's metrics. A queued batch or records accepted and not sent hold it (the test
+/// that fails when the signal is ignored); counters that balance release it.
+#[test]
+fn read_to_the_end_is_drained_only_when_the_metrics_say_everything_was_sent() {
+    let Some(w) = support::otel::writer() else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let logs = d.path().join("logs");
+    let store_dir = d.path().join("file_storage");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::create_dir_all(&store_dir).unwrap();
+    let a = logs.join("a.log");
+    std::fs::write(&a, "one\ntwo\nthree\n").unwrap();
+    support::otel::write(&w, &store_dir.join("receiver_filelog_"), &[(&a, 14)]);
+    let status = |metrics: &'static str| {
+        let port = support::fake_http(metrics);
+        let cfg = config_with_metrics(d.path(), &logs, &store_dir, port);
+        let o = drainguard()
+            .args(["status", "--json", "--shipper", "otelcol", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        json(&o)
+    };
+    let queued = status(
+        "otelcol_exporter_queue_size{data_type=\"logs\",exporter=\"otlp\"} 1\n\
+         otelcol_exporter_sent_log_records_total{exporter=\"otlp\"} 3\n\
+         otelcol_receiver_accepted_log_records_total{receiver=\"filelog\"} 3\n",
+    );
+    assert_eq!(queued["bytes_behind"].as_u64(), Some(0), "{queued}");
+    assert_ne!(queued["verdict"], "drained", "{queued}");
+    let in_flight = status(
+        "otelcol_exporter_queue_size{exporter=\"otlp\"} 0\n\
+         otelcol_exporter_sent_log_records_total{exporter=\"otlp\"} 1\n\
+         otelcol_receiver_accepted_log_records_total{receiver=\"filelog\"} 3\n",
+    );
+    assert_ne!(in_flight["verdict"], "drained", "{in_flight}");
+    assert_eq!(in_flight["queued_events"].as_u64(), Some(2), "{in_flight}");
+    let sent = status(
+        "otelcol_exporter_queue_size{data_type=\"logs\",exporter=\"otlp\"} 0\n\
+         otelcol_exporter_sent_log_records_total{exporter=\"otlp\"} 3\n\
+         otelcol_receiver_accepted_log_records_total{receiver=\"filelog\"} 3\n",
+    );
+    assert_eq!(sent["verdict"], "drained", "{sent}");
 }

@@ -48,8 +48,19 @@ pub static INFO: ShipperInfo = ShipperInfo {
         endpoints: &["/metrics"],
         enable: api::ENABLE,
     }),
-    access: Access::Reads { open, idle: None },
+    // A collector whose config tails no file (OTLP in, traces, metrics) ships no log file.
+    access: Access::Reads {
+        open,
+        idle: Some(ships_nothing),
+    },
 };
+
+/// True when the collector's config (found and parsed) has no `filelog` receiver in a
+/// pipeline: it tails no file, so a running one is left out rather than reported unreadable.
+/// A config that cannot be read is not "nothing".
+pub fn ships_nothing(opts: &SourceOptions) -> bool {
+    matches!(config::load(opts), Ok(c) if c.source.is_some() && c.receivers.is_empty())
+}
 
 /// Opens one reader per `filelog` receiver of the config (`--config`, the running
 /// collector's `--config`, else the usual paths): its client file in the file_storage

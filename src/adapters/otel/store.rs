@@ -119,10 +119,14 @@ fn parse_json(path: &Path, value: &[u8]) -> Result<Vec<Known>, StoreError> {
         Some(Err(e)) => return Err(corrupt(path, 0, format!("the file count: {e}"))),
         None => return Err(corrupt(path, 0, "empty JSON stream: no file count")),
     };
+    // The entries, straight into their struct (unknown fields skipped, no Value tree).
+    let base = at(&stream);
+    let mut entries =
+        serde_json::Deserializer::from_slice(&value[base as usize..]).into_iter::<RawMeta>();
     let mut out = Vec::new();
     for i in 0..count {
-        let start = at(&stream);
-        let v = match stream.next() {
+        let start = base + entries.byte_offset() as u64;
+        let raw = match entries.next() {
             Some(Ok(v)) => v,
             Some(Err(e)) => return Err(corrupt(path, start, format!("file {i}: {e}"))),
             None => {
@@ -133,8 +137,6 @@ fn parse_json(path: &Path, value: &[u8]) -> Result<Vec<Known>, StoreError> {
                 ))
             }
         };
-        let raw: RawMeta = serde_json::from_value(v)
-            .map_err(|e| corrupt(path, start, format!("file {i}: {e}")))?;
         let first_bytes = match raw.fingerprint.and_then(|f| f.first_bytes) {
             Some(b64) => base64::engine::general_purpose::STANDARD
                 .decode(b64.as_bytes())

@@ -728,3 +728,59 @@ fn adapter_without_config_finds_the_default_directory_files() {
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].read().unwrap().cursors.len(), 1);
 }
+
+#[test]
+fn the_testkit_writer_reads_as_the_bbolt_written_fixture() {
+    use crate::testkit::otel as tk;
+    let big = big_log();
+    let files = [
+        tk::Known {
+            first_bytes: b"hello\n",
+            offset: 6,
+            path: "/tmp/otelfx/log/a.log",
+        },
+        tk::Known {
+            first_bytes: &big[..1000],
+            offset: 1200,
+            path: "/tmp/otelfx/log/big.log",
+        },
+        tk::Known {
+            first_bytes: b"line one\nline two\n",
+            offset: 9,
+            path: "/tmp/otelfx/log/b.log",
+        },
+    ];
+    let db = tk::database(&tk::known_files(&files));
+    assert_eq!(known_of(&db), known_of(&bytes("three.db")));
+    // And with a value over many overflow pages.
+    let many: Vec<Vec<u8>> = (0..50)
+        .map(|i| format!("{i:04}").repeat(250).into_bytes())
+        .collect();
+    let files: Vec<tk::Known> = many
+        .iter()
+        .map(|b| tk::Known {
+            first_bytes: b,
+            offset: 1,
+            path: "/x",
+        })
+        .collect();
+    assert_eq!(known_of(&tk::database(&tk::known_files(&files))).len(), 50);
+}
+
+#[test]
+fn a_collector_that_tails_no_file_ships_nothing() {
+    let (_d, opts) = host(
+        "receivers:\n  otlp:\n    protocols: {grpc: {}}\n  filelog:\n    include: [/x]\n\
+         service:\n  pipelines:\n    logs:\n      receivers: [otlp]\n      exporters: [debug]\n",
+    );
+    assert!(ships_nothing(&opts), "filelog defined but in no pipeline");
+    assert!(open(&opts).unwrap().is_empty());
+    let (_d, opts) = host(CONFIG);
+    assert!(!ships_nothing(&opts));
+    // No config found at all: not known to ship nothing.
+    let none = SourceOptions {
+        root: crate::root::Root::new(Some(PathBuf::from("/nonexistent/dg"))),
+        ..Default::default()
+    };
+    assert!(!ships_nothing(&none));
+}
