@@ -140,5 +140,44 @@ fn bench_aws(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, bench_aws);
+/// The OpenTelemetry Collector's file_storage file with 10^5 known files, each with a
+/// 1000-byte fingerprint (the default `fingerprint_size`): a ~150 MB value on overflow
+/// pages, read (pread, meta checked before and after), decoded and turned into cursors.
+fn bench_otel(c: &mut Criterion) {
+    use drainguard::adapters::otel;
+    let d = tempfile::tempdir().unwrap();
+    let mut g = c.benchmark_group("adapter_read");
+    g.sample_size(10);
+    let n = 100_000u64;
+    g.throughput(Throughput::Elements(n));
+    let firsts: Vec<Vec<u8>> = (0..n)
+        .map(|i| format!("{i:08} ").repeat(112)[..1000].as_bytes().to_vec())
+        .collect();
+    let paths: Vec<String> = (0..n).map(|i| format!("/var/log/app/f{i}.log")).collect();
+    let files: Vec<testkit::otel::Known> = firsts
+        .iter()
+        .zip(&paths)
+        .enumerate()
+        .map(|(i, (f, p))| testkit::otel::Known {
+            first_bytes: f,
+            offset: i as u64,
+            path: p,
+        })
+        .collect();
+    let db = d.path().join("receiver_filelog_");
+    std::fs::write(
+        &db,
+        testkit::otel::database(&testkit::otel::known_files(&files)),
+    )
+    .unwrap();
+    g.bench_function(BenchmarkId::new("otelcol_file_storage", n), |b| {
+        b.iter(|| {
+            let known = otel::read_known(&db).unwrap().unwrap();
+            otel::store::cursors(&known).0.len()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_aws, bench_otel);
 criterion_main!(benches);

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::adapters::{
-    awslogs, cloudwatch, datadog, filebeat, fluentbit, fluentd, logstash, promtail, rsyslog,
+    awslogs, cloudwatch, datadog, filebeat, fluentbit, fluentd, logstash, otel, promtail, rsyslog,
     syslogng, vector,
 };
 use crate::cursor::ShipperKind;
@@ -69,6 +69,10 @@ pub enum Format {
     CloudwatchConfig,
     /// The Datadog Agent's logs `registry.json`.
     DatadogRegistry,
+    /// The OpenTelemetry Collector's file_storage bbolt file and its `knownFiles` checkpoint.
+    OtelcolFileStorage,
+    /// The collector's YAML config, with a metrics exposition after a `---8<---` line.
+    OtelcolConfig,
     /// `datadog.yaml` and an integration config's `logs:` section.
     DatadogConfig,
     /// The awslogs agent's SQLite `state_file` (a whole DB image): every `push_state` row
@@ -116,6 +120,8 @@ impl Format {
         Format::DatadogConfig,
         Format::AwslogsState,
         Format::AwslogsConfig,
+        Format::OtelcolFileStorage,
+        Format::OtelcolConfig,
         Format::Settings,
         Format::Fingerprint,
     ];
@@ -152,6 +158,8 @@ impl Format {
             Format::DatadogConfig => "datadog_config",
             Format::AwslogsState => "awslogs_state",
             Format::AwslogsConfig => "awslogs_config",
+            Format::OtelcolFileStorage => "otelcol_file_storage",
+            Format::OtelcolConfig => "otelcol_config",
             Format::Settings => "settings",
             Format::Fingerprint => "fingerprint",
         }
@@ -317,6 +325,23 @@ pub fn parse(format: Format, bytes: &[u8]) -> Result<(), String> {
             let logging = awslogs::config::logging_files(Path::new("/fuzz/logging.conf"), t);
             let conf = awslogs::config::parse(Path::new("/fuzz/awslogs.conf"), t, None);
             done(logging.and(conf).map(|_| ()))
+        }
+        Format::OtelcolFileStorage => {
+            use otel::{bbolt, store};
+            let r = bbolt::read_value(bytes, &[store::BUCKET], store::KEY, |_| {})
+                .map_err(|e| e.to_string())?;
+            if let Some(v) = r.value {
+                store::cursors(&store::parse(p, &v).map_err(|e| e.to_string())?);
+            }
+            Ok(())
+        }
+        Format::OtelcolConfig => {
+            let t = text()?;
+            let (conf, metrics) = t.split_once("\n---8<---\n").unwrap_or((t, ""));
+            let c = otel::config::parse(Path::new("/fuzz/config.yaml"), conf)
+                .map_err(|e| e.to_string())?;
+            let _ = otel::api::state(&c, &otel::api::parse(metrics));
+            Ok(())
         }
         Format::Settings => done(crate::settings::Settings::parse(text()?, p).map(|_| ())),
         Format::Fingerprint => fingerprint(bytes),

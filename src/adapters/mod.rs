@@ -15,6 +15,7 @@ pub mod fluentbit;
 pub mod fluentd;
 pub mod http;
 pub mod logstash;
+pub mod otel;
 pub mod promtail;
 pub mod recognised;
 pub mod rsyslog;
@@ -47,7 +48,7 @@ pub static ALL: &[&ShipperInfo] = &[
     &datadog::INFO,
     &syslogng::INFO,
     &awslogs::INFO,
-    &recognised::OTELCOL,
+    &otel::INFO,
     &recognised::ELASTIC_AGENT,
     &recognised::NXLOG,
     &recognised::SPLUNK,

@@ -4,24 +4,6 @@
 use super::shipper::{flag, getopt, m, Access, ShipperInfo, Target};
 use crate::cursor::ShipperKind;
 
-pub static OTELCOL: ShipperInfo = ShipperInfo {
-    kind: ShipperKind::Otelcol,
-    name: "otelcol",
-    aliases: &["otelcol-contrib", "opentelemetry-collector"],
-    processes: &[m(&["otelcol", "otelcol-contrib"])],
-    flags: &[flag(&["--config"], Target::Config)],
-    services: &["otelcol", "otelcol-contrib"],
-    config_paths: &[],
-    data_paths: &[],
-    max_line_bytes: None,
-    glob_depth: 32,
-    config_syntax: Some(r"(?m)^receivers:\s*$"),
-    api: None,
-    access: Access::RecognisedOnly {
-        why: "drainguard cannot read the OpenTelemetry Collector's file_storage yet",
-    },
-};
-
 pub static ELASTIC_AGENT: ShipperInfo = ShipperInfo {
     kind: ShipperKind::ElasticAgent,
     name: "elastic-agent",

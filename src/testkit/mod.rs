@@ -12,6 +12,7 @@ pub mod filebeat;
 pub mod fluentbit;
 pub mod fluentd;
 pub mod logstash;
+pub mod otel;
 pub mod promtail;
 pub mod report;
 pub mod rsyslog;

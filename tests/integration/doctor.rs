@@ -185,6 +185,35 @@ fn fluentd_without_monitor_agent_is_never_provable() {
 }
 
 #[test]
+fn otelcol_without_storage_or_metrics_is_never_provable() {
+    // A filelog receiver without `storage:` keeps its offsets in memory only.
+    let t = Tree::new();
+    t.write(
+        "/etc/otelcol-contrib/config.yaml",
+        "receivers:\n  filelog:\n    include: [/var/log/*.log]\nexporters:\n  otlp: {}\n\
+         service:\n  pipelines:\n    logs:\n      receivers: [filelog]\n      exporters: [otlp]\n",
+        0o644,
+    );
+    assert_never_provable(&t, "cannot be checked", "add `storage: file_storage`");
+    // With storage, but the internal telemetry turned off.
+    let t = Tree::new();
+    t.write(
+        "/etc/otelcol-contrib/config.yaml",
+        "receivers:\n  filelog:\n    include: [/var/log/*.log]\n    storage: file_storage\n\
+         extensions:\n  file_storage: {}\nexporters:\n  otlp: {}\n\
+         service:\n  extensions: [file_storage]\n  telemetry:\n    metrics:\n      level: none\n  \
+         pipelines:\n    logs:\n      receivers: [filelog]\n      exporters: [otlp]\n",
+        0o644,
+    );
+    t.dir("/var/lib/otelcol/file_storage");
+    assert_never_provable(
+        &t,
+        "otelcol internal metrics cannot be checked",
+        "set it to basic or normal",
+    );
+}
+
+#[test]
 fn fluent_bit_without_http_server_or_disk_buffer_is_never_provable() {
     let t = Tree::new();
     t.write(

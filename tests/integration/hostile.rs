@@ -300,6 +300,25 @@ fn a_fifo_as_the_fluentd_pos_file_is_refused() {
 }
 
 #[test]
+fn a_fifo_as_the_otelcol_config_or_file_storage_file_is_refused() {
+    let h = Host::new();
+    let conf = h.fifo("otelcol.yaml");
+    assert_refused_fifo(&h.status("otelcol", &conf), &conf);
+    let h = Host::new();
+    let db = h.fifo("fs/receiver_filelog_");
+    let conf = h.write(
+        "config.yaml",
+        &format!(
+            "receivers:\n  filelog:\n    include: [{}/*.log]\n    storage: file_storage\n\
+             extensions:\n  file_storage:\n    directory: {}\n",
+            h.logs(),
+            db.parent().unwrap().display()
+        ),
+    );
+    assert_refused_fifo(&h.status("otelcol", &conf), &db);
+}
+
+#[test]
 fn a_fifo_as_an_rsyslog_state_file_or_impstats_log_is_refused() {
     let h = Host::new();
     let work = h.p("spool");

@@ -26,6 +26,7 @@ mod install_escape;
 mod install_exec;
 mod metrics;
 mod multi_shipper;
+mod otel_real;
 mod outcome_and_errors;
 mod output;
 mod owed;

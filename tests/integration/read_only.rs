@@ -532,6 +532,41 @@ fn datadog_registry_rewritten_by_rename_and_in_place() {
     h.check(&["--shipper", "datadog-agent", "--config", s(&cfg)]);
 }
 
+/// The OpenTelemetry Collector's file_storage file, committed to over and over by the real
+/// bbolt library (which holds its exclusive flock, as the collector does): drainguard reads
+/// it without a lock, a mapping or a write.
+#[test]
+fn otelcol_file_storage_committed_to_by_a_live_bbolt_writer() {
+    let Some(w) = support::otel::writer() else {
+        return;
+    };
+    if !available() {
+        return;
+    }
+    let h = Host::new();
+    let dir = h.store().join("file_storage");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("receiver_filelog_");
+    support::otel::write(&w, &db, &[(&h.log(), 4)]);
+    let cfg = h.d.path().join("config.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "receivers:\n  filelog:\n    include: [{}/*.log]\n    storage: file_storage\n\
+             extensions:\n  file_storage:\n    directory: {}\n\
+             service:\n  telemetry:\n    metrics:\n      address: 127.0.0.1:1\n  pipelines:\n    \
+             logs:\n      receivers: [filelog]\n      exporters: [otlp]\n",
+            s(&h.logs()),
+            s(&dir)
+        ),
+    )
+    .unwrap();
+    let mut live = support::otel::live(&w, &db, 1_000_000, &[&h.log()]);
+    h.check(&["--shipper", "otelcol", "--config", s(&cfg)]);
+    let _ = live.kill();
+    let _ = live.wait();
+}
+
 /// The checker itself: a command that does write under a protected directory is caught (a
 /// check that cannot fail proves nothing).
 #[test]
