@@ -470,6 +470,16 @@ impl Sources {
         snapshots: &[StoreSnapshot],
         pid_override: Option<u32>,
     ) -> crate::backlog::Assessment {
+        self.assess_snapshots_with(snapshots, pid_override, crate::backlog::Detail::Every)
+    }
+
+    /// [`Sources::assess_snapshots`], reporting the files `detail` asks for.
+    pub fn assess_snapshots_with(
+        &self,
+        snapshots: &[StoreSnapshot],
+        pid_override: Option<u32>,
+        detail: crate::backlog::Detail,
+    ) -> crate::backlog::Assessment {
         // One environment per shipper, shared by its stores: its pids are looked up and its
         // sockets read once per assessment, however many stores it has.
         // A store found through a process's command line is that process's alone.
@@ -497,6 +507,7 @@ impl Sources {
                     },
                     peers: self.peers.clone(),
                     tails: self.tails.clone(),
+                    detail,
                     ..Default::default()
                 });
             shippers.push(crate::backlog::assess(snapshot, env));
