@@ -38,7 +38,7 @@ pub fn run(global: &Global, mut args: Args) -> anyhow::Result<Exit> {
         });
         return Ok(Exit::Ok);
     }
-    let snapshots = sources.read()?;
+    let snapshots = sources.read_last()?;
     // One read only: the readers' state kept for incremental re-reads (10^6 entries of a
     // large registry) goes before the assessment builds its per-file reports.
     sources.readers.clear();

@@ -464,6 +464,13 @@ impl Sources {
         self.readers.iter_mut().map(|r| r.read()).collect()
     }
 
+    /// [`Sources::read`] for a caller that reads once (`status`): readers may move their
+    /// state into the snapshots ([`crate::adapters::StoreReader::read_last`]).
+    pub fn read_last(&mut self) -> Result<Vec<StoreSnapshot>, crate::error::StoreError> {
+        let _round = self.http.round();
+        self.readers.iter_mut().map(|r| r.read_last()).collect()
+    }
+
     /// Compares snapshots (from [`Sources::read`]) with the disk: one assessment.
     pub fn assess_snapshots(
         &self,
