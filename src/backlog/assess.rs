@@ -297,19 +297,46 @@ fn fingerprint_specs(cursors: &[Cursor]) -> Vec<FingerprintSpec> {
     specs
 }
 
+fn key_of(c: &Cursor) -> GroupKey<'_> {
+    match &c.identity {
+        Identity::DevInode { dev, ino } => GroupKey::DevIno(*dev, *ino),
+        Identity::Inode { ino } => GroupKey::Ino(*ino),
+        Identity::Fingerprint { spec, value } => GroupKey::Fingerprint(spec, value),
+        Identity::Path => GroupKey::Path(c.path.as_deref()),
+    }
+}
+
 fn group(cursors: &[Cursor]) -> Vec<Group<'_>> {
-    // foldhash (randomly seeded per process) instead of SipHash: one insert per entry.
-    let mut index: HashMap<GroupKey<'_>, usize, foldhash::fast::RandomState> =
-        HashMap::with_capacity_and_hasher(cursors.len(), Default::default());
+    use std::hash::BuildHasher;
+    // Entries sharing a file are few (container streams): only identities whose hash is seen
+    // twice go through a map. Sorting 10^6 hashes costs less than inserting 10^6 keys into a
+    // map of 10^6 buckets (a cache miss and, for a new page, a fault each).
+    let hasher = foldhash::fast::RandomState::default();
+    let hashes: Vec<u64> = cursors.iter().map(|c| hasher.hash_one(key_of(c))).collect();
+    let mut sorted = hashes.clone();
+    sorted.sort_unstable();
+    let shared: HashSet<u64, foldhash::fast::RandomState> = sorted
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
+    drop(sorted);
+    let mut index: HashMap<GroupKey<'_>, usize, foldhash::fast::RandomState> = HashMap::default();
     let mut groups: Vec<Group<'_>> = Vec::with_capacity(cursors.len());
-    for c in cursors {
-        let key = match &c.identity {
-            Identity::DevInode { dev, ino } => GroupKey::DevIno(*dev, *ino),
-            Identity::Inode { ino } => GroupKey::Ino(*ino),
-            Identity::Fingerprint { spec, value } => GroupKey::Fingerprint(spec, value),
-            Identity::Path => GroupKey::Path(c.path.as_deref()),
+    for (c, h) in cursors.iter().zip(hashes) {
+        let new = || Group {
+            identity: &c.identity,
+            hint: c.path.as_deref(),
+            offset: c.offset,
+            unit: c.unit,
+            key: &c.key,
+            more_keys: Vec::new(),
         };
-        match index.get(&key) {
+        if shared.is_empty() || !shared.contains(&h) {
+            groups.push(new());
+            continue;
+        }
+        match index.get(&key_of(c)) {
             Some(&i) => {
                 let g = &mut groups[i];
                 g.offset = g.offset.min(c.offset);
@@ -319,15 +346,8 @@ fn group(cursors: &[Cursor]) -> Vec<Group<'_>> {
                 }
             }
             None => {
-                index.insert(key, groups.len());
-                groups.push(Group {
-                    identity: &c.identity,
-                    hint: c.path.as_deref(),
-                    offset: c.offset,
-                    unit: c.unit,
-                    key: &c.key,
-                    more_keys: Vec::new(),
-                });
+                index.insert(key_of(c), groups.len());
+                groups.push(new());
             }
         }
     }

@@ -248,9 +248,19 @@ pub fn parse_array(file: &Path, bytes: &[u8]) -> Result<Vec<(String, Entry)>, St
 
 /// The key of the `i`-th entry of a legacy array or data.json.
 fn array_key(i: usize, e: &Entry) -> String {
+    const NATIVE: &str = "filebeat::logs::native::";
     match e.dev_ino {
         // The key Filebeat 7.9+ migrates these entries to.
-        Some((ino, dev)) => format!("filebeat::logs::native::{ino}-{dev}"),
+        Some((ino, dev)) => {
+            let (mut a, mut b) = (itoa::Buffer::new(), itoa::Buffer::new());
+            let (ino, dev) = (a.format(ino), b.format(dev));
+            let mut key = String::with_capacity(NATIVE.len() + ino.len() + 1 + dev.len());
+            key.push_str(NATIVE);
+            key.push_str(ino);
+            key.push('-');
+            key.push_str(dev);
+            key
+        }
         None => format!("entry[{i}]"),
     }
 }
@@ -609,5 +619,31 @@ impl FilebeatReader {
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Legacy entries are keyed as Filebeat 7.9+ migrates them, or by position without an inode.
+    #[test]
+    fn legacy_keys() {
+        let json = br#"[{"source":"/a","offset":1,"FileStateOS":{"inode":12,"device":2049}},
+            {"source":"/b","offset":0},
+            {"source":"/c","offset":0,"FileStateOS":{"inode":18446744073709551615,"device":0}}]"#;
+        let keys: Vec<String> = parse_array(Path::new("registry"), json)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "filebeat::logs::native::12-2049",
+                "entry[1]",
+                "filebeat::logs::native::18446744073709551615-0"
+            ]
+        );
     }
 }
