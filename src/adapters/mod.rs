@@ -89,6 +89,12 @@ pub trait StoreReader: Send {
     fn watch_paths(&self) -> Vec<PathBuf>;
     /// Reads the store's current state.
     fn read(&mut self) -> Result<StoreSnapshot, StoreError>;
+    /// [`StoreReader::read`] for a caller that reads this store once (`status`): a reader
+    /// may move what it keeps for the next read into the snapshot instead of copying it
+    /// (a later read then starts over).
+    fn read_last(&mut self) -> Result<StoreSnapshot, StoreError> {
+        self.read()
+    }
     /// Gives back a snapshot [`StoreReader::read`] returned, once the caller is done with it
     /// (the caller may have appended cursors, nothing else), so that the next read can update
     /// its cursors in place instead of building or copying every one. Readers without
