@@ -22,8 +22,8 @@ use crate::exit::Exit;
 use crate::metrics::observer::{Discovery, Observer, DEFAULT_STATE_DIR};
 use crate::metrics::{self, Options};
 
-/// The exporter's default port: above 10000, where new allocations of Prometheus' "default
-/// port allocations" list land since 9100-9999 filled up (docs/metrics.md says more).
+/// The exporter's default port, outside 9100-9999; not checked against Prometheus' "default
+/// port allocations" list, which could not be read (docs/metrics.md says more).
 pub const DEFAULT_PORT: u16 = 10133;
 /// The default listen address: loopback only, as the labels name paths of the host.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:10133";
