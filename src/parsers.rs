@@ -90,7 +90,7 @@ pub enum Format {
 
 impl Format {
     /// Every format.
-    pub const ALL: [Format; 31] = [
+    pub const ALL: [Format; 33] = [
         Format::FilebeatMemlogLog,
         Format::FilebeatCheckpoint,
         Format::FilebeatLegacy,

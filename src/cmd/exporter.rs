@@ -19,11 +19,11 @@ use anyhow::Context;
 use super::source::SourceArgs;
 use crate::cmd::Global;
 use crate::exit::Exit;
-use crate::metrics::observer::{Observer, DEFAULT_STATE_DIR};
+use crate::metrics::observer::{Discovery, Observer, DEFAULT_STATE_DIR};
 use crate::metrics::{self, Options};
 
-/// The exporter's default port: above 10000, where new allocations of Prometheus' "default
-/// port allocations" list land since 9100-9999 filled up (docs/metrics.md says more).
+/// The exporter's default port, outside 9100-9999; not checked against Prometheus' "default
+/// port allocations" list, which could not be read (docs/metrics.md says more).
 pub const DEFAULT_PORT: u16 = 10133;
 /// The default listen address: loopback only, as the labels name paths of the host.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:10133";
@@ -90,6 +90,10 @@ pub struct Args {
     /// drainguard's state directory: the drain log and the abandoned-bytes counters.
     #[arg(long, value_name = "DIR", env = "DRAINGUARD_STATE_DIR", default_value = DEFAULT_STATE_DIR)]
     pub state_dir: PathBuf,
+    /// Find the stores again (shippers installed or started since, stores gone) before a
+    /// scrape at most this often.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s", value_name = "DURATION")]
+    pub discover_interval: Duration,
 }
 
 fn parse_listen(s: &str) -> Result<SocketAddr, String> {
@@ -305,13 +309,25 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     if args.listen.is_empty() {
         anyhow::bail!("--web.listen-address: give at least one address");
     }
-    let sources = args.source.open(global)?;
+    // A named shipper whose store does not exist yet (not started since it was installed)
+    // is not an error: it appears when it does (and its series go when it goes).
+    let sources = args.source.open_with(global, true)?;
     let obs = Observer::new(
         sources,
         args.source.shipper_pid,
         args.state_dir.clone(),
         true,
-    );
+    )
+    .with_discovery(Discovery {
+        selection: crate::sources::Selection {
+            missing_ok: true,
+            ..args.source.selection()
+        },
+        root: crate::root::Root::new(global.root.clone()),
+        settings_path: global.settings.clone(),
+        every: args.discover_interval,
+        last: None,
+    });
     let shared = Arc::new(Shared {
         state: Mutex::default(),
         cv: Condvar::new(),

@@ -2,13 +2,18 @@
 //! every store read on its own (one that fails is `store_up 0`, the others still count), the
 //! backlog assessed, the oldest backlog dated, the last drain record and the abandoned-bytes
 //! counters read. [`Observer::scrape`] is the only place the metrics obtain an assessment.
+//!
+//! A long-running observer (the exporter) finds the stores again on a bounded schedule
+//! ([`Discovery`]): a shipper installed or started after it appears, a store that vanished
+//! takes its series with it.
 
 use std::path::PathBuf;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::metrics::abandoned::Abandoned;
 use crate::metrics::{FailedStore, Scrape};
-use crate::sources::Sources;
+use crate::root::Root;
+use crate::sources::{Selection, Sources};
 
 /// Default state directory (a host path, mapped under `--root`): the drain log and the
 /// abandoned-bytes counters.
@@ -27,6 +32,40 @@ pub struct Observer {
     /// Per reader: the store as its last read named it, so that a store failing later keeps
     /// the same `store` label.
     names: Vec<Option<String>>,
+    discovery: Option<Discovery>,
+}
+
+/// How the stores are found again: the selection they were opened with, at most every
+/// `every` (a `/proc` walk and a look at every shipper's usual locations: cheap, but not
+/// for every scrape).
+#[derive(Debug, Clone)]
+pub struct Discovery {
+    pub selection: Selection,
+    pub root: Root,
+    pub settings_path: PathBuf,
+    pub every: Duration,
+    /// When the stores were last found (`None`: at the next scrape).
+    pub last: Option<Instant>,
+}
+
+/// What makes two readers the same store: its shipper, the paths it watches and the processes
+/// it was found through.
+type ReaderKey = (&'static str, Vec<PathBuf>, Vec<u32>);
+
+fn reader_key(s: &Sources, i: usize) -> ReaderKey {
+    let r = &s.readers[i];
+    (
+        r.shipper().name(),
+        r.watch_paths(),
+        s.owners.get(i).cloned().unwrap_or_default(),
+    )
+}
+
+/// What makes two openings the same stores: the keys of their readers.
+fn identity(s: &Sources) -> Vec<ReaderKey> {
+    let mut v: Vec<_> = (0..s.readers.len()).map(|i| reader_key(s, i)).collect();
+    v.sort();
+    v
 }
 
 impl Observer {
@@ -43,11 +82,68 @@ impl Observer {
             count_abandoned,
             abandoned: None,
             names: Vec::new(),
+            discovery: None,
         }
+    }
+
+    /// Finds the stores again before a scrape once `d.every` has passed since the last time.
+    pub fn with_discovery(mut self, mut d: Discovery) -> Observer {
+        d.last = Some(Instant::now());
+        self.discovery = Some(d);
+        self
+    }
+
+    /// When due, opens the selection again and, when that finds other stores (or the same
+    /// stores through other processes), takes the new ones; the same stores keep their
+    /// readers (and their incremental state). A failed opening keeps the stores as they are.
+    /// Returns true when the stores changed.
+    pub fn rediscover(&mut self) -> bool {
+        let Some(d) = &mut self.discovery else {
+            return false;
+        };
+        if d.last.is_some_and(|l| l.elapsed() < d.every) {
+            return false;
+        }
+        d.last = Some(Instant::now());
+        let mut found = match Sources::open(&d.selection, d.root.clone(), &d.settings_path) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(error = %e, "finding the stores again failed; keeping those found before");
+                return false;
+            }
+        };
+        if identity(&found) == identity(&self.sources) {
+            return false;
+        }
+        tracing::info!(
+            before = self.sources.readers.len(),
+            now = found.readers.len(),
+            "the stores changed"
+        );
+        // A store found again keeps the name its last read gave it (a store failing later
+        // keeps its `store` label); the names are per reader, so they follow the readers.
+        let mut names: std::collections::HashMap<ReaderKey, String> =
+            (0..self.sources.readers.len())
+                .filter_map(|i| {
+                    Some((
+                        reader_key(&self.sources, i),
+                        self.names.get(i).cloned().flatten()?,
+                    ))
+                })
+                .collect();
+        self.names = (0..found.readers.len())
+            .map(|i| names.remove(&reader_key(&found, i)))
+            .collect();
+        // What was learned about receivers and tails still holds.
+        found.peers = std::mem::take(&mut self.sources.peers);
+        found.tails = std::mem::take(&mut self.sources.tails);
+        self.sources = found;
+        true
     }
 
     /// Reads every store, assesses, and gathers everything a scrape exposes.
     pub fn scrape(&mut self) -> Scrape {
+        self.rediscover();
         let t = Instant::now();
         let now = SystemTime::now();
         let mut ok = Vec::new();

@@ -718,3 +718,85 @@ fn bytes_of_a_file_deleted_while_behind_are_counted_across_runs_and_shown_in_sta
     let state = h.root().join("var/lib/drainguard/abandoned.json");
     assert!(state.is_file(), "persisted in the state directory");
 }
+
+/// A private exporter over `root` for the shipper `--shipper filebeat` names (its usual
+/// locations), finding the stores again every second: (process, address).
+fn discovering_exporter(root: &Path) -> (Proc, String) {
+    use std::io::BufRead;
+    let mut child = drainguard()
+        .arg("--root")
+        .arg(root)
+        .args(["exporter", "--shipper", "filebeat"])
+        .args([
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--min-interval",
+            "0s",
+        ])
+        .args([
+            "--discover-interval",
+            "1s",
+            "--state-dir",
+            "/var/lib/drainguard",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("exporter said {line:?}"))
+        .to_string();
+    (Proc(child), addr)
+}
+
+/// The exporter's `drainguard_backlog_bytes` series (labels -> value).
+fn backlog_series(addr: &str) -> Vec<(String, u64)> {
+    let (code, _, body) = get(&format!("http://{addr}/metrics"));
+    assert_eq!(code, 200, "{body}");
+    body.lines()
+        .filter_map(|l| l.strip_prefix("drainguard_backlog_bytes{"))
+        .filter_map(|l| {
+            let (labels, v) = l.split_once("} ")?;
+            Some((labels.to_string(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn a_store_appearing_after_the_exporter_started_is_found_and_a_vanished_one_s_series_vanish() {
+    let h = behind_host();
+    let data = h.root().join("var/lib/filebeat");
+    let away = h.root().join("var/lib/filebeat-elsewhere");
+    // The shipper has not run yet: no store where the exporter looks.
+    fs::rename(&data, &away).unwrap();
+    let (_e, addr) = discovering_exporter(h.root());
+    assert_eq!(backlog_series(&addr), vec![], "no store yet");
+    // Installed and started after the exporter.
+    fs::rename(&away, &data).unwrap();
+    let want = h.json_backlog();
+    assert!(want > 0);
+    let mut seen = Vec::new();
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            seen = backlog_series(&addr);
+            seen.len() == 1 && seen[0].1 == want
+        }),
+        "the new store never appeared with status --json's {want} bytes: {seen:?}"
+    );
+    assert!(seen[0].0.contains("shipper=\"filebeat\""), "{seen:?}");
+    // Removed: its series go with it (and no store_up 0 for it either).
+    fs::rename(&data, &away).unwrap();
+    let mut body = String::new();
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            body = get(&format!("http://{addr}/metrics")).2;
+            !body.contains("drainguard_backlog_bytes{") && !body.contains("drainguard_store_up{")
+        }),
+        "the vanished store's series stayed:\n{body}"
+    );
+}
