@@ -4,11 +4,12 @@
 //!
 //! Only lines appended after the reader's first scan count (the log's older history is not
 //! this drain's). A log rotated away (another inode at its path) is read to its end through
-//! the descriptor kept from the last scan, then the new one from its start; one that shrank
-//! in place (truncated) is scanned again from its start. Every
-//! byte appended is scanned, whole lines only, [`WINDOW`] bytes in memory at a time and at
-//! most [`SCAN_BUDGET`] per scan; a log that grew by more than that is "not scanned yet"
-//! (unknown), never taken as free of give-up lines.
+//! the descriptor kept from the last scan, then the new one from its start; one truncated in
+//! place (shorter now, or grown back past the last scan without the bytes it ended on) is
+//! scanned again from its start. Every byte appended is scanned, whole lines only, [`WINDOW`]
+//! bytes in memory at a time and at most [`SCAN_BUDGET`] per scan; a log that grew by more
+//! than that is "not scanned yet" (unknown), never taken as free of give-up lines. Give-up
+//! lines the log held before the first scan are said as a note: lost, not owed.
 
 use std::path::PathBuf;
 
@@ -34,6 +35,9 @@ pub struct DropLog {
     file: Option<(std::fs::File, (u64, u64))>,
     drops: u64,
     last: Option<String>,
+    /// The last bytes scanned and where they end: a log truncated in place and grown back
+    /// past that offset between two scans no longer holds them there.
+    anchor: Option<(u64, Vec<u8>)>,
     /// Give-up lines in the newest [`WINDOW`] of the log at the first scan (count, last):
     /// before this drain, so lost rather than owed, and said as a note.
     earlier: Option<(u64, String)>,
@@ -57,6 +61,7 @@ impl DropLog {
             file: None,
             drops: 0,
             last: None,
+            anchor: None,
             earlier: None,
         }
     }
@@ -113,6 +118,7 @@ impl DropLog {
                         }
                     }
                     self.scanned_to = Some(0);
+                    self.anchor = None;
                 }
             }
         }
@@ -130,7 +136,9 @@ impl DropLog {
                 (self.drops, self.last) = (drops, last);
                 size
             }
-            Some(at) if at <= size => at,
+            // Truncated in place (copytruncate), and maybe grown back past `at` meanwhile: from
+            // its start.
+            Some(at) if at <= size && self.anchored(&mut file) => at,
             Some(_) => 0,
         };
         let stop = size.min(at.saturating_add(SCAN_BUDGET));
@@ -211,12 +219,32 @@ impl DropLog {
                 }
             }
             at += whole as u64;
+            if whole > 0 {
+                self.anchor = Some((at, bytes[whole.saturating_sub(ANCHOR)..whole].to_vec()));
+            }
             if whole == 0 || (bytes.len() as u64) < want {
                 break;
             }
         }
         self.scanned_to = Some(at);
         Ok(at)
+    }
+}
+
+/// How many of the last scanned bytes are compared at the next scan.
+const ANCHOR: usize = 64;
+
+impl DropLog {
+    /// True when `file` still holds the last scanned bytes where they were (or nothing was
+    /// scanned yet): not truncated in place since.
+    fn anchored(&self, file: &mut std::fs::File) -> bool {
+        let Some((end, bytes)) = &self.anchor else {
+            return true;
+        };
+        let len = bytes.len() as u64;
+        end.checked_sub(len)
+            .and_then(|from| read_range(file, from, len).ok())
+            .is_some_and(|now| now == *bytes)
     }
 }
 
@@ -331,6 +359,25 @@ mod tests {
         let s = l.signal();
         assert!(
             matches!(&s.state, QueueState::Unknown { hint } if hint.contains("2 give-up line(s)")),
+            "{s:?}"
+        );
+    }
+
+    /// copytruncate: the log emptied in place, then written past where the last scan ended
+    /// before the next one: what it holds now is all new.
+    #[test]
+    fn a_log_truncated_in_place_and_grown_back_between_scans_is_scanned_from_its_start() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("agent.log");
+        std::fs::write(&p, "I! started\n").unwrap();
+        let mut l = DropLog::new("log", p.clone(), drop_line, "logfile");
+        assert_eq!(l.signal().state, QueueState::Empty);
+        append(&p, b"I! one line\n");
+        assert_eq!(l.signal().state, QueueState::Empty);
+        std::fs::write(&p, "E! request dropped\nI! and a longer line after it\n").unwrap();
+        let s = l.signal();
+        assert!(
+            matches!(&s.state, QueueState::Unknown { hint } if hint.contains("1 give-up line(s)")),
             "{s:?}"
         );
     }

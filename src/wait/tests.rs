@@ -367,3 +367,63 @@ mod drain_log {
         assert!(e.contains("drains.jsonl, line 2"), "{e}");
     }
 }
+
+/// Stores whose first `fail` reads fail (a registry caught mid-rewrite, a state file not yet
+/// readable), then read as `then`.
+struct FailsFirst {
+    fail: usize,
+    reads: usize,
+    then: Assessment,
+}
+
+impl Watched for FailsFirst {
+    fn read(&mut self) -> Result<Vec<StoreSnapshot>, StoreError> {
+        self.reads += 1;
+        if self.reads <= self.fail {
+            return Err(StoreError::io(
+                std::path::Path::new("/s/registry.json"),
+                std::io::Error::from_raw_os_error(libc::EACCES),
+            ));
+        }
+        Ok(Vec::new())
+    }
+    fn assess(&mut self, _: &[StoreSnapshot]) -> Assessment {
+        self.then.clone()
+    }
+    fn shipper_alive(&self, _: ShipperKind) -> bool {
+        true
+    }
+    fn watch_paths(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
+}
+
+/// A first read that fails is retried like any other until the deadline: the shutdown is not
+/// released at once (exit 2) while the other stores, or this one a moment later, still owe
+/// bytes.
+#[test]
+fn a_first_read_that_fails_is_retried_until_the_deadline() {
+    let behind = assessment(shipper(OffsetMeaning::Delivered, 10, vec![]));
+    let done = assessment(shipper(OffsetMeaning::Delivered, 0, vec![]));
+    let mut w = FailsFirst {
+        fail: 3,
+        reads: 0,
+        then: done,
+    };
+    let r = drain(&mut w, &opts(), &StopFlag::new()).unwrap();
+    assert_eq!(r.outcome, Outcome::Drained);
+    assert_eq!(w.reads, 4);
+    // Never readable: the deadline ends it, with the read's error (exit 2), not a hang.
+    let mut w = FailsFirst {
+        fail: usize::MAX,
+        reads: 0,
+        then: behind,
+    };
+    let o = WaitOptions {
+        deadline: Duration::from_millis(200),
+        ..opts()
+    };
+    let e = drain(&mut w, &o, &StopFlag::new()).unwrap_err();
+    assert!(matches!(e, WaitError::Store(_)), "{e}");
+    assert!(w.reads > 1, "retried: {} read(s)", w.reads);
+}
