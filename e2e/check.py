@@ -183,6 +183,18 @@ elif scenario == "systemd-last-drain":
         problems.append(f"the exporter unit was not active in the second boot: {unit}")
     else:
         notes.append(f"exporter process: uid {m.group(1)}, User={m.group(2)}, CapEff {m.group(3)}")
+        if m.group(1) == "0":
+            problems.append("the exporter runs as root (want its DynamicUser)")
+        # CAP_DAC_READ_SEARCH (bit 2) and CAP_SYS_PTRACE (bit 19), nothing else.
+        if m.group(3) != "0000000000080004":
+            problems.append(f"the exporter's effective capabilities are {m.group(3)}, want 0000000000080004")
+    if boot2_lines("boot2 store dir: ")[:1] != ["700 root"]:
+        problems.append(f"the store's directory is not root's 0700: {boot2_lines('boot2 store dir: ')}")
+    state = boot2_lines("boot2 exporter state: ")
+    if not state or "abandoned.json" not in state[0]:
+        problems.append(f"the exporter's counters are not in its own state directory: {state}")
+    for w in boot2_lines("boot2 exporter warning: "):
+        problems.append(f"the exporter warned: {w}")
 else:  # drained / reboot: nothing lost, right order
     if not complete:
         missing = (total or 0) - len(received)

@@ -9,6 +9,9 @@ i=0
 until [ "$(systemctl is-active drainguard-exporter.service)" = active ] || [ $i -ge 60 ]; do sleep 1; i=$((i+1)); done
 pid=$(systemctl show -p MainPID --value drainguard-exporter.service)
 klog "boot2 exporter unit: $(systemctl is-active drainguard-exporter.service) pid=$pid uid=$(awk '/^Uid:/ {print $2}' /proc/$pid/status) user=$(systemctl show -p User --value drainguard-exporter.service) caps=$(awk '/^CapEff:/ {print $2}' /proc/$pid/status)"
+klog "boot2 store dir: $(stat -c '%a %U' /var/lib/filebeat)"
+klog "boot2 exporter state: $(ls -ld /var/lib/drainguard-exporter | awk '{print $1, $NF}') $(ls /var/lib/private/drainguard-exporter 2>&1 | tr '\n' ' ')"
+journalctl -b -u drainguard-exporter.service --no-pager -o cat | grep -E ' (WARN|ERROR) ' | tail -n 5 | while read -r l; do klog "boot2 exporter warning: $l"; done
 klog "boot2 record: $(tail -n 1 /var/lib/drainguard/drains.jsonl | cut -c1-700)"
 $DG status --format prometheus | grep -E '^drainguard_(last_drain|backlog_bytes)' | while read -r l; do klog "boot2 status: $l"; done
 klog "boot2 json: $($DG status --json | grep -m1 '"bytes_behind"')"

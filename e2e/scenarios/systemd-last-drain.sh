@@ -4,6 +4,9 @@
 # second boot (systemd-last-drain.boot2.sh, same disk) reads the record back as metrics.
 . /opt/dg/lib.sh
 systemd_services 3000 4000
+# As Filebeat's packages keep their data: only root may read it. The exporter's dynamic user
+# reads it through CAP_DAC_READ_SEARCH.
+chmod 0700 /var/lib/filebeat
 install_drainguard --deadline 20s --exporter
 sleep 3
 klog "exporter unit: $(systemctl is-active drainguard-exporter.service)"

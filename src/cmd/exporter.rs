@@ -90,6 +90,12 @@ pub struct Args {
     /// drainguard's state directory: the drain log and the abandoned-bytes counters.
     #[arg(long, value_name = "DIR", env = "DRAINGUARD_STATE_DIR", default_value = DEFAULT_STATE_DIR)]
     pub state_dir: PathBuf,
+    /// Where the exporter keeps its abandoned-bytes counters (default: the state directory).
+    /// drainguard-exporter.service passes its own StateDirectory= ($STATE_DIRECTORY); links
+    /// in it (a dynamic user's state directory is one, into /var/lib/private) are resolved
+    /// once, at start.
+    #[arg(long, value_name = "DIR")]
+    pub counter_dir: Option<PathBuf>,
     /// Find the stores again (shippers installed or started since, stores gone) before a
     /// scrape at most this often.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s", value_name = "DURATION")]
@@ -169,13 +175,30 @@ fn write_textfile(root: &crate::root::Root, file: &Path, text: &str) -> anyhow::
         })
 }
 
-/// The abandoned-bytes counters in `status`'s table, when any byte was counted.
+/// The abandoned-bytes counters in `status`'s table, when any byte was counted: those of
+/// `status --textfile` runs (and of an exporter run by hand) in the state directory, and
+/// those of drainguard-exporter.service in its own state directory.
 pub fn write_abandoned(
     out: &mut impl std::io::Write,
     root: &crate::root::Root,
     state_dir: &Path,
 ) -> std::io::Result<()> {
-    let a = match metrics::abandoned::Abandoned::load(root, state_dir) {
+    let unit_dir = Path::new("/var/lib").join(crate::install::exporter::STATE_DIRECTORY);
+    write_counters(out, root, state_dir, "--textfile runs")?;
+    match crate::metrics::observer::resolve_dir(root, &unit_dir) {
+        Ok(dir) => write_counters(out, root, &dir, "drainguard-exporter.service"),
+        Err(_) => Ok(()), // not installed, or never started
+    }
+}
+
+/// One directory's counters, when any byte was counted there.
+fn write_counters(
+    out: &mut impl std::io::Write,
+    root: &crate::root::Root,
+    dir: &Path,
+    counted_by: &str,
+) -> std::io::Result<()> {
+    let a = match metrics::abandoned::Abandoned::load(root, dir) {
         Ok(a) => a,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the abandoned-bytes counters");
@@ -197,7 +220,7 @@ pub fn write_abandoned(
     writeln!(
         out,
         "abandoned (undelivered when their file was deleted, rotated away or truncated; \
-         counted by the exporter and --textfile runs): {}",
+         counted by {counted_by}): {}",
         parts.join(", ")
     )
 }
@@ -312,7 +335,17 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     // A named shipper whose store does not exist yet (not started since it was installed)
     // is not an error: it appears when it does (and its series go when it goes).
     let sources = args.source.open_with(global, true)?;
-    let obs = Observer::new(
+    let counter_dir = match &args.counter_dir {
+        Some(d) => crate::metrics::observer::resolve_dir(&sources.root, d).with_context(|| {
+            format!(
+                "--counter-dir {}: cannot resolve it (it must be an existing directory)",
+                crate::display::path(d)
+            )
+        })?,
+        None => args.state_dir.clone(),
+    };
+    tracing::info!(dir = %crate::display::path(&counter_dir), "abandoned-bytes counters");
+    let mut obs = Observer::new(
         sources,
         args.source.shipper_pid,
         args.state_dir.clone(),
@@ -328,6 +361,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         every: args.discover_interval,
         last: None,
     });
+    obs.counter_dir = counter_dir;
     let shared = Arc::new(Shared {
         state: Mutex::default(),
         cv: Condvar::new(),

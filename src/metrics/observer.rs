@@ -7,7 +7,7 @@
 //! ([`Discovery`]): a shipper installed or started after it appears, a store that vanished
 //! takes its series with it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::metrics::abandoned::Abandoned;
@@ -19,12 +19,35 @@ use crate::sources::{Selection, Sources};
 /// abandoned-bytes counters.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/drainguard";
 
+/// `dir` (a host path below `root`) with every link in it resolved: the real directory, as
+/// a host path. For a directory systemd hands over (`$STATE_DIRECTORY`: with `DynamicUser=`
+/// a link into /var/lib/private), resolved once so that the writer, which follows no link,
+/// can use it. A path that resolves outside `root` is refused.
+pub fn resolve_dir(root: &Root, dir: &Path) -> std::io::Result<PathBuf> {
+    let real = std::fs::canonicalize(root.host_to_local(dir))?;
+    if !real.is_dir() {
+        return Err(std::io::Error::other("not a directory"));
+    }
+    if let Some(r) = root.dir() {
+        if !real.starts_with(std::fs::canonicalize(r)?) {
+            return Err(std::io::Error::other(format!(
+                "it resolves to {}, outside the root",
+                crate::display::path(&real)
+            )));
+        }
+    }
+    Ok(root.local_to_host(&real))
+}
+
 /// The stores and what the metrics remember between scrapes.
 pub struct Observer {
     pub sources: Sources,
     pub pid_override: Option<u32>,
-    /// Host path of the state directory.
+    /// Host path of the state directory (the drain log is read there).
     pub state_dir: PathBuf,
+    /// Host path of the directory of the abandoned-bytes counters: the state directory,
+    /// unless the exporter was given its own (`--counter-dir`).
+    pub counter_dir: PathBuf,
     /// Count abandoned bytes between scrapes and save the counters (the exporter and
     /// `status --textfile`); otherwise they are only read.
     pub count_abandoned: bool,
@@ -78,6 +101,7 @@ impl Observer {
         Observer {
             sources,
             pid_override,
+            counter_dir: state_dir.clone(),
             state_dir,
             count_abandoned,
             abandoned: None,
@@ -243,7 +267,7 @@ impl Observer {
     fn abandoned(&mut self, a: &crate::backlog::Assessment) -> Abandoned {
         let root = self.sources.root.clone();
         if self.abandoned.is_none() || !self.count_abandoned {
-            match Abandoned::load(&root, &self.state_dir) {
+            match Abandoned::load(&root, &self.counter_dir) {
                 Ok(s) => self.abandoned = Some(s),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read the abandoned-bytes counters");
@@ -257,7 +281,7 @@ impl Observer {
         }
         let state = self.abandoned.get_or_insert_with(Abandoned::default);
         if self.count_abandoned && state.observe(a) {
-            if let Err(e) = state.save(&root, &self.state_dir) {
+            if let Err(e) = state.save(&root, &self.counter_dir) {
                 tracing::warn!(error = %e, "cannot save the abandoned-bytes counters");
             }
         }
