@@ -379,6 +379,17 @@ impl AwslogsReader {
         log_state: &Result<(), String>,
         snap: &mut StoreSnapshot,
     ) -> Result<(), StoreError> {
+        if !s.file.starts_with('/') {
+            snap.queues.push(common::unknown_queue(
+                &format!("awslogs [{}]", s.name),
+                &format!(
+                    "file {:?} is relative: the agent globs it in its working directory, which \
+                     drainguard does not know; make it absolute",
+                    s.file
+                ),
+            ));
+            return Ok(());
+        }
         let files = candidates(&self.root, s, &mut snap.notes);
         let Some(newest) = files.first().cloned() else {
             snap.inputs.push(InputSpec::globs(
