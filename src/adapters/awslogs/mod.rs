@@ -379,6 +379,17 @@ impl AwslogsReader {
         log_state: &Result<(), String>,
         snap: &mut StoreSnapshot,
     ) -> Result<(), StoreError> {
+        if !s.file.starts_with('/') {
+            snap.queues.push(common::unknown_queue(
+                &format!("awslogs [{}]", s.name),
+                &format!(
+                    "file {:?} is relative: the agent globs it in its working directory, which \
+                     drainguard does not know; make it absolute",
+                    s.file
+                ),
+            ));
+            return Ok(());
+        }
         let files = candidates(&self.root, s, &mut snap.notes);
         let Some(newest) = files.first().cloned() else {
             snap.inputs.push(InputSpec::globs(
@@ -494,20 +505,14 @@ impl AwslogsReader {
                 },
                 (None, None) => 0,
             };
+            // A rotated file read to its end: its last batch was sent once the stream has
+            // recorded a batch of the newer file (the publisher sends one batch at a time, in
+            // order; a publisher that died instead is a give-up line of the log signal). It
+            // stays a cursor (shipped): a file that vanished from the store would stay owed.
+            let sibling_done =
+                i > 0 && newest_has_row && row.is_some_and(|r| r.end_position >= size);
             if i == 0 {
                 newest_has_row = row.is_some();
-            } else if row.is_some_and(|r| r.end_position >= size) {
-                // Read to its end: only its last batch matters, and it was sent when its log
-                // line says so, or once the stream has recorded a batch of the newer file
-                // (the publisher sends one batch at a time, in order; a publisher that died
-                // instead is a give-up line of the log signal).
-                if newest_has_row
-                    || self
-                        .in_flight(s, &host, &source_id, row, log_state)
-                        .is_none()
-                {
-                    continue;
-                }
             }
             if let Some(r) = row {
                 if r.end_position > size {
@@ -522,8 +527,10 @@ impl AwslogsReader {
                         ),
                     ));
                 }
-                if let Some(q) = self.in_flight(s, &host, &source_id, Some(r), log_state) {
-                    snap.queues.push(q);
+                if !sibling_done {
+                    if let Some(q) = self.in_flight(s, &host, &source_id, Some(r), log_state) {
+                        snap.queues.push(q);
+                    }
                 }
             }
             snap.cursors.push(Cursor {
