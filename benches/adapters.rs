@@ -111,7 +111,7 @@ fn bench_otel(c: &mut Criterion) {
     let n = 100_000u64;
     g.throughput(Throughput::Elements(n));
     let firsts: Vec<Vec<u8>> = (0..n)
-        .map(|i| format!("{i:08} ").repeat(112)[..1000].as_bytes().to_vec())
+        .map(|i| format!("{i:08} ").repeat(112).as_bytes()[..1000].to_vec())
         .collect();
     let paths: Vec<String> = (0..n).map(|i| format!("/var/log/app/f{i}.log")).collect();
     let files: Vec<testkit::otel::Known> = firsts
