@@ -247,12 +247,26 @@ fn is_zero(n: &usize) -> bool {
 }
 
 impl ShipperBacklog {
-    /// Keeps the first `n` files (the most bytes behind) and counts the rest as omitted.
+    /// Keeps the first `n` files (the most bytes behind) and counts the rest as omitted:
+    /// the `n` are selected, and only they are sorted.
     pub fn keep_top(&mut self, n: usize) {
         if self.files.len() > n {
             self.files_omitted += self.files.len() - n;
-            self.files.sort_by(order::backlog_order);
-            self.files.truncate(n);
+            // Ties broken by position: the first n of a stable sort, as before.
+            let files = &self.files;
+            let by =
+                |a: &usize, b: &usize| order::backlog_order(&files[*a], &files[*b]).then(a.cmp(b));
+            let mut idx: Vec<usize> = (0..files.len()).collect();
+            if n > 0 {
+                idx.select_nth_unstable_by(n - 1, by);
+            }
+            idx.truncate(n);
+            idx.sort_unstable_by(by);
+            let mut slots: Vec<Option<FileReport>> = std::mem::take(&mut self.files)
+                .into_iter()
+                .map(Some)
+                .collect();
+            self.files = idx.iter().filter_map(|&i| slots[i].take()).collect();
         }
     }
 }
@@ -269,6 +283,23 @@ pub struct Env {
     pub send_queues: std::sync::OnceLock<crate::cursor::QueueSignal>,
     /// What the pending bytes of behind files hold, remembered across assessments.
     pub tails: tail::TailCache,
+    /// Which files get a report of their own.
+    pub detail: Detail,
+}
+
+/// Which files an assessment reports one by one. The totals and the verdict count every file
+/// either way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Detail {
+    /// Every file (`wait`, the exporter, `status --all`).
+    #[default]
+    Every,
+    /// What a report of the top `n` files can show: every file that is not shipped, and of
+    /// the shipped ones at their recorded path only those that can still be among the first
+    /// `n` in [`backlog_order`] (the first by path, as many as the files that block leave
+    /// room for). The others are counted in [`ShipperBacklog::files_omitted`]: 10^6 files at
+    /// their end cost a counter, not a report each.
+    Top(usize),
 }
 
 /// The verdict over all shippers.

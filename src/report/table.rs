@@ -87,7 +87,8 @@ fn shipper(out: &mut String, s: &ShipperBacklog, opts: TableOptions) {
     for f in &shown {
         row(out, f);
     }
-    let rest = s.files.len() - shown.len();
+    // Files a summary counted without a report are part of the rest too.
+    let rest = s.files.len() + s.files_omitted - shown.len();
     if rest > 0 {
         // The rest per state: the totals' counts minus the rows shown.
         let mut counts = s.totals.by_state.clone();

@@ -5,12 +5,14 @@
 //! generator (`examples/gen_registry.rs`). Nothing in the product calls these: drainguard
 //! itself never writes a shipper's store.
 
+pub mod awslogs;
 pub mod cloudwatch;
 pub mod datadog;
 pub mod filebeat;
 pub mod fluentbit;
 pub mod fluentd;
 pub mod logstash;
+pub mod otel;
 pub mod promtail;
 pub mod report;
 pub mod rsyslog;

@@ -66,7 +66,7 @@ impl Backlog {
         let queue = crate::backlog::QueueTotals::of(&b.queues);
         b.totals = Totals {
             queue,
-            ..crate::backlog::totals_of(&b.files)
+            ..crate::backlog::totals_of(&b.files, 0)
         };
         (b.verdict, b.delivery) = crate::backlog::shipper_verdict(&b);
         b

@@ -167,6 +167,8 @@ pub fn fake_http_counted(
 }
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod awslogs;
+pub mod otel;
 pub mod strace;
 pub mod syslog_ng;
 pub mod syslog_real;
