@@ -22,6 +22,9 @@ pub struct DiskFile {
     pub ino: u64,
     pub size: u64,
     pub mtime: Option<SystemTime>,
+    /// Hard links to the file (a write through another directory's link is no event in this
+    /// one's: `wait` re-checks such files every round).
+    pub nlink: u64,
     /// Fingerprints computed so far, by spec (computed lazily, at most once).
     fingerprints: OnceLock<Vec<(FingerprintSpec, Option<String>)>>,
 }
@@ -41,6 +44,7 @@ impl DiskFile {
                 ino: meta.ino(),
                 size: meta.len(),
                 mtime: meta.modified().ok(),
+                nlink: meta.nlink(),
             },
         ))
     }
@@ -53,6 +57,7 @@ impl DiskFile {
             ino: st.ino,
             size: st.size,
             mtime: st.mtime,
+            nlink: st.nlink,
             fingerprints: OnceLock::new(),
         }
     }
@@ -166,6 +171,7 @@ pub struct Stat {
     pub ino: u64,
     pub size: u64,
     pub mtime: Option<SystemTime>,
+    pub nlink: u64,
 }
 
 /// Stats every path of `paths` as [`DiskFile::stat`] does (following symlinks; `None` for
@@ -213,6 +219,7 @@ pub fn stat_all(paths: &[Option<&Path>]) -> Vec<Option<Stat>> {
                             ino: f.ino,
                             size: f.size,
                             mtime: f.mtime,
+                            nlink: f.nlink,
                         }),
                     };
                     f.map(|f| (i, f))
@@ -292,6 +299,7 @@ impl DirFd {
             ino: st.st_ino,
             size: u64::try_from(st.st_size).ok()?,
             mtime,
+            nlink: st.st_nlink,
         })
     }
 }
@@ -306,6 +314,7 @@ mod tests {
             ino: f.ino,
             size: f.size,
             mtime: f.mtime,
+            nlink: f.nlink,
         })
     }
 

@@ -179,6 +179,7 @@ impl Observer {
             tails: s.tails.clone(),
             http: s.http.clone(),
             pid_override: s.pid_override,
+            incremental: Default::default(),
         }
     }
 }
