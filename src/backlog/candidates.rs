@@ -128,6 +128,28 @@ fn glob_local(root: &Root, pattern: &str, depth: usize) -> Vec<PathBuf> {
     }
 }
 
+/// The directories (below the root) whose children decide what the inputs' globs match,
+/// with the children each walk looks at ([`crate::glob_walk::dirs`]); `None` when a pattern
+/// is not absolute or not valid (what it matches cannot be watched).
+pub fn input_dirs(
+    root: &Root,
+    shipper: ShipperKind,
+    inputs: &[InputSpec],
+) -> Option<Vec<(PathBuf, crate::glob_walk::NameFilter)>> {
+    let depth = crate::glob_walk::recursive_depth(shipper);
+    let mut out = Vec::new();
+    for pattern in inputs.iter().flat_map(|i| i.paths.iter()) {
+        let full = match root.dir() {
+            Some(dir) if pattern.starts_with('/') => {
+                format!("{}{pattern}", glob::Pattern::escape(&dir.to_string_lossy()))
+            }
+            _ => pattern.to_string(),
+        };
+        out.extend(crate::glob_walk::dirs(&full, depth).ok()?);
+    }
+    Some(out)
+}
+
 /// The regular files of one directory, for finding where a rotated file went.
 pub fn list_dir(dir: &Path) -> Vec<DiskFile> {
     let Ok(entries) = std::fs::read_dir(dir) else {

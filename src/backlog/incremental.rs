@@ -42,11 +42,23 @@ pub trait DirWatch {
     fn watch(&mut self, dir: &Path) -> Option<i32>;
 }
 
+/// One event on a child of a watched directory.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The directory's watch.
+    pub wd: i32,
+    /// [`name_key`] of the child.
+    pub key: u64,
+    pub name: std::ffi::OsString,
+    /// The child's content changed (IN_MODIFY, IN_CLOSE_WRITE), not the directory's entries
+    /// or the child's attributes.
+    pub content: bool,
+}
+
 /// What happened in the watched directories since the last round.
 #[derive(Debug, Default)]
 pub struct Round {
-    /// Per event: its directory's watch and [`name_key`] of the child it names.
-    pub events: Vec<(i32, u64)>,
+    pub events: Vec<Event>,
     /// A watch was lost or events were dropped (queue overflow), or an event named no
     /// child: nothing is vouched for.
     pub lost: bool,
@@ -104,6 +116,8 @@ struct Dirs {
     guards: Set,
     /// Children of watched directories that are not regular files (symlinks ...).
     odd: Set,
+    /// Per watch: the children that decide what the inputs' globs match.
+    globs: HashMap<i32, Vec<crate::glob_walk::NameFilter>, foldhash::fast::RandomState>,
 }
 
 impl Dirs {
@@ -121,6 +135,29 @@ impl Dirs {
             }
         };
         (wd, name_key(wd, name.as_bytes()))
+    }
+
+    /// Watches `dir` (and its ancestors) for the children `filter` names: what the inputs'
+    /// globs match; false when it cannot be watched.
+    fn watch_glob(
+        &mut self,
+        dir: &Path,
+        filter: crate::glob_walk::NameFilter,
+        watch: &mut dyn DirWatch,
+    ) -> bool {
+        let wd = match self.map.get(dir) {
+            Some(&wd) => wd,
+            None => {
+                let wd = self.watch_dir(dir, watch);
+                self.map.insert(dir.to_path_buf(), wd);
+                wd
+            }
+        };
+        if wd < 0 {
+            return false;
+        }
+        self.globs.entry(wd).or_default().push(filter);
+        true
     }
 
     /// Watches `dir` and its ancestors; lists it for children that are not regular files.
@@ -174,11 +211,16 @@ pub struct Prepared {
     mounts: Vec<u8>,
 }
 
+/// A store's inputs as far as the tracker depends on them.
+fn inputs_key(snapshot: &StoreSnapshot) -> u64 {
+    hash_of(format!("{:?}", snapshot.inputs))
+}
+
 impl Prepared {
     /// Watches the directories of `snapshot`'s recorded paths (and their ancestors): call it
     /// before the full assessment. `None` for a store this module does not track.
     pub fn new(snapshot: &StoreSnapshot, env: &Env, watch: &mut dyn DirWatch) -> Option<Prepared> {
-        if !snapshot.inputs.is_empty() || u32::try_from(snapshot.cursors.len()).is_err() {
+        if u32::try_from(snapshot.cursors.len()).is_err() {
             return None;
         }
         let mounts = mount_table();
@@ -187,6 +229,17 @@ impl Prepared {
             dirs: Dirs::default(),
             mounts,
         };
+        // The inputs' globs: every directory their walk reads, for the children it looks at
+        // (a new matching file, or a directory on the way appearing, is an event there).
+        if !snapshot.inputs.is_empty() {
+            let dirs =
+                super::candidates::input_dirs(&env.root, snapshot.shipper, &snapshot.inputs)?;
+            for (dir, filter) in dirs {
+                if !p.dirs.watch_glob(&dir, filter, watch) {
+                    return None;
+                }
+            }
+        }
         for c in &snapshot.cursors {
             let local = local_path(&env.root, c)?;
             p.at.push(p.dirs.at(&local, watch));
@@ -229,6 +282,8 @@ impl Prepared {
             elsewhere: HashMap::default(),
             dirs: self.dirs,
             mounts: self.mounts,
+            inputs: inputs_key(snapshot),
+            globbed: !snapshot.inputs.is_empty(),
             bytes_behind: 0,
             partial_tail: 0,
             marker: 0,
@@ -237,9 +292,15 @@ impl Prepared {
             t.push_cursor(c, self.at[i]);
         }
         let units = t.first.len();
-        // The engine's files start with one per group, in the order of their first cursors:
-        // checked key by key, so that a change in how it groups turns this tracker off.
-        if backlog.files.len() != units || seen.len() != units {
+        // The engine's files start with one per group, in the order of their first cursors
+        // (then the untracked ones): checked key by key, so that a change in how it groups
+        // turns this tracker off.
+        if backlog.files.len() < units || seen.len() != units {
+            return None;
+        }
+        if backlog.files[units..].iter().any(|f| !f.keys.is_empty())
+            || (snapshot.inputs.is_empty() && backlog.files.len() != units)
+        {
             return None;
         }
         for u in 0..units {
@@ -249,9 +310,11 @@ impl Prepared {
             }
             t.file_of[u] = u as u32;
         }
-        for (u, f) in backlog.files.iter().enumerate() {
+        for (u, f) in backlog.files.iter().enumerate().take(units) {
             let odd = t.dirs.odd.contains(&t.unit_name[u]);
             t.set_flags(u as u32, f, seen[u], odd);
+        }
+        for f in &backlog.files {
             t.count(f, true);
         }
         t.names = (0..units as u32)
@@ -285,6 +348,10 @@ pub struct Tracker {
     elsewhere: HashMap<i32, Vec<u32>, foldhash::fast::RandomState>,
     dirs: Dirs,
     mounts: Vec<u8>,
+    /// [`inputs_key`] of the store at the full assessment, and whether it has inputs (then
+    /// the untracked files it found stay as they were while no event can change them).
+    inputs: u64,
+    globbed: bool,
     /// Exact sums (the backlog's totals saturate).
     bytes_behind: u128,
     partial_tail: u128,
@@ -386,7 +453,7 @@ impl Tracker {
         watch: &mut dyn DirWatch,
         backlog: &mut ShipperBacklog,
     ) -> bool {
-        if round.lost || !snapshot.inputs.is_empty() || mount_table() != self.mounts {
+        if round.lost || inputs_key(snapshot) != self.inputs || mount_table() != self.mounts {
             return false;
         }
         let known_units = self.first.len();
@@ -397,6 +464,10 @@ impl Tracker {
                 return false;
             };
             if p == self.unit_of.len() {
+                // A new entry may claim a file found untracked through the globs.
+                if self.globbed {
+                    return false;
+                }
                 // Appended: a new group, or one more cursor of a known one.
                 let Some(local) = local_path(&env.root, c) else {
                     return false;
@@ -421,17 +492,26 @@ impl Tracker {
         if snapshot.cursors.len() != self.unit_of.len() {
             return false;
         }
-        for &(wd, key) in &round.events {
+        for ev in &round.events {
+            let (wd, key) = (ev.wd, ev.key);
             if self.dirs.guards.contains(&key) {
                 return false;
             }
             let at = self.names.partition_point(|&(k, _)| k < key);
+            let before = dirty.len();
             dirty.extend(
                 self.names[at..]
                     .iter()
                     .take_while(|&&(k, _)| k == key)
                     .map(|&(_, u)| u),
             );
+            // A child the globs look at: only a tracked file's content may change.
+            if let Some(filters) = self.dirs.globs.get(&wd) {
+                let tracked_content = ev.content && dirty.len() > before;
+                if !tracked_content && filters.iter().any(|f| f.matches(&ev.name)) {
+                    return false;
+                }
+            }
             // Files not at their recorded path, on any event in their directory.
             if let Some(us) = self.elsewhere.get(&wd) {
                 let flags = &self.flags;
@@ -499,8 +579,12 @@ impl Tracker {
         if files.len() != dirty.len() || seen.len() != dirty.len() {
             return false;
         }
-        for (f, &u) in files.iter().zip(dirty) {
+        for ((f, &u), s) in files.iter().zip(dirty).zip(&seen) {
             if f.keys.first() != Some(&snapshot.cursors[self.first[u as usize] as usize].key) {
+                return false;
+            }
+            // Not at its path: the full assessment would look for it among the glob matches.
+            if self.globbed && !s.here {
                 return false;
             }
         }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use inotify::{EventMask, Inotify, WatchMask};
 
-use crate::backlog::incremental::{name_key, DirWatch, Round};
+use crate::backlog::incremental::{name_key, DirWatch, Event, Round};
 
 /// Local file systems whose changes all come through inotify (a network or FUSE file system
 /// changes under it without events; an overlay's lower layers too).
@@ -67,7 +67,19 @@ impl FileWatch {
                     Some(name) => {
                         use std::os::unix::ffi::OsStrExt;
                         let wd = ev.wd.get_watch_descriptor_id();
-                        round.events.push((wd, name_key(wd, name.as_bytes())));
+                        let content = !ev.mask.intersects(
+                            EventMask::ATTRIB
+                                | EventMask::CREATE
+                                | EventMask::DELETE
+                                | EventMask::MOVED_FROM
+                                | EventMask::MOVED_TO,
+                        );
+                        round.events.push(Event {
+                            wd,
+                            key: name_key(wd, name.as_bytes()),
+                            name: name.to_os_string(),
+                            content,
+                        });
                     }
                     // The directory itself changed (its mode): it may no longer be searchable.
                     None => round.lost = true,

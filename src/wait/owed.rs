@@ -96,8 +96,13 @@ impl Owed {
                 .cloned()
                 .collect();
             let id = (s.shipper, s.store.clone());
-            // The new list is checked in full at the next restore.
-            self.restored.remove(&id);
+            // The new list is taken from this snapshot: when nothing was put back into it,
+            // the store itself records every one; else the next restore checks in full.
+            if self.restored.get(&id).is_none_or(|&n| n == 0) {
+                self.restored.insert(id.clone(), 0);
+            } else {
+                self.restored.remove(&id);
+            }
             self.stores.insert(id, cursors);
         }
     }
