@@ -22,6 +22,9 @@ const LOCAL: &[i64] = &[
     0x5265_4973, // reiserfs
 ];
 
+/// Reads of the event queue per round (64 KiB each, 2,000 events or more).
+const MAX_READS: usize = 16;
+
 /// Inotify watches on directories, read at each round.
 pub struct FileWatch {
     inotify: Inotify,
@@ -43,10 +46,16 @@ impl FileWatch {
         }
     }
 
-    /// Every event queued since the last call.
+    /// Every event queued since the last call; at most [`MAX_READS`] reads of them (a
+    /// directory busier than that is [`Round::lost`], as an overflow is).
     pub fn round(&mut self) -> Round {
         let mut round = Round::default();
-        loop {
+        for i in 0.. {
+            if i == MAX_READS {
+                tracing::debug!("more file events than one round reads; assessing fully");
+                round.lost = true;
+                break;
+            }
             let events = match self.inotify.read_events(&mut self.buf) {
                 Ok(events) => events,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,

@@ -479,8 +479,14 @@ fn drain_published(
             .shortcut
             .due(Instant::now(), shortcut::INCREMENTAL_SHARE)
         {
+            let t = Instant::now();
             if let Some(m) = watched.assess_changes(&snapshots, &mut last) {
                 let now = Instant::now();
+                tracing::debug!(
+                    cost_ms = now.duration_since(t).as_secs_f64() * 1000.0,
+                    bytes_behind = last.bytes_behind,
+                    "incremental assessment"
+                );
                 if m > marker {
                     stall.progressed(now);
                 }
