@@ -23,8 +23,10 @@
 //! cursor whose identity or path changed, a new cursor, a lost watch or an event queue
 //! overflow (the caller's [`Round::lost`]), an event on one of the directories' ancestors (a
 //! directory replaced under the path), a change of the mount table, a grouping that does not
-//! come out as the full assessment's. Stores with inputs (untracked files found through
-//! globs) and entries without a path are not tracked at all.
+//! come out as the full assessment's. For a store with inputs, the directories the globs'
+//! walk reads are watched too, and an event on a child a glob looks at (other than a content
+//! change of a tracked file), a new entry, or a re-checked file not at its path refuses.
+//! Entries without a path are not tracked at all.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
