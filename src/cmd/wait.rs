@@ -74,10 +74,19 @@ pub fn run(global: &Global, args: Args, stop: &StopFlag) -> anyhow::Result<Exit>
     if args.only_at_shutdown && !host_going_down(&LiveHost::default()) {
         return Ok(Exit::Ok);
     }
-    Ok(match drain(global, &args, stop, true)? {
-        DrainReport::Failed(WaitError::Store(e)) => return Err(e.into()),
-        report => report.exit(),
-    })
+    let (report, sources) = drain_kept(global, &args, stop, true)?;
+    // The process ends now: what the drain built (a report and a tracker entry per file, the
+    // cursors, the watches) is left to the kernel instead of freed one allocation at a time
+    // (a quarter of a second at 10^6 files, after the release was decided).
+    std::mem::forget(sources);
+    match report {
+        DrainReport::Failed(WaitError::Store(e)) => Err(e.into()),
+        report => {
+            let exit = report.exit();
+            std::mem::forget(report);
+            Ok(exit)
+        }
+    }
 }
 
 /// Opens the sources `args` select, drains them with `args`' rules (the deadline from the
@@ -90,6 +99,16 @@ pub fn drain(
     stop: &StopFlag,
     catch_signals: bool,
 ) -> anyhow::Result<DrainReport> {
+    drain_kept(global, args, stop, catch_signals).map(|(report, _)| report)
+}
+
+/// [`drain`], giving the sources back too.
+fn drain_kept(
+    global: &Global,
+    args: &Args,
+    stop: &StopFlag,
+    catch_signals: bool,
+) -> anyhow::Result<(DrainReport, crate::sources::Sources)> {
     let mut sources = args.source.open(global)?;
     let log_file = args
         .log_file
@@ -136,7 +155,7 @@ pub fn drain(
         }
         DrainReport::Failed(WaitError::Store(_)) => {}
     }
-    Ok(report)
+    Ok((report, sources))
 }
 
 /// Writes the final report (text or JSON).
