@@ -253,6 +253,18 @@ fn deb_passes_lintian_with_only_the_documented_warnings() {
 }
 
 #[test]
+fn deb_payload_is_gzip() {
+    // gzip, not cargo-deb's default xz: dpkg unpacks it several times faster (the whole
+    // `dpkg -i` is timed in the systemd-package VM boot), and every dpkg reads it.
+    let (Some(deb), true) = (deb(), tools(&[("ar", "binutils")])) else {
+        return;
+    };
+    let members = stdout(Command::new("ar").arg("t").arg(&deb));
+    let members: Vec<&str> = members.lines().collect();
+    assert_eq!(members, ["debian-binary", "control.tar.gz", "data.tar.gz"]);
+}
+
+#[test]
 fn deb_installs_the_files_at_debian_paths_and_only_files() {
     let (Some(deb), true) = (deb(), tools(&[("dpkg-deb", "dpkg")])) else {
         return;
@@ -288,7 +300,13 @@ fn deb_installs_the_files_at_debian_paths_and_only_files() {
     assert!(prerm.contains("drainguard uninstall"), "{prerm}");
     assert_runs_no_service_action(&prerm, &[]);
     let postinst = fs::read_to_string(d.path().join("postinst")).unwrap();
-    assert_runs_no_service_action(&postinst, &["deb-systemd-invoke try-restart \"$UNIT\""]);
+    assert_runs_no_service_action(
+        &postinst,
+        &[
+            "deb-systemd-invoke try-restart \"$UNIT\"",
+            "systemctl try-restart \"$UNIT\"",
+        ],
+    );
     assert!(postinst.contains("UNIT=drainguard.service"), "{postinst}");
 }
 
@@ -598,7 +616,8 @@ fn package_upgrade_try_restarts_the_installed_unit_and_nothing_else() {
         assert_eq!(calls(), want_calls, "{why}: {}", text(&out));
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
-    let restart = "deb-systemd-invoke try-restart drainguard.service\n";
+    // Without a policy-rc.d: systemctl itself (what deb-systemd-invoke would run).
+    let restart = "systemctl try-restart drainguard.service\n";
 
     dpkg_i("", "first install");
     dpkg_i("", "upgrade without systemd running");
@@ -618,9 +637,16 @@ fn package_upgrade_try_restarts_the_installed_unit_and_nothing_else() {
         "{stderr}"
     );
     fs::remove_file(root.join("dg-rc")).unwrap();
+    // With a policy-rc.d, through deb-systemd-invoke, which asks it.
+    fs::write(root.join("usr/sbin/policy-rc.d"), "#!/bin/sh\nexit 0\n").unwrap();
+    run(Command::new("chmod").arg("755").arg(root.join("usr/sbin/policy-rc.d")));
+    let invoked = "deb-systemd-invoke try-restart drainguard.service\n";
+    let before = restart.repeat(2);
+    dpkg_i(&format!("{before}{invoked}"), "upgrade with a policy-rc.d");
+    fs::remove_file(root.join("usr/sbin/policy-rc.d")).unwrap();
     let out = chroot(&root, &["dpkg", "-r", "drainguard"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(calls(), restart.repeat(2), "dpkg -r: {}", text(&out));
+    assert_eq!(calls(), format!("{before}{invoked}"), "dpkg -r: {}", text(&out));
     fs::remove_file(root.join("dg-calls")).unwrap();
 
     // rpm: the old package's %postun runs after the new files are in place ($1 = 1).
