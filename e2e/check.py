@@ -191,6 +191,22 @@ if scenario == "systemd-package":
                                 f"got {m.group(1)} -> {m.group(2)}")
             if m.group(3) != "yes":
                 problems.append(f"{step}: the unit was not started again (same InvocationID)")
+    # An admin's stop under a busy CPU: wait's probe answers (asking again if systemctl is
+    # slow: 3, 5, 8 s tries, 16 s in all) and returns; it never waits as at a shutdown.
+    m = marker(r"busy stop exit=(\d+) ms=(\d+) state=(\S+)")
+    if m is None:
+        problems.append("no 'busy stop' marker")
+    else:
+        rc, took = int(m.group(1)), int(m.group(2))
+        if rc != 0 or took >= 20000 or m.group(3) != "inactive":
+            problems.append(f"busy stop: exit {rc} after {took} ms, unit {m.group(3)}"
+                            " (want exit 0, inactive, under 20000 ms)")
+        notes.append(f"stop with the CPU busy: {took} ms ({accel})")
+        m = marker(r"busy stop: no-shutdown lines (\d+) -> (\d+)")
+        if m is None or int(m.group(2)) != int(m.group(1)) + 1:
+            problems.append("busy stop: want one more 'no shutdown in progress' in the unit's journal")
+    if idx(r"cannot tell whether the host is shutting down") is not None:
+        problems.append("wait could not tell whether the host was shutting down")
     if idx(r"(?<!no )shutdown in progress \(") is None:
         problems.append("at poweroff, wait did not log that the shutdown is in progress")
 

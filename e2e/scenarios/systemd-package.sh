@@ -60,6 +60,15 @@ dpkg_log upgrade "$log0"
 klog "upgrade: no-shutdown lines $before -> $(no_shutdown_lines), new invocation: $([ "$(invocation)" != "$id" ] && echo yes || echo no)"
 klog "unit active after restart and upgrade: $(systemctl is-active drainguard.service)"
 $DG status > /dev/null; klog "status after restart and upgrade exit=$?"
+# An admin's stop with the CPU busy (four spinning shells on two CPUs): wait's probe may have
+# to ask systemd again, but it still says "no shutdown in progress" and returns in seconds.
+hogs=""; for i in 1 2 3 4; do sh -c 'while :; do :; done' & hogs="$hogs $!"; done
+before=$(no_shutdown_lines)
+t=$(ms); systemctl stop drainguard.service; rc=$?
+klog "busy stop exit=$rc ms=$(( $(ms) - t )) state=$(systemctl is-active drainguard.service)"
+kill $hogs
+klog "busy stop: no-shutdown lines $before -> $(no_shutdown_lines)"
+systemctl start drainguard.service
 kill -CONT "$(cat /run/shipsim.pid)"
 
 # Remove everything: uninstall (the shipper catches up, so its stop step is short either way),
