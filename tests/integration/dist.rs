@@ -252,6 +252,71 @@ fn deb_passes_lintian_with_only_the_documented_warnings() {
     }
 }
 
+/// The maintainer both packages name (.deb Maintainer, .rpm Vendor): `DRAINGUARD_MAINTAINER`
+/// when dist.sh was given one (and so is this test), else Cargo.toml's
+/// `[package.metadata.deb] maintainer`.
+fn maintainer() -> String {
+    if let Ok(m) = std::env::var("DRAINGUARD_MAINTAINER") {
+        return m;
+    }
+    let manifest: toml::Table = fs::read_to_string(repo().join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    manifest["package"]["metadata"]["deb"]["maintainer"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn deb_and_rpm_name_the_one_configured_maintainer() {
+    let (Some(deb), Some(rpm), true) =
+        (deb(), rpm(), tools(&[("dpkg-deb", "dpkg"), ("rpm", "rpm")]))
+    else {
+        return;
+    };
+    let want = maintainer();
+    let field = stdout(
+        Command::new("dpkg-deb")
+            .arg("-f")
+            .arg(&deb)
+            .arg("Maintainer"),
+    );
+    assert_eq!(field.trim(), want);
+    // cargo-generate-rpm 0.21 sets no Packager: the maintainer is the rpm's Vendor.
+    let vendor = stdout(
+        Command::new("rpm")
+            .arg("-qp")
+            .args(["--qf", "%{VENDOR}"])
+            .arg(&rpm),
+    );
+    assert_eq!(vendor, want);
+}
+
+#[test]
+fn dist_sh_refuses_a_maintainer_it_cannot_write_into_both_packages() {
+    // Checked first, before anything is built or installed: this costs no build. (The target
+    // is one dist.sh refuses too, so a missing check fails here on the message, not by
+    // starting a build.)
+    for bad in [
+        "",
+        "no address",
+        "Ops <ops@example.com>\nX: y",
+        "Ops \"quoted\" <o@e.x>",
+    ] {
+        let out = Command::new("bash")
+            .arg(repo().join("scripts/dist.sh"))
+            .env("DRAINGUARD_MAINTAINER", bad)
+            .env("DG_DIST_TARGET", "riscv64gc-unknown-linux-gnu.2.17")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("DRAINGUARD_MAINTAINER"), "{bad:?}: {err}");
+    }
+}
+
 #[test]
 fn deb_payload_is_gzip() {
     // gzip, not cargo-deb's default xz: dpkg unpacks it several times faster (the whole
@@ -639,14 +704,21 @@ fn package_upgrade_try_restarts_the_installed_unit_and_nothing_else() {
     fs::remove_file(root.join("dg-rc")).unwrap();
     // With a policy-rc.d, through deb-systemd-invoke, which asks it.
     fs::write(root.join("usr/sbin/policy-rc.d"), "#!/bin/sh\nexit 0\n").unwrap();
-    run(Command::new("chmod").arg("755").arg(root.join("usr/sbin/policy-rc.d")));
+    run(Command::new("chmod")
+        .arg("755")
+        .arg(root.join("usr/sbin/policy-rc.d")));
     let invoked = "deb-systemd-invoke try-restart drainguard.service\n";
     let before = restart.repeat(2);
     dpkg_i(&format!("{before}{invoked}"), "upgrade with a policy-rc.d");
     fs::remove_file(root.join("usr/sbin/policy-rc.d")).unwrap();
     let out = chroot(&root, &["dpkg", "-r", "drainguard"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(calls(), format!("{before}{invoked}"), "dpkg -r: {}", text(&out));
+    assert_eq!(
+        calls(),
+        format!("{before}{invoked}"),
+        "dpkg -r: {}",
+        text(&out)
+    );
     fs::remove_file(root.join("dg-calls")).unwrap();
 
     // rpm: the old package's %postun runs after the new files are in place ($1 = 1).
