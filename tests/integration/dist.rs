@@ -93,11 +93,41 @@ fn generated() -> (Vec<String>, Vec<String>) {
     (list("man"), list("completions"))
 }
 
-/// The files a package installs (besides its docs), from what `generate` writes. The test
-/// binary is built without `aws`, the package with it: its `aws` pages come on top.
+/// Every file under the repository's contrib/ (the Prometheus rules and their promtool tests,
+/// the Grafana dashboard: docs/metrics.md), relative to contrib/, sorted: all of them are
+/// packaged, so a new one that the packaging misses fails here.
+fn contrib_files() -> Vec<String> {
+    fn walk(dir: &Path, rel: &str, out: &mut Vec<String>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let name = format!("{rel}{}", e.file_name().to_string_lossy());
+            if e.file_type().unwrap().is_dir() {
+                walk(&e.path(), &format!("{name}/"), out);
+            } else {
+                out.push(name);
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(&repo().join("contrib"), "", &mut v);
+    v.sort();
+    assert!(
+        v.contains(&"prometheus/drainguard.rules.yml".to_string()),
+        "{v:?}"
+    );
+    v
+}
+
+/// Where both packages put contrib/: the distributions' place for a package's examples.
+const EXAMPLES: &str = "/usr/share/doc/drainguard/examples";
+
+/// The files a package installs (besides its docs), from what `generate` writes, and contrib/
+/// as examples. The test binary is built without `aws`, the package with it: its `aws` pages
+/// come on top.
 fn expected_files(zsh_dir: &str) -> Vec<String> {
     let (man, completions) = generated();
     let mut v = vec!["/usr/bin/drainguard".to_string()];
+    v.extend(contrib_files().iter().map(|f| format!("{EXAMPLES}/{f}")));
     v.extend(man.iter().map(|m| format!("/usr/share/man/man1/{m}.gz")));
     for c in completions {
         v.push(match c.as_str() {
@@ -194,7 +224,7 @@ fn one_binary_in_all_three_artifacts_and_sha256sums_match() {
 }
 
 #[test]
-fn tarball_holds_binary_man_pages_completions_readme_license() {
+fn tarball_holds_binary_man_pages_completions_contrib_readme_license() {
     let Some(tgz) = tarball() else {
         return;
     };
@@ -208,6 +238,7 @@ fn tarball_holds_binary_man_pages_completions_readme_license() {
     ];
     want.extend(man.iter().map(|m| format!("{top}/man/{m}")));
     want.extend(completions.iter().map(|c| format!("{top}/completions/{c}")));
+    want.extend(contrib_files().iter().map(|f| format!("{top}/contrib/{f}")));
     for w in &want {
         assert!(
             list.lines().any(|l| l.ends_with(&format!(" {w}"))),
