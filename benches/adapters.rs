@@ -61,7 +61,8 @@ fn bench(c: &mut Criterion) {
 
 /// The AWS fleets' agents at 10^5 entries: a CloudWatch state folder of 10^5 files read
 /// through the adapter (listing, a bounded read and parse of each, collision check), and a
-/// Datadog registry.json of 10^5 fingerprinted entries parsed.
+/// Datadog registry.json of 10^5 fingerprinted entries parsed, an awslogs state file of 10^5
+/// rows read with 100 sections.
 fn bench_aws(c: &mut Criterion) {
     let d = tempfile::tempdir().unwrap();
     let mut g = c.benchmark_group("adapter_read");
@@ -97,8 +98,86 @@ fn bench_aws(c: &mut Criterion) {
     g.bench_with_input(BenchmarkId::new("datadog_registry", n), &json, |b, j| {
         b.iter(|| datadog::parse(&p, j.as_bytes()).unwrap().cursors.len())
     });
+    // awslogs: a state file whose push_state holds 10^5 rows (the agent never deletes one: a
+    // row per file it ever tailed) and 100 sections, each tailing a file with a row.
+    let logs = d.path().join("awslogs");
+    std::fs::create_dir(&logs).unwrap();
+    let db = logs.join("agent-state");
+    let c = testkit::awslogs::create(&db).unwrap();
+    c.execute_batch("BEGIN").unwrap();
+    for i in 0..n {
+        let id = testkit::awslogs::source_id(&format!("old{i}"), b"first\n");
+        testkit::awslogs::push(&c, &id, i, i + 10).unwrap();
+    }
+    let mut conf = format!("[general]\nstate_file = {}\n", db.display());
+    for s in 0..100 {
+        let f = logs.join(format!("app{s}.log"));
+        std::fs::write(&f, format!("app {s} first\nsecond\n")).unwrap();
+        let id =
+            testkit::awslogs::source_id(&format!("s{s}"), format!("app {s} first\n").as_bytes());
+        testkit::awslogs::push(&c, &id, 0, 7).unwrap();
+        conf.push_str(&format!(
+            "[s{s}]\nfile = {}\nlog_group_name = g\n",
+            f.display()
+        ));
+    }
+    c.execute_batch("COMMIT").unwrap();
+    drop(c);
+    let conf_path = logs.join("awslogs.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let opts = SourceOptions {
+        config: Some(conf_path),
+        ..Default::default()
+    };
+    let mut reader = adapters::open(ShipperKind::Awslogs, &opts)
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(reader.read().unwrap().cursors.len(), 100);
+    g.bench_function(BenchmarkId::new("awslogs_state_rows", n), |b| {
+        b.iter(|| reader.read().unwrap().cursors.len())
+    });
     g.finish();
 }
 
-criterion_group!(benches, bench, bench_aws);
+/// The OpenTelemetry Collector's file_storage file with 10^5 known files, each with a
+/// 1000-byte fingerprint (the default `fingerprint_size`): a ~150 MB value on overflow
+/// pages, read (pread, meta checked before and after), decoded and turned into cursors.
+fn bench_otel(c: &mut Criterion) {
+    use drainguard::adapters::otel;
+    let d = tempfile::tempdir().unwrap();
+    let mut g = c.benchmark_group("adapter_read");
+    g.sample_size(10);
+    let n = 100_000u64;
+    g.throughput(Throughput::Elements(n));
+    let firsts: Vec<Vec<u8>> = (0..n)
+        .map(|i| format!("{i:08} ").repeat(112).as_bytes()[..1000].to_vec())
+        .collect();
+    let paths: Vec<String> = (0..n).map(|i| format!("/var/log/app/f{i}.log")).collect();
+    let files: Vec<testkit::otel::Known> = firsts
+        .iter()
+        .zip(&paths)
+        .enumerate()
+        .map(|(i, (f, p))| testkit::otel::Known {
+            first_bytes: f,
+            offset: i as u64,
+            path: p,
+        })
+        .collect();
+    let db = d.path().join("receiver_filelog_");
+    std::fs::write(
+        &db,
+        testkit::otel::database(&testkit::otel::known_files(&files)),
+    )
+    .unwrap();
+    g.bench_function(BenchmarkId::new("otelcol_file_storage", n), |b| {
+        b.iter(|| {
+            let known = otel::read_known(&db).unwrap().unwrap();
+            otel::store::cursors(&known).0.len()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_aws, bench_otel);
 criterion_main!(benches);

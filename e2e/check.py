@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Checks one e2e boot from the outside: the sink's received lines and the serial log.
 
-Usage: check.py SCENARIO LOGDIR QEMU_EXIT
+Usage: check.py SCENARIO LOGDIR QEMU_EXIT [QEMU_EXIT_BOOT2]
 Exit 0 when the scenario's expectation holds; otherwise prints why, quoting the relevant
-serial lines.
+serial lines. A two-boot scenario (e2e/scenarios/NAME.boot2.sh) also gets the second boot's
+exit status ("skipped" when the first failed) and serial log (serial2.log).
 """
 import os
 import re
 import sys
 
 scenario, logdir, qemu_rc = sys.argv[1], sys.argv[2], int(sys.argv[3])
+boot2_rc = sys.argv[4] if len(sys.argv) > 4 else None
 accel = os.environ.get("DG_E2E_ACCEL_USED", "tcg")  # set by run.sh: kvm or tcg
 serial = open(f"{logdir}/serial.log", "rb").read().decode("utf-8", "replace").splitlines()
 received = open(f"{logdir}/received.log", "rb").read().decode("utf-8", "replace").splitlines()
@@ -24,6 +26,26 @@ def idx(pattern, after=-1):
         if rx.search(serial[i]):
             return i
     return None
+
+
+def boot2_lines(prefix):
+    """The second boot's DGTEST lines starting with `prefix`, the prefix cut off."""
+    try:
+        text = open(f"{logdir}/serial2.log", "rb").read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return []
+    tag = f"DGTEST {prefix}"
+    return [l[l.index(tag) + len(tag):].strip() for l in text.splitlines() if tag in l]
+
+
+def prom(lines, name):
+    """{labels: value} of metric `name` in exposition lines (`name{labels} value`)."""
+    out = {}
+    for l in lines:
+        m = re.match(re.escape(name) + r"(\{[^}]*\})? (\S+)$", l)
+        if m:
+            out[m.group(1) or ""] = float(m.group(2))
+    return out
 
 
 def relevant():
@@ -112,13 +134,67 @@ elif scenario == "systemd-last-drain":
         problems.append("the exporter did not answer with the 0.0.4 Content-Type")
     if idx(r'DGTEST exporter: drainguard_backlog_bytes\{shipper="filebeat"') is None:
         problems.append("the exporter served no filebeat backlog")
-    if idx(r'DGTEST last drain: drainguard_last_drain_outcome\{outcome="deadline"\} 1') is None:
-        problems.append("after the drain, the metrics do not report the outcome 'deadline'")
-    m = idx(r"DGTEST last drain: drainguard_last_drain_unshipped_bytes [1-9]")
-    if m is None:
-        problems.append("after the drain, the metrics do not report unshipped bytes")
     if final is None:
         problems.append("the shutdown did not complete after the deadline")
+    # The second boot, on the same disk: the first boot's drain as metrics.
+    if boot2_rc != "0":
+        problems.append(f"the second boot's QEMU exit status is {boot2_rc} (want 0)")
+    btime = [int(v) for v in boot2_lines("boot2 btime ")]
+    record = boot2_lines("boot2 record: ")
+    status = boot2_lines("boot2 status: ")
+    exported = boot2_lines("boot2 exporter: ")
+    unit = boot2_lines("boot2 exporter unit: ")
+    rec = None
+    try:
+        import json
+        rec = json.loads(record[0])
+    except (IndexError, ValueError) as e:
+        problems.append(f"the second boot found no drain record in /var/lib/drainguard/drains.jsonl ({e})")
+    if not btime:
+        problems.append("the second boot did not report its boot time")
+    if rec is not None and btime:
+        notes.append(f"boot 1's drain: outcome {rec['outcome']}, {rec['unshipped_bytes']} bytes unshipped, "
+                     f"ended at {rec['end_unix_seconds']}; boot 2 booted at {btime[0]}")
+        if rec["outcome"] != "deadline" or rec["unshipped_bytes"] <= 0:
+            problems.append(f"boot 1's record is not a deadline with unshipped bytes: {record[0][:300]}")
+        if not rec["end_unix_seconds"] < btime[0]:
+            problems.append("the drain record is not from before the second boot")
+    for who, lines in [("the exporter", exported), ("status --format prometheus", status)]:
+        outcome = prom(lines, "drainguard_last_drain_outcome")
+        unshipped = prom(lines, "drainguard_last_drain_unshipped_bytes").get("")
+        stamp = prom(lines, "drainguard_last_drain_timestamp_seconds").get("")
+        if outcome.get('{outcome="deadline"}') != 1 or sum(outcome.values()) != 1:
+            problems.append(f"after the reboot, {who} does not report the outcome deadline alone: {outcome}")
+        if rec is not None and unshipped != rec["unshipped_bytes"]:
+            problems.append(f"after the reboot, {who} reports {unshipped} unshipped bytes, the record {rec['unshipped_bytes']}")
+        if stamp is None or not btime or not stamp < btime[0] or (rec is not None and abs(stamp - rec["end_unix_seconds"]) > 1):
+            problems.append(f"after the reboot, {who}'s last drain timestamp {stamp} is not boot 1's drain "
+                            f"(before the boot time {btime[:1]})")
+    json_behind = [int(m.group(1)) for l in boot2_lines("boot2 json: ") for m in [re.search(r'"bytes_behind": *(\d+)', l)] if m]
+    exp_behind = prom(exported, "drainguard_backlog_bytes")
+    if not json_behind or len(exp_behind) != 1 or list(exp_behind.values())[0] != json_behind[0]:
+        problems.append(f"the hardened exporter's backlog {exp_behind} is not status --json's {json_behind}")
+    elif json_behind[0] <= 0:
+        problems.append("nothing behind after the reboot: the comparison proves nothing")
+    else:
+        notes.append(f"after the reboot the exporter and status --json agree: {json_behind[0]} bytes behind")
+    m = re.search(r"^active pid=\d+ uid=(\d+) user=(\S*) caps=([0-9a-f]+)", unit[0]) if unit else None
+    if m is None:
+        problems.append(f"the exporter unit was not active in the second boot: {unit}")
+    else:
+        notes.append(f"exporter process: uid {m.group(1)}, User={m.group(2)}, CapEff {m.group(3)}")
+        if m.group(1) == "0":
+            problems.append("the exporter runs as root (want its DynamicUser)")
+        # CAP_DAC_READ_SEARCH (bit 2) and CAP_SYS_PTRACE (bit 19), nothing else.
+        if m.group(3) != "0000000000080004":
+            problems.append(f"the exporter's effective capabilities are {m.group(3)}, want 0000000000080004")
+    if boot2_lines("boot2 store dir: ")[:1] != ["700 root"]:
+        problems.append(f"the store's directory is not root's 0700: {boot2_lines('boot2 store dir: ')}")
+    state = boot2_lines("boot2 exporter state: ")
+    if not state or "abandoned.json" not in state[0]:
+        problems.append(f"the exporter's counters are not in its own state directory: {state}")
+    for w in boot2_lines("boot2 exporter warning: "):
+        problems.append(f"the exporter warned: {w}")
 else:  # drained / reboot: nothing lost, right order
     if not complete:
         missing = (total or 0) - len(received)

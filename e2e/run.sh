@@ -8,7 +8,10 @@
 #        DG_E2E_ACCEL: auto (default: KVM when it boots the guest kernel, else TCG), kvm (an
 #        error when KVM is not usable), tcg; DG_E2E_KVM_DEV (default /dev/kvm): the device
 #        checked before the KVM probe (point it at a missing path to force the fallback)
-# Logs:  e2e/logs/<scenario>/{serial.log,received.log,check.txt}
+# Logs:  e2e/logs/<scenario>/{serial.log,received.log,check.txt} (+ serial2.log: second boot)
+# Two boots: a scenario with a second stage, e2e/scenarios/NAME.boot2.sh, boots on its own
+#        copy of the image (not a discarded snapshot), then boots that same disk again with
+#        the second stage as the payload's scenario.sh; check.py sees both serial logs.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -89,12 +92,36 @@ echo "== building drainguard, shipsim, sink (release)"
 (cd "$repo" && cargo build --release --quiet --bins --examples) || die "cargo build failed"
 bin=$repo/target/release
 
+# One boot: QEMU on DISK (a -drive file=... option string) with PAYLOAD as the second disk,
+# the serial console to SERIAL (.raw; .log without CR/NUL), QEMU's own output to QLOG.
+# Returns QEMU's exit status (timeout: 124).
+boot() { # DISK PAYLOAD SERIAL QLOG
+  timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 "${accel[@]}" -smp 2 -m 1024 \
+    -nodefaults -display none -no-reboot -serial "file:$3.raw" \
+    -kernel "$cache/vmlinuz" -initrd "$cache/initrd.img" \
+    -append "root=/dev/vda console=ttyS0 net.ifnames=0 printk.devkmsg=on systemd.log_target=kmsg systemd.log_level=info panic=-1" \
+    -drive "$1" \
+    -drive file="$2",if=virtio,format=raw,readonly=on \
+    -nic user,model=virtio-net-pci < /dev/null > "$4" 2>&1
+  local rc=$?
+  tr -d '\r\000' < "$3.raw" > "$3.log"
+  return $rc
+}
+
 run_t0=$SECONDS
 fail=0
 summary=""
 for s in $scenarios; do
   flavour=${s%%-*}
   dir=$logs/$s; rm -rf "$dir"; mkdir -p "$dir/payload"
+  stage2=$here/scenarios/$s.boot2.sh
+  if [ -f "$stage2" ]; then
+    # The disk outlives the first boot: a sparse copy of the image, deleted after the check.
+    cp --sparse=always "$cache/$flavour.img" "$dir/disk.img" || die "cannot copy the $flavour image to $dir"
+    disk="file=$dir/disk.img,if=virtio,format=raw"
+  else
+    disk="file=$cache/$flavour.img,if=virtio,format=raw,snapshot=on"
+  fi
   cp "$bin/drainguard" "$bin/examples/shipsim" "$here"/scenarios/lib.sh "$dir/payload/"
   cp "$here/scenarios/$s.sh" "$dir/payload/scenario.sh"
   if [ "$s" = systemd-package ]; then # the .deb built by scripts/dist.sh (docs/packaging.md)
@@ -116,15 +143,8 @@ for s in $scenarios; do
   echo "$port" > "$dir/payload/port"
   tar -C "$dir/payload" -cf "$dir/payload.tar" .
   t0=$SECONDS
-  timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 "${accel[@]}" -smp 2 -m 1024 \
-    -nodefaults -display none -no-reboot -serial "file:$dir/serial.raw" \
-    -kernel "$cache/vmlinuz" -initrd "$cache/initrd.img" \
-    -append "root=/dev/vda console=ttyS0 net.ifnames=0 printk.devkmsg=on systemd.log_target=kmsg systemd.log_level=info panic=-1" \
-    -drive file="$cache/$flavour.img",if=virtio,format=raw,snapshot=on \
-    -drive file="$dir/payload.tar",if=virtio,format=raw,readonly=on \
-    -nic user,model=virtio-net-pci < /dev/null > "$dir/qemu.log" 2>&1
+  boot "$disk" "$dir/payload.tar" "$dir/serial" "$dir/qemu.log"
   qrc=$?
-  tr -d '\r\000' < "$dir/serial.raw" > "$dir/serial.log"
   kill "$ctl_pid" 2>/dev/null; wait "$ctl_pid" 2>/dev/null
   # The receiver outlives the guest: it reads what QEMU's network had taken until nothing
   # more arrives (1 s without growth, at most 15 s).
@@ -134,7 +154,26 @@ for s in $scenarios; do
   done
   kill "$sink_pid" 2>/dev/null; wait "$sink_pid" 2>/dev/null
   secs=$((SECONDS - t0))
-  if DG_E2E_ACCEL_USED=${accel[1]} python3 "$here/check.py" "$s" "$dir" "$qrc" > "$dir/check.txt" 2>&1; then
+  check_args=("$s" "$dir" "$qrc")
+  if [ -f "$stage2" ]; then
+    # The second boot: the same disk, a payload of the second stage only (the binaries are
+    # the first boot's, on the disk; the running exporter's would not be overwritten).
+    rc2=skipped
+    if [ "$qrc" = 0 ]; then
+      mkdir -p "$dir/payload2"
+      cp "$here/scenarios/lib.sh" "$dir/payload/port" "$dir/payload2/"
+      cp "$stage2" "$dir/payload2/scenario.sh"
+      tar -C "$dir/payload2" -cf "$dir/payload2.tar" .
+      t2=$SECONDS
+      boot "$disk" "$dir/payload2.tar" "$dir/serial2" "$dir/qemu2.log"
+      rc2=$?
+      echo "   $s: boot 1 ${secs}s, boot 2 $((SECONDS - t2))s"
+      secs=$((SECONDS - t0))
+    fi
+    check_args+=("$rc2")
+    rm -f "$dir/disk.img"
+  fi
+  if DG_E2E_ACCEL_USED=${accel[1]} python3 "$here/check.py" "${check_args[@]}" > "$dir/check.txt" 2>&1; then
     line="PASS  $s (${secs}s, ${accel[1]})"
   else
     line="FAIL  $s (${secs}s, ${accel[1]}): see $dir/check.txt"; fail=1

@@ -77,6 +77,31 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
+/// `t` as RFC 3339 (UTC; whole seconds, or milliseconds with `millis`). A clock outside
+/// 1970–9999, which RFC 3339 as humantime writes it cannot show (it panics), is shown as its
+/// Unix time in seconds (`unix:-86400`): the system clock is outside input.
+pub fn timestamp(t: std::time::SystemTime, millis: bool) -> String {
+    const YEAR_10000: u64 = 253_402_300_800;
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) if d.as_secs() < YEAR_10000 => {
+            if millis {
+                humantime::format_rfc3339_millis(t).to_string()
+            } else {
+                humantime::format_rfc3339_seconds(t).to_string()
+            }
+        }
+        _ => format!("unix:{:.0}", unix_seconds(t).floor()),
+    }
+}
+
+/// `t` as Unix time in seconds, negative before 1970.
+pub fn unix_seconds(t: std::time::SystemTime) -> f64 {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::adapters::{
-    cloudwatch, datadog, filebeat, fluentbit, fluentd, logstash, promtail, rsyslog, syslogng,
-    vector,
+    awslogs, cloudwatch, datadog, filebeat, fluentbit, fluentd, logstash, otel, promtail, rsyslog,
+    syslogng, vector,
 };
 use crate::cursor::ShipperKind;
 use crate::root::Root;
@@ -69,8 +69,18 @@ pub enum Format {
     CloudwatchConfig,
     /// The Datadog Agent's logs `registry.json`.
     DatadogRegistry,
+    /// The OpenTelemetry Collector's file_storage bbolt file and its `knownFiles` checkpoint.
+    OtelcolFileStorage,
+    /// The collector's YAML config, with a metrics exposition after a `---8<---` line.
+    OtelcolConfig,
     /// `datadog.yaml` and an integration config's `logs:` section.
     DatadogConfig,
+    /// The awslogs agent's SQLite `state_file` (a whole DB image): every `push_state` row
+    /// and a `stream_state` row.
+    AwslogsState,
+    /// The awslogs agent's INI config, a Python logging config, and its log's `Publish
+    /// batch` lines (each line of the input).
+    AwslogsConfig,
     /// drainguard's own settings file (TOML).
     Settings,
     /// A content fingerprint: the first 25 bytes pick the spec and its three numbers (as a
@@ -80,7 +90,7 @@ pub enum Format {
 
 impl Format {
     /// Every format.
-    pub const ALL: [Format; 29] = [
+    pub const ALL: [Format; 33] = [
         Format::FilebeatMemlogLog,
         Format::FilebeatCheckpoint,
         Format::FilebeatLegacy,
@@ -108,6 +118,10 @@ impl Format {
         Format::CloudwatchConfig,
         Format::DatadogRegistry,
         Format::DatadogConfig,
+        Format::AwslogsState,
+        Format::AwslogsConfig,
+        Format::OtelcolFileStorage,
+        Format::OtelcolConfig,
         Format::Settings,
         Format::Fingerprint,
     ];
@@ -142,6 +156,10 @@ impl Format {
             Format::CloudwatchConfig => "cloudwatch_config",
             Format::DatadogRegistry => "datadog_registry",
             Format::DatadogConfig => "datadog_config",
+            Format::AwslogsState => "awslogs_state",
+            Format::AwslogsConfig => "awslogs_config",
+            Format::OtelcolFileStorage => "otelcol_file_storage",
+            Format::OtelcolConfig => "otelcol_config",
             Format::Settings => "settings",
             Format::Fingerprint => "fingerprint",
         }
@@ -293,6 +311,37 @@ pub fn parse(format: Format, bytes: &[u8]) -> Result<(), String> {
             let a = datadog::config::parse_main(Path::new("/fuzz/datadog.yaml"), t).map(|_| ());
             let b = datadog::config::parse_logs(Path::new("/fuzz/conf.d/a.d/conf.yaml"), t);
             done(a.and(b.map(|_| ())))
+        }
+        Format::AwslogsState => {
+            let db = awslogs::StateDb::from_bytes(p, bytes.to_vec()).map_err(|e| e.to_string())?;
+            let rows = db.all_push_states().map(|_| ());
+            done(rows.and(db.stream_state("app").map(|_| ())))
+        }
+        Format::AwslogsConfig => {
+            for line in bytes.split(|b| *b == b'\n') {
+                awslogs::agentlog::parse_publish(line);
+            }
+            let t = text()?;
+            let logging = awslogs::config::logging_files(Path::new("/fuzz/logging.conf"), t);
+            let conf = awslogs::config::parse(Path::new("/fuzz/awslogs.conf"), t, None);
+            done(logging.and(conf).map(|_| ()))
+        }
+        Format::OtelcolFileStorage => {
+            use otel::{bbolt, store};
+            let r = bbolt::read_value(bytes, &[store::BUCKET], store::KEY, |_| {})
+                .map_err(|e| e.to_string())?;
+            if let Some(v) = r.value {
+                store::cursors(&store::parse(p, &v).map_err(|e| e.to_string())?);
+            }
+            Ok(())
+        }
+        Format::OtelcolConfig => {
+            let t = text()?;
+            let (conf, metrics) = t.split_once("\n---8<---\n").unwrap_or((t, ""));
+            let c = otel::config::parse(Path::new("/fuzz/config.yaml"), conf)
+                .map_err(|e| e.to_string())?;
+            let _ = otel::api::state(&c, &otel::api::parse(metrics));
+            Ok(())
         }
         Format::Settings => done(crate::settings::Settings::parse(text()?, p).map(|_| ())),
         Format::Fingerprint => fingerprint(bytes),

@@ -190,6 +190,10 @@ pause_sink_until_after_app_stop() { # $1 = seconds: e2e/sinkctl.py on the host a
   sleep 2
 }
 
+scrape() { # GET /metrics from the exporter at its default address, without curl (bash's /dev/tcp)
+  bash -c 'exec 3<>/dev/tcp/127.0.0.1/10133 && printf "GET /metrics HTTP/1.0\r\n\r\n" >&3 && cat <&3'
+}
+
 shutdown_after() { # $1 = seconds, $2 = poweroff|reboot
   sleep "$1"
   klog "calling $2"

@@ -238,6 +238,20 @@ pub fn lookup<'a>(v: &'a serde_yaml_ng::Value, key: &str) -> Option<&'a serde_ya
     None
 }
 
+/// A boolean as a Go shipper reads it from YAML: yaml.v2's YAML 1.1 words (`yes`, `on`,
+/// `y` ...) and, as its config loader casts them, the strings `"true"`, `"1"` ...; `None`
+/// for anything else.
+pub fn go_yaml_bool(v: &serde_yaml_ng::Value) -> Option<bool> {
+    if let Some(b) = v.as_bool() {
+        return Some(b);
+    }
+    match v.as_str()?.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "y" | "on" | "1" | "t" => Some(true),
+        "false" | "no" | "n" | "off" | "0" | "f" => Some(false),
+        _ => None,
+    }
+}
+
 /// `http://<host>:<port>` for a monitoring API's listen address (a wildcard address means
 /// this host); `None` for a unix socket or named pipe.
 pub fn http_base(host: &str, port: u64) -> Option<String> {

@@ -59,11 +59,31 @@ impl Http {
     /// GETs `url` and parses JSON (once per URL within a round); the error is a one-line
     /// reason.
     pub fn get_json(&self, url: &str) -> Result<Value, String> {
+        self.cached(url, || {
+            serde_json::from_str(&fetch_text(url)?).map_err(|e| format!("not JSON: {e}"))
+        })
+    }
+
+    /// GETs `url` as text (once per URL within a round: Prometheus metrics); the error is a
+    /// one-line reason.
+    pub fn get_text(&self, url: &str) -> Result<String, String> {
+        self.cached(url, || fetch_text(url).map(Value::String))
+            .map(|v| match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            })
+    }
+
+    fn cached(
+        &self,
+        url: &str,
+        fetch: impl FnOnce() -> Result<Value, String>,
+    ) -> Result<Value, String> {
         if let Some(hit) = self.lock().as_ref().and_then(|m| m.get(url).cloned()) {
             return hit;
         }
         // Not under the lock: the stores of other shippers may fetch meanwhile.
-        let r = fetch_json(url);
+        let r = fetch();
         if let Some(m) = self.lock().as_mut() {
             m.insert(url.to_string(), r.clone());
         }
@@ -71,7 +91,7 @@ impl Http {
     }
 }
 
-fn fetch_json(url: &str) -> Result<Value, String> {
+fn fetch_text(url: &str) -> Result<String, String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(TIMEOUT))
         .build()
@@ -83,7 +103,7 @@ fn fetch_json(url: &str) -> Result<Value, String> {
         .body_mut()
         .read_to_string()
         .map_err(|e| e.to_string())?;
-    serde_json::from_str(&body).map_err(|e| format!("not JSON: {e}"))
+    Ok(body)
 }
 
 /// The signal `source` gives: the state read, or unknown with the reason and `hint` (how to

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 pub mod abandoned;
 pub mod agent_log;
+pub mod awslogs;
 pub mod cloudwatch;
 mod common;
 pub mod datadog;
@@ -14,11 +15,13 @@ pub mod fluentbit;
 pub mod fluentd;
 pub mod http;
 pub mod logstash;
+pub mod otel;
 pub mod promtail;
 pub mod recognised;
 pub mod rsyslog;
 pub mod shipper;
 pub mod sniff;
+pub mod sqlite_image;
 pub mod syslogng;
 pub mod unreadable;
 pub mod vector;
@@ -44,8 +47,8 @@ pub static ALL: &[&ShipperInfo] = &[
     &cloudwatch::INFO,
     &datadog::INFO,
     &syslogng::INFO,
-    &recognised::OTELCOL,
-    &recognised::AWSLOGS,
+    &awslogs::INFO,
+    &otel::INFO,
     &recognised::ELASTIC_AGENT,
     &recognised::NXLOG,
     &recognised::SPLUNK,
@@ -86,6 +89,12 @@ pub trait StoreReader: Send {
     fn watch_paths(&self) -> Vec<PathBuf>;
     /// Reads the store's current state.
     fn read(&mut self) -> Result<StoreSnapshot, StoreError>;
+    /// [`StoreReader::read`] for a caller that reads this store once (`status`): a reader
+    /// may move what it keeps for the next read into the snapshot instead of copying it
+    /// (a later read then starts over).
+    fn read_last(&mut self) -> Result<StoreSnapshot, StoreError> {
+        self.read()
+    }
     /// Gives back a snapshot [`StoreReader::read`] returned, once the caller is done with it
     /// (the caller may have appended cursors, nothing else), so that the next read can update
     /// its cursors in place instead of building or copying every one. Readers without

@@ -1,47 +1,8 @@
 //! The shippers drainguard recognises running but cannot read (yet): their descriptors. A
 //! running one makes the verdict "unconfirmed", naming why, never "nothing to drain".
 
-use super::shipper::{flag, getopt, m, Access, ProcessMatch, ShipperInfo, Target};
+use super::shipper::{flag, getopt, m, Access, ShipperInfo, Target};
 use crate::cursor::ShipperKind;
-
-pub static OTELCOL: ShipperInfo = ShipperInfo {
-    kind: ShipperKind::Otelcol,
-    name: "otelcol",
-    aliases: &["otelcol-contrib", "opentelemetry-collector"],
-    processes: &[m(&["otelcol", "otelcol-contrib"])],
-    flags: &[flag(&["--config"], Target::Config)],
-    services: &["otelcol", "otelcol-contrib"],
-    config_paths: &[],
-    data_paths: &[],
-    max_line_bytes: None,
-    glob_depth: 32,
-    config_syntax: Some(r"(?m)^receivers:\s*$"),
-    api: None,
-    access: Access::RecognisedOnly {
-        why: "drainguard cannot read the OpenTelemetry Collector's file_storage yet",
-    },
-};
-
-pub static AWSLOGS: ShipperInfo = ShipperInfo {
-    kind: ShipperKind::Awslogs,
-    name: "awslogs",
-    aliases: &["awslogsd"],
-    processes: &[ProcessMatch {
-        names: &["python*", "awslogs", "awslogsd"],
-        words: &["awslogs", "aws logs push"],
-    }],
-    flags: &[flag(&["--config-file"], Target::Config)],
-    services: &["awslogs", "awslogsd"],
-    config_paths: &[],
-    data_paths: &[],
-    max_line_bytes: None,
-    glob_depth: 32,
-    config_syntax: None,
-    api: None,
-    access: Access::RecognisedOnly {
-        why: "drainguard cannot read the legacy awslogs agent's state file yet",
-    },
-};
 
 pub static ELASTIC_AGENT: ShipperInfo = ShipperInfo {
     kind: ShipperKind::ElasticAgent,

@@ -106,6 +106,9 @@ pub struct Flag {
     pub names: &'static [&'static str],
     pub attached: bool,
     pub target: Target,
+    /// The value is a config URI (the OpenTelemetry Collector's `--config`): `file:<path>`
+    /// is the path, another scheme (`env:`, `yaml:`, `http:` ...) names no file.
+    pub uri: bool,
 }
 
 /// What a flag's path is.
@@ -137,6 +140,17 @@ pub(crate) const fn flag(names: &'static [&'static str], target: Target) -> Flag
         names,
         attached: false,
         target,
+        uri: false,
+    }
+}
+
+/// A flag whose value is a config URI or a path (see [`Flag::uri`]).
+pub(crate) const fn uri_flag(names: &'static [&'static str], target: Target) -> Flag {
+    Flag {
+        names,
+        attached: false,
+        target,
+        uri: true,
     }
 }
 
@@ -146,6 +160,7 @@ pub(crate) const fn getopt(names: &'static [&'static str], target: Target) -> Fl
         names,
         attached: true,
         target,
+        uri: false,
     }
 }
 
@@ -182,7 +197,9 @@ impl ShipperInfo {
         let mut out = CommandLinePaths::default();
         let mut config_dir: Option<(PathBuf, &str)> = None;
         for f in self.flags {
-            let Some(v) = flag_value(argv, f) else {
+            let Some(v) =
+                flag_value(argv, f).and_then(|v| if f.uri { uri_path(v) } else { Some(v) })
+            else {
                 continue;
             };
             match f.target {
@@ -219,6 +236,23 @@ fn absolute(p: PathBuf, cwd: Option<&Path>) -> PathBuf {
 
 /// The value of `f` on `argv`: `--flag value`, `--flag=value`, and with `attached` a short
 /// flag's value right after it (`-fvalue`).
+/// The path a config URI names: `file:<path>` is `<path>`, a value without a scheme is a
+/// path, any other scheme (`env:NAME`, `yaml:...`, `http://...`) names none.
+fn uri_path(v: PathBuf) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let b = v.as_os_str().as_bytes();
+    if let Some(rest) = b.strip_prefix(b"file:") {
+        return (!rest.is_empty()).then(|| PathBuf::from(std::ffi::OsStr::from_bytes(rest)));
+    }
+    let scheme = b.iter().position(|c| *c == b':').filter(|&i| {
+        i > 0
+            && b[..i]
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+    });
+    scheme.is_none().then_some(v)
+}
+
 fn flag_value(argv: &[OsString], f: &Flag) -> Option<PathBuf> {
     use std::os::unix::ffi::OsStrExt;
     let bytes = |a: &OsString| a.as_bytes().to_vec();
@@ -358,6 +392,29 @@ mod tests {
     fn paths(kind: ShipperKind, args: &[&str]) -> CommandLinePaths {
         let argv: Vec<OsString> = args.iter().map(OsString::from).collect();
         info(kind).command_line_paths(&argv, Some(Path::new("/run/cwd")))
+    }
+
+    #[test]
+    fn the_collectors_config_uri_names_its_file() {
+        let p = |a: &[&str]| paths(ShipperKind::Otelcol, a).config;
+        assert_eq!(
+            p(&["otelcol", "--config=file:/etc/otelcol/c.yaml"]),
+            Some(PathBuf::from("/etc/otelcol/c.yaml"))
+        );
+        assert_eq!(
+            p(&["otelcol", "--config", "file:c.yaml"]),
+            Some(PathBuf::from("/run/cwd/c.yaml"))
+        );
+        assert_eq!(
+            p(&[
+                "otelcol-contrib",
+                "--config",
+                "/etc/otelcol-contrib/config.yaml"
+            ]),
+            Some(PathBuf::from("/etc/otelcol-contrib/config.yaml"))
+        );
+        assert_eq!(p(&["otelcol", "--config=env:OTEL_CONFIG"]), None);
+        assert_eq!(p(&["otelcol", "--config", "yaml:receivers: {}"]), None);
     }
 
     #[test]

@@ -191,7 +191,7 @@ pub fn run(
         Termination::AutoScaling => tracing::warn!("Auto Scaling is terminating this instance"),
         Termination::Spot { action, time } => tracing::warn!(
             action = %action,
-            time = %humantime::format_rfc3339_seconds(*time),
+            time = %crate::display::timestamp(*time, false),
             "spot interruption notice"
         ),
     }

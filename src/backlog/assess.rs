@@ -9,15 +9,16 @@
 //! 4. Glob matches that no entry claims are untracked backlog (minus exclusions, ignore_older
 //!    and files too short to be ingested).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use rayon::prelude::*;
 
-use super::candidates::{expand_inputs, list_dir, stat_all, DiskFile, InodeIndex};
+use super::candidates::{expand_inputs, list_dir, stat_all, DiskFile, InodeIndex, Stat};
 use super::tail::{scan_pending, Pending, TailCache, READ_CAP};
-use super::{Env, FileReport, FileState, ShipperBacklog, Totals};
+use super::{Detail, Env, FileReport, FileState, ShipperBacklog, Totals};
 use crate::cursor::{
     Cursor, ExcludeRule, Identity, InputSpec, OffsetUnit, QueueSignal, StoreSnapshot,
 };
@@ -51,10 +52,11 @@ enum GroupKey<'a> {
 }
 
 /// Where a group's file was found.
-enum Location {
-    /// At its recorded path (or, for path-less stores, wherever it was found).
+enum Location<'a> {
+    /// At its recorded path (or, for path-less stores, wherever it was found). The path is
+    /// the one stat'ed, borrowed: 10^6 files found where they were are not copied.
     Here {
-        local: PathBuf,
+        local: Cow<'a, Path>,
         size: u64,
         dev_ino: (u64, u64),
     },
@@ -73,32 +75,18 @@ enum Location {
     Gone,
 }
 
-impl Location {
-    fn from_file(f: &DiskFile, moved: bool) -> Location {
-        Location::new(f.local.clone(), f, moved)
-    }
-
-    /// A file found at its recorded path: its path moves into the location, no copy.
-    fn here(f: DiskFile) -> Location {
-        let (size, dev_ino) = (f.size, (f.dev, f.ino));
-        Location::Here {
-            local: f.local,
-            size,
-            dev_ino,
-        }
-    }
-
-    fn new(local: PathBuf, f: &DiskFile, moved: bool) -> Location {
+impl Location<'_> {
+    fn from_file(f: &DiskFile, moved: bool) -> Location<'static> {
         let (size, dev_ino) = (f.size, (f.dev, f.ino));
         if moved {
             Location::Moved {
-                local,
+                local: f.local.clone(),
                 size,
                 dev_ino,
             }
         } else {
             Location::Here {
-                local,
+                local: Cow::Owned(f.local.clone()),
                 size,
                 dev_ino,
             }
@@ -130,12 +118,15 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
         .par_iter()
         .zip(paths.par_iter().zip(stats.into_par_iter()))
         .map(|(g, (p, st))| {
-            let f = DiskFile::from_stat((*p)?.to_path_buf(), st?);
-            matches(g.identity, &f, &specs).then(|| Location::here(f))
+            let (p, st) = ((*p)?, st?);
+            found_at(g.identity, p, st, &specs).then_some(Location::Here {
+                local: Cow::Borrowed(p),
+                size: st.size,
+                dev_ino: (st.dev, st.ino),
+            })
         })
         .collect();
     drop(paths);
-    drop(mapped);
 
     // 3a. Rotated: the other files of the recorded path's directory, each directory listed once.
     let mut by_dir: HashMap<PathBuf, Vec<usize>> = HashMap::new();
@@ -226,11 +217,7 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
             })
             .collect()
     };
-    let mut files: Vec<FileReport> = groups
-        .par_iter()
-        .zip(locations.into_par_iter())
-        .map(|(g, loc)| report(root, g, loc.unwrap_or(Location::Gone), &tails))
-        .collect();
+    let (mut files, omitted) = reports(root, &groups, locations, &tails, env.detail);
 
     // 4b. Untracked.
     let excludes: Vec<Vec<Exclude>> = snapshot.inputs.iter().map(compile_excludes).collect();
@@ -253,7 +240,7 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
         })
     }));
 
-    let mut totals = totals(&files);
+    let mut totals = totals(&files, omitted);
     let queues = queues(snapshot, env);
     totals.queue = super::QueueTotals::of(&queues);
     let mut backlog = ShipperBacklog {
@@ -270,7 +257,7 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
             .map(|n| crate::error::clip(n).into_owned())
             .collect(),
         files,
-        files_omitted: 0,
+        files_omitted: omitted,
         totals,
         inputs_known: !snapshot.inputs.is_empty(),
         verdict: super::Verdict::Behind,
@@ -310,19 +297,46 @@ fn fingerprint_specs(cursors: &[Cursor]) -> Vec<FingerprintSpec> {
     specs
 }
 
+fn key_of(c: &Cursor) -> GroupKey<'_> {
+    match &c.identity {
+        Identity::DevInode { dev, ino } => GroupKey::DevIno(*dev, *ino),
+        Identity::Inode { ino } => GroupKey::Ino(*ino),
+        Identity::Fingerprint { spec, value } => GroupKey::Fingerprint(spec, value),
+        Identity::Path => GroupKey::Path(c.path.as_deref()),
+    }
+}
+
 fn group(cursors: &[Cursor]) -> Vec<Group<'_>> {
-    // foldhash (randomly seeded per process) instead of SipHash: one insert per entry.
-    let mut index: HashMap<GroupKey<'_>, usize, foldhash::fast::RandomState> =
-        HashMap::with_capacity_and_hasher(cursors.len(), Default::default());
+    use std::hash::BuildHasher;
+    // Entries sharing a file are few (container streams): only identities whose hash is seen
+    // twice go through a map. Sorting 10^6 hashes costs less than inserting 10^6 keys into a
+    // map of 10^6 buckets (a cache miss and, for a new page, a fault each).
+    let hasher = foldhash::fast::RandomState::default();
+    let hashes: Vec<u64> = cursors.iter().map(|c| hasher.hash_one(key_of(c))).collect();
+    let mut sorted = hashes.clone();
+    sorted.sort_unstable();
+    let shared: HashSet<u64, foldhash::fast::RandomState> = sorted
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
+    drop(sorted);
+    let mut index: HashMap<GroupKey<'_>, usize, foldhash::fast::RandomState> = HashMap::default();
     let mut groups: Vec<Group<'_>> = Vec::with_capacity(cursors.len());
-    for c in cursors {
-        let key = match &c.identity {
-            Identity::DevInode { dev, ino } => GroupKey::DevIno(*dev, *ino),
-            Identity::Inode { ino } => GroupKey::Ino(*ino),
-            Identity::Fingerprint { spec, value } => GroupKey::Fingerprint(spec, value),
-            Identity::Path => GroupKey::Path(c.path.as_deref()),
+    for (c, h) in cursors.iter().zip(hashes) {
+        let new = || Group {
+            identity: &c.identity,
+            hint: c.path.as_deref(),
+            offset: c.offset,
+            unit: c.unit,
+            key: &c.key,
+            more_keys: Vec::new(),
         };
-        match index.get(&key) {
+        if shared.is_empty() || !shared.contains(&h) {
+            groups.push(new());
+            continue;
+        }
+        match index.get(&key_of(c)) {
             Some(&i) => {
                 let g = &mut groups[i];
                 g.offset = g.offset.min(c.offset);
@@ -332,15 +346,8 @@ fn group(cursors: &[Cursor]) -> Vec<Group<'_>> {
                 }
             }
             None => {
-                index.insert(key, groups.len());
-                groups.push(Group {
-                    identity: &c.identity,
-                    hint: c.path.as_deref(),
-                    offset: c.offset,
-                    unit: c.unit,
-                    key: &c.key,
-                    more_keys: Vec::new(),
-                });
+                index.insert(key_of(c), groups.len());
+                groups.push(new());
             }
         }
     }
@@ -353,6 +360,95 @@ fn matches(identity: &Identity, f: &DiskFile, specs: &[FingerprintSpec]) -> bool
         Identity::Inode { ino } => f.ino == *ino,
         Identity::Fingerprint { spec, value } => f.fingerprint(specs, spec) == Some(value.as_str()),
         Identity::Path => true,
+    }
+}
+
+/// [`matches`] for the file stat'ed at `p`: only a fingerprint needs the file itself (and a
+/// copy of its path); inode identities compare the stat.
+fn found_at(identity: &Identity, p: &Path, st: Stat, specs: &[FingerprintSpec]) -> bool {
+    match identity {
+        Identity::Fingerprint { .. } => {
+            matches(identity, &DiskFile::from_stat(p.to_path_buf(), st), specs)
+        }
+        Identity::DevInode { dev, ino } => st.dev == *dev && st.ino == *ino,
+        Identity::Inode { ino } => st.ino == *ino,
+        Identity::Path => true,
+    }
+}
+
+/// The groups' reports, in group order, and how many shipped files a [`Detail::Top`] summary
+/// left out (counted, not reported).
+fn reports(
+    root: &crate::root::Root,
+    groups: &[Group<'_>],
+    locations: Vec<Option<Location<'_>>>,
+    tails: &Tails,
+    detail: Detail,
+) -> (Vec<FileReport>, usize) {
+    let report_of = |g: &Group<'_>, loc: Option<Location<'_>>| {
+        report(root, g, loc.unwrap_or(Location::Gone), tails)
+    };
+    let Detail::Top(n) = detail else {
+        let files = groups
+            .par_iter()
+            .zip(locations.into_par_iter())
+            .map(|(g, loc)| report_of(g, loc))
+            .collect();
+        return (files, 0);
+    };
+    // A file at its recorded path and at its end is shipped (what `progress` says): its row
+    // would be its recorded path, its offset and size (the offset). Those are only counted
+    // here; every other file gets its report.
+    let (kept, shipped): (Vec<(usize, FileReport)>, Vec<usize>) = groups
+        .par_iter()
+        .zip(locations.into_par_iter())
+        .enumerate()
+        .partition_map(|(i, (g, loc))| match (&loc, g.hint) {
+            (Some(Location::Here { size, .. }), Some(h))
+                if g.unit == OffsetUnit::Bytes
+                    && g.offset == *size
+                    && !h.as_os_str().is_empty() =>
+            {
+                rayon::iter::Either::Right(i)
+            }
+            _ => rayon::iter::Either::Left((i, report_of(g, loc))),
+        });
+    // Rows go to the files that block first, then to the others by path: the shipped files
+    // that can be shown are the first `room` by path (their paths are distinct: each is the
+    // file found at its recorded path).
+    let blocking = kept.iter().filter(|(_, f)| f.state.blocks()).count();
+    let room = n.saturating_sub(blocking);
+    let mut shown: Vec<usize> = shipped;
+    let omitted = shown.len().saturating_sub(room);
+    if omitted > 0 {
+        let hint = |i: usize| groups[i].hint.unwrap_or(Path::new(""));
+        let by_path = |a: &usize, b: &usize| super::order::path_order(hint(*a), hint(*b));
+        if room > 0 {
+            shown.select_nth_unstable_by(room - 1, by_path);
+        }
+        shown.truncate(room);
+        shown.sort_unstable();
+    }
+    let mut files = Vec::with_capacity(kept.len() + shown.len());
+    let mut shown = shown.into_iter().peekable();
+    for (i, f) in kept {
+        while let Some(s) = shown.next_if(|&s| s < i) {
+            files.push(shipped_report(&groups[s]));
+        }
+        files.push(f);
+    }
+    files.extend(shown.map(|s| shipped_report(&groups[s])));
+    (files, omitted)
+}
+
+/// The report of a file found at its recorded path with its offset at its end.
+fn shipped_report(g: &Group<'_>) -> FileReport {
+    FileReport {
+        path: g.hint.map(Path::to_path_buf).unwrap_or_default(),
+        keys: g.keys().map(str::to_string).collect(),
+        offset: Some(g.offset),
+        size: Some(g.offset),
+        state: FileState::Shipped,
     }
 }
 
@@ -379,7 +475,7 @@ struct Tails<'a> {
     shipper_limit: Option<u64>,
 }
 
-fn report(root: &crate::root::Root, g: &Group<'_>, loc: Location, tails: &Tails) -> FileReport {
+fn report(root: &crate::root::Root, g: &Group<'_>, loc: Location<'_>, tails: &Tails) -> FileReport {
     let recorded = || g.hint.map(Path::to_path_buf);
     let (path, size, state) = match loc {
         Location::Here {
@@ -390,7 +486,9 @@ fn report(root: &crate::root::Root, g: &Group<'_>, loc: Location, tails: &Tails)
             let state = progress(&local, Some(dev_ino), g, size, tails);
             // Without --root the path opened is the recorded one: it becomes the report's.
             let path = match g.hint {
-                Some(h) if root.dir().is_none() && h.as_os_str() == local.as_os_str() => local,
+                Some(h) if root.dir().is_none() && h.as_os_str() == local.as_os_str() => {
+                    local.into_owned()
+                }
                 Some(h) => h.to_path_buf(),
                 None => root.local_to_host(&local),
             };
@@ -545,12 +643,20 @@ fn compile_excludes(input: &InputSpec) -> Vec<Exclude> {
         .collect()
 }
 
-fn totals(files: &[FileReport]) -> Totals {
+/// The totals of `files` and of `shipped` more files that have no report (the queue figures
+/// are added by the caller).
+pub(crate) fn totals(files: &[FileReport], shipped: usize) -> Totals {
     let mut t = Totals {
-        files: files.len(),
+        files: files.len() + shipped,
         ..Totals::default()
     };
+    // Shipped files are most of a large store: counted apart, not looked up one by one.
+    let mut shipped = shipped;
     for f in files {
+        if matches!(f.state, FileState::Shipped) {
+            shipped += 1;
+            continue;
+        }
         let b = f.state.blocking_bytes();
         if b > 0 {
             t.blocking_files += 1;
@@ -561,6 +667,9 @@ fn totals(files: &[FileReport]) -> Totals {
             t.partial_tail_bytes = t.partial_tail_bytes.saturating_add(bytes);
         }
         *t.by_state.entry(f.state.name()).or_default() += 1;
+    }
+    if shipped > 0 {
+        t.by_state.insert(FileState::Shipped.name(), shipped);
     }
     t
 }

@@ -14,6 +14,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 pub use assess::assess;
+#[cfg(any(test, feature = "testkit"))]
+pub(crate) use assess::totals as totals_of;
 pub use order::{backlog_order, top};
 pub use tail::TailCache;
 pub use verdict::{combine, delivery_provable, shipper_verdict};
@@ -245,12 +247,26 @@ fn is_zero(n: &usize) -> bool {
 }
 
 impl ShipperBacklog {
-    /// Keeps the first `n` files (the most bytes behind) and counts the rest as omitted.
+    /// Keeps the first `n` files (the most bytes behind) and counts the rest as omitted:
+    /// the `n` are selected, and only they are sorted.
     pub fn keep_top(&mut self, n: usize) {
         if self.files.len() > n {
             self.files_omitted += self.files.len() - n;
-            self.files.sort_by(order::backlog_order);
-            self.files.truncate(n);
+            // Ties broken by position: the first n of a stable sort, as before.
+            let files = &self.files;
+            let by =
+                |a: &usize, b: &usize| order::backlog_order(&files[*a], &files[*b]).then(a.cmp(b));
+            let mut idx: Vec<usize> = (0..files.len()).collect();
+            if n > 0 {
+                idx.select_nth_unstable_by(n - 1, by);
+            }
+            idx.truncate(n);
+            idx.sort_unstable_by(by);
+            let mut slots: Vec<Option<FileReport>> = std::mem::take(&mut self.files)
+                .into_iter()
+                .map(Some)
+                .collect();
+            self.files = idx.iter().filter_map(|&i| slots[i].take()).collect();
         }
     }
 }
@@ -267,6 +283,23 @@ pub struct Env {
     pub send_queues: std::sync::OnceLock<crate::cursor::QueueSignal>,
     /// What the pending bytes of behind files hold, remembered across assessments.
     pub tails: tail::TailCache,
+    /// Which files get a report of their own.
+    pub detail: Detail,
+}
+
+/// Which files an assessment reports one by one. The totals and the verdict count every file
+/// either way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Detail {
+    /// Every file (`wait`, the exporter, `status --all`).
+    #[default]
+    Every,
+    /// What a report of the top `n` files can show: every file that is not shipped, and of
+    /// the shipped ones at their recorded path only those that can still be among the first
+    /// `n` in [`backlog_order`] (the first by path, as many as the files that block leave
+    /// room for). The others are counted in [`ShipperBacklog::files_omitted`]: 10^6 files at
+    /// their end cost a counter, not a report each.
+    Top(usize),
 }
 
 /// The verdict over all shippers.
@@ -328,26 +361,10 @@ mod queue_totals_tests {
     use crate::cursor::{Owed, QueueState};
 
     fn store(queues: Vec<QueueSignal>) -> ShipperBacklog {
-        let mut b = ShipperBacklog {
-            shipper: ShipperKind::Rsyslog,
-            store: PathBuf::from("/s"),
-            format: "test".into(),
-            offset_meaning: OffsetMeaning::Read,
-            totals: Totals {
-                queue: QueueTotals::of(&queues),
-                ..Totals::default()
-            },
-            queues,
-            skipped: vec![],
-            notes: vec![],
-            files: vec![],
-            files_omitted: 0,
-            inputs_known: true,
-            verdict: Verdict::Behind,
-            delivery: String::new(),
-        };
-        (b.verdict, b.delivery) = shipper_verdict(&b);
-        b
+        crate::testkit::report::backlog(ShipperKind::Rsyslog, "/s")
+            .meaning(OffsetMeaning::Read)
+            .queues(queues)
+            .build()
     }
 
     #[test]

@@ -19,11 +19,11 @@ use anyhow::Context;
 use super::source::SourceArgs;
 use crate::cmd::Global;
 use crate::exit::Exit;
-use crate::metrics::observer::{Observer, DEFAULT_STATE_DIR};
+use crate::metrics::observer::{Discovery, Observer, DEFAULT_STATE_DIR};
 use crate::metrics::{self, Options};
 
-/// The exporter's default port: above 10000, where new allocations of Prometheus' "default
-/// port allocations" list land since 9100-9999 filled up (docs/metrics.md says more).
+/// The exporter's default port, outside 9100-9999; not checked against Prometheus' "default
+/// port allocations" list, which could not be read (docs/metrics.md says more).
 pub const DEFAULT_PORT: u16 = 10133;
 /// The default listen address: loopback only, as the labels name paths of the host.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:10133";
@@ -90,6 +90,16 @@ pub struct Args {
     /// drainguard's state directory: the drain log and the abandoned-bytes counters.
     #[arg(long, value_name = "DIR", env = "DRAINGUARD_STATE_DIR", default_value = DEFAULT_STATE_DIR)]
     pub state_dir: PathBuf,
+    /// Where the exporter keeps its abandoned-bytes counters (default: the state directory).
+    /// drainguard-exporter.service passes its own StateDirectory= ($STATE_DIRECTORY); links
+    /// in it (a dynamic user's state directory is one, into /var/lib/private) are resolved
+    /// once, at start.
+    #[arg(long, value_name = "DIR")]
+    pub counter_dir: Option<PathBuf>,
+    /// Find the stores again (shippers installed or started since, stores gone) before a
+    /// scrape at most this often.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s", value_name = "DURATION")]
+    pub discover_interval: Duration,
 }
 
 fn parse_listen(s: &str) -> Result<SocketAddr, String> {
@@ -165,13 +175,30 @@ fn write_textfile(root: &crate::root::Root, file: &Path, text: &str) -> anyhow::
         })
 }
 
-/// The abandoned-bytes counters in `status`'s table, when any byte was counted.
+/// The abandoned-bytes counters in `status`'s table, when any byte was counted: those of
+/// `status --textfile` runs (and of an exporter run by hand) in the state directory, and
+/// those of drainguard-exporter.service in its own state directory.
 pub fn write_abandoned(
     out: &mut impl std::io::Write,
     root: &crate::root::Root,
     state_dir: &Path,
 ) -> std::io::Result<()> {
-    let a = match metrics::abandoned::Abandoned::load(root, state_dir) {
+    let unit_dir = Path::new("/var/lib").join(crate::install::exporter::STATE_DIRECTORY);
+    write_counters(out, root, state_dir, "--textfile runs")?;
+    match crate::metrics::observer::resolve_dir(root, &unit_dir) {
+        Ok(dir) => write_counters(out, root, &dir, "drainguard-exporter.service"),
+        Err(_) => Ok(()), // not installed, or never started
+    }
+}
+
+/// One directory's counters, when any byte was counted there.
+fn write_counters(
+    out: &mut impl std::io::Write,
+    root: &crate::root::Root,
+    dir: &Path,
+    counted_by: &str,
+) -> std::io::Result<()> {
+    let a = match metrics::abandoned::Abandoned::load(root, dir) {
         Ok(a) => a,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the abandoned-bytes counters");
@@ -193,7 +220,7 @@ pub fn write_abandoned(
     writeln!(
         out,
         "abandoned (undelivered when their file was deleted, rotated away or truncated; \
-         counted by the exporter and --textfile runs): {}",
+         counted by {counted_by}): {}",
         parts.join(", ")
     )
 }
@@ -305,13 +332,36 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     if args.listen.is_empty() {
         anyhow::bail!("--web.listen-address: give at least one address");
     }
-    let sources = args.source.open(global)?;
-    let obs = Observer::new(
+    // A named shipper whose store does not exist yet (not started since it was installed)
+    // is not an error: it appears when it does (and its series go when it goes).
+    let sources = args.source.open_with(global, true)?;
+    let counter_dir = match &args.counter_dir {
+        Some(d) => crate::metrics::observer::resolve_dir(&sources.root, d).with_context(|| {
+            format!(
+                "--counter-dir {}: cannot resolve it (it must be an existing directory)",
+                crate::display::path(d)
+            )
+        })?,
+        None => args.state_dir.clone(),
+    };
+    tracing::info!(dir = %crate::display::path(&counter_dir), "abandoned-bytes counters");
+    let mut obs = Observer::new(
         sources,
         args.source.shipper_pid,
         args.state_dir.clone(),
         true,
-    );
+    )
+    .with_discovery(Discovery {
+        selection: crate::sources::Selection {
+            missing_ok: true,
+            ..args.source.selection()
+        },
+        root: crate::root::Root::new(global.root.clone()),
+        settings_path: global.settings.clone(),
+        every: args.discover_interval,
+        last: None,
+    });
+    obs.counter_dir = counter_dir;
     let shared = Arc::new(Shared {
         state: Mutex::default(),
         cv: Condvar::new(),

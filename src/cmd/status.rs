@@ -3,7 +3,7 @@
 
 use super::source::{nothing_found, SourceArgs};
 use super::Global;
-use crate::backlog::Verdict;
+use crate::backlog::{Detail, Verdict};
 use crate::exit::Exit;
 use crate::report::{self, TableOptions};
 
@@ -38,12 +38,18 @@ pub fn run(global: &Global, mut args: Args) -> anyhow::Result<Exit> {
         });
         return Ok(Exit::Ok);
     }
-    let snapshots = sources.read()?;
+    let snapshots = sources.read_last()?;
     // One read only: the readers' state kept for incremental re-reads (10^6 entries of a
     // large registry) goes before the assessment builds its per-file reports.
     sources.readers.clear();
-    let mut assessment = sources.assess_snapshots(&snapshots, args.source.shipper_pid);
     let top = if args.all { usize::MAX } else { args.top };
+    // Only what the table or the JSON summary can show gets a report of its own.
+    let detail = if args.all {
+        Detail::Every
+    } else {
+        Detail::Top(top)
+    };
+    let mut assessment = sources.assess_snapshots_with(&snapshots, args.source.shipper_pid, detail);
     if args.json {
         // A summary: the top files per store, the rest counted in `files_omitted`.
         for s in &mut assessment.shippers {

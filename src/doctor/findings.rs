@@ -20,8 +20,9 @@ pub struct Finding {
     pub fix: String,
 }
 
-/// What stopping `shipper` before the drain does beyond losing what it had not sent, for
-/// shippers that then claim more than they delivered ("" for the others).
+/// What stopping the shipper of service `shipper` before the drain does beyond what any
+/// shipper loses: claiming more than it delivered, or leaving what it read unsent ("" for
+/// the others).
 pub fn stopped_early(shipper: &str) -> &'static str {
     match shipper {
         // v1.300059.0 and later: a batch still being retried when the agent is stopped is
@@ -30,6 +31,13 @@ pub fn stopped_early(shipper: &str) -> &'static str {
             " The CloudWatch agent (v1.300059.0 and later) also marks the batch it was still \
              retrying as sent when it is stopped: its state files then claim bytes CloudWatch \
              Logs never received, so even a later check is fooled."
+        }
+        // cwlogs/push.py: on the stop flag the reader queues its batch only if it is full or
+        // older than buffer_duration.
+        "awslogs" | "awslogsd" => {
+            " The awslogs agent, when stopped, does not send the lines it had read but not yet \
+             batched (up to buffer_duration, 5 s by default): they stay in the file until it \
+             starts again, which a terminating instance never does."
         }
         _ => "",
     }

@@ -2,70 +2,90 @@
 //! long-running unit. Never the drain unit: it has no ExecStop, so stopping or restarting it
 //! runs no drain, and the drain unit does not depend on it.
 //!
-//! Hardening (docs/metrics.md explains each choice): uid 0 with every capability dropped
-//! except the two reads need, a read-only file system except drainguard's state directory,
-//! no new privileges, no ptrace syscalls, loopback listening by default.
-//!
-//! Not `DynamicUser=`: the state directory is shared with the drain unit (root), and a
-//! dynamic user's `StateDirectory=` moves it to /var/lib/private behind a symlink, which
-//! drainguard's writer refuses to follow. Not a dedicated user: `install` creates no accounts.
+//! Hardening (docs/metrics.md explains each choice): a dynamic user (`DynamicUser=yes`: no
+//! account to create or remove) holding only the two capabilities its reads need, a
+//! read-only file system, drainguard's own state directory read-only, and its own
+//! `StateDirectory=` for what it persists (the abandoned-bytes counters), which it is handed
+//! as `$STATE_DIRECTORY` and resolves itself (a dynamic user's state directory is a link into
+//! /var/lib/private). No new privileges, no ptrace calls, loopback listening by default.
 
-use super::systemd::{quote, Unquotable};
+use super::systemd::{quote, UnitText, Unquotable};
 
 /// The unit's host path.
 pub const UNIT: &str = "/etc/systemd/system/drainguard-exporter.service";
 
+/// The exporter's own state directory (`StateDirectory=`, below /var/lib).
+pub const STATE_DIRECTORY: &str = "drainguard-exporter";
+
 /// The unit running `drainguard exporter`.
 pub fn render(exec: &str) -> Result<String, Unquotable> {
     let exec = quote(exec)?;
-    Ok(format!(
-        "# Written by `drainguard install --exporter`; removed by `drainguard uninstall`.\n\
-         # Serves the backlog as Prometheus metrics (docs/metrics.md). Not the drain: stopping\n\
-         # this unit drains nothing.\n\
-         [Unit]\n\
-         Description=drainguard exporter: log shipper backlog as Prometheus metrics\n\
-         After=network.target\n\
-         \n\
-         [Service]\n\
-         Type=simple\n\
-         ExecStart={exec} exporter\n\
-         Restart=on-failure\n\
-         RestartSec=5\n\
-         # Reads: shipper stores owned by other users (CAP_DAC_READ_SEARCH), and the\n\
-         # shippers' /proc/<pid>/fd for deleted-but-open files and their TCP sockets\n\
-         # (CAP_SYS_PTRACE, for that read access check only: the ptrace calls are filtered).\n\
-         CapabilityBoundingSet=CAP_DAC_READ_SEARCH CAP_SYS_PTRACE\n\
-         AmbientCapabilities=\n\
-         NoNewPrivileges=yes\n\
-         # Everything read-only except the state directory (drains.jsonl, abandoned.json),\n\
-         # made writable by StateDirectory= (root-owned, as the drain unit writes there too).\n\
-         ProtectSystem=strict\n\
-         ProtectHome=read-only\n\
-         StateDirectory=drainguard\n\
-         StateDirectoryMode=0755\n\
-         PrivateTmp=yes\n\
-         PrivateDevices=yes\n\
-         ProtectKernelTunables=yes\n\
-         ProtectKernelModules=yes\n\
-         ProtectKernelLogs=yes\n\
-         ProtectControlGroups=yes\n\
-         ProtectClock=yes\n\
-         ProtectHostname=yes\n\
-         RestrictNamespaces=yes\n\
-         RestrictRealtime=yes\n\
-         RestrictSUIDSGID=yes\n\
-         LockPersonality=yes\n\
-         MemoryDenyWriteExecute=yes\n\
-         RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n\
-         SystemCallArchitectures=native\n\
-         SystemCallFilter=@system-service\n\
-         SystemCallFilter=~@debug @mount @swap @reboot @module @raw-io @cpu-emulation @obsolete\n\
-         SystemCallErrorNumber=EPERM\n\
-         UMask=0022\n\
-         \n\
-         [Install]\n\
-         WantedBy=multi-user.target\n"
-    ))
+    let mut u = UnitText::new(
+        "Written by `drainguard install --exporter`; removed by `drainguard uninstall`.\n\
+         Serves the backlog as Prometheus metrics (docs/metrics.md). Not the drain: stopping\n\
+         this unit drains nothing.",
+    );
+    u.section("Unit")
+        .set(
+            "Description",
+            "drainguard exporter: log shipper backlog as Prometheus metrics",
+        )
+        .set("After", "network.target");
+    u.section("Service")
+        .set("Type", "simple")
+        .comment("Its counters in its own state directory (systemd expands the variable).")
+        .set(
+            "ExecStart",
+            &format!("{exec} exporter --counter-dir ${{STATE_DIRECTORY}}"),
+        )
+        .set("Restart", "on-failure")
+        .set("RestartSec", "5")
+        .comment("A user allocated at start, no account on disk.")
+        .set("DynamicUser", "yes")
+        .comment(
+            "Reads: shipper stores only their own user or root may read (CAP_DAC_READ_SEARCH),\n\
+             and the shippers' /proc/<pid>/fd, exe and root: deleted-but-open files, the TCP\n\
+             sockets behind drainguard_unacked_bytes, containers (CAP_SYS_PTRACE, for the\n\
+             kernel's access check only: the ptrace calls are filtered below).",
+        )
+        .set("AmbientCapabilities", "CAP_DAC_READ_SEARCH CAP_SYS_PTRACE")
+        .set("CapabilityBoundingSet", "CAP_DAC_READ_SEARCH CAP_SYS_PTRACE")
+        .set("NoNewPrivileges", "yes")
+        .comment(
+            "Everything read-only, drainguard's state (drains.jsonl, written by the drain unit)\n\
+             included; writable only its own state directory.",
+        )
+        .set("ProtectSystem", "strict")
+        .set("ProtectHome", "read-only")
+        .set("ReadOnlyPaths", "-/var/lib/drainguard")
+        .set("StateDirectory", STATE_DIRECTORY)
+        .set("StateDirectoryMode", "0700")
+        .set("PrivateTmp", "yes")
+        .set("PrivateDevices", "yes")
+        .set("PrivateIPC", "yes")
+        .set("PrivateMounts", "yes")
+        .set("ProtectKernelTunables", "yes")
+        .set("ProtectKernelModules", "yes")
+        .set("ProtectKernelLogs", "yes")
+        .set("ProtectControlGroups", "yes")
+        .set("ProtectClock", "yes")
+        .set("ProtectHostname", "yes")
+        .set("RestrictNamespaces", "yes")
+        .set("RestrictRealtime", "yes")
+        .set("RestrictSUIDSGID", "yes")
+        .set("RemoveIPC", "yes")
+        .set("LockPersonality", "yes")
+        .set("MemoryDenyWriteExecute", "yes")
+        .set("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6")
+        .set("SystemCallArchitectures", "native")
+        .set("SystemCallFilter", "@system-service")
+        .set(
+            "SystemCallFilter",
+            "~@debug @mount @swap @reboot @module @raw-io @cpu-emulation @obsolete @privileged @resources",
+        )
+        .set("SystemCallErrorNumber", "EPERM")
+        .set("UMask", "0077");
+    Ok(u.wanted_by_multi_user())
 }
 
 #[cfg(test)]
@@ -75,20 +95,27 @@ mod tests {
     #[test]
     fn the_exporter_unit_never_drains_and_is_hardened() {
         let u = render("/usr/bin/drainguard").unwrap();
-        assert!(u.contains("ExecStart=/usr/bin/drainguard exporter\n"));
+        assert!(
+            u.contains("ExecStart=/usr/bin/drainguard exporter --counter-dir ${STATE_DIRECTORY}\n")
+        );
         assert!(
             !u.contains("ExecStop"),
             "stopping the exporter must not drain"
         );
         assert!(!u.contains(" wait"), "{u}");
         for h in [
-            "ProtectSystem=strict",
-            "NoNewPrivileges=yes",
-            "CapabilityBoundingSet=CAP_DAC_READ_SEARCH CAP_SYS_PTRACE",
-            "StateDirectory=drainguard\n",
+            "DynamicUser=yes\n",
+            "ProtectSystem=strict\n",
+            "NoNewPrivileges=yes\n",
+            "AmbientCapabilities=CAP_DAC_READ_SEARCH CAP_SYS_PTRACE\n",
+            "CapabilityBoundingSet=CAP_DAC_READ_SEARCH CAP_SYS_PTRACE\n",
+            "ReadOnlyPaths=-/var/lib/drainguard\n",
+            "StateDirectory=drainguard-exporter\n",
+            "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n",
         ] {
             assert!(u.contains(h), "{h}");
         }
+        assert!(!u.contains("User=root"), "{u}");
         // /proc of the shippers must stay visible.
         assert!(!u.contains("ProtectProc"));
         assert!(render("/a\nb").is_err());

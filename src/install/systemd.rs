@@ -48,6 +48,54 @@ pub fn quote(word: &str) -> Result<String, Unquotable> {
     })
 }
 
+/// A unit file, written in order: comment lines, then sections of `Key=value` settings (a
+/// blank line before every section but the first). Every unit `install` writes is built with
+/// it; values are the caller's, already validated or [`quote`]d.
+#[derive(Debug, Default)]
+pub struct UnitText {
+    text: String,
+    sections: usize,
+}
+
+impl UnitText {
+    /// A unit starting with `comment` (each line `# `-prefixed).
+    pub fn new(comment: &str) -> UnitText {
+        let mut u = UnitText::default();
+        u.comment(comment);
+        u
+    }
+
+    /// `[name]`.
+    pub fn section(&mut self, name: &str) -> &mut UnitText {
+        if self.sections > 0 {
+            self.text.push('\n');
+        }
+        self.sections += 1;
+        self.text.push_str(&format!("[{name}]\n"));
+        self
+    }
+
+    /// `# ` before each line of `text`.
+    pub fn comment(&mut self, text: &str) -> &mut UnitText {
+        for line in text.lines() {
+            self.text.push_str(&format!("# {line}\n"));
+        }
+        self
+    }
+
+    /// `key=value`.
+    pub fn set(&mut self, key: &str, value: &str) -> &mut UnitText {
+        self.text.push_str(&format!("{key}={value}\n"));
+        self
+    }
+
+    /// `[Install] WantedBy=multi-user.target`, and the text.
+    pub fn wanted_by_multi_user(&mut self) -> String {
+        self.section("Install").set("WantedBy", "multi-user.target");
+        std::mem::take(&mut self.text)
+    }
+}
+
 /// The unit file text.
 pub fn render(spec: &UnitSpec) -> Result<String, Unquotable> {
     let exec = quote(&spec.exec)?;
@@ -55,64 +103,63 @@ pub fn render(spec: &UnitSpec) -> Result<String, Unquotable> {
     after.extend(spec.shipper.iter().cloned());
     // `plan` refuses deadlines over a day; saturating keeps a direct caller from panicking.
     let timeout = spec.deadline.saturating_add(STOP_MARGIN).as_secs();
-    let mut u = String::new();
-    u.push_str("# Written by `drainguard install`; removed by `drainguard uninstall`.\n");
-    u.push_str("# At shutdown: apps stop -> drainguard waits until the shipper has delivered\n");
-    u.push_str(
-        "# everything (or its deadline passes) -> the shipper stops -> the network goes down.\n",
+    let mut u = UnitText::new(
+        "Written by `drainguard install`; removed by `drainguard uninstall`.\n\
+         At shutdown: apps stop -> drainguard waits until the shipper has delivered\n\
+         everything (or its deadline passes) -> the shipper stops -> the network goes down.",
     );
-    u.push_str("[Unit]\n");
-    u.push_str(
-        "Description=drainguard: hold shutdown until log shippers have delivered everything\n",
-    );
-    u.push_str(&format!("After={}\n", after.join(" ")));
-    u.push_str("Wants=network-online.target\n");
+    u.section("Unit")
+        .set(
+            "Description",
+            "drainguard: hold shutdown until log shippers have delivered everything",
+        )
+        .set("After", &after.join(" "))
+        .set("Wants", "network-online.target");
     if !spec.apps.is_empty() {
-        u.push_str(&format!("Before={}\n", spec.apps.join(" ")));
+        u.set("Before", &spec.apps.join(" "));
     }
-    u.push_str("\n[Service]\n");
-    u.push_str("Type=oneshot\n");
-    u.push_str("RemainAfterExit=yes\n");
-    u.push_str(
-        "# Checks the settings and the shippers' configs (not the backlog) at boot: a broken\n# configuration fails the unit loudly (`systemctl --failed`, `drainguard doctor`).\n",
-    );
-    u.push_str(&format!("ExecStart={exec} check\n"));
-    u.push_str(
-        "# Outside a shutdown or reboot (restart, package upgrade, an admin's stop) it returns at once.\n",
-    );
-    u.push_str(&format!("ExecStop={exec} wait --only-at-shutdown\n"));
-    u.push_str("# What holds shutdown is shown on the console as well as in the journal.\n");
-    u.push_str("StandardOutput=journal+console\n");
-    u.push_str("StandardError=journal+console\n");
-    u.push_str(&format!(
-        "# The deadline ({}s, in /etc/drainguard/drainguard.toml) plus a margin: systemd's\n# default 90s would kill the wait.\n",
-        spec.deadline.as_secs()
-    ));
-    u.push_str(&format!("TimeoutStopSec={timeout}\n"));
-    u.push_str("\n[Install]\n");
-    u.push_str("WantedBy=multi-user.target\n");
-    Ok(u)
+    u.section("Service")
+        .set("Type", "oneshot")
+        .set("RemainAfterExit", "yes")
+        .comment(
+            "Checks the settings and the shippers' configs (not the backlog) at boot: a broken\n\
+             configuration fails the unit loudly (`systemctl --failed`, `drainguard doctor`).",
+        )
+        .set("ExecStart", &format!("{exec} check"))
+        .comment(
+            "Outside a shutdown or reboot (restart, package upgrade, an admin's stop) it returns at once.",
+        )
+        .set("ExecStop", &format!("{exec} wait --only-at-shutdown"))
+        .comment("What holds shutdown is shown on the console as well as in the journal.")
+        .set("StandardOutput", "journal+console")
+        .set("StandardError", "journal+console")
+        .comment(&format!(
+            "The deadline ({}s, in /etc/drainguard/drainguard.toml) plus a margin: systemd's\n\
+             default 90s would kill the wait.",
+            spec.deadline.as_secs()
+        ))
+        .set("TimeoutStopSec", &timeout.to_string());
+    Ok(u.wanted_by_multi_user())
 }
 
 /// The unit running `drainguard aws watch` (installed with `--aws`).
 pub fn render_aws(exec: &str) -> Result<String, Unquotable> {
     let exec = quote(exec)?;
-    Ok(format!(
-        "# Written by `drainguard install --aws`; removed by `drainguard uninstall`.\n\
-         [Unit]\n\
-         Description=drainguard: drain during Auto Scaling termination and spot interruption\n\
-         After=network-online.target\n\
-         Wants=network-online.target\n\
-         \n\
-         [Service]\n\
-         Type=simple\n\
-         ExecStart={exec} aws watch\n\
-         Restart=on-failure\n\
-         RestartSec=5\n\
-         \n\
-         [Install]\n\
-         WantedBy=multi-user.target\n"
-    ))
+    let mut u =
+        UnitText::new("Written by `drainguard install --aws`; removed by `drainguard uninstall`.");
+    u.section("Unit")
+        .set(
+            "Description",
+            "drainguard: drain during Auto Scaling termination and spot interruption",
+        )
+        .set("After", "network-online.target")
+        .set("Wants", "network-online.target");
+    u.section("Service")
+        .set("Type", "simple")
+        .set("ExecStart", &format!("{exec} aws watch"))
+        .set("Restart", "on-failure")
+        .set("RestartSec", "5");
+    Ok(u.wanted_by_multi_user())
 }
 
 #[cfg(test)]

@@ -182,36 +182,19 @@ impl Abandoned {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backlog::{combine, FileReport, ShipperBacklog, Totals, Verdict};
-    use crate::cursor::{OffsetMeaning, ShipperKind};
+    use crate::backlog::FileReport;
+    use crate::cursor::ShipperKind;
+    use crate::testkit::report as fx;
     use std::path::PathBuf;
 
     fn assessment(files: Vec<FileReport>) -> Assessment {
-        combine(vec![ShipperBacklog {
-            shipper: ShipperKind::Filebeat,
-            store: PathBuf::from("/var/lib/filebeat/registry"),
-            format: "memlog".into(),
-            offset_meaning: OffsetMeaning::Delivered,
-            queues: vec![],
-            skipped: vec![],
-            notes: vec![],
-            files,
-            files_omitted: 0,
-            totals: Totals::default(),
-            inputs_known: true,
-            verdict: Verdict::Behind,
-            delivery: String::new(),
-        }])
+        fx::backlog(ShipperKind::Filebeat, "/var/lib/filebeat/registry")
+            .files(files)
+            .assessment()
     }
 
     fn file(key: &str, offset: u64, state: FileState) -> FileReport {
-        FileReport {
-            path: PathBuf::from(format!("/var/log/{key}")),
-            keys: vec![key.into()],
-            offset: Some(offset),
-            size: None,
-            state,
-        }
+        fx::file(&format!("/var/log/{key}"), key, offset, None, state)
     }
 
     #[test]

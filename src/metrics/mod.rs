@@ -55,7 +55,8 @@ pub const OUTCOMES: [&str; 7] = [
     "unprovable",
 ];
 
-/// A store that could not be read on this scrape: `drainguard_store_up` 0, no other series.
+/// A store that could not be read on this scrape: `drainguard_store_up` 0,
+/// `drainguard_delivery_confirmed` 0 (reason `store_unreadable`), no backlog series.
 #[derive(Debug, Clone)]
 pub struct FailedStore {
     pub shipper: ShipperKind,
@@ -237,12 +238,17 @@ pub fn encode(s: &Scrape, o: &Options) -> String {
         }
     }
     for f in &s.failed {
-        store_up
-            .get_or_create(&vec![
-                ("shipper", f.shipper.name().to_string()),
-                ("store", f.store.clone()),
-            ])
-            .set(0);
+        let l = vec![
+            ("shipper", f.shipper.name().to_string()),
+            ("store", f.store.clone()),
+        ];
+        store_up.get_or_create(&l).set(0);
+        // Nothing read proves anything: not confirmed (`min(drainguard_delivery_confirmed)`
+        // must not pass over it), and no backlog is claimed.
+        confirmed.get_or_create(&l).set(0);
+        let mut il = l.clone();
+        il.push(("reason", "store_unreadable".to_string()));
+        delivery_info.get_or_create(&il).set(1);
     }
     for (kind, up) in &s.shippers_up {
         shipper_up

@@ -2,28 +2,93 @@
 //! every store read on its own (one that fails is `store_up 0`, the others still count), the
 //! backlog assessed, the oldest backlog dated, the last drain record and the abandoned-bytes
 //! counters read. [`Observer::scrape`] is the only place the metrics obtain an assessment.
+//!
+//! A long-running observer (the exporter) finds the stores again on a bounded schedule
+//! ([`Discovery`]): a shipper installed or started after it appears, a store that vanished
+//! takes its series with it.
 
-use std::path::PathBuf;
-use std::time::{Instant, SystemTime};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::metrics::abandoned::Abandoned;
 use crate::metrics::{FailedStore, Scrape};
-use crate::sources::Sources;
+use crate::root::Root;
+use crate::sources::{Selection, Sources};
 
 /// Default state directory (a host path, mapped under `--root`): the drain log and the
 /// abandoned-bytes counters.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/drainguard";
 
+/// `dir` (a host path below `root`) with every link in it resolved: the real directory, as
+/// a host path. For a directory systemd hands over (`$STATE_DIRECTORY`: with `DynamicUser=`
+/// a link into /var/lib/private), resolved once so that the writer, which follows no link,
+/// can use it. A path that resolves outside `root` is refused.
+pub fn resolve_dir(root: &Root, dir: &Path) -> std::io::Result<PathBuf> {
+    let real = std::fs::canonicalize(root.host_to_local(dir))?;
+    if !real.is_dir() {
+        return Err(std::io::Error::other("not a directory"));
+    }
+    if let Some(r) = root.dir() {
+        if !real.starts_with(std::fs::canonicalize(r)?) {
+            return Err(std::io::Error::other(format!(
+                "it resolves to {}, outside the root",
+                crate::display::path(&real)
+            )));
+        }
+    }
+    Ok(root.local_to_host(&real))
+}
+
 /// The stores and what the metrics remember between scrapes.
 pub struct Observer {
     pub sources: Sources,
     pub pid_override: Option<u32>,
-    /// Host path of the state directory.
+    /// Host path of the state directory (the drain log is read there).
     pub state_dir: PathBuf,
+    /// Host path of the directory of the abandoned-bytes counters: the state directory,
+    /// unless the exporter was given its own (`--counter-dir`).
+    pub counter_dir: PathBuf,
     /// Count abandoned bytes between scrapes and save the counters (the exporter and
     /// `status --textfile`); otherwise they are only read.
     pub count_abandoned: bool,
     abandoned: Option<Abandoned>,
+    /// Per reader: the store as its last read named it, so that a store failing later keeps
+    /// the same `store` label.
+    names: Vec<Option<String>>,
+    discovery: Option<Discovery>,
+}
+
+/// How the stores are found again: the selection they were opened with, at most every
+/// `every` (a `/proc` walk and a look at every shipper's usual locations: cheap, but not
+/// for every scrape).
+#[derive(Debug, Clone)]
+pub struct Discovery {
+    pub selection: Selection,
+    pub root: Root,
+    pub settings_path: PathBuf,
+    pub every: Duration,
+    /// When the stores were last found (`None`: at the next scrape).
+    pub last: Option<Instant>,
+}
+
+/// What makes two readers the same store: its shipper, the paths it watches and the processes
+/// it was found through.
+type ReaderKey = (&'static str, Vec<PathBuf>, Vec<u32>);
+
+fn reader_key(s: &Sources, i: usize) -> ReaderKey {
+    let r = &s.readers[i];
+    (
+        r.shipper().name(),
+        r.watch_paths(),
+        s.owners.get(i).cloned().unwrap_or_default(),
+    )
+}
+
+/// What makes two openings the same stores: the keys of their readers.
+fn identity(s: &Sources) -> Vec<ReaderKey> {
+    let mut v: Vec<_> = (0..s.readers.len()).map(|i| reader_key(s, i)).collect();
+    v.sort();
+    v
 }
 
 impl Observer {
@@ -36,14 +101,73 @@ impl Observer {
         Observer {
             sources,
             pid_override,
+            counter_dir: state_dir.clone(),
             state_dir,
             count_abandoned,
             abandoned: None,
+            names: Vec::new(),
+            discovery: None,
         }
+    }
+
+    /// Finds the stores again before a scrape once `d.every` has passed since the last time.
+    pub fn with_discovery(mut self, mut d: Discovery) -> Observer {
+        d.last = Some(Instant::now());
+        self.discovery = Some(d);
+        self
+    }
+
+    /// When due, opens the selection again and, when that finds other stores (or the same
+    /// stores through other processes), takes the new ones; the same stores keep their
+    /// readers (and their incremental state). A failed opening keeps the stores as they are.
+    /// Returns true when the stores changed.
+    pub fn rediscover(&mut self) -> bool {
+        let Some(d) = &mut self.discovery else {
+            return false;
+        };
+        if d.last.is_some_and(|l| l.elapsed() < d.every) {
+            return false;
+        }
+        d.last = Some(Instant::now());
+        let mut found = match Sources::open(&d.selection, d.root.clone(), &d.settings_path) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(error = %e, "finding the stores again failed; keeping those found before");
+                return false;
+            }
+        };
+        if identity(&found) == identity(&self.sources) {
+            return false;
+        }
+        tracing::info!(
+            before = self.sources.readers.len(),
+            now = found.readers.len(),
+            "the stores changed"
+        );
+        // A store found again keeps the name its last read gave it (a store failing later
+        // keeps its `store` label); the names are per reader, so they follow the readers.
+        let mut names: std::collections::HashMap<ReaderKey, String> =
+            (0..self.sources.readers.len())
+                .filter_map(|i| {
+                    Some((
+                        reader_key(&self.sources, i),
+                        self.names.get(i).cloned().flatten()?,
+                    ))
+                })
+                .collect();
+        self.names = (0..found.readers.len())
+            .map(|i| names.remove(&reader_key(&found, i)))
+            .collect();
+        // What was learned about receivers and tails still holds.
+        found.peers = std::mem::take(&mut self.sources.peers);
+        found.tails = std::mem::take(&mut self.sources.tails);
+        self.sources = found;
+        true
     }
 
     /// Reads every store, assesses, and gathers everything a scrape exposes.
     pub fn scrape(&mut self) -> Scrape {
+        self.rediscover();
         let t = Instant::now();
         let now = SystemTime::now();
         let mut ok = Vec::new();
@@ -51,16 +175,22 @@ impl Observer {
         {
             // One round: a monitoring API several stores read is asked once.
             let _round = self.sources.http.round();
+            self.names.resize(self.sources.readers.len(), None);
             for (i, r) in self.sources.readers.iter_mut().enumerate() {
                 match r.read() {
-                    Ok(s) => ok.push((i, s)),
+                    Ok(s) => {
+                        self.names[i] = Some(crate::display::path(&s.store));
+                        ok.push((i, s))
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot read a store; store_up is 0");
-                        let store = r
-                            .watch_paths()
-                            .first()
-                            .map(|p| crate::display::path(p))
-                            .unwrap_or_default();
+                        // Named as when it was read; never read yet: by what it watches.
+                        let store = self.names[i].clone().unwrap_or_else(|| {
+                            r.watch_paths()
+                                .first()
+                                .map(|p| crate::display::path(p))
+                                .unwrap_or_default()
+                        });
                         failed.push(FailedStore {
                             shipper: r.shipper(),
                             store,
@@ -137,7 +267,7 @@ impl Observer {
     fn abandoned(&mut self, a: &crate::backlog::Assessment) -> Abandoned {
         let root = self.sources.root.clone();
         if self.abandoned.is_none() || !self.count_abandoned {
-            match Abandoned::load(&root, &self.state_dir) {
+            match Abandoned::load(&root, &self.counter_dir) {
                 Ok(s) => self.abandoned = Some(s),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read the abandoned-bytes counters");
@@ -151,7 +281,7 @@ impl Observer {
         }
         let state = self.abandoned.get_or_insert_with(Abandoned::default);
         if self.count_abandoned && state.observe(a) {
-            if let Err(e) = state.save(&root, &self.state_dir) {
+            if let Err(e) = state.save(&root, &self.counter_dir) {
                 tracing::warn!(error = %e, "cannot save the abandoned-bytes counters");
             }
         }
@@ -180,5 +310,82 @@ impl Observer {
             http: s.http.clone(),
             pid_override: s.pid_override,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::adapters::StoreReader;
+    use crate::cursor::{ShipperKind, StoreSnapshot};
+    use crate::error::StoreError;
+    use crate::testkit::report as fx;
+
+    /// A store at `/s/registry.json` (watched through `/s`) whose reads fail once `fail` is set.
+    struct Flaky {
+        fail: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl StoreReader for Flaky {
+        fn shipper(&self) -> ShipperKind {
+            ShipperKind::Filebeat
+        }
+        fn watch_paths(&self) -> Vec<PathBuf> {
+            vec![PathBuf::from("/s")]
+        }
+        fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
+            if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError::io(
+                    std::path::Path::new("/s/registry.json"),
+                    std::io::Error::from_raw_os_error(libc::EACCES),
+                ));
+            }
+            let mut s = fx::snapshot(ShipperKind::Filebeat, "/s/registry.json", vec![]);
+            s.inputs = vec![fx::input("/nonexistent-drainguard-test/*.log")];
+            Ok(s)
+        }
+    }
+
+    fn series<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")))
+            .collect()
+    }
+
+    #[test]
+    fn a_store_failing_mid_scrape_keeps_its_series_name_and_is_not_confirmed() {
+        let fail = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sources = Sources {
+            readers: vec![Box::new(Flaky { fail: fail.clone() })],
+            ..Sources::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut obs = Observer::new(sources, None, dir.path().join("state"), false);
+        let o = crate::metrics::Options::default();
+        let ok = crate::metrics::encode(&obs.scrape(), &o);
+        let up = r#"drainguard_store_up{shipper="filebeat",store="/s/registry.json"}"#;
+        let confirmed =
+            r#"drainguard_delivery_confirmed{shipper="filebeat",store="/s/registry.json"}"#;
+        assert!(ok.contains(&format!("{up} 1")), "{ok}");
+        assert!(ok.contains(&format!("{confirmed} 1")), "{ok}");
+        fail.store(true, std::sync::atomic::Ordering::SeqCst);
+        let failed = crate::metrics::encode(&obs.scrape(), &o);
+        // The same series goes to 0 (an alert on it fires), not a new one under another name.
+        assert_eq!(
+            series(&failed, "drainguard_store_up"),
+            [format!("{up} 0")],
+            "{failed}"
+        );
+        assert_eq!(
+            series(&failed, "drainguard_delivery_confirmed"),
+            [format!("{confirmed} 0")],
+            "{failed}"
+        );
+        assert!(
+            series(&failed, "drainguard_backlog_bytes").is_empty(),
+            "no backlog is claimed for a store that was not read: {failed}"
+        );
     }
 }

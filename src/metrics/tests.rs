@@ -1,44 +1,15 @@
 //! The encoding of the metric model.
 
 use super::*;
-use crate::backlog::{combine, FileReport, ShipperBacklog, Totals, Verdict};
-use crate::cursor::OffsetMeaning;
+use crate::backlog::{combine, FileReport, ShipperBacklog};
+use crate::testkit::report as fx;
 use std::path::PathBuf;
 
 fn store(shipper: ShipperKind, store: &str, files: Vec<FileReport>) -> ShipperBacklog {
-    let mut totals = Totals::default();
-    for f in &files {
-        totals.files += 1;
-        totals.bytes_behind += f.state.blocking_bytes();
-        totals.blocking_files += f.state.blocks() as usize;
-        *totals.by_state.entry(f.state.name()).or_default() += 1;
-    }
-    ShipperBacklog {
-        shipper,
-        store: PathBuf::from(store),
-        format: "test".into(),
-        offset_meaning: OffsetMeaning::Delivered,
-        queues: vec![],
-        skipped: vec![],
-        notes: vec![],
-        files,
-        files_omitted: 0,
-        totals,
-        inputs_known: true,
-        verdict: Verdict::Behind,
-        delivery: String::new(),
-    }
+    fx::backlog(shipper, store).files(files).build()
 }
 
-fn behind(path: &str, bytes: u64) -> FileReport {
-    FileReport {
-        path: PathBuf::from(path),
-        keys: vec![path.into()],
-        offset: Some(0),
-        size: Some(bytes),
-        state: FileState::Behind { bytes },
-    }
-}
+use fx::behind;
 
 fn scrape(files: Vec<FileReport>) -> Scrape {
     Scrape {

@@ -31,7 +31,7 @@ pub struct JsonReport<'a, X: Serialize> {
 pub fn to_json<X: Serialize>(a: &Assessment, extra: X) -> String {
     let doc = JsonReport {
         schema: SCHEMA,
-        generated_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        generated_at: crate::display::timestamp(SystemTime::now(), true),
         verdict: a.verdict,
         bytes_behind: a.bytes_behind,
         queue: &a.queue,

@@ -87,7 +87,8 @@ fn shipper(out: &mut String, s: &ShipperBacklog, opts: TableOptions) {
     for f in &shown {
         row(out, f);
     }
-    let rest = s.files.len() - shown.len();
+    // Files a summary counted without a report are part of the rest too.
+    let rest = s.files.len() + s.files_omitted - shown.len();
     if rest > 0 {
         // The rest per state: the totals' counts minus the rows shown.
         let mut counts = s.totals.by_state.clone();
@@ -224,44 +225,19 @@ fn row(out: &mut String, f: &FileReport) {
 mod tests {
     use super::*;
     use crate::cursor::ShipperKind;
-    use std::path::PathBuf;
+    use crate::testkit::report as fx;
 
     fn backlog(files: Vec<FileReport>) -> Assessment {
-        let mut s = ShipperBacklog {
-            shipper: ShipperKind::Filebeat,
-            store: PathBuf::from("/var/lib/filebeat/registry/filebeat"),
-            format: "memlog v1 (7.9+)".into(),
-            offset_meaning: OffsetMeaning::Delivered,
-            queues: vec![],
-            skipped: vec![],
-            notes: vec![],
-            totals: Default::default(),
-            files,
-            files_omitted: 0,
-            inputs_known: true,
-            verdict: Verdict::Behind,
-            delivery: String::new(),
-        };
-        for f in &s.files {
-            s.totals.files += 1;
-            *s.totals.by_state.entry(f.state.name()).or_default() += 1;
-        }
-        Assessment {
-            verdict: Verdict::Behind,
-            bytes_behind: 0,
-            queue: Default::default(),
-            shippers: vec![s],
-        }
+        fx::backlog(ShipperKind::Filebeat, "/var/lib/filebeat/registry/filebeat")
+            .format("memlog v1 (7.9+)")
+            .files(files)
+            .assessment()
     }
 
     fn file(path: &str, state: FileState) -> FileReport {
-        FileReport {
-            path: PathBuf::from(path),
-            keys: vec![],
-            offset: Some(0),
-            size: Some(0),
-            state,
-        }
+        let mut f = fx::file(path, "", 0, Some(0), state);
+        f.keys.clear();
+        f
     }
 
     fn table(a: &Assessment, top: usize) -> String {

@@ -464,11 +464,28 @@ impl Sources {
         self.readers.iter_mut().map(|r| r.read()).collect()
     }
 
+    /// [`Sources::read`] for a caller that reads once (`status`): readers may move their
+    /// state into the snapshots ([`crate::adapters::StoreReader::read_last`]).
+    pub fn read_last(&mut self) -> Result<Vec<StoreSnapshot>, crate::error::StoreError> {
+        let _round = self.http.round();
+        self.readers.iter_mut().map(|r| r.read_last()).collect()
+    }
+
     /// Compares snapshots (from [`Sources::read`]) with the disk: one assessment.
     pub fn assess_snapshots(
         &self,
         snapshots: &[StoreSnapshot],
         pid_override: Option<u32>,
+    ) -> crate::backlog::Assessment {
+        self.assess_snapshots_with(snapshots, pid_override, crate::backlog::Detail::Every)
+    }
+
+    /// [`Sources::assess_snapshots`], reporting the files `detail` asks for.
+    pub fn assess_snapshots_with(
+        &self,
+        snapshots: &[StoreSnapshot],
+        pid_override: Option<u32>,
+        detail: crate::backlog::Detail,
     ) -> crate::backlog::Assessment {
         // One environment per shipper, shared by its stores: its pids are looked up and its
         // sockets read once per assessment, however many stores it has.
@@ -497,6 +514,7 @@ impl Sources {
                     },
                     peers: self.peers.clone(),
                     tails: self.tails.clone(),
+                    detail,
                     ..Default::default()
                 });
             shippers.push(crate::backlog::assess(snapshot, env));

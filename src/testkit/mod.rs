@@ -1,16 +1,20 @@
-//! Test support: writers that produce shipper progress stores in their exact on-disk formats.
+//! Test support: writers that produce shipper progress stores in their exact on-disk formats,
+//! and ([`report`]) fixtures of drainguard's own model.
 //!
 //! Used by the integration tests, the shipper simulator (`examples/shipsim.rs`) and the scale
 //! generator (`examples/gen_registry.rs`). Nothing in the product calls these: drainguard
 //! itself never writes a shipper's store.
 
+pub mod awslogs;
 pub mod cloudwatch;
 pub mod datadog;
 pub mod filebeat;
 pub mod fluentbit;
 pub mod fluentd;
 pub mod logstash;
+pub mod otel;
 pub mod promtail;
+pub mod report;
 pub mod rsyslog;
 pub mod syslogng;
 pub mod vector;

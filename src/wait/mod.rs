@@ -314,7 +314,27 @@ fn drain_published(
         latest: latest.cloned(),
         ..Memory::default()
     };
-    let snapshots = read(watched, &mut mem)?;
+    // A first read that fails is retried like any later one, until the deadline (or a
+    // signal): the shutdown is not released at once while bytes may be owed.
+    let snapshots = loop {
+        match read(watched, &mut mem) {
+            Ok(s) => break s,
+            Err(e) => {
+                let now = Instant::now();
+                if now >= deadline_at || stop.is_stopped() || stop.signal().is_some() {
+                    return Err(e.into());
+                }
+                tracing::warn!(error = %e, "reading the stores failed; retrying until the deadline");
+                let timeout = opts
+                    .interval
+                    .max(MIN_INTERVAL)
+                    .min(deadline_at.saturating_duration_since(now));
+                if matches!(events.next(timeout), Wake::Signal(_) | Wake::Stop) {
+                    return Err(e.into());
+                }
+            }
+        }
+    };
     let first = full_assessment(watched, &snapshots, &mut mem);
     let bytes_at_start = first.bytes_behind;
     let marker0 = progress_marker(&snapshots);

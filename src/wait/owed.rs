@@ -146,32 +146,15 @@ fn sample_keys(cursors: &[Cursor]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backlog::{FileReport, FileState, ShipperBacklog, Totals, Verdict};
-    use crate::cursor::OffsetMeaning;
+    use crate::backlog::FileState;
+    use crate::testkit::report as fx;
 
     fn cursor(key: &str, identity: Identity, path: &str, offset: u64) -> Cursor {
-        Cursor {
-            key: key.into(),
-            identity,
-            path: Some(PathBuf::from(path)),
-            offset,
-            unit: Default::default(),
-        }
+        fx::cursor(key, identity, Some(path), offset)
     }
 
     fn snapshot(cursors: Vec<Cursor>) -> StoreSnapshot {
-        StoreSnapshot {
-            shipper: ShipperKind::Filebeat,
-            store: PathBuf::from("/s"),
-            format: "test".into(),
-            cursors,
-            skipped: vec![],
-            inputs: vec![],
-            offset_meaning: OffsetMeaning::Delivered,
-            queues: vec![],
-            notes: vec![],
-            max_line_bytes: None,
-        }
+        fx::snapshot(ShipperKind::Filebeat, "/s", cursors)
     }
 
     /// An assessment where the files of `blocking` keys are behind, the others shipped.
@@ -179,35 +162,22 @@ mod tests {
         let files = s
             .cursors
             .iter()
-            .map(|c| FileReport {
-                path: c.path.clone().unwrap_or_default(),
-                keys: vec![c.key.clone()],
-                offset: Some(c.offset),
-                size: Some(100),
-                state: if blocking.contains(&c.key.as_str()) {
+            .map(|c| {
+                let state = if blocking.contains(&c.key.as_str()) {
                     FileState::Behind {
                         bytes: 100 - c.offset,
                     }
                 } else {
                     FileState::Shipped
-                },
+                };
+                let path = c.path.as_deref().unwrap_or(Path::new("")).to_string_lossy();
+                fx::file(&path, &c.key, c.offset, Some(100), state)
             })
             .collect();
-        crate::backlog::combine(vec![ShipperBacklog {
-            shipper: s.shipper,
-            store: s.store.clone(),
-            format: "test".into(),
-            offset_meaning: OffsetMeaning::Delivered,
-            queues: vec![],
-            skipped: vec![],
-            notes: vec![],
-            files,
-            files_omitted: 0,
-            totals: Totals::default(),
-            inputs_known: false,
-            verdict: Verdict::Behind,
-            delivery: String::new(),
-        }])
+        fx::backlog(s.shipper, &s.store.to_string_lossy())
+            .files(files)
+            .inputs_known(false)
+            .assessment()
     }
 
     fn keys(s: &StoreSnapshot) -> Vec<&str> {

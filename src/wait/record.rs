@@ -21,8 +21,8 @@ pub fn append_record(root: &Root, log_file: &Path, r: &WaitReport) -> std::io::R
     let line = format!(
         "start={} end={} result={} elapsed_s={:.3} bytes_at_start={} bytes_shipped={} bytes_left={} files_left={} \
          queued_events={} queued_bytes={} unacked_bytes={}\n",
-        humantime::format_rfc3339_seconds(r.started),
-        humantime::format_rfc3339_seconds(r.started + r.elapsed),
+        crate::display::timestamp(r.started, false),
+        crate::display::timestamp(r.started + r.elapsed, false),
         r.outcome.word(),
         r.elapsed.as_secs_f64(),
         r.bytes_at_start,
@@ -49,7 +49,8 @@ pub const DRAIN_LOG_LIMIT: u64 = 512 << 10;
 pub struct DrainRecord {
     /// The record format's version (1).
     pub version: u32,
-    /// When the drain started and ended (RFC 3339, UTC).
+    /// When the drain started and ended (RFC 3339, UTC; `unix:<seconds>` under a clock
+    /// outside 1970–9999).
     pub start: String,
     pub end: String,
     /// The end, as Unix time in seconds.
@@ -88,12 +89,9 @@ impl DrainRecord {
         let end = r.started + r.elapsed;
         DrainRecord {
             version: 1,
-            start: humantime::format_rfc3339_seconds(r.started).to_string(),
-            end: humantime::format_rfc3339_seconds(end).to_string(),
-            end_unix_seconds: end
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs_f64(),
+            start: crate::display::timestamp(r.started, false),
+            end: crate::display::timestamp(end, false),
+            end_unix_seconds: crate::display::unix_seconds(end),
             outcome: r.outcome.word().replace('-', "_"),
             duration_seconds: r.elapsed.as_secs_f64(),
             bytes_at_start: r.bytes_at_start,

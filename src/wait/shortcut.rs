@@ -92,59 +92,26 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::backlog::{FileReport, ShipperBacklog, Totals, Verdict};
-    use crate::cursor::{Cursor, Identity, OffsetMeaning};
+    use crate::backlog::FileReport;
+    use crate::cursor::Identity;
+    use crate::testkit::report as fx;
 
     fn assessment(files: Vec<FileReport>) -> Assessment {
-        crate::backlog::combine(vec![ShipperBacklog {
-            shipper: ShipperKind::Filebeat,
-            store: PathBuf::from("/s"),
-            format: "test".into(),
-            offset_meaning: OffsetMeaning::Delivered,
-            queues: vec![],
-            skipped: vec![],
-            notes: vec![],
-            files,
-            files_omitted: 0,
-            totals: Totals::default(),
-            inputs_known: true,
-            verdict: Verdict::Behind,
-            delivery: String::new(),
-        }])
+        fx::backlog(ShipperKind::Filebeat, "/s")
+            .files(files)
+            .assessment()
     }
 
     fn file(key: &str, offset: u64, size: u64, state: FileState) -> FileReport {
-        FileReport {
-            path: PathBuf::from(format!("/{key}")),
-            keys: vec![key.into()],
-            offset: Some(offset),
-            size: Some(size),
-            state,
-        }
+        fx::file(&format!("/{key}"), key, offset, Some(size), state)
     }
 
     fn snapshot(cursors: &[(&str, u64)]) -> Vec<StoreSnapshot> {
-        vec![StoreSnapshot {
-            shipper: ShipperKind::Filebeat,
-            store: PathBuf::from("/s"),
-            format: "test".into(),
-            cursors: cursors
-                .iter()
-                .map(|(k, o)| Cursor {
-                    key: (*k).into(),
-                    identity: Identity::Path,
-                    path: None,
-                    offset: *o,
-                    unit: OffsetUnit::Bytes,
-                })
-                .collect(),
-            skipped: vec![],
-            inputs: vec![],
-            offset_meaning: OffsetMeaning::Delivered,
-            queues: vec![],
-            notes: vec![],
-            max_line_bytes: Some(10 * 1024 * 1024),
-        }]
+        let cursors = cursors
+            .iter()
+            .map(|(k, o)| fx::cursor(k, Identity::Path, None, *o))
+            .collect();
+        vec![fx::snapshot(ShipperKind::Filebeat, "/s", cursors)]
     }
 
     fn recorded(cost: Duration) -> (Shortcut, Instant) {

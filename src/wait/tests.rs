@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
-use crate::backlog::{ShipperBacklog, Totals};
+use crate::backlog::{FileState, ShipperBacklog};
 use crate::cursor::{OffsetMeaning, QueueSignal, QueueState};
+use crate::testkit::report as fx;
 
 /// Returns the scripted assessments in order (the last one repeats).
 struct Script {
@@ -42,29 +43,18 @@ fn script(steps: Vec<Assessment>, alive: bool) -> Script {
     }
 }
 
+/// A store of one file with `behind` bytes behind (shipped when 0).
 fn shipper(meaning: OffsetMeaning, behind: u64, queues: Vec<QueueSignal>) -> ShipperBacklog {
-    let mut b = ShipperBacklog {
-        shipper: ShipperKind::Rsyslog,
-        store: PathBuf::from("/s"),
-        format: "test".into(),
-        offset_meaning: meaning,
-        queues,
-        skipped: vec![],
-        notes: vec![],
-        files: vec![],
-        files_omitted: 0,
-        inputs_known: true,
-        totals: Totals {
-            files: 1,
-            blocking_files: usize::from(behind > 0),
-            bytes_behind: behind,
-            ..Totals::default()
-        },
-        verdict: Verdict::Behind,
-        delivery: String::new(),
+    let state = if behind > 0 {
+        FileState::Behind { bytes: behind }
+    } else {
+        FileState::Shipped
     };
-    (b.verdict, b.delivery) = crate::backlog::shipper_verdict(&b);
-    b
+    fx::backlog(ShipperKind::Rsyslog, "/s")
+        .meaning(meaning)
+        .queues(queues)
+        .files(vec![fx::file("/f", "f", 0, Some(behind), state)])
+        .build()
 }
 
 fn assessment(s: ShipperBacklog) -> Assessment {
@@ -315,6 +305,38 @@ mod drain_log {
         }
     }
 
+    /// The system clock is outside input: a host whose clock says 1969 (before the epoch) or
+    /// year 10000 still gets its drain recorded, the time written as what it is.
+    #[test]
+    fn a_drain_under_a_clock_outside_0000_9999_is_recorded() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let t = tempfile::tempdir().unwrap();
+        let root = Root::new(Some(t.path().to_path_buf()));
+        let before = UNIX_EPOCH - Duration::from_secs(86_400);
+        let after = UNIX_EPOCH + Duration::from_secs(253_402_300_800 + 5);
+        for (started, shown) in [(before, "-86400"), (after, "253402300805")] {
+            let r = crate::wait::WaitReport {
+                outcome: crate::wait::Outcome::Drained,
+                started,
+                elapsed: Duration::from_secs(2),
+                bytes_at_start: 0,
+                bytes_shipped: 0,
+                final_assessment: crate::testkit::report::backlog(
+                    crate::cursor::ShipperKind::Filebeat,
+                    "/s",
+                )
+                .assessment(),
+                blocked: None,
+            };
+            let rec = DrainRecord::of(&r);
+            assert!(rec.start.contains(shown), "{rec:?}");
+            append_drain(&root, Path::new("/var/lib/drainguard"), &rec).unwrap();
+            crate::wait::append_record(&root, Path::new("/var/log/drainguard.log"), &r).unwrap();
+        }
+        let log = std::fs::read_to_string(t.path().join("var/log/drainguard.log")).unwrap();
+        assert_eq!(log.lines().count(), 2, "{log}");
+    }
+
     #[test]
     fn the_drain_log_is_rotated_before_it_passes_its_limit_and_the_last_record_is_read() {
         let t = tempfile::tempdir().unwrap();
@@ -344,4 +366,64 @@ mod drain_log {
         let e = last_drain(&root, dir).unwrap_err().to_string();
         assert!(e.contains("drains.jsonl, line 2"), "{e}");
     }
+}
+
+/// Stores whose first `fail` reads fail (a registry caught mid-rewrite, a state file not yet
+/// readable), then read as `then`.
+struct FailsFirst {
+    fail: usize,
+    reads: usize,
+    then: Assessment,
+}
+
+impl Watched for FailsFirst {
+    fn read(&mut self) -> Result<Vec<StoreSnapshot>, StoreError> {
+        self.reads += 1;
+        if self.reads <= self.fail {
+            return Err(StoreError::io(
+                std::path::Path::new("/s/registry.json"),
+                std::io::Error::from_raw_os_error(libc::EACCES),
+            ));
+        }
+        Ok(Vec::new())
+    }
+    fn assess(&mut self, _: &[StoreSnapshot]) -> Assessment {
+        self.then.clone()
+    }
+    fn shipper_alive(&self, _: ShipperKind) -> bool {
+        true
+    }
+    fn watch_paths(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
+}
+
+/// A first read that fails is retried like any other until the deadline: the shutdown is not
+/// released at once (exit 2) while the other stores, or this one a moment later, still owe
+/// bytes.
+#[test]
+fn a_first_read_that_fails_is_retried_until_the_deadline() {
+    let behind = assessment(shipper(OffsetMeaning::Delivered, 10, vec![]));
+    let done = assessment(shipper(OffsetMeaning::Delivered, 0, vec![]));
+    let mut w = FailsFirst {
+        fail: 3,
+        reads: 0,
+        then: done,
+    };
+    let r = drain(&mut w, &opts(), &StopFlag::new()).unwrap();
+    assert_eq!(r.outcome, Outcome::Drained);
+    assert_eq!(w.reads, 4);
+    // Never readable: the deadline ends it, with the read's error (exit 2), not a hang.
+    let mut w = FailsFirst {
+        fail: usize::MAX,
+        reads: 0,
+        then: behind,
+    };
+    let o = WaitOptions {
+        deadline: Duration::from_millis(200),
+        ..opts()
+    };
+    let e = drain(&mut w, &o, &StopFlag::new()).unwrap_err();
+    assert!(matches!(e, WaitError::Store(_)), "{e}");
+    assert!(w.reads > 1, "retried: {} read(s)", w.reads);
 }

@@ -433,3 +433,102 @@ fn the_send_queues_are_read_once_for_all_stores_of_a_shipper() {
         Some("the reading of this assessment")
     );
 }
+
+/// `status` reports only what its table or JSON summary can show ([`Detail::Top`]): files at
+/// their end are counted, not reported. The table and the JSON summary are byte for byte what
+/// the report of every file prints, whatever the mix of states and however many rows.
+#[test]
+fn a_summary_prints_what_the_report_of_every_file_prints() {
+    use drainguard::backlog::Detail;
+    use drainguard::report::{to_json, write_table, TableOptions};
+    // The other states before the shipped files by path, and after them.
+    for (blocking, x) in [0usize, 1, 3, 30]
+        .into_iter()
+        .flat_map(|b| [(b, "a"), (b, "z")])
+    {
+        let d = tempfile::tempdir().unwrap();
+        let mut cursors = Vec::new();
+        // Group order is not path order: names from a permutation of 0..80.
+        for k in 0..80usize {
+            let i = (k * 37) % 80;
+            let p = d.path().join(format!("f{i:02}.log"));
+            write(&p, b"one\ntwo\n");
+            let offset = if k < blocking { 4 } else { 8 };
+            cursors.push(native(&p, offset));
+        }
+        let p = d.path().join(format!("{x}-partial.log"));
+        write(&p, b"one\nhalf");
+        cursors.push(native(&p, 4));
+        let p = d.path().join(format!("{x}-a-truncated.log"));
+        write(&p, b"x\n");
+        cursors.push(native(&p, 9));
+        let gone = d.path().join(format!("{x}-b-gone.log"));
+        write(&gone, b"x\n");
+        cursors.push(native(&gone, 2));
+        let p = d.path().join(format!("{x}-c-rotated.log"));
+        write(&p, b"one\ntwo\n");
+        cursors.push(native(&p, 8));
+        fs::rename(&p, d.path().join(format!("{x}-c-rotated.log.1"))).unwrap();
+        // Container streams on one inode, both at the end; a path identity at its end.
+        let p = d.path().join("container.log");
+        write(&p, b"stdout\nstderr\n");
+        let mut out = native(&p, 14);
+        out.key = "filebeat::logs::aaaa-native::1-2".into();
+        let mut err = native(&p, 14);
+        err.key = "filebeat::logs::bbbb-native::1-2".into();
+        cursors.extend([out, err]);
+        let p = d.path().join("by-path.log");
+        write(&p, b"x\n");
+        let mut by_path = native(&p, 2);
+        by_path.identity = Identity::Path;
+        cursors.push(by_path);
+        write(&d.path().join("untracked.log"), b"new\n");
+        let input = InputSpec {
+            name: "logs".into(),
+            paths: vec![format!("{}/untracked.log", d.path().display())],
+            ..Default::default()
+        };
+        // Removed last: no file made after it reuses its inode.
+        fs::remove_file(&gone).unwrap();
+        let snap = snapshot(cursors, vec![input]);
+        for n in [0usize, 1, 2, 5, 20, 200] {
+            let run = |detail| {
+                let env = Env {
+                    detail,
+                    ..Default::default()
+                };
+                let a = combine(vec![assess(&snap, &env)]);
+                let mut table = Vec::new();
+                write_table(&mut table, &a, TableOptions { top: n }).unwrap();
+                let mut summary = a.clone();
+                for s in &mut summary.shippers {
+                    s.keep_top(n);
+                }
+                let mut json: serde_json::Value =
+                    serde_json::from_str(&to_json(&summary, ())).unwrap();
+                json["generated_at"] = serde_json::Value::Null;
+                (
+                    String::from_utf8(table).unwrap(),
+                    json,
+                    a.shippers[0].files.len(),
+                )
+            };
+            let (every, summary) = (run(Detail::Every), run(Detail::Top(n)));
+            assert_eq!(summary.0, every.0, "table, {blocking} blocking, top {n}");
+            assert_eq!(summary.1, every.1, "JSON, {blocking} blocking, top {n}");
+            if n == 200 {
+                for state in ["partial-tail", "truncated", "gone", "rotated", "untracked"] {
+                    assert!(every.0.contains(state), "{state}: {}", every.0);
+                }
+            }
+            if n < 20 {
+                assert!(
+                    summary.2 < every.2,
+                    "shipped files left out: {} of {}",
+                    summary.2,
+                    every.2
+                );
+            }
+        }
+    }
+}

@@ -207,11 +207,11 @@ fn a_private_syslog_ng_is_read_through_its_command_line() {
 #[test]
 fn a_process_named_like_an_unsupported_shipper_is_unconfirmed() {
     let d = tempfile::tempdir().unwrap();
-    let fake = renamed_sleep(d.path(), "otelcol-contrib");
-    assert_unconfirmed(fake.pid(), "otelcol", None);
-    // `--shipper otelcol` says what it is, and what can be named instead.
+    let fake = renamed_sleep(d.path(), "nxlog");
+    assert_unconfirmed(fake.pid(), "nxlog", None);
+    // `--shipper nxlog` says what it is, and what can be named instead.
     let o = drainguard()
-        .args(["status", "--shipper", "otelcol"])
+        .args(["status", "--shipper", "nxlog"])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -220,6 +220,15 @@ fn a_process_named_like_an_unsupported_shipper_is_unconfirmed() {
         err.contains("recognises but cannot read yet") && err.contains("filebeat, fluent-bit"),
         "{err}"
     );
+}
+
+#[test]
+fn a_running_collector_whose_store_is_not_found_is_unconfirmed() {
+    // Supported now, but nothing here says where its offsets are (no config, no
+    // file_storage directory): running and unread is unconfirmed, never "nothing to drain".
+    let d = tempfile::tempdir().unwrap();
+    let fake = renamed_sleep(d.path(), "otelcol-contrib");
+    assert_unconfirmed(fake.pid(), "otelcol", None);
 }
 
 /// Copies `/bin/sleep` and the libraries it needs into `tree` as `/usr/bin/<name>`.
@@ -258,7 +267,7 @@ fn wait_holds_for_the_others_then_exits_2_naming_the_unreadable_shipper() {
     }
     let tree = tempfile::tempdir().unwrap();
     let t = tree.path();
-    let exe = sleep_in_tree(t, "otelcol-contrib");
+    let exe = sleep_in_tree(t, "nxlog");
     let root = t.to_path_buf();
     let mut cmd = Command::new(&exe);
     cmd.arg("600");
@@ -298,7 +307,7 @@ fn wait_holds_for_the_others_then_exits_2_naming_the_unreadable_shipper() {
         .iter()
         .map(|s| s["shipper"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["filebeat", "otelcol"], "{j}");
+    assert_eq!(kinds, ["filebeat", "nxlog"], "{j}");
 
     let mut wait = drainguard()
         .arg("--root")
@@ -332,7 +341,7 @@ fn wait_holds_for_the_others_then_exits_2_naming_the_unreadable_shipper() {
     let o = wait.wait_with_output().unwrap();
     let out = text(&o);
     assert_eq!(o.status.code(), Some(2), "{out}");
-    assert!(out.contains("cannot prove delivery for otelcol"), "{out}");
+    assert!(out.contains("cannot prove delivery for nxlog"), "{out}");
     assert!(out.contains(&format!("pid {}", fake.pid())), "{out}");
 
     // Another tree: the chrooted process is not rooted there.
@@ -386,7 +395,7 @@ fn unknown_shippers_and_configs_of_another_format_are_named() {
     assert!(
         err.contains("unknown shipper \"filebaet\"")
             && err.contains(
-                "filebeat, fluent-bit, vector, promtail, alloy, fluentd, rsyslog, logstash, amazon-cloudwatch-agent, datadog-agent, syslog-ng"
+                "filebeat, fluent-bit, vector, promtail, alloy, fluentd, rsyslog, logstash, amazon-cloudwatch-agent, datadog-agent, syslog-ng, awslogs"
             ),
         "{err}"
     );

@@ -185,6 +185,35 @@ fn fluentd_without_monitor_agent_is_never_provable() {
 }
 
 #[test]
+fn otelcol_without_storage_or_metrics_is_never_provable() {
+    // A filelog receiver without `storage:` keeps its offsets in memory only.
+    let t = Tree::new();
+    t.write(
+        "/etc/otelcol-contrib/config.yaml",
+        "receivers:\n  filelog:\n    include: [/var/log/*.log]\nexporters:\n  otlp: {}\n\
+         service:\n  pipelines:\n    logs:\n      receivers: [filelog]\n      exporters: [otlp]\n",
+        0o644,
+    );
+    assert_never_provable(&t, "cannot be checked", "add `storage: file_storage`");
+    // With storage, but the internal telemetry turned off.
+    let t = Tree::new();
+    t.write(
+        "/etc/otelcol-contrib/config.yaml",
+        "receivers:\n  filelog:\n    include: [/var/log/*.log]\n    storage: file_storage\n\
+         extensions:\n  file_storage: {}\nexporters:\n  otlp: {}\n\
+         service:\n  extensions: [file_storage]\n  telemetry:\n    metrics:\n      level: none\n  \
+         pipelines:\n    logs:\n      receivers: [filelog]\n      exporters: [otlp]\n",
+        0o644,
+    );
+    t.dir("/var/lib/otelcol/file_storage");
+    assert_never_provable(
+        &t,
+        "otelcol internal metrics cannot be checked",
+        "set it to basic or normal",
+    );
+}
+
+#[test]
 fn fluent_bit_without_http_server_or_disk_buffer_is_never_provable() {
     let t = Tree::new();
     t.write(
@@ -860,6 +889,37 @@ fn drainguards_aws_watcher_is_not_a_shutdown_hook() {
     assert_eq!(code, Some(0), "{doc}");
     let names: Vec<String> = hooks(&doc).into_iter().map(|h| h.0).collect();
     assert_eq!(names, vec!["drainguard.service"], "{doc}");
+}
+
+/// The awslogs agent's service (the Amazon Linux RPM's `awslogsd`) is a shipper service: a
+/// drain unit not ordered after it is DG006, saying what a stop does to its last lines.
+#[test]
+fn a_drain_unit_not_ordered_after_awslogsd_is_dg006() {
+    let t = Tree::new();
+    t.dir("/run/systemd/system");
+    t.write(
+        "/usr/lib/systemd/system/awslogsd.service",
+        "[Unit]\nAfter=network-online.target\n[Service]\nExecStart=/usr/sbin/awslogsd\n[Install]\nWantedBy=multi-user.target\n",
+        0o644,
+    );
+    t.write("/bin/true", "#!/bin/sh\n", 0o755);
+    t.write("/usr/local/bin/drainguard", "#!/bin/sh\n", 0o755);
+    with_hand_unit(&t, "/usr/local/bin/drainguard wait");
+    let (code, doc) = t.doctor(&[]);
+    assert_eq!(code, Some(1), "{doc}");
+    assert_eq!(ids(&doc), vec!["DG006"], "{doc}");
+    let f = &doc["findings"][0];
+    assert!(
+        f["problem"]
+            .as_str()
+            .unwrap()
+            .contains("After=awslogsd.service")
+            && f["explanation"]
+                .as_str()
+                .unwrap()
+                .contains("not yet batched"),
+        "{f}"
+    );
 }
 
 /// The CloudWatch agent's service is a shipper service: a drain unit not ordered after it is

@@ -108,6 +108,13 @@ proptest! {
             let mut incremental = kept.read().unwrap();
             let fresh = reader(&data).read().unwrap();
             prop_assert_eq!(parts(&incremental), parts(&fresh), "after {:?}", op);
+            // A last read (`status`: the entries move into the cursors) gives the same, and
+            // the reader reads correctly after it (starting over).
+            let mut once = reader(&data);
+            let last = once.read_last().unwrap();
+            prop_assert_eq!(parts(&last), parts(&fresh), "last, after {:?}", op);
+            let again = once.read().unwrap();
+            prop_assert_eq!(parts(&again), parts(&fresh), "after a last read");
             // Given back as the wait loop does, sometimes with a cursor it appended (an owed
             // one the store forgot).
             if extra {

@@ -170,6 +170,7 @@ fn a_fifo_as_any_shippers_config_is_refused() {
         "rsyslog",
         "logstash",
         "syslog-ng",
+        "awslogs",
     ] {
         let h = Host::new();
         let conf = h.fifo(&format!("{kind}.conf"));
@@ -213,6 +214,27 @@ fn a_fifo_as_the_fluentbit_db_is_refused() {
         ),
     );
     assert_refused_fifo(&h.status("fluent-bit", &conf), &db);
+}
+
+/// A FIFO as the awslogs state file is refused; one matching a section's glob (in the
+/// tailed file's place) is never opened, so the fingerprint never waits on it.
+#[test]
+fn a_fifo_as_the_awslogs_state_file_is_refused_and_one_as_a_tailed_file_skipped() {
+    let h = Host::new();
+    let db = h.fifo("agent-state");
+    let conf = h.write(
+        "awslogs.conf",
+        &format!(
+            "[general]\nstate_file = {}\n[app]\nfile = {}/*\n",
+            db.display(),
+            h.logs()
+        ),
+    );
+    h.fifo("logs/zz-fifo");
+    assert_refused_fifo(&h.status("awslogs", &conf), &db);
+    std::fs::remove_file(&db).unwrap();
+    let r = h.status("awslogs", &conf);
+    assert!(r.out.contains("app.log"), "{}", r.out);
 }
 
 #[test]
@@ -275,6 +297,25 @@ fn a_fifo_as_the_fluentd_pos_file_is_refused() {
         ),
     );
     assert_refused_fifo(&h.status("fluentd", &conf), &pos);
+}
+
+#[test]
+fn a_fifo_as_the_otelcol_config_or_file_storage_file_is_refused() {
+    let h = Host::new();
+    let conf = h.fifo("otelcol.yaml");
+    assert_refused_fifo(&h.status("otelcol", &conf), &conf);
+    let h = Host::new();
+    let db = h.fifo("fs/receiver_filelog_");
+    let conf = h.write(
+        "config.yaml",
+        &format!(
+            "receivers:\n  filelog:\n    include: [{}/*.log]\n    storage: file_storage\n\
+             extensions:\n  file_storage:\n    directory: {}\n",
+            h.logs(),
+            db.parent().unwrap().display()
+        ),
+    );
+    assert_refused_fifo(&h.status("otelcol", &conf), &db);
 }
 
 #[test]

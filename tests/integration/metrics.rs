@@ -644,10 +644,18 @@ fn install_exporter_writes_a_separate_hardened_unit_that_verifies_and_uninstalls
     )
     .unwrap();
     assert!(
-        unit.contains(" exporter\n") && !unit.contains("ExecStop"),
+        unit.contains(" exporter --counter-dir ") && !unit.contains("ExecStop"),
         "{unit}"
     );
-    assert!(unit.contains("ProtectSystem=strict"));
+    for h in [
+        "DynamicUser=yes\n",
+        "ProtectSystem=strict\n",
+        "AmbientCapabilities=CAP_DAC_READ_SEARCH CAP_SYS_PTRACE\n",
+        "StateDirectory=drainguard-exporter\n",
+        "--counter-dir ${STATE_DIRECTORY}\n",
+    ] {
+        assert!(unit.contains(h), "{h}: {unit}");
+    }
     let drain = fs::read_to_string(t.path().join("etc/systemd/system/drainguard.service")).unwrap();
     assert!(
         !drain.contains("exporter"),
@@ -661,7 +669,7 @@ fn install_exporter_writes_a_separate_hardened_unit_that_verifies_and_uninstalls
         let path = t
             .path()
             .join("etc/systemd/system/drainguard-exporter.service");
-        let o = Command::new(analyze)
+        let o = Command::new(&analyze)
             .arg("verify")
             .arg(&path)
             .output()
@@ -673,6 +681,23 @@ fn install_exporter_writes_a_separate_hardened_unit_that_verifies_and_uninstalls
             .filter(|l| l.contains("drainguard-exporter"))
             .collect();
         assert!(ours.is_empty(), "systemd-analyze complains: {ours:?}");
+        // systemd's own rating of the hardening: exposure at most 2.5 of 10 ("OK"; 2.0
+        // when written, docs/metrics.md); --threshold makes a higher one exit non-zero.
+        let o = Command::new(analyze)
+            .args(["security", "--offline=yes", "--threshold=25"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "exposure over 2.5:\n{said}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            said.contains("Overall exposure level for drainguard-exporter.service: 2.0"),
+            "{said}"
+        );
     }
     let out = run(&["uninstall"]);
     assert_eq!(
@@ -717,4 +742,175 @@ fn bytes_of_a_file_deleted_while_behind_are_counted_across_runs_and_shown_in_sta
     );
     let state = h.root().join("var/lib/drainguard/abandoned.json");
     assert!(state.is_file(), "persisted in the state directory");
+}
+
+/// A private exporter over `root` for the shipper `--shipper filebeat` names (its usual
+/// locations), finding the stores again every second: (process, address).
+fn discovering_exporter(root: &Path) -> (Proc, String) {
+    use std::io::BufRead;
+    let mut child = drainguard()
+        .arg("--root")
+        .arg(root)
+        .args(["exporter", "--shipper", "filebeat"])
+        .args([
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--min-interval",
+            "0s",
+        ])
+        .args([
+            "--discover-interval",
+            "1s",
+            "--state-dir",
+            "/var/lib/drainguard",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("exporter said {line:?}"))
+        .to_string();
+    (Proc(child), addr)
+}
+
+/// The exporter's `drainguard_backlog_bytes` series (labels -> value).
+fn backlog_series(addr: &str) -> Vec<(String, u64)> {
+    let (code, _, body) = get(&format!("http://{addr}/metrics"));
+    assert_eq!(code, 200, "{body}");
+    body.lines()
+        .filter_map(|l| l.strip_prefix("drainguard_backlog_bytes{"))
+        .filter_map(|l| {
+            let (labels, v) = l.split_once("} ")?;
+            Some((labels.to_string(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn a_store_appearing_after_the_exporter_started_is_found_and_a_vanished_one_s_series_vanish() {
+    let h = behind_host();
+    let data = h.root().join("var/lib/filebeat");
+    let away = h.root().join("var/lib/filebeat-elsewhere");
+    // The shipper has not run yet: no store where the exporter looks.
+    fs::rename(&data, &away).unwrap();
+    let (_e, addr) = discovering_exporter(h.root());
+    assert_eq!(backlog_series(&addr), vec![], "no store yet");
+    // Installed and started after the exporter.
+    fs::rename(&away, &data).unwrap();
+    let want = h.json_backlog();
+    assert!(want > 0);
+    let mut seen = Vec::new();
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            seen = backlog_series(&addr);
+            seen.len() == 1 && seen[0].1 == want
+        }),
+        "the new store never appeared with status --json's {want} bytes: {seen:?}"
+    );
+    assert!(seen[0].0.contains("shipper=\"filebeat\""), "{seen:?}");
+    // Removed: its series go with it (and no store_up 0 for it either).
+    fs::rename(&data, &away).unwrap();
+    let mut body = String::new();
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            body = get(&format!("http://{addr}/metrics")).2;
+            !body.contains("drainguard_backlog_bytes{") && !body.contains("drainguard_store_up{")
+        }),
+        "the vanished store's series stayed:\n{body}"
+    );
+}
+
+#[test]
+fn the_exporter_keeps_its_counters_in_its_own_directory_behind_a_link_and_status_shows_them() {
+    let h = behind_host();
+    // A dynamic user's StateDirectory=: /var/lib/NAME is a link into /var/lib/private.
+    let private = h.root().join("var/lib/private/drainguard-exporter");
+    fs::create_dir_all(&private).unwrap();
+    std::os::unix::fs::symlink(
+        "private/drainguard-exporter",
+        h.root().join("var/lib/drainguard-exporter"),
+    )
+    .unwrap();
+    use std::io::BufRead;
+    let mut child = drainguard()
+        .arg("--root")
+        .arg(h.root())
+        .args([
+            "exporter",
+            "--shipper",
+            "filebeat",
+            "--data-path",
+            "/var/lib/filebeat",
+        ])
+        .args([
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--min-interval",
+            "0s",
+        ])
+        .arg("--state-dir")
+        .arg(h.state_dir())
+        .args(["--counter-dir", "/var/lib/drainguard-exporter"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _e = Proc(child);
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let counter = r#"drainguard_abandoned_bytes_total{shipper="filebeat",reason="deleted"}"#;
+    let body = get(&format!("http://{addr}/metrics")).2;
+    assert!(body.contains(&format!("{counter} 0\n")), "{body}");
+    // app.log goes away with 600 bytes undelivered.
+    fs::remove_file(h.root().join("var/log/app.log")).unwrap();
+    let body = get(&format!("http://{addr}/metrics")).2;
+    assert!(body.contains(&format!("{counter} 600\n")), "{body}");
+    // Written below the link's target, nothing in drainguard's state directory.
+    assert!(private.join("abandoned.json").is_file());
+    assert!(!h.root().join("var/lib/drainguard/abandoned.json").exists());
+    let table = String::from_utf8(h.status(&[]).stdout).unwrap();
+    assert!(
+        table.contains("counted by drainguard-exporter.service): filebeat deleted 600 B"),
+        "{table}"
+    );
+}
+
+#[test]
+fn a_counter_dir_that_does_not_exist_or_leaves_the_root_is_refused() {
+    let h = behind_host();
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), h.root().join("var/lib/escape")).unwrap();
+    for (dir, why) in [
+        ("/var/lib/missing", "cannot resolve it"),
+        ("/var/lib/escape", "outside the root"),
+    ] {
+        let o = drainguard()
+            .arg("--root")
+            .arg(h.root())
+            .args([
+                "exporter",
+                "--shipper",
+                "filebeat",
+                "--data-path",
+                "/var/lib/filebeat",
+            ])
+            .args(["--web.listen-address", "127.0.0.1:0", "--counter-dir", dir])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{dir}: {err}");
+        assert!(err.contains(why) && err.contains(dir), "{dir}: {err}");
+    }
 }

@@ -380,6 +380,73 @@ fn syslog_ng_persist_file_mapped_and_updated_by_a_live_syslog_ng() {
     assert!(matches!(o.status.code(), Some(0 | 3)), "{o:?}");
 }
 
+/// The awslogs agent's state file, committed in rollback-journal mode (a `-journal` comes and
+/// goes with every save) by a live writer in the agent's exact format.
+#[test]
+fn awslogs_state_file_committed_by_a_live_writer() {
+    if !available() {
+        return;
+    }
+    let mut h = Host::new();
+    let db = h.store().join("agent-state");
+    let conf = h.d.path().join("awslogs.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[general]\nstate_file = {}\n[app]\nfile = {}/*.log\nlog_group_name = g\n\
+             log_stream_name = s\n",
+            db.display(),
+            h.logs().display()
+        ),
+    )
+    .unwrap();
+    let c = testkit::awslogs::create(&db).unwrap();
+    let id = testkit::awslogs::source_id("app", b"one\n");
+    testkit::awslogs::stream(&c, "app", &id, 0).unwrap();
+    h.live(move |n| {
+        testkit::awslogs::push(&c, &id, n % 4, 4 + n % 10).unwrap();
+    });
+    h.check(&["--shipper", "awslogs", "--config", s(&conf)]);
+}
+
+/// The real agent (awscli-cwlogs) shipping to a private moto_server: its state file, its
+/// tailed log and its own log are never written, locked or renamed by drainguard.
+#[test]
+fn awslogs_state_file_of_a_live_real_agent() {
+    let Some(venv) = support::awslogs::installed() else {
+        return;
+    };
+    if !available() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let app = d.path().join("app.log");
+    support::app_log(&app, 5000);
+    let moto = support::awslogs::Moto::start(&venv, d.path());
+    let agent = support::awslogs::Agent::start(&venv, d.path(), &moto, &app.to_string_lossy());
+    assert!(support::eventually(
+        std::time::Duration::from_secs(60),
+        || agent.published() > 0
+    ));
+    let pid = agent.pid().to_string();
+    let protected = [d.path()];
+    let mut status = drainguard();
+    status.args(["status", "--shipper-pid", &pid]);
+    let o = assert_read_only(&status, &protected);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{o:?}");
+    let mut wait = drainguard();
+    wait.args(["wait", "--shipper-pid", &pid]).args([
+        "--interval",
+        "100ms",
+        "--deadline",
+        "2s",
+        "--quiet",
+        "--no-log-file",
+    ]);
+    let o = assert_read_only(&wait, &protected);
+    assert!(matches!(o.status.code(), Some(0 | 3)), "{o:?}");
+}
+
 /// The CloudWatch agent rewrites each state file in place (truncate + write, no rename) every
 /// 100 ms; the writer here also leaves it cut now and then.
 #[test]
@@ -463,6 +530,41 @@ fn datadog_registry_rewritten_by_rename_and_in_place() {
         }
     });
     h.check(&["--shipper", "datadog-agent", "--config", s(&cfg)]);
+}
+
+/// The OpenTelemetry Collector's file_storage file, committed to over and over by the real
+/// bbolt library (which holds its exclusive flock, as the collector does): drainguard reads
+/// it without a lock, a mapping or a write.
+#[test]
+fn otelcol_file_storage_committed_to_by_a_live_bbolt_writer() {
+    let Some(w) = support::otel::writer() else {
+        return;
+    };
+    if !available() {
+        return;
+    }
+    let h = Host::new();
+    let dir = h.store().join("file_storage");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("receiver_filelog_");
+    support::otel::write(&w, &db, &[(&h.log(), 4)]);
+    let cfg = h.d.path().join("config.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "receivers:\n  filelog:\n    include: [{}/*.log]\n    storage: file_storage\n\
+             extensions:\n  file_storage:\n    directory: {}\n\
+             service:\n  telemetry:\n    metrics:\n      address: 127.0.0.1:1\n  pipelines:\n    \
+             logs:\n      receivers: [filelog]\n      exporters: [otlp]\n",
+            s(&h.logs()),
+            s(&dir)
+        ),
+    )
+    .unwrap();
+    let mut live = support::otel::live(&w, &db, 1_000_000, &[&h.log()]);
+    h.check(&["--shipper", "otelcol", "--config", s(&cfg)]);
+    let _ = live.kill();
+    let _ = live.wait();
 }
 
 /// The checker itself: a command that does write under a protected directory is caught (a

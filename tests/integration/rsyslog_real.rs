@@ -14,19 +14,11 @@ use std::time::Duration;
 
 use std::io::Write;
 
+use support::syslog_real::{
+    app_log, assert_no_line_missing, assert_released_with_nothing_owed, rotate, LINE_LEN,
+};
 use support::tcp_sink::{sorted_lines, TcpSink as Sink};
-use support::{drainguard, eventually};
-
-/// The bytes of one app line as the sink receives it.
-const LINE_LEN: u64 = 119;
-
-/// Writes `n` numbered 119-byte lines: 10^5 of them (12 MB) exceed what loopback socket
-/// buffers absorb, so a paused sink really backs up into rsyslog's queue.
-fn app_log(path: &Path, n: usize) {
-    let pad = "x".repeat(100);
-    let text: String = (0..n).map(|i| format!("app line {i:08} {pad}\n")).collect();
-    std::fs::write(path, text).unwrap();
-}
+use support::{drainguard, eventually, json, text};
 
 fn rsyslogd() -> Option<PathBuf> {
     for p in ["/usr/sbin/rsyslogd", "/sbin/rsyslogd"] {
@@ -124,14 +116,6 @@ fn status(rs: &Rsyslog) -> Output {
         .unwrap()
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 fn state_files(dir: &Path) -> usize {
     std::fs::read_dir(dir.join("work"))
         .map(|rd| {
@@ -191,25 +175,7 @@ fn wait_holds_while_the_sink_is_paused_and_releases_once_it_has_every_line() {
     // sink's host has acknowledged every byte rsyslog wrote to its socket.
     sink.resume_slowly();
     let out = wait_cmd(&rs, d.path(), "120s").output().unwrap();
-    // The receive queues first: whatever the sink reads meanwhile only shrinks what it lacks.
-    let unread = sink.kernel_unread();
-    let read = sink.bytes() as u64;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let owed = want.len() as u64 * LINE_LEN;
-    eprintln!(
-        "sink had {held_bytes} bytes while held; at release it had read {read} of {owed} \
-         bytes, its kernel held {unread} more"
-    );
-    // Every byte the sink has not read yet is already in its socket's receive queue.
-    assert!(
-        owed.saturating_sub(read) <= unread,
-        "released with {} bytes missing and only {unread} in the sink's receive queue",
-        owed - read
-    );
-    assert!(
-        eventually(Duration::from_secs(10), || sink.lines() == want),
-        "the sink never read every line"
-    );
+    assert_released_with_nothing_owed(&sink, &want, &out, held_bytes, "rsyslog");
 }
 
 #[test]
@@ -251,40 +217,12 @@ fn rotation_while_shipping_loses_nothing() {
     let rs = Rsyslog::start(&bin, d.path(), &format!("{}*", log.display()), &sink);
     assert!(eventually(Duration::from_secs(20), || sink.bytes() > 0));
     // Rotate mid-way: the old file moves to app.log.1, a new app.log gets more lines.
-    let rotated = d.path().join("app.log.1");
-    std::fs::rename(&log, &rotated).unwrap();
-    let more: String = (0..50_000).map(|i| format!("new line {i:08}\n")).collect();
-    std::fs::write(&log, &more).unwrap();
+    let (_, want) = rotate(&log);
     let out = wait_cmd(&rs, d.path(), "120s").output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let mut want: Vec<Vec<u8>> = std::fs::read(&rotated)
-        .unwrap()
-        .split(|b| *b == b'\n')
-        .chain(more.as_bytes().split(|b| *b == b'\n'))
-        .filter(|l| !l.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect();
-    want.sort();
     // No line may be missing. rsyslog 8.2302 re-reads the renamed file from its start when a
     // wildcard matches the new name, so duplicates are expected (at-least-once), not loss.
-    let missing = |got: &[Vec<u8>]| {
-        want.iter()
-            .filter(|l| got.binary_search(l).is_err())
-            .count()
-    };
-    let none_missing = eventually(Duration::from_secs(10), || missing(&sink.lines()) == 0);
-    let got = sink.lines();
-    eprintln!(
-        "after rotation: {} lines received for {} written",
-        got.len(),
-        want.len()
-    );
-    assert!(
-        none_missing,
-        "{} of {} lines missing after rotation",
-        missing(&got),
-        want.len()
-    );
+    assert_no_line_missing(&sink, &want, "rsyslog");
 }
 
 /// Without persistStateAfterSubmission rsyslog writes an imfile state only when it closes the
@@ -311,7 +249,7 @@ fn lagging_state_without_persist_after_submission_is_explained() {
     assert!(eventually(Duration::from_secs(20), || sink.lines().len() == 2000));
     std::thread::sleep(Duration::from_millis(1500)); // an impstats interval
     let o = status(&rs);
-    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let doc = json(&o);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     // The sink has every line, yet at least the appended bytes never reach the offsets.
     let behind = doc["bytes_behind"].as_u64().unwrap();
@@ -348,7 +286,7 @@ fn an_rsyslogd_started_with_f_outside_etc_is_read_through_its_command_line() {
     });
     let o = by_pid();
     assert!(drained, "{}", text(&o));
-    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let doc = json(&o);
     assert_eq!(doc["shippers"].as_array().unwrap().len(), 1, "{doc}");
     assert_eq!(doc["shippers"][0]["shipper"], "rsyslog");
     let work = d.path().join("work");
@@ -363,7 +301,7 @@ fn an_rsyslogd_started_with_f_outside_etc_is_read_through_its_command_line() {
         .args(["--shipper-pid", &rs.pid().to_string()])
         .output()
         .unwrap();
-    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let doc = json(&o);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(doc["shippers"][0]["store"], work.to_string_lossy().as_ref());
 }
@@ -379,16 +317,13 @@ fn queued_and_unacknowledged_figures_are_in_every_output_while_the_sink_is_pause
     let sink = Sink::start();
     sink.pause();
     let rs = Rsyslog::start(&bin, d.path(), &log.to_string_lossy(), &sink);
-    let doc = |o: &Output| -> serde_json::Value {
-        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
-    };
     // Both figures appear once rsyslog has queued messages and filled the socket.
     let owed = eventually(Duration::from_secs(30), || {
-        let j = doc(&status(&rs));
+        let j = json(&status(&rs));
         j["queued_events"].as_u64() > Some(0) && j["unacked_bytes"].as_u64() > Some(0)
     });
     let o = status(&rs);
-    let j = doc(&o);
+    let j = json(&o);
     assert!(owed, "{j}");
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert_eq!(j["schema"], "drainguard.report/v2");

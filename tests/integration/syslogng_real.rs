@@ -14,19 +14,11 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use support::syslog_ng::{self, SyslogNg};
+use support::syslog_real::{
+    app_log, assert_no_line_missing, assert_released_with_nothing_owed, rotate, LINE_LEN,
+};
 use support::tcp_sink::{sorted_lines, TcpSink};
-use support::{drainguard, eventually};
-
-/// The bytes of one app line as the sink receives it.
-const LINE_LEN: u64 = 119;
-
-/// Writes `n` numbered 119-byte lines: 10^5 of them (12 MB) exceed what loopback socket
-/// buffers absorb, so a paused sink really backs up into syslog-ng.
-fn app_log(path: &Path, n: usize) {
-    let pad = "x".repeat(100);
-    let text: String = (0..n).map(|i| format!("app line {i:08} {pad}\n")).collect();
-    std::fs::write(path, text).unwrap();
-}
+use support::{drainguard, eventually, json, text};
 
 /// syslog-ng reading `log` (`file()`, raw lines) to `sink`. Without flow-control its queue
 /// is made large enough for the whole log: overflowing `log-fifo-size` drops messages
@@ -41,19 +33,6 @@ fn start(install: &Path, dir: &Path, log: &Path, sink: &TcpSink, flow_control: b
         conf = conf.replace("time-reopen(1)", "time-reopen(1) log-fifo-size(1000000)");
     }
     SyslogNg::start(install, dir, &conf)
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
 }
 
 fn status(s: &SyslogNg) -> Output {
@@ -139,24 +118,12 @@ fn holds_then_releases(flow_control: bool) {
     );
     sink.resume_slowly();
     let out = wait_cmd(&s, d.path(), "180s").output().unwrap();
-    let unread = sink.kernel_unread();
-    let read = sink.bytes() as u64;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let owed = want.len() as u64 * LINE_LEN;
-    eprintln!(
-        "flow-control {flow_control}: sink had {held_bytes} bytes while held; at release it \
-         had read {read} of {owed} bytes, its kernel held {unread} more"
-    );
-    assert!(
-        owed.saturating_sub(read) <= unread,
-        "released with {} bytes missing and only {unread} in the sink's receive queue",
-        owed - read
-    );
-    assert!(
-        eventually(Duration::from_secs(20), || sink.lines() == want),
-        "the sink never had every line ({} of {})",
-        sink.lines().len(),
-        want.len()
+    assert_released_with_nothing_owed(
+        &sink,
+        &want,
+        &out,
+        held_bytes,
+        &format!("flow-control {flow_control}"),
     );
 }
 
@@ -293,38 +260,10 @@ fn rotation_loses_nothing(flow_control: bool) {
     let sink = TcpSink::start();
     let s = start(&install, d.path(), &log, &sink, flow_control);
     assert!(eventually(Duration::from_secs(20), || sink.bytes() > 0));
-    let rotated = d.path().join("app.log.1");
-    std::fs::rename(&log, &rotated).unwrap();
-    let more: String = (0..50_000).map(|i| format!("new line {i:08}\n")).collect();
-    std::fs::write(&log, &more).unwrap();
+    let (_, want) = rotate(&log);
     let out = wait_cmd(&s, d.path(), "120s").output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let mut want: Vec<Vec<u8>> = std::fs::read(&rotated)
-        .unwrap()
-        .split(|b| *b == b'\n')
-        .chain(more.as_bytes().split(|b| *b == b'\n'))
-        .filter(|l| !l.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect();
-    want.sort();
-    let missing = |got: &[Vec<u8>]| {
-        want.iter()
-            .filter(|l| got.binary_search(l).is_err())
-            .count()
-    };
-    let none_missing = eventually(Duration::from_secs(10), || missing(&sink.lines()) == 0);
-    let got = sink.lines();
-    eprintln!(
-        "flow-control {flow_control}: after rotation {} lines received for {} written",
-        got.len(),
-        want.len()
-    );
-    assert!(
-        none_missing,
-        "{} of {} lines missing after rotation",
-        missing(&got),
-        want.len()
-    );
+    assert_no_line_missing(&sink, &want, &format!("flow-control {flow_control}"));
 }
 
 #[test]
@@ -460,12 +399,22 @@ fn status_reads_a_persist_file_in_the_4_8_1_key_form() {
         )
         .unwrap();
     };
+    // No syslog-ng runs for this store: the shipper's process is a stand-in with no socket,
+    // so the private syslog-ngs of the tests running beside this one (whose TCP send queues
+    // every syslog-ng of the host would add) are not counted.
+    let none = support::Proc(
+        Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .expect("sleep starts"),
+    );
     let status = || {
         drainguard()
             .args(["status", "--json", "--shipper", "syslog-ng", "--config"])
             .arg(&conf)
             .arg("--registry")
             .arg(&persist)
+            .args(["--shipper-pid", &none.pid().to_string()])
             .output()
             .unwrap()
     };

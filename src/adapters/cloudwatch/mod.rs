@@ -145,7 +145,9 @@ impl StoreReader for CloudwatchReader {
             let mut notes = Vec::new();
             snap.inputs = self.inputs(&mut Vec::new(), &mut notes);
             snap.notes.extend(notes);
+            snap.queues.extend(self.unexpandable_signal());
             snap.queues.push(self.log.signal());
+            snap.notes.extend(self.log.earlier_note());
             return Ok(snap);
         }
         let files = if self.folder.is_dir() {
@@ -242,6 +244,7 @@ impl StoreReader for CloudwatchReader {
         snap.inputs = self.inputs(&mut concrete, &mut snap.notes);
         concrete.extend(entries.iter().map(|(p, _)| p.clone()));
         snap.queues.extend(collisions(&concrete));
+        snap.queues.extend(self.unexpandable_signal());
         let pids =
             crate::process::ProcFs::default().find(&self.root, ShipperKind::CloudwatchAgent, None);
         self.abandoned.update(&self.root, &entries, &pids);
@@ -258,6 +261,7 @@ impl StoreReader for CloudwatchReader {
              a rotated file gets a state file of its own",
         ));
         snap.queues.push(self.log.signal());
+        snap.notes.extend(self.log.earlier_note());
         Ok(snap)
     }
 }
@@ -271,12 +275,8 @@ impl CloudwatchReader {
         let mut out = Vec::new();
         let depth = crate::glob_walk::recursive_depth(ShipperKind::CloudwatchAgent);
         for fc in &self.cfg.files {
-            if common::unexpanded(&fc.file_path) || !fc.file_path.starts_with('/') {
-                notes.push(format!(
-                    "file_path {:?} is not an absolute path drainguard can expand: its files are \
-                     not looked for",
-                    fc.file_path
-                ));
+            if !expandable(&fc.file_path) {
+                // Said by [`Self::unexpandable_signal`].
                 continue;
             }
             let black = fc
@@ -329,6 +329,34 @@ impl CloudwatchReader {
             out.push(InputSpec::globs(fc.file_path.clone(), &paths, &[]));
         }
         out
+    }
+}
+
+/// True for a `file_path` drainguard can look for: absolute, without a variable.
+fn expandable(file_path: &str) -> bool {
+    !common::unexpanded(file_path) && file_path.starts_with('/')
+}
+
+impl CloudwatchReader {
+    /// The unknown signal of the `file_path`s drainguard cannot expand: files the agent tails
+    /// there without a state file yet are unseen, so delivery cannot be proven.
+    fn unexpandable_signal(&self) -> Option<QueueSignal> {
+        let bad: Vec<&str> = self
+            .cfg
+            .files
+            .iter()
+            .map(|f| f.file_path.as_str())
+            .filter(|p| !expandable(p))
+            .collect();
+        if bad.is_empty() {
+            return None;
+        }
+        Some(common::unknown_queue(
+            &format!("cloudwatch agent file_path {}", bad.join(", ")),
+            "not an absolute path drainguard can expand (a variable, or a relative path): the \
+             files the agent tails there without a state file yet are not seen; write the \
+             file_path as an absolute path or glob",
+        ))
     }
 }
 

@@ -224,3 +224,27 @@ fn no_config_and_no_folder_is_no_agent() {
     };
     assert!(open(&opts).unwrap().is_empty());
 }
+
+/// A `file_path` drainguard cannot expand (an environment variable, a relative path): files
+/// the agent tails there but has no state file for yet are unseen, so the delivery cannot be
+/// proven, however caught up the other files are.
+#[test]
+fn a_file_path_drainguard_cannot_expand_leaves_delivery_unproven() {
+    let h = Host::new();
+    let app = h.log("app.log");
+    std::fs::write(&app, b"one\n").unwrap();
+    tk::write(&h.state(), &app, &tk::single(4, &app)).unwrap();
+    let mut r = h.reader(&[(&app, false), ("${LOG_DIR}/web.log", false)]);
+    let u = unknowns(&r.read().unwrap());
+    assert!(
+        u.iter()
+            .any(|u| u.contains("${LOG_DIR}/web.log") && u.contains("absolute path")),
+        "{u:?}"
+    );
+    let mut r = h.reader(&[(&app, false), ("logs/web.log", false)]);
+    let u = unknowns(&r.read().unwrap());
+    assert!(u.iter().any(|u| u.contains("logs/web.log")), "{u:?}");
+    // Every path expandable: nothing unknown.
+    let mut r = h.reader(&[(&app, false)]);
+    assert!(unknowns(&r.read().unwrap()).is_empty());
+}

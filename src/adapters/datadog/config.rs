@@ -82,16 +82,17 @@ pub fn parse_main(path: &Path, text: &str) -> Result<Config, StoreError> {
         c.log_file = l;
     }
     c.logs_enabled = common::lookup(&v, "logs_enabled")
-        .and_then(|x| x.as_bool())
+        .and_then(common::go_yaml_bool)
         .unwrap_or(false);
     c.atomic_write = common::lookup(&v, "logs_config.atomic_registry_write")
-        .and_then(|x| x.as_bool())
+        .and_then(common::go_yaml_bool)
         .unwrap_or(true);
     if let Some(t) = common::lookup(&v, "logs_config.close_timeout").and_then(|x| x.as_u64()) {
         c.close_timeout = t;
     }
+    // A number, or a string of one (the agent's config loader takes both).
     let retry = common::lookup(&v, "logs_config.disk_retry.max_size_bytes")
-        .and_then(|x| x.as_u64())
+        .and_then(|x| x.as_u64().or_else(|| x.as_str()?.trim().parse().ok()))
         .unwrap_or(0);
     if retry > 0 {
         c.disk_retry =
@@ -209,6 +210,30 @@ mod tests {
         assert!(!c.atomic_write && c.disk_retry.is_none());
         let e = parse_main(Path::new("/d.yaml"), "a: [\n").unwrap_err();
         assert!(e.to_string().contains("/d.yaml"), "{e}");
+    }
+
+    /// datadog.yaml is read by Go's yaml.v2 (YAML 1.1: `yes`, `on` are true) and a quoted
+    /// "true" is cast as well: a logs agent read as metrics-only would be left out.
+    #[test]
+    fn booleans_are_read_as_the_agent_reads_them() {
+        for (text, on) in [
+            ("logs_enabled: yes\n", true),
+            ("logs_enabled: on\n", true),
+            ("logs_enabled: \"true\"\n", true),
+            ("logs_enabled: True\n", true),
+            ("logs_enabled: no\n", false),
+            ("logs_enabled: false\n", false),
+            ("logs_enabled: maybe\n", false),
+        ] {
+            let c = parse_main(Path::new("/d.yaml"), text).unwrap();
+            assert_eq!(c.logs_enabled, on, "{text}");
+        }
+        let c = parse_main(
+            Path::new("/d.yaml"),
+            "logs_config:\n  atomic_registry_write: off\n",
+        )
+        .unwrap();
+        assert!(!c.atomic_write);
     }
 
     #[test]

@@ -175,13 +175,18 @@ impl DatadogReader {
         Err(last.expect("READ_ATTEMPTS > 0"))
     }
 
-    /// The disk retry spool: `.retry` files hold payloads the offsets already count.
+    /// The disk retry spool: `.retry` files hold payloads the offsets already count. Without
+    /// disk retry in datadog.yaml the default spool is still looked at (the agent's
+    /// environment can turn it on): said only when it holds payloads.
     fn retry_signal(&self) -> Option<QueueSignal> {
-        let dir = self.cfg.disk_retry.as_ref()?;
+        let configured = self.cfg.disk_retry.is_some();
+        let default = self.cfg.run_path.join("logs-retry");
+        let dir = self.cfg.disk_retry.as_ref().unwrap_or(&default);
         let local = self.root.host_to_local(dir);
         let source = format!("datadog disk retry spool {}", dir.display());
         let rd = match std::fs::read_dir(&local) {
             Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !configured => return None,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Some(QueueSignal {
                     source,
@@ -201,6 +206,9 @@ impl DatadogReader {
                 files += 1;
                 bytes = bytes.saturating_add(e.metadata().map_or(0, |m| m.len()));
             }
+        }
+        if files == 0 && !configured {
+            return None;
         }
         Some(QueueSignal {
             source,
@@ -270,6 +278,7 @@ impl StoreReader for DatadogReader {
         ));
         snap.queues.extend(self.retry_signal());
         snap.queues.push(self.log.signal());
+        snap.notes.extend(self.log.earlier_note());
         Ok(snap)
     }
 }

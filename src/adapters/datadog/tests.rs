@@ -184,6 +184,46 @@ fn the_disk_retry_spool_must_be_empty() {
     );
 }
 
+/// Disk retry turned on outside datadog.yaml (`DD_LOGS_CONFIG_DISK_RETRY_MAX_SIZE_BYTES` in
+/// the agent's environment, or the size written as a string): payloads in the default spool
+/// are owed all the same.
+#[test]
+fn payloads_in_the_default_spool_are_owed_whatever_datadog_yaml_says() {
+    let h = Host::new(false);
+    let app = h.log("a.log");
+    std::fs::write(&app, b"x\n").unwrap();
+    tk::write(&h.run(), &tk::registry(&[tk::Entry::new(&app, 2)], &[])).unwrap();
+    let mut r = h.reader();
+    let q = r.read().unwrap().queues;
+    assert!(
+        !q.iter().any(|q| q.source.contains("retry")),
+        "no spool, nothing said: {q:?}"
+    );
+    std::fs::create_dir_all(h.run().join("logs-retry")).unwrap();
+    std::fs::write(h.run().join("logs-retry/1764626400_1.retry"), b"payload").unwrap();
+    let q = r.read().unwrap().queues;
+    assert!(
+        q.iter().any(
+            |q| matches!(&q.state, QueueState::Pending { owed, .. } if owed.queue_files == Some(1))
+        ),
+        "{q:?}"
+    );
+    // The size as a string, as the agent's config loader also takes it.
+    let yaml = tk::main_config(
+        &h.run(),
+        &h.dir.path().join("conf.d"),
+        &h.agent_log(),
+        false,
+    )
+        + "logs_config:\n  disk_retry:\n    max_size_bytes: \"104857600\"\n    path: /elsewhere\n";
+    std::fs::write(h.dir.path().join("datadog.yaml"), yaml).unwrap();
+    let q = h.reader().read().unwrap().queues;
+    assert!(
+        q.iter().any(|q| q.source.contains("/elsewhere")),
+        "the configured spool is read: {q:?}"
+    );
+}
+
 #[test]
 fn a_rotated_file_s_rest_is_reported_abandoned() {
     let h = Host::new(false);

@@ -122,6 +122,14 @@ impl Memlog {
         &self.entries
     }
 
+    /// Hands the entries over, for a reader that reads once: the next read loads the
+    /// store again from its checkpoint.
+    pub fn take_entries(&mut self) -> Entries {
+        self.last_read = ReadKind::None;
+        self.touched = None;
+        std::mem::take(&mut self.entries)
+    }
+
     /// Notes of the last read.
     pub fn notes(&self) -> &[String] {
         &self.notes

@@ -84,6 +84,9 @@ pub struct FilebeatReader {
     built: Option<Built>,
     /// Reads whose cursors were updated in place.
     in_place: u64,
+    /// Reading for the last time ([`StoreReader::read_last`]): the memlog store's entries move into the
+    /// cursors instead of being copied and kept.
+    once: bool,
 }
 
 impl FilebeatReader {
@@ -107,6 +110,7 @@ impl FilebeatReader {
             http,
             built: None,
             in_place: 0,
+            once: false,
         }
     }
 
@@ -152,34 +156,46 @@ impl StoreReader for FilebeatReader {
         }
     }
 
+    fn read_last(&mut self) -> Result<StoreSnapshot, StoreError> {
+        self.once = true;
+        let snapshot = self.read();
+        self.once = false;
+        snapshot
+    }
+
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
         let mut notes = Vec::new();
-        let (format, store_local, array): (&str, PathBuf, Option<Vec<(String, Entry)>>) =
-            match &self.layout {
-                StoreLayout::Legacy(file) => (
-                    "legacy registry (5.x-6.x)",
-                    file.clone(),
-                    Some(read_array(file)?),
-                ),
-                StoreLayout::DataJson(file) => {
-                    ("data.json (7.0-7.8)", file.clone(), Some(read_array(file)?))
-                }
-                StoreLayout::Memlog(dir) => {
-                    let m = self.memlog.as_mut().expect("memlog layout has a memlog");
-                    m.read()?;
-                    notes.extend(m.notes().iter().cloned());
-                    ("memlog v1 (7.9+)", dir.clone(), None)
-                }
-            };
-        // Cursors straight from the entries: a legacy array's keys and paths move into them,
-        // the memlog store's (kept for the next read) are copied once.
-        let (cursors, skipped, fingerprint_inputs) = match (array, &self.memlog) {
-            (Some(a), _) => self.cursors(
-                a.into_iter().map(|(k, e)| (Cow::Owned(k), Cow::Owned(e))),
-                &mut notes,
+        // Cursors straight from the entries: a legacy array's are built while it is parsed
+        // (keys and paths move into them), the memlog store's (kept for the next read) are
+        // copied once, or moved when this is the only read.
+        let (format, store_local, (cursors, skipped, fingerprint_inputs)) = match &self.layout {
+            StoreLayout::Legacy(file) => (
+                "legacy registry (5.x-6.x)",
+                file.clone(),
+                self.array_cursors(file, &mut notes)?,
             ),
-            (None, Some(_)) => self.memlog_cursors(&mut notes),
-            (None, None) => self.cursors(std::iter::empty(), &mut notes),
+            StoreLayout::DataJson(file) => (
+                "data.json (7.0-7.8)",
+                file.clone(),
+                self.array_cursors(file, &mut notes)?,
+            ),
+            StoreLayout::Memlog(dir) => {
+                let dir = dir.clone();
+                let m = self.memlog.as_mut().expect("memlog layout has a memlog");
+                m.read()?;
+                notes.extend(m.notes().iter().cloned());
+                let parts = if self.once {
+                    let entries = m.take_entries();
+                    self.built = None;
+                    let it = entries
+                        .into_iter()
+                        .map(|(k, e)| (Cow::Owned(String::from(k)), Cow::Owned(e)));
+                    self.cursors(it, &mut notes)
+                } else {
+                    self.memlog_cursors(&mut notes)
+                };
+                ("memlog v1 (7.9+)", dir, parts)
+            }
         };
         let inputs = self.inputs(&fingerprint_inputs);
         let (offset_meaning, mut queues) = match self.disk_queue_dir() {
@@ -218,26 +234,35 @@ impl StoreReader for FilebeatReader {
     }
 }
 
-/// A legacy array or data.json, keyed like the log input would key it.
-fn read_array(file: &Path) -> Result<Vec<(String, Entry)>, StoreError> {
-    parse_array(file, &super::common::read_bytes(file)?)
-}
-
 /// Parses a legacy registry array or data.json (`file` names it in errors), keyed like the
 /// log input would key it.
 pub fn parse_array(file: &Path, bytes: &[u8]) -> Result<Vec<(String, Entry)>, StoreError> {
     let mut out = Vec::new();
     json_array::for_each_state(file, bytes, |i, state| {
         let e = state.into_entry()?;
-        let key = match e.dev_ino {
-            // The key Filebeat 7.9+ migrates these entries to.
-            Some((ino, dev)) => format!("filebeat::logs::native::{ino}-{dev}"),
-            None => format!("entry[{i}]"),
-        };
-        out.push((key, e));
+        out.push((array_key(i, &e), e));
         Ok(())
     })?;
     Ok(out)
+}
+
+/// The key of the `i`-th entry of a legacy array or data.json.
+fn array_key(i: usize, e: &Entry) -> String {
+    const NATIVE: &str = "filebeat::logs::native::";
+    match e.dev_ino {
+        // The key Filebeat 7.9+ migrates these entries to.
+        Some((ino, dev)) => {
+            let (mut a, mut b) = (itoa::Buffer::new(), itoa::Buffer::new());
+            let (ino, dev) = (a.format(ino), b.format(dev));
+            let mut key = String::with_capacity(NATIVE.len() + ino.len() + 1 + dev.len());
+            key.push_str(NATIVE);
+            key.push_str(ino);
+            key.push('-');
+            key.push_str(dev);
+            key
+        }
+        None => format!("entry[{i}]"),
+    }
 }
 
 type Cursors = (Vec<Cursor>, Vec<SkippedEntries>, Vec<String>);
@@ -334,6 +359,29 @@ impl Built {
         self.at.len() == entries.len()
     }
 
+    /// Counts an entry's class; a cursor goes to `cursors` (its position recorded when
+    /// `positions` is set).
+    fn add(&mut self, class: Class, cursors: &mut Vec<Cursor>, positions: bool) {
+        let at = match class {
+            Class::Cursor(c) => {
+                cursors.push(c);
+                u32::try_from(cursors.len() - 1).unwrap_or(Built::OTHER)
+            }
+            Class::Skipped(prefix) => {
+                *self.skipped.entry(prefix).or_default() += 1;
+                Built::OTHER
+            }
+            Class::Malformed => {
+                self.malformed += 1;
+                Built::OTHER
+            }
+            Class::Dropped => Built::DROPPED,
+        };
+        if positions {
+            self.at.push(at);
+        }
+    }
+
     /// The snapshot's parts (the cursors lent; the malformed count noted).
     fn lend(&mut self, notes: &mut Vec<String>) -> Cursors {
         let cursors = self.cursors.take().unwrap_or_default();
@@ -407,27 +455,30 @@ impl FilebeatReader {
             fp_inputs: Vec::new(),
         };
         for (key, e) in entries {
-            let at = match self.classify(key, e, &windows, &mut b.fp_inputs) {
-                Class::Cursor(c) => {
-                    cursors.push(c);
-                    u32::try_from(cursors.len() - 1).unwrap_or(Built::OTHER)
-                }
-                Class::Skipped(prefix) => {
-                    *b.skipped.entry(prefix).or_default() += 1;
-                    Built::OTHER
-                }
-                Class::Malformed => {
-                    b.malformed += 1;
-                    Built::OTHER
-                }
-                Class::Dropped => Built::DROPPED,
-            };
-            if positions {
-                b.at.push(at);
-            }
+            let class = self.classify(key, e, &windows, &mut b.fp_inputs);
+            b.add(class, &mut cursors, positions);
         }
         b.cursors = Some(cursors);
         b
+    }
+
+    /// The cursors of a legacy array or data.json, built while it is parsed (no list of
+    /// entries in between; the file's bytes go as soon as the parse ends).
+    fn array_cursors(&self, file: &Path, notes: &mut Vec<String>) -> Result<Cursors, StoreError> {
+        let bytes = super::common::read_bytes(file)?;
+        let windows = self.fingerprint_windows();
+        let mut b = self.build(std::iter::empty(), false);
+        let mut cursors = b.cursors.take().unwrap_or_default();
+        json_array::for_each_state(file, &bytes, |i, state| {
+            let e = state.into_entry()?;
+            let key = array_key(i, &e);
+            let class = self.classify(Cow::Owned(key), Cow::Owned(e), &windows, &mut b.fp_inputs);
+            b.add(class, &mut cursors, false);
+            Ok(())
+        })?;
+        drop(bytes);
+        let skipped = skipped_list(b.skipped, b.malformed, notes);
+        Ok((cursors, skipped, b.fp_inputs))
     }
 
     /// The memlog store's cursors: updated in place from the entries the last read set when
@@ -568,5 +619,31 @@ impl FilebeatReader {
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Legacy entries are keyed as Filebeat 7.9+ migrates them, or by position without an inode.
+    #[test]
+    fn legacy_keys() {
+        let json = br#"[{"source":"/a","offset":1,"FileStateOS":{"inode":12,"device":2049}},
+            {"source":"/b","offset":0},
+            {"source":"/c","offset":0,"FileStateOS":{"inode":18446744073709551615,"device":0}}]"#;
+        let keys: Vec<String> = parse_array(Path::new("registry"), json)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "filebeat::logs::native::12-2049",
+                "entry[1]",
+                "filebeat::logs::native::18446744073709551615-0"
+            ]
+        );
     }
 }

@@ -5,32 +5,38 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
+use crate::adapters::sqlite_image::{self, Image, Kind};
 use crate::cursor::{Cursor, Identity, OffsetMeaning, ShipperKind, StoreSnapshot};
 use crate::error::{Position, StoreError};
 
 use crate::adapters::common;
 
+/// The tail DB, for the image's messages.
+pub const KIND: Kind = Kind {
+    what: "a Fluent Bit tail DB",
+    expected: "a Fluent Bit tail DB file: point to the file a tail input names in `DB`",
+    writer: "Fluent Bit",
+    journal_fix: "start Fluent Bit once (it rolls the journal back), or use \
+                  `db.journal_mode WAL`",
+};
+
 /// Reads the DB's latest committed state: the main file with its `-wal`'s complete
 /// transactions applied, assembled in memory and opened as an in-memory database (see
-/// [`super::image`]); nothing is written, created or locked anywhere.
+/// [`sqlite_image`]); nothing is written, created or locked anywhere.
 pub fn read_db(db: &Path) -> Result<StoreSnapshot, StoreError> {
-    query_image(db, super::image::take(db)?)
+    query_image(db, sqlite_image::take(db, &KIND)?)
 }
 
 /// The cursors of `main` with `wal` applied, as if read from `db` (what [`read_db`] does after
 /// reading the two files; the fuzz targets feed it bytes).
 pub fn read_image(db: &Path, main: Vec<u8>, wal: &[u8]) -> Result<StoreSnapshot, StoreError> {
-    let wal_path = super::image::sibling(db, "-wal");
-    query_image(db, super::image::build(&wal_path, main, wal)?)
+    let wal_path = sqlite_image::sibling(db, "-wal");
+    query_image(db, sqlite_image::build(&wal_path, main, wal, &KIND)?)
 }
 
-fn query_image(db: &Path, image: super::image::Image) -> Result<StoreSnapshot, StoreError> {
+fn query_image(db: &Path, image: Image) -> Result<StoreSnapshot, StoreError> {
     tracing::trace!(db = %crate::display::path(db), wal_frames = image.frames, "fluent-bit DB image");
-    let mut conn = Connection::open_in_memory().map_err(|e| sql_error(db, e))?;
-    if !image.bytes.is_empty() {
-        conn.deserialize_read_exact(rusqlite::MAIN_DB, &image.bytes[..], image.bytes.len(), true)
-            .map_err(|e| sql_error(db, e))?;
-    }
+    let conn = sqlite_image::connect(&image).map_err(|e| sql_error(db, e))?;
     query(db, &conn).map_err(|e| sql_error(db, e))
 }
 

@@ -12,7 +12,6 @@ pub mod api;
 mod chunks;
 mod config;
 mod db;
-mod image;
 
 use std::path::PathBuf;
 

@@ -126,7 +126,33 @@ pub fn stats(path: &Path) -> Result<Vec<Counter>, CtlError> {
             )));
         }
     }
+    whole(&reply)?;
     Ok(parse(&reply))
+}
+
+/// The header line syslog-ng's `STATS` reply starts with.
+const HEADER: &[u8] = b"SourceName;SourceId;SourceInstance;State;Type;Number\n";
+
+/// Checks that `reply` is a whole `STATS` reply: syslog-ng's header first and the final `.`
+/// line last. A reply cut short (syslog-ng stopping or reloading mid-reply, the peer closing)
+/// lacks some destinations' `queued` counters, and a destination without one can read as
+/// nothing queued: only a whole reply is used.
+fn whole(reply: &[u8]) -> Result<(), CtlError> {
+    if !reply.starts_with(HEADER) {
+        return Err(CtlError::Failed(format!(
+            "not a syslog-ng STATS reply (it does not start with its header line; got {:?}): \
+             point drainguard at syslog-ng's own -c socket",
+            crate::error::clip(&String::from_utf8_lossy(&reply[..reply.len().min(80)]))
+        )));
+    }
+    if !reply.ends_with(b"\n.\n") {
+        return Err(CtlError::Failed(format!(
+            "the STATS reply was cut short after {} (no final `.` line): syslog-ng closed \
+             the connection mid-reply (stopping or reloading?); run again",
+            crate::display::bytes(reply.len() as u64)
+        )));
+    }
+    Ok(())
 }
 
 /// The counters of a `STATS` reply (the header, the final `.` and malformed lines skipped).

@@ -548,3 +548,96 @@ fn a_named_persist_file_must_exist_and_the_default_may_not_be_written_yet() {
         snap.notes
     );
 }
+
+/// A control socket at `path` that answers each connection's first request with `reply`,
+/// then closes it (`endless`: sends `reply` over and over instead, until the peer leaves).
+fn fake_control(path: &Path, reply: &'static [u8], endless: bool) -> std::thread::JoinHandle<()> {
+    use std::io::{Read, Write};
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut req = [0u8; 6];
+        let _ = s.read_exact(&mut req);
+        if endless {
+            while s.write_all(reply).is_ok() {}
+        } else {
+            let _ = s.write_all(reply);
+        }
+    })
+}
+
+#[test]
+fn a_stats_reply_cut_short_or_not_from_syslog_ng_is_no_answer() {
+    let d = tempfile::tempdir().unwrap();
+    // At stats level 1 a destination without counters reads as one with nothing queued: only
+    // a reply known to be whole may say that.
+    let level1 = conf(
+        r#"options { stats-level(1); }; source s { file("/a"); }; log { source(s); destination(n); };"#,
+    );
+    let cases: [(&str, &'static [u8]); 4] = [
+        // syslog-ng stopping mid-reply: the destination's `queued;5` line never came.
+        (
+            "cut",
+            b"SourceName;SourceId;SourceInstance;State;Type;Number\n\
+center;;queued;a;processed;6\n",
+        ),
+        // Accepted, then closed without a word.
+        ("closed", b""),
+        // Cut inside the last counter: `queued;1` of `queued;1000`, or nothing parsable.
+        (
+            "mid-line",
+            b"SourceName;SourceId;SourceInstance;State;Type;Number\n\
+dst.network;n#0;tcp,127.0.0.1:59999;a;queued;",
+        ),
+        // Something else listening there.
+        ("other", b"HTTP/1.1 400 Bad Request\r\n\r\n.\n"),
+    ];
+    for (name, reply) in cases {
+        let path = d.path().join(format!("{name}.ctl"));
+        let peer = fake_control(&path, reply, false);
+        let e = ctl::stats(&path).expect_err(name).to_string();
+        peer.join().unwrap();
+        assert!(
+            e.contains("cut short") || e.contains("not a syslog-ng STATS reply"),
+            "{name}: {e}"
+        );
+        // And the verdict: without flow-control, unknown with the socket and the fix.
+        let peer = fake_control(&path.with_extension("2.ctl"), reply, false);
+        let (sig, _) = delivery_signal(&path.with_extension("2.ctl"), &level1);
+        peer.join().unwrap();
+        match sig.state {
+            QueueState::Unknown { hint } => {
+                assert!(
+                    hint.contains("2.ctl") && hint.contains("flow-control"),
+                    "{name}: {hint}"
+                )
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    // The whole reply, as syslog-ng 3.38 sends it (header, counters, the final `.`), parses.
+    let path = d.path().join("whole.ctl");
+    let whole: &'static [u8] = b"SourceName;SourceId;SourceInstance;State;Type;Number\n\
+dst.network;n#0;tcp,127.0.0.1:59999;a;queued;0\n.\n";
+    let peer = fake_control(&path, whole, false);
+    let cs = ctl::stats(&path).unwrap();
+    peer.join().unwrap();
+    assert_eq!(cs.len(), 1);
+}
+
+#[test]
+fn a_control_socket_that_answers_endlessly_is_bounded() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("endless.ctl");
+    let peer = fake_control(
+        &path,
+        b"dst.network;n#0;tcp,127.0.0.1:59999;a;queued;0\n",
+        true,
+    );
+    let e = ctl::stats(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("larger than") || e.contains("no complete STATS reply"),
+        "{e}"
+    );
+    peer.join().unwrap();
+}

@@ -167,8 +167,11 @@ pub fn fake_http_counted(
 }
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod awslogs;
+pub mod otel;
 pub mod strace;
 pub mod syslog_ng;
+pub mod syslog_real;
 pub mod tcp_sink;
 pub mod tree;
 
@@ -219,4 +222,10 @@ pub fn text(o: &std::process::Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// The JSON document a command printed on stdout (`status --json`), or a panic showing its
+/// whole output.
+pub fn json(o: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
 }

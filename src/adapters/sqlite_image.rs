@@ -1,5 +1,6 @@
-//! The latest committed state of a Fluent Bit DB, assembled in memory: reading it never writes,
-//! creates or locks anything, anywhere.
+//! The latest committed state of a shipper's SQLite DB (Fluent Bit's tail DB, the awslogs
+//! agent's state file), assembled in memory: reading it never writes, creates or locks
+//! anything, anywhere.
 //!
 //! SQLite, even opened read-only, opens a WAL database's `-wal` and `-shm` read-write (creating
 //! `-shm` when missing, writing it during WAL recovery) and takes fcntl locks on them, and it
@@ -11,12 +12,18 @@
 //! result to SQLite as an in-memory database (`sqlite3_deserialize`). The `-shm` is never
 //! opened.
 //!
-//! The image is consistent: Fluent Bit appends frames to the WAL and writes the main file only
-//! when it checkpoints, so a checkpoint during the read is noticed by comparing the main file's
-//! identity, size and times before and after, and the read is taken again. A DB in rollback
-//! journal mode (`db.journal_mode` other than WAL) whose `-journal` holds a live header is in
-//! the middle of a write: the read is taken again, and a journal that stays (a write that was
-//! interrupted) is an error, because rolling it back would mean writing the DB.
+//! The image is consistent: a WAL writer appends frames to the WAL and writes the main file
+//! only when it checkpoints, so a checkpoint during the read is noticed by comparing the main
+//! file's identity, size and times before and after, and the read is taken again. A DB in
+//! rollback journal mode (Fluent Bit's `db.journal_mode` other than WAL; the awslogs agent
+//! always) whose `-journal` holds a live header is in the middle of a write: the read is taken
+//! again, and a journal that stays (a write that was interrupted) is an error, because rolling
+//! it back would mean writing the DB. A commit in rollback mode writes the main file while the
+//! journal is live, so a read that overlaps one sees either the live journal or a changed
+//! main file, and is taken again.
+//!
+//! Each kind of DB is described by a [`Kind`] (what it is, who writes it, how to clear a
+//! journal that stays), used in every message.
 
 use std::fs;
 use std::io::Read;
@@ -25,7 +32,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Position, StoreError};
 
-/// A size no Fluent Bit tail DB reaches (one row per tailed file): larger is not such a DB.
+/// A size no shipper state DB read here reaches (one row per tailed file): larger is not such
+/// a DB.
 pub const MAX_BYTES: u64 = 256 << 20;
 /// Reads before giving up on a DB that keeps being checkpointed (or whose rollback journal
 /// stays live); between two, a pause of `attempt` ms (at most half a second in all).
@@ -40,8 +48,19 @@ const WAL_VERSION: u32 = 3_007_000;
 const DB_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 const JOURNAL_MAGIC: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
 
-/// What a DB file should have been, when it is not a regular file.
-const EXPECTED: &str = "a Fluent Bit tail DB file: point to the file a tail input names in `DB`";
+/// One kind of shipper DB, for the messages.
+#[derive(Debug, Clone, Copy)]
+pub struct Kind {
+    /// What the DB is, after "not": `a Fluent Bit tail DB`.
+    pub what: &'static str,
+    /// What a path that is not a regular file should have been, and where to find the right
+    /// one (after "is a directory, not ...").
+    pub expected: &'static str,
+    /// Who writes it, for the log line and the retry message: `Fluent Bit`.
+    pub writer: &'static str,
+    /// How to get a rollback journal that stays live rolled back without drainguard writing.
+    pub journal_fix: &'static str,
+}
 
 /// A database image ready for `sqlite3_deserialize`.
 #[derive(Debug)]
@@ -84,15 +103,16 @@ enum Retry {
 }
 
 /// Reads `db` and its `-wal` into an [`Image`] of the latest committed state.
-pub fn take(db: &Path) -> Result<Image, StoreError> {
+pub fn take(db: &Path, kind: &Kind) -> Result<Image, StoreError> {
     let mut last = Retry::Changed;
     for attempt in 1..=ATTEMPTS {
-        match take_once(db)? {
+        match take_once(db, kind)? {
             Ok(image) => return Ok(image),
             Err(why) => {
                 tracing::debug!(
                     attempt,
-                    "fluent-bit DB changed while it was read; reading again"
+                    writer = kind.writer,
+                    "DB changed while it was read; reading again"
                 );
                 last = why;
                 std::thread::sleep(std::time::Duration::from_millis(attempt));
@@ -104,48 +124,49 @@ pub fn take(db: &Path) -> Result<Image, StoreError> {
         Position::default(),
         match last {
             Retry::Changed => format!(
-                "the DB changed during each of {ATTEMPTS} reads (Fluent Bit checkpoints it \
-                 continuously?); try again"
+                "the DB changed during each of {ATTEMPTS} reads ({} writes it continuously?); \
+                 try again",
+                kind.writer
             ),
             Retry::HotJournal => format!(
                 "its rollback journal {} stays live (a write that was interrupted): the DB's \
-                 committed state needs that journal rolled back, which would write the DB; \
-                 start Fluent Bit once (it rolls the journal back), or use \
-                 `db.journal_mode WAL`",
-                crate::display::path(&sibling(db, "-journal"))
+                 committed state needs that journal rolled back, which would write the DB; {}",
+                crate::display::path(&sibling(db, "-journal")),
+                kind.journal_fix
             ),
         },
     ))
 }
 
 /// One read; `Ok(Err(_))` when it must be taken again.
-fn take_once(db: &Path) -> Result<Result<Image, Retry>, StoreError> {
+fn take_once(db: &Path, kind: &Kind) -> Result<Result<Image, Retry>, StoreError> {
     let journal = sibling(db, "-journal");
-    let (main, before) = read_file(db)?
+    let (main, before) = read_file(db, kind)?
         .ok_or_else(|| StoreError::io(db, std::io::Error::from(std::io::ErrorKind::NotFound)))?;
-    if journal_is_live(&journal)? {
+    if journal_is_live(&journal, kind)? {
         return Ok(Err(Retry::HotJournal));
     }
     let wal_path = sibling(db, "-wal");
-    let wal = read_file(&wal_path)?.map(|(bytes, _)| bytes);
-    if journal_is_live(&journal)? {
+    let wal = read_file(&wal_path, kind)?.map(|(bytes, _)| bytes);
+    if journal_is_live(&journal, kind)? {
         return Ok(Err(Retry::HotJournal));
     }
     let after = fs::metadata(db).map_err(|e| StoreError::io(db, e))?;
     if Version::of(&after) != before {
         return Ok(Err(Retry::Changed));
     }
-    build(&wal_path, main, wal.as_deref().unwrap_or_default()).map(Ok)
+    build(&wal_path, main, wal.as_deref().unwrap_or_default(), kind).map(Ok)
 }
 
-fn check_size(path: &Path, len: u64) -> Result<(), StoreError> {
+fn check_size(path: &Path, len: u64, kind: &Kind) -> Result<(), StoreError> {
     if len > MAX_BYTES {
         return Err(StoreError::corrupt(
             path,
             Position::default(),
             format!(
-                "larger than {} (a Fluent Bit tail DB holds one row per file): not a tail DB",
-                crate::display::bytes(MAX_BYTES)
+                "larger than {} (it holds one row per tailed file): not {}",
+                crate::display::bytes(MAX_BYTES),
+                kind.what
             ),
         ));
     }
@@ -153,7 +174,7 @@ fn check_size(path: &Path, len: u64) -> Result<(), StoreError> {
 }
 
 /// `<path><suffix>`.
-pub(super) fn sibling(path: &Path, suffix: &str) -> PathBuf {
+pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
@@ -161,27 +182,27 @@ pub(super) fn sibling(path: &Path, suffix: &str) -> PathBuf {
 
 /// The bytes of the regular file `path` and the version read; None when it does not exist.
 /// Never blocks on a FIFO, never reads more than [`MAX_BYTES`].
-fn read_file(path: &Path) -> Result<Option<(Vec<u8>, Version)>, StoreError> {
-    let (f, meta) = match crate::safe_read::open_expecting(path, EXPECTED) {
+fn read_file(path: &Path, kind: &Kind) -> Result<Option<(Vec<u8>, Version)>, StoreError> {
+    let (f, meta) = match crate::safe_read::open_expecting(path, kind.expected) {
         Ok(opened) => opened,
         Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             return Ok(None)
         }
         Err(e) => return Err(e),
     };
-    check_size(path, meta.len())?;
+    check_size(path, meta.len(), kind)?;
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
     f.take(MAX_BYTES.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|e| StoreError::io(path, e))?;
-    check_size(path, bytes.len() as u64)?;
+    check_size(path, bytes.len() as u64, kind)?;
     Ok(Some((bytes, Version::of(&meta))))
 }
 
 /// True when `journal` exists and starts with a rollback journal's magic (a live header: a
 /// zero-length or zeroed journal, as `TRUNCATE` and `PERSIST` leave it, is not live).
-fn journal_is_live(journal: &Path) -> Result<bool, StoreError> {
-    let (f, _) = match crate::safe_read::open_expecting(journal, EXPECTED) {
+fn journal_is_live(journal: &Path, kind: &Kind) -> Result<bool, StoreError> {
+    let (f, _) = match crate::safe_read::open_expecting(journal, kind.expected) {
         Ok(opened) => opened,
         Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             return Ok(false)
@@ -274,7 +295,12 @@ fn db_page_size(main: &[u8]) -> Option<usize> {
 /// wins; the database ends at the last commit's size); errors name `wal_path` and the byte in
 /// it. A main file that is empty, or no SQLite DB at all, is left as it is (SQLite
 /// itself then ignores the WAL, or says it is not a database).
-pub fn build(wal_path: &Path, mut main: Vec<u8>, wal: &[u8]) -> Result<Image, StoreError> {
+pub fn build(
+    wal_path: &Path,
+    mut main: Vec<u8>,
+    wal: &[u8],
+    kind: &Kind,
+) -> Result<Image, StoreError> {
     let corrupt = |byte: u64, what: String| {
         StoreError::corrupt(
             wal_path,
@@ -306,8 +332,9 @@ pub fn build(wal_path: &Path, mut main: Vec<u8>, wal: &[u8]) -> Result<Image, St
                         WAL_HEADER as u64,
                         format!(
                             "a commit frame makes the DB {db_pages} pages of {page_size} bytes, \
-                             more than {} (not a Fluent Bit tail DB)",
-                            crate::display::bytes(MAX_BYTES)
+                             more than {} (not {})",
+                            crate::display::bytes(MAX_BYTES),
+                            kind.what
                         ),
                     )
                 })?;
@@ -339,10 +366,27 @@ pub fn build(wal_path: &Path, mut main: Vec<u8>, wal: &[u8]) -> Result<Image, St
     })
 }
 
+/// An in-memory SQLite connection holding `image` (read-only use: nothing of it reaches a
+/// file). An empty image (an empty DB file) is an empty database.
+pub fn connect(image: &Image) -> rusqlite::Result<rusqlite::Connection> {
+    let mut conn = rusqlite::Connection::open_in_memory()?;
+    if !image.bytes.is_empty() {
+        conn.deserialize_read_exact(rusqlite::MAIN_DB, &image.bytes[..], image.bytes.len(), true)?;
+    }
+    Ok(conn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rusqlite::Connection;
+
+    const T: Kind = Kind {
+        what: "a test DB",
+        expected: "a test DB file",
+        writer: "the test",
+        journal_fix: "run the test's writer once",
+    };
 
     /// A WAL DB with one table, its main file checkpointed at `base`, then `commits` more
     /// transactions in its WAL only. Returns (dir, db path, the offsets each commit set).
@@ -377,11 +421,11 @@ mod tests {
         let (_d, db, _c) = wal_db(5);
         let wal = fs::read(sibling(&db, "-wal")).unwrap();
         assert!(wal.len() > WAL_HEADER, "the commits live in the WAL");
-        let image = take(&db).unwrap();
+        let image = take(&db, &T).unwrap();
         assert!(image.frames >= 5, "{}", image.frames);
         assert_eq!(value(&image), 5);
         // The main file alone still says 0: the answer came from the WAL.
-        let main_only = build(Path::new("t.db-wal"), fs::read(&db).unwrap(), &[]).unwrap();
+        let main_only = build(Path::new("t.db-wal"), fs::read(&db).unwrap(), &[], &T).unwrap();
         assert_eq!(value(&main_only), 0);
     }
 
@@ -397,7 +441,7 @@ mod tests {
         // Which commit each frame count ends: frames are one page each here.
         let mut seen = Vec::new();
         for cut in (0..=wal.len()).step_by(97).chain([wal.len()]) {
-            let image = build(Path::new("t.db-wal"), main.clone(), &wal[..cut]).unwrap();
+            let image = build(Path::new("t.db-wal"), main.clone(), &wal[..cut], &T).unwrap();
             let v = value(&image);
             let whole_frames = cut.saturating_sub(WAL_HEADER) / frame;
             assert!(image.frames <= whole_frames, "cut {cut}");
@@ -417,7 +461,7 @@ mod tests {
         // Flip a byte of the second frame's page: frames from there on are not committed.
         let second = WAL_HEADER + FRAME_HEADER + page + FRAME_HEADER + 10;
         wal[second] ^= 0xff;
-        let image = build(Path::new("t.db-wal"), main, &wal).unwrap();
+        let image = build(Path::new("t.db-wal"), main, &wal, &T).unwrap();
         assert_eq!(image.frames, 1);
         assert_eq!(value(&image), 1);
     }
@@ -430,18 +474,21 @@ mod tests {
         let mut salted = wal.clone();
         salted[16] ^= 1; // the header's salt no longer matches any frame's (header checksum too)
         assert_eq!(
-            value(&build(Path::new("t.db-wal"), main.clone(), &salted).unwrap()),
+            value(&build(Path::new("t.db-wal"), main.clone(), &salted, &T).unwrap()),
             0
         );
         let mut version = wal.clone();
         version[7] ^= 1;
         assert_eq!(
-            build(Path::new("t.db-wal"), main.clone(), &version)
+            build(Path::new("t.db-wal"), main.clone(), &version, &T)
                 .unwrap()
                 .frames,
             0
         );
-        assert_eq!(value(&build(Path::new("t.db-wal"), main, &wal).unwrap()), 2);
+        assert_eq!(
+            value(&build(Path::new("t.db-wal"), main, &wal, &T).unwrap()),
+            2
+        );
     }
 
     #[test]
@@ -452,7 +499,7 @@ mod tests {
         // A main file whose header says another page size.
         let mut other = main.clone();
         other[16..18].copy_from_slice(&512u16.to_be_bytes());
-        let e = build(Path::new("t.db-wal"), other, &wal).unwrap_err();
+        let e = build(Path::new("t.db-wal"), other, &wal, &T).unwrap_err();
         assert!(e.to_string().contains("page size"), "{e}");
         // A commit frame claiming 2^32-1 pages, with its checksums recomputed.
         let mut big = wal.clone();
@@ -470,7 +517,7 @@ mod tests {
             big[at + 16..at + 20].copy_from_slice(&sum.0.to_be_bytes());
             big[at + 20..at + 24].copy_from_slice(&sum.1.to_be_bytes());
         }
-        let e = build(Path::new("t.db-wal"), main, &big).unwrap_err();
+        let e = build(Path::new("t.db-wal"), main, &big, &T).unwrap_err();
         assert!(e.to_string().contains("pages of"), "{e}");
     }
 
@@ -484,15 +531,15 @@ mod tests {
         )
         .unwrap();
         drop(c);
-        assert_eq!(value(&take(&db).unwrap()), 7);
+        assert_eq!(value(&take(&db, &T).unwrap()), 7);
         let journal = sibling(&db, "-journal");
         // PERSIST leaves a zeroed header: not live.
         fs::write(&journal, [0u8; 512]).unwrap();
-        assert_eq!(value(&take(&db).unwrap()), 7);
+        assert_eq!(value(&take(&db, &T).unwrap()), 7);
         let mut live = JOURNAL_MAGIC.to_vec();
         live.resize(512, 0);
         fs::write(&journal, live).unwrap();
-        let e = take(&db).unwrap_err().to_string();
+        let e = take(&db, &T).unwrap_err().to_string();
         assert!(
             e.contains("rollback journal") && e.contains("stays live"),
             "{e}"
@@ -502,15 +549,12 @@ mod tests {
     #[test]
     fn a_directory_or_fifo_is_refused_without_blocking() {
         let d = tempfile::tempdir().unwrap();
-        let e = take(d.path()).unwrap_err().to_string();
-        assert!(
-            e.contains("is a directory, not a Fluent Bit tail DB"),
-            "{e}"
-        );
+        let e = take(d.path(), &T).unwrap_err().to_string();
+        assert!(e.contains("is a directory, not a test DB"), "{e}");
         let fifo = d.path().join("fifo.db");
         let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        let e = take(&fifo).unwrap_err().to_string();
-        assert!(e.contains("is a FIFO, not a Fluent Bit tail DB"), "{e}");
+        let e = take(&fifo, &T).unwrap_err().to_string();
+        assert!(e.contains("is a FIFO, not a test DB"), "{e}");
     }
 }
