@@ -244,22 +244,19 @@ if scenario == "systemd-package":
     ]:
         if marker(pattern) is None:
             problems.append(f"{name}: no serial line 'DGTEST {pattern}'")
-    # Issue #11: each returns in under 10 s and logs that no shutdown is in progress (the
-    # upgrade through the postinst's try-restart: its stop is the unit's ExecStop). Under TCG
-    # dpkg's own unpack of the 17 MB binary (xz) takes 10-40 s on a loaded host, so there the
-    # bound holds the upgrade's service action (the unit's stop + start, systemd's timestamps)
-    # and the whole `dpkg -i` is reported; under KVM the whole `dpkg -i`.
+    # Issue #11: each returns in under 10 s and logs that no shutdown is in progress: the
+    # whole `systemctl restart`, and the whole `dpkg -i` of the same .deb again (its postinst
+    # try-restarts the unit, whose stop is the unit's ExecStop), under KVM and TCG alike. The
+    # unit's own stop + start (systemd's timestamps) is reported beside it.
     for step in ["restart", "upgrade"]:
         m = marker(step + r" exit=(\d+) ms=(\d+) unit-restart-ms=(-?\d+)")
         if m is None:
             problems.append(f"no '{step}' marker")
             continue
         rc, took, unit = int(m.group(1)), int(m.group(2)), int(m.group(3))
-        bounded = unit if step == "upgrade" and accel != "kvm" else took
-        if rc != 0 or bounded >= 10000 or unit < 0:
+        if rc != 0 or took >= 10000 or unit < 0:
             problems.append(f"{step}: exit {rc} after {took} ms, the unit's stop + start {unit} ms"
-                            f" (want exit 0 and {'the stop + start' if bounded == unit else 'all'}"
-                            f" under 10000 ms, {accel})")
+                            f" (want exit 0 and the whole command under 10000 ms, {accel})")
         notes.append(f"{step}: {took} ms, of which the unit's stop + start {unit} ms ({accel})")
         m = marker(step + r": no-shutdown lines (\d+) -> (\d+), new invocation: (\w+)")
         if m is None:
@@ -270,6 +267,22 @@ if scenario == "systemd-package":
                                 f"got {m.group(1)} -> {m.group(2)}")
             if m.group(3) != "yes":
                 problems.append(f"{step}: the unit was not started again (same InvocationID)")
+    # An admin's stop under a busy CPU: wait's probe answers (asking again if systemctl is
+    # slow: 3, 5, 8 s tries, 16 s in all) and returns; it never waits as at a shutdown.
+    m = marker(r"busy stop exit=(\d+) ms=(\d+) state=(\S+)")
+    if m is None:
+        problems.append("no 'busy stop' marker")
+    else:
+        rc, took = int(m.group(1)), int(m.group(2))
+        if rc != 0 or took >= 20000 or m.group(3) != "inactive":
+            problems.append(f"busy stop: exit {rc} after {took} ms, unit {m.group(3)}"
+                            " (want exit 0, inactive, under 20000 ms)")
+        notes.append(f"stop with the CPU busy: {took} ms ({accel})")
+        m = marker(r"busy stop: no-shutdown lines (\d+) -> (\d+)")
+        if m is None or int(m.group(2)) != int(m.group(1)) + 1:
+            problems.append("busy stop: want one more 'no shutdown in progress' in the unit's journal")
+    if idx(r"cannot tell whether the host is shutting down") is not None:
+        problems.append("wait could not tell whether the host was shutting down")
     if idx(r"(?<!no )shutdown in progress \(") is None:
         problems.append("at poweroff, wait did not log that the shutdown is in progress")
 

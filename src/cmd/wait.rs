@@ -71,7 +71,7 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: Args, stop: &StopFlag) -> anyhow::Result<Exit> {
-    if args.only_at_shutdown && !host_going_down(&LiveHost::default()) {
+    if args.only_at_shutdown && !host_going_down(&LiveHost) {
         return Ok(Exit::Ok);
     }
     let (report, sources) = drain_kept(global, &args, stop, true)?;
@@ -246,7 +246,12 @@ fn host_going_down(host: &dyn HostView) -> bool {
         }
         HostState::Unknown(why) => {
             tracing::warn!(
-                "cannot tell whether the host is shutting down ({why}): waiting as at a shutdown"
+                "cannot tell whether the host is shutting down ({why}): waiting as at a shutdown, \
+                 since logs lost at a shutdown cannot be recovered. If the host is not going \
+                 down, `kill {}` (or `systemctl kill drainguard.service`) ends this wait now \
+                 (exit 5, with its report); `systemctl is-system-running` answering slowly \
+                 means the host is overloaded",
+                std::process::id()
             );
             true
         }
