@@ -28,7 +28,22 @@ pub fn recursive_depth(shipper: ShipperKind) -> usize {
 
 /// The paths matching `pattern` (absolute or relative; `**` standing for 0 to `max_depth`
 /// directory levels), in walk order. An invalid pattern gives an error naming it.
+/// Directories that could not be read are left out: see [`expand_all`] for them.
 pub fn expand(pattern: &str, max_depth: usize) -> Result<Vec<PathBuf>, String> {
+    expand_all(pattern, max_depth).map(|e| e.paths)
+}
+
+/// What a walk found: the matching paths, and the directories it had to descend into (or
+/// look in) but could not read, each said with the error and the fix. A directory that does
+/// not exist, or a path component that is a file, is no error: nothing matches there.
+#[derive(Debug, Default)]
+pub struct Expanded {
+    pub paths: Vec<PathBuf>,
+    pub unreadable: Vec<String>,
+}
+
+/// [`expand`], with the directories that could not be read.
+pub fn expand_all(pattern: &str, max_depth: usize) -> Result<Expanded, String> {
     let (start, rest) = match pattern.strip_prefix('/') {
         Some(rest) => (PathBuf::from("/"), rest),
         None => (PathBuf::from("."), pattern),
@@ -42,6 +57,7 @@ pub fn expand(pattern: &str, max_depth: usize) -> Result<Vec<PathBuf>, String> {
     let mut w = Walk {
         max_depth,
         out: Vec::new(),
+        unreadable: Vec::new(),
         ancestors: Vec::new(),
         walked: HashMap::new(),
         dirs: None,
@@ -56,7 +72,16 @@ pub fn expand(pattern: &str, max_depth: usize) -> Result<Vec<PathBuf>, String> {
             }
         }
     }
-    Ok(w.out)
+    Ok(Expanded {
+        paths: w.out,
+        unreadable: w.unreadable,
+    })
+}
+
+/// True for the errors that mean "nothing there" (no such path; a file where the pattern
+/// needs a directory).
+fn nothing_there(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR)
 }
 
 /// Which children of a directory the walk of a pattern looked at.
@@ -98,6 +123,7 @@ pub fn dirs(pattern: &str, max_depth: usize) -> Result<Vec<(PathBuf, NameFilter)
     let mut w = Walk {
         max_depth,
         out: Vec::new(),
+        unreadable: Vec::new(),
         ancestors: Vec::new(),
         walked: HashMap::new(),
         dirs: Some(Vec::new()),
@@ -138,6 +164,8 @@ const MATCH: glob::MatchOptions = glob::MatchOptions {
 struct Walk {
     max_depth: usize,
     out: Vec<PathBuf>,
+    /// The directories that could not be read, with the error and the fix.
+    unreadable: Vec<String>,
     /// (dev, ino) of the directories `**` is inside of, outermost first.
     ancestors: Vec<(u64, u64)>,
     /// Per (dev, ino, pattern position): the most `**` depth a walk there had left.
@@ -150,8 +178,12 @@ impl Walk {
     /// Matches `comps` below `dir`; `used` levels of the current `**` are spent.
     fn walk(&mut self, dir: &Path, comps: &[Comp], used: usize) {
         let Some((first, rest)) = comps.split_first() else {
-            if dir.exists() {
-                self.out.push(dir.to_path_buf());
+            match std::fs::metadata(dir) {
+                Ok(_) => self.out.push(dir.to_path_buf()),
+                Err(e) if nothing_there(&e) => {}
+                // Cannot be looked at (its directory denies search, a link loop): it may be
+                // there, unseen.
+                Err(e) => self.cannot(dir.parent().unwrap_or(dir), &e),
             }
             return;
         };
@@ -170,15 +202,17 @@ impl Walk {
         match first {
             Comp::Literal(name) => self.walk(&dir.join(name), rest, 0),
             Comp::Pattern(p) => {
-                for name in entries(dir) {
+                for name in self.entries(dir) {
                     if p.matches_with(&name.to_string_lossy(), MATCH) {
                         self.walk(&dir.join(&name), rest, 0);
                     }
                 }
             }
             Comp::Recursive => {
-                let Ok(meta) = std::fs::metadata(dir) else {
-                    return;
+                let meta = match std::fs::metadata(dir) {
+                    Ok(m) => m,
+                    Err(e) if nothing_there(&e) => return,
+                    Err(e) => return self.cannot(dir, &e),
                 };
                 if !meta.is_dir() {
                     return;
@@ -199,23 +233,49 @@ impl Walk {
                     return;
                 }
                 self.ancestors.push(id);
-                for name in entries(dir) {
+                for name in self.entries(dir) {
                     self.walk(&dir.join(&name), comps, used + 1);
                 }
                 self.ancestors.pop();
             }
         }
     }
-}
 
-/// The entry names of `dir`, sorted; nothing when it cannot be listed.
-fn entries(dir: &Path) -> Vec<std::ffi::OsString> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut v: Vec<_> = rd.filter_map(|e| Some(e.ok()?.file_name())).collect();
-    v.sort();
-    v
+    /// The entry names of `dir`, sorted; nothing when it cannot be listed (said in
+    /// `unreadable` unless there is nothing there).
+    fn entries(&mut self, dir: &Path) -> Vec<std::ffi::OsString> {
+        let rd = match std::fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) if nothing_there(&e) => return Vec::new(),
+            Err(e) => {
+                self.cannot(dir, &e);
+                return Vec::new();
+            }
+        };
+        let mut v = Vec::new();
+        for e in rd {
+            match e {
+                Ok(e) => v.push(e.file_name()),
+                Err(e) => {
+                    self.cannot(dir, &e);
+                    break;
+                }
+            }
+        }
+        v.sort();
+        v
+    }
+
+    fn cannot(&mut self, dir: &Path, e: &std::io::Error) {
+        let said = format!(
+            "cannot read directory {}: {e}: files the inputs name there are not seen; run \
+             drainguard as root, or grant it read and search access to the directory",
+            crate::display::path(dir)
+        );
+        if !self.unreadable.contains(&said) {
+            self.unreadable.push(said);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -332,5 +392,37 @@ mod tests {
         let b = d.path().display().to_string();
         let got = expand(&format!("{b}/l0/**/*.log"), 32).unwrap();
         assert!(!got.is_empty() && got.len() < 64, "{} paths", got.len());
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_read_is_said_and_a_missing_one_is_not() {
+        let d = tree();
+        // A link loop: the directory the pattern descends into cannot be read (ELOOP; as
+        // root, a mode-000 directory would still be read).
+        symlink(d.path().join("loop"), d.path().join("loop")).unwrap();
+        let b = d.path().display().to_string();
+        for pattern in ["loop/*.log", "loop/a.log", "**/*.log", "*/a.log"] {
+            let e = expand_all(&format!("{b}/{pattern}"), 8).unwrap();
+            assert!(
+                e.unreadable
+                    .iter()
+                    .any(|u| u.contains("loop") && u.contains("run drainguard as root")),
+                "{pattern}: {:?}",
+                e.unreadable
+            );
+        }
+        // Missing directories, and files where a directory is needed: nothing there.
+        let d = tree();
+        let b = d.path().display().to_string();
+        for pattern in [
+            "nope/*.log",
+            "nope/a.log",
+            "a.log/*.log",
+            "a.log/x",
+            "*/nope/*.log",
+        ] {
+            let e = expand_all(&format!("{b}/{pattern}"), 8).unwrap();
+            assert!(e.unreadable.is_empty(), "{pattern}: {:?}", e.unreadable);
+        }
     }
 }

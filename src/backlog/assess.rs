@@ -182,7 +182,8 @@ pub(super) fn assess_groups(snapshot: &StoreSnapshot, env: &Env) -> (ShipperBack
     }
 
     // 3b. Stores without paths (or files moved elsewhere): the inputs' glob matches.
-    let candidates = expand_inputs(root, snapshot.shipper, &snapshot.inputs);
+    let mut unreadable = Vec::new();
+    let candidates = expand_inputs(root, snapshot.shipper, &snapshot.inputs, &mut unreadable);
     if locations.iter().any(Option::is_none) {
         let files: Vec<&DiskFile> = candidates.iter().map(|(f, _)| f).collect();
         let index = InodeIndex::new(files.iter().copied());
@@ -273,7 +274,12 @@ pub(super) fn assess_groups(snapshot: &StoreSnapshot, env: &Env) -> (ShipperBack
     }));
 
     let mut totals = totals(&files, omitted);
-    let queues = queues(snapshot, env);
+    let mut queues = queues(snapshot, env);
+    // An input directory that could not be read may hold files nobody tracks.
+    queues.extend(unreadable.into_iter().map(|hint| QueueSignal {
+        source: super::verdict::UNREADABLE_INPUT.into(),
+        state: crate::cursor::QueueState::Unknown { hint },
+    }));
     totals.queue = super::QueueTotals::of(&queues);
     let mut backlog = ShipperBacklog {
         shipper: snapshot.shipper,

@@ -80,18 +80,26 @@ impl DiskFile {
 /// The walk is bounded ([`crate::glob_walk`]: `**` at most `shipper`'s depth, symlink loops
 /// cut), and a file reached through several paths (symlink aliases, hard links) is listed
 /// once, by (device, inode). Exclusions are applied by the caller (they concern only
-/// untracked files).
+/// untracked files). The directories the walk could not read are pushed to `unreadable`
+/// (said with the error and the fix: files there are not seen).
 pub fn expand_inputs(
     root: &Root,
     shipper: ShipperKind,
     inputs: &[InputSpec],
+    unreadable: &mut Vec<String>,
 ) -> Vec<(DiskFile, usize)> {
     let depth = crate::glob_walk::recursive_depth(shipper);
     let mut seen = std::collections::HashSet::new();
     let mut paths = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
         for pattern in &input.paths {
-            for local in glob_local(root, pattern, depth) {
+            let expanded = glob_local(root, pattern, depth);
+            for u in expanded.unreadable {
+                if !unreadable.contains(&u) {
+                    unreadable.push(u);
+                }
+            }
+            for local in expanded.paths {
                 if seen.insert(local.clone()) {
                     paths.push((local, i));
                 }
@@ -109,9 +117,9 @@ pub fn expand_inputs(
         .collect()
 }
 
-/// Expands a host glob pattern below the root (see [`crate::glob_walk`]). Unreadable
-/// directories are skipped.
-fn glob_local(root: &Root, pattern: &str, depth: usize) -> Vec<PathBuf> {
+/// Expands a host glob pattern below the root (see [`crate::glob_walk`]), with the
+/// directories it could not read.
+fn glob_local(root: &Root, pattern: &str, depth: usize) -> crate::glob_walk::Expanded {
     let full = match root.dir() {
         Some(dir) if pattern.starts_with('/') => {
             let escaped = glob::Pattern::escape(&dir.to_string_lossy());
@@ -119,11 +127,11 @@ fn glob_local(root: &Root, pattern: &str, depth: usize) -> Vec<PathBuf> {
         }
         _ => pattern.to_string(),
     };
-    match crate::glob_walk::expand(&full, depth) {
-        Ok(paths) => paths,
+    match crate::glob_walk::expand_all(&full, depth) {
+        Ok(expanded) => expanded,
         Err(e) => {
             tracing::warn!(pattern, error = %e, "input glob is not a valid pattern; skipped");
-            Vec::new()
+            Default::default()
         }
     }
 }

@@ -616,8 +616,17 @@ impl Tracker {
         let t = &mut backlog.totals;
         t.bytes_behind = u64::try_from(self.bytes_behind).unwrap_or(u64::MAX);
         t.partial_tail_bytes = u64::try_from(self.partial_tail).unwrap_or(u64::MAX);
-        // What the snapshot itself says (queues, notes, skipped entries) is taken afresh.
+        // What the snapshot itself says (queues, notes, skipped entries) is taken afresh. The
+        // input directories the last full assessment could not read stay unreadable until the
+        // next one walks the globs again: files there are tracked by nobody.
+        let unreadable: Vec<_> = backlog
+            .queues
+            .iter()
+            .filter(|q| q.source == super::UNREADABLE_INPUT)
+            .cloned()
+            .collect();
         backlog.queues = super::assess::queues(snapshot, env);
+        backlog.queues.extend(unreadable);
         backlog.totals.queue = super::QueueTotals::of(&backlog.queues);
         backlog.skipped = snapshot.skipped.clone();
         backlog.notes = snapshot

@@ -19,7 +19,7 @@ pub use assess::assess;
 pub(crate) use assess::totals as totals_of;
 pub use order::{backlog_order, top};
 pub use tail::TailCache;
-pub use verdict::{combine, delivery_provable, shipper_verdict};
+pub use verdict::{combine, delivery_provable, shipper_verdict, UNREADABLE_INPUT};
 
 use crate::cursor::{OffsetMeaning, QueueSignal, ShipperKind, SkippedEntries};
 use crate::root::Root;

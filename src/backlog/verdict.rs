@@ -3,9 +3,22 @@
 use super::{Assessment, ShipperBacklog, Verdict};
 use crate::cursor::{OffsetMeaning, QueueState};
 
+/// The source of the signal that says an input directory could not be read (its hint
+/// names the directory, the error and the fix).
+pub const UNREADABLE_INPUT: &str = "input directory";
+
 /// One shipper's verdict and the sentence that explains what proved (or did not prove) it.
 pub fn shipper_verdict(b: &ShipperBacklog) -> (Verdict, String) {
     match offsets_and_queues(b) {
+        // Files in a directory the walk could not read are not seen: even offsets that
+        // prove delivery cannot say nothing else is owed.
+        (Verdict::Drained, why) if unreadable_inputs(b).is_some() => (
+            Verdict::Unconfirmed,
+            format!(
+                "{why}, but untracked files may be unseen: {}",
+                unreadable_inputs(b).unwrap_or_default()
+            ),
+        ),
         (Verdict::Drained, _) if tracks_nothing_provably(b) => (
             // An empty store is no proof that nothing was to ship: its checkpoint may be
             // gone, or the shipper has not written it yet, and without the inputs no file
@@ -18,6 +31,20 @@ pub fn shipper_verdict(b: &ShipperBacklog) -> (Verdict, String) {
         ),
         v => v,
     }
+}
+
+/// The hints of the unreadable input directories, joined; `None` when there is none.
+fn unreadable_inputs(b: &ShipperBacklog) -> Option<String> {
+    let hints: Vec<&str> = b
+        .queues
+        .iter()
+        .filter(|q| q.source == UNREADABLE_INPUT)
+        .filter_map(|q| match &q.state {
+            QueueState::Unknown { hint } => Some(hint.as_str()),
+            _ => None,
+        })
+        .collect();
+    (!hints.is_empty()).then(|| hints.join("; "))
 }
 
 /// The verdict from the files, the queues and what the offsets mean.

@@ -302,9 +302,27 @@ impl Shared {
                 st.running = true;
             }
             let at = Instant::now();
-            let body = assess();
+            // A bug in an adapter must not end the assessing thread with `running` left set
+            // (every later scrape would get the last body, ever older, or 503): the panic is
+            // said, the waiting scrapes get the last result, and the next scrape assesses
+            // again.
+            let body = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut assess));
             let mut st = self.lock();
-            st.last = Some(Arc::new(Done { body, at }));
+            match body {
+                Ok(body) => st.last = Some(Arc::new(Done { body, at })),
+                Err(e) => {
+                    let what = e
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| e.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    tracing::error!(
+                        panic = %what,
+                        "internal error: an assessment panicked; the scrape is served the \
+                         last result, the next scrape assesses again (please report this bug)"
+                    );
+                }
+            }
             st.generation += 1;
             st.running = false;
             self.cv.notify_all();
@@ -370,7 +388,8 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
     });
     let mut servers = Vec::new();
     for addr in &args.listen {
-        let server = tiny_http::Server::http(addr)
+        let server = listen(*addr)
+            .and_then(|l| tiny_http::Server::from_listener(l, None))
             .map_err(|e| anyhow::anyhow!("--web.listen-address {addr}: cannot listen: {e}"))?;
         let local = server
             .server_addr()
@@ -423,6 +442,25 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         let _ = t.join();
     }
     Ok(Exit::Behind)
+}
+
+/// How long writing a response may block (a client that never reads): past it the write
+/// fails and the request's thread ends, so slow clients cannot hold every request slot.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The listening socket, with a [`WRITE_TIMEOUT`] send timeout that every accepted
+/// connection inherits (Linux copies `SO_SNDTIMEO` on accept; tiny_http does not expose the
+/// connections' streams). No receive timeout: on a listener it would time out `accept`.
+fn listen(
+    addr: SocketAddr,
+) -> Result<std::net::TcpListener, Box<dyn std::error::Error + Send + Sync>> {
+    let l = std::net::TcpListener::bind(addr)?;
+    rustix::net::sockopt::set_socket_timeout(
+        &l,
+        rustix::net::sockopt::Timeout::Send,
+        Some(WRITE_TIMEOUT),
+    )?;
+    Ok(l)
 }
 
 fn header(name: &str, value: &str) -> tiny_http::Header {
@@ -550,6 +588,33 @@ mod tests {
             1,
             "one assessment for 8 scrapes"
         );
+    }
+
+    #[test]
+    fn an_assessment_that_panics_does_not_stop_the_next() {
+        let s = shared(Duration::ZERO, Duration::from_secs(5));
+        let n = Arc::new(AtomicUsize::new(0));
+        let (s2, n2) = (s.clone(), n.clone());
+        std::thread::spawn(move || {
+            s2.assess_forever(|| {
+                let i = n2.fetch_add(1, Ordering::SeqCst);
+                assert!(i != 1, "a bug in an adapter");
+                format!("assessment {i}\n")
+            })
+        });
+        assert_eq!(s.serve(Duration::MAX).unwrap().body, "assessment 0\n");
+        // The second panics: its scrape is served the last result, without waiting out the
+        // timeout; the third assesses again.
+        assert_eq!(s.serve(Duration::MAX).unwrap().body, "assessment 0\n");
+        assert_eq!(s.serve(Duration::MAX).unwrap().body, "assessment 2\n");
+    }
+
+    #[test]
+    fn accepted_connections_have_the_write_timeout() {
+        let l = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let _client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (conn, _) = l.accept().unwrap();
+        assert_eq!(conn.write_timeout().unwrap(), Some(WRITE_TIMEOUT));
     }
 
     #[test]

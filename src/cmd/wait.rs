@@ -133,17 +133,12 @@ fn drain_kept(
     match &report {
         DrainReport::NothingFound(why) => super::print_report(|out| writeln!(out, "{why}")),
         DrainReport::Waited(r) => {
-            if !args.no_log_file {
-                if let Err(e) = wait::append_record(&sources.root, &log_file, r) {
-                    tracing::warn!(file = %crate::display::path(&log_file), error = %e, "cannot write the run record");
-                }
-            }
-            // The durable drain record (drains.jsonl, fsync'd), which the exporter reports
-            // after the next boot.
-            let rec = wait::DrainRecord::of(r);
-            if let Err(e) = wait::append_drain(&sources.root, &args.state_dir, &rec) {
-                tracing::warn!(dir = %crate::display::path(&args.state_dir), error = %e, "cannot write the drain record");
-            }
+            write_records(
+                &sources.root,
+                (!args.no_log_file).then_some(log_file),
+                &args.state_dir,
+                r,
+            );
             // The outcome is decided and recorded: a report that cannot be written (stdout
             // closed) is said on stderr, and never changes the exit code.
             super::print_report(|out| write_report(out, args, r));
@@ -156,6 +151,41 @@ fn drain_kept(
         DrainReport::Failed(WaitError::Store(_)) => {}
     }
     Ok((report, sources))
+}
+
+/// Writes the run record (to `log_file`, unless `None`) and the durable drain record
+/// (drains.jsonl in `state_dir`, fsync'd, which the exporter reports after the next boot).
+/// The outcome is already decided: the writes get at most [`wait::GRACE`], so a stuck
+/// /var/log or /var/lib (NFS, a hung disk) cannot hold the shutdown past it; a record not
+/// written by then is said, and the writer thread is left behind.
+fn write_records(
+    root: &crate::root::Root,
+    log_file: Option<std::path::PathBuf>,
+    state_dir: &std::path::Path,
+    r: &wait::WaitReport,
+) {
+    let (root, state_dir, report) = (root.clone(), state_dir.to_path_buf(), r.clone());
+    let (dir, file) = (state_dir.clone(), log_file.clone());
+    let written = wait::within(wait::GRACE, move || {
+        if let Some(log_file) = &log_file {
+            if let Err(e) = wait::append_record(&root, log_file, &report) {
+                tracing::warn!(file = %crate::display::path(log_file), error = %e, "cannot write the run record");
+            }
+        }
+        let rec = wait::DrainRecord::of(&report);
+        if let Err(e) = wait::append_drain(&root, &state_dir, &rec) {
+            tracing::warn!(dir = %crate::display::path(&state_dir), error = %e, "cannot write the drain record");
+        }
+    });
+    if written.is_none() {
+        tracing::warn!(
+            dir = %crate::display::path(&dir),
+            file = ?file.as_deref().map(crate::display::path),
+            budget_s = wait::GRACE.as_secs_f64(),
+            "the run record and the drain record were not written in time (blocked I/O: a stuck \
+             file system?); the drain's outcome stands, the records may be missing"
+        );
+    }
 }
 
 /// Writes the final report (text or JSON).

@@ -176,6 +176,25 @@ pub fn drain_bounded_keep<W: Watched + Send + 'static>(
     }
 }
 
+/// Runs `f` on its own thread and waits at most `budget` for it: `Some` with its result,
+/// or `None` when it has not returned by then (blocked I/O: a stuck /var/lib on NFS, a hung
+/// disk). The blocked thread is left behind; the process exits soon after.
+pub fn within<R: Send + 'static>(
+    budget: Duration,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Option<R> {
+    let (tx, rx) = channel();
+    let spawned = std::thread::Builder::new()
+        .name("drainguard-bounded".into())
+        .spawn(move || {
+            let _ = tx.send(f());
+        });
+    if spawned.is_err() {
+        return None;
+    }
+    rx.recv_timeout(budget).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -296,5 +315,14 @@ mod tests {
         let r = drain_bounded(Drained, &opts(Duration::from_secs(5)), &StopFlag::new()).unwrap();
         assert_eq!(r.outcome, Outcome::Drained);
         assert!(r.blocked.is_none());
+    }
+
+    #[test]
+    fn within_gives_up_on_a_call_that_never_returns() {
+        let r = within(Duration::from_millis(50), || loop {
+            std::thread::park();
+        });
+        assert_eq!(r, None::<()>);
+        assert_eq!(within(Duration::from_secs(60), || 7), Some(7));
     }
 }

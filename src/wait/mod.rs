@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-pub use bounded::{drain_bounded, drain_bounded_keep, Latest, GRACE};
+pub use bounded::{drain_bounded, drain_bounded_keep, within, Latest, GRACE};
 pub use events::{Events, Wake};
 pub use record::{append_drain, append_record, last_drain, DrainLogError, DrainRecord, DrainStore};
 pub use stop::{SignalGuard, StopFlag, SIGNALS};
@@ -334,12 +334,34 @@ fn drain_published(
     };
     // A first read that fails is retried like any later one, until the deadline (or a
     // signal): the shutdown is not released at once while bytes may be owed.
+    // A signal or a stop meanwhile is an interruption (exit 5), with nothing assessed.
+    let unread = |outcome: Outcome| WaitReport {
+        outcome,
+        started,
+        elapsed: t0.elapsed(),
+        bytes_at_start: 0,
+        bytes_shipped: 0,
+        final_assessment: Assessment {
+            verdict: Verdict::Behind,
+            bytes_behind: 0,
+            queue: Default::default(),
+            shippers: Vec::new(),
+        },
+        blocked: None,
+    };
     let snapshots = loop {
         match read(watched, &mut mem) {
             Ok(s) => break s,
             Err(e) => {
+                if let Some(signal) = stop.signal() {
+                    return Ok(unread(Outcome::Interrupted { signal }));
+                }
+                if stop.is_stopped() {
+                    let reason = stop.reason().unwrap_or_default();
+                    return Ok(unread(Outcome::Stopped { reason }));
+                }
                 let now = Instant::now();
-                if now >= deadline_at || stop.is_stopped() || stop.signal().is_some() {
+                if now >= deadline_at {
                     return Err(e.into());
                 }
                 tracing::warn!(error = %e, "reading the stores failed; retrying until the deadline");
@@ -347,8 +369,13 @@ fn drain_published(
                     .interval
                     .max(MIN_INTERVAL)
                     .min(deadline_at.saturating_duration_since(now));
-                if matches!(events.next(timeout), Wake::Signal(_) | Wake::Stop) {
-                    return Err(e.into());
+                match events.next(timeout) {
+                    Wake::Signal(signal) => return Ok(unread(Outcome::Interrupted { signal })),
+                    Wake::Stop => {
+                        let reason = stop.reason().unwrap_or_default();
+                        return Ok(unread(Outcome::Stopped { reason }));
+                    }
+                    Wake::Changed | Wake::Tick => {}
                 }
             }
         }

@@ -10,7 +10,7 @@ use crate::root::Root;
 /// from the current directory), creating the directory. Written like install's files: below
 /// the root, never through a link, never blocking on a FIFO.
 pub fn append_record(root: &Root, log_file: &Path, r: &WaitReport) -> std::io::Result<()> {
-    let host = crate::install::beneath::lexical(&std::path::absolute(log_file)?);
+    let host = host_path(log_file)?;
     let files_left: usize = r
         .final_assessment
         .shippers
@@ -36,6 +36,13 @@ pub fn append_record(root: &Root, log_file: &Path, r: &WaitReport) -> std::io::R
     crate::install::beneath::Beneath::open(root)
         .and_then(|b| b.append(&host, line.as_bytes(), 0o644))
         .map_err(std::io::Error::other)
+}
+
+/// A host path given on the command line as written to: a relative one is taken from the
+/// current directory, then made plain (the writes below the root take only plain absolute
+/// paths).
+fn host_path(p: &Path) -> std::io::Result<std::path::PathBuf> {
+    Ok(crate::install::beneath::lexical(&std::path::absolute(p)?))
 }
 
 /// The drain log's name in the state directory: one JSON line per drain.
@@ -139,6 +146,10 @@ pub enum DrainLogError {
 /// cannot tear it. Past [`DRAIN_LOG_LIMIT`] the log is first renamed to `drains.jsonl.1`.
 pub fn append_drain(root: &Root, state_dir: &Path, rec: &DrainRecord) -> Result<(), DrainLogError> {
     use crate::install::beneath::{Beneath, BeneathError};
+    let state_dir = &host_path(state_dir).map_err(|source| BeneathError::Io {
+        path: state_dir.to_path_buf(),
+        source,
+    })?;
     let host = state_dir.join(DRAIN_LOG);
     let b = Beneath::open(root)?;
     b.make_parents(&host)?;
@@ -168,7 +179,11 @@ pub fn append_drain(root: &Root, state_dir: &Path, rec: &DrainRecord) -> Result<
 /// The most recent record of the drain log in `state_dir`; `None` when there is no log (or
 /// only an empty one).
 pub fn last_drain(root: &Root, state_dir: &Path) -> Result<Option<DrainRecord>, DrainLogError> {
-    use crate::install::beneath::Beneath;
+    use crate::install::beneath::{Beneath, BeneathError};
+    let state_dir = &host_path(state_dir).map_err(|source| BeneathError::Io {
+        path: state_dir.to_path_buf(),
+        source,
+    })?;
     let host = state_dir.join(DRAIN_LOG);
     let Some((bytes, _)) = Beneath::open(root)?.read(&host, DRAIN_LOG_LIMIT.saturating_mul(2))?
     else {
@@ -190,4 +205,45 @@ pub fn last_drain(root: &Root, state_dir: &Path) -> Result<Option<DrainRecord>, 
             line: i + 1,
             source,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(outcome: &str) -> DrainRecord {
+        DrainRecord {
+            version: 1,
+            start: "2026-12-01T00:00:00Z".into(),
+            end: "2026-12-01T00:00:10Z".into(),
+            end_unix_seconds: 1_796_083_210.0,
+            outcome: outcome.into(),
+            duration_seconds: 10.0,
+            bytes_at_start: 0,
+            bytes_shipped: 0,
+            unshipped_bytes: 0,
+            files_left: 0,
+            queued_events: 0,
+            queued_bytes: 0,
+            unacked_bytes: 0,
+            stores: vec![],
+        }
+    }
+
+    /// A relative `--state-dir` is taken from the current directory, as the run record's
+    /// `--log-file` is (it was refused and the record silently skipped).
+    #[test]
+    fn a_relative_state_dir_is_taken_from_the_current_directory() {
+        let d = tempfile::tempdir().unwrap();
+        let root = Root::new(Some(d.path().to_path_buf()));
+        let rel = Path::new("state-rel/./x/..");
+        append_drain(&root, rel, &record("drained")).unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        let on_disk = root.host_to_local(&cwd.join("state-rel").join(DRAIN_LOG));
+        assert!(on_disk.is_file(), "{}", on_disk.display());
+        assert_eq!(
+            last_drain(&root, rel).unwrap().map(|r| r.outcome),
+            Some("drained".to_string())
+        );
+    }
 }

@@ -427,3 +427,38 @@ fn a_first_read_that_fails_is_retried_until_the_deadline() {
     assert!(matches!(e, WaitError::Store(_)), "{e}");
     assert!(w.reads > 1, "retried: {} read(s)", w.reads);
 }
+
+/// A signal (or a stop) while the first read is being retried is an interruption (exit 5),
+/// not "the stores cannot be read" (exit 2); nothing was assessed, so nothing is proven.
+#[test]
+fn a_signal_during_the_first_read_retries_is_an_interruption() {
+    for signal in [Some(libc::SIGTERM), None] {
+        let mut w = FailsFirst {
+            fail: usize::MAX,
+            reads: 0,
+            then: assessment(shipper(OffsetMeaning::Delivered, 0, vec![])),
+        };
+        let stop = StopFlag::new();
+        let raiser = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                match signal {
+                    Some(s) => stop.interrupt(s),
+                    None => stop.stop("lifecycle hook abandoned"),
+                }
+            })
+        };
+        let o = WaitOptions {
+            deadline: Duration::from_secs(3600),
+            ..opts()
+        };
+        let r = drain(&mut w, &o, &stop).unwrap();
+        raiser.join().unwrap();
+        assert_eq!(r.outcome.exit(), Exit::Interrupted, "{:?}", r.outcome);
+        assert_ne!(r.final_assessment.verdict, Verdict::Drained);
+        if let Some(s) = signal {
+            assert_eq!(r.outcome, Outcome::Interrupted { signal: s });
+        }
+    }
+}

@@ -9,14 +9,14 @@ use crate::support;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use drainguard::testkit::{self, filebeat as tk};
 use support::drainguard;
-use support::strace::{assert_read_only, available};
+use support::strace::{assert_read_only, assert_read_only_given, available};
 
 /// A host: a store directory, a log directory with one log, and the writer thread.
 struct Host {
@@ -64,11 +64,16 @@ impl Host {
     }
     /// `status` and `wait` with `args`, each under strace: nothing of the shipper's changes.
     fn check(&self, args: &[&str]) {
+        self.check_given(args, |_, _| true)
+    }
+    /// [`Host::check`] where `must_read(path, output)` says whether the run had to read the
+    /// protected `path` (every path is still checked for changes).
+    fn check_given(&self, args: &[&str], must_read: impl Fn(&Path, &Output) -> bool) {
         let protected = [self.store(), self.logs()];
         let protected: Vec<&Path> = protected.iter().map(PathBuf::as_path).collect();
         let mut status = drainguard();
         status.arg("status").args(args);
-        let out = assert_read_only(&status, &protected);
+        let out = assert_read_only_given(&status, &protected, &must_read);
         assert!(
             matches!(out.status.code(), Some(0 | 1)),
             "status ran: {}",
@@ -79,7 +84,7 @@ impl Host {
             .args(["--deadline", "1500ms"])
             .args(["--shipper-pid", &std::process::id().to_string()])
             .args(args);
-        let out = assert_read_only(&wait, &protected);
+        let out = assert_read_only_given(&wait, &protected, &must_read);
         assert!(
             matches!(out.status.code(), Some(0 | 2 | 3)),
             "wait ran: {:?} {}",
@@ -458,6 +463,7 @@ fn cloudwatch_state_files_rewritten_in_place() {
     let state = h.store().join("state");
     std::fs::create_dir_all(&state).unwrap();
     let log = s(&h.log()).to_string();
+    let log_path = log.clone();
     let conf = h.d.path().join("amazon-cloudwatch-agent.toml");
     let agent_log = h.d.path().join("agent.log");
     std::fs::write(&agent_log, "I! started\n").unwrap();
@@ -479,12 +485,32 @@ fn cloudwatch_state_files_rewritten_in_place() {
         testkit::cloudwatch::write_torn(&st, &log, &full, cut).unwrap();
     });
     h.check(&["--shipper", "amazon-cloudwatch-agent", "--config", s(&conf)]);
-    h.check(&[
-        "--shipper",
-        "amazon-cloudwatch-agent",
-        "--registry",
-        s(&state),
-    ]);
+    // Given only the state folder, the log directory is known only from a state file: when
+    // every read of it was torn (the report has no row for the log and says so), no cursor
+    // names the log and the run has nothing to read there. It must read it whenever the
+    // report has the log's row; changes are checked under both directories either way.
+    let row = format!(" {log_path}");
+    let logs = h.logs();
+    h.check_given(
+        &[
+            "--shipper",
+            "amazon-cloudwatch-agent",
+            "--registry",
+            s(&state),
+        ],
+        move |p: &Path, out: &Output| {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let has_row = stdout.lines().any(|l| l.ends_with(row.as_str()));
+            if p != logs.as_path() || has_row {
+                return true;
+            }
+            assert!(
+                stdout.contains("reads (the agent rewrites it in place"),
+                "no row for the log and no torn state file: {stdout}"
+            );
+            false
+        },
+    );
 }
 
 /// The Datadog Agent rewrites registry.json every second, by rename by default and in place

@@ -516,3 +516,37 @@ fn files_without_events_are_rechecked_every_round() {
     assert_eq!(last.verdict, Verdict::Behind);
     same(&last, &world.fresh()).unwrap();
 }
+
+/// An input directory the full assessment could not read (a link loop here; as root a
+/// mode-000 directory would be read) keeps the verdict unconfirmed in the incremental rounds
+/// after it: files there are tracked by nobody, so no round may say "drained".
+#[test]
+fn an_unreadable_input_directory_stays_unconfirmed_in_incremental_rounds() {
+    let mut world = World::with_inputs();
+    let c = world.base.join("logs/c");
+    std::os::unix::fs::symlink(&c, &c).unwrap();
+    let p = world.path(0);
+    World::append(&p, 20, true);
+    world.set(&p, |size| size);
+    let (mut s, mut last) = start(&world);
+    assert_eq!(
+        last.verdict,
+        Verdict::Unconfirmed,
+        "{:?}",
+        last.shippers[0].delivery
+    );
+    let mut incremental = 0;
+    for _ in 0..5 {
+        World::append(&p, 5, true);
+        world.set(&p, |size| size);
+        incremental += usize::from(round(&mut s, &mut last));
+        assert_eq!(
+            last.verdict,
+            Verdict::Unconfirmed,
+            "{:?}",
+            last.shippers[0].delivery
+        );
+        same(&last, &world.fresh()).unwrap();
+    }
+    assert!(incremental > 0, "the rounds were incremental");
+}

@@ -162,26 +162,37 @@ pub fn parse_logs(path: &Path, text: &str) -> Result<Vec<InputSpec>, StoreError>
     Ok(out)
 }
 
-/// Every `type: file` log input under `confd` (host path): `*.d/*.yaml` and `*.yaml`.
-pub fn inputs(root: &Root, confd: &Path) -> Result<Vec<InputSpec>, StoreError> {
+/// Every `type: file` log input under `confd` (host path): `*.d/*.yaml` and `*.yaml`; and
+/// the directories of conf.d that could not be listed (their inputs are unknown), each said
+/// with the error and the fix.
+pub fn inputs(root: &Root, confd: &Path) -> Result<(Vec<InputSpec>, Vec<String>), StoreError> {
     let local = root.host_to_local(confd);
     let depth = crate::glob_walk::recursive_depth(crate::cursor::ShipperKind::DatadogAgent);
     let mut files = Vec::new();
+    let mut unreadable = Vec::new();
     for pattern in ["*.d/*.yaml", "*.yaml"] {
         let p = format!(
             "{}/{pattern}",
             glob::Pattern::escape(&local.to_string_lossy())
         );
-        files.extend(crate::glob_walk::expand(&p, depth).unwrap_or_default());
+        match crate::glob_walk::expand_all(&p, depth) {
+            Ok(e) => {
+                files.extend(e.paths);
+                unreadable.extend(e.unreadable);
+            }
+            Err(e) => unreadable.push(format!("conf.d {}: {e}", crate::display::path(confd))),
+        }
     }
     files.sort();
     files.dedup();
+    unreadable.sort();
+    unreadable.dedup();
     let mut out = Vec::new();
     for f in files {
         let text = common::read_config_file(&f)?;
         out.extend(parse_logs(&f, &text)?);
     }
-    Ok(out)
+    Ok((out, unreadable))
 }
 
 #[cfg(test)]

@@ -94,7 +94,7 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
     if logs_off(&cfg, opts, &registry) {
         return Ok(Vec::new());
     }
-    let inputs = config::inputs(&opts.root, &cfg.confd)?;
+    let (inputs, confd_unreadable) = config::inputs(&opts.root, &cfg.confd)?;
     let mut notes = Vec::new();
     if cfg.source.is_some() && !cfg.logs_enabled {
         notes.push(
@@ -115,6 +115,7 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         shown: opts.root.local_to_host(&registry),
         registry,
         inputs,
+        confd_unreadable,
         notes,
         abandoned: Abandoned::default(),
         log: DropLog::new(
@@ -154,6 +155,8 @@ pub struct DatadogReader {
     shown: PathBuf,
     cfg: Config,
     inputs: Vec<InputSpec>,
+    /// The conf.d directories that could not be listed: the inputs they name are unknown.
+    confd_unreadable: Vec<String>,
     notes: Vec<String>,
     abandoned: Abandoned,
     log: DropLog,
@@ -278,6 +281,11 @@ impl StoreReader for DatadogReader {
         ));
         snap.queues.extend(self.retry_signal());
         snap.queues.push(self.log.signal());
+        snap.queues
+            .extend(self.confd_unreadable.iter().map(|hint| QueueSignal {
+                source: crate::backlog::UNREADABLE_INPUT.into(),
+                state: QueueState::Unknown { hint: hint.clone() },
+            }));
         snap.notes.extend(self.log.earlier_note());
         Ok(snap)
     }

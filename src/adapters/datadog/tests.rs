@@ -308,3 +308,25 @@ fn no_config_and_no_registry_is_no_agent() {
     };
     assert!(open(&opts).unwrap().is_empty());
 }
+
+/// A conf.d integration directory that cannot be listed (a link loop here: as root a
+/// mode-000 directory would be listed) hides the inputs it names: their untracked files are
+/// unknown, so the snapshot says so, naming the directory and the fix.
+#[test]
+fn a_confd_directory_that_cannot_be_listed_is_said() {
+    let h = Host::new(false);
+    let app = h.log("a.log");
+    std::fs::write(&app, b"x\n").unwrap();
+    h.tail(&[&app]);
+    tk::write(&h.run(), &tk::registry(&[tk::Entry::new(&app, 2)], &[])).unwrap();
+    assert!(unknowns(&h.reader().read().unwrap()).is_empty());
+    let looped = h.dir.path().join("conf.d/other.d");
+    std::os::unix::fs::symlink(&looped, &looped).unwrap();
+    let u = unknowns(&h.reader().read().unwrap());
+    assert!(
+        u.iter()
+            .any(|u| u.contains(&looped.display().to_string())
+                && u.contains("run drainguard as root")),
+        "{u:?}"
+    );
+}
