@@ -244,22 +244,26 @@ if scenario == "systemd-package":
     ]:
         if marker(pattern) is None:
             problems.append(f"{name}: no serial line 'DGTEST {pattern}'")
-    # Issue #11: each returns in under 10 s and logs that no shutdown is in progress (the
-    # upgrade through the postinst's try-restart: its stop is the unit's ExecStop). Under TCG
-    # dpkg's own unpack of the 17 MB binary (xz) takes 10-40 s on a loaded host, so there the
-    # bound holds the upgrade's service action (the unit's stop + start, systemd's timestamps)
-    # and the whole `dpkg -i` is reported; under KVM the whole `dpkg -i`.
+    # Issue #11: each returns in under 10 s and logs that no shutdown is in progress: the
+    # whole `systemctl restart`, and the whole `dpkg -i` of the same .deb again (its postinst
+    # try-restarts the unit, whose stop is the unit's ExecStop). Under KVM the whole command
+    # of both. Under TCG (an emulated CPU, 5-20x slower, sharing the host's cores) dpkg's own
+    # unpack and start took 7-17 s in the boots of docs/e2e.md, so there the upgrade's bound
+    # of 10 s holds what the package does (the unit's stop + start, systemd's timestamps),
+    # and the whole `dpkg -i` is held to 30 s and reported: a wait that ran a drain would
+    # hold it for its whole deadline (10 min here), far beyond either bound.
     for step in ["restart", "upgrade"]:
         m = marker(step + r" exit=(\d+) ms=(\d+) unit-restart-ms=(-?\d+)")
         if m is None:
             problems.append(f"no '{step}' marker")
             continue
         rc, took, unit = int(m.group(1)), int(m.group(2)), int(m.group(3))
-        bounded = unit if step == "upgrade" and accel != "kvm" else took
-        if rc != 0 or bounded >= 10000 or unit < 0:
+        emulated = step == "upgrade" and accel != "kvm"
+        if rc != 0 or unit < 0 or (unit if emulated else took) >= 10000 or took >= 30000:
+            want = ("the unit's stop + start under 10000 ms and the whole command under 30000 ms"
+                    if emulated else "the whole command under 10000 ms")
             problems.append(f"{step}: exit {rc} after {took} ms, the unit's stop + start {unit} ms"
-                            f" (want exit 0 and {'the stop + start' if bounded == unit else 'all'}"
-                            f" under 10000 ms, {accel})")
+                            f" (want exit 0, {want}, {accel})")
         notes.append(f"{step}: {took} ms, of which the unit's stop + start {unit} ms ({accel})")
         m = marker(step + r": no-shutdown lines (\d+) -> (\d+), new invocation: (\w+)")
         if m is None:
@@ -270,6 +274,22 @@ if scenario == "systemd-package":
                                 f"got {m.group(1)} -> {m.group(2)}")
             if m.group(3) != "yes":
                 problems.append(f"{step}: the unit was not started again (same InvocationID)")
+    # An admin's stop under a busy CPU: wait's probe answers (asking again if systemctl is
+    # slow: 3, 5, 8 s tries, 16 s in all) and returns; it never waits as at a shutdown.
+    m = marker(r"busy stop exit=(\d+) ms=(\d+) state=(\S+)")
+    if m is None:
+        problems.append("no 'busy stop' marker")
+    else:
+        rc, took = int(m.group(1)), int(m.group(2))
+        if rc != 0 or took >= 20000 or m.group(3) != "inactive":
+            problems.append(f"busy stop: exit {rc} after {took} ms, unit {m.group(3)}"
+                            " (want exit 0, inactive, under 20000 ms)")
+        notes.append(f"stop with the CPU busy: {took} ms ({accel})")
+        m = marker(r"busy stop: no-shutdown lines (\d+) -> (\d+)")
+        if m is None or int(m.group(2)) != int(m.group(1)) + 1:
+            problems.append("busy stop: want one more 'no shutdown in progress' in the unit's journal")
+    if idx(r"cannot tell whether the host is shutting down") is not None:
+        problems.append("wait could not tell whether the host was shutting down")
     if idx(r"(?<!no )shutdown in progress \(") is None:
         problems.append("at poweroff, wait did not log that the shutdown is in progress")
 

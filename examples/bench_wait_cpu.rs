@@ -4,6 +4,9 @@
 //!
 //!     cargo run --release --example gen_registry -- --entries 100000 --out /tmp/dg-cpu
 //!     cargo run --release --example bench_wait_cpu -- --store /tmp/dg-cpu --seconds 20
+//!
+//! `--lag N` first sets N of the store's entries (spread evenly) back to half their offset, for
+//! a store whose files are all shipped (the store is changed: use a copy of its registry).
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -24,6 +27,39 @@ struct Args {
     seconds: u64,
     #[arg(long, default_value = "target/release/drainguard")]
     bin: String,
+    /// Set this many entries (spread evenly) back to half their offset first.
+    #[arg(long, default_value_t = 0)]
+    lag: usize,
+}
+
+/// Sets `n` of the store's file entries (every len/n-th) to half their offset.
+fn lag(data: &std::path::Path, w: &mut tk::MemlogWriter, n: usize) -> std::io::Result<()> {
+    use drainguard::adapters::{self, SourceOptions};
+    use drainguard::cursor::{Identity, ShipperKind};
+    let opts = SourceOptions {
+        data_path: Some(data.to_path_buf()),
+        ..Default::default()
+    };
+    let mut r = adapters::open(ShipperKind::Filebeat, &opts)
+        .map_err(std::io::Error::other)?
+        .into_iter()
+        .next()
+        .expect("a filebeat store");
+    let s = r.read().map_err(std::io::Error::other)?;
+    let step = (s.cursors.len() / n).max(1);
+    let mut set = 0;
+    for c in s.cursors.iter().step_by(step).take(n) {
+        let (Identity::DevInode { dev, ino }, Some(path)) = (&c.identity, &c.path) else {
+            continue;
+        };
+        w.set(
+            &c.key,
+            tk::log_value(&path.to_string_lossy(), c.offset / 2, *ino, *dev),
+        )?;
+        set += 1;
+    }
+    println!("{set} entries set back to half their offset");
+    Ok(())
 }
 
 fn main() -> std::io::Result<()> {
@@ -35,6 +71,9 @@ fn main() -> std::io::Result<()> {
     };
     let dir = data.join("registry/filebeat");
     let mut w = tk::MemlogWriter::create_appending(&dir)?;
+    if args.lag > 0 {
+        lag(&data, &mut w, args.lag)?;
+    }
     let mut child = Command::new(&args.bin)
         .args(["--settings", "", "wait", "--quiet", "--no-log-file"])
         .args(["--deadline", &format!("{}s", args.seconds + 5)])

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the release artifacts into dist/ from a clean checkout (docs/packaging.md):
-#   drainguard-<version>-<arch>-linux.tar.gz  binary, man pages, completions, README, LICENSE
-#   drainguard_<version>-1_<debarch>.deb      (cargo-deb)
+#   drainguard-<version>-<arch>-linux.tar.gz  binary, man pages, completions, contrib/, README, LICENSE
+#   drainguard_<version>-1_<debarch>.deb      (cargo-deb, gzip payload)
 #   drainguard-<version>-1.<arch>.rpm         (cargo-generate-rpm, gzip payload)
 #   SHA256SUMS
 # The binary is the full one (--features aws), linked against glibc 2.17 with cargo-zigbuild,
@@ -10,6 +10,8 @@
 # Usage: scripts/dist.sh [--target TRIPLE.GLIBC]     (or DG_DIST_TARGET)
 #   default x86_64-unknown-linux-gnu.2.17; aarch64-unknown-linux-gnu.2.17 for Graviton, where
 #   the aarch64 Rust standard library is installed (`rustup target add aarch64-unknown-linux-gnu`).
+# DRAINGUARD_MAINTAINER="Name <address>": the packages' Maintainer (.deb) and Vendor (.rpm);
+#   default Cargo.toml's [package.metadata.deb] maintainer. A fleet sets its own for its builds.
 # Tools: ziglang and cargo-zigbuild (PyPI) in a private venv, cargo-deb and cargo-generate-rpm
 # (crates.io), all under DG_DIST_TOOLS (default ~/.cache/drainguard-dist), installed when missing.
 set -euo pipefail
@@ -20,10 +22,26 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --target) target=${2:?--target needs a value}; shift 2 ;;
     --target=*) target=${1#--target=}; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "dist.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+# The maintainer: one value, in Cargo.toml's [package.metadata.deb] (cargo-deb reads it), passed
+# to both packagers so the .deb and the .rpm never disagree. Checked first: it goes into a
+# control field and a TOML string, so no quote, backslash or control character.
+maintainer=$(sed -n '/^\[package\.metadata\.deb\]/,/^\[/s/^maintainer = "\(.*\)"$/\1/p' Cargo.toml)
+if [ -n "${DRAINGUARD_MAINTAINER+set}" ]; then maintainer=$DRAINGUARD_MAINTAINER; fi
+maintainer_re='^[^"\<>[:cntrl:]]+ <[^"\<>@[:cntrl:][:space:]]+@[^"\<>[:cntrl:][:space:]]+>$'
+if ! [[ $maintainer =~ $maintainer_re ]]; then
+  echo "dist.sh: maintainer ${maintainer@Q} (DRAINGUARD_MAINTAINER, else Cargo.toml's" >&2
+  echo "         [package.metadata.deb] maintainer) is not \"Name <address>\" without quotes," >&2
+  echo "         backslashes or control characters" >&2
+  exit 2
+fi
+case "$maintainer" in
+  *@example.org\>) echo "== maintainer: $maintainer (the placeholder: set DRAINGUARD_MAINTAINER for your own builds)" ;;
+  *) echo "== maintainer: $maintainer" ;;
+esac
 triple=${target%%.*}          # x86_64-unknown-linux-gnu.2.17 -> x86_64-unknown-linux-gnu
 arch=${triple%%-*}            # x86_64 | aarch64
 case "$arch" in
@@ -96,14 +114,18 @@ name=drainguard-$version-$arch-linux
 stage=target/dist-stage/$name
 rm -rf "target/dist-stage" && mkdir -p "$stage"
 install -m 755 "$bin" "$stage/drainguard"
-cp -r "$assets/man" "$assets/completions" "$stage/"
+cp -r "$assets/man" "$assets/completions" contrib "$stage/"
 install -m 644 README.md LICENSE "$stage/"
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" \
   -C target/dist-stage -cf - "$name" | gzip -9n > "dist/$name.tar.gz"
 
 rm -f dist/drainguard_"$version"-1_*.deb dist/drainguard-"$version"-1.*.rpm
-cargo deb --no-build --locked --target "$triple" --profile dist --output dist/
-cargo generate-rpm --target "$triple" --profile dist --payload-compress gzip -o dist/
+# gzip payloads: rpm 4.11 (Amazon Linux 2, RHEL 7) cannot read zstd, and dpkg unpacks gzip
+# several times faster than cargo-deb's default xz (docs/packaging.md, "Package upgrade time").
+cargo deb --no-build --locked --target "$triple" --profile dist --compress-type gz \
+  --maintainer "$maintainer" --output dist/
+cargo generate-rpm --target "$triple" --profile dist --payload-compress gzip \
+  --set-metadata "vendor = \"$maintainer\"" -o dist/
 
 (cd dist && rm -f SHA256SUMS && sha256sum -- *.tar.gz *.deb *.rpm > SHA256SUMS)
 echo "== dist/:"

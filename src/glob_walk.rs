@@ -60,6 +60,7 @@ pub fn expand_all(pattern: &str, max_depth: usize) -> Result<Expanded, String> {
         unreadable: Vec::new(),
         ancestors: Vec::new(),
         walked: HashMap::new(),
+        dirs: None,
     };
     let relative = pattern.strip_prefix('/').is_none();
     w.walk(&start, &comps, 0);
@@ -81,6 +82,54 @@ pub fn expand_all(pattern: &str, max_depth: usize) -> Result<Expanded, String> {
 /// needs a directory).
 fn nothing_there(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR)
+}
+
+/// Which children of a directory the walk of a pattern looked at.
+#[derive(Debug, Clone)]
+pub enum NameFilter {
+    /// One name (a literal component).
+    Name(std::ffi::OsString),
+    /// The names a pattern component matches.
+    Pattern(glob::Pattern),
+    /// Every child (`**`).
+    Any,
+}
+
+impl NameFilter {
+    /// True when a change of the child `name` can change the pattern's matches.
+    pub fn matches(&self, name: &std::ffi::OsStr) -> bool {
+        match self {
+            NameFilter::Name(n) => n == name,
+            NameFilter::Pattern(p) => p.matches_with(&name.to_string_lossy(), MATCH),
+            NameFilter::Any => true,
+        }
+    }
+}
+
+/// The existing directories the walk of an absolute `pattern` reads (lists, or looks a child
+/// up in), each with the children it looks at: the pattern's matches change only when one of
+/// those children is created, removed, renamed or changes type. A directory the walk would
+/// look into but which does not exist is not listed: its parent (listed) looks it up.
+pub fn dirs(pattern: &str, max_depth: usize) -> Result<Vec<(PathBuf, NameFilter)>, String> {
+    let Some(rest) = pattern.strip_prefix('/') else {
+        return Err(format!("{pattern}: not an absolute pattern"));
+    };
+    let comps: Vec<Comp> = rest
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .map(Comp::new)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{pattern}: {e}"))?;
+    let mut w = Walk {
+        max_depth,
+        out: Vec::new(),
+        unreadable: Vec::new(),
+        ancestors: Vec::new(),
+        walked: HashMap::new(),
+        dirs: Some(Vec::new()),
+    };
+    w.walk(Path::new("/"), &comps, 0);
+    Ok(w.dirs.unwrap_or_default())
 }
 
 enum Comp {
@@ -121,6 +170,8 @@ struct Walk {
     ancestors: Vec<(u64, u64)>,
     /// Per (dev, ino, pattern position): the most `**` depth a walk there had left.
     walked: HashMap<(u64, u64, usize), usize>,
+    /// Set to collect the directories read ([`dirs`]).
+    dirs: Option<Vec<(PathBuf, NameFilter)>>,
 }
 
 impl Walk {
@@ -136,6 +187,18 @@ impl Walk {
             }
             return;
         };
+        if let Some(dirs) = &mut self.dirs {
+            // Nothing below a name that is not a directory matches (its parent looked it up).
+            if !dir.is_dir() {
+                return;
+            }
+            let filter = match first {
+                Comp::Literal(name) => NameFilter::Name(name.into()),
+                Comp::Pattern(p) => NameFilter::Pattern(p.clone()),
+                Comp::Recursive => NameFilter::Any,
+            };
+            dirs.push((dir.to_path_buf(), filter));
+        }
         match first {
             Comp::Literal(name) => self.walk(&dir.join(name), rest, 0),
             Comp::Pattern(p) => {
@@ -243,6 +306,38 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    /// The directories read, with the children looked at: every existing directory on the
+    /// way, none that does not exist (its parent looks it up).
+    #[test]
+    fn dirs_are_the_directories_the_walk_reads() {
+        let d = tree();
+        let b = d.path().display().to_string();
+        let got = dirs(&format!("{b}/x/**/*.log"), 8).unwrap();
+        let names: Vec<String> = got
+            .iter()
+            .map(|(p, f)| {
+                let rel = p.strip_prefix(d.path()).map(|r| r.display().to_string());
+                format!("{}:{f:?}", rel.unwrap_or_else(|_| p.display().to_string()))
+            })
+            .collect();
+        assert!(names.contains(&"x:Any".to_string()), "{names:?}");
+        assert!(names.iter().any(|n| n.starts_with("x/y/z:")), "{names:?}");
+        assert!(
+            names.iter().any(|n| n.starts_with("x/y:Pattern")),
+            "{names:?}"
+        );
+        // Every ancestor looks up the next name.
+        let (root, f) = &got[0];
+        assert_eq!(root, Path::new("/"));
+        assert!(matches!(f, NameFilter::Name(_)));
+        // A missing directory: its parent, not it.
+        let got = dirs(&format!("{b}/missing/sub/*.log"), 8).unwrap();
+        let (last, f) = got.last().unwrap();
+        assert_eq!(last, d.path());
+        assert!(f.matches(std::ffi::OsStr::new("missing")));
+        assert!(!f.matches(std::ffi::OsStr::new("other")));
     }
 
     #[test]

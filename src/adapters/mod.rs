@@ -102,6 +102,13 @@ pub trait StoreReader: Send {
     fn recycle(&mut self, snapshot: StoreSnapshot) {
         drop(snapshot);
     }
+    /// The positions (in the last snapshot's cursors) of the cursors the last
+    /// [`StoreReader::read`] set or appended, when that is all it changed since the read
+    /// before it (whose snapshot came back through [`StoreReader::recycle`]); `None` when any
+    /// cursor may have changed (a rebuild, a full re-read, a reader that does not know).
+    fn changed(&self) -> Option<&[u32]> {
+        None
+    }
 }
 
 /// Where to look for one shipper's store: explicit overrides from flags or settings, all

@@ -59,12 +59,14 @@ enum Location<'a> {
         local: Cow<'a, Path>,
         size: u64,
         dev_ino: (u64, u64),
+        links: u64,
     },
     /// Under another name: rotated.
     Moved {
         local: PathBuf,
         size: u64,
         dev_ino: (u64, u64),
+        links: u64,
     },
     /// Deleted, held open by the shipper.
     OpenDeleted {
@@ -77,25 +79,47 @@ enum Location<'a> {
 
 impl Location<'_> {
     fn from_file(f: &DiskFile, moved: bool) -> Location<'static> {
-        let (size, dev_ino) = (f.size, (f.dev, f.ino));
+        let (size, dev_ino, links) = (f.size, (f.dev, f.ino), f.nlink);
         if moved {
             Location::Moved {
                 local: f.local.clone(),
                 size,
                 dev_ino,
+                links,
             }
         } else {
             Location::Here {
                 local: Cow::Owned(f.local.clone()),
                 size,
                 dev_ino,
+                links,
             }
         }
+    }
+
+    /// True when the file has more than one name (hard links).
+    fn linked(&self) -> bool {
+        matches!(self, Location::Here { links, .. } | Location::Moved { links, .. } if *links > 1)
     }
 }
 
 /// Compares a snapshot with the files on disk.
 pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
+    assess_groups(snapshot, env).0
+}
+
+/// Where one entry group's file was found, as [`assess_groups`] tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Seen {
+    /// At its recorded path (not rotated away, deleted or held open deleted).
+    pub here: bool,
+    /// The file found has several hard links.
+    pub linked: bool,
+}
+
+/// [`assess`], also saying per entry group (the first files of the backlog, one per group, in
+/// the order of the groups' first cursors) where its file was found.
+pub(super) fn assess_groups(snapshot: &StoreSnapshot, env: &Env) -> (ShipperBacklog, Vec<Seen>) {
     let specs = fingerprint_specs(&snapshot.cursors);
     let groups = group(&snapshot.cursors);
     let root = &env.root;
@@ -123,6 +147,7 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
                 local: Cow::Borrowed(p),
                 size: st.size,
                 dev_ino: (st.dev, st.ino),
+                links: st.nlink,
             })
         })
         .collect();
@@ -218,6 +243,13 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
             })
             .collect()
     };
+    let seen: Vec<Seen> = locations
+        .iter()
+        .map(|l| Seen {
+            here: matches!(l, Some(Location::Here { .. })),
+            linked: l.as_ref().is_some_and(Location::linked),
+        })
+        .collect();
     let (mut files, omitted) = reports(root, &groups, locations, &tails, env.detail);
 
     // 4b. Untracked.
@@ -270,13 +302,13 @@ pub fn assess(snapshot: &StoreSnapshot, env: &Env) -> ShipperBacklog {
         delivery: String::new(),
     };
     (backlog.verdict, backlog.delivery) = super::verdict::shipper_verdict(&backlog);
-    backlog
+    (backlog, seen)
 }
 
 /// The store's delivery signals, plus the shipper's TCP send queues when its offsets do not
 /// prove delivery and it has signals at all (an output queue that is empty has only handed
 /// the data to the kernel). Without any signal the verdict stays "unconfirmed".
-fn queues(snapshot: &StoreSnapshot, env: &Env) -> Vec<QueueSignal> {
+pub(super) fn queues(snapshot: &StoreSnapshot, env: &Env) -> Vec<QueueSignal> {
     let mut q = snapshot.queues.clone();
     if !snapshot.offset_meaning.proves_delivery() && !q.is_empty() && !env.shipper_pids.is_empty() {
         let signal = env.send_queues.get_or_init(|| {
@@ -488,6 +520,7 @@ fn report(root: &crate::root::Root, g: &Group<'_>, loc: Location<'_>, tails: &Ta
             local,
             size,
             dev_ino,
+            ..
         } => {
             let state = progress(&local, Some(dev_ino), g, size, tails);
             // Without --root the path opened is the recorded one: it becomes the report's.
@@ -504,6 +537,7 @@ fn report(root: &crate::root::Root, g: &Group<'_>, loc: Location<'_>, tails: &Ta
             local,
             size,
             dev_ino,
+            ..
         } => {
             let now_at = root.local_to_host(&local);
             let state = match progress(&local, Some(dev_ino), g, size, tails) {

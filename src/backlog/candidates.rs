@@ -22,6 +22,9 @@ pub struct DiskFile {
     pub ino: u64,
     pub size: u64,
     pub mtime: Option<SystemTime>,
+    /// Hard links to the file (a write through another directory's link is no event in this
+    /// one's: `wait` re-checks such files every round).
+    pub nlink: u64,
     /// Fingerprints computed so far, by spec (computed lazily, at most once).
     fingerprints: OnceLock<Vec<(FingerprintSpec, Option<String>)>>,
 }
@@ -41,6 +44,7 @@ impl DiskFile {
                 ino: meta.ino(),
                 size: meta.len(),
                 mtime: meta.modified().ok(),
+                nlink: meta.nlink(),
             },
         ))
     }
@@ -53,6 +57,7 @@ impl DiskFile {
             ino: st.ino,
             size: st.size,
             mtime: st.mtime,
+            nlink: st.nlink,
             fingerprints: OnceLock::new(),
         }
     }
@@ -131,6 +136,28 @@ fn glob_local(root: &Root, pattern: &str, depth: usize) -> crate::glob_walk::Exp
     }
 }
 
+/// The directories (below the root) whose children decide what the inputs' globs match,
+/// with the children each walk looks at ([`crate::glob_walk::dirs`]); `None` when a pattern
+/// is not absolute or not valid (what it matches cannot be watched).
+pub fn input_dirs(
+    root: &Root,
+    shipper: ShipperKind,
+    inputs: &[InputSpec],
+) -> Option<Vec<(PathBuf, crate::glob_walk::NameFilter)>> {
+    let depth = crate::glob_walk::recursive_depth(shipper);
+    let mut out = Vec::new();
+    for pattern in inputs.iter().flat_map(|i| i.paths.iter()) {
+        let full = match root.dir() {
+            Some(dir) if pattern.starts_with('/') => {
+                format!("{}{pattern}", glob::Pattern::escape(&dir.to_string_lossy()))
+            }
+            _ => pattern.to_string(),
+        };
+        out.extend(crate::glob_walk::dirs(&full, depth).ok()?);
+    }
+    Some(out)
+}
+
 /// The regular files of one directory, for finding where a rotated file went.
 pub fn list_dir(dir: &Path) -> Vec<DiskFile> {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -174,6 +201,7 @@ pub struct Stat {
     pub ino: u64,
     pub size: u64,
     pub mtime: Option<SystemTime>,
+    pub nlink: u64,
 }
 
 /// Stats every path of `paths` as [`DiskFile::stat`] does (following symlinks; `None` for
@@ -221,6 +249,7 @@ pub fn stat_all(paths: &[Option<&Path>]) -> Vec<Option<Stat>> {
                             ino: f.ino,
                             size: f.size,
                             mtime: f.mtime,
+                            nlink: f.nlink,
                         }),
                     };
                     f.map(|f| (i, f))
@@ -300,6 +329,7 @@ impl DirFd {
             ino: st.st_ino,
             size: u64::try_from(st.st_size).ok()?,
             mtime,
+            nlink: st.st_nlink,
         })
     }
 }
@@ -314,6 +344,7 @@ mod tests {
             ino: f.ino,
             size: f.size,
             mtime: f.mtime,
+            nlink: f.nlink,
         })
     }
 

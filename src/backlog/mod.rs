@@ -5,6 +5,7 @@
 
 mod assess;
 mod candidates;
+pub mod incremental;
 mod order;
 mod tail;
 mod verdict;

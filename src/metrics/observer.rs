@@ -309,6 +309,7 @@ impl Observer {
             tails: s.tails.clone(),
             http: s.http.clone(),
             pid_override: s.pid_override,
+            incremental: Default::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! together, and drained ([`drain`]) by `wait` and `aws watch` alike.
 
 mod drain;
+pub mod filewatch;
 
 use std::path::{Path, PathBuf};
 
@@ -90,6 +91,8 @@ pub struct Sources {
     pub http: crate::adapters::http::Http,
     /// The selection's `shipper_pid`: the shipper's process, whatever else runs.
     pub pid_override: Option<u32>,
+    /// `wait`'s incremental assessment.
+    pub incremental: Incremental,
 }
 
 impl Selection {
@@ -307,6 +310,7 @@ impl Sources {
             tails: Default::default(),
             http: base.http.clone(),
             pid_override: sel.shipper_pid,
+            incremental: Incremental::default(),
         })
     }
 }
@@ -487,40 +491,157 @@ impl Sources {
         pid_override: Option<u32>,
         detail: crate::backlog::Detail,
     ) -> crate::backlog::Assessment {
-        // One environment per shipper, shared by its stores: its pids are looked up and its
-        // sockets read once per assessment, however many stores it has.
-        // A store found through a process's command line is that process's alone.
-        let mut envs: std::collections::HashMap<(ShipperKind, Vec<u32>), crate::backlog::Env> =
+        let (at, envs) = self.envs(snapshots, pid_override, detail);
+        let shippers = snapshots
+            .iter()
+            .zip(at)
+            .map(|(s, e)| crate::backlog::assess(s, &envs[e]))
+            .collect();
+        crate::backlog::combine(shippers)
+    }
+
+    /// The environment of each snapshot (an index into the list): one per shipper, shared by
+    /// its stores, so that its pids are looked up and its sockets read once per assessment,
+    /// however many stores it has. A store found through a process's command line is that
+    /// process's alone. `detail` says which files get a report of their own.
+    fn envs(
+        &self,
+        snapshots: &[StoreSnapshot],
+        pid_override: Option<u32>,
+        detail: crate::backlog::Detail,
+    ) -> (Vec<usize>, Vec<crate::backlog::Env>) {
+        let mut index: std::collections::HashMap<(ShipperKind, Vec<u32>), usize> =
             Default::default();
-        let mut shippers = Vec::with_capacity(snapshots.len());
+        let mut envs = Vec::new();
+        let mut at = Vec::with_capacity(snapshots.len());
         for (i, snapshot) in snapshots.iter().enumerate() {
             let owners = self.owners.get(i).cloned().unwrap_or_default();
-            let env = envs
+            let e = *index
                 .entry((snapshot.shipper, owners.clone()))
-                .or_insert_with(|| crate::backlog::Env {
-                    root: self
-                        .roots
-                        .get(i)
-                        .cloned()
-                        .flatten()
-                        .unwrap_or_else(|| self.root.clone()),
-                    shipper_pids: match pid_override {
-                        None if !owners.is_empty() => owners
-                            .iter()
-                            .copied()
-                            .filter(|p| crate::process::ProcFs::default().is_alive(*p))
-                            .collect(),
-                        _ => self.shipper_pids(snapshot.shipper, pid_override),
-                    },
-                    peers: self.peers.clone(),
-                    tails: self.tails.clone(),
-                    detail,
-                    ..Default::default()
+                .or_insert_with(|| {
+                    envs.push(crate::backlog::Env {
+                        root: self
+                            .roots
+                            .get(i)
+                            .cloned()
+                            .flatten()
+                            .unwrap_or_else(|| self.root.clone()),
+                        shipper_pids: match pid_override {
+                            None if !owners.is_empty() => owners
+                                .iter()
+                                .copied()
+                                .filter(|p| crate::process::ProcFs::default().is_alive(*p))
+                                .collect(),
+                            _ => self.shipper_pids(snapshot.shipper, pid_override),
+                        },
+                        peers: self.peers.clone(),
+                        tails: self.tails.clone(),
+                        detail,
+                        ..Default::default()
+                    });
+                    envs.len() - 1
                 });
-            shippers.push(crate::backlog::assess(snapshot, env));
+            at.push(e);
+        }
+        (at, envs)
+    }
+
+    /// [`Sources::assess_snapshots`] for `wait`: the tracked files' directories are watched
+    /// first, and each store that can be is tracked for [`Sources::assess_changes`].
+    fn assess_tracked(&mut self, snapshots: &[StoreSnapshot]) -> crate::backlog::Assessment {
+        use crate::backlog::incremental::Prepared;
+        let (at, envs) = self.envs(snapshots, self.pid_override, crate::backlog::Detail::Every);
+        let inc = &mut self.incremental;
+        inc.trackers.clear();
+        if inc.watch.is_none() && !inc.unavailable {
+            inc.watch = filewatch::FileWatch::new();
+            inc.unavailable = inc.watch.is_none();
+        }
+        let prepared: Vec<Option<Prepared>> = match &mut inc.watch {
+            Some(w) => snapshots
+                .iter()
+                .zip(&at)
+                .map(|(s, &e)| Prepared::new(s, &envs[e], w))
+                .collect(),
+            None => Vec::new(),
+        };
+        // What happened before the stats below is in them.
+        if let Some(w) = &mut inc.watch {
+            w.round();
+        }
+        let mut shippers = Vec::with_capacity(snapshots.len());
+        let mut prepared = prepared.into_iter();
+        for (s, &e) in snapshots.iter().zip(&at) {
+            match prepared.next().flatten() {
+                Some(p) => {
+                    let (b, t) = p.assess(s, &envs[e]);
+                    shippers.push(b);
+                    inc.trackers.push(t);
+                }
+                None => {
+                    shippers.push(crate::backlog::assess(s, &envs[e]));
+                    inc.trackers.push(None);
+                }
+            }
         }
         crate::backlog::combine(shippers)
     }
+
+    /// Brings `last` (the assessment of the previous read, from [`crate::wait::Watched::assess`]
+    /// or this) up to date with `snapshots` (the read after it) by re-assessing only what the
+    /// stores' reads and the tracked files' directory events changed; the progress marker of
+    /// `snapshots`. `None` when some store cannot be brought up to date that way (then `last`
+    /// may hold some stores' new state and others' old: assess fully).
+    fn assess_changes(
+        &mut self,
+        snapshots: &[StoreSnapshot],
+        last: &mut crate::backlog::Assessment,
+    ) -> Option<u64> {
+        let ok = self.try_changes(snapshots, last);
+        if ok.is_none() {
+            self.incremental.trackers.clear();
+        }
+        ok
+    }
+
+    fn try_changes(
+        &mut self,
+        snapshots: &[StoreSnapshot],
+        last: &mut crate::backlog::Assessment,
+    ) -> Option<u64> {
+        let n = snapshots.len();
+        if self.incremental.trackers.len() != n || last.shippers.len() != n {
+            return None;
+        }
+        let (at, envs) = self.envs(snapshots, self.pid_override, crate::backlog::Detail::Every);
+        let inc = &mut self.incremental;
+        let watch = inc.watch.as_mut()?;
+        let round = watch.round();
+        let mut marker = 0u64;
+        for (i, s) in snapshots.iter().enumerate() {
+            let t = inc.trackers[i].as_mut()?;
+            let changed = self.readers.get(i)?.changed()?;
+            let b = &mut last.shippers[i];
+            if (b.shipper, &b.store) != (s.shipper, &s.store)
+                || !t.update(s, changed, &round, &envs[at[i]], watch, b)
+            {
+                return None;
+            }
+            marker = marker.saturating_add(t.marker());
+        }
+        *last = crate::backlog::combine(std::mem::take(&mut last.shippers));
+        Some(marker)
+    }
+}
+
+/// `wait`'s incremental assessment: the inotify watches and one tracker per store.
+#[derive(Default)]
+pub struct Incremental {
+    watch: Option<filewatch::FileWatch>,
+    /// Per reader, after a full assessment (cleared when a round could not be tracked).
+    trackers: Vec<Option<crate::backlog::incremental::Tracker>>,
+    /// No inotify instance could be had.
+    unavailable: bool,
 }
 
 /// The message for a host where no shipper was named, no store exists and no shipper
@@ -549,7 +670,19 @@ impl crate::wait::Watched for Sources {
     }
 
     fn assess(&mut self, snapshots: &[StoreSnapshot]) -> crate::backlog::Assessment {
-        self.assess_snapshots(snapshots, self.pid_override)
+        self.assess_tracked(snapshots)
+    }
+
+    fn assess_changes(
+        &mut self,
+        snapshots: &[StoreSnapshot],
+        last: &mut crate::backlog::Assessment,
+    ) -> Option<u64> {
+        Sources::assess_changes(self, snapshots, last)
+    }
+
+    fn changes_known(&self) -> Vec<bool> {
+        self.readers.iter().map(|r| r.changed().is_some()).collect()
     }
 
     fn shipper_alive(&self, kind: ShipperKind) -> bool {

@@ -28,8 +28,9 @@ pub fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
-/// Returns once process `pid` has used no CPU for half a second (or is gone): a benchmark's
-/// way of waiting until `wait` has finished its first read and assessment.
+/// Returns once process `pid` has used no CPU for half a second with every thread asleep (or
+/// is gone): a benchmark's way of waiting until `wait` has finished its first read and
+/// assessment (on a loaded machine a thread waiting for a core uses no CPU either).
 pub fn until_idle(pid: u32) {
     let half = std::time::Duration::from_millis(500);
     std::thread::sleep(half);
@@ -37,11 +38,24 @@ pub fn until_idle(pid: u32) {
     loop {
         std::thread::sleep(half);
         let now = cpu_ticks(pid);
-        if now == last || now.is_none() {
+        if now.is_none() || (now == last && all_asleep(pid)) {
             return;
         }
         last = now;
     }
+}
+
+/// True when every thread of `pid` sleeps (state S), none runs, waits for a core or for I/O.
+fn all_asleep(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return true;
+    };
+    tasks.flatten().all(|t| {
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        stat.rfind(')')
+            .and_then(|at| stat[at + 1..].split_whitespace().next())
+            .is_none_or(|state| state == "S")
+    })
 }
 
 /// What `--store` gives an adapter: options naming only `store`.

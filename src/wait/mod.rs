@@ -55,6 +55,24 @@ pub trait Watched {
     fn recycle(&mut self, snapshots: Vec<StoreSnapshot>) {
         drop(snapshots);
     }
+    /// Brings `last` (the assessment of the previous read: [`Watched::assess`]'s, or this
+    /// method's) up to date with `snapshots` (the read after it) by re-checking only what
+    /// changed, exactly as a full assessment would find it; returns the progress marker of
+    /// `snapshots` (the sum of their byte offsets). `None` when that cannot be vouched for:
+    /// then assess fully (`last` may be partly updated).
+    fn assess_changes(
+        &mut self,
+        snapshots: &[StoreSnapshot],
+        last: &mut Assessment,
+    ) -> Option<u64> {
+        let _ = (snapshots, last);
+        None
+    }
+    /// Per store (in read order): true when the last read only set or appended cursors of the
+    /// read before it (no entry was removed). Empty: not known for any.
+    fn changes_known(&self) -> Vec<bool> {
+        Vec::new()
+    }
 }
 
 /// How to wait.
@@ -220,7 +238,7 @@ struct Memory {
 fn read(watched: &mut dyn Watched, mem: &mut Memory) -> Result<Vec<StoreSnapshot>, StoreError> {
     match watched.read() {
         Ok(mut snapshots) => {
-            mem.owed.restore(&mut snapshots);
+            mem.owed.restore(&mut snapshots, &watched.changes_known());
             mem.read_error = None;
             Ok(snapshots)
         }
@@ -501,6 +519,33 @@ fn drain_published(
                 continue;
             }
         };
+        // Only what changed, when that is as good as a full assessment (and a scheduled one
+        // is not due).
+        let bytes_before = last.bytes_behind;
+        if !mem
+            .shortcut
+            .due(Instant::now(), shortcut::INCREMENTAL_SHARE)
+        {
+            let t = Instant::now();
+            if let Some(m) = watched.assess_changes(&snapshots, &mut last) {
+                let now = Instant::now();
+                tracing::debug!(
+                    cost_ms = now.duration_since(t).as_secs_f64() * 1000.0,
+                    bytes_behind = last.bytes_behind,
+                    "incremental assessment"
+                );
+                if m > marker {
+                    stall.progressed(now);
+                }
+                if m != marker || last.bytes_behind != bytes_before {
+                    last_change = now;
+                }
+                marker = m;
+                fresh = true;
+                watched.recycle(snapshots);
+                continue;
+            }
+        }
         let m = progress_marker(&snapshots);
         if m > marker {
             stall.progressed(Instant::now());

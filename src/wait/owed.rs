@@ -28,13 +28,26 @@ pub struct Owed {
 }
 
 impl Owed {
+    /// True when the store's last restore put nothing back: while its reads only set or
+    /// append cursors, none of its owed entries can have gone missing since.
+    fn none_missing(&self, id: &(ShipperKind, PathBuf)) -> bool {
+        self.restored.get(id) == Some(&0)
+    }
+}
+
+impl Owed {
     /// Puts back into each snapshot the owed cursors that its store no longer records.
-    pub fn restore(&mut self, snapshots: &mut [StoreSnapshot]) {
-        for s in snapshots.iter_mut() {
+    /// `known[i]`: snapshot i's read only set or appended cursors of the read before it (its
+    /// store forgot nothing since; then a store that had nothing missing is not scanned).
+    pub fn restore(&mut self, snapshots: &mut [StoreSnapshot], known: &[bool]) {
+        for (i, s) in snapshots.iter_mut().enumerate() {
             let id = (s.shipper, s.store.clone());
             let Some(owed) = self.stores.get(&id) else {
                 continue;
             };
+            if known.get(i) == Some(&true) && self.none_missing(&id) {
+                continue;
+            }
             let missing = still_missing(owed, &s.cursors);
             let before = self.restored.insert(id, missing.len()).unwrap_or(0);
             if missing.is_empty() {
@@ -82,7 +95,15 @@ impl Owed {
                 .filter(|c| blocking.contains(c.key.as_str()))
                 .cloned()
                 .collect();
-            self.stores.insert((s.shipper, s.store.clone()), cursors);
+            let id = (s.shipper, s.store.clone());
+            // The new list is taken from this snapshot: when nothing was put back into it,
+            // the store itself records every one; else the next restore checks in full.
+            if self.restored.get(&id).is_none_or(|&n| n == 0) {
+                self.restored.insert(id.clone(), 0);
+            } else {
+                self.restored.remove(&id);
+            }
+            self.stores.insert(id, cursors);
         }
     }
 }
@@ -201,7 +222,7 @@ mod tests {
 
         // The store lost every entry: the owed ones come back, the shipped one does not.
         let mut s = vec![snapshot(vec![])];
-        owed.restore(&mut s);
+        owed.restore(&mut s, &[]);
         assert_eq!(keys(&s[0]), vec!["a", "c", "p"]);
         assert!(s[0].notes[0].contains("3 entries"), "{:?}", s[0].notes);
 
@@ -211,19 +232,19 @@ mod tests {
             cursor("a2", ino(1), "/l/a", 50),
             cursor("p2", Identity::Path, "/l/p", 7),
         ])];
-        owed.restore(&mut s);
+        owed.restore(&mut s, &[]);
         assert_eq!(keys(&s[0]), vec!["a2", "p2", "c"]);
 
         // Once "c" is no longer blocking (e.g. its file was deleted: gone), it is forgotten.
         owed.remember(&s[..1], &assessment(&s[0], &["a2"]));
         let mut s = vec![snapshot(vec![])];
-        owed.restore(&mut s);
+        owed.restore(&mut s, &[]);
         assert_eq!(keys(&s[0]), vec!["a2"]);
         // Another store's snapshot is left alone.
         let mut other = snapshot(vec![]);
         other.store = PathBuf::from("/other");
         let mut s = vec![other];
-        owed.restore(&mut s);
+        owed.restore(&mut s, &[]);
         assert!(s[0].cursors.is_empty());
     }
 }

@@ -23,6 +23,10 @@ use crate::cursor::{OffsetUnit, ShipperKind, StoreSnapshot};
 /// Full assessments take at most 1/FULL_SHARE of one core while the shortcut applies (4 %).
 pub const FULL_SHARE: u32 = 25;
 
+/// While rounds are assessed incrementally, a scheduled full assessment runs once every
+/// INCREMENTAL_SHARE × its cost: at most 1 % of one core.
+pub const INCREMENTAL_SHARE: u32 = 100;
+
 /// CPU time this process has used so far, all threads (user + system).
 pub fn process_cpu() -> Duration {
     let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
@@ -64,6 +68,13 @@ impl Shortcut {
         }
         self.last_full = Some(started);
         self.cost = cost;
+    }
+
+    /// True when a full assessment is due on a schedule of one every `share` × its cost (or
+    /// none was made yet).
+    pub fn due(&self, now: Instant, share: u32) -> bool {
+        self.last_full
+            .is_none_or(|last| now.duration_since(last) >= self.cost * share)
     }
 
     /// True when `snapshots` prove a file is still behind and a full assessment is not due.

@@ -434,41 +434,6 @@ fn the_send_queues_are_read_once_for_all_stores_of_a_shipper() {
     );
 }
 
-/// An input directory the walk cannot read (here a link loop: as root a mode-000 directory
-/// would be read) may hold files nobody tracks: not "drained", but unconfirmed naming the
-/// directory and the fix. A directory that does not exist is nothing to ship.
-#[test]
-fn an_unreadable_input_directory_makes_a_drained_store_unconfirmed() {
-    let d = tempfile::tempdir().unwrap();
-    let live = d.path().join("app.log");
-    write(&live, b"shipped\n");
-    std::os::unix::fs::symlink(d.path().join("loop"), d.path().join("loop")).unwrap();
-    let input = |dir: &str| InputSpec {
-        name: "app".into(),
-        paths: vec![
-            format!("{}/*.log", d.path().display()),
-            format!("{}/{dir}/*.log", d.path().display()),
-        ],
-        ..Default::default()
-    };
-    let r = assess(
-        &snapshot(vec![native(&live, 8)], vec![input("loop")]),
-        &Env::default(),
-    );
-    assert_eq!(r.verdict, Verdict::Unconfirmed, "{}", r.delivery);
-    let loop_dir = d.path().join("loop").display().to_string();
-    assert!(
-        r.delivery.contains(&loop_dir) && r.delivery.contains("run drainguard as root"),
-        "{}",
-        r.delivery
-    );
-    let r = assess(
-        &snapshot(vec![native(&live, 8)], vec![input("missing")]),
-        &Env::default(),
-    );
-    assert_eq!(r.verdict, Verdict::Drained, "{}", r.delivery);
-}
-
 /// `status` reports only what its table or JSON summary can show ([`Detail::Top`]): files at
 /// their end are counted, not reported. The table and the JSON summary are byte for byte what
 /// the report of every file prints, whatever the mix of states and however many rows.
@@ -566,4 +531,39 @@ fn a_summary_prints_what_the_report_of_every_file_prints() {
             }
         }
     }
+}
+
+/// An input directory the walk cannot read (here a link loop: as root a mode-000 directory
+/// would be read) may hold files nobody tracks: not "drained", but unconfirmed naming the
+/// directory and the fix. A directory that does not exist is nothing to ship.
+#[test]
+fn an_unreadable_input_directory_makes_a_drained_store_unconfirmed() {
+    let d = tempfile::tempdir().unwrap();
+    let live = d.path().join("app.log");
+    write(&live, b"shipped\n");
+    std::os::unix::fs::symlink(d.path().join("loop"), d.path().join("loop")).unwrap();
+    let input = |dir: &str| InputSpec {
+        name: "app".into(),
+        paths: vec![
+            format!("{}/*.log", d.path().display()),
+            format!("{}/{dir}/*.log", d.path().display()),
+        ],
+        ..Default::default()
+    };
+    let r = assess(
+        &snapshot(vec![native(&live, 8)], vec![input("loop")]),
+        &Env::default(),
+    );
+    assert_eq!(r.verdict, Verdict::Unconfirmed, "{}", r.delivery);
+    let loop_dir = d.path().join("loop").display().to_string();
+    assert!(
+        r.delivery.contains(&loop_dir) && r.delivery.contains("run drainguard as root"),
+        "{}",
+        r.delivery
+    );
+    let r = assess(
+        &snapshot(vec![native(&live, 8)], vec![input("missing")]),
+        &Env::default(),
+    );
+    assert_eq!(r.verdict, Verdict::Drained, "{}", r.delivery);
 }

@@ -36,4 +36,5 @@ mod rsyslog_real;
 mod syslogng_real;
 mod test_script;
 mod wait;
+mod wait_incremental;
 mod wait_shutdown;

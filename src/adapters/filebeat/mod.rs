@@ -163,6 +163,10 @@ impl StoreReader for FilebeatReader {
         snapshot
     }
 
+    fn changed(&self) -> Option<&[u32]> {
+        self.built.as_ref()?.changed.as_deref()
+    }
+
     fn read(&mut self) -> Result<StoreSnapshot, StoreError> {
         let mut notes = Vec::new();
         // Cursors straight from the entries: a legacy array's are built while it is parsed
@@ -293,6 +297,8 @@ struct Built {
     skipped: BTreeMap<String, usize>,
     malformed: usize,
     fp_inputs: Vec<String>,
+    /// The cursor positions the last update set or appended; `None` after a build.
+    changed: Option<Vec<u32>>,
 }
 
 impl Built {
@@ -312,6 +318,8 @@ impl Built {
             return false;
         };
         let windows = reader.fingerprint_windows();
+        let mut changed = Vec::with_capacity(touched.len());
+        self.changed = None;
         for &i in touched {
             let Some((key, e)) = entries.get_index(i) else {
                 return false;
@@ -330,6 +338,7 @@ impl Built {
                 (Some(Self::OTHER), Class::Skipped(_) | Class::Malformed) => {}
                 (Some(pos), Class::Cursor(c)) if pos < Self::OTHER => {
                     cursors[pos as usize] = c;
+                    changed.push(pos);
                 }
                 // A new entry: last in the store, so its cursor is the last one.
                 (None, class) if i == self.at.len() => match class {
@@ -342,6 +351,7 @@ impl Built {
                         }
                         cursors.push(c);
                         self.at.push(pos);
+                        changed.push(pos);
                     }
                     Class::Dropped => self.at.push(Self::DROPPED),
                     Class::Skipped(prefix) => {
@@ -356,7 +366,11 @@ impl Built {
                 _ => return false,
             }
         }
-        self.at.len() == entries.len()
+        let complete = self.at.len() == entries.len();
+        if complete {
+            self.changed = Some(changed);
+        }
+        complete
     }
 
     /// Counts an entry's class; a cursor goes to `cursors` (its position recorded when
@@ -453,6 +467,7 @@ impl FilebeatReader {
             skipped: BTreeMap::new(),
             malformed: 0,
             fp_inputs: Vec::new(),
+            changed: None,
         };
         for (key, e) in entries {
             let class = self.classify(key, e, &windows, &mut b.fp_inputs);

@@ -159,11 +159,16 @@ pub struct OtelReader {
 /// Reads `file_input.knownFiles` from the bbolt file at `path` (consistently, see
 /// [`bbolt::read_value`]). `Ok(None)`: the bucket or key is not there yet.
 pub fn read_known(path: &Path) -> Result<Option<Vec<store::Known>>, ReadError> {
-    let (file, _) = crate::safe_read::open_expecting(
+    let (file, meta) = crate::safe_read::open_expecting(
         path,
         "a regular file: the collector's file_storage client file (a bbolt database)",
     )
     .map_err(ReadError::Store)?;
+    // bbolt creates the file, then writes its first pages: an empty file is a store not
+    // written yet (nothing recorded: the files stay untracked, so owed), not a corrupt one.
+    if meta.len() == 0 {
+        return Ok(None);
+    }
     let read = bbolt::read_value(&file, &[store::BUCKET], store::KEY, |n| {
         std::thread::sleep(std::time::Duration::from_millis(5 * n as u64))
     })

@@ -784,3 +784,16 @@ fn a_collector_that_tails_no_file_ships_nothing() {
     };
     assert!(!ships_nothing(&none));
 }
+
+/// A client file bbolt has created but not written yet (the collector starting) is a store
+/// that records nothing yet, not a corrupt one; a file cut inside its meta pages still is.
+#[test]
+fn an_empty_client_file_records_nothing_yet_and_a_cut_one_is_corrupt() {
+    let d = tempfile::tempdir().unwrap();
+    let empty = d.path().join("receiver_filelog_");
+    std::fs::write(&empty, b"").unwrap();
+    assert!(matches!(read_known(&empty), Ok(None)));
+    let cut = d.path().join("receiver_filelog_cut");
+    std::fs::write(&cut, [0u8; 10]).unwrap();
+    assert!(matches!(read_known(&cut), Err(ReadError::Store(_))));
+}
