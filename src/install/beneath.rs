@@ -195,23 +195,34 @@ impl Beneath {
         let mut host = PathBuf::from("/");
         for name in parts {
             host.push(name);
-            let next = match rfs::openat(&fd, *name, DIR_FLAGS, Mode::empty()) {
-                Ok(next) => next,
-                Err(e) => match rfs::statat(&fd, *name, AtFlags::SYMLINK_NOFOLLOW) {
-                    Err(Errno::NOENT) => {
+            let mut made = false;
+            // A directory another writer (a second drain, the exporter) creates between a
+            // look and a make is theirs, opened as found; a name that keeps changing under the
+            // walk is an error after a few looks.
+            let mut looks = 0;
+            let next = loop {
+                looks += 1;
+                let e = match rfs::openat(&fd, *name, DIR_FLAGS, Mode::empty()) {
+                    Ok(next) => break next,
+                    Err(e) => e,
+                };
+                match rfs::statat(&fd, *name, AtFlags::SYMLINK_NOFOLLOW) {
+                    Err(Errno::NOENT) if looks <= 3 => {
                         let Some(list) = created.as_deref_mut() else {
                             return Ok(None);
                         };
-                        rfs::mkdirat(&fd, *name, Mode::from_raw_mode(0o755))
-                            .map_err(|e| io_err(&self.shown(&host), e))?;
-                        list.push(host.clone());
-                        let next = rfs::openat(&fd, *name, DIR_FLAGS, Mode::empty())
-                            .map_err(|e| io_err(&self.shown(&host), e))?;
-                        // The umask may have narrowed it.
-                        rfs::fchmod(&next, Mode::from_raw_mode(0o755))
-                            .map_err(|e| io_err(&self.shown(&host), e))?;
-                        next
+                        match rfs::mkdirat(&fd, *name, Mode::from_raw_mode(0o755)) {
+                            Ok(()) => {
+                                made = true;
+                                list.push(host.clone());
+                            }
+                            Err(Errno::EXIST) => {}
+                            Err(e) => return Err(io_err(&self.shown(&host), e)),
+                        }
                     }
+                    Ok(st)
+                        if looks <= 3
+                            && FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
                     Ok(st) => {
                         let path = self.shown(&host);
                         return Err(match FileType::from_raw_mode(st.st_mode) {
@@ -224,8 +235,13 @@ impl Beneath {
                         });
                     }
                     Err(e) => return Err(io_err(&self.shown(&host), e)),
-                },
+                }
             };
+            if made {
+                // The umask may have narrowed it.
+                rfs::fchmod(&next, Mode::from_raw_mode(0o755))
+                    .map_err(|e| io_err(&self.shown(&host), e))?;
+            }
             fd = next;
         }
         Ok(Some(fd))
@@ -620,6 +636,44 @@ mod tests {
     fn both(f: impl Fn(&dyn Fn(&Root) -> Beneath)) {
         f(&|r| Beneath::open(r).unwrap());
         f(&|r| Beneath::open(r).unwrap().walking());
+    }
+
+    /// Writers racing to create the same parents all succeed, and between them each directory
+    /// is reported created exactly once (a lost race was an "already exists" error).
+    #[test]
+    fn racing_writers_create_the_same_parents() {
+        for round in 0..40 {
+            let walking = round % 2 == 1;
+            let (_d, root, _) = trees();
+            let start = std::sync::Arc::new(std::sync::Barrier::new(8));
+            let racers: Vec<_> = (0..8)
+                .map(|_| {
+                    let (root, start) = (root.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        let b = Beneath::open(&root).unwrap();
+                        let b = if walking { b.walking() } else { b };
+                        start.wait();
+                        b.make_parents(Path::new("/var/lib/x/y/z/f"))
+                    })
+                })
+                .collect();
+            let mut made: Vec<PathBuf> = racers
+                .into_iter()
+                .flat_map(|r| r.join().unwrap().unwrap())
+                .collect();
+            made.sort();
+            let want: Vec<PathBuf> = [
+                "/var",
+                "/var/lib",
+                "/var/lib/x",
+                "/var/lib/x/y",
+                "/var/lib/x/y/z",
+            ]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+            assert_eq!(made, want);
+        }
     }
 
     #[test]
