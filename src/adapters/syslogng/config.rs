@@ -472,7 +472,14 @@ fn log_path(block: &[El], inherited: bool, conf: &mut SyslogNgConf) {
                 path.inline_files.extend(idx);
             }
             [El::Word(k), El::Block(b)] if kw(k) == "destination" => {
-                let name = format!("#anon-destination{}", conf.destinations.len());
+                // syslog-ng's own name for it is `#anon-destinationN` in the order it
+                // initialises them; the counters are matched without relying on N.
+                let n = conf
+                    .destinations
+                    .iter()
+                    .filter(|d| d.name.starts_with('#'))
+                    .count();
+                let name = format!("#anon-destination{n}");
                 path.destinations.push(name.clone());
                 conf.destinations.push(destination(&name, b));
             }

@@ -405,23 +405,21 @@ pub fn queues_signal(
             ),
         };
     }
-    // A destination without a queued counter: at stats level 0 a file destination counts
-    // nothing (unknown); from level 1 a file writer registers its counters when it opens
-    // the file, so none means no writer and nothing queued.
-    let missing: Vec<String> = conf
-        .file_destinations()
-        .into_iter()
-        .filter(|d| !d.starts_with('#'))
-        .filter(|d| !queued.iter().any(|c| c.destination() == Some(d.as_str())))
-        .collect();
-    if !missing.is_empty() && !flow_controlled && conf.stats_level.unwrap_or(0) < 1 {
+    if flow_controlled {
+        // The acknowledgements already waited for every destination's write.
+        return QueueSignal {
+            source,
+            state: QueueState::Empty,
+        };
+    }
+    let unproven = unproven_destinations(counters, conf);
+    if !unproven.is_empty() {
         return common::unknown_queue(
             &source,
             &format!(
-                "destination(s) {} report no queued counter (file destinations count it only \
-                 from stats level 1): add stats-level(1) to options {{ }} (syslog-ng 4: \
-                 stats(level(1)))",
-                missing.join(", ")
+                "destination(s) {} report no queued counter, yet messages entered them: a                  file() or pipe() destination counts its queue only from stats level 1 (add                  stats-level(1) to options {{ }}; syslog-ng 4: stats(level(1))), every other                  driver from level 0 (syslog-ng 3.x or later); if the running syslog-ng has                  another configuration than {} reload it, or add flags(flow-control) to every                  log path of a file source",
+                unproven.join(", "),
+                "the one read",
             ),
         );
     }
@@ -429,4 +427,60 @@ pub fn queues_signal(
         source,
         state: QueueState::Empty,
     }
+}
+
+/// The destinations of the file sources' log paths whose emptiness the counters do not
+/// prove. A destination proves it by its own `dst.*` `queued` counters (all 0 here: one
+/// above 0 is owed before this is asked), or by its `destination` group's `processed`
+/// counter at 0 (registered at stats level 0 for every destination: no message ever
+/// entered it). A missing counter proves nothing: the running syslog-ng may count at
+/// another stats level or run another configuration than the one read. syslog-ng keeps a
+/// reaped file writer's counters (orphaned, state `o`), so a file destination that wrote
+/// once keeps its `queued` counter.
+///
+/// syslog-ng names inline destinations `#anon-destinationN` in the order it initialises
+/// them, which drainguard does not know: every anonymous destination the reply names must
+/// prove itself, and the reply must name at least as many as the config has.
+fn unproven_destinations(counters: &[ctl::Counter], conf: &SyslogNgConf) -> Vec<String> {
+    let has_queued = |d: &str| {
+        counters
+            .iter()
+            .any(|c| c.kind == "queued" && c.destination() == Some(d))
+    };
+    let nothing_entered = |d: &str| {
+        counters.iter().any(|c| {
+            c.source_name == "destination"
+                && c.source_id == d
+                && c.kind == "processed"
+                && c.value == 0
+        })
+    };
+    let wanted = conf.file_destinations();
+    let anonymous = wanted.iter().filter(|d| d.starts_with('#')).count();
+    let mut check: Vec<String> = wanted.into_iter().filter(|d| !d.starts_with('#')).collect();
+    let mut out = Vec::new();
+    if anonymous > 0 {
+        let mut reported: Vec<String> = counters
+            .iter()
+            .filter(|c| {
+                c.source_name == "destination" && c.source_id.starts_with("#anon-destination")
+            })
+            .map(|c| c.source_id.clone())
+            .collect();
+        reported.sort();
+        reported.dedup();
+        if reported.len() < anonymous {
+            out.push(format!(
+                "(inline destinations: {anonymous} in the config, {} in the reply)",
+                reported.len()
+            ));
+        }
+        check.extend(reported);
+    }
+    out.extend(
+        check
+            .into_iter()
+            .filter(|d| !has_queued(d) && !nothing_entered(d)),
+    );
+    out
 }

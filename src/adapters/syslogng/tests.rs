@@ -452,14 +452,15 @@ center;;queued;a;processed;6\n.\n";
         }
         other => panic!("{other:?}"),
     }
-    // From stats level 1 a file destination without counters has no writer open yet.
+    // Nor does stats level 1 make a missing counter prove anything (the running syslog-ng
+    // may count at another level, or run another config).
     let level1 = conf(
         r#"options { stats-level(1); }; source s { file("/a"); }; log { source(s); destination(n); destination(d); };"#,
     );
-    assert_eq!(
-        queues_signal("q".into(), &empty, &level1, false).state,
-        QueueState::Empty
-    );
+    match queues_signal("q".into(), &empty, &level1, false).state {
+        QueueState::Unknown { hint } => assert!(hint.contains("d"), "{hint}"),
+        other => panic!("{other:?}"),
+    }
     // Flow-controlled: the acks already waited for d's write.
     assert_eq!(
         queues_signal("q".into(), &empty, &c, true).state,
@@ -640,4 +641,94 @@ fn a_control_socket_that_answers_endlessly_is_bounded() {
         "{e}"
     );
     peer.join().unwrap();
+}
+
+/// `syslog-ng-ctl stats` of Debian 12's 3.38.1 at stats level 1 (trimmed to the counters
+/// that matter), with a file source feeding five destinations: `d_file` and an inline
+/// file destination (wrote their message), `d_net` (a closed port: 1 queued), `d_idle`
+/// (a filter no message passes: never opened, so no `dst.file` counters at all).
+const REAL_LEVEL1: &[u8] = b"SourceName;SourceId;SourceInstance;State;Type;Number\n\
+center;;queued;a;processed;4\n\
+destination;#anon-destination0;;a;processed;1\n\
+destination;d_file;;a;processed;1\n\
+destination;d_idle;;a;processed;0\n\
+destination;d_net;;a;processed;1\n\
+dst.file;#anon-destination0#0;/tmp/sngt/anon.log;a;queued;0\n\
+dst.file;#anon-destination0#0;/tmp/sngt/anon.log;a;written;1\n\
+dst.file;d_file#0;/tmp/sngt/out.log;a;queued;0\n\
+dst.file;d_file#0;/tmp/sngt/out.log;a;written;1\n\
+dst.network;d_net#0;tcp,127.0.0.1:59999;a;processed;1\n\
+dst.network;d_net#0;tcp,127.0.0.1:59999;a;queued;0\n\
+src.file;s#0;/tmp/sngt/in.log;a;processed;1\n.\n";
+
+const REAL_CONF: &str = r#"options { stats-freq(0); stats-level(1); };
+source s { file("/tmp/sngt/in.log" follow-freq(1)); };
+destination d_file { file("/tmp/sngt/out.log"); };
+destination d_net { network("127.0.0.1" port(59999) transport("tcp")); };
+destination d_idle { file("/tmp/sngt/never.log"); };
+log { source(s); destination(d_file); destination(d_net); destination { file("/tmp/sngt/anon.log"); }; };
+log { source(s); filter { message("nevermatches"); }; destination(d_idle); };
+"#;
+
+#[test]
+fn a_destination_without_a_queued_counter_is_empty_only_when_nothing_entered_it() {
+    let c = conf(REAL_CONF);
+    let all = ctl::parse(REAL_LEVEL1);
+    // Every destination proves itself: its queued counters at 0, or (d_idle) no message
+    // ever entered it.
+    assert_eq!(
+        queues_signal("q".into(), &all, &c, false).state,
+        QueueState::Empty
+    );
+    // Without a destination's `dst.*` counters (another stats level in the running
+    // syslog-ng, or another config) messages that entered it prove nothing: unknown,
+    // naming it and how to get the counter.
+    for gone in ["d_file#0", "d_net#0", "#anon-destination0#0"] {
+        let some: Vec<ctl::Counter> = all
+            .iter()
+            .filter(|x| x.source_id != gone)
+            .cloned()
+            .collect();
+        match queues_signal("q".into(), &some, &c, false).state {
+            QueueState::Unknown { hint } => {
+                let name = gone.trim_end_matches("#0");
+                assert!(
+                    hint.contains(name) && hint.contains("stats(level(1))"),
+                    "{gone}: {hint}"
+                );
+            }
+            other => panic!("{gone}: {other:?}"),
+        }
+        // With flow-control on every path, the acknowledgements already waited.
+        assert_eq!(
+            queues_signal("q".into(), &some, &c, true).state,
+            QueueState::Empty,
+            "{gone}"
+        );
+    }
+    // d_idle once a message entered it (processed 1) and still without counters.
+    let entered: Vec<ctl::Counter> = all
+        .iter()
+        .cloned()
+        .map(|mut x| {
+            if x.source_id == "d_idle" {
+                x.value = 1;
+            }
+            x
+        })
+        .collect();
+    match queues_signal("q".into(), &entered, &c, false).state {
+        QueueState::Unknown { hint } => assert!(hint.contains("d_idle"), "{hint}"),
+        other => panic!("{other:?}"),
+    }
+    // An inline destination the reply does not name at all.
+    let no_anon: Vec<ctl::Counter> = all
+        .iter()
+        .filter(|x| !x.source_id.starts_with("#anon"))
+        .cloned()
+        .collect();
+    match queues_signal("q".into(), &no_anon, &c, false).state {
+        QueueState::Unknown { hint } => assert!(hint.contains("inline"), "{hint}"),
+        other => panic!("{other:?}"),
+    }
 }
