@@ -143,7 +143,7 @@ impl StoreReader for CloudwatchReader {
                 "the configured files",
             );
             let mut notes = Vec::new();
-            snap.inputs = self.inputs(&mut Vec::new(), &mut notes);
+            snap.inputs = self.inputs(&mut Vec::new(), &mut notes, &mut snap.queues);
             snap.notes.extend(notes);
             snap.queues.extend(self.unexpandable_signal());
             snap.queues.push(self.log.signal());
@@ -241,7 +241,7 @@ impl StoreReader for CloudwatchReader {
             ));
         }
         let mut concrete = Vec::new();
-        snap.inputs = self.inputs(&mut concrete, &mut snap.notes);
+        snap.inputs = self.inputs(&mut concrete, &mut snap.notes, &mut snap.queues);
         concrete.extend(entries.iter().map(|(p, _)| p.clone()));
         snap.queues.extend(collisions(&concrete));
         snap.queues.extend(self.unexpandable_signal());
@@ -270,8 +270,15 @@ impl CloudwatchReader {
     /// The inputs of the config, as the agent picks files: compressed and blacklisted files
     /// and the state folder left out, and without `publish_multi_logs` only the most recently
     /// modified match of each glob (the others are never shipped: noted). `concrete` gets
-    /// every file the agent tails now.
-    fn inputs(&self, concrete: &mut Vec<PathBuf>, notes: &mut Vec<String>) -> Vec<InputSpec> {
+    /// every file the agent tails now. A directory the glob walk could not read hides files
+    /// the agent may tail there: `queues` gets an unknown signal naming it (the inputs are
+    /// the concrete files, so the engine's own walk would not look there again).
+    fn inputs(
+        &self,
+        concrete: &mut Vec<PathBuf>,
+        notes: &mut Vec<String>,
+        queues: &mut Vec<QueueSignal>,
+    ) -> Vec<InputSpec> {
         let mut out = Vec::new();
         let depth = crate::glob_walk::recursive_depth(ShipperKind::CloudwatchAgent);
         for fc in &self.cfg.files {
@@ -284,14 +291,21 @@ impl CloudwatchReader {
                 .as_deref()
                 .and_then(|b| regex::bytes::Regex::new(b).ok());
             let local = self.root.host_to_local(Path::new(&fc.file_path));
-            let mut matches: Vec<(PathBuf, std::time::SystemTime)> =
-                match crate::glob_walk::expand(&local.to_string_lossy(), depth) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        notes.push(format!("file_path {}: {e}", fc.file_path));
-                        continue;
-                    }
+            let expanded = match crate::glob_walk::expand_all(&local.to_string_lossy(), depth) {
+                Ok(e) => e,
+                Err(e) => {
+                    notes.push(format!("file_path {}: {e}", fc.file_path));
+                    continue;
                 }
+            };
+            queues.extend(expanded.unreadable.into_iter().map(|hint| {
+                common::unknown_queue(
+                    &format!("cloudwatch agent file_path {}", fc.file_path),
+                    &hint,
+                )
+            }));
+            let mut matches: Vec<(PathBuf, std::time::SystemTime)> = expanded
+                .paths
                 .into_iter()
                 .filter_map(|p| {
                     let m = std::fs::metadata(&p).ok().filter(|m| m.is_file())?;

@@ -248,3 +248,39 @@ fn a_file_path_drainguard_cannot_expand_leaves_delivery_unproven() {
     let mut r = h.reader(&[(&app, false)]);
     assert!(unknowns(&r.read().unwrap()).is_empty());
 }
+
+/// The agent's glob expansion here picks the concrete files it tails, and those become the
+/// inputs, so a directory of the glob drainguard cannot read (a link loop here; EACCES when
+/// not root) would hide files the agent tails there: unknown, naming the directory.
+#[test]
+fn a_glob_over_a_directory_drainguard_cannot_read_leaves_delivery_unproven() {
+    let h = Host::new();
+    std::fs::create_dir(h.logs().join("ok")).unwrap();
+    let app = h.log("ok/app.log");
+    std::fs::write(&app, b"one\n").unwrap();
+    tk::write(&h.state(), &app, &tk::single(4, &app)).unwrap();
+    let glob = h.log("*/app.log");
+    // Every directory readable: the one file, caught up, and nothing unknown.
+    let s = h.reader(&[(&glob, true)]).read().unwrap();
+    assert!(unknowns(&s).is_empty(), "{:?}", unknowns(&s));
+    assert_eq!(s.inputs[0].paths, vec![glob::Pattern::escape(&app)]);
+    let looped = h.logs().join("loop");
+    std::os::unix::fs::symlink(&looped, &looped).unwrap();
+    for multi in [true, false] {
+        let s = h.reader(&[(&glob, multi)]).read().unwrap();
+        let u = unknowns(&s);
+        assert!(
+            u.iter().any(|u| u.contains(&glob)
+                && u.contains(&looped.display().to_string())
+                && u.contains("run drainguard as root")),
+            "publish_multi_logs {multi}: {u:?}"
+        );
+    }
+    // Before the agent wrote any state file too.
+    std::fs::remove_dir_all(h.state()).unwrap();
+    let u = unknowns(&h.reader(&[(&glob, true)]).read().unwrap());
+    assert!(
+        u.iter().any(|u| u.contains(&looped.display().to_string())),
+        "{u:?}"
+    );
+}
