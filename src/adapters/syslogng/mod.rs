@@ -417,9 +417,13 @@ pub fn queues_signal(
         return common::unknown_queue(
             &source,
             &format!(
-                "destination(s) {} report no queued counter, yet messages entered them: a                  file() or pipe() destination counts its queue only from stats level 1 (add                  stats-level(1) to options {{ }}; syslog-ng 4: stats(level(1))), every other                  driver from level 0 (syslog-ng 3.x or later); if the running syslog-ng has                  another configuration than {} reload it, or add flags(flow-control) to every                  log path of a file source",
+                "destination(s) {} report no queued counter, yet messages entered them: a \
+                 file() or pipe() destination counts its queue only from stats level 1 (add \
+                 stats-level(1) to options {{ }}; syslog-ng 4: stats(level(1))), every other \
+                 driver from level 0 (syslog-ng 3.x or later); if the running syslog-ng has \
+                 another configuration than the one drainguard read, reload it; or add \
+                 flags(flow-control) to every log path of a file source",
                 unproven.join(", "),
-                "the one read",
             ),
         );
     }
