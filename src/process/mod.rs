@@ -30,6 +30,27 @@ impl Default for ProcFs {
 }
 
 impl ProcFs {
+    /// The `/proc` at `dir` (a fake process table in tests).
+    pub fn at(dir: impl Into<PathBuf>) -> ProcFs {
+        ProcFs { dir: dir.into() }
+    }
+
+    /// The environment `pid` was started with (`/proc/<pid>/environ`, bounded, read-only):
+    /// its `NAME=value` pairs in order (not valid UTF-8: lossily). Another user's process
+    /// cannot be read without root.
+    pub fn environ(&self, pid: u32) -> Result<Vec<(String, String)>, crate::error::StoreError> {
+        let path = self.dir.join(pid.to_string()).join("environ");
+        let bytes = safe_read::read(&path, Limit::SMALL)?;
+        Ok(bytes
+            .split(|b| *b == 0)
+            .filter_map(|e| {
+                let e = String::from_utf8_lossy(e);
+                let (k, v) = e.split_once('=')?;
+                Some((k.to_string(), v.to_string()))
+            })
+            .collect())
+    }
+
     /// True when `pid` exists and is not a zombie.
     pub fn is_alive(&self, pid: u32) -> bool {
         match safe_read::read_text(&self.dir.join(pid.to_string()).join("stat"), Limit::SMALL) {

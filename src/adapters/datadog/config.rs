@@ -35,6 +35,8 @@ pub struct Config {
     pub close_timeout: u64,
     /// `log_file`: the agent's own log (host path).
     pub log_file: PathBuf,
+    /// `logs_config.container_collect_all`: every container's logs are collected.
+    pub container_collect_all: bool,
 }
 
 impl Default for Config {
@@ -48,6 +50,7 @@ impl Default for Config {
             atomic_write: true,
             close_timeout: 60,
             log_file: PathBuf::from(LOG_FILE),
+            container_collect_all: false,
         }
     }
 }
@@ -59,17 +62,84 @@ fn yaml_error(path: &Path, e: serde_yaml_ng::Error) -> StoreError {
     }
 }
 
+/// The `DD_*` variables of the running agent's environment. The agent's config loader lets
+/// each of them override its key in `datadog.yaml`: `DD_` and the key upper-cased, `.` as
+/// `_` (`logs_config.run_path` -> `DD_LOGS_CONFIG_RUN_PATH`); an empty value is unset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Env {
+    vars: Vec<(String, String)>,
+}
+
+impl Env {
+    /// The `DD_*` pairs of `vars` (others are dropped).
+    pub fn new(vars: Vec<(String, String)>) -> Env {
+        Env {
+            vars: vars
+                .into_iter()
+                .filter(|(k, _)| k.starts_with("DD_"))
+                .collect(),
+        }
+    }
+
+    /// The variable that overrides `key`.
+    pub fn name(key: &str) -> String {
+        format!("DD_{}", key.to_ascii_uppercase().replace('.', "_"))
+    }
+
+    /// The override of `key`: `None` when unset or empty (the last of a name wins).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        let name = Env::name(key);
+        self.vars
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// The settings drainguard reads from `datadog.yaml` (or its environment override).
+pub const KEYS: [&str; 11] = [
+    "logs_enabled",
+    "log_enabled",
+    "run_path",
+    "logs_config.run_path",
+    "confd_path",
+    "log_file",
+    "logs_config.atomic_registry_write",
+    "logs_config.close_timeout",
+    "logs_config.disk_retry.max_size_bytes",
+    "logs_config.disk_retry.path",
+    "logs_config.container_collect_all",
+];
+
 /// Parses `datadog.yaml` (read from `path`, a local path).
 pub fn parse_main(path: &Path, text: &str) -> Result<Config, StoreError> {
+    parse_main_env(path, text, &Env::default())
+}
+
+/// [`parse_main`], with the agent's environment overriding the file.
+pub fn parse_main_env(path: &Path, text: &str, env: &Env) -> Result<Config, StoreError> {
     crate::safe_read::check_nesting(path, text.as_bytes())?;
     let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| yaml_error(path, e))?;
-    let s = |k: &str| {
-        common::lookup(&v, k)
-            .and_then(|x| x.as_str())
-            .map(PathBuf::from)
+    Ok(from_value(Some(path.to_path_buf()), &v, env))
+}
+
+/// The config of `datadog.yaml`'s value `v` (`Null` without one), each key overridden by
+/// `env`.
+fn from_value(source: Option<PathBuf>, v: &serde_yaml_ng::Value, env: &Env) -> Config {
+    // An override is a string: the same words the agent takes as booleans and numbers.
+    let get = |k: &str| -> Option<serde_yaml_ng::Value> {
+        match env.get(k) {
+            Some(e) => Some(serde_yaml_ng::Value::String(e.to_string())),
+            None => common::lookup(v, k).cloned(),
+        }
     };
+    let s = |k: &str| get(k).and_then(|x| x.as_str().map(PathBuf::from));
+    let b = |k: &str| get(k).and_then(|x| common::go_yaml_bool(&x));
+    let n = |k: &str| get(k).and_then(|x| x.as_u64().or_else(|| x.as_str()?.trim().parse().ok()));
     let mut c = Config {
-        source: Some(path.to_path_buf()),
+        source,
         ..Config::default()
     };
     if let Some(r) = s("logs_config.run_path").or_else(|| s("run_path")) {
@@ -81,29 +151,25 @@ pub fn parse_main(path: &Path, text: &str) -> Result<Config, StoreError> {
     if let Some(l) = s("log_file").filter(|l| !l.as_os_str().is_empty()) {
         c.log_file = l;
     }
-    c.logs_enabled = common::lookup(&v, "logs_enabled")
-        .and_then(common::go_yaml_bool)
-        .unwrap_or(false);
-    c.atomic_write = common::lookup(&v, "logs_config.atomic_registry_write")
-        .and_then(common::go_yaml_bool)
-        .unwrap_or(true);
-    if let Some(t) = common::lookup(&v, "logs_config.close_timeout").and_then(|x| x.as_u64()) {
+    // `log_enabled` is the deprecated name the agent still honours.
+    c.logs_enabled = b("logs_enabled").unwrap_or(false) || b("log_enabled").unwrap_or(false);
+    c.atomic_write = b("logs_config.atomic_registry_write").unwrap_or(true);
+    c.container_collect_all = b("logs_config.container_collect_all").unwrap_or(false);
+    if let Some(t) = n("logs_config.close_timeout") {
         c.close_timeout = t;
     }
     // A number, or a string of one (the agent's config loader takes both).
-    let retry = common::lookup(&v, "logs_config.disk_retry.max_size_bytes")
-        .and_then(|x| x.as_u64().or_else(|| x.as_str()?.trim().parse().ok()))
-        .unwrap_or(0);
-    if retry > 0 {
+    if n("logs_config.disk_retry.max_size_bytes").unwrap_or(0) > 0 {
         c.disk_retry =
             Some(s("logs_config.disk_retry.path").unwrap_or_else(|| c.run_path.join("logs-retry")));
     }
-    Ok(c)
+    c
 }
 
 /// The agent's main config: `config` (a file, or the directory `-c`/`--cfgpath` names),
-/// else `/etc/datadog-agent/datadog.yaml`; the defaults when there is none.
-pub fn load(root: &Root, config: Option<&Path>) -> Result<Config, StoreError> {
+/// else `/etc/datadog-agent/datadog.yaml`; the defaults when there is none. `env` (the
+/// running agent's) overrides either.
+pub fn load(root: &Root, config: Option<&Path>, env: &Env) -> Result<Config, StoreError> {
     let file = match config {
         Some(c) => {
             let local = root.host_to_local(c);
@@ -113,14 +179,38 @@ pub fn load(root: &Root, config: Option<&Path>) -> Result<Config, StoreError> {
                 local
             };
             let text = common::read_config_file(&file)?;
-            return parse_main(&file, &text);
+            return parse_main_env(&file, &text, env);
         }
         None => root.host_to_local(&Path::new(CONFIG_DIR).join(MAIN)),
     };
     match crate::safe_read::read_text_if_exists(&file, crate::safe_read::Limit::CONFIG)? {
-        Some(text) => parse_main(&file, &text),
-        None => Ok(Config::default()),
+        Some(text) => parse_main_env(&file, &text, env),
+        None => Ok(from_value(None, &serde_yaml_ng::Value::Null, env)),
     }
+}
+
+/// The environment of the running agent: the `DD_*` variables of the first agent process
+/// (in `procfs`) whose `/proc/<pid>/environ` can be read (bounded, read-only), and a note
+/// when one runs but none can be read (its overrides are then unknown). No agent running:
+/// no overrides.
+pub fn agent_env(procfs: &crate::process::ProcFs, root: &Root) -> (Env, Option<String>) {
+    let pids = procfs.find(root, crate::cursor::ShipperKind::DatadogAgent, None);
+    let mut errors = Vec::new();
+    for &pid in &pids {
+        match procfs.environ(pid) {
+            Ok(vars) => return (Env::new(vars), None),
+            Err(e) => errors.push(format!("pid {pid}: {e}")),
+        }
+    }
+    let note = (!errors.is_empty()).then(|| {
+        format!(
+            "the running agent's environment cannot be read ({}): DD_* overrides of \
+             datadog.yaml (DD_LOGS_ENABLED, DD_LOGS_CONFIG_RUN_PATH ...) are not applied; run \
+             drainguard as root",
+            errors.join("; ")
+        )
+    });
+    (Env::default(), note)
 }
 
 /// The `type: file` entries of one integration config's `logs:` section, one input each

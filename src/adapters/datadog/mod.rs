@@ -79,7 +79,16 @@ const READ_ATTEMPTS: usize = 5;
 /// (`--config` or the running agent's `-c`/`--cfgpath`, else `/etc/datadog-agent`). Empty
 /// when neither a config nor the registry exists.
 pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
-    let cfg = config::load(&opts.root, opts.config.as_deref())?;
+    open_in(opts, &crate::process::ProcFs::default())
+}
+
+/// [`open`], with the running agent's environment (its `DD_*` overrides) from `procfs`.
+pub fn open_in(
+    opts: &SourceOptions,
+    procfs: &crate::process::ProcFs,
+) -> Result<Readers, StoreError> {
+    let (env, env_note) = config::agent_env(procfs, &opts.root);
+    let cfg = config::load(&opts.root, opts.config.as_deref(), &env)?;
     let registry = match (&opts.store, &opts.data_path) {
         (Some(_), _) => match common::locate(opts, "datadog-agent", &[])? {
             Some(p) => p,
@@ -95,11 +104,22 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
         return Ok(Vec::new());
     }
     let (inputs, confd_unreadable) = config::inputs(&opts.root, &cfg.confd)?;
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = env_note.into_iter().collect();
+    let overridden: Vec<String> = config::KEYS
+        .iter()
+        .filter(|k| env.get(k).is_some())
+        .map(|k| config::Env::name(k))
+        .collect();
+    if !overridden.is_empty() {
+        notes.push(format!(
+            "the running agent's environment overrides datadog.yaml: {}",
+            overridden.join(", ")
+        ));
+    }
     if cfg.source.is_some() && !cfg.logs_enabled {
         notes.push(
-            "logs_enabled is not true in datadog.yaml, yet a registry exists: the agent \
-             collected logs (DD_LOGS_ENABLED in its environment?)"
+            "logs_enabled is not true in datadog.yaml nor in the running agent's environment, \
+             yet a registry exists: an earlier run collected logs"
                 .to_string(),
         );
     }
@@ -128,8 +148,8 @@ pub fn open(opts: &SourceOptions) -> Result<Readers, StoreError> {
     })])
 }
 
-/// `datadog.yaml` leaves `logs_enabled` off and no registry was ever written: a metrics-only
-/// agent, which ships no log file (`DD_LOGS_ENABLED` in its environment is not read).
+/// `datadog.yaml` and the running agent's environment leave `logs_enabled` off and no
+/// registry was ever written: a metrics-only agent, which ships no log file.
 fn logs_off(cfg: &Config, opts: &SourceOptions, registry: &std::path::Path) -> bool {
     cfg.source.is_some()
         && !cfg.logs_enabled
@@ -141,7 +161,17 @@ fn logs_off(cfg: &Config, opts: &SourceOptions, registry: &std::path::Path) -> b
 /// True when the agent configured by `opts` collects no logs (see [`open`]): a running one
 /// is left out, not reported as a store drainguard cannot find.
 pub fn ships_nothing(opts: &SourceOptions) -> bool {
-    let Ok(cfg) = config::load(&opts.root, opts.config.as_deref()) else {
+    ships_nothing_in(opts, &crate::process::ProcFs::default())
+}
+
+/// [`ships_nothing`], with the running agent's environment from `procfs`: an environment
+/// that cannot be read may turn logs on, so the agent is not left out then.
+pub fn ships_nothing_in(opts: &SourceOptions, procfs: &crate::process::ProcFs) -> bool {
+    let (env, unread) = config::agent_env(procfs, &opts.root);
+    if unread.is_some() {
+        return false;
+    }
+    let Ok(cfg) = config::load(&opts.root, opts.config.as_deref(), &env) else {
         return false;
     };
     let registry = opts.root.host_to_local(&cfg.run_path.join("registry.json"));
@@ -280,6 +310,15 @@ impl StoreReader for DatadogReader {
              Datadog; drain before rotating, or raise logs_config.close_timeout",
         ));
         snap.queues.extend(self.retry_signal());
+        if self.cfg.container_collect_all {
+            snap.queues.push(common::unknown_queue(
+                "datadog agent container logs (logs_config.container_collect_all)",
+                "the agent collects every container's logs, which no conf.d logs: section \
+                 names: files of containers it has no registry entry for yet are not seen; turn \
+                 container_collect_all off and name the container log files in a conf.d logs: \
+                 section, or drain with --settle-after",
+            ));
+        }
         snap.queues.push(self.log.signal());
         snap.queues
             .extend(self.confd_unreadable.iter().map(|hint| QueueSignal {

@@ -330,3 +330,158 @@ fn a_confd_directory_that_cannot_be_listed_is_said() {
         "{u:?}"
     );
 }
+
+/// A fake `/proc` holding one Datadog Agent (`agent run`, pid 4242) started with `environ`
+/// (`None`: an environ drainguard cannot read).
+fn fake_proc(environ: Option<&[(&str, &str)]>) -> (tempfile::TempDir, crate::process::ProcFs) {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("4242");
+    std::fs::create_dir_all(&p).unwrap();
+    std::fs::write(p.join("comm"), "agent\n").unwrap();
+    std::fs::write(
+        p.join("cmdline"),
+        b"/opt/datadog-agent/bin/agent/agent\0run\0",
+    )
+    .unwrap();
+    std::fs::write(p.join("stat"), "4242 (agent) S 1 4242 4242 0 -1").unwrap();
+    match environ {
+        Some(vars) => {
+            let mut b = Vec::new();
+            for (k, v) in vars {
+                b.extend_from_slice(format!("{k}={v}\0").as_bytes());
+            }
+            std::fs::write(p.join("environ"), b).unwrap();
+        }
+        // Not a regular file: refused, as another user's environ would be.
+        None => std::fs::create_dir(p.join("environ")).unwrap(),
+    }
+    let procfs = crate::process::ProcFs::at(d.path());
+    (d, procfs)
+}
+
+/// The agent applies `DD_*` variables over datadog.yaml: drainguard reads the running
+/// agent's environment and applies the ones for the settings it reads.
+#[test]
+fn the_running_agent_s_dd_environment_overrides_datadog_yaml() {
+    let h = Host::new(false);
+    // datadog.yaml: logs off, its run path without a registry: a metrics-only agent.
+    std::fs::write(
+        h.dir.path().join("datadog.yaml"),
+        format!(
+            "api_key: x\nlogs_enabled: false\nrun_path: {}\nlog_file: {}\n",
+            h.run().display(),
+            h.agent_log().display()
+        ),
+    )
+    .unwrap();
+    let other_run = h.dir.path().join("other-run");
+    let other_confd = h.dir.path().join("other-conf.d");
+    std::fs::create_dir_all(other_confd.join("web.d")).unwrap();
+    let app = h.log("app.log");
+    std::fs::write(&app, b"one\ntwo\n").unwrap();
+    std::fs::write(
+        other_confd.join("web.d/conf.yaml"),
+        tk::integration(&[&app]),
+    )
+    .unwrap();
+    std::fs::create_dir_all(&other_run).unwrap();
+    tk::write(&other_run, &tk::registry(&[tk::Entry::new(&app, 4)], &[])).unwrap();
+    let opts = SourceOptions {
+        config: Some(h.dir.path().to_path_buf()),
+        ..Default::default()
+    };
+    // Without overrides: logs off, nothing to read.
+    let (_d, plain) = fake_proc(Some(&[("PATH", "/usr/bin"), ("DD_API_KEY", "x")]));
+    assert!(ships_nothing_in(&opts, &plain));
+    assert!(open_in(&opts, &plain).unwrap().is_empty());
+    let run = other_run.display().to_string();
+    let confd = other_confd.display().to_string();
+    let env = [
+        ("DD_LOGS_ENABLED", "true"),
+        ("DD_LOGS_CONFIG_RUN_PATH", run.as_str()),
+        ("DD_CONFD_PATH", confd.as_str()),
+        // Empty: unset, as the agent takes it.
+        ("DD_LOG_FILE", ""),
+    ];
+    let (_d, procfs) = fake_proc(Some(&env));
+    assert!(!ships_nothing_in(&opts, &procfs));
+    let mut r = open_in(&opts, &procfs).unwrap().pop().unwrap();
+    let s = r.read().unwrap();
+    assert!(s.store.starts_with(&other_run), "{}", s.store.display());
+    assert_eq!(s.cursors.len(), 1);
+    assert_eq!(s.cursors[0].offset, 4);
+    assert!(
+        s.inputs.iter().any(|i| i.paths.contains(&app)),
+        "the inputs of DD_CONFD_PATH: {:?}",
+        s.inputs
+    );
+    assert!(
+        s.notes
+            .iter()
+            .any(|n| n.contains("DD_LOGS_CONFIG_RUN_PATH") && n.contains("DD_CONFD_PATH")),
+        "{:?}",
+        s.notes
+    );
+    // Container collection turned on in the environment: files no conf.d section names.
+    let env = [
+        ("DD_LOGS_ENABLED", "true"),
+        ("DD_LOGS_CONFIG_RUN_PATH", run.as_str()),
+        ("DD_LOGS_CONFIG_CONTAINER_COLLECT_ALL", "true"),
+    ];
+    let (_d, procfs) = fake_proc(Some(&env));
+    let s = open_in(&opts, &procfs)
+        .unwrap()
+        .pop()
+        .unwrap()
+        .read()
+        .unwrap();
+    assert!(
+        unknowns(&s)
+            .iter()
+            .any(|u| u.contains("container_collect_all")),
+        "{:?}",
+        unknowns(&s)
+    );
+    // An agent whose environment cannot be read may have logs on: not left out, and said.
+    let (_d, hidden) = fake_proc(None);
+    assert!(!ships_nothing_in(&opts, &hidden));
+    let (env, note) = config::agent_env(&hidden, &opts.root);
+    assert_eq!(env, config::Env::default());
+    let note = note.unwrap_or_default();
+    assert!(
+        note.contains("pid 4242") && note.contains("run drainguard as root"),
+        "{note:?}"
+    );
+}
+
+#[test]
+fn env_names_follow_the_agent_s_key_replacer() {
+    assert_eq!(
+        config::Env::name("logs_config.run_path"),
+        "DD_LOGS_CONFIG_RUN_PATH"
+    );
+    let env = config::Env::new(vec![
+        ("HOME".into(), "/root".into()),
+        ("DD_RUN_PATH".into(), "/a".into()),
+        ("DD_RUN_PATH".into(), "/b".into()),
+    ]);
+    assert_eq!(env.get("run_path"), Some("/b"), "the last of a name wins");
+    assert_eq!(env.get("home"), None);
+    let c = config::parse_main_env(
+        Path::new("/d.yaml"),
+        "run_path: /yaml\nlogs_config:\n  close_timeout: 5\n",
+        &config::Env::new(vec![
+            ("DD_LOGS_CONFIG_CLOSE_TIMEOUT".into(), "90".into()),
+            ("DD_LOG_ENABLED".into(), "true".into()),
+            (
+                "DD_LOGS_CONFIG_DISK_RETRY_MAX_SIZE_BYTES".into(),
+                "1024".into(),
+            ),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.run_path, Path::new("/yaml"));
+    assert_eq!(c.close_timeout, 90);
+    assert!(c.logs_enabled, "the deprecated log_enabled counts");
+    assert_eq!(c.disk_retry.as_deref(), Some(Path::new("/yaml/logs-retry")));
+}
