@@ -5,7 +5,9 @@
 //!
 //! A long-running observer (the exporter) finds the stores again on a bounded schedule
 //! ([`Discovery`]): a shipper installed or started after it appears, a store that vanished
-//! takes its series with it.
+//! takes its series with it, unless it was named (`--registry`, `--data-path`, or `store` /
+//! `data_path` in the settings file): a named store that is gone stays as `store_up 0` (and
+//! `delivery_confirmed 0`), so that an alert on it fires.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -56,6 +58,52 @@ pub struct Observer {
     /// the same `store` label.
     names: Vec<Option<String>>,
     discovery: Option<Discovery>,
+    /// The stores named explicitly, per shipper: the path named, and the labels its readers
+    /// last had (kept while the shipper has no reader: the store is gone).
+    named: Vec<NamedStore>,
+}
+
+/// A store named explicitly ([`named_stores`]).
+#[derive(Debug, Clone)]
+struct NamedStore {
+    shipper: crate::cursor::ShipperKind,
+    path: PathBuf,
+    labels: Vec<String>,
+}
+
+/// The stores `sel` and the settings file name explicitly: `--registry`/`--data-path` (for
+/// the one shipper they apply to), and `store`/`data_path` of the settings' shippers.
+fn named_stores(sel: &Selection, settings: &crate::settings::Settings) -> Vec<NamedStore> {
+    let mut out = Vec::new();
+    let mut add = |shipper, path: &Option<PathBuf>| {
+        if let Some(path) = path {
+            out.push(NamedStore {
+                shipper,
+                path: path.clone(),
+                labels: Vec::new(),
+            });
+        }
+    };
+    if sel.store.is_some() || sel.data_path.is_some() {
+        let kind = match sel.shippers.as_slice() {
+            [one] => Some(*one),
+            [] if settings.shippers.is_empty() => Some(crate::adapters::DEFAULT_SHIPPER.kind),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            add(kind, &sel.store.clone().or_else(|| sel.data_path.clone()));
+        }
+    }
+    for sh in &settings.shippers {
+        let kind = sh.kind.0;
+        if !sel.shippers.is_empty() && !sel.shippers.contains(&kind) {
+            continue;
+        }
+        if sel.store.is_none() && sel.data_path.is_none() {
+            add(kind, &sh.store.clone().or_else(|| sh.data_path.clone()));
+        }
+    }
+    out
 }
 
 /// How the stores are found again: the selection they were opened with, at most every
@@ -107,12 +155,14 @@ impl Observer {
             abandoned: None,
             names: Vec::new(),
             discovery: None,
+            named: Vec::new(),
         }
     }
 
     /// Finds the stores again before a scrape once `d.every` has passed since the last time.
     pub fn with_discovery(mut self, mut d: Discovery) -> Observer {
         d.last = Some(Instant::now());
+        self.named = named_stores(&d.selection, &self.sources.settings);
         self.discovery = Some(d);
         self
     }
@@ -200,6 +250,7 @@ impl Observer {
                 }
             }
         }
+        failed.extend(self.named_gone(&ok, &failed));
         let (idx, snaps): (Vec<usize>, Vec<_>) = ok.into_iter().unzip();
         let assessment = if failed.is_empty() {
             self.sources.assess_snapshots(&snaps, self.pid_override)
@@ -261,6 +312,48 @@ impl Observer {
             last_drain,
             abandoned,
         }
+    }
+
+    /// The named stores whose shipper has no reader now (the store vanished, so the last
+    /// finding opened none): `store_up 0` under the labels they last had (the named path
+    /// when never read). A shipper with readers keeps its labels up to date here.
+    fn named_gone(
+        &mut self,
+        ok: &[(usize, crate::cursor::StoreSnapshot)],
+        failed: &[FailedStore],
+    ) -> Vec<FailedStore> {
+        let mut out = Vec::new();
+        for n in &mut self.named {
+            let now: Vec<String> = ok
+                .iter()
+                .filter(|(_, s)| s.shipper == n.shipper)
+                .map(|(_, s)| crate::display::path(&s.store))
+                .chain(
+                    failed
+                        .iter()
+                        .filter(|f| f.shipper == n.shipper)
+                        .map(|f| f.store.clone()),
+                )
+                .collect();
+            if !now.is_empty() {
+                n.labels = now;
+                continue;
+            }
+            let labels = if n.labels.is_empty() {
+                vec![crate::display::path(&n.path)]
+            } else {
+                n.labels.clone()
+            };
+            out.extend(labels.into_iter().map(|store| FailedStore {
+                shipper: n.shipper,
+                store,
+                error: format!(
+                    "the named store {} is gone (nothing found there)",
+                    crate::display::path(&n.path)
+                ),
+            }));
+        }
+        out
     }
 
     /// The counters, updated with `a` (and saved) when counting.

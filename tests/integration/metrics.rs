@@ -747,11 +747,17 @@ fn bytes_of_a_file_deleted_while_behind_are_counted_across_runs_and_shown_in_sta
 /// A private exporter over `root` for the shipper `--shipper filebeat` names (its usual
 /// locations), finding the stores again every second: (process, address).
 fn discovering_exporter(root: &Path) -> (Proc, String) {
+    discovering_exporter_with(root, &[])
+}
+
+/// [`discovering_exporter`] with more arguments (`--data-path ...`).
+fn discovering_exporter_with(root: &Path, more: &[&str]) -> (Proc, String) {
     use std::io::BufRead;
     let mut child = drainguard()
         .arg("--root")
         .arg(root)
         .args(["exporter", "--shipper", "filebeat"])
+        .args(more)
         .args([
             "--web.listen-address",
             "127.0.0.1:0",
@@ -823,6 +829,59 @@ fn a_store_appearing_after_the_exporter_started_is_found_and_a_vanished_one_s_se
             !body.contains("drainguard_backlog_bytes{") && !body.contains("drainguard_store_up{")
         }),
         "the vanished store's series stayed:\n{body}"
+    );
+}
+
+/// A store named explicitly (`--data-path`) that vanishes keeps its series as
+/// `store_up 0` and `delivery_confirmed 0` under the label it had, so that an alert on it
+/// fires (an auto-discovered one may vanish: the test above); back, it is read again.
+#[test]
+fn a_named_store_that_vanishes_stays_as_store_up_0() {
+    let h = behind_host();
+    let data = h.root().join("var/lib/filebeat");
+    let away = h.root().join("var/lib/filebeat-elsewhere");
+    let (_e, addr) = discovering_exporter_with(h.root(), &["--data-path", "/var/lib/filebeat"]);
+    let store = r#"shipper="filebeat",store="/var/lib/filebeat/registry/filebeat""#;
+    let body = get(&format!("http://{addr}/metrics")).2;
+    assert!(
+        body.contains(&format!("drainguard_store_up{{{store}}} 1\n")),
+        "{body}"
+    );
+    fs::rename(&data, &away).unwrap();
+    // Past a finding of the stores again (every second here), the series stay.
+    let mut body = String::new();
+    let mut down = 0;
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            body = get(&format!("http://{addr}/metrics")).2;
+            if body.contains(&format!("drainguard_store_up{{{store}}} 0\n")) {
+                down += 1;
+            }
+            down >= 3
+        }),
+        "the named store's store_up 0 did not stay:\n{body}"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let body = get(&format!("http://{addr}/metrics")).2;
+    assert!(
+        body.contains(&format!("drainguard_store_up{{{store}}} 0\n"))
+            && body.contains(&format!("drainguard_delivery_confirmed{{{store}}} 0\n"))
+            && body.contains(&format!(
+                "drainguard_delivery_info{{{store},reason=\"store_unreadable\"}} 1\n"
+            ))
+            && !body.contains("drainguard_backlog_bytes{"),
+        "{body}"
+    );
+    // Back: read again, with its backlog.
+    fs::rename(&away, &data).unwrap();
+    let want = h.json_backlog();
+    let mut seen = Vec::new();
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            seen = backlog_series(&addr);
+            seen.len() == 1 && seen[0].1 == want
+        }),
+        "the named store did not come back with {want} bytes: {seen:?}"
     );
 }
 
