@@ -14,6 +14,12 @@ use super::systemd::{quote, UnitText, Unquotable};
 /// The unit's host path.
 pub const UNIT: &str = "/etc/systemd/system/drainguard-exporter.service";
 
+/// The oldest systemd that runs the unit: `StateDirectory=` for a `DynamicUser=` unit came
+/// in 235 (CentOS 7 has 219, Amazon Linux 2 219). Newer hardening directives an older
+/// systemd does not know (`PrivateIPC=` 248, `ProtectClock=` 245 ...) are ignored by it
+/// with a warning in its journal.
+pub const MIN_SYSTEMD: u32 = 235;
+
 /// The exporter's own state directory (`StateDirectory=`, below /var/lib).
 pub const STATE_DIRECTORY: &str = "drainguard-exporter";
 

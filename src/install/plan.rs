@@ -40,6 +40,18 @@ pub enum PlanError {
         systemd::STOP_MARGIN.as_secs()
     )]
     Deadline(Duration),
+    #[error(
+        "--exporter: this host's systemd is {} (told by {}), and \
+         drainguard-exporter.service needs systemd {min} or later: it runs as a dynamic user \
+         (DynamicUser=) with its own StateDirectory=, and drainguard creates no user account. \
+         Install without --exporter and serve the metrics through node_exporter's textfile \
+         collector instead: run `drainguard status --textfile <its directory>` from cron or a \
+         timer (docs/metrics.md)",
+        .0.shown,
+        .0.how,
+        min = super::exporter::MIN_SYSTEMD
+    )]
+    OldSystemd(super::probe::SystemdVersion),
 }
 
 /// The longest deadline `install` accepts: a day ([`crate::settings::MAX_DEADLINE`], the one
@@ -137,6 +149,17 @@ fn systemd_plan(host: &Host, opts: &InstallOptions, p: &mut Plan) -> Result<(), 
         units.push("drainguard-aws.service");
     }
     if opts.exporter {
+        match host.systemd_version() {
+            Some(v) if v.at_most < super::exporter::MIN_SYSTEMD => {
+                return Err(PlanError::OldSystemd(v));
+            }
+            Some(_) => {}
+            None => p.notes.push(format!(
+                "this tree's systemd version could not be told: drainguard-exporter.service \
+                 needs systemd {} or later (DynamicUser= with StateDirectory=)",
+                super::exporter::MIN_SYSTEMD
+            )),
+        }
         p.actions.push(Action::WriteFile {
             path: super::exporter::UNIT.into(),
             content: super::exporter::render(&opts.exec)?,

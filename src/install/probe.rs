@@ -144,10 +144,102 @@ impl Host {
         out
     }
 
+    /// The version of this tree's systemd and how it was told: the number in its
+    /// `libsystemd-shared-<N>[...].so` (every systemd since 231 ships one beside its
+    /// `systemd` binary), so a `systemd` binary without one is older than 231 (CentOS 7's
+    /// 219); else on the live host `systemctl --version` (bounded). `None` when nothing
+    /// tells (no systemd in the tree).
+    pub fn systemd_version(&self) -> Option<SystemdVersion> {
+        for dir in SYSTEMD_LIB_DIRS {
+            let Ok(entries) = std::fs::read_dir(self.local(dir)) else {
+                continue;
+            };
+            // A bounded look: systemd's own directory holds a few dozen entries.
+            for e in entries.flatten().take(4096) {
+                let name = e.file_name();
+                let Some(v) = name
+                    .to_str()
+                    .and_then(|n| n.strip_prefix("libsystemd-shared-"))
+                    .and_then(leading_number)
+                else {
+                    continue;
+                };
+                return Some(SystemdVersion {
+                    at_most: v,
+                    shown: v.to_string(),
+                    how: format!("{dir}/{}", name.to_string_lossy()),
+                });
+            }
+        }
+        if self.live {
+            use crate::wait::shutdown::HostView;
+            let asked = crate::wait::shutdown::LiveHost
+                .output(
+                    &["systemctl", "--version"],
+                    std::time::Duration::from_secs(3),
+                )
+                .ok()
+                .and_then(|out| parse_systemctl_version(&out));
+            if let Some(v) = asked {
+                return Some(SystemdVersion {
+                    at_most: v,
+                    shown: v.to_string(),
+                    how: "`systemctl --version`".into(),
+                });
+            }
+        }
+        SYSTEMD_LIB_DIRS
+            .iter()
+            .map(|d| format!("{d}/systemd"))
+            .find(|b| self.local(b).is_file())
+            .map(|b| SystemdVersion {
+                at_most: 230,
+                shown: "older than 231".into(),
+                how: format!(
+                    "{b} without a libsystemd-shared-<N>.so beside it, which every systemd \
+                     since 231 has"
+                ),
+            })
+    }
+
     /// Whether systemd is PID 1 on the real machine (never under `--root`).
     pub fn systemd_running(&self) -> bool {
         self.live && self.local("/run/systemd/system").is_dir()
     }
+}
+
+/// What [`Host::systemd_version`] told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemdVersion {
+    /// The version, or the highest it can be.
+    pub at_most: u32,
+    /// As said to the operator (`219`, `older than 231`).
+    pub shown: String,
+    /// What told it.
+    pub how: String,
+}
+
+/// Where systemd keeps `libsystemd-shared-<N>.so` (Debian, Fedora/RHEL, merged and not).
+const SYSTEMD_LIB_DIRS: [&str; 4] = [
+    "/usr/lib/systemd",
+    "/usr/lib64/systemd",
+    "/lib/systemd",
+    "/lib64/systemd",
+];
+
+/// The decimal number `s` starts with (`252.so`, `254.10-1.fc39.so`).
+fn leading_number(s: &str) -> Option<u32> {
+    let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    s[..end].parse().ok()
+}
+
+/// The version in `systemctl --version`'s first line (`systemd 219`, `systemd 252
+/// (252.39-1~deb12u1)`).
+pub fn parse_systemctl_version(out: &str) -> Option<u32> {
+    out.lines()
+        .next()?
+        .strip_prefix("systemd ")
+        .and_then(leading_number)
 }
 
 /// Finds `<kind><NN><name>` in `dir`.
@@ -233,6 +325,41 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     use crate::install::temp_root as tree;
+
+    #[test]
+    fn the_systemd_version_is_told_by_its_shared_library_or_systemctl() {
+        assert_eq!(
+            parse_systemctl_version("systemd 219\n+PAM +AUDIT\n"),
+            Some(219)
+        );
+        assert_eq!(
+            parse_systemctl_version("systemd 252 (252.39-1~deb12u1)\n+PAM"),
+            Some(252)
+        );
+        assert_eq!(parse_systemctl_version("bash: systemctl: not found"), None);
+        let version = |files: &[&str]| {
+            let (d, root) = tree();
+            for f in files {
+                let p = d.path().join(f.trim_start_matches('/'));
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(&p, "").unwrap();
+            }
+            probe(&root, Some(Init::Systemd), None, &[]).systemd_version()
+        };
+        let v = version(&[
+            "/usr/lib/systemd/systemd",
+            "/usr/lib/systemd/libsystemd-shared-252.so",
+        ])
+        .unwrap();
+        assert_eq!((v.at_most, v.shown.as_str()), (252, "252"));
+        assert!(v.how.contains("libsystemd-shared-252.so"), "{}", v.how);
+        let v = version(&["/usr/lib64/systemd/libsystemd-shared-254.10-1.fc39.so"]).unwrap();
+        assert_eq!(v.at_most, 254);
+        // CentOS 7 (219): the binary, no shared library.
+        let v = version(&["/usr/lib/systemd/systemd"]).unwrap();
+        assert_eq!((v.at_most, v.shown.as_str()), (230, "older than 231"));
+        assert_eq!(version(&[]), None);
+    }
 
     #[test]
     fn an_unbooted_systemd_image_is_systemd() {

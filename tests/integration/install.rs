@@ -122,6 +122,46 @@ fn debian_sysvinit() -> Tree {
 
 const EXEC: &str = "--exec=/usr/local/bin/drainguard";
 
+/// The exporter unit needs systemd 235 (DynamicUser= with StateDirectory=): on CentOS 7's
+/// 219 `install --exporter` refuses, naming what it found and what to do, and writes nothing;
+/// a newer systemd installs it.
+#[test]
+fn install_exporter_refuses_a_systemd_older_than_235() {
+    let t = centos7();
+    // CentOS 7's systemd: the binary, and no libsystemd-shared-<N>.so (231 and later).
+    t.write("/usr/lib/systemd/systemd", "", 0o755);
+    let before = t.snapshot();
+    for args in [
+        &["install", "--exporter", EXEC][..],
+        &["install", "--exporter", EXEC, "--dry-run"][..],
+    ] {
+        let out = t.run(args);
+        let said = text(&out);
+        assert_ne!(out.status.code(), Some(0), "{said}");
+        assert!(
+            said.contains("systemd is older than 231")
+                && said.contains("/usr/lib/systemd/systemd")
+                && said.contains("235 or later")
+                && said.contains("status --textfile"),
+            "{said}"
+        );
+        assert_eq!(t.snapshot(), before, "{args:?} wrote something");
+    }
+    // A systemd that says its version: too old, then new enough.
+    t.write("/usr/lib/systemd/libsystemd-shared-234.so", "", 0o644);
+    let out = t.run(&["install", "--exporter", EXEC, "--dry-run"]);
+    assert!(text(&out).contains("systemd is 234"), "{}", text(&out));
+    fs::remove_file(t.p("/usr/lib/systemd/libsystemd-shared-234.so")).unwrap();
+    t.write("/usr/lib/systemd/libsystemd-shared-235.so", "", 0o644);
+    let out = t.run(&["install", "--exporter", EXEC, "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("drainguard-exporter.service"),
+        "{}",
+        text(&out)
+    );
+}
+
 #[test]
 fn centos7_systemd_install_doctor_uninstall() {
     let t = centos7();
