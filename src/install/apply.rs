@@ -83,6 +83,27 @@ fn shown(p: &Path) -> String {
     crate::display::path(p)
 }
 
+/// drainguard's run-time files in `dir` (a host path): the drain log (and its rotated
+/// copy), the abandoned-bytes counters and the state lock. Every drain (or the exporter)
+/// writes them, never `install`, so no manifest lists them and uninstall leaves them.
+fn runtime_files(root: &Root, dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(root.host_to_local(dir)) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .take(4096)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| {
+            n.starts_with(crate::wait::DRAIN_LOG)
+                || n == crate::wait::STATE_LOCK
+                || n == crate::metrics::abandoned::FILE
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 /// Creates the missing parents of `host`, recording them.
 fn parents(b: &Beneath, host: &Path, m: &mut Manifest) -> Result<(), ApplyError> {
     for d in b.make_parents(host)? {
@@ -456,12 +477,30 @@ pub fn undo_with(root: &Root, dry_run: bool, runner: &mut Runner) -> Result<Undo
                         b.remove_file(Path::new(MANIFEST))?;
                         b.remove_file(Path::new(manifest::CHECKSUM))?;
                     }
-                    // Only if empty: anything else in it is not ours.
+                    // Only if empty: anything else in it is not install's.
                     if let Err(e) = b.remove_dir(path) {
-                        tracing::warn!(dir = %shown(path), error = %e, "left in place");
+                        tracing::debug!(dir = %shown(path), error = %e, "left in place");
                     }
                 }
-                u.done.push(format!("remove directory {}", shown(path)));
+                let runtime = runtime_files(root, path);
+                let stays = if dry_run {
+                    !runtime.is_empty()
+                } else {
+                    root.host_to_local(path).symlink_metadata().is_ok()
+                };
+                u.done.push(if !stays {
+                    format!("remove directory {}", shown(path))
+                } else if !runtime.is_empty() {
+                    format!(
+                        "keep directory {}: it holds drainguard's run-time state ({}), which no \
+                         install wrote and uninstall leaves by design (the drain history and \
+                         the abandoned-bytes counters); remove it yourself when no longer wanted",
+                        shown(path),
+                        runtime.join(", ")
+                    )
+                } else {
+                    format!("keep directory {}: not empty", shown(path))
+                });
             }
         }
     }
@@ -601,6 +640,62 @@ mod tests {
                 "remove directory /var/lib",
                 "remove directory /var"
             ]
+        );
+    }
+
+    /// The drain log, its lock and the abandoned-bytes counters are written by drains, not by
+    /// install: uninstall leaves them (and so their directory) and says so, with and without
+    /// --dry-run; it never says it removed a directory that stays.
+    #[test]
+    fn uninstall_keeps_the_state_directory_s_run_time_files_and_says_so() {
+        let (d, root) = tree();
+        let plan = Plan {
+            actions: vec![Action::WriteFile {
+                path: "/etc/drainguard/drainguard.toml".into(),
+                content: "x".into(),
+                mode: 0o644,
+            }],
+            notes: vec![],
+        };
+        apply(&root, &plan).unwrap();
+        let state = d.path().join("var/lib/drainguard");
+        for f in ["drains.jsonl", "state.lock", "abandoned.json"] {
+            fs::write(state.join(f), "{}\n").unwrap();
+        }
+        let keep = "keep directory /var/lib/drainguard: it holds drainguard's run-time state \
+                    (abandoned.json, drains.jsonl, state.lock)";
+        let dry = undo(&root, true).unwrap();
+        assert!(
+            dry.done.iter().any(|l| l.starts_with(keep)),
+            "{:?}",
+            dry.done
+        );
+        let u = undo(&root, false).unwrap();
+        assert!(u.done.iter().any(|l| l.starts_with(keep)), "{:?}", u.done);
+        assert!(
+            !u.done
+                .iter()
+                .any(|l| l.contains("remove directory /var/lib/drainguard")
+                    || l.contains("remove directory /var/lib\"")),
+            "{:?}",
+            u.done
+        );
+        assert!(u.left.is_empty(), "by design, not a change: {:?}", u.left);
+        for f in ["drains.jsonl", "state.lock", "abandoned.json"] {
+            assert!(state.join(f).is_file(), "{f}");
+        }
+        assert!(!d.path().join("etc/drainguard").exists());
+        // A file of someone else's: kept, and said as such.
+        let (d, root) = tree();
+        apply(&root, &plan).unwrap();
+        fs::write(d.path().join("var/lib/drainguard/notes.txt"), "mine").unwrap();
+        let u = undo(&root, false).unwrap();
+        assert!(
+            u.done
+                .iter()
+                .any(|l| l == "keep directory /var/lib/drainguard: not empty"),
+            "{:?}",
+            u.done
         );
     }
 

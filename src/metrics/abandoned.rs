@@ -168,6 +168,22 @@ impl Abandoned {
         })
     }
 
+    /// Counts what `a` shows against the state saved in `dir` and saves the result: the
+    /// file read, observed and rewritten under the state lock ([`crate::wait::STATE_LOCK`]
+    /// in `dir`, as the drain log is), so two counting processes (the exporter and `status
+    /// --textfile` from cron, sharing a directory) count each loss once and never write a
+    /// counter back down. A state that cannot be read is never overwritten (the error).
+    pub fn update(root: &Root, dir: &Path, a: &Assessment) -> Result<Abandoned, StateError> {
+        let b = Beneath::open(root)?;
+        b.make_parents(&dir.join(FILE))?;
+        let _lock = crate::wait::lock_state(&b, root, dir);
+        let mut state = Abandoned::load(root, dir)?;
+        if state.observe(a) {
+            state.save(root, dir)?;
+        }
+        Ok(state)
+    }
+
     /// Writes the state to `dir` atomically (temporary file, fsync, rename), creating `dir`.
     pub fn save(&self, root: &Root, dir: &Path) -> Result<(), StateError> {
         let host = dir.join(FILE);
@@ -254,6 +270,35 @@ mod tests {
         ]));
         a.observe(&assessment(vec![file("a", 150, FileState::Gone)]));
         assert_eq!(a.total(), 0);
+    }
+
+    /// Two counting processes in one directory (the exporter and `status --textfile`): each
+    /// update reads the saved state under the state lock, so a loss is counted once and a
+    /// counter is never written back down by a process that did not see it.
+    #[test]
+    fn two_counters_in_one_directory_count_each_loss_once_and_never_go_down() {
+        let t = tempfile::tempdir().unwrap();
+        let root = Root::new(Some(t.path().to_path_buf()));
+        let dir = Path::new("/var/lib/drainguard");
+        let behind = assessment(vec![file("a", 100, FileState::Behind { bytes: 50 })]);
+        let gone = assessment(vec![file("a", 100, FileState::Gone)]);
+        // Both see a.log behind; the first to look after it went counts it.
+        Abandoned::update(&root, dir, &behind).unwrap();
+        Abandoned::update(&root, dir, &behind).unwrap();
+        assert_eq!(Abandoned::update(&root, dir, &gone).unwrap().total(), 50);
+        assert_eq!(Abandoned::update(&root, dir, &gone).unwrap().total(), 50);
+        // One that never saw it, seeing another file behind, keeps the count.
+        let other = assessment(vec![file("b", 0, FileState::Behind { bytes: 7 })]);
+        assert_eq!(Abandoned::update(&root, dir, &other).unwrap().total(), 50);
+        assert_eq!(Abandoned::load(&root, dir).unwrap().total(), 50);
+        assert!(t.path().join("var/lib/drainguard/state.lock").is_file());
+        // A state that cannot be read is not overwritten.
+        std::fs::write(t.path().join("var/lib/drainguard/abandoned.json"), "{").unwrap();
+        assert!(Abandoned::update(&root, dir, &gone).is_err());
+        assert_eq!(
+            std::fs::read(t.path().join("var/lib/drainguard/abandoned.json")).unwrap(),
+            b"{"
+        );
     }
 
     #[test]

@@ -356,29 +356,32 @@ impl Observer {
         out
     }
 
-    /// The counters, updated with `a` (and saved) when counting.
+    /// The counters, updated with `a` (and saved) when counting: read, counted and written
+    /// back under the state lock at every scrape ([`Abandoned::update`]), so another process
+    /// counting in the same directory loses nothing. Otherwise only read.
     fn abandoned(&mut self, a: &crate::backlog::Assessment) -> Abandoned {
         let root = self.sources.root.clone();
-        if self.abandoned.is_none() || !self.count_abandoned {
-            match Abandoned::load(&root, &self.counter_dir) {
-                Ok(s) => self.abandoned = Some(s),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the abandoned-bytes counters");
-                    if self.count_abandoned {
-                        // Never overwrite a state that cannot be read: count nothing.
-                        return Abandoned::default();
-                    }
-                    self.abandoned = Some(Abandoned::default());
+        if self.count_abandoned {
+            return match Abandoned::update(&root, &self.counter_dir, a) {
+                Ok(s) => {
+                    self.abandoned = Some(s.clone());
+                    s
                 }
+                Err(e) => {
+                    // Never overwrite a state that cannot be read: count nothing, show the
+                    // last counters read.
+                    tracing::warn!(error = %e, "cannot update the abandoned-bytes counters");
+                    self.abandoned.clone().unwrap_or_default()
+                }
+            };
+        }
+        match Abandoned::load(&root, &self.counter_dir) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the abandoned-bytes counters");
+                Abandoned::default()
             }
         }
-        let state = self.abandoned.get_or_insert_with(Abandoned::default);
-        if self.count_abandoned && state.observe(a) {
-            if let Err(e) = state.save(&root, &self.counter_dir) {
-                tracing::warn!(error = %e, "cannot save the abandoned-bytes counters");
-            }
-        }
-        state.clone()
     }
 
     /// The sources of the stores read (`ok`'s indices), for an assessment without the others.

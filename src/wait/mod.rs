@@ -29,6 +29,7 @@ use serde::Serialize;
 pub use bounded::{drain_bounded, drain_bounded_keep, within, Latest, GRACE};
 pub use events::{Events, Wake};
 pub use record::{append_drain, append_record, last_drain, DrainLogError, DrainRecord, DrainStore};
+pub(crate) use record::{lock_state, DRAIN_LOG, STATE_LOCK};
 pub use stop::{SignalGuard, StopFlag, SIGNALS};
 
 use crate::backlog::{Assessment, Verdict};

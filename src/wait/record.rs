@@ -179,7 +179,8 @@ pub fn append_drain(root: &Root, state_dir: &Path, rec: &DrainRecord) -> Result<
 }
 
 /// The lock file in the state directory (drainguard's own, never a shipper's): held while
-/// the drain log is read, changed and rewritten.
+/// the drain log, or the abandoned-bytes counters (`abandoned.json`, in the directory they
+/// are kept in), are read, changed and rewritten.
 pub const STATE_LOCK: &str = "state.lock";
 /// How long a writer waits for the lock before writing without it (said in a warning).
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
@@ -187,7 +188,7 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// Takes the exclusive advisory lock on [`STATE_LOCK`] in `state_dir` (created below the root,
 /// never through a link), waiting at most [`LOCK_WAIT`]; `None` (said) when it cannot be had:
 /// the write goes on without it rather than not at all. Released when dropped.
-fn lock_state(
+pub(crate) fn lock_state(
     b: &crate::install::beneath::Beneath,
     root: &Root,
     state_dir: &Path,
