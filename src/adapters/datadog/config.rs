@@ -71,12 +71,14 @@ pub struct Env {
 }
 
 impl Env {
-    /// The `DD_*` pairs of `vars` (others are dropped).
+    /// The pairs of `vars` that override one of the [`KEYS`] drainguard reads; every other
+    /// variable (`DD_API_KEY` among them) is dropped at once, never kept or shown.
     pub fn new(vars: Vec<(String, String)>) -> Env {
+        let names: Vec<String> = KEYS.iter().map(|k| Env::name(k)).collect();
         Env {
             vars: vars
                 .into_iter()
-                .filter(|(k, _)| k.starts_with("DD_"))
+                .filter(|(k, _)| names.contains(k))
                 .collect(),
         }
     }

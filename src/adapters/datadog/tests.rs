@@ -467,6 +467,12 @@ fn env_names_follow_the_agent_s_key_replacer() {
     ]);
     assert_eq!(env.get("run_path"), Some("/b"), "the last of a name wins");
     assert_eq!(env.get("home"), None);
+    let secret = config::Env::new(vec![("DD_API_KEY".into(), "s3cret".into())]);
+    assert_eq!(
+        secret,
+        config::Env::default(),
+        "only the settings read are kept"
+    );
     let c = config::parse_main_env(
         Path::new("/d.yaml"),
         "run_path: /yaml\nlogs_config:\n  close_timeout: 5\n",
