@@ -439,3 +439,59 @@ fn status_reads_a_persist_file_in_the_4_8_1_key_form() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(json(&o)["verdict"], "drained");
 }
+
+/// A destination without a `queued` counter proves nothing. A `file()` destination counts its
+/// queue only from stats level 1: at level 0 the running syslog-ng reports none for it, so
+/// the verdict is unconfirmed, naming it; and it stays so when the config on disk says
+/// `stats-level(1)` but was not reloaded (drainguard reads the file, syslog-ng runs the old
+/// one): a missing counter is never read as an empty queue.
+#[test]
+fn a_file_destination_without_a_queued_counter_is_unconfirmed_whatever_the_config_says() {
+    let Some(install) = syslog_ng::installed() else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("app.log");
+    app_log(&log, 100);
+    let out = d.path().join("out.log");
+    let conf = format!(
+        "options {{ stats-freq(0); stats-level(0); }};\n\
+         source s {{ file(\"{}\" follow-freq(1) flags(no-parse)); }};\n\
+         destination d_file {{ file(\"{}\" template(\"${{MSG}}\\n\")); }};\n\
+         log {{ source(s); destination(d_file); }};\n",
+        log.display(),
+        out.display()
+    );
+    let s = SyslogNg::start(&install, d.path(), &conf);
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            std::fs::read_to_string(&out).is_ok_and(|t| t.lines().count() == 100)
+        }),
+        "syslog-ng did not write the 100 lines"
+    );
+    let size = std::fs::metadata(&log).unwrap().len();
+    let unconfirmed = |what: &str| {
+        let mut j = serde_json::Value::Null;
+        let read = eventually(Duration::from_secs(30), || {
+            j = json(&status(&s));
+            j["shippers"][0]["files"][0]["offset"].as_u64() == Some(size)
+        });
+        assert!(read, "{what}: every line acknowledged: {j}");
+        assert_eq!(j["verdict"], "unconfirmed", "{what}: {j}");
+        let queues = j["shippers"][0]["queues"].to_string();
+        assert!(
+            queues.contains("d_file") && queues.contains("stats-level(1)"),
+            "{what}: {queues}"
+        );
+    };
+    unconfirmed("stats level 0");
+    std::fs::write(
+        &s.conf,
+        format!(
+            "@version: 3.38\n{}",
+            conf.replace("stats-level(0)", "stats-level(1)")
+        ),
+    )
+    .unwrap();
+    unconfirmed("stats-level(1) on disk, not reloaded");
+}
