@@ -174,6 +174,12 @@ impl Abandoned {
     /// --textfile` from cron, sharing a directory) count each loss once and never write a
     /// counter back down. A state that cannot be read is never overwritten (the error).
     pub fn update(root: &Root, dir: &Path, a: &Assessment) -> Result<Abandoned, StateError> {
+        // Nothing to write (the usual scrape of an idle host): no lock, no write.
+        let mut state = Abandoned::load(root, dir)?;
+        if !state.observe(a) {
+            return Ok(state);
+        }
+        // Again under the lock, from what is saved now (another process may have written).
         let b = Beneath::open(root)?;
         b.make_parents(&dir.join(FILE))?;
         let _lock = crate::wait::lock_state(&b, root, dir);
