@@ -85,9 +85,11 @@ fn named_stores(sel: &Selection, settings: &crate::settings::Settings) -> Vec<Na
         }
     };
     if sel.store.is_some() || sel.data_path.is_some() {
-        let kind = match sel.shippers.as_slice() {
-            [one] => Some(*one),
-            [] if settings.shippers.is_empty() => Some(crate::adapters::DEFAULT_SHIPPER.kind),
+        // The one shipper they apply to, as the selection picks it.
+        let kind = match (sel.shippers.as_slice(), settings.shippers.as_slice()) {
+            ([one], _) => Some(*one),
+            ([], []) => Some(crate::adapters::DEFAULT_SHIPPER.kind),
+            ([], [one]) => Some(one.kind.0),
             _ => None,
         };
         if let Some(kind) = kind {
@@ -344,13 +346,15 @@ impl Observer {
             } else {
                 n.labels.clone()
             };
+            let error = format!(
+                "the named store {} is gone (nothing found there)",
+                crate::display::path(&n.path)
+            );
+            tracing::warn!(shipper = n.shipper.name(), "{error}; store_up is 0");
             out.extend(labels.into_iter().map(|store| FailedStore {
                 shipper: n.shipper,
                 store,
-                error: format!(
-                    "the named store {} is gone (nothing found there)",
-                    crate::display::path(&n.path)
-                ),
+                error: error.clone(),
             }));
         }
         out
@@ -419,6 +423,56 @@ mod tests {
     use crate::cursor::{ShipperKind, StoreSnapshot};
     use crate::error::StoreError;
     use crate::testkit::report as fx;
+
+    #[test]
+    fn the_named_stores_are_those_the_flags_or_the_settings_give_a_path() {
+        use crate::settings::{Settings, ShipperKindName, ShipperSettings};
+        let names = |sel: &Selection, settings: &Settings| -> Vec<(ShipperKind, PathBuf)> {
+            named_stores(sel, settings)
+                .into_iter()
+                .map(|n| (n.shipper, n.path))
+                .collect()
+        };
+        let none = Settings::default();
+        assert!(
+            names(&Selection::default(), &none).is_empty(),
+            "auto-discovered"
+        );
+        let by_flag = Selection {
+            data_path: Some("/var/lib/filebeat".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            names(&by_flag, &none),
+            [(ShipperKind::Filebeat, PathBuf::from("/var/lib/filebeat"))]
+        );
+        let vector = |store: Option<&str>| ShipperSettings {
+            kind: ShipperKindName(ShipperKind::Vector),
+            config: None,
+            data_path: None,
+            store: store.map(PathBuf::from),
+            pid_file: None,
+        };
+        let settings = Settings {
+            shippers: vec![vector(Some("/var/lib/vector"))],
+            ..Default::default()
+        };
+        assert_eq!(
+            names(&Selection::default(), &settings),
+            [(ShipperKind::Vector, PathBuf::from("/var/lib/vector"))]
+        );
+        // The flag names the settings' one shipper's store instead.
+        assert_eq!(
+            names(&by_flag, &settings),
+            [(ShipperKind::Vector, PathBuf::from("/var/lib/filebeat"))]
+        );
+        // A shipper in the settings without a path is found, not named.
+        let bare = Settings {
+            shippers: vec![vector(None)],
+            ..Default::default()
+        };
+        assert!(names(&Selection::default(), &bare).is_empty());
+    }
 
     /// A store at `/s/registry.json` (watched through `/s`) whose reads fail once `fail` is set.
     struct Flaky {
