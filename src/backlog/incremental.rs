@@ -626,7 +626,13 @@ impl Tracker {
             .cloned()
             .collect();
         backlog.queues = super::assess::queues(snapshot, env);
-        backlog.queues.extend(unreadable);
+        // A snapshot may say the same of a directory itself (Datadog's conf.d does, should its
+        // reader ever report changes): once is enough, as in a full assessment.
+        for q in unreadable {
+            if !backlog.queues.contains(&q) {
+                backlog.queues.push(q);
+            }
+        }
         backlog.totals.queue = super::QueueTotals::of(&backlog.queues);
         backlog.skipped = snapshot.skipped.clone();
         backlog.notes = snapshot

@@ -279,7 +279,14 @@ fn same(inc: &Assessment, full: &Assessment) -> Result<(), String> {
             a.bytes_behind,
             a.shippers
                 .iter()
-                .map(|s| (s.totals.clone(), s.verdict, s.delivery.clone()))
+                .map(|s| {
+                    (
+                        s.totals.clone(),
+                        s.verdict,
+                        s.delivery.clone(),
+                        s.queues.clone(),
+                    )
+                })
                 .collect::<Vec<_>>(),
         )
     };
