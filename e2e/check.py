@@ -13,6 +13,8 @@ import sys
 scenario, logdir, qemu_rc = sys.argv[1], sys.argv[2], int(sys.argv[3])
 boot2_rc = sys.argv[4] if len(sys.argv) > 4 else None
 accel = os.environ.get("DG_E2E_ACCEL_USED", "tcg")  # set by run.sh: kvm or tcg
+# The host's load average (1, 5, 15 min) before and after the boot, set by run.sh.
+host_load = os.environ.get("DG_E2E_HOST_LOAD", "unknown")
 serial = open(f"{logdir}/serial.log", "rb").read().decode("utf-8", "replace").splitlines()
 received = open(f"{logdir}/received.log", "rb").read().decode("utf-8", "replace").splitlines()
 problems = []
@@ -274,6 +276,17 @@ if scenario == "systemd-package":
                                 f"got {m.group(1)} -> {m.group(2)}")
             if m.group(3) != "yes":
                 problems.append(f"{step}: the unit was not started again (same InvocationID)")
+    # Measured beside the bounds (printed, not checked): the same upgrade once more with dpkg's
+    # -D2 lines stamped in ms (the serial log's "trace upgrade" lines), and once with dpkg's
+    # default fsync per file (the timed one runs with force-unsafe-io: the disk is a discarded
+    # snapshot on the host's shared disk).
+    for what in ["traced", "safe-io"]:
+        m = marker(r"measure upgrade " + what + r" exit=(\d+) ms=(\d+) unit-restart-ms=(-?\d+)")
+        if m is None:
+            problems.append(f"no 'measure upgrade {what}' marker")
+        else:
+            notes.append(f"upgrade again, {what}: exit {m.group(1)} after {m.group(2)} ms, "
+                         f"of which the unit's stop + start {m.group(3)} ms ({accel})")
     # An admin's stop under a busy CPU: wait's probe answers (asking again if systemctl is
     # slow: 3, 5, 8 s tries, 16 s in all) and returns; it never waits as at a shutdown.
     m = marker(r"busy stop exit=(\d+) ms=(\d+) state=(\S+)")
@@ -293,7 +306,7 @@ if scenario == "systemd-package":
     if idx(r"(?<!no )shutdown in progress \(") is None:
         problems.append("at poweroff, wait did not log that the shutdown is in progress")
 
-print(f"scenario {scenario}: app wrote {total}, sink received {len(received)}")
+print(f"scenario {scenario}: app wrote {total}, sink received {len(received)} ({accel}, host load {host_load})")
 for n in notes:
     print("  " + n)
 if problems:
