@@ -246,6 +246,12 @@ if scenario == "systemd-package":
     ]:
         if marker(pattern) is None:
             problems.append(f"{name}: no serial line 'DGTEST {pattern}'")
+    # doctor, run after each of the two installs, finds nothing wrong (it used to take
+    # Debian's installed, disabled rsyslog for the shipper: DG006).
+    doctor = [re.search(r"DGTEST doctor exit=(\d+)", l).group(1) for l in serial
+              if re.search(r"DGTEST doctor exit=\d+", l)]
+    if doctor != ["0", "0"]:
+        problems.append(f"doctor after each install: want exit 0 twice, got {doctor}")
     # Issue #11: each returns in under 10 s and logs that no shutdown is in progress: the
     # whole `systemctl restart`, and the whole `dpkg -i` of the same .deb again (its postinst
     # try-restarts the unit, whose stop is the unit's ExecStop). Under KVM the whole command
