@@ -256,7 +256,8 @@ if scenario == "systemd-package":
     # whole `systemctl restart`, and the whole `dpkg -i` of the same .deb again (its postinst
     # try-restarts the unit, whose stop is the unit's ExecStop). Under KVM the whole command
     # of both. Under TCG (an emulated CPU, 5-20x slower, sharing the host's cores) dpkg's own
-    # unpack and start took 7-17 s in the boots of docs/e2e.md, so there the upgrade's bound
+    # unpack and start took 2.5 s with the host idle and 5-13 s with builds beside it (the
+    # whole upgrade 3.1-3.4 s and 7.0-17.0 s: docs/packaging.md), so there the upgrade's bound
     # of 10 s holds what the package does (the unit's stop + start, systemd's timestamps),
     # and the whole `dpkg -i` is held to 30 s and reported: a wait that ran a drain would
     # hold it for its whole deadline (10 min here), far beyond either bound.
