@@ -143,8 +143,11 @@ for s in $scenarios; do
   echo "$port" > "$dir/payload/port"
   tar -C "$dir/payload" -cf "$dir/payload.tar" .
   t0=$SECONDS
+  # The host's load average around the boot: an emulated guest's timings depend on it.
+  load0=$(cut -d' ' -f1-3 /proc/loadavg)
   boot "$disk" "$dir/payload.tar" "$dir/serial" "$dir/qemu.log"
   qrc=$?
+  load1=$(cut -d' ' -f1-3 /proc/loadavg)
   kill "$ctl_pid" 2>/dev/null; wait "$ctl_pid" 2>/dev/null
   # The receiver outlives the guest: it reads what QEMU's network had taken until nothing
   # more arrives (1 s without growth, at most 15 s).
@@ -173,10 +176,10 @@ for s in $scenarios; do
     check_args+=("$rc2")
     rm -f "$dir/disk.img"
   fi
-  if DG_E2E_ACCEL_USED=${accel[1]} python3 "$here/check.py" "${check_args[@]}" > "$dir/check.txt" 2>&1; then
-    line="PASS  $s (${secs}s, ${accel[1]})"
+  if DG_E2E_ACCEL_USED=${accel[1]} DG_E2E_HOST_LOAD="$load0 -> $load1" python3 "$here/check.py" "${check_args[@]}" > "$dir/check.txt" 2>&1; then
+    line="PASS  $s (${secs}s, ${accel[1]}, host load $load0 -> $load1)"
   else
-    line="FAIL  $s (${secs}s, ${accel[1]}): see $dir/check.txt"; fail=1
+    line="FAIL  $s (${secs}s, ${accel[1]}, host load $load0 -> $load1): see $dir/check.txt"; fail=1
     sed 's/^/    /' "$dir/check.txt"
   fi
   echo "$line"; summary+="$line"$'\n'

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the release artifacts into dist/ from a clean checkout (docs/packaging.md):
-#   drainguard-<version>-<arch>-linux.tar.gz  binary, man pages, completions, contrib/, README, LICENSE
+#   drainguard-<version>-<arch>-linux.tar.gz  binary, man pages, completions, contrib/, docs/, README, LICENSE
 #   drainguard_<version>-1_<debarch>.deb      (cargo-deb, gzip payload)
 #   drainguard-<version>-1.<arch>.rpm         (cargo-generate-rpm, gzip payload)
 #   SHA256SUMS
@@ -116,6 +116,8 @@ rm -rf "target/dist-stage" && mkdir -p "$stage"
 install -m 755 "$bin" "$stage/drainguard"
 cp -r "$assets/man" "$assets/completions" contrib "$stage/"
 install -m 644 README.md LICENSE "$stage/"
+# The same docs as the packages' /usr/share/doc/drainguard/docs/.
+install -d "$stage/docs" && install -m 644 docs/*.md "$stage/docs/"
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" \
   -C target/dist-stage -cf - "$name" | gzip -9n > "dist/$name.tar.gz"
 

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::cursor::ShipperKind;
 use crate::error::StoreError;
@@ -90,6 +90,26 @@ pub struct ShipperSettings {
     /// A pidfile of the shipper process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid_file: Option<PathBuf>,
+    /// The shipper's service or init script name, without `.service` (what `install
+    /// --shipper-service` was given): `doctor` and a later `install` order against it instead
+    /// of looking for the known names (`filebeat`, `rsyslog`, ...).
+    #[serde(
+        default,
+        deserialize_with = "service_name",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub service: Option<String>,
+}
+
+/// A `service` value: a name systemd or an init system accepts (the same rules as `install
+/// --shipper-service`), else the settings file is refused, naming the line.
+fn service_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use crate::install::names;
+    let s = String::deserialize(d)?;
+    names::unit("service", &s)
+        .or_else(|_| names::script("service", &s))
+        .map_err(serde::de::Error::custom)?;
+    Ok(Some(s.trim_end_matches(".service").to_string()))
 }
 
 /// A shipper name in the settings file (`filebeat`, `fluent-bit`, ...).
@@ -198,6 +218,27 @@ mod tests {
         let err =
             Settings::parse("[[shipper]]\nkind = \"nope\"\n", Path::new("x.toml")).unwrap_err();
         assert!(err.to_string().contains("unknown shipper"), "{err}");
+        // The shipper's service name: kept without `.service`, refused when no init system
+        // could have it (it goes into unit files and is looked up on disk).
+        let s = Settings::parse(
+            "[[shipper]]\nkind = \"filebeat\"\nservice = \"shipper.service\"\n",
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        assert_eq!(s.shippers[0].service.as_deref(), Some("shipper"));
+        assert_eq!(
+            Settings::parse(&s.to_toml(), Path::new("x.toml")).unwrap(),
+            s
+        );
+        for bad in ["../../etc/passwd", "a b", ""] {
+            let err = Settings::parse(
+                &format!("[[shipper]]\nkind = \"filebeat\"\n\nservice = \"{bad}\"\n"),
+                Path::new("x.toml"),
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains("line 4"), "{bad}: {err}");
+            assert!(err.to_string().contains("refused"), "{bad}: {err}");
+        }
     }
 
     #[test]

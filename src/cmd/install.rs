@@ -111,6 +111,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
                 data_path: args.data_path.clone(),
                 store: args.registry.clone(),
                 pid_file: args.shipper_pid_file.clone(),
+                service: None,
             })
             .collect();
     }
@@ -141,6 +142,11 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Exit> {
         let s = s.as_str();
         let what = install::plan::SHIPPER;
         install::names::unit(what, s).or_else(|_| install::names::script(what, s))?;
+        // Recorded with the shippers, so `doctor` (and a later `install`) order against this
+        // service, not against a known shipper's that happens to be installed.
+        for sh in &mut settings.shippers {
+            sh.service = Some(s.trim_end_matches(".service").to_string());
+        }
     }
     let host = install::probe_for(&root, args.init, args.shipper_service.as_deref(), &settings);
     let opts = InstallOptions {

@@ -131,7 +131,24 @@ pub fn named_texts<'a>(root: &'a Root, cmd: &'a str) -> impl Iterator<Item = Str
                 .trim_start_matches(['-', '@', ':', '+', '!'])
         })
         .filter(|w| w.starts_with('/'))
+        .filter(|w| !is_elf(root, Path::new(w)))
         .filter_map(|w| super::read_host(root, Path::new(w)))
+}
+
+/// True when host path `p` under `root` is a compiled program (an ELF file: the first four
+/// bytes), which is not a script doctor could read, so not worth a warning that it is not
+/// text (`/lib/systemd/systemd-update-utmp` in a unit's `ExecStart=`). Read through
+/// [`crate::safe_read::open`]: regular files only, never a blocking open.
+fn is_elf(root: &Root, p: &Path) -> bool {
+    use std::io::Read;
+    let Some(local) = resolve(root, p) else {
+        return false;
+    };
+    let Ok((f, _)) = crate::safe_read::open(&local) else {
+        return false;
+    };
+    let mut magic = [0u8; 4];
+    f.take(4).read_exact(&mut magic).is_ok() && magic == *b"\x7fELF"
 }
 
 /// True when the command `cmd` runs `drainguard wait`, itself or through a script it names.
@@ -218,5 +235,61 @@ mod tests {
             .unwrap()
             .contains("not a regular file"));
         assert!(not_runnable(&root, "nope").unwrap().contains("in none of"));
+    }
+
+    /// What a tracing subscriber writes, for the test to read.
+    #[derive(Clone, Default)]
+    struct Logged(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Logged {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn named_scripts_are_read_and_compiled_programs_skipped_without_a_warning() {
+        let d = tempfile::tempdir().unwrap();
+        let root = Root::new(Some(d.path().to_path_buf()));
+        let bin = d.path().join("usr/lib");
+        std::fs::create_dir_all(&bin).unwrap();
+        // An ELF program (not UTF-8 past its magic, as systemd's helpers in a unit's ExecStart).
+        std::fs::write(
+            bin.join("helper"),
+            b"\x7fELF\x02\x01\x01\x00\xff\xfe drainguard wait",
+        )
+        .unwrap();
+        std::fs::write(bin.join("hook.sh"), "#!/bin/sh\nexec drainguard wait\n").unwrap();
+        // A script that is not UTF-8 is not a program: doctor still says it could not read it.
+        std::fs::write(bin.join("latin1.sh"), b"#!/bin/sh\n# caf\xe9\n").unwrap();
+        let logged = Logged::default();
+        let sink = logged.clone();
+        let dispatch = tracing::Dispatch::new(
+            tracing_subscriber::fmt()
+                .with_writer(move || sink.clone())
+                .with_ansi(false)
+                .finish(),
+        );
+        let read = |cmd: &str| -> (Vec<String>, String) {
+            logged.0.lock().unwrap().clear();
+            let texts = tracing::dispatcher::with_default(&dispatch, || {
+                named_texts(&root, cmd).collect::<Vec<_>>()
+            });
+            (
+                texts,
+                String::from_utf8_lossy(&logged.0.lock().unwrap()).into_owned(),
+            )
+        };
+        let (texts, log) = read("/usr/lib/helper --flag /usr/lib/hook.sh");
+        assert_eq!(texts, ["#!/bin/sh\nexec drainguard wait\n"]);
+        assert_eq!(log, "", "no warning for a compiled program");
+        assert!(!command_runs_wait(&root, "/usr/lib/helper"));
+        assert!(command_runs_wait(&root, "/bin/sh /usr/lib/hook.sh"));
+        let (texts, log) = read("/bin/sh /usr/lib/latin1.sh");
+        assert!(texts.is_empty());
+        assert!(log.contains("not valid UTF-8"), "{log}");
     }
 }

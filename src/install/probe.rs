@@ -255,7 +255,9 @@ pub fn link_number(dir: &Path, kind: char, name: &str) -> Option<u8> {
     })
 }
 
-/// [`probe`] preferring the shippers named in `settings`.
+/// [`probe`] preferring the shippers named in `settings`: the shipper service is `shipper`,
+/// else the first `service` the settings record (`install --shipper-service` wrote it), else
+/// one of the settings' shippers' known services, else any known shipper's.
 pub fn probe_for(
     root: &Root,
     forced: Option<Init>,
@@ -263,7 +265,8 @@ pub fn probe_for(
     settings: &crate::settings::Settings,
 ) -> Host {
     let kinds: Vec<ShipperKind> = settings.shippers.iter().map(|s| s.kind.0).collect();
-    probe(root, forced, shipper, &kinds)
+    let recorded = settings.shippers.iter().find_map(|s| s.service.as_deref());
+    probe(root, forced, shipper.or(recorded), &kinds)
 }
 
 /// An image that is not booted has no /run/systemd/system: its /sbin/init tells.
@@ -399,6 +402,39 @@ mod tests {
         );
         let host = probe(&root, None, None, &[ShipperKind::Rsyslog]);
         assert_eq!(host.shipper.as_deref(), Some("rsyslog"));
+    }
+
+    #[test]
+    fn the_recorded_service_wins_over_an_installed_rsyslog() {
+        // As on a Debian host: rsyslog's unit is installed (disabled), the shipper drainguard
+        // reads runs under its own name, which `install --shipper-service` recorded.
+        let (d, root) = tree();
+        let unit = d.path().join("lib/systemd/system");
+        std::fs::create_dir_all(&unit).unwrap();
+        std::fs::create_dir_all(d.path().join("run/systemd/system")).unwrap();
+        std::fs::write(unit.join("rsyslog.service"), "").unwrap();
+        let mut settings = crate::settings::Settings::parse(
+            "[[shipper]]\nkind = \"filebeat\"\n",
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            probe_for(&root, None, None, &settings).shipper.as_deref(),
+            Some("rsyslog"),
+            "nothing recorded: a known shipper's service found on disk"
+        );
+        settings.shippers[0].service = Some("shipper".into());
+        assert_eq!(
+            probe_for(&root, None, None, &settings).shipper.as_deref(),
+            Some("shipper")
+        );
+        assert_eq!(
+            probe_for(&root, None, Some("other.service"), &settings)
+                .shipper
+                .as_deref(),
+            Some("other"),
+            "--shipper-service wins over the settings"
+        );
     }
 
     #[test]

@@ -121,13 +121,34 @@ fn contrib_files() -> Vec<String> {
 /// Where both packages put contrib/: the distributions' place for a package's examples.
 const EXAMPLES: &str = "/usr/share/doc/drainguard/examples";
 
-/// The files a package installs (besides its docs), from what `generate` writes, and contrib/
-/// as examples. The test binary is built without `aws`, the package with it: its `aws` pages
+/// The documentation every artifact ships, relative to the repository (and to the tarball's
+/// top directory, and to the packages' /usr/share/doc/drainguard): README.md and every
+/// docs/*.md, so a new page that the packaging misses fails here.
+fn doc_files() -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(repo().join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".md"))
+        .map(|n| format!("docs/{n}"))
+        .collect();
+    v.sort();
+    assert!(v.contains(&"docs/packaging.md".to_string()), "{v:?}");
+    v.insert(0, "README.md".into());
+    v
+}
+
+/// The files a package installs (besides its copyright and licence), from what `generate`
+/// writes, contrib/ as examples and the docs. The test binary is built without `aws`, the package with it: its `aws` pages
 /// come on top.
 fn expected_files(zsh_dir: &str) -> Vec<String> {
     let (man, completions) = generated();
     let mut v = vec!["/usr/bin/drainguard".to_string()];
     v.extend(contrib_files().iter().map(|f| format!("{EXAMPLES}/{f}")));
+    v.extend(
+        doc_files()
+            .iter()
+            .map(|f| format!("/usr/share/doc/drainguard/{f}")),
+    );
     v.extend(man.iter().map(|m| format!("/usr/share/man/man1/{m}.gz")));
     for c in completions {
         v.push(match c.as_str() {
@@ -224,18 +245,15 @@ fn one_binary_in_all_three_artifacts_and_sha256sums_match() {
 }
 
 #[test]
-fn tarball_holds_binary_man_pages_completions_contrib_readme_license() {
+fn tarball_holds_binary_man_pages_completions_contrib_docs_readme_license() {
     let Some(tgz) = tarball() else {
         return;
     };
     let list = stdout(Command::new("tar").arg("-tvzf").arg(&tgz));
     let top = format!("drainguard-{VERSION}-{ARCH}-linux");
     let (man, completions) = generated();
-    let mut want: Vec<String> = vec![
-        format!("{top}/drainguard"),
-        format!("{top}/README.md"),
-        format!("{top}/LICENSE"),
-    ];
+    let mut want: Vec<String> = vec![format!("{top}/drainguard"), format!("{top}/LICENSE")];
+    want.extend(doc_files().iter().map(|f| format!("{top}/{f}")));
     want.extend(man.iter().map(|m| format!("{top}/man/{m}")));
     want.extend(completions.iter().map(|c| format!("{top}/completions/{c}")));
     want.extend(contrib_files().iter().map(|f| format!("{top}/contrib/{f}")));

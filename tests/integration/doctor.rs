@@ -964,3 +964,61 @@ fn a_drain_unit_not_ordered_after_the_cloudwatch_agent_is_dg006() {
     let (code, doc) = t.doctor(&["--before", "tomcat"]);
     assert_eq!((code, ids(&doc)), (Some(0), vec![]), "{doc}");
 }
+
+#[test]
+fn the_shipper_service_given_to_install_is_the_one_doctor_orders_against() {
+    // A Debian host: rsyslog's unit is installed (the distribution's default, disabled here),
+    // the shipper drainguard reads runs under a name of its own.
+    let t = Tree::new();
+    t.dir("/run/systemd/system");
+    t.write(
+        "/lib/systemd/system/rsyslog.service",
+        "[Service]\nExecStart=/usr/sbin/rsyslogd -n\n",
+        0o644,
+    );
+    t.write(
+        "/etc/systemd/system/shipper.service",
+        "[Service]\nExecStart=/opt/shipper\n",
+        0o644,
+    );
+    t.write(
+        "/etc/systemd/system/app.service",
+        "[Service]\nExecStart=/opt/app\n",
+        0o644,
+    );
+    t.write("/usr/local/bin/drainguard", "#!/bin/sh\n", 0o755);
+    let out = t.run(&[
+        "install",
+        "--before",
+        "app",
+        "--shipper-service",
+        "shipper",
+        "--data-path",
+        "/var/lib/filebeat",
+        "--exec=/usr/local/bin/drainguard",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let unit = fs::read_to_string(t.p("/etc/systemd/system/drainguard.service")).unwrap();
+    assert!(
+        unit.lines()
+            .any(|l| l.starts_with("After=") && l.split([' ', '=']).any(|w| w == "shipper.service")),
+        "{unit}"
+    );
+    let settings = fs::read_to_string(t.p("/etc/drainguard/drainguard.toml")).unwrap();
+    assert!(settings.contains("service = \"shipper\""), "{settings}");
+    let (_, doc) = t.doctor(&[]);
+    let f = findings(&doc);
+    assert!(
+        !f.iter().any(|f| f.0 == "DG006" || f.1.contains("rsyslog")),
+        "ordered against the recorded shipper, not rsyslog: {doc}"
+    );
+    // Named on the command line, another service still wins (and is checked).
+    let (code, doc) = t.doctor(&["--shipper-service", "rsyslog"]);
+    assert_eq!(code, Some(1), "{doc}");
+    assert!(
+        findings(&doc)
+            .iter()
+            .any(|f| f.0 == "DG006" && f.1.contains("After=rsyslog.service")),
+        "{doc}"
+    );
+}
