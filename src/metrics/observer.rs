@@ -452,6 +452,7 @@ mod tests {
             data_path: None,
             store: store.map(PathBuf::from),
             pid_file: None,
+            service: None,
         };
         let settings = Settings {
             shippers: vec![vector(Some("/var/lib/vector"))],
