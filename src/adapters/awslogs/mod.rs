@@ -182,21 +182,30 @@ impl AwslogsReader {
         out
     }
 
-    /// The publish-log signal's scanners, found (or found again) for this read.
+    /// The publish-log signal's scanners, found (or found again) for this read. A log missing
+    /// at its path keeps its scanners until one is found elsewhere (a log rotated or being
+    /// recreated comes back to them: they follow it, and the give-up lines seen stay seen).
     fn scan_log(&mut self, pids: &[u32]) -> Result<(), String> {
-        if self.log.as_ref().is_none_or(|(l, _)| !l.path.exists()) {
+        if self.log.as_ref().is_none_or(|(l, _)| !l.path().exists()) {
             let found = self.log_candidates(pids).into_iter().find(|p| p.exists());
-            self.log = found.map(|p| {
-                (
-                    agentlog::PublishLog::new(p.clone()),
-                    DropLog::new(
-                        "awslogs agent log",
-                        p,
-                        agentlog::gave_up,
-                        "logging_config_file",
-                    ),
-                )
-            });
+            match (found, &mut self.log) {
+                (Some(p), Some((l, drops))) if p != l.path() => {
+                    *l = agentlog::PublishLog::new(p.clone());
+                    drops.follow(p);
+                }
+                (Some(p), None) => {
+                    self.log = Some((
+                        agentlog::PublishLog::new(p.clone()),
+                        DropLog::new(
+                            "awslogs agent log",
+                            p,
+                            agentlog::gave_up,
+                            "logging_config_file",
+                        ),
+                    ))
+                }
+                _ => {}
+            }
         }
         match &mut self.log {
             Some((l, _)) => l.scan(),
@@ -304,7 +313,7 @@ impl StoreReader for AwslogsReader {
     fn watch_paths(&self) -> Vec<PathBuf> {
         let mut v = self.store.parent_dir();
         if let Some((l, _)) = &self.log {
-            v.extend(common::parent_dir(&l.path));
+            v.extend(common::parent_dir(l.path()));
         }
         v
     }
@@ -344,7 +353,10 @@ impl StoreReader for AwslogsReader {
             self.section(s, db.as_ref(), &log_state, &mut snap)?;
         }
         match (&mut self.log, &log_state) {
-            (Some((_, drops)), Ok(())) => snap.queues.push(drops.signal()),
+            (Some((_, drops)), Ok(())) => {
+                snap.queues.push(drops.signal());
+                snap.notes.extend(drops.earlier_note());
+            }
             (_, Err(why)) => snap.queues.push(common::unknown_queue(
                 "awslogs agent log",
                 &format!(
@@ -572,7 +584,7 @@ impl AwslogsReader {
                     format!(
                         "handed to PutLogEvents (the agent records a batch before sending it), \
                          not yet logged as published in {}",
-                        crate::display::path(&self.root.local_to_host(&l.path))
+                        crate::display::path(&self.root.local_to_host(l.path()))
                     ),
                     Owed {
                         queued_bytes: Some(r.end_position - r.start_position),

@@ -506,3 +506,40 @@ fn the_real_agents_state_file_and_log_agree_with_the_recomputed_source_id() {
     log.scan().unwrap();
     assert!(log.confirms(&source_id, 55));
 }
+
+/// The agent's log vanishes after a give-up line (deleted, or rotated and not yet recreated)
+/// and comes back: the give-up line stays seen (the scanners were dropped with the log, and
+/// the new one's history was taken as before this drain: "drained").
+#[test]
+fn a_give_up_line_stays_seen_when_the_agents_log_vanishes_and_comes_back() {
+    let h = Host::new();
+    let app = h.p("app.log");
+    std::fs::write(&app, LINES).unwrap();
+    let conf = h.config(&format!("[app]\nfile = {}\n", app.display()));
+    let c = kit::create(&h.db()).unwrap();
+    let id = kit::source_id("app", b"line one\n");
+    kit::stream(&c, "app", &id, 0).unwrap();
+    kit::push(&c, &id, 9, 29).unwrap();
+    let published = kit::publish_line("g", "s", &id, 9, 29);
+    std::fs::write(h.log(), &published).unwrap();
+    let opts = SourceOptions {
+        config: Some(conf.clone()),
+        ..Default::default()
+    };
+    let mut r = open(&opts).unwrap().remove(0);
+    let s = r.read().unwrap();
+    assert!(
+        pending_bytes(&s).is_empty() && unknown(&s).is_empty(),
+        "{:?}",
+        s.queues
+    );
+    let skipped = "... cwlogs.push.publisher - WARNING - Skip batch: {...}, reason: invalid parameter exception.\n";
+    std::fs::write(h.log(), format!("{published}{skipped}")).unwrap();
+    let gave_up = |s: &StoreSnapshot| unknown(s).iter().any(|u| u.contains("give-up"));
+    assert!(gave_up(&r.read().unwrap()));
+    std::fs::remove_file(h.log()).unwrap();
+    assert!(!unknown(&r.read().unwrap()).is_empty());
+    std::fs::write(h.log(), &published).unwrap();
+    let s = r.read().unwrap();
+    assert!(gave_up(&s), "{:?}", s.queues);
+}
