@@ -375,6 +375,7 @@ fn read_range(file: &mut File, offset: u64, len: u64) -> std::io::Result<Vec<u8>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::append;
 
     fn drop_line(l: &str) -> bool {
         l.contains("dropped")
@@ -389,16 +390,6 @@ mod tests {
         let mut l = DropLog::new("log", p.clone(), drop_line, "logfile");
         assert_eq!(l.signal().state, QueueState::Empty);
         (d, p, l)
-    }
-
-    fn append(p: &std::path::Path, text: &[u8]) {
-        use std::io::Write;
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(p)
-            .unwrap()
-            .write_all(text)
-            .unwrap();
     }
 
     /// Asserts that `s` is unknown with a hint holding every one of `words`.

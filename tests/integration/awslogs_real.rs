@@ -15,6 +15,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use drainguard::testkit::append;
 use support::awslogs::{self, Agent, Moto};
 use support::{drainguard, eventually, text};
 
@@ -22,16 +23,6 @@ fn lines(from: usize, n: usize, tag: &str) -> String {
     (from..from + n)
         .map(|i| format!("{tag} line {i:06} {}\n", "x".repeat(40)))
         .collect()
-}
-
-fn append(path: &Path, s: &str) {
-    use std::io::Write;
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .unwrap()
-        .write_all(s.as_bytes())
-        .unwrap();
 }
 
 fn file_lines(paths: &[&Path]) -> Vec<String> {

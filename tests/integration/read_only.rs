@@ -103,6 +103,27 @@ impl Drop for Host {
     }
 }
 
+/// `status` and `wait` for the live shipper `pid` (found through its command line), each
+/// under strace: nothing under `protected` changes, and both run to a verdict.
+fn check_live(pid: u32, protected: &[&Path]) {
+    let pid = pid.to_string();
+    let mut status = drainguard();
+    status.args(["status", "--shipper-pid", &pid]);
+    let o = assert_read_only(&status, protected);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{o:?}");
+    let mut wait = drainguard();
+    wait.args(["wait", "--shipper-pid", &pid]).args([
+        "--interval",
+        "100ms",
+        "--deadline",
+        "2s",
+        "--quiet",
+        "--no-log-file",
+    ]);
+    let o = assert_read_only(&wait, protected);
+    assert!(matches!(o.status.code(), Some(0 | 3)), "{o:?}");
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -366,23 +387,7 @@ fn syslog_ng_persist_file_mapped_and_updated_by_a_live_syslog_ng() {
         state.path(),
         &support::syslog_ng::tcp_config(&source, &sink.addr, true),
     );
-    let pid = sng.pid().to_string();
-    let protected = [state.path(), logs.path()];
-    let mut status = drainguard();
-    status.args(["status", "--shipper-pid", &pid]);
-    let o = assert_read_only(&status, &protected);
-    assert!(matches!(o.status.code(), Some(0 | 1)), "{o:?}");
-    let mut wait = drainguard();
-    wait.args(["wait", "--shipper-pid", &pid]).args([
-        "--interval",
-        "100ms",
-        "--deadline",
-        "2s",
-        "--quiet",
-        "--no-log-file",
-    ]);
-    let o = assert_read_only(&wait, &protected);
-    assert!(matches!(o.status.code(), Some(0 | 3)), "{o:?}");
+    check_live(sng.pid(), &[state.path(), logs.path()]);
 }
 
 /// The awslogs agent's state file, committed in rollback-journal mode (a `-journal` comes and
@@ -433,23 +438,7 @@ fn awslogs_state_file_of_a_live_real_agent() {
         std::time::Duration::from_secs(60),
         || agent.published() > 0
     ));
-    let pid = agent.pid().to_string();
-    let protected = [d.path()];
-    let mut status = drainguard();
-    status.args(["status", "--shipper-pid", &pid]);
-    let o = assert_read_only(&status, &protected);
-    assert!(matches!(o.status.code(), Some(0 | 1)), "{o:?}");
-    let mut wait = drainguard();
-    wait.args(["wait", "--shipper-pid", &pid]).args([
-        "--interval",
-        "100ms",
-        "--deadline",
-        "2s",
-        "--quiet",
-        "--no-log-file",
-    ]);
-    let o = assert_read_only(&wait, &protected);
-    assert!(matches!(o.status.code(), Some(0 | 3)), "{o:?}");
+    check_live(agent.pid(), &[d.path()]);
 }
 
 /// The CloudWatch agent rewrites each state file in place (truncate + write, no rename) every

@@ -18,8 +18,10 @@ use drainguard::cursor::{ShipperKind, StoreSnapshot};
 use drainguard::error::StoreError;
 use drainguard::root::Root;
 use drainguard::sources::{Selection, Sources};
-use drainguard::testkit::{awslogs as aws_kit, filebeat as fb_kit, otel as otel_kit};
+use drainguard::testkit::{append, awslogs as aws_kit, filebeat as fb_kit, otel as otel_kit};
 use drainguard::wait::{Outcome, StopFlag, WaitOptions, WaitReport, Watched};
+
+use crate::support::tree::snapshot;
 
 type Change = Box<dyn FnOnce() + Send>;
 
@@ -63,29 +65,6 @@ impl Watched for Midway {
     }
 }
 
-/// Every file under `dir` (path, bytes; a FIFO or directory by its kind), to show that the
-/// wait wrote nothing there.
-fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in rd {
-        let e = e.unwrap();
-        let t = e.file_type().unwrap();
-        if t.is_dir() {
-            out.push((e.path(), b"dir".to_vec()));
-            out.extend(tree(&e.path()));
-        } else if t.is_file() {
-            out.push((e.path(), std::fs::read(e.path()).unwrap()));
-        } else {
-            out.push((e.path(), format!("{t:?}").into_bytes()));
-        }
-    }
-    out.sort();
-    out
-}
-
 /// Runs the wait loop over `sel`'s stores, making `change` before the loop's third read (the
 /// first is the full assessment the wait starts from). Returns the report and whether the
 /// store directory `store_dir` was left as the change left it.
@@ -105,7 +84,7 @@ fn wait_with_all(sel: Selection, store_dir: &Path, mut changes: Vec<Change>) -> 
     let last = changes.pop().expect("a change");
     changes.push(Box::new(move || {
         last();
-        tx.send(tree(&dir)).unwrap();
+        tx.send(snapshot(&dir)).unwrap();
     }));
     let n = changes.len();
     let mut w = Midway {
@@ -139,7 +118,7 @@ fn wait_with_all(sel: Selection, store_dir: &Path, mut changes: Vec<Change>) -> 
     );
     let left = after_change.try_recv().expect("the changes were made");
     let report = r.expect("the wait reports");
-    (report, tree(store_dir) == left)
+    (report, snapshot(store_dir) == left)
 }
 
 /// Asserts the wait did not end drained and still owes bytes (behind on a file or in a
@@ -393,16 +372,6 @@ impl Awslogs {
         drop(self.dir);
         r
     }
-}
-
-fn append(p: &Path, text: &str) {
-    use std::io::Write;
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(p)
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::cursor::QueueState;
 use crate::testkit::awslogs as kit;
+use crate::testkit::report::unknowns as unknown;
 
 struct Host {
     dir: tempfile::TempDir,
@@ -70,16 +71,6 @@ fn pending_bytes(s: &StoreSnapshot) -> Vec<u64> {
         .iter()
         .filter_map(|q| match &q.state {
             QueueState::Pending { owed, .. } => owed.queued_bytes,
-            _ => None,
-        })
-        .collect()
-}
-
-fn unknown(s: &StoreSnapshot) -> Vec<String> {
-    s.queues
-        .iter()
-        .filter_map(|q| match &q.state {
-            QueueState::Unknown { hint } => Some(format!("{}: {hint}", q.source)),
             _ => None,
         })
         .collect()
