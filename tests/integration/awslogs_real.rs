@@ -154,7 +154,7 @@ fn wait_exits_4_when_the_agent_is_killed_with_a_batch_in_flight() {
     let d = tempfile::tempdir().unwrap();
     let (moto, mut agent, app) = shipping(&venv, d.path(), 50);
     moto.pause();
-    append(&app, &lines(50, 50, "second"));
+    append(&app, lines(50, 50, "second"));
     let size = std::fs::metadata(&app).unwrap().len();
     assert!(eventually(Duration::from_secs(60), || {
         json(&status(&agent))["shippers"][0]["files"][0]["offset"].as_u64() == Some(size)
@@ -184,7 +184,7 @@ fn rotation_loses_nothing() {
     };
     let d = tempfile::tempdir().unwrap();
     let (moto, agent, app) = shipping(&venv, d.path(), 100);
-    append(&app, &lines(100, 2000, "before-rotation"));
+    append(&app, lines(100, 2000, "before-rotation"));
     let rotated = d.path().join("app.log.1");
     std::fs::rename(&app, &rotated).unwrap();
     std::fs::write(&app, lines(0, 1000, "after-rotation")).unwrap();

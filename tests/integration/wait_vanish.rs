@@ -2,11 +2,13 @@
 //! middle of a `wait`, while bytes are owed: the real wait loop (`wait::drain`, incremental
 //! rounds included) over real stores on disk (Filebeat's memlog registry, awslogs' SQLite
 //! `push_state`, the OpenTelemetry Collector's bbolt file_storage client file). The change
-//! is made between two of the loop's reads, after its first full assessment. It must never
-//! end "drained" (the owed bytes stay owed to the deadline, or the verdict is unconfirmed),
-//! must end (no hang), and must not write to the store. A control per store (the store or
-//! the delivery signal records every byte) ends "drained", so each harness can see a wrong
-//! answer.
+//! is made between two of the loop's reads, after its first full assessment, and the test
+//! stops the wait ten reads later. It must not end "drained" in those reads (the owed bytes
+//! stay owed, or the verdict is unconfirmed), no read may block (a blocked read is never
+//! stopped: the test fails), and nothing may be written to the store. A control per store
+//! (the store or the delivery signal records every byte) ends "drained", so each harness can
+//! see a wrong answer. The outcomes are `Stopped`, not `Deadline`, so that no figure depends
+//! on how loaded the machine is.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -25,13 +27,20 @@ use crate::support::tree::snapshot;
 
 type Change = Box<dyn FnOnce() + Send>;
 
+/// How many of the loop's reads follow the last change before the test ends the wait (with
+/// its stop flag): a wait that would end drained does so as soon as it reads that.
+const ROUNDS_AFTER: usize = 10;
+
 /// The real stores, with the changes made before reads number `at`, `at + 1`, ... of the
-/// wait loop.
+/// wait loop; [`ROUNDS_AFTER`] reads after the last one the wait is stopped.
 struct Midway {
     inner: Sources,
     reads: usize,
     at: usize,
     changes: std::collections::VecDeque<Change>,
+    /// The read the last change was made before.
+    changed_at: Option<usize>,
+    stop: StopFlag,
 }
 
 impl Watched for Midway {
@@ -40,14 +49,24 @@ impl Watched for Midway {
         if self.reads >= self.at {
             if let Some(change) = self.changes.pop_front() {
                 change();
+                if self.changes.is_empty() {
+                    self.changed_at = Some(self.reads);
+                }
             }
+        }
+        if self
+            .changed_at
+            .is_some_and(|at| self.reads >= at + ROUNDS_AFTER)
+        {
+            self.stop
+                .stop("the test has seen enough rounds after its changes");
         }
         Watched::read(&mut self.inner)
     }
     fn assess(&mut self, snapshots: &[StoreSnapshot]) -> Assessment {
         Watched::assess(&mut self.inner, snapshots)
     }
-    /// The shippers run (no process here): the wait goes on to its deadline.
+    /// The shippers run (no process here): the wait goes on until stopped.
     fn shipper_alive(&self, _: ShipperKind) -> bool {
         true
     }
@@ -87,37 +106,43 @@ fn wait_with_all(sel: Selection, store_dir: &Path, mut changes: Vec<Change>) -> 
         tx.send(snapshot(&dir)).unwrap();
     }));
     let n = changes.len();
+    let stop = StopFlag::default();
     let mut w = Midway {
         inner,
         reads: 0,
         at: 3,
         changes: changes.into(),
+        changed_at: None,
+        stop: stop.clone(),
     };
     let opts = WaitOptions {
-        deadline: Duration::from_secs(2),
+        // Far beyond the rounds the test needs (it stops the wait), however loaded the machine.
+        deadline: Duration::from_secs(60),
         interval: Duration::from_millis(20),
-        // Never settled on: a store left unconfirmed is waited on to the deadline (more rounds
-        // after the changes).
+        // Never settled on: a store left unconfirmed is waited on (more rounds after the
+        // changes).
         settle_after: Some(Duration::from_secs(3600)),
         catch_signals: false,
         quiet: true,
         ..WaitOptions::default()
     };
-    // The wait ends by its deadline: a minute is far past that (a hang fails, not blocks).
+    // A read that blocks never comes back to be stopped: it fails the test past the deadline.
     let (done, report) = mpsc::channel();
     std::thread::spawn(move || {
-        let r = drainguard::wait::drain(&mut w, &opts, &StopFlag::default());
+        let r = drainguard::wait::drain(&mut w, &opts, &stop);
         done.send((r.map_err(|e| e.to_string()), w.reads)).unwrap();
     });
     let (r, reads) = report
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the wait ends (its deadline is 2 s)");
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the wait ends (the test stops it, its deadline is 60 s)");
+    let report = r.expect("the wait reports");
     assert!(
         reads >= 2 + n,
-        "the changes were made during the wait ({reads} reads)"
+        "the changes were made during the wait ({reads} reads): {:?} {:#?}",
+        report.outcome,
+        report.final_assessment
     );
     let left = after_change.try_recv().expect("the changes were made");
-    let report = r.expect("the wait reports");
     (report, snapshot(store_dir) == left)
 }
 
@@ -410,6 +435,16 @@ fn awslogs_state_file_deleted_replaced_truncated_or_unreadable_stays_owed() {
     }
 }
 
+/// The tailed file deleted while its last batch is in flight (recorded, not yet logged as
+/// published): the agent still holds the batch, so it is owed until its line is logged.
+#[test]
+fn awslogs_a_batch_in_flight_stays_owed_when_its_file_is_deleted() {
+    let h = Awslogs::new();
+    let app = h.base.join("app.log");
+    let r = h.wait(vec![Box::new(move || std::fs::remove_file(&app).unwrap())]);
+    assert_not_drained("tailed file deleted", &r, true);
+}
+
 /// A batch given up (`Skip batch`), then the agent's log deleted and written again (the
 /// published line of the batch there): the give-up line stays seen, never "drained".
 #[test]
@@ -422,7 +457,7 @@ fn awslogs_a_give_up_line_survives_the_agents_log_vanishing_and_coming_back() {
     let (l1, l2, l3) = (log.clone(), log.clone(), log);
     let published = line.clone();
     let r = h.wait(vec![
-        Box::new(move || append(&l1, &format!("{skipped}{line}"))),
+        Box::new(move || append(&l1, format!("{skipped}{line}"))),
         Box::new(move || std::fs::remove_file(&l2).unwrap()),
         Box::new(move || std::fs::write(&l3, &published).unwrap()),
     ]);

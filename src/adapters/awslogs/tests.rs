@@ -534,3 +534,43 @@ fn a_give_up_line_stays_seen_when_the_agents_log_vanishes_and_comes_back() {
     let s = r.read().unwrap();
     assert!(gave_up(&s), "{:?}", s.queues);
 }
+
+/// The tailed file deleted while its last batch is in flight: no file is matched to the row
+/// any more, but the agent still holds the batch, so it stays owed until the publish line.
+#[test]
+fn a_batch_in_flight_stays_owed_when_its_file_is_deleted_until_it_is_logged_as_published() {
+    let h = Host::new();
+    let app = h.p("app.log");
+    std::fs::write(&app, LINES).unwrap();
+    let conf = h.config(&format!("[app]\nfile = {}\n", app.display()));
+    let c = kit::create(&h.db()).unwrap();
+    let id = kit::source_id("app", b"line one\n");
+    kit::stream(&c, "app", &id, 0).unwrap();
+    kit::push(&c, &id, 9, 29).unwrap();
+    std::fs::write(h.log(), "... started\n").unwrap();
+    let opts = SourceOptions {
+        config: Some(conf.clone()),
+        ..Default::default()
+    };
+    let mut r = open(&opts).unwrap().remove(0);
+    assert_eq!(pending_bytes(&r.read().unwrap()), [20]);
+    std::fs::remove_file(&app).unwrap();
+    let s = r.read().unwrap();
+    assert_eq!(pending_bytes(&s), [20], "{:?}", s.queues);
+    assert!(
+        s.notes.iter().any(|n| n.contains("is gone")),
+        "{:?}",
+        s.notes
+    );
+    crate::testkit::append(&h.log(), kit::publish_line("g", "s", &id, 9, 29));
+    let s = r.read().unwrap();
+    assert!(pending_bytes(&s).is_empty(), "{:?}", s.queues);
+    assert!(unknown(&s).is_empty(), "{:?}", unknown(&s));
+    // Confirmed: forgotten (a later read has nothing of it).
+    let s = r.read().unwrap();
+    assert!(
+        !s.notes.iter().any(|n| n.contains("is gone")),
+        "{:?}",
+        s.notes
+    );
+}
