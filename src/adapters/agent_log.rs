@@ -523,6 +523,30 @@ mod tests {
         assert_unknown(&s, &["1 give-up line(s)", "after the hole"]);
     }
 
+    /// A log renamed away with more unread than a scan reads: not scanned yet (never empty)
+    /// until its rest is read, then the new log from its start.
+    #[test]
+    fn a_rotated_away_log_with_more_than_a_scan_left_is_read_on_before_the_new_one() {
+        let (d, p, mut l) = watched(b"started\n");
+        let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+        f.set_len(8 + 2 * SCAN_BUDGET).unwrap();
+        append(&p, b"\nE! dropped in the old log\n");
+        std::fs::rename(&p, d.path().join("agent.log.1")).unwrap();
+        std::fs::write(&p, "E! dropped in the new log\n").unwrap();
+        let mut behind = 0;
+        let s = loop {
+            let s = l.signal();
+            if !matches!(&s.state, QueueState::Unknown { hint } if hint.contains("not scanned yet"))
+            {
+                break s;
+            }
+            behind += 1;
+            assert!(behind < 10, "the scans make progress");
+        };
+        assert_eq!(behind, 2, "64 MiB a scan");
+        assert_unknown(&s, &["2 give-up line(s)", "in the new log"]);
+    }
+
     /// One line longer than the window: taken a window at a time; the give-up line after it,
     /// and one longer than the window, are both seen.
     #[test]
