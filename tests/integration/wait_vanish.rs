@@ -435,6 +435,28 @@ fn awslogs_state_file_deleted_replaced_truncated_or_unreadable_stays_owed() {
     }
 }
 
+/// The agent's log replaced by a FIFO, then by a link to /dev/zero: never opened blocking,
+/// never read without end, and the batch stays owed (unconfirmed: the log cannot be read).
+#[test]
+fn awslogs_agents_log_replaced_by_a_fifo_or_dev_zero_blocks_nothing() {
+    let h = Awslogs::new();
+    let log = h.base.join("awslogs.log");
+    let l2 = log.clone();
+    let r = h.wait(vec![
+        Box::new(move || {
+            std::fs::remove_file(&log).unwrap();
+            mkfifo(&log);
+        }),
+        Box::new(move || {
+            std::fs::remove_file(&l2).unwrap();
+            std::os::unix::fs::symlink("/dev/zero", &l2).unwrap();
+        }),
+    ]);
+    assert_not_drained("agent log a FIFO, then /dev/zero", &r, true);
+    let a = format!("{:?}", r.final_assessment);
+    assert!(a.contains("regular file"), "{a}");
+}
+
 /// The tailed file deleted while its last batch is in flight (recorded, not yet logged as
 /// published): the agent still holds the batch, so it is owed until its line is logged.
 #[test]
