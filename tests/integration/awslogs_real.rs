@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use drainguard::testkit::append;
 use support::awslogs::{self, Agent, Moto};
-use support::{drainguard, eventually, text};
+use support::{drainguard, eventually, json, text};
 
 fn lines(from: usize, n: usize, tag: &str) -> String {
     (from..from + n)
@@ -50,10 +50,6 @@ fn status(a: &Agent) -> Output {
         .args(["status", "--json", "--shipper-pid", &a.pid().to_string()])
         .output()
         .unwrap()
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
 }
 
 fn wait_cmd(a: &Agent, dir: &Path, deadline: &str) -> Command {

@@ -82,9 +82,9 @@ impl Host {
 
     /// The backlog `status --json` reports.
     fn json_backlog(&self) -> u64 {
-        let o = self.status(&["--json"]);
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        v["bytes_behind"].as_u64().unwrap()
+        support::json(&self.status(&["--json"]))["bytes_behind"]
+            .as_u64()
+            .unwrap()
     }
 }
 

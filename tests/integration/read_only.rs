@@ -674,9 +674,7 @@ fn fluentbit_db_in_a_read_only_directory_is_read() {
         let Some(mut c) = read_only_mount(&dir, &status) else {
             return;
         };
-        let o = c.output().unwrap();
-        let doc: serde_json::Value = serde_json::from_slice(&o.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+        let doc = support::json(&c.output().unwrap());
         assert_eq!(
             doc["shippers"][0]["files"][0]["offset"].as_u64(),
             Some(8),
@@ -776,8 +774,7 @@ fn fluentbit_wal_rows_are_read_without_writing_anything_anywhere() {
         .args(["status", "--json", "--shipper", "fluent-bit", "--registry"])
         .arg(&db);
     let out = assert_read_only(&status, &[Path::new("/")]);
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let doc = support::json(&out);
     let store = &doc["shippers"][0];
     assert_eq!(store["files"][0]["offset"].as_u64(), Some(8), "{doc}");
     drop(w);
