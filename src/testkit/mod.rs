@@ -58,6 +58,17 @@ fn all_asleep(pid: u32) -> bool {
     })
 }
 
+/// Appends `bytes` to the existing file `path` (a shipper's log growing, an agent logging).
+pub fn append(path: &std::path::Path, bytes: impl AsRef<[u8]>) {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .write_all(bytes.as_ref())
+        .unwrap();
+}
+
 /// What `--store` gives an adapter: options naming only `store`.
 pub fn store_opts(store: &std::path::Path) -> crate::adapters::SourceOptions {
     crate::adapters::SourceOptions {

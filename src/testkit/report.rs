@@ -125,3 +125,14 @@ pub fn snapshot(shipper: ShipperKind, store: &str, cursors: Vec<Cursor>) -> Stor
 pub fn input(glob: &str) -> InputSpec {
     InputSpec::globs(glob, &[glob.to_string()], &[])
 }
+
+/// The unknown queue signals of a snapshot, each as `source: hint`.
+pub fn unknowns(s: &StoreSnapshot) -> Vec<String> {
+    s.queues
+        .iter()
+        .filter_map(|q| match &q.state {
+            crate::cursor::QueueState::Unknown { hint } => Some(format!("{}: {hint}", q.source)),
+            _ => None,
+        })
+        .collect()
+}

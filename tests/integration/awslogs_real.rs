@@ -15,23 +15,14 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use drainguard::testkit::append;
 use support::awslogs::{self, Agent, Moto};
-use support::{drainguard, eventually, text};
+use support::{drainguard, eventually, json, text};
 
 fn lines(from: usize, n: usize, tag: &str) -> String {
     (from..from + n)
         .map(|i| format!("{tag} line {i:06} {}\n", "x".repeat(40)))
         .collect()
-}
-
-fn append(path: &Path, s: &str) {
-    use std::io::Write;
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .unwrap()
-        .write_all(s.as_bytes())
-        .unwrap();
 }
 
 fn file_lines(paths: &[&Path]) -> Vec<String> {
@@ -59,10 +50,6 @@ fn status(a: &Agent) -> Output {
         .args(["status", "--json", "--shipper-pid", &a.pid().to_string()])
         .output()
         .unwrap()
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
 }
 
 fn wait_cmd(a: &Agent, dir: &Path, deadline: &str) -> Command {
@@ -163,7 +150,7 @@ fn wait_exits_4_when_the_agent_is_killed_with_a_batch_in_flight() {
     let d = tempfile::tempdir().unwrap();
     let (moto, mut agent, app) = shipping(&venv, d.path(), 50);
     moto.pause();
-    append(&app, &lines(50, 50, "second"));
+    append(&app, lines(50, 50, "second"));
     let size = std::fs::metadata(&app).unwrap().len();
     assert!(eventually(Duration::from_secs(60), || {
         json(&status(&agent))["shippers"][0]["files"][0]["offset"].as_u64() == Some(size)
@@ -193,7 +180,7 @@ fn rotation_loses_nothing() {
     };
     let d = tempfile::tempdir().unwrap();
     let (moto, agent, app) = shipping(&venv, d.path(), 100);
-    append(&app, &lines(100, 2000, "before-rotation"));
+    append(&app, lines(100, 2000, "before-rotation"));
     let rotated = d.path().join("app.log.1");
     std::fs::rename(&app, &rotated).unwrap();
     std::fs::write(&app, lines(0, 1000, "after-rotation")).unwrap();

@@ -526,38 +526,22 @@ fn rpm_installs_into_an_empty_rpm_root_database() {
     };
     let d = tempfile::tempdir().unwrap();
     let root = d.path();
-    run(Command::new("rpm").arg("--root").arg(root).arg("--initdb"));
+    run(rpm_in(root).arg("--initdb"));
     // --nodeps: the empty database has no glibc package; --noscripts: nor a /bin/sh to run
     // the (removal-only) scriptlet with (run in the bullseye chroot below).
-    run(Command::new("rpm")
-        .arg("--root")
-        .arg(root)
+    run(rpm_in(root)
         .args(["-i", "--nodeps", "--noscripts"])
         .arg(&rpm));
     assert_eq!(
-        stdout(
-            Command::new("rpm")
-                .arg("--root")
-                .arg(root)
-                .args(["-q", "drainguard"])
-        )
-        .trim(),
+        stdout(rpm_in(root).args(["-q", "drainguard"])).trim(),
         format!("drainguard-{VERSION}-1.{ARCH}")
     );
-    run(Command::new("rpm")
-        .arg("--root")
-        .arg(root)
-        .args(["-V", "--nodeps", "drainguard"]));
+    run(rpm_in(root).args(["-V", "--nodeps", "drainguard"]));
     assert!(root.join("usr/bin/drainguard").is_file());
     assert!(root
         .join("usr/share/zsh/site-functions/_drainguard")
         .is_file());
-    run(Command::new("rpm").arg("--root").arg(root).args([
-        "-e",
-        "--nodeps",
-        "--noscripts",
-        "drainguard",
-    ]));
+    run(rpm_in(root).args(["-e", "--nodeps", "--noscripts", "drainguard"]));
     assert!(!root.join("usr/bin/drainguard").exists());
 }
 
@@ -609,20 +593,35 @@ fn chroot(root: &Path, args: &[&str]) -> Output {
 
 const MANIFEST: &str = "var/lib/drainguard/install-manifest.json";
 
-#[test]
-fn packages_install_run_and_remove_in_a_debian_11_chroot() {
+/// The .deb, the .rpm, and a fresh copy of the cached bullseye tree (in a temp dir beside the
+/// cache, removed when dropped) at `root`; None (skipped) when an artifact, rpm or the tree
+/// is missing outside CI.
+fn bullseye_copy() -> Option<(PathBuf, PathBuf, tempfile::TempDir, PathBuf)> {
     let (Some(deb), Some(rpm)) = (deb(), rpm()) else {
-        return;
+        return None;
     };
     if !tools(&[("rpm", "rpm")]) {
-        return;
+        return None;
     }
-    let Some(cached) = bullseye() else {
-        return;
-    };
+    let cached = bullseye()?;
     let d = tempfile::tempdir_in(cached.parent().unwrap()).unwrap();
     let root = d.path().join("root");
     run(Command::new("cp").arg("-a").arg(&cached).arg(&root));
+    Some((deb, rpm, d, root))
+}
+
+/// `rpm --root ROOT`.
+fn rpm_in(root: &Path) -> Command {
+    let mut c = Command::new("rpm");
+    c.arg("--root").arg(root);
+    c
+}
+
+#[test]
+fn packages_install_run_and_remove_in_a_debian_11_chroot() {
+    let Some((deb, rpm, _d, root)) = bullseye_copy() else {
+        return;
+    };
     let glibc = chroot(&root, &["ldd", "--version"]);
     assert!(
         String::from_utf8_lossy(&glibc.stdout).contains("2.31"),
@@ -673,19 +672,13 @@ fn packages_install_run_and_remove_in_a_debian_11_chroot() {
     fs::remove_file(root.join(MANIFEST)).unwrap();
 
     // The .rpm, with this host's rpm into the chroot (its scriptlet runs there, in bullseye's sh).
-    run(Command::new("rpm").arg("--root").arg(&root).arg("--initdb"));
-    run(Command::new("rpm")
-        .arg("--root")
-        .arg(&root)
-        .args(["-i", "--nodeps"])
-        .arg(&rpm));
+    run(rpm_in(&root).arg("--initdb"));
+    run(rpm_in(&root).args(["-i", "--nodeps"]).arg(&rpm));
     let out = chroot(&root, &["drainguard", "--version"]);
     assert!(out.status.success(), "{}", text(&out));
     status_on_a_store(&root);
     fs::write(root.join(MANIFEST), r#"{"version":1,"records":[]}"#).unwrap();
-    let out = Command::new("rpm")
-        .arg("--root")
-        .arg(&root)
+    let out = rpm_in(&root)
         .args(["-e", "--nodeps", "drainguard"])
         .output()
         .unwrap();
@@ -705,18 +698,9 @@ fn packages_install_run_and_remove_in_a_debian_11_chroot() {
 /// without the unit, or on removal; a failed restart is reported and never fails the package.
 #[test]
 fn package_upgrade_try_restarts_the_installed_unit_and_nothing_else() {
-    let (Some(deb), Some(rpm)) = (deb(), rpm()) else {
+    let Some((deb, rpm, _d, root)) = bullseye_copy() else {
         return;
     };
-    if !tools(&[("rpm", "rpm")]) {
-        return;
-    }
-    let Some(cached) = bullseye() else {
-        return;
-    };
-    let d = tempfile::tempdir_in(cached.parent().unwrap()).unwrap();
-    let root = d.path().join("root");
-    run(Command::new("cp").arg("-a").arg(&cached).arg(&root));
     let recorder = "#!/bin/sh\necho \"${0##*/} $*\" >> /dg-calls\nexit \"$(cat /dg-rc 2>/dev/null || echo 0)\"\n";
     for tool in ["usr/bin/deb-systemd-invoke", "usr/bin/systemctl"] {
         fs::write(root.join(tool), recorder).unwrap();
@@ -772,16 +756,10 @@ fn package_upgrade_try_restarts_the_installed_unit_and_nothing_else() {
 
     // rpm: the old package's %postun runs after the new files are in place ($1 = 1).
     let rpm_root = |args: &[&str]| {
-        let out = Command::new("rpm")
-            .arg("--root")
-            .arg(&root)
-            .args(args)
-            .arg(&rpm)
-            .output()
-            .unwrap();
+        let out = rpm_in(&root).args(args).arg(&rpm).output().unwrap();
         assert!(out.status.success(), "rpm {args:?}: {}", text(&out));
     };
-    run(Command::new("rpm").arg("--root").arg(&root).arg("--initdb"));
+    run(rpm_in(&root).arg("--initdb"));
     rpm_root(&["-i", "--nodeps"]);
     assert_eq!(calls(), "", "rpm -i");
     rpm_root(&["-U", "--replacepkgs", "--nodeps"]);
@@ -790,9 +768,7 @@ fn package_upgrade_try_restarts_the_installed_unit_and_nothing_else() {
         "systemctl try-restart drainguard.service\n",
         "rpm -U"
     );
-    let out = Command::new("rpm")
-        .arg("--root")
-        .arg(&root)
+    let out = rpm_in(&root)
         .args(["-e", "--nodeps", "drainguard"])
         .output()
         .unwrap();

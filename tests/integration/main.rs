@@ -38,3 +38,4 @@ mod test_script;
 mod wait;
 mod wait_incremental;
 mod wait_shutdown;
+mod wait_vanish;

@@ -57,18 +57,22 @@ impl Host {
         PathBuf::from("/var/lib/drainguard")
     }
 
+    /// `drainguard --root R SUBCOMMAND` with the store named.
+    fn cmd(&self, subcommand: &str) -> Command {
+        let mut c = drainguard();
+        c.arg("--root").arg(self.root()).args([
+            subcommand,
+            "--shipper",
+            "filebeat",
+            "--data-path",
+            "/var/lib/filebeat",
+        ]);
+        c
+    }
+
     /// `drainguard --root R status ARGS` with the store named.
     fn status(&self, args: &[&str]) -> std::process::Output {
-        drainguard()
-            .arg("--root")
-            .arg(self.root())
-            .args([
-                "status",
-                "--shipper",
-                "filebeat",
-                "--data-path",
-                "/var/lib/filebeat",
-            ])
+        self.cmd("status")
             .arg("--state-dir")
             .arg(self.state_dir())
             .args(args)
@@ -78,9 +82,9 @@ impl Host {
 
     /// The backlog `status --json` reports.
     fn json_backlog(&self) -> u64 {
-        let o = self.status(&["--json"]);
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        v["bytes_behind"].as_u64().unwrap()
+        support::json(&self.status(&["--json"]))["bytes_behind"]
+            .as_u64()
+            .unwrap()
     }
 }
 
@@ -162,12 +166,9 @@ fn status_format_prometheus_passes_promtool_and_reports_the_status_backlog() {
     );
 }
 
-#[test]
-fn the_textfile_is_written_atomically_as_prom_and_passes_promtool() {
-    let Some(promtool) = tool("promtool", "prometheus") else {
-        return;
-    };
-    let h = behind_host();
+/// `status --textfile` into node_exporter's textfile directory (made here), asserted to exit
+/// 1 (behind): the directory and the run.
+fn write_textfile(h: &Host) -> (PathBuf, std::process::Output) {
     let dir = h.root().join("var/lib/prometheus/node-exporter");
     fs::create_dir_all(&dir).unwrap();
     let o = h.status(&[
@@ -180,6 +181,16 @@ fn the_textfile_is_written_atomically_as_prom_and_passes_promtool() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    (dir, o)
+}
+
+#[test]
+fn the_textfile_is_written_atomically_as_prom_and_passes_promtool() {
+    let Some(promtool) = tool("promtool", "prometheus") else {
+        return;
+    };
+    let h = behind_host();
+    let (dir, o) = write_textfile(&h);
     assert!(o.stdout.is_empty(), "the metrics go to the file only");
     let names: Vec<String> = fs::read_dir(&dir)
         .unwrap()
@@ -202,16 +213,7 @@ fn the_textfile_is_written_atomically_as_prom_and_passes_promtool() {
 fn a_drain_cut_off_by_its_deadline_is_recorded_and_exported_as_the_last_drain() {
     let h = behind_host();
     let wait = |h: &Host| {
-        drainguard()
-            .arg("--root")
-            .arg(h.root())
-            .args([
-                "wait",
-                "--shipper",
-                "filebeat",
-                "--data-path",
-                "/var/lib/filebeat",
-            ])
+        h.cmd("wait")
             .args(["--shipper-pid", &std::process::id().to_string()])
             .args(["--deadline", "300ms", "--interval", "50ms", "--quiet"])
             .args(["--log-file", "/var/log/drainguard/drainguard.log"])
@@ -283,39 +285,36 @@ fn try_get(url: &str) -> Result<(u16, String, String), ureq::Error> {
     Ok((r.status().as_u16(), ct, body))
 }
 
-/// A private `drainguard exporter` over `h`'s store, on a free port: (process, address).
-fn exporter(h: &Host) -> (Proc, String) {
+/// Starts the exporter `c` (told to listen on a free port) and returns it with the address
+/// it says it listens on.
+fn spawn_exporter(mut c: Command) -> (Proc, String) {
     use std::io::BufRead;
-    let mut c = drainguard();
-    c.arg("--root")
-        .arg(h.root())
-        .args([
-            "exporter",
-            "--shipper",
-            "filebeat",
-            "--data-path",
-            "/var/lib/filebeat",
-        ])
-        .args([
-            "--web.listen-address",
-            "127.0.0.1:0",
-            "--min-interval",
-            "100ms",
-        ])
-        .arg("--state-dir")
-        .arg(h.state_dir())
-        .stdout(Stdio::piped());
-    let mut child = c.spawn().unwrap();
+    let mut child = c.stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
+    let child = Proc(child);
     let addr = line
         .trim()
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("exporter said {line:?}"))
         .to_string();
-    (Proc(child), addr)
+    (child, addr)
+}
+
+/// A private `drainguard exporter` over `h`'s store, on a free port: (process, address).
+fn exporter(h: &Host) -> (Proc, String) {
+    let mut c = h.cmd("exporter");
+    c.args([
+        "--web.listen-address",
+        "127.0.0.1:0",
+        "--min-interval",
+        "100ms",
+    ])
+    .arg("--state-dir")
+    .arg(h.state_dir());
+    spawn_exporter(c)
 }
 
 #[test]
@@ -387,31 +386,25 @@ fn a_private_prometheus_stores_the_backlog_status_reports_before_and_after_it_ad
             .unwrap(),
     );
     let query = "drainguard_backlog_bytes%7Bshipper%3D%22filebeat%22%7D";
+    let stored = |wanted: u64| {
+        let seen = eventually(Duration::from_secs(120), || {
+            prom_value(&prom, query) == Some(wanted)
+        });
+        let log = fs::read_to_string(t.path().join("prometheus.log")).unwrap_or_default();
+        assert!(
+            seen,
+            "Prometheus never stored {wanted}: {:?}\n{log}",
+            prom_value(&prom, query),
+        );
+    };
     let wanted = h.json_backlog();
     assert_eq!(wanted, 600);
-    let seen = eventually(Duration::from_secs(120), || {
-        prom_value(&prom, query) == Some(wanted)
-    });
-    let log = || fs::read_to_string(t.path().join("prometheus.log")).unwrap_or_default();
-    assert!(
-        seen,
-        "Prometheus never stored {wanted}: {:?}\n{}",
-        prom_value(&prom, query),
-        log()
-    );
+    stored(wanted);
     // The shipper advances: 300 bytes left.
     h.track("app.log", 700);
     let wanted = h.json_backlog();
     assert_eq!(wanted, 300);
-    let seen = eventually(Duration::from_secs(120), || {
-        prom_value(&prom, query) == Some(wanted)
-    });
-    assert!(
-        seen,
-        "Prometheus never stored {wanted}: {:?}\n{}",
-        prom_value(&prom, query),
-        log()
-    );
+    stored(wanted);
     assert_eq!(
         prom_value(&prom, "up"),
         Some(1),
@@ -425,18 +418,7 @@ fn a_private_node_exporter_picks_up_the_textfile() {
         return;
     };
     let h = behind_host();
-    let dir = h.root().join("var/lib/prometheus/node-exporter");
-    fs::create_dir_all(&dir).unwrap();
-    let o = h.status(&[
-        "--textfile",
-        "/var/lib/prometheus/node-exporter/drainguard.prom",
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let (dir, _) = write_textfile(&h);
     let addr = format!("127.0.0.1:{}", free_port());
     let _n = Proc(
         Command::new(node_exporter)
@@ -450,16 +432,12 @@ fn a_private_node_exporter_picks_up_the_textfile() {
     );
     let mut body = String::new();
     let up = eventually(Duration::from_secs(60), || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(5)))
-            .build()
-            .into();
-        match agent.get(&format!("http://{addr}/metrics")).call() {
-            Ok(mut r) => {
-                body = r.body_mut().read_to_string().unwrap_or_default();
+        match try_get(&format!("http://{addr}/metrics")) {
+            Ok((200, _, b)) => {
+                body = b;
                 true
             }
-            Err(_) => false,
+            _ => false,
         }
     });
     assert!(up, "node_exporter never answered");
@@ -752,9 +730,8 @@ fn discovering_exporter(root: &Path) -> (Proc, String) {
 
 /// [`discovering_exporter`] with more arguments (`--data-path ...`).
 fn discovering_exporter_with(root: &Path, more: &[&str]) -> (Proc, String) {
-    use std::io::BufRead;
-    let mut child = drainguard()
-        .arg("--root")
+    let mut c = drainguard();
+    c.arg("--root")
         .arg(root)
         .args(["exporter", "--shipper", "filebeat"])
         .args(more)
@@ -769,20 +746,8 @@ fn discovering_exporter_with(root: &Path, more: &[&str]) -> (Proc, String) {
             "1s",
             "--state-dir",
             "/var/lib/drainguard",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("exporter said {line:?}"))
-        .to_string();
-    (Proc(child), addr)
+        ]);
+    spawn_exporter(c)
 }
 
 /// The exporter's `drainguard_backlog_bytes` series (labels -> value).
@@ -896,39 +861,17 @@ fn the_exporter_keeps_its_counters_in_its_own_directory_behind_a_link_and_status
         h.root().join("var/lib/drainguard-exporter"),
     )
     .unwrap();
-    use std::io::BufRead;
-    let mut child = drainguard()
-        .arg("--root")
-        .arg(h.root())
-        .args([
-            "exporter",
-            "--shipper",
-            "filebeat",
-            "--data-path",
-            "/var/lib/filebeat",
-        ])
-        .args([
-            "--web.listen-address",
-            "127.0.0.1:0",
-            "--min-interval",
-            "0s",
-        ])
-        .arg("--state-dir")
-        .arg(h.state_dir())
-        .args(["--counter-dir", "/var/lib/drainguard-exporter"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _e = Proc(child);
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
+    let mut c = h.cmd("exporter");
+    c.args([
+        "--web.listen-address",
+        "127.0.0.1:0",
+        "--min-interval",
+        "0s",
+    ])
+    .arg("--state-dir")
+    .arg(h.state_dir())
+    .args(["--counter-dir", "/var/lib/drainguard-exporter"]);
+    let (_e, addr) = spawn_exporter(c);
     let counter = r#"drainguard_abandoned_bytes_total{shipper="filebeat",reason="deleted"}"#;
     let body = get(&format!("http://{addr}/metrics")).2;
     assert!(body.contains(&format!("{counter} 0\n")), "{body}");
@@ -955,16 +898,8 @@ fn a_counter_dir_that_does_not_exist_or_leaves_the_root_is_refused() {
         ("/var/lib/missing", "cannot resolve it"),
         ("/var/lib/escape", "outside the root"),
     ] {
-        let o = drainguard()
-            .arg("--root")
-            .arg(h.root())
-            .args([
-                "exporter",
-                "--shipper",
-                "filebeat",
-                "--data-path",
-                "/var/lib/filebeat",
-            ])
+        let o = h
+            .cmd("exporter")
             .args(["--web.listen-address", "127.0.0.1:0", "--counter-dir", dir])
             .output()
             .unwrap();

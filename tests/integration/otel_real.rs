@@ -8,11 +8,7 @@ use crate::support;
 use std::path::{Path, PathBuf};
 
 use drainguard::adapters::otel;
-use support::{drainguard, text};
-
-fn json(o: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
-}
+use support::{drainguard, json};
 
 fn config(dir: &Path, logs: &Path, store_dir: &Path) -> PathBuf {
     config_with_metrics(dir, logs, store_dir, 1)

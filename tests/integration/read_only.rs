@@ -103,6 +103,27 @@ impl Drop for Host {
     }
 }
 
+/// `status` and `wait` for the live shipper `pid` (found through its command line), each
+/// under strace: nothing under `protected` changes, and both run to a verdict.
+fn check_live(pid: u32, protected: &[&Path]) {
+    let pid = pid.to_string();
+    let mut status = drainguard();
+    status.args(["status", "--shipper-pid", &pid]);
+    let o = assert_read_only(&status, protected);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{o:?}");
+    let mut wait = drainguard();
+    wait.args(["wait", "--shipper-pid", &pid]).args([
+        "--interval",
+        "100ms",
+        "--deadline",
+        "2s",
+        "--quiet",
+        "--no-log-file",
+    ]);
+    let o = assert_read_only(&wait, protected);
+    assert!(matches!(o.status.code(), Some(0 | 3)), "{o:?}");
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -366,23 +387,7 @@ fn syslog_ng_persist_file_mapped_and_updated_by_a_live_syslog_ng() {
         state.path(),
         &support::syslog_ng::tcp_config(&source, &sink.addr, true),
     );
-    let pid = sng.pid().to_string();
-    let protected = [state.path(), logs.path()];
-    let mut status = drainguard();
-    status.args(["status", "--shipper-pid", &pid]);
-    let o = assert_read_only(&status, &protected);
-    assert!(matches!(o.status.code(), Some(0 | 1)), "{o:?}");
-    let mut wait = drainguard();
-    wait.args(["wait", "--shipper-pid", &pid]).args([
-        "--interval",
-        "100ms",
-        "--deadline",
-        "2s",
-        "--quiet",
-        "--no-log-file",
-    ]);
-    let o = assert_read_only(&wait, &protected);
-    assert!(matches!(o.status.code(), Some(0 | 3)), "{o:?}");
+    check_live(sng.pid(), &[state.path(), logs.path()]);
 }
 
 /// The awslogs agent's state file, committed in rollback-journal mode (a `-journal` comes and
@@ -433,23 +438,7 @@ fn awslogs_state_file_of_a_live_real_agent() {
         std::time::Duration::from_secs(60),
         || agent.published() > 0
     ));
-    let pid = agent.pid().to_string();
-    let protected = [d.path()];
-    let mut status = drainguard();
-    status.args(["status", "--shipper-pid", &pid]);
-    let o = assert_read_only(&status, &protected);
-    assert!(matches!(o.status.code(), Some(0 | 1)), "{o:?}");
-    let mut wait = drainguard();
-    wait.args(["wait", "--shipper-pid", &pid]).args([
-        "--interval",
-        "100ms",
-        "--deadline",
-        "2s",
-        "--quiet",
-        "--no-log-file",
-    ]);
-    let o = assert_read_only(&wait, &protected);
-    assert!(matches!(o.status.code(), Some(0 | 3)), "{o:?}");
+    check_live(agent.pid(), &[d.path()]);
 }
 
 /// The CloudWatch agent rewrites each state file in place (truncate + write, no rename) every
@@ -685,9 +674,7 @@ fn fluentbit_db_in_a_read_only_directory_is_read() {
         let Some(mut c) = read_only_mount(&dir, &status) else {
             return;
         };
-        let o = c.output().unwrap();
-        let doc: serde_json::Value = serde_json::from_slice(&o.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+        let doc = support::json(&c.output().unwrap());
         assert_eq!(
             doc["shippers"][0]["files"][0]["offset"].as_u64(),
             Some(8),
@@ -787,8 +774,7 @@ fn fluentbit_wal_rows_are_read_without_writing_anything_anywhere() {
         .args(["status", "--json", "--shipper", "fluent-bit", "--registry"])
         .arg(&db);
     let out = assert_read_only(&status, &[Path::new("/")]);
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let doc = support::json(&out);
     let store = &doc["shippers"][0];
     assert_eq!(store["files"][0]["offset"].as_u64(), Some(8), "{doc}");
     drop(w);

@@ -20,19 +20,43 @@ use support::syslog_real::{
 use support::tcp_sink::{sorted_lines, TcpSink};
 use support::{drainguard, eventually, json, text};
 
-/// syslog-ng reading `log` (`file()`, raw lines) to `sink`. Without flow-control its queue
-/// is made large enough for the whole log: overflowing `log-fifo-size` drops messages
-/// (syslog-ng's own loss, which no drain can undo).
+/// syslog-ng reading `log` (`file()`, raw lines) to `sink`.
 fn start(install: &Path, dir: &Path, log: &Path, sink: &TcpSink, flow_control: bool) -> SyslogNg {
     let source = format!(
         "file(\"{}\" follow-freq(1) flags(no-parse) log-fetch-limit(1000));",
         log.display()
     );
-    let mut conf = syslog_ng::tcp_config(&source, &sink.addr, flow_control);
-    if !flow_control {
-        conf = conf.replace("time-reopen(1)", "time-reopen(1) log-fifo-size(1000000)");
+    SyslogNg::start(install, dir, &config(&source, &sink.addr, flow_control))
+}
+
+/// The config of `source` shipped over TCP to `addr`. Without flow-control its queue is made
+/// large enough for the whole log: overflowing `log-fifo-size` drops messages (syslog-ng's
+/// own loss, which no drain can undo).
+fn config(source: &str, addr: &str, flow_control: bool) -> String {
+    let conf = syslog_ng::tcp_config(source, addr, flow_control);
+    if flow_control {
+        conf
+    } else {
+        conf.replace("time-reopen(1)", "time-reopen(1) log-fifo-size(1000000)")
     }
-    SyslogNg::start(install, dir, &conf)
+}
+
+/// The installed syslog-ng (None: skipped), a temp dir and `app.log` in it with `lines`
+/// lines.
+fn setup(lines: usize) -> Option<(PathBuf, tempfile::TempDir, PathBuf)> {
+    let install = syslog_ng::installed()?;
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("app.log");
+    app_log(&log, lines);
+    Some((install, d, log))
+}
+
+/// True once syslog-ng has read and connected: the sink got bytes (or they wait in its
+/// socket while it is paused).
+fn connected(sink: &TcpSink) -> bool {
+    eventually(Duration::from_secs(20), || {
+        sink.bytes() > 0 || sink.kernel_unread() > 0
+    })
 }
 
 fn status(s: &SyslogNg) -> Output {
@@ -52,12 +76,9 @@ fn wait_cmd(s: &SyslogNg, dir: &Path, deadline: &str) -> Command {
 }
 
 fn drains_completely(flow_control: bool) {
-    let Some(install) = syslog_ng::installed() else {
+    let Some((install, d, log)) = setup(1000) else {
         return;
     };
-    let d = tempfile::tempdir().unwrap();
-    let log = d.path().join("app.log");
-    app_log(&log, 1000);
     let want = sorted_lines(&std::fs::read(&log).unwrap());
     let sink = TcpSink::start();
     let s = start(&install, d.path(), &log, &sink, flow_control);
@@ -96,19 +117,15 @@ fn status_sees_a_flow_controlled_syslog_ng_drain_completely() {
 /// but slower than syslog-ng writes, `wait` releases only once the sink's host has
 /// acknowledged every byte, and the sink then has every line.
 fn holds_then_releases(flow_control: bool) {
-    let Some(install) = syslog_ng::installed() else {
+    let Some((install, d, log)) = setup(100_000) else {
         return;
     };
-    let d = tempfile::tempdir().unwrap();
-    let log = d.path().join("app.log");
-    app_log(&log, 100_000);
     let want = sorted_lines(&std::fs::read(&log).unwrap());
     let sink = TcpSink::start();
     sink.pause();
     let s = start(&install, d.path(), &log, &sink, flow_control);
     // syslog-ng has read and connected.
-    assert!(eventually(Duration::from_secs(20), || sink.bytes() > 0
-        || sink.kernel_unread() > 0));
+    assert!(connected(&sink));
     let held = wait_cmd(&s, d.path(), "4s").output().unwrap();
     assert_eq!(held.status.code(), Some(3), "{}", text(&held));
     let held_bytes = sink.bytes();
@@ -142,12 +159,9 @@ fn with_flow_control_wait_holds_while_the_sink_is_paused_and_releases_once_it_ha
 /// the control socket, is what keeps the verdict "behind".
 #[test]
 fn without_flow_control_the_queued_counter_holds_the_verdict() {
-    let Some(install) = syslog_ng::installed() else {
+    let Some((install, d, log)) = setup(100_000) else {
         return;
     };
-    let d = tempfile::tempdir().unwrap();
-    let log = d.path().join("app.log");
-    app_log(&log, 100_000);
     let sink = TcpSink::start();
     sink.pause();
     let s = start(&install, d.path(), &log, &sink, false);
@@ -178,18 +192,15 @@ fn without_flow_control_the_queued_counter_holds_the_verdict() {
 /// again it releases only when the sink has every line.
 #[test]
 fn with_the_receiver_down_only_the_queued_counter_holds_the_wait() {
-    let Some(install) = syslog_ng::installed() else {
+    let Some((install, d, log)) = setup(20_000) else {
         return;
     };
-    let d = tempfile::tempdir().unwrap();
-    let log = d.path().join("app.log");
-    app_log(&log, 20_000);
     let want = sorted_lines(&std::fs::read(&log).unwrap());
     let addr = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().to_string()
     };
-    let mut conf = syslog_ng::tcp_config(
+    let conf = config(
         &format!(
             "file(\"{}\" follow-freq(1) flags(no-parse));",
             log.display()
@@ -197,7 +208,6 @@ fn with_the_receiver_down_only_the_queued_counter_holds_the_wait() {
         &addr,
         false,
     );
-    conf = conf.replace("time-reopen(1)", "time-reopen(1) log-fifo-size(1000000)");
     let s = SyslogNg::start(&install, d.path(), &conf);
     let size = std::fs::metadata(&log).unwrap().len();
     assert!(eventually(Duration::from_secs(30), || {
@@ -221,17 +231,13 @@ fn with_the_receiver_down_only_the_queued_counter_holds_the_wait() {
 
 #[test]
 fn wait_exits_4_when_syslog_ng_is_killed_mid_way() {
-    let Some(install) = syslog_ng::installed() else {
+    let Some((install, d, log)) = setup(100_000) else {
         return;
     };
-    let d = tempfile::tempdir().unwrap();
-    let log = d.path().join("app.log");
-    app_log(&log, 100_000);
     let sink = TcpSink::start();
     sink.pause();
     let mut s = start(&install, d.path(), &log, &sink, true);
-    assert!(eventually(Duration::from_secs(20), || sink.bytes() > 0
-        || sink.kernel_unread() > 0));
+    assert!(connected(&sink));
     let pid = s.pid();
     s.kill();
     let out = drainguard()
@@ -251,12 +257,9 @@ fn wait_exits_4_when_syslog_ng_is_killed_mid_way() {
 /// The app log is renamed mid-way and a new one written: every line of both reaches the
 /// sink before `wait` releases.
 fn rotation_loses_nothing(flow_control: bool) {
-    let Some(install) = syslog_ng::installed() else {
+    let Some((install, d, log)) = setup(50_000) else {
         return;
     };
-    let d = tempfile::tempdir().unwrap();
-    let log = d.path().join("app.log");
-    app_log(&log, 50_000);
     let sink = TcpSink::start();
     let s = start(&install, d.path(), &log, &sink, flow_control);
     assert!(eventually(Duration::from_secs(20), || sink.bytes() > 0));

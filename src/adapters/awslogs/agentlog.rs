@@ -11,26 +11,24 @@
 //! instead, and is given up, as are events logged `Skip event:` (too old or too far in the
 //! future): those lines are counted by [`crate::adapters::agent_log::DropLog`].
 //!
-//! The newest [`FIRST_WINDOW`] bytes are read on the first scan, then what was appended; a log
-//! that shrank (rotated) is read again from its start. What was confirmed stays confirmed: a
-//! source id and an end position name one batch.
+//! The log is followed by [`LogTail`] (the one follower of shippers' logs): the newest
+//! [`FIRST_WINDOW`] bytes on the first scan, then what was appended, through a rotation or a
+//! truncation. What was confirmed stays confirmed: a source id and an end position name one
+//! batch.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::safe_read;
+use crate::adapters::agent_log::LogTail;
 
 /// The most of the log read on the first scan (the newest bytes): a batch whose line is
 /// older than that is not confirmed.
 pub const FIRST_WINDOW: u64 = 64 << 20;
-/// What one read takes.
-const CHUNK: u64 = 8 << 20;
 
 /// The confirmations seen in one log.
 #[derive(Debug)]
 pub struct PublishLog {
-    pub path: PathBuf,
-    scanned_to: Option<u64>,
+    tail: LogTail,
     /// Source id -> the largest `end_position` of a batch confirmed published.
     confirmed: HashMap<String, u64>,
 }
@@ -38,67 +36,30 @@ pub struct PublishLog {
 impl PublishLog {
     pub fn new(path: PathBuf) -> Self {
         PublishLog {
-            path,
-            scanned_to: None,
+            tail: LogTail::new(path, FIRST_WINDOW),
             confirmed: HashMap::new(),
         }
     }
 
+    pub fn path(&self) -> &Path {
+        self.tail.path()
+    }
+
     /// Reads what was appended since the last scan (the first scan: the newest
-    /// [`FIRST_WINDOW`] bytes); an error (the log cannot be read) says why. Read in chunks of
-    /// [`CHUNK`] through the bounded opener (a regular file only); a line longer than a chunk
-    /// is skipped.
+    /// [`FIRST_WINDOW`] bytes); an error (the log cannot be read) says why. A log that grew
+    /// by more than one scan reads is read on at the next scan (its batches are not confirmed
+    /// meanwhile).
     pub fn scan(&mut self) -> Result<(), String> {
-        use std::io::{Read, Seek, SeekFrom};
-        let (mut f, meta) = safe_read::open(&self.path).map_err(|e| e.to_string())?;
-        let size = meta.len();
-        let from = match self.scanned_to {
-            Some(at) if at <= size => at.max(size.saturating_sub(FIRST_WINDOW)),
-            _ => size.saturating_sub(FIRST_WINDOW),
-        };
-        // A first scan that starts mid-file starts at the next line.
-        let mut skip_partial = from > 0 && self.scanned_to.is_none_or(|at| at != from);
-        f.seek(SeekFrom::Start(from))
-            .map_err(|e| format!("{}: {e}", self.path.display()))?;
-        let mut f = f.take(size - from);
-        let mut at = from;
-        let mut buf: Vec<u8> = Vec::with_capacity(CHUNK as usize);
-        loop {
-            let before = buf.len();
-            (&mut f)
-                .take(CHUNK)
-                .read_to_end(&mut buf)
-                .map_err(|e| format!("{}: {e}", self.path.display()))?;
-            if buf.len() == before {
-                break;
-            }
-            let Some(last_nl) = buf.iter().rposition(|b| *b == b'\n') else {
-                if buf.len() as u64 >= CHUNK {
-                    // One line longer than a chunk: not a publish line; dropped.
-                    at += buf.len() as u64;
-                    buf.clear();
-                    skip_partial = true;
-                }
-                continue;
-            };
-            let whole = &buf[..=last_nl];
-            let mut lines = whole.split(|b| *b == b'\n');
-            if skip_partial {
-                lines.next();
-                skip_partial = false;
-            }
-            for line in lines {
+        let confirmed = &mut self.confirmed;
+        self.tail
+            .scan(&mut |line, _| {
                 if let Some((id, end)) = parse_publish(line) {
-                    let e = self.confirmed.entry(id).or_insert(end);
+                    let e = confirmed.entry(id).or_insert(end);
                     *e = (*e).max(end);
                 }
-            }
-            at += last_nl as u64 + 1;
-            buf.drain(..=last_nl);
-        }
-        // Only whole lines: a line being written is read again next time.
-        self.scanned_to = Some(at);
-        Ok(())
+            })
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// True when a batch of `source_id` ending at or after `end` was logged as published.
@@ -201,13 +162,13 @@ mod tests {
         assert!(l.scan().is_err());
     }
 
-    /// Lines longer than a read chunk are skipped, and what follows them is read.
+    /// Lines longer than a read window are skipped, and what follows them is read.
     #[test]
     fn a_line_longer_than_a_chunk_is_skipped() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("awslogs.log");
         let id = "63f3f1deff2b1a55c04df09860620aec";
-        let long = "y".repeat(CHUNK as usize + 10);
+        let long = "y".repeat(crate::adapters::agent_log::WINDOW as usize + 10);
         std::fs::write(&p, format!("{long}\n{long}{LINE}\n{LINE}\n")).unwrap();
         let mut l = PublishLog::new(p);
         l.scan().unwrap();

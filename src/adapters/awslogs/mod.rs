@@ -21,6 +21,7 @@ pub mod agentlog;
 pub mod config;
 pub mod store;
 
+use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -142,7 +143,15 @@ pub struct AwslogsReader {
     store: Store,
     /// The agent's log (local path) once found, and its scanners.
     log: Option<(agentlog::PublishLog, DropLog)>,
+    /// Batches seen in flight (source id -> section, file, row) until the agent's log
+    /// confirms them or their row moves past them: a file deleted (or moved away) while its
+    /// last batch is in flight is matched to no row any more, but the agent still holds the
+    /// batch.
+    flying: HashMap<String, Flying>,
 }
+
+/// A batch in flight: its section, its file (host path) and its row.
+type Flying = (String, PathBuf, PushState);
 
 impl AwslogsReader {
     fn new(opts: &SourceOptions, cfg: Config, store: Store) -> Self {
@@ -151,6 +160,7 @@ impl AwslogsReader {
             cfg,
             store,
             log: None,
+            flying: HashMap::new(),
         }
     }
 
@@ -182,21 +192,30 @@ impl AwslogsReader {
         out
     }
 
-    /// The publish-log signal's scanners, found (or found again) for this read.
+    /// The publish-log signal's scanners, found (or found again) for this read. A log missing
+    /// at its path keeps its scanners until one is found elsewhere (a log rotated or being
+    /// recreated comes back to them: they follow it, and the give-up lines seen stay seen).
     fn scan_log(&mut self, pids: &[u32]) -> Result<(), String> {
-        if self.log.as_ref().is_none_or(|(l, _)| !l.path.exists()) {
+        if self.log.as_ref().is_none_or(|(l, _)| !l.path().exists()) {
             let found = self.log_candidates(pids).into_iter().find(|p| p.exists());
-            self.log = found.map(|p| {
-                (
-                    agentlog::PublishLog::new(p.clone()),
-                    DropLog::new(
-                        "awslogs agent log",
-                        p,
-                        agentlog::gave_up,
-                        "logging_config_file",
-                    ),
-                )
-            });
+            match (found, &mut self.log) {
+                (Some(p), Some((l, drops))) if p != l.path() => {
+                    *l = agentlog::PublishLog::new(p.clone());
+                    drops.follow(p);
+                }
+                (Some(p), None) => {
+                    self.log = Some((
+                        agentlog::PublishLog::new(p.clone()),
+                        DropLog::new(
+                            "awslogs agent log",
+                            p,
+                            agentlog::gave_up,
+                            "logging_config_file",
+                        ),
+                    ))
+                }
+                _ => {}
+            }
         }
         match &mut self.log {
             Some((l, _)) => l.scan(),
@@ -304,7 +323,7 @@ impl StoreReader for AwslogsReader {
     fn watch_paths(&self) -> Vec<PathBuf> {
         let mut v = self.store.parent_dir();
         if let Some((l, _)) = &self.log {
-            v.extend(common::parent_dir(&l.path));
+            v.extend(common::parent_dir(l.path()));
         }
         v
     }
@@ -340,11 +359,16 @@ impl StoreReader for AwslogsReader {
                     .into(),
             );
         }
+        let mut matched = Vec::new();
         for s in &self.cfg.sections.clone() {
-            self.section(s, db.as_ref(), &log_state, &mut snap)?;
+            self.section(s, db.as_ref(), &log_state, &mut snap, &mut matched)?;
         }
+        self.still_flying(matched, db.as_ref(), &log_state, &mut snap)?;
         match (&mut self.log, &log_state) {
-            (Some((_, drops)), Ok(())) => snap.queues.push(drops.signal()),
+            (Some((_, drops)), Ok(())) => {
+                snap.queues.push(drops.signal());
+                snap.notes.extend(drops.earlier_note());
+            }
             (_, Err(why)) => snap.queues.push(common::unknown_queue(
                 "awslogs agent log",
                 &format!(
@@ -378,6 +402,7 @@ impl AwslogsReader {
         db: Option<&StateDb>,
         log_state: &Result<(), String>,
         snap: &mut StoreSnapshot,
+        matched: &mut Vec<(String, Option<Flying>)>,
     ) -> Result<(), StoreError> {
         if !s.file.starts_with('/') {
             snap.queues.push(common::unknown_queue(
@@ -527,11 +552,16 @@ impl AwslogsReader {
                         ),
                     ));
                 }
-                if !sibling_done {
-                    if let Some(q) = self.in_flight(s, &host, &source_id, Some(r), log_state) {
-                        snap.queues.push(q);
-                    }
-                }
+                let q = if sibling_done {
+                    None
+                } else {
+                    self.in_flight(&s.name, &host, &source_id, r, log_state)
+                };
+                matched.push((
+                    source_id.clone(),
+                    q.is_some().then(|| (s.name.clone(), host.clone(), r)),
+                ));
+                snap.queues.extend(q);
             }
             snap.cursors.push(Cursor {
                 key: format!("[{}] {source_id}", s.name),
@@ -544,16 +574,67 @@ impl AwslogsReader {
         Ok(())
     }
 
+    /// Remembers the batches in flight of the files `matched` this read (source id, and the
+    /// batch when one is in flight), and keeps owed those seen before whose file was not
+    /// found this read, until the log confirms them or their row moves past them.
+    fn still_flying(
+        &mut self,
+        matched: Vec<(String, Option<Flying>)>,
+        db: Option<&StateDb>,
+        log_state: &Result<(), String>,
+        snap: &mut StoreSnapshot,
+    ) -> Result<(), StoreError> {
+        let mut seen = std::collections::HashSet::new();
+        for (id, flying) in matched {
+            match flying {
+                Some(f) => self.flying.insert(id.clone(), f),
+                None => self.flying.remove(&id),
+            };
+            seen.insert(id);
+        }
+        let gone: Vec<(String, Flying)> = self
+            .flying
+            .iter()
+            .filter(|(id, _)| !seen.contains(*id))
+            .map(|(id, f)| (id.clone(), f.clone()))
+            .collect();
+        for (id, (section, host, r)) in gone {
+            let moved_on = match db {
+                Some(db) => db
+                    .push_state(&id)?
+                    .is_some_and(|now| now.start_position >= r.end_position),
+                None => false,
+            };
+            let q = if moved_on {
+                None
+            } else {
+                self.in_flight(&section, &host, &id, r, log_state)
+            };
+            match q {
+                Some(q) => {
+                    snap.notes.push(format!(
+                        "[{section}]: {} is gone (deleted or moved away) while its last batch                          was in flight: the agent holds that batch until its log says it was                          published",
+                        crate::display::path(&host)
+                    ));
+                    snap.queues.push(q);
+                }
+                None => {
+                    self.flying.remove(&id);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The signal of a row's batch `[start, end)` not yet confirmed by the agent's log.
     fn in_flight(
         &self,
-        s: &Section,
+        section: &str,
         host: &Path,
         source_id: &str,
-        row: Option<PushState>,
+        r: PushState,
         log_state: &Result<(), String>,
     ) -> Option<QueueSignal> {
-        let r = row?;
         if r.start_position >= r.end_position {
             return None;
         }
@@ -562,7 +643,7 @@ impl AwslogsReader {
             r.start_position,
             r.end_position,
             crate::display::path(host),
-            s.name
+            section
         );
         match (log_state, &self.log) {
             (Ok(()), Some((l, _))) if l.confirms(source_id, r.end_position) => None,
@@ -572,7 +653,7 @@ impl AwslogsReader {
                     format!(
                         "handed to PutLogEvents (the agent records a batch before sending it), \
                          not yet logged as published in {}",
-                        crate::display::path(&self.root.local_to_host(&l.path))
+                        crate::display::path(&self.root.local_to_host(l.path()))
                     ),
                     Owed {
                         queued_bytes: Some(r.end_position - r.start_position),

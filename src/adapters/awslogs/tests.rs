@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::cursor::QueueState;
 use crate::testkit::awslogs as kit;
+use crate::testkit::report::unknowns as unknown;
 
 struct Host {
     dir: tempfile::TempDir,
@@ -54,6 +55,26 @@ impl Host {
         .unwrap();
         conf
     }
+    /// `app.log` (LINES) in section `[app]`, its stream started at 0 and the batch [9, 29)
+    /// recorded (in flight until the log confirms it): the config and the source id.
+    fn in_flight(&self) -> (PathBuf, String) {
+        let app = self.p("app.log");
+        std::fs::write(&app, LINES).unwrap();
+        let conf = self.config(&format!("[app]\nfile = {}\n", app.display()));
+        let c = kit::create(&self.db()).unwrap();
+        let id = kit::source_id("app", b"line one\n");
+        kit::stream(&c, "app", &id, 0).unwrap();
+        kit::push(&c, &id, 9, 29).unwrap();
+        (conf, id)
+    }
+    /// The one reader of `conf`, kept across reads.
+    fn reader(&self, conf: &Path) -> Box<dyn StoreReader> {
+        let opts = SourceOptions {
+            config: Some(conf.to_path_buf()),
+            ..Default::default()
+        };
+        open(&opts).unwrap().remove(0)
+    }
     fn read(&self, conf: &Path) -> Result<StoreSnapshot, StoreError> {
         let opts = SourceOptions {
             config: Some(conf.to_path_buf()),
@@ -70,16 +91,6 @@ fn pending_bytes(s: &StoreSnapshot) -> Vec<u64> {
         .iter()
         .filter_map(|q| match &q.state {
             QueueState::Pending { owed, .. } => owed.queued_bytes,
-            _ => None,
-        })
-        .collect()
-}
-
-fn unknown(s: &StoreSnapshot) -> Vec<String> {
-    s.queues
-        .iter()
-        .filter_map(|q| match &q.state {
-            QueueState::Unknown { hint } => Some(format!("{}: {hint}", q.source)),
             _ => None,
         })
         .collect()
@@ -134,11 +145,7 @@ fn the_in_flight_batch_is_owed_until_the_agents_log_confirms_it() {
     // A give-up line the agent logs after the first read makes delivery unknown.
     log.push_str("... cwlogs.push.publisher - WARNING - Skip batch: {...}, reason: invalid parameter exception.\n");
     std::fs::write(h.log(), &log).unwrap();
-    let opts = SourceOptions {
-        config: Some(conf.clone()),
-        ..Default::default()
-    };
-    let mut r = open(&opts).unwrap().remove(0);
+    let mut r = h.reader(&conf);
     r.read().unwrap();
     log.push_str("... WARNING - Skip event: {'timestamp': 1}, reason: timestamp is more than 14 days in past.\n");
     std::fs::write(h.log(), &log).unwrap();
@@ -505,4 +512,61 @@ fn the_real_agents_state_file_and_log_agree_with_the_recomputed_source_id() {
     let mut log = agentlog::PublishLog::new(dir.join("agent.log"));
     log.scan().unwrap();
     assert!(log.confirms(&source_id, 55));
+}
+
+/// The agent's log vanishes after a give-up line (deleted, or rotated and not yet recreated)
+/// and comes back: the give-up line stays seen (the scanners were dropped with the log, and
+/// the new one's history was taken as before this drain: "drained").
+#[test]
+fn a_give_up_line_stays_seen_when_the_agents_log_vanishes_and_comes_back() {
+    let h = Host::new();
+    let (conf, id) = h.in_flight();
+    let published = kit::publish_line("g", "s", &id, 9, 29);
+    std::fs::write(h.log(), &published).unwrap();
+    let mut r = h.reader(&conf);
+    let s = r.read().unwrap();
+    assert!(
+        pending_bytes(&s).is_empty() && unknown(&s).is_empty(),
+        "{:?}",
+        s.queues
+    );
+    let skipped = "... cwlogs.push.publisher - WARNING - Skip batch: {...}, reason: invalid parameter exception.\n";
+    std::fs::write(h.log(), format!("{published}{skipped}")).unwrap();
+    let gave_up = |s: &StoreSnapshot| unknown(s).iter().any(|u| u.contains("give-up"));
+    assert!(gave_up(&r.read().unwrap()));
+    std::fs::remove_file(h.log()).unwrap();
+    assert!(!unknown(&r.read().unwrap()).is_empty());
+    std::fs::write(h.log(), &published).unwrap();
+    let s = r.read().unwrap();
+    assert!(gave_up(&s), "{:?}", s.queues);
+}
+
+/// The tailed file deleted while its last batch is in flight: no file is matched to the row
+/// any more, but the agent still holds the batch, so it stays owed until the publish line.
+#[test]
+fn a_batch_in_flight_stays_owed_when_its_file_is_deleted_until_it_is_logged_as_published() {
+    let h = Host::new();
+    let (conf, id) = h.in_flight();
+    std::fs::write(h.log(), "... started\n").unwrap();
+    let mut r = h.reader(&conf);
+    assert_eq!(pending_bytes(&r.read().unwrap()), [20]);
+    std::fs::remove_file(h.p("app.log")).unwrap();
+    let s = r.read().unwrap();
+    assert_eq!(pending_bytes(&s), [20], "{:?}", s.queues);
+    assert!(
+        s.notes.iter().any(|n| n.contains("is gone")),
+        "{:?}",
+        s.notes
+    );
+    crate::testkit::append(&h.log(), kit::publish_line("g", "s", &id, 9, 29));
+    let s = r.read().unwrap();
+    assert!(pending_bytes(&s).is_empty(), "{:?}", s.queues);
+    assert!(unknown(&s).is_empty(), "{:?}", unknown(&s));
+    // Confirmed: forgotten (a later read has nothing of it).
+    let s = r.read().unwrap();
+    assert!(
+        !s.notes.iter().any(|n| n.contains("is gone")),
+        "{:?}",
+        s.notes
+    );
 }

@@ -1,8 +1,8 @@
 //! The reader over state folders written in the agent's exact format (src/testkit/cloudwatch.rs).
 
 use super::*;
-use crate::cursor::QueueState;
 use crate::testkit::cloudwatch as tk;
+use crate::testkit::report::unknowns;
 
 struct Host {
     dir: tempfile::TempDir,
@@ -40,16 +40,6 @@ impl Host {
         };
         open(&opts).unwrap().pop().unwrap()
     }
-}
-
-fn unknowns(s: &StoreSnapshot) -> Vec<String> {
-    s.queues
-        .iter()
-        .filter_map(|q| match &q.state {
-            QueueState::Unknown { hint } => Some(format!("{}: {hint}", q.source)),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]
@@ -200,13 +190,10 @@ fn dropped_batches_logged_after_the_first_read_make_it_unconfirmed() {
         unknowns(&r.read().unwrap()).is_empty(),
         "older drops are history"
     );
-    use std::io::Write;
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(&log)
-        .unwrap()
-        .write_all(b"2026-12-01T23:00:00Z E! [outputs.cloudwatchlogs] Stop requested after 0 retries to cw, request dropped\n")
-        .unwrap();
+    crate::testkit::append(
+        &log,
+        b"2026-12-01T23:00:00Z E! [outputs.cloudwatchlogs] Stop requested after 0 retries to cw, request dropped\n",
+    );
     let u = unknowns(&r.read().unwrap());
     assert!(
         u.iter()

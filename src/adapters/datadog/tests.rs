@@ -6,6 +6,7 @@ use super::*;
 use crate::cursor::Identity;
 use crate::fingerprint::FingerprintSpec;
 use crate::testkit::datadog as tk;
+use crate::testkit::report::unknowns;
 
 struct Host {
     dir: tempfile::TempDir,
@@ -60,16 +61,6 @@ impl Host {
         };
         open(&opts).unwrap().pop().unwrap()
     }
-}
-
-fn unknowns(s: &StoreSnapshot) -> Vec<String> {
-    s.queues
-        .iter()
-        .filter_map(|q| match &q.state {
-            QueueState::Unknown { hint } => Some(format!("{}: {hint}", q.source)),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]
@@ -253,15 +244,10 @@ fn payloads_the_intake_refused_make_it_unconfirmed() {
     tk::write(&h.run(), &tk::registry(&[tk::Entry::new(&app, 2)], &[])).unwrap();
     let mut r = h.reader();
     assert!(unknowns(&r.read().unwrap()).is_empty());
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(h.agent_log())
-        .unwrap();
     // A 500 is retried: not a give-up.
-    f.write_all(tk::rejected_line(500).as_bytes()).unwrap();
+    crate::testkit::append(&h.agent_log(), tk::rejected_line(500));
     assert!(unknowns(&r.read().unwrap()).is_empty());
-    f.write_all(tk::rejected_line(413).as_bytes()).unwrap();
+    crate::testkit::append(&h.agent_log(), tk::rejected_line(413));
     let u = unknowns(&r.read().unwrap());
     assert!(
         u.iter()

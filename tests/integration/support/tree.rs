@@ -95,12 +95,15 @@ fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, String>) {
         } else if m.is_dir() {
             walk(base, &p, out);
             format!("dir {:o}", m.permissions().mode())
-        } else {
+        } else if m.is_file() {
             format!(
                 "file {:o} {:?}",
                 m.permissions().mode(),
                 fs::read(&p).unwrap()
             )
+        } else {
+            // A FIFO or a device: never opened (a FIFO's open blocks).
+            format!("{:?} {:o}", m.file_type(), m.permissions().mode())
         };
         out.insert(rel, format!("{}:{} {desc}", m.uid(), m.gid()));
     }
