@@ -478,20 +478,18 @@ impl FilebeatReader {
     }
 
     /// The cursors of a legacy array or data.json, built while it is parsed (no list of
-    /// entries in between; the file's bytes go as soon as the parse ends).
+    /// entries in between; the file is read in chunks, never held whole).
     fn array_cursors(&self, file: &Path, notes: &mut Vec<String>) -> Result<Cursors, StoreError> {
-        let bytes = super::common::read_bytes(file)?;
         let windows = self.fingerprint_windows();
         let mut b = self.build(std::iter::empty(), false);
         let mut cursors = b.cursors.take().unwrap_or_default();
-        json_array::for_each_state(file, &bytes, |i, state| {
+        json_array::read_states(file, |i, state| {
             let e = state.into_entry()?;
             let key = array_key(i, &e);
             let class = self.classify(Cow::Owned(key), Cow::Owned(e), &windows, &mut b.fp_inputs);
             b.add(class, &mut cursors, false);
             Ok(())
         })?;
-        drop(bytes);
         let skipped = skipped_list(b.skipped, b.malformed, notes);
         Ok((cursors, skipped, b.fp_inputs))
     }
