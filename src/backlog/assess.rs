@@ -156,20 +156,19 @@ pub(super) fn assess_groups(snapshot: &StoreSnapshot, env: &Env) -> (ShipperBack
             .map(|g| g.hint().map(|h| root.host_to_local(h)))
             .collect(),
     };
-    let paths: Vec<Option<&Path>> = match root.dir() {
-        None => groups.iter().map(Group::hint).collect(),
-        Some(_) => mapped.iter().map(Option::as_deref).collect(),
-    };
-    // Each stat becomes its location as it is made (no list of stats in between).
-    let mut locations: Vec<Option<Location>> = stat_each(&paths, |i, p, st| {
+    // Each stat becomes its location as it is made (no list of stats or paths in between).
+    let keep = |i: usize, p, st: Stat| {
         found_at(groups[i].identity(), p, st, &specs).then_some(Location::Here {
             local: Cow::Borrowed(p),
             size: st.size,
             dev_ino: (st.dev, st.ino),
             links: st.nlink,
         })
-    });
-    drop(paths);
+    };
+    let mut locations: Vec<Option<Location>> = match root.dir() {
+        None => stat_each(groups.len(), &|i| groups[i].hint(), keep),
+        Some(_) => stat_each(groups.len(), &|i| mapped[i].as_deref(), keep),
+    };
 
     // 3a. Rotated: the other files of the recorded path's directory, each directory listed once.
     let mut by_dir: HashMap<PathBuf, Vec<usize>> = HashMap::new();
@@ -227,7 +226,7 @@ pub(super) fn assess_groups(snapshot: &StoreSnapshot, env: &Env) -> (ShipperBack
                 Identity::DevInode { dev, ino } => open.get(&(*dev, *ino)),
                 Identity::Inode { ino } => open.iter().find(|((_, i), _)| i == ino).map(|(_, v)| v),
                 Identity::Fingerprint { spec, value } => open.values().find(|od| {
-                    spec.compute(&od.fd_path).ok().flatten().as_deref() == Some(value.as_str())
+                    spec.compute(&od.fd_path).ok().flatten().as_deref() == Some(&**value)
                 }),
                 Identity::Path => None,
             };
@@ -346,7 +345,7 @@ fn fingerprint_specs(cursors: &[Cursor]) -> Vec<FingerprintSpec> {
     for c in cursors {
         if let Identity::Fingerprint { spec, .. } = &c.identity {
             if !specs.contains(spec) {
-                specs.push(*spec);
+                specs.push(**spec);
             }
         }
     }
@@ -418,7 +417,7 @@ fn matches(identity: &Identity, f: &DiskFile, specs: &[FingerprintSpec]) -> bool
     match identity {
         Identity::DevInode { dev, ino } => f.dev == *dev && f.ino == *ino,
         Identity::Inode { ino } => f.ino == *ino,
-        Identity::Fingerprint { spec, value } => f.fingerprint(specs, spec) == Some(value.as_str()),
+        Identity::Fingerprint { spec, value } => f.fingerprint(specs, spec) == Some(&**value),
         Identity::Path => true,
     }
 }

@@ -290,7 +290,7 @@ struct Built {
     /// The cursors, while they are here (not lent to a snapshot).
     cursors: Option<Vec<Cursor>>,
     /// How many cursors were lent, and the last one's key (what a recycled snapshot must hold).
-    lent: (usize, Option<String>),
+    lent: (usize, Option<Box<str>>),
     /// Per entry of the store (by index): its cursor's position, [`Built::DROPPED`] or
     /// [`Built::OTHER`] (skipped or malformed).
     at: Vec<u32>,
@@ -490,6 +490,8 @@ impl FilebeatReader {
             b.add(class, &mut cursors, false);
             Ok(())
         })?;
+        // The vector grew by doubling: up to half of its capacity can be spare.
+        cursors.shrink_to_fit();
         let skipped = skipped_list(b.skipped, b.malformed, notes);
         Ok((cursors, skipped, b.fp_inputs))
     }
@@ -563,8 +565,8 @@ impl FilebeatReader {
                         fp_inputs.push(input.to_string());
                     }
                     Identity::Fingerprint {
-                        spec: FingerprintSpec::Sha256Window { offset, length },
-                        value: hex.to_string(),
+                        spec: Box::new(FingerprintSpec::Sha256Window { offset, length }),
+                        value: hex.to_string().into(),
                     }
                 }
                 FileId::Unsupported(name) => {
@@ -579,9 +581,9 @@ impl FilebeatReader {
             Cow::Borrowed(e) => e.source.as_deref().map(PathBuf::from),
         };
         Class::Cursor(Cursor {
-            key: key.into_owned(),
+            key: key.into_owned().into(),
             identity,
-            path,
+            path: path.map(Into::into),
             offset,
             unit: crate::cursor::OffsetUnit::Bytes,
         })
