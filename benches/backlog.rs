@@ -23,12 +23,12 @@ fn fixture(dir: &std::path::Path, n: usize) -> StoreSnapshot {
         fs::write(&p, &content).unwrap();
         let m = fs::metadata(&p).unwrap();
         cursors.push(Cursor {
-            key: format!("filebeat::logs::native::{}-{}", m.ino(), m.dev()),
+            key: format!("filebeat::logs::native::{}-{}", m.ino(), m.dev()).into(),
             identity: Identity::DevInode {
                 dev: m.dev(),
                 ino: m.ino(),
             },
-            path: Some(p),
+            path: Some(p.into()),
             offset: if i % 10 == 0 { 32 } else { 64 },
             unit: OffsetUnit::Bytes,
         });

@@ -7,7 +7,7 @@
 //! The backlog module compares these cursors with the files on disk.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -121,10 +121,11 @@ pub enum Identity {
     DevInode { dev: u64, ino: u64 },
     /// Inode only, no device (Fluent Bit, Fluentd with follow_inodes).
     Inode { ino: u64 },
-    /// A content fingerprint: the file is the one whose bytes hash to `value` under `spec`.
+    /// A content fingerprint: the file is the one whose bytes hash to `value` under `spec`
+    /// (the spec boxed: it is rare, and inline it would double every cursor's size).
     Fingerprint {
-        spec: FingerprintSpec,
-        value: String,
+        spec: Box<FingerprintSpec>,
+        value: Box<str>,
     },
     /// The path alone (Promtail, Alloy, Fluentd default): rotation makes a new file inherit it.
     Path,
@@ -179,16 +180,17 @@ pub enum OffsetUnit {
     DecompressedBytes,
 }
 
-/// One progress entry of a shipper's store.
+/// One progress entry of a shipper's store. A store of 10^6 entries has 10^6 of these alive
+/// at once: 80 bytes each plus the key's and the path's bytes (boxed, so no spare capacity).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Cursor {
     /// The store's own key for the entry (reported, never interpreted further).
-    pub key: String,
+    pub key: Box<str>,
     /// How the entry names its file.
     pub identity: Identity,
     /// The path the shipper last saw the file under, when the store records one.
     #[serde(serialize_with = "crate::display::ser_opt_path")]
-    pub path: Option<PathBuf>,
+    pub path: Option<Box<Path>>,
     /// The next byte (or line, see `unit`) the shipper will read or deliver.
     pub offset: u64,
     /// The unit of `offset`.
@@ -399,4 +401,21 @@ pub fn signal_gaps(meaning: OffsetMeaning, queues: &[QueueSignal]) -> Vec<Unprov
 pub struct SkippedEntries {
     pub prefix: String,
     pub count: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store of 10^6 entries holds 10^6 cursors at once: their size is the memory goal's
+    /// largest term (boxed key, path and fingerprint; no spare capacity).
+    #[test]
+    fn a_cursor_is_at_most_80_bytes() {
+        assert!(
+            std::mem::size_of::<Cursor>() <= 80,
+            "{}",
+            std::mem::size_of::<Cursor>()
+        );
+        assert!(std::mem::size_of::<Identity>() <= 32);
+    }
 }

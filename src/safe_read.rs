@@ -107,6 +107,18 @@ pub fn read_from(path: &Path, offset: u64, limit: Limit) -> Result<Vec<u8>, Stor
     Ok(buf)
 }
 
+/// Opens `path` (see [`open`]) for a streaming read of at most `limit` bytes: a file larger
+/// than `limit` is refused before anything is read, and the reader yields at most `limit + 1`
+/// bytes (a file that grows meanwhile), so a caller that got more than `limit` returns
+/// [`too_large`].
+pub fn open_limited(path: &Path, limit: Limit) -> Result<std::io::Take<File>, StoreError> {
+    let (f, meta) = open(path)?;
+    if meta.len() > limit.bytes {
+        return Err(too_large(path, limit));
+    }
+    Ok(f.take(limit.bytes.saturating_add(1)))
+}
+
 /// Reads `path` as UTF-8 text (see [`read`]); invalid UTF-8 is an error naming its line and
 /// byte.
 pub fn read_text(path: &Path, limit: Limit) -> Result<String, StoreError> {
@@ -134,7 +146,8 @@ pub fn read_text_if_exists(path: &Path, limit: Limit) -> Result<Option<String>, 
     }
 }
 
-fn too_large(path: &Path, limit: Limit) -> StoreError {
+/// The error for a file larger than `limit`.
+pub fn too_large(path: &Path, limit: Limit) -> StoreError {
     StoreError::TooLarge {
         path: path.to_path_buf(),
         limit: limit.bytes,

@@ -295,9 +295,9 @@ pub fn parse(kind: ShipperKind, path: &Path, bytes: &[u8]) -> Result<StoreSnapsh
             OffsetUnit::Bytes
         };
         snap.cursors.push(Cursor {
-            key: p.clone(),
+            key: p.clone().into(),
             identity: Identity::Path,
-            path: Some(PathBuf::from(p)),
+            path: Some(PathBuf::from(p).into()),
             offset,
             unit,
         });

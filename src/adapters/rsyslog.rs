@@ -482,9 +482,9 @@ pub fn parse_state(
     }
     let identity = Identity::Inode { ino };
     Ok(Some(Cursor {
-        key: name.to_string(),
+        key: name.to_string().into(),
         identity,
-        path: st.filename.map(PathBuf::from),
+        path: st.filename.map(PathBuf::from).map(Into::into),
         offset: st.curr_offs as u64,
         unit: Default::default(),
     }))

@@ -484,8 +484,8 @@ pub fn parse(path: &Path, bytes: &[u8], source: &FileSource) -> Result<StoreSnap
             Fp::FirstLinesChecksum(v) => (
                 format!("first_lines_checksum {v}"),
                 Identity::Fingerprint {
-                    spec: source.fingerprint,
-                    value: v.to_string(),
+                    spec: source.fingerprint.into(),
+                    value: v.to_string().into(),
                 },
             ),
             Fp::Checksum(_) | Fp::Unknown(_) => {
@@ -494,7 +494,7 @@ pub fn parse(path: &Path, bytes: &[u8], source: &FileSource) -> Result<StoreSnap
             }
         };
         snap.cursors.push(Cursor {
-            key,
+            key: key.into(),
             identity,
             path: None,
             offset: c.position,

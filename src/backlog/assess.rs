@@ -16,7 +16,7 @@ use std::time::SystemTime;
 
 use rayon::prelude::*;
 
-use super::candidates::{expand_inputs, list_dir, stat_all, DiskFile, InodeIndex, Stat};
+use super::candidates::{expand_inputs, list_dir, stat_each, DiskFile, InodeIndex, Stat};
 use super::tail::{scan_pending, Pending, TailCache, READ_CAP};
 use super::{Detail, Env, FileReport, FileState, ShipperBacklog, Totals};
 use crate::cursor::{
@@ -25,21 +25,44 @@ use crate::cursor::{
 use crate::fingerprint::FingerprintSpec;
 use crate::process::ProcFs;
 
-/// The entries of one file.
+/// The entries of one file: its first cursor, the smallest offset, and what the other
+/// entries add (container streams). 24 bytes: one of these per file of the store.
 struct Group<'a> {
-    identity: &'a Identity,
-    hint: Option<&'a Path>,
+    first: &'a Cursor,
     offset: u64,
-    unit: OffsetUnit,
-    /// The first entry's key, then the others' (container streams): one allocation less
-    /// for the 10^6 files that have one entry.
-    key: &'a str,
-    more_keys: Vec<&'a str>,
+    more: Option<Box<More<'a>>>,
+}
+
+/// The other entries of a group of several.
+struct More<'a> {
+    keys: Vec<&'a str>,
+    /// The first recorded path among the entries (the first cursor's may be missing).
+    hint: Option<&'a Path>,
 }
 
 impl<'a> Group<'a> {
+    fn identity(&self) -> &'a Identity {
+        &self.first.identity
+    }
+
+    fn hint(&self) -> Option<&'a Path> {
+        match &self.more {
+            Some(m) => m.hint,
+            None => self.first.path.as_deref(),
+        }
+    }
+
+    fn unit(&self) -> OffsetUnit {
+        self.first.unit
+    }
+
+    fn key(&self) -> &'a str {
+        &self.first.key
+    }
+
     fn keys(&self) -> impl Iterator<Item = &'a str> + '_ {
-        std::iter::once(self.key).chain(self.more_keys.iter().copied())
+        let more = self.more.iter().flat_map(|m| m.keys.iter().copied());
+        std::iter::once(self.key()).chain(more)
     }
 }
 
@@ -130,34 +153,28 @@ pub(super) fn assess_groups(snapshot: &StoreSnapshot, env: &Env) -> (ShipperBack
         None => Vec::new(),
         Some(_) => groups
             .iter()
-            .map(|g| g.hint.map(|h| root.host_to_local(h)))
+            .map(|g| g.hint().map(|h| root.host_to_local(h)))
             .collect(),
     };
-    let paths: Vec<Option<&Path>> = match root.dir() {
-        None => groups.iter().map(|g| g.hint).collect(),
-        Some(_) => mapped.iter().map(Option::as_deref).collect(),
-    };
-    let stats = stat_all(&paths);
-    let mut locations: Vec<Option<Location>> = groups
-        .par_iter()
-        .zip(paths.par_iter().zip(stats.into_par_iter()))
-        .map(|(g, (p, st))| {
-            let (p, st) = ((*p)?, st?);
-            found_at(g.identity, p, st, &specs).then_some(Location::Here {
-                local: Cow::Borrowed(p),
-                size: st.size,
-                dev_ino: (st.dev, st.ino),
-                links: st.nlink,
-            })
+    // Each stat becomes its location as it is made (no list of stats or paths in between).
+    let keep = |i: usize, p, st: Stat| {
+        found_at(groups[i].identity(), p, st, &specs).then_some(Location::Here {
+            local: Cow::Borrowed(p),
+            size: st.size,
+            dev_ino: (st.dev, st.ino),
+            links: st.nlink,
         })
-        .collect();
-    drop(paths);
+    };
+    let mut locations: Vec<Option<Location>> = match root.dir() {
+        None => stat_each(groups.len(), &|i| groups[i].hint(), keep),
+        Some(_) => stat_each(groups.len(), &|i| mapped[i].as_deref(), keep),
+    };
 
     // 3a. Rotated: the other files of the recorded path's directory, each directory listed once.
     let mut by_dir: HashMap<PathBuf, Vec<usize>> = HashMap::new();
     for (i, g) in groups.iter().enumerate() {
-        if locations[i].is_none() && !matches!(g.identity, Identity::Path) {
-            if let Some(dir) = g.hint.and_then(Path::parent) {
+        if locations[i].is_none() && !matches!(g.identity(), Identity::Path) {
+            if let Some(dir) = g.hint().and_then(Path::parent) {
                 by_dir.entry(root.host_to_local(dir)).or_default().push(i);
             }
         }
@@ -171,7 +188,7 @@ pub(super) fn assess_groups(snapshot: &StoreSnapshot, env: &Env) -> (ShipperBack
             members
                 .iter()
                 .filter_map(|&i| {
-                    find(groups[i].identity, &index, &files, &specs)
+                    find(groups[i].identity(), &index, &files, &specs)
                         .map(|f| (i, Location::from_file(f, true)))
                 })
                 .collect::<Vec<_>>()
@@ -188,12 +205,12 @@ pub(super) fn assess_groups(snapshot: &StoreSnapshot, env: &Env) -> (ShipperBack
         let files: Vec<&DiskFile> = candidates.iter().map(|(f, _)| f).collect();
         let index = InodeIndex::new(files.iter().copied());
         for (i, g) in groups.iter().enumerate() {
-            if locations[i].is_some() || matches!(g.identity, Identity::Path) {
+            if locations[i].is_some() || matches!(g.identity(), Identity::Path) {
                 continue;
             }
-            if let Some(f) = find(g.identity, &index, &files, &specs) {
+            if let Some(f) = find(g.identity(), &index, &files, &specs) {
                 // Without a recorded path, being found is not a rotation.
-                locations[i] = Some(Location::from_file(f, g.hint.is_some()));
+                locations[i] = Some(Location::from_file(f, g.hint().is_some()));
             }
         }
     }
@@ -205,11 +222,11 @@ pub(super) fn assess_groups(snapshot: &StoreSnapshot, env: &Env) -> (ShipperBack
             if locations[i].is_some() {
                 continue;
             }
-            let hit = match g.identity {
+            let hit = match g.identity() {
                 Identity::DevInode { dev, ino } => open.get(&(*dev, *ino)),
                 Identity::Inode { ino } => open.iter().find(|((_, i), _)| i == ino).map(|(_, v)| v),
                 Identity::Fingerprint { spec, value } => open.values().find(|od| {
-                    spec.compute(&od.fd_path).ok().flatten().as_deref() == Some(value.as_str())
+                    spec.compute(&od.fd_path).ok().flatten().as_deref() == Some(&**value)
                 }),
                 Identity::Path => None,
             };
@@ -328,7 +345,7 @@ fn fingerprint_specs(cursors: &[Cursor]) -> Vec<FingerprintSpec> {
     for c in cursors {
         if let Identity::Fingerprint { spec, .. } = &c.identity {
             if !specs.contains(spec) {
-                specs.push(*spec);
+                specs.push(**spec);
             }
         }
     }
@@ -363,12 +380,9 @@ fn group(cursors: &[Cursor]) -> Vec<Group<'_>> {
     let mut groups: Vec<Group<'_>> = Vec::with_capacity(cursors.len());
     for (c, h) in cursors.iter().zip(hashes) {
         let new = || Group {
-            identity: &c.identity,
-            hint: c.path.as_deref(),
+            first: c,
             offset: c.offset,
-            unit: c.unit,
-            key: &c.key,
-            more_keys: Vec::new(),
+            more: None,
         };
         if shared.is_empty() || !shared.contains(&h) {
             groups.push(new());
@@ -378,9 +392,16 @@ fn group(cursors: &[Cursor]) -> Vec<Group<'_>> {
             Some(&i) => {
                 let g = &mut groups[i];
                 g.offset = g.offset.min(c.offset);
-                g.more_keys.push(&c.key);
-                if g.hint.is_none() {
-                    g.hint = c.path.as_deref();
+                let first = g.first.path.as_deref();
+                let more = g.more.get_or_insert_with(|| {
+                    Box::new(More {
+                        keys: Vec::new(),
+                        hint: first,
+                    })
+                });
+                more.keys.push(&c.key);
+                if more.hint.is_none() {
+                    more.hint = c.path.as_deref();
                 }
             }
             None => {
@@ -396,7 +417,7 @@ fn matches(identity: &Identity, f: &DiskFile, specs: &[FingerprintSpec]) -> bool
     match identity {
         Identity::DevInode { dev, ino } => f.dev == *dev && f.ino == *ino,
         Identity::Inode { ino } => f.ino == *ino,
-        Identity::Fingerprint { spec, value } => f.fingerprint(specs, spec) == Some(value.as_str()),
+        Identity::Fingerprint { spec, value } => f.fingerprint(specs, spec) == Some(&**value),
         Identity::Path => true,
     }
 }
@@ -441,9 +462,9 @@ fn reports(
         .par_iter()
         .zip(locations.into_par_iter())
         .enumerate()
-        .partition_map(|(i, (g, loc))| match (&loc, g.hint) {
+        .partition_map(|(i, (g, loc))| match (&loc, g.hint()) {
             (Some(Location::Here { size, .. }), Some(h))
-                if g.unit == OffsetUnit::Bytes
+                if g.unit() == OffsetUnit::Bytes
                     && g.offset == *size
                     && !h.as_os_str().is_empty() =>
             {
@@ -459,7 +480,7 @@ fn reports(
     let mut shown: Vec<usize> = shipped;
     let omitted = shown.len().saturating_sub(room);
     if omitted > 0 {
-        let hint = |i: usize| groups[i].hint.unwrap_or(Path::new(""));
+        let hint = |i: usize| groups[i].hint().unwrap_or(Path::new(""));
         let by_path = |a: &usize, b: &usize| super::order::path_order(hint(*a), hint(*b));
         if room > 0 {
             shown.select_nth_unstable_by(room - 1, by_path);
@@ -482,7 +503,7 @@ fn reports(
 /// The report of a file found at its recorded path with its offset at its end.
 fn shipped_report(g: &Group<'_>) -> FileReport {
     FileReport {
-        path: g.hint.map(Path::to_path_buf).unwrap_or_default(),
+        path: g.hint().map(Path::to_path_buf).unwrap_or_default(),
         keys: g.keys().map(str::to_string).collect(),
         offset: Some(g.offset),
         size: Some(g.offset),
@@ -514,7 +535,7 @@ struct Tails<'a> {
 }
 
 fn report(root: &crate::root::Root, g: &Group<'_>, loc: Location<'_>, tails: &Tails) -> FileReport {
-    let recorded = || g.hint.map(Path::to_path_buf);
+    let recorded = || g.hint().map(Path::to_path_buf);
     let (path, size, state) = match loc {
         Location::Here {
             local,
@@ -524,7 +545,7 @@ fn report(root: &crate::root::Root, g: &Group<'_>, loc: Location<'_>, tails: &Ta
         } => {
             let state = progress(&local, Some(dev_ino), g, size, tails);
             // Without --root the path opened is the recorded one: it becomes the report's.
-            let path = match g.hint {
+            let path = match g.hint() {
                 Some(h) if root.dir().is_none() && h.as_os_str() == local.as_os_str() => {
                     local.into_owned()
                 }
@@ -561,7 +582,7 @@ fn report(root: &crate::root::Root, g: &Group<'_>, loc: Location<'_>, tails: &Ta
         Location::Gone => (recorded().unwrap_or_default(), None, FileState::Gone),
     };
     let path = if path.as_os_str().is_empty() {
-        PathBuf::from(g.key)
+        PathBuf::from(g.key())
     } else {
         path
     };
@@ -583,7 +604,7 @@ fn progress(
     size: u64,
     tails: &Tails,
 ) -> FileState {
-    match g.unit {
+    match g.unit() {
         OffsetUnit::Bytes => {}
         OffsetUnit::Lines => {
             return FileState::Incomparable {

@@ -307,7 +307,7 @@ impl Prepared {
         }
         for u in 0..units {
             let lead = &snapshot.cursors[t.first[u] as usize];
-            if backlog.files[u].keys.first() != Some(&lead.key) {
+            if backlog.files[u].keys.first().map(String::as_str) != Some(&*lead.key) {
                 return None;
             }
             t.file_of[u] = u as u32;
@@ -582,7 +582,9 @@ impl Tracker {
             return false;
         }
         for ((f, &u), s) in files.iter().zip(dirty).zip(&seen) {
-            if f.keys.first() != Some(&snapshot.cursors[self.first[u as usize] as usize].key) {
+            if f.keys.first().map(String::as_str)
+                != Some(&*snapshot.cursors[self.first[u as usize] as usize].key)
+            {
                 return false;
             }
             // Not at its path: the full assessment would look for it among the glob matches.

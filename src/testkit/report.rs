@@ -3,7 +3,7 @@
 //! and queue signals with the engine's own totals and verdict, file reports, cursors and
 //! snapshots. One way to build them; a test states only what it is about.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::backlog::{Assessment, FileReport, FileState, ShipperBacklog, Totals, Verdict};
 use crate::cursor::{
@@ -98,7 +98,7 @@ pub fn cursor(key: &str, identity: Identity, path: Option<&str>, offset: u64) ->
     Cursor {
         key: key.into(),
         identity,
-        path: path.map(PathBuf::from),
+        path: path.map(|p| Path::new(p).into()),
         offset,
         unit: OffsetUnit::Bytes,
     }

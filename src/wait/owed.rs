@@ -92,7 +92,7 @@ impl Owed {
             let cursors: Vec<Cursor> = s
                 .cursors
                 .iter()
-                .filter(|c| blocking.contains(c.key.as_str()))
+                .filter(|c| blocking.contains(&*c.key))
                 .cloned()
                 .collect();
             let id = (s.shipper, s.store.clone());
@@ -120,7 +120,7 @@ fn still_missing(owed: &[Cursor], cursors: &[Cursor]) -> Vec<Cursor> {
     let (mut by_key, mut by_id, mut by_path): (Map<&str>, Map<&Identity>, Map<&Path>) =
         Default::default();
     for (i, c) in owed.iter().enumerate() {
-        by_key.entry(c.key.as_str()).or_default().push(i);
+        by_key.entry(&*c.key).or_default().push(i);
         match (&c.identity, c.path.as_deref()) {
             (Identity::Path, Some(p)) => by_path.entry(p).or_default().push(i),
             (Identity::Path, None) => {}
@@ -134,7 +134,7 @@ fn still_missing(owed: &[Cursor], cursors: &[Cursor]) -> Vec<Cursor> {
         }
     };
     for c in cursors {
-        mark(by_key.get(c.key.as_str()));
+        mark(by_key.get(&*c.key));
         match (&c.identity, c.path.as_deref()) {
             (Identity::Path, Some(p)) => mark(by_path.get(p)),
             (Identity::Path, None) => {}
@@ -155,7 +155,7 @@ fn sample_keys(cursors: &[Cursor]) -> String {
         .take(3)
         .map(|c| match &c.path {
             Some(p) => crate::display::path(p),
-            None => c.key.clone(),
+            None => c.key.to_string(),
         })
         .collect();
     if cursors.len() > 3 {
@@ -184,7 +184,7 @@ mod tests {
             .cursors
             .iter()
             .map(|c| {
-                let state = if blocking.contains(&c.key.as_str()) {
+                let state = if blocking.contains(&&*c.key) {
                     FileState::Behind {
                         bytes: 100 - c.offset,
                     }
@@ -202,7 +202,7 @@ mod tests {
     }
 
     fn keys(s: &StoreSnapshot) -> Vec<&str> {
-        s.cursors.iter().map(|c| c.key.as_str()).collect()
+        s.cursors.iter().map(|c| &*c.key).collect()
     }
 
     #[test]

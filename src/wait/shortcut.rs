@@ -91,7 +91,7 @@ impl Shortcut {
                 .is_some_and(|keys| {
                     s.cursors.iter().any(|c| {
                         c.unit == OffsetUnit::Bytes
-                            && keys.get(&c.key).is_some_and(|&size| c.offset < size)
+                            && keys.get(&*c.key).is_some_and(|&size| c.offset < size)
                     })
                 })
         })

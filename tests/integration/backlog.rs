@@ -23,12 +23,12 @@ fn write(path: &Path, content: &[u8]) {
 fn native(path: &Path, offset: u64) -> Cursor {
     let m = fs::metadata(path).unwrap();
     Cursor {
-        key: format!("filebeat::logs::native::{}-{}", m.ino(), m.dev()),
+        key: format!("filebeat::logs::native::{}-{}", m.ino(), m.dev()).into(),
         identity: Identity::DevInode {
             dev: m.dev(),
             ino: m.ino(),
         },
-        path: Some(path.to_path_buf()),
+        path: Some(path.into()),
         offset,
         unit: OffsetUnit::Bytes,
     }
@@ -296,9 +296,12 @@ fn fingerprint_identity_follows_a_renamed_file() {
     };
     let value = spec.compute(&p).unwrap().unwrap();
     let cursor = Cursor {
-        key: format!("filestream::x::fingerprint::{value}"),
-        identity: Identity::Fingerprint { spec, value },
-        path: Some(p.clone()),
+        key: format!("filestream::x::fingerprint::{value}").into(),
+        identity: Identity::Fingerprint {
+            spec: spec.into(),
+            value: value.into(),
+        },
+        path: Some(p.clone().into()),
         offset: 1025,
         unit: OffsetUnit::Bytes,
     };
@@ -337,7 +340,7 @@ fn paths_are_read_below_root_and_reported_as_host_paths() {
     let local = d.path().join("var/log/app.log");
     write(&local, b"1\n2\n");
     let mut c = native(&local, 2);
-    c.path = Some(PathBuf::from("/var/log/app.log"));
+    c.path = Some(Path::new("/var/log/app.log").into());
     let input = InputSpec {
         name: "app".into(),
         paths: vec!["/var/log/*.log".into()],

@@ -120,7 +120,11 @@ fn paths_with_spaces_newlines_and_non_utf8_bytes() {
         .next()
         .unwrap();
     let snap = r.read().unwrap();
-    let sources: Vec<PathBuf> = snap.cursors.iter().filter_map(|c| c.path.clone()).collect();
+    let sources: Vec<PathBuf> = snap
+        .cursors
+        .iter()
+        .filter_map(|c| Some(c.path.as_deref()?.to_path_buf()))
+        .collect();
     assert!(sources.contains(&logs.join("with space.log")));
     assert!(sources.contains(&logs.join("new\nline.log")));
     assert!(sources.contains(&logs.join("bad\u{fffd}\u{fffd}.log")));

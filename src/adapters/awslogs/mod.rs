@@ -564,9 +564,9 @@ impl AwslogsReader {
                 snap.queues.extend(q);
             }
             snap.cursors.push(Cursor {
-                key: format!("[{}] {source_id}", s.name),
+                key: format!("[{}] {source_id}", s.name).into(),
                 identity: Identity::DevInode { dev, ino },
-                path: Some(host),
+                path: Some(host.into()),
                 offset,
                 unit: Default::default(),
             });

@@ -225,9 +225,10 @@ impl StoreReader for CloudwatchReader {
                 key: f
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
+                    .unwrap_or_default()
+                    .into(),
                 identity: Identity::Path,
-                path: Some(path),
+                path: Some(path.into()),
                 offset,
                 unit: Default::default(),
             });

@@ -289,7 +289,7 @@ impl StoreReader for DatadogReader {
         let entries: Vec<(PathBuf, u64)> = snap
             .cursors
             .iter()
-            .filter_map(|c| Some((c.path.clone()?, c.offset)))
+            .filter_map(|c| Some((c.path.as_deref()?.to_path_buf(), c.offset)))
             .collect();
         let pids =
             crate::process::ProcFs::default().find(&self.root, ShipperKind::DatadogAgent, None);

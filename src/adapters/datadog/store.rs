@@ -184,19 +184,19 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<StoreSnapshot, StoreError> {
             .and_then(|fp| Some((spec(fp)?, fp.value)))
         {
             Some((spec, value)) => Identity::Fingerprint {
-                spec,
-                value: value.to_string(),
+                spec: spec.into(),
+                value: value.to_string().into(),
             },
             None => Identity::Path,
         };
         snap.cursors.push(Cursor {
             key: if raw.version == 0 {
-                format!("file:{key}")
+                format!("file:{key}").into()
             } else {
-                key.clone()
+                key.clone().into()
             },
             identity,
-            path: Some(common::path_from_bytes(file.as_bytes())),
+            path: Some(common::path_from_bytes(file.as_bytes()).into()),
             offset,
             unit: Default::default(),
         });
@@ -230,7 +230,7 @@ mod tests {
         let b = br#"{"Version":0,"Registry":{"/var/log/a.log":{"Path":"/var/log/a.log","Timestamp":"2018-01-01T00:00:00Z","Offset":7},"/var/log/z.log":{"Offset":0}}}"#;
         let s = parse(Path::new("/r.json"), b).unwrap();
         assert_eq!(s.cursors.len(), 1, "offset 0 entries are dropped");
-        assert_eq!(s.cursors[0].key, "file:/var/log/a.log");
+        assert_eq!(&*s.cursors[0].key, "file:/var/log/a.log");
         let b = br#"{"Version":1,"Registry":{"file:/a":{"Timestamp":"","Offset":9,"LastUpdated":"2019-01-01T00:00:00Z"}}}"#;
         assert_eq!(parse(Path::new("/r.json"), b).unwrap().cursors[0].offset, 9);
         let e = parse(Path::new("/r.json"), br#"{"Version":3,"Registry":{}}"#).unwrap_err();

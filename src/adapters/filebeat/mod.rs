@@ -290,7 +290,7 @@ struct Built {
     /// The cursors, while they are here (not lent to a snapshot).
     cursors: Option<Vec<Cursor>>,
     /// How many cursors were lent, and the last one's key (what a recycled snapshot must hold).
-    lent: (usize, Option<String>),
+    lent: (usize, Option<Box<str>>),
     /// Per entry of the store (by index): its cursor's position, [`Built::DROPPED`] or
     /// [`Built::OTHER`] (skipped or malformed).
     at: Vec<u32>,
@@ -478,20 +478,20 @@ impl FilebeatReader {
     }
 
     /// The cursors of a legacy array or data.json, built while it is parsed (no list of
-    /// entries in between; the file's bytes go as soon as the parse ends).
+    /// entries in between; the file is read in chunks, never held whole).
     fn array_cursors(&self, file: &Path, notes: &mut Vec<String>) -> Result<Cursors, StoreError> {
-        let bytes = super::common::read_bytes(file)?;
         let windows = self.fingerprint_windows();
         let mut b = self.build(std::iter::empty(), false);
         let mut cursors = b.cursors.take().unwrap_or_default();
-        json_array::for_each_state(file, &bytes, |i, state| {
+        json_array::read_states(file, |i, state| {
             let e = state.into_entry()?;
             let key = array_key(i, &e);
             let class = self.classify(Cow::Owned(key), Cow::Owned(e), &windows, &mut b.fp_inputs);
             b.add(class, &mut cursors, false);
             Ok(())
         })?;
-        drop(bytes);
+        // The vector grew by doubling: up to half of its capacity can be spare.
+        cursors.shrink_to_fit();
         let skipped = skipped_list(b.skipped, b.malformed, notes);
         Ok((cursors, skipped, b.fp_inputs))
     }
@@ -565,8 +565,8 @@ impl FilebeatReader {
                         fp_inputs.push(input.to_string());
                     }
                     Identity::Fingerprint {
-                        spec: FingerprintSpec::Sha256Window { offset, length },
-                        value: hex.to_string(),
+                        spec: Box::new(FingerprintSpec::Sha256Window { offset, length }),
+                        value: hex.to_string().into(),
                     }
                 }
                 FileId::Unsupported(name) => {
@@ -581,9 +581,9 @@ impl FilebeatReader {
             Cow::Borrowed(e) => e.source.as_deref().map(PathBuf::from),
         };
         Class::Cursor(Cursor {
-            key: key.into_owned(),
+            key: key.into_owned().into(),
             identity,
-            path,
+            path: path.map(Into::into),
             offset,
             unit: crate::cursor::OffsetUnit::Bytes,
         })

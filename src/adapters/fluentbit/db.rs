@@ -94,9 +94,10 @@ fn query(db: &Path, conn: &Connection) -> Result<StoreSnapshot, rusqlite::Error>
             key: format!(
                 "inode {ino}{}",
                 if rotated != 0 { " (rotated)" } else { "" }
-            ),
+            )
+            .into(),
             identity: Identity::Inode { ino: ino as u64 },
-            path: Some(path),
+            path: Some(path.into()),
             offset: offset.max(0) as u64,
             unit: Default::default(),
         });

@@ -341,9 +341,9 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<StoreSnapshot, StoreError> {
             continue;
         }
         let cursor = Cursor {
-            key: String::from_utf8_lossy(name).into_owned(),
+            key: String::from_utf8_lossy(name).into_owned().into(),
             identity: Identity::Inode { ino },
-            path: Some(common::path_from_bytes(name)),
+            path: Some(common::path_from_bytes(name).into()),
             offset,
             unit: Default::default(),
         };

@@ -49,7 +49,7 @@ fn fluentd_sees_in_place_update_and_last_duplicate_wins() {
     let offs: Vec<(String, u64)> = s
         .cursors
         .iter()
-        .map(|c| (c.key.clone(), c.offset))
+        .map(|c| (c.key.to_string(), c.offset))
         .collect();
     assert_eq!(offs, vec![("/l/a".into(), 4096), ("/l/b".into(), 9)]);
 }

@@ -56,12 +56,12 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<StoreSnapshot, StoreError> {
         let _last_active = parts.next();
         let file = parts.next().filter(|p| !p.is_empty());
         snap.cursors.push(Cursor {
-            key: format!("{ino} {major} {minor}"),
+            key: format!("{ino} {major} {minor}").into(),
             identity: Identity::DevInode {
                 dev: makedev(major, minor),
                 ino,
             },
-            path: file.map(common::path_from_bytes),
+            path: file.map(common::path_from_bytes).map(Into::into),
             offset,
             unit: Default::default(),
         });

@@ -332,15 +332,16 @@ pub fn cursors(known: &[Known]) -> (Vec<Cursor>, Vec<SkippedEntries>) {
             key: match &k.name {
                 Some(n) => format!("knownFiles[{i}] {n}"),
                 None => format!("knownFiles[{i}]"),
-            },
+            }
+            .into(),
             identity: Identity::Fingerprint {
-                spec: FingerprintSpec::Sha256Window {
+                spec: Box::new(FingerprintSpec::Sha256Window {
                     offset: 0,
                     length: k.first_bytes.len() as u64,
-                },
-                value: hex::encode(Sha256::digest(&k.first_bytes)),
+                }),
+                value: hex::encode(Sha256::digest(&k.first_bytes)).into(),
             },
-            path: k.path.clone(),
+            path: k.path.clone().map(Into::into),
             offset: k.offset,
             unit: if k.file_type == ".gz" {
                 OffsetUnit::DecompressedBytes

@@ -259,9 +259,9 @@ pub fn snapshot(path: &Path, p: &Persist, conf: &SyslogNgConf) -> StoreSnapshot 
         let path = key.path().or_else(|| configured_path(conf, &key));
         found.push((
             Cursor {
-                key: name,
+                key: name.into(),
                 identity: Identity::Inode { ino: pos.inode },
-                path,
+                path: path.map(Into::into),
                 offset: pos.acked,
                 unit: Default::default(),
             },
