@@ -17,7 +17,7 @@ use std::time::SystemTime;
 use rayon::prelude::*;
 
 use super::candidates::{expand_inputs, list_dir, stat_each, DiskFile, InodeIndex, Stat};
-use super::tail::{scan_pending, Pending, TailCache, READ_CAP};
+use super::tail::{scan_pending, Pending, TailCache, TailStamp, READ_CAP};
 use super::{Detail, Env, FileReport, FileState, ShipperBacklog, Totals};
 use crate::cursor::{
     Cursor, ExcludeRule, Identity, InputSpec, OffsetUnit, QueueSignal, StoreSnapshot,
@@ -624,8 +624,11 @@ fn progress(
         FileState::Truncated { offset: o, size }
     } else {
         let scan = || scan_pending(local, o, size, tails.limit);
-        let pending = match dev_ino {
-            Some(id) => tails.cache.get_or_scan(id, (o, size, tails.limit), scan),
+        // Remembered only for a file that is still the one stat saw and whose change time
+        // has settled (a rewrite to the same size must not get the old answer).
+        let stamp = dev_ino.and_then(|id| TailStamp::of(local, id, SystemTime::now()));
+        let pending = match stamp {
+            Some(stamp) => tails.cache.get_or_scan(stamp, (o, size, tails.limit), scan),
             None => scan(),
         };
         let bytes = size - o;

@@ -169,29 +169,72 @@ fn read_at(f: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
     }
 }
 
-/// Answers of [`scan_pending`] by (dev, inode, size, offset, limit), shared across assessments (a
-/// `wait` round re-reads nothing whose answer it already has). Bounded: it is emptied when it
-/// holds [`TailCache::MAX`] answers.
+/// Answers of [`scan_pending`] by the file's [`TailStamp`], size, offset and limit, shared
+/// across assessments (a `wait` round re-reads nothing whose answer it already has). Bounded:
+/// it is emptied when it holds [`TailCache::MAX`] answers.
 #[derive(Debug, Clone, Default)]
 pub struct TailCache(Arc<Mutex<HashMap<TailKey, Pending>>>);
 
-/// (dev, inode, size, offset, limit): shippers with different line limits tailing the same
-/// file get their own answers.
-type TailKey = (u64, u64, u64, u64, u64);
+/// (stamp, size, offset, limit): shippers with different line limits tailing the same file
+/// get their own answers.
+type TailKey = (TailStamp, u64, u64, u64);
+
+/// A file as the tail cache knows it: (dev, inode) and its change time (ctime), which every
+/// write and truncation moves and no user can set. Size and offset alone are not enough: a
+/// file truncated and written again to the same size holds other bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TailStamp {
+    pub dev: u64,
+    pub ino: u64,
+    pub ctime: (i64, i64),
+}
+
+impl TailStamp {
+    /// How long ago a file's change time must be for a later change to move it: file system
+    /// timestamps are coarse (a clock tick; whole seconds on some file systems), so a file
+    /// changed again within the same tick keeps its ctime.
+    pub const SETTLED: std::time::Duration = std::time::Duration::from_secs(2);
+
+    /// The stamp of the file at `path` if it is still `(dev, ino)` and changed at least
+    /// [`TailStamp::SETTLED`] before `now`; `None` (scan, remember nothing) otherwise.
+    pub fn of(
+        path: &Path,
+        (dev, ino): (u64, u64),
+        now: std::time::SystemTime,
+    ) -> Option<TailStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        if (m.dev(), m.ino()) != (dev, ino) {
+            return None;
+        }
+        let secs = u64::try_from(m.ctime()).ok()?;
+        let nanos = u32::try_from(m.ctime_nsec())
+            .ok()
+            .filter(|n| *n < 1_000_000_000)?;
+        let changed = std::time::UNIX_EPOCH.checked_add(std::time::Duration::new(secs, nanos))?;
+        // A change time in the future (a clock set back) is never settled.
+        let age = now.duration_since(changed).ok()?;
+        (age >= Self::SETTLED).then_some(TailStamp {
+            dev,
+            ino,
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
+    }
+}
 
 impl TailCache {
     /// The most answers kept.
     pub const MAX: usize = 1 << 17;
 
-    /// The answer for the file `(dev, ino)` of `size` bytes at `offset` under `limit`,
-    /// scanned by `scan` unless known.
+    /// The answer for the file `stamp` of `size` bytes at `offset` under `limit`, scanned by
+    /// `scan` unless known.
     pub fn get_or_scan(
         &self,
-        (dev, ino): (u64, u64),
+        stamp: TailStamp,
         (offset, size, limit): (u64, u64, u64),
         scan: impl FnOnce() -> io::Result<Pending>,
     ) -> io::Result<Pending> {
-        let key = (dev, ino, size, offset, limit);
+        let key = (stamp, size, offset, limit);
         if let Some(p) = self.lock().get(&key) {
             return Ok(*p);
         }
@@ -373,17 +416,56 @@ mod tests {
     fn cache_answers_without_scanning_again_until_the_key_changes() {
         let cache = TailCache::default();
         let mut scans = 0;
-        let mut ask = |size| {
+        let stamp = TailStamp {
+            dev: 1,
+            ino: 2,
+            ctime: (1_700_000_000, 5),
+        };
+        let mut ask = |stamp, size| {
             cache
-                .get_or_scan((1, 2), (10, size, READ_CAP), || {
+                .get_or_scan(stamp, (10, size, READ_CAP), || {
                     scans += 1;
                     Ok(Pending::Line)
                 })
                 .unwrap()
         };
-        assert_eq!(ask(100), Pending::Line);
-        assert_eq!(ask(100), Pending::Line);
-        assert_eq!(ask(200), Pending::Line);
-        assert_eq!(scans, 2, "same (dev, inode, size, offset) scanned once");
+        assert_eq!(ask(stamp, 100), Pending::Line);
+        assert_eq!(ask(stamp, 100), Pending::Line);
+        assert_eq!(ask(stamp, 200), Pending::Line);
+        let rewritten = TailStamp {
+            ctime: (1_700_000_000, 6),
+            ..stamp
+        };
+        assert_eq!(ask(rewritten, 100), Pending::Line);
+        assert_eq!(scans, 3, "same (stamp, size, offset) scanned once");
+    }
+
+    /// A file is stamped only once its change time has settled, and only as the file it was.
+    #[test]
+    fn a_file_changed_just_now_or_replaced_has_no_stamp() {
+        use std::os::unix::fs::MetadataExt;
+        let f = file(b"a line\n");
+        let m = std::fs::metadata(f.path()).unwrap();
+        let id = (m.dev(), m.ino());
+        let changed = m.modified().unwrap();
+        assert_eq!(
+            TailStamp::of(f.path(), id, changed),
+            None,
+            "changed just now"
+        );
+        let later = changed + TailStamp::SETTLED + std::time::Duration::from_secs(1);
+        let s = TailStamp::of(f.path(), id, later).expect("settled");
+        assert_eq!((s.dev, s.ino), id);
+        assert_eq!(
+            TailStamp::of(f.path(), (id.0, id.1 + 1), later),
+            None,
+            "another file"
+        );
+        let past = changed - std::time::Duration::from_secs(60);
+        assert_eq!(
+            TailStamp::of(f.path(), id, past),
+            None,
+            "a change time in the future"
+        );
     }
 }

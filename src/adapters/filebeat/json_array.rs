@@ -31,7 +31,29 @@ pub fn read_states(
     path: &Path,
     each: impl FnMut(usize, RawState) -> Result<(), String>,
 ) -> Result<usize, StoreError> {
+    let (file, _) = open_states(path)?;
+    read_states_from(path, file, each)
+}
+
+/// The file `path` opened for [`read_states_from`] (at most [`Limit::STORE`]), and its size
+/// then: one open, so a file its writer replaces in between is never sized as one file and
+/// read as another.
+pub fn open_states(path: &Path) -> Result<(std::io::Take<std::fs::File>, u64), StoreError> {
     let file = safe_read::open_limited(path, Limit::STORE)?;
+    let size = file
+        .get_ref()
+        .metadata()
+        .map_err(|e| StoreError::io(path, e))?
+        .len();
+    Ok((file, size))
+}
+
+/// [`read_states`] of a file [`open_states`] opened.
+pub fn read_states_from(
+    path: &Path,
+    file: std::io::Take<std::fs::File>,
+    each: impl FnMut(usize, RawState) -> Result<(), String>,
+) -> Result<usize, StoreError> {
     for_each_state_in(path, file, Limit::STORE.bytes, each)
 }
 

@@ -16,7 +16,7 @@ use std::time::SystemTime;
 use serde::Deserialize;
 
 use super::entry::{Entry, RawState};
-use super::json_array::{for_each_state, read_states};
+use super::json_array::{for_each_state, open_states, read_states_from};
 use crate::error::{Position, StoreError};
 
 /// A file's identity and version, to notice replacement or change.
@@ -228,14 +228,12 @@ impl Memlog {
         // Filebeat writes one entry per line of about 200 bytes: reserving about that many
         // slots spares the map its rehashes while 10^6 entries load (slots never filled
         // cost address space, not memory: their pages are never touched).
-        let size = fs::metadata(path)
-            .map_err(|e| StoreError::io(path, e))?
-            .len();
+        let (file, size) = open_states(path)?;
         let guess = usize::try_from(size / 160).unwrap_or(0).min(1 << 24);
         self.entries
             .reserve(guess.saturating_sub(self.entries.len()));
         let entries = &mut self.entries;
-        read_states(path, |_, state| insert_state(entries, state))?;
+        read_states_from(path, file, |_, state| insert_state(entries, state))?;
         self.next_id = txid.saturating_add(1);
         Ok(())
     }
