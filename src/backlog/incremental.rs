@@ -460,6 +460,7 @@ impl Tracker {
         }
         let known_units = self.first.len();
         let mut dirty: Vec<u32> = Vec::new();
+        let (mut by_event, mut by_elsewhere) = (0usize, 0usize);
         for &pos in changed {
             let p = pos as usize;
             let Some(c) = snapshot.cursors.get(p) else {
@@ -507,6 +508,7 @@ impl Tracker {
                     .take_while(|&&(k, _)| k == key)
                     .map(|&(_, u)| u),
             );
+            by_event += dirty.len() - before;
             // A child the globs look at: only a tracked file's content may change.
             if let Some(filters) = self.dirs.globs.get(&wd) {
                 let tracked_content = ev.content && dirty.len() > before;
@@ -517,6 +519,7 @@ impl Tracker {
             // Files not at their recorded path, on any event in their directory.
             if let Some(us) = self.elsewhere.get(&wd) {
                 let flags = &self.flags;
+                by_elsewhere += us.len();
                 dirty.extend(
                     us.iter()
                         .copied()
@@ -533,6 +536,15 @@ impl Tracker {
         // The lists keep units whose flag is cleared (filtered above): never removed.
         dirty.sort_unstable_by_key(|&u| self.first[u as usize]);
         dirty.dedup();
+        tracing::debug!(
+            changed = changed.len(),
+            events = round.events.len(),
+            by_event,
+            by_elsewhere,
+            always = self.always.len(),
+            dirty = dirty.len(),
+            "incremental round"
+        );
         self.reassess(snapshot, &dirty, known_units, env, backlog)
     }
 

@@ -164,15 +164,18 @@ fn write_records(
     state_dir: &std::path::Path,
     r: &wait::WaitReport,
 ) {
-    let (root, state_dir, report) = (root.clone(), state_dir.to_path_buf(), r.clone());
+    // Both records are built from the totals here: the writer thread gets them, not a copy
+    // of the report (at 10^6 files, copying and freeing its per-file part took longer than
+    // the drain's last round).
+    let (line, rec) = (wait::record_line(r), wait::DrainRecord::of(r));
+    let (root, state_dir) = (root.clone(), state_dir.to_path_buf());
     let (dir, file) = (state_dir.clone(), log_file.clone());
     let written = wait::within(wait::GRACE, move || {
         if let Some(log_file) = &log_file {
-            if let Err(e) = wait::append_record(&root, log_file, &report) {
+            if let Err(e) = wait::append_record_line(&root, log_file, &line) {
                 tracing::warn!(file = %crate::display::path(log_file), error = %e, "cannot write the run record");
             }
         }
-        let rec = wait::DrainRecord::of(&report);
         if let Err(e) = wait::append_drain(&root, &state_dir, &rec) {
             tracing::warn!(dir = %crate::display::path(&state_dir), error = %e, "cannot write the drain record");
         }
