@@ -79,6 +79,7 @@ pub fn run(global: &Global, args: Args, stop: &StopFlag) -> anyhow::Result<Exit>
     // cursors, the watches) is left to the kernel instead of freed one allocation at a time
     // (a quarter of a second at 10^6 files, after the release was decided).
     std::mem::forget(sources);
+    tracing::debug!("report printed; exiting");
     match report {
         DrainReport::Failed(WaitError::Store(e)) => Err(e.into()),
         report => {
@@ -170,6 +171,7 @@ fn write_records(
     let (line, rec) = (wait::record_line(r), wait::DrainRecord::of(r));
     let (root, state_dir) = (root.clone(), state_dir.to_path_buf());
     let (dir, file) = (state_dir.clone(), log_file.clone());
+    let t = std::time::Instant::now();
     let written = wait::within(wait::GRACE, move || {
         if let Some(log_file) = &log_file {
             if let Err(e) = wait::append_record_line(&root, log_file, &line) {
@@ -180,6 +182,10 @@ fn write_records(
             tracing::warn!(dir = %crate::display::path(&state_dir), error = %e, "cannot write the drain record");
         }
     });
+    tracing::debug!(
+        cost_ms = t.elapsed().as_secs_f64() * 1000.0,
+        "run and drain records written"
+    );
     if written.is_none() {
         tracing::warn!(
             dir = %crate::display::path(&dir),
