@@ -28,6 +28,10 @@ struct Args {
     /// The `path.data` of a memlog store (every file shipped) to add the file to.
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Keep each run's `wait -v` log (debug lines with their timestamps: the cost of the
+    /// round after the final op) as DIR/run-N.log; the final op's time is printed per run.
+    #[arg(long, value_name = "DIR")]
+    log_dir: Option<PathBuf>,
 }
 
 fn main() -> std::io::Result<()> {
@@ -51,10 +55,20 @@ fn main() -> std::io::Result<()> {
     };
     let key = tk::log_key(ino, dev);
     let mut samples = Vec::with_capacity(args.runs);
-    for _ in 0..args.runs {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    for run in 0..args.runs {
         w.set(&key, tk::log_value(&path, size - 7, ino, dev))?;
+        let stderr = match &args.log_dir {
+            Some(d) => Stdio::from(std::fs::File::create(d.join(format!("run-{run}.log")))?),
+            None => Stdio::null(),
+        };
+        let verbosity = if args.log_dir.is_some() {
+            "-v"
+        } else {
+            "--quiet"
+        };
         let mut child = Command::new(&args.bin)
-            .args(["--settings", "", "wait", "--quiet", "--no-log-file"])
+            .args(["--settings", "", verbosity, "wait", "--no-log-file"])
             .args([
                 "--interval",
                 "60s",
@@ -63,20 +77,32 @@ fn main() -> std::io::Result<()> {
             ])
             .arg("--data-path")
             .arg(&data)
+            // The drain record goes to a directory of the benchmark's, not the host's.
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()?;
         // Let it read the store, assess it and start watching.
         drainguard::testkit::until_idle(child.id());
-        let t0 = Instant::now();
+        let (t0, wall) = (Instant::now(), std::time::SystemTime::now());
         w.set(&key, tk::log_value(&path, size, ino, dev))?;
         let status = child.wait()?;
         let dt = t0.elapsed();
         assert!(status.success(), "wait exited with {status}");
+        if args.log_dir.is_some() {
+            let at = wall
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64();
+            println!(
+                "run {run}: final op at unix {at:.6}, exit after {:.1} ms",
+                ms(dt)
+            );
+        }
         samples.push(dt);
     }
     samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let p99 = samples[(samples.len() * 99 / 100).min(samples.len() - 1)];
     println!(
         "release latency over {} runs: median {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",

@@ -99,6 +99,12 @@ fn offset_of(c: &Cursor) -> u64 {
 }
 
 const NONE: u32 = u32::MAX;
+/// The watch of a directory that cannot be watched: its files are re-checked every round.
+const UNWATCHED: i32 = -1;
+/// The watch of a directory that does not exist: its deepest existing ancestor is watched for
+/// the name on the way ([`Dirs::guards`]), so it cannot appear without a refused round, and
+/// its files (gone: nothing in them can change) are re-checked only when their cursors change.
+const MISSING: i32 = -2;
 /// Re-assessed every round.
 const ALWAYS: u8 = 1;
 /// Not at its recorded path: re-assessed on any event in its directory.
@@ -111,7 +117,7 @@ type Set = std::collections::HashSet<u64, foldhash::fast::RandomState>;
 /// The watched directories of one store.
 #[derive(Default)]
 struct Dirs {
-    /// Local directory -> its watch (`-1`: none).
+    /// Local directory -> its watch ([`UNWATCHED`], [`MISSING`]).
     map: HashMap<PathBuf, i32, foldhash::fast::RandomState>,
     /// Children of the directories' ancestors that, if changed, put another directory
     /// under a watched path.
@@ -126,7 +132,7 @@ impl Dirs {
     /// The watch of the directory of `local` and the name key of `local` in it.
     fn at(&mut self, local: &Path, watch: &mut dyn DirWatch) -> (i32, u64) {
         let (Some(dir), Some(name)) = (local.parent(), local.file_name()) else {
-            return (-1, 0);
+            return (UNWATCHED, 0);
         };
         let wd = match self.map.get(dir) {
             Some(&wd) => wd,
@@ -165,10 +171,10 @@ impl Dirs {
     /// Watches `dir` and its ancestors; lists it for children that are not regular files.
     fn watch_dir(&mut self, dir: &Path, watch: &mut dyn DirWatch) -> i32 {
         if !dir.is_absolute() {
-            return -1;
+            return UNWATCHED;
         }
         let Some(wd) = watch.watch(dir) else {
-            return -1;
+            return self.watch_missing(dir, watch);
         };
         // Every ancestor, with the name of the child on the way: a rename or removal there
         // puts another directory under the path.
@@ -178,7 +184,7 @@ impl Dirs {
                 Some(pwd) => {
                     self.guards.insert(name_key(pwd, name.as_bytes()));
                 }
-                None => return -1,
+                None => return UNWATCHED,
             }
             child = parent;
         }
@@ -190,9 +196,51 @@ impl Dirs {
                     }
                 }
             }
-            Err(_) => return -1,
+            Err(_) => return UNWATCHED,
         }
         wd
+    }
+
+    /// `dir`, which could not be watched: [`MISSING`] when it does not exist (no entry at all,
+    /// not even a dangling symlink, at its first missing component), with that component's
+    /// name in its deepest existing ancestor watched (after the watch is in place the
+    /// component is looked up again: one created meanwhile is an event or is seen);
+    /// [`UNWATCHED`] otherwise.
+    fn watch_missing(&mut self, dir: &Path, watch: &mut dyn DirWatch) -> i32 {
+        let absent = |p: &Path| {
+            std::fs::symlink_metadata(p).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        };
+        if !absent(dir) {
+            return UNWATCHED;
+        }
+        // The first missing component: its parent is there.
+        let mut first = dir;
+        let parent = loop {
+            let Some(parent) = first.parent() else {
+                return UNWATCHED;
+            };
+            match std::fs::symlink_metadata(parent) {
+                Ok(_) => break parent,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => first = parent,
+                Err(_) => return UNWATCHED,
+            }
+        };
+        let Some(name) = first.file_name() else {
+            return UNWATCHED;
+        };
+        let pwd = match self.map.get(parent) {
+            Some(&wd) => wd,
+            None => {
+                let wd = self.watch_dir(parent, watch);
+                self.map.insert(parent.to_path_buf(), wd);
+                wd
+            }
+        };
+        if pwd < 0 || !absent(first) {
+            return UNWATCHED;
+        }
+        self.guards.insert(name_key(pwd, name.as_bytes()));
+        MISSING
     }
 }
 
@@ -405,8 +453,10 @@ impl Tracker {
     fn set_flags(&mut self, u: u32, f: &FileReport, seen: super::assess::Seen, odd: bool) {
         let ui = u as usize;
         let wd = self.unit_dir[ui];
-        let always =
-            wd < 0 || seen.linked || odd || matches!(f.state, FileState::OpenDeleted { .. });
+        let always = wd == UNWATCHED
+            || seen.linked
+            || odd
+            || matches!(f.state, FileState::OpenDeleted { .. });
         let mut fl = self.flags[ui] & (IN_ALWAYS | IN_ELSEWHERE);
         if always {
             fl |= ALWAYS;
@@ -460,6 +510,7 @@ impl Tracker {
         }
         let known_units = self.first.len();
         let mut dirty: Vec<u32> = Vec::new();
+        let (mut by_event, mut by_elsewhere) = (0usize, 0usize);
         for &pos in changed {
             let p = pos as usize;
             let Some(c) = snapshot.cursors.get(p) else {
@@ -507,6 +558,7 @@ impl Tracker {
                     .take_while(|&&(k, _)| k == key)
                     .map(|&(_, u)| u),
             );
+            by_event += dirty.len() - before;
             // A child the globs look at: only a tracked file's content may change.
             if let Some(filters) = self.dirs.globs.get(&wd) {
                 let tracked_content = ev.content && dirty.len() > before;
@@ -517,6 +569,7 @@ impl Tracker {
             // Files not at their recorded path, on any event in their directory.
             if let Some(us) = self.elsewhere.get(&wd) {
                 let flags = &self.flags;
+                by_elsewhere += us.len();
                 dirty.extend(
                     us.iter()
                         .copied()
@@ -533,6 +586,15 @@ impl Tracker {
         // The lists keep units whose flag is cleared (filtered above): never removed.
         dirty.sort_unstable_by_key(|&u| self.first[u as usize]);
         dirty.dedup();
+        tracing::debug!(
+            changed = changed.len(),
+            events = round.events.len(),
+            by_event,
+            by_elsewhere,
+            always = self.always.len(),
+            dirty = dirty.len(),
+            "incremental round"
+        );
         self.reassess(snapshot, &dirty, known_units, env, backlog)
     }
 

@@ -410,6 +410,7 @@ impl Observer {
             http: s.http.clone(),
             pid_override: s.pid_override,
             incremental: Default::default(),
+            published: Default::default(),
         }
     }
 }

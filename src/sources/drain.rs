@@ -62,7 +62,8 @@ impl DrainReport {
 /// shipper dies, or `stop` is raised (by a caught signal: interrupted), under `opts`'s rules
 /// (see [`crate::wait`]). The drain runs on a worker thread ([`wait::drain_bounded`]): a read
 /// blocked in the kernel cannot hold it past its deadline or a signal; `sources` is given
-/// back when the drain returns (left without readers when it is still blocked).
+/// back when the drain returns (left without readers when it is still blocked), holding the
+/// drain's copy of its last full assessment ([`Sources::published`]).
 pub fn drain(sources: &mut Sources, opts: &WaitOptions, stop: &StopFlag) -> DrainReport {
     if sources.readers.is_empty() {
         return DrainReport::NothingFound(nothing_found());
@@ -73,12 +74,13 @@ pub fn drain(sources: &mut Sources, opts: &WaitOptions, stop: &StopFlag) -> Drai
         "waiting until every shipper has delivered everything"
     );
     let (root, settings) = (sources.root.clone(), sources.settings.clone());
-    let (result, back) = wait::drain_bounded_keep(std::mem::take(sources), opts, stop);
+    let (result, back, published) = wait::drain_bounded_keep(std::mem::take(sources), opts, stop);
     *sources = back.unwrap_or_else(|| Sources {
         root,
         settings,
         ..Sources::default()
     });
+    sources.published = published;
     match result {
         Ok(r) => DrainReport::Waited(r),
         Err(e) => DrainReport::Failed(e),

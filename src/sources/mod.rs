@@ -93,6 +93,9 @@ pub struct Sources {
     pub pid_override: Option<u32>,
     /// `wait`'s incremental assessment.
     pub incremental: Incremental,
+    /// After a drain ([`drain`]): its copy of the last full assessment, kept for a blocked
+    /// read; as large as the report, so `wait` leaves it to the kernel with the rest.
+    pub published: crate::wait::Latest,
 }
 
 impl Selection {
@@ -311,6 +314,7 @@ impl Sources {
             http: base.http.clone(),
             pid_override: sel.shipper_pid,
             incremental: Incremental::default(),
+            published: Default::default(),
         })
     }
 }

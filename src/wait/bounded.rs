@@ -104,12 +104,15 @@ pub fn drain_bounded<W: Watched + Send + 'static>(
 }
 
 /// [`drain_bounded`], giving `watched` back when the drain returned (`None`: it is still
-/// blocked in a read, or it panicked).
+/// blocked in a read, or it panicked), and the copy of the last full assessment kept for a
+/// blocked drain. That copy is as large as the report (a report per file): freeing it takes
+/// as long as freeing the report, so a caller that ends the process next can leave both to
+/// the kernel (`wait` does) instead of freeing them after the release is decided.
 pub fn drain_bounded_keep<W: Watched + Send + 'static>(
     watched: W,
     opts: &WaitOptions,
     stop: &StopFlag,
-) -> (Result<WaitReport, WaitError>, Option<W>) {
+) -> (Result<WaitReport, WaitError>, Option<W>, Latest) {
     let started = SystemTime::now();
     let t0 = Instant::now();
     let latest = Latest::default();
@@ -118,18 +121,19 @@ pub fn drain_bounded_keep<W: Watched + Send + 'static>(
     let _signals = opts.catch_signals.then(|| stop.catch_signals()).flatten();
     let (tx, rx) = channel();
     {
-        let (latest, opts, stop) = (latest.clone(), opts.clone(), stop.clone());
+        let (published, opts, stop) = (latest.clone(), opts.clone(), stop.clone());
         let spawned = std::thread::Builder::new()
             .name("drain".into())
             .spawn(move || {
                 let mut watched = watched;
-                let r = super::drain_published(&mut watched, &opts, &stop, Some(&latest));
+                let r = super::drain_published(&mut watched, &opts, &stop, Some(&published));
                 let _ = tx.send((r, watched));
             });
         if let Err(e) = spawned {
             return (
                 Err(WaitError::Internal(format!("cannot start the drain: {e}"))),
                 None,
+                latest,
             );
         }
     }
@@ -140,13 +144,14 @@ pub fn drain_bounded_keep<W: Watched + Send + 'static>(
     let mut ending: Option<(Instant, Outcome)> = None;
     loop {
         match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok((r, watched)) => return (r, Some(watched)),
+            Ok((r, watched)) => return (r, Some(watched), latest),
             Err(RecvTimeoutError::Disconnected) => {
                 return (
                     Err(WaitError::Internal(
                         "the drain stopped (a bug; please report the message above)".into(),
                     )),
                     None,
+                    latest,
                 )
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -170,7 +175,8 @@ pub fn drain_bounded_keep<W: Watched + Send + 'static>(
                     outcome = outcome.word(),
                     "the drain is blocked in a read; ending the wait with its last assessment"
                 );
-                return (Ok(latest.report(outcome.clone(), started, t0)), None);
+                let report = latest.report(outcome.clone(), started, t0);
+                return (Ok(report), None, latest);
             }
         }
     }

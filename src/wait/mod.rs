@@ -28,7 +28,10 @@ use serde::Serialize;
 
 pub use bounded::{drain_bounded, drain_bounded_keep, within, Latest, GRACE};
 pub use events::{Events, Wake};
-pub use record::{append_drain, append_record, last_drain, DrainLogError, DrainRecord, DrainStore};
+pub use record::{
+    append_drain, append_record, append_record_line, last_drain, record_line, DrainLogError,
+    DrainRecord, DrainStore,
+};
 pub(crate) use record::{lock_state, DRAIN_LOG, STATE_LOCK};
 pub use stop::{SignalGuard, StopFlag, SIGNALS};
 

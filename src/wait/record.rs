@@ -10,7 +10,12 @@ use crate::root::Root;
 /// from the current directory), creating the directory. Written like install's files: below
 /// the root, never through a link, never blocking on a FIFO.
 pub fn append_record(root: &Root, log_file: &Path, r: &WaitReport) -> std::io::Result<()> {
-    let host = host_path(log_file)?;
+    append_record_line(root, log_file, &record_line(r))
+}
+
+/// The run record's line of `r` (what [`append_record`] appends): built from the totals
+/// alone, so that the writer does not need the report's per-file part.
+pub fn record_line(r: &WaitReport) -> String {
     let files_left: usize = r
         .final_assessment
         .shippers
@@ -18,7 +23,7 @@ pub fn append_record(root: &Root, log_file: &Path, r: &WaitReport) -> std::io::R
         .map(|s| s.totals.blocking_files)
         .sum();
     let q = &r.final_assessment.queue;
-    let line = format!(
+    format!(
         "start={} end={} result={} elapsed_s={:.3} bytes_at_start={} bytes_shipped={} bytes_left={} files_left={} \
          queued_events={} queued_bytes={} unacked_bytes={}\n",
         crate::display::timestamp(r.started, false),
@@ -32,7 +37,12 @@ pub fn append_record(root: &Root, log_file: &Path, r: &WaitReport) -> std::io::R
         q.queued_events,
         q.queued_bytes,
         q.unacked_bytes,
-    );
+    )
+}
+
+/// Appends a run record's `line` ([`record_line`]) to `log_file`, as [`append_record`] does.
+pub fn append_record_line(root: &Root, log_file: &Path, line: &str) -> std::io::Result<()> {
+    let host = host_path(log_file)?;
     crate::install::beneath::Beneath::open(root)
         .and_then(|b| b.append(&host, line.as_bytes(), 0o644))
         .map_err(std::io::Error::other)

@@ -19,7 +19,9 @@ use drainguard::testkit::filebeat as tk;
 use drainguard::wait::Watched;
 use proptest::prelude::*;
 
-const SLOTS: usize = 6;
+/// Slots 0-5 are in `logs/a` and `logs/b` (a symlink); 6 and 7 in `logs/d/e`, which ops
+/// remove (`logs/d/e` or all of `logs/d`) and make again.
+const SLOTS: usize = 8;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -59,6 +61,14 @@ enum Op {
         n: usize,
     },
     Checkpoint,
+    /// Moves `logs/d/e` (or all of `logs/d`) out of the tree, or removes it with its files.
+    HideDir {
+        whole: bool,
+        remove: bool,
+    },
+    /// Moves what `HideDir` moved away back, or makes `logs/d/e` again (empty: appends to its
+    /// slots then make new files, which may get a removed file's inode).
+    RestoreDir,
     /// A new file in a directory the inputs' globs read (`logs/a`), or in one that does not
     /// exist before (`logs/c`).
     NewFile {
@@ -80,6 +90,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => slot.clone().prop_map(|slot| Op::SetRotated { slot }),
         1 => (slot.clone(), 1usize..50).prop_map(|(slot, n)| Op::LinkAppend { slot, n }),
         1 => Just(Op::Checkpoint),
+        2 => (any::<bool>(), any::<bool>()).prop_map(|(whole, remove)| Op::HideDir { whole, remove }),
+        2 => Just(Op::RestoreDir),
         1 => (0u8..3, any::<bool>()).prop_map(|(n, new_dir)| Op::NewFile { n, new_dir }),
         1 => Just(Op::Nothing),
     ]
@@ -119,7 +131,7 @@ impl World {
     fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
         let base = dir.path().canonicalize().unwrap();
-        for d in ["logs/a", "logs/b_real", "links"] {
+        for d in ["logs/a", "logs/b_real", "logs/d/e", "links"] {
             std::fs::create_dir_all(base.join(d)).unwrap();
         }
         // The odd slots' paths go through a symlinked directory.
@@ -136,7 +148,9 @@ impl World {
     }
 
     fn path(&self, slot: usize) -> PathBuf {
-        let d = if slot.is_multiple_of(2) {
+        let d = if slot >= 6 {
+            "logs/d/e"
+        } else if slot.is_multiple_of(2) {
             "logs/a"
         } else {
             "logs/b"
@@ -150,12 +164,17 @@ impl World {
         PathBuf::from(p)
     }
 
+    /// Appends to `path`, making it; nothing when its directory is not there.
     fn append(path: &Path, n: usize, newline: bool) {
-        let mut f = std::fs::OpenOptions::new()
+        let mut f = match std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .unwrap();
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) => panic!("{}: {e}", path.display()),
+        };
         f.write_all(&vec![b'x'; n]).unwrap();
         if newline {
             f.write_all(b"\n").unwrap();
@@ -218,6 +237,28 @@ impl World {
                 }
             }
             Op::Checkpoint => self.w.checkpoint().unwrap(),
+            Op::HideDir { whole, remove } => {
+                let dir = self.base.join(if whole { "logs/d" } else { "logs/d/e" });
+                if remove {
+                    let _ = std::fs::remove_dir_all(dir);
+                } else if dir.exists() {
+                    let away = self.base.join(if whole { "away/d" } else { "away/e" });
+                    let _ = std::fs::remove_dir_all(self.base.join("away"));
+                    std::fs::create_dir_all(self.base.join("away")).unwrap();
+                    std::fs::rename(dir, away).unwrap();
+                }
+            }
+            Op::RestoreDir => {
+                let (d, e) = (self.base.join("logs/d"), self.base.join("logs/d/e"));
+                let (away_d, away_e) = (self.base.join("away/d"), self.base.join("away/e"));
+                if !d.exists() && away_d.exists() {
+                    std::fs::rename(away_d, d).unwrap();
+                } else if d.exists() && !e.exists() && away_e.exists() {
+                    std::fs::rename(away_e, e).unwrap();
+                } else {
+                    std::fs::create_dir_all(e).unwrap();
+                }
+            }
             Op::NewFile { n, new_dir } => {
                 let dir = self.base.join(if new_dir { "logs/c" } else { "logs/a" });
                 std::fs::create_dir_all(&dir).unwrap();
@@ -421,6 +462,60 @@ fn common_rounds(world: &mut World, new_file_incremental: bool) {
         same(&last, &world.fresh()).unwrap();
     }
     assert!(incremental >= 29, "every round after the first full one");
+}
+
+/// A file whose directory is gone at the full assessment is not re-checked every round (its
+/// directory is not there to watch): the round stays incremental. Its directory coming back
+/// (moved back in with the file and its unshipped line) is an event on the name in the
+/// deepest directory still there, which refuses the round: the full assessment that follows
+/// finds the line owed, so the host is not released.
+#[test]
+fn a_directory_gone_at_the_full_assessment_is_watched_for_in_its_parent() {
+    for whole in [true, false] {
+        let mut world = World::new();
+        for slot in [0, 6] {
+            let p = world.path(slot);
+            World::append(&p, 20, true);
+            World::append(&p, 20, true);
+            world.set(&p, |size| size / 2);
+        }
+        let p0 = world.path(0);
+        world.set(&p0, |size| size);
+        let away = world.base.join("away");
+        std::fs::create_dir(&away).unwrap();
+        let (dir, moved) = if whole {
+            (world.base.join("logs/d"), away.join("d"))
+        } else {
+            (world.base.join("logs/d/e"), away.join("e"))
+        };
+        std::fs::rename(&dir, &moved).unwrap();
+        let (mut s, mut last) = start(&world);
+        assert_eq!(
+            last.verdict,
+            Verdict::Drained,
+            "the file is gone: nothing to ship"
+        );
+        for _ in 0..3 {
+            World::append(&p0, 5, true);
+            world.set(&p0, |size| size);
+            assert!(
+                round(&mut s, &mut last),
+                "a round with the directory still gone"
+            );
+            same(&last, &world.fresh()).unwrap();
+        }
+        std::fs::rename(&moved, &dir).unwrap();
+        assert!(
+            !round(&mut s, &mut last),
+            "the directory back on its path refuses the round"
+        );
+        same(&last, &world.fresh()).unwrap();
+        assert_eq!(
+            last.verdict,
+            Verdict::Behind,
+            "the file's second line is owed"
+        );
+    }
 }
 
 /// Starts a world with one file shipped and one incremental round done.
