@@ -383,6 +383,21 @@ mod tests {
 
     /// A log at `agent.log` holding `text`, and its scanner after the first scan (asserted
     /// empty: nothing given up while watched yet).
+    /// Signals until the log is scanned to its end: the last signal and how many reads said
+    /// "not scanned yet" before it (at most 9: the scans make progress).
+    fn until_scanned(l: &mut DropLog) -> (crate::cursor::QueueSignal, usize) {
+        let mut behind = 0;
+        loop {
+            let s = l.signal();
+            if !matches!(&s.state, QueueState::Unknown { hint } if hint.contains("not scanned yet"))
+            {
+                return (s, behind);
+            }
+            behind += 1;
+            assert!(behind < 10, "the scans make progress");
+        }
+    }
+
     fn watched(text: &[u8]) -> (tempfile::TempDir, PathBuf, DropLog) {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("agent.log");
@@ -509,16 +524,7 @@ mod tests {
         let end = 8 + 3 * SCAN_BUDGET + 100;
         f.set_len(end).unwrap();
         append(&p, b"\nE! request dropped after the hole\n");
-        let mut behind = 0;
-        let s = loop {
-            let s = l.signal();
-            if !matches!(&s.state, QueueState::Unknown { hint } if hint.contains("not scanned yet"))
-            {
-                break s;
-            }
-            behind += 1;
-            assert!(behind < 10, "the scans make progress");
-        };
+        let (s, behind) = until_scanned(&mut l);
         assert_eq!(behind, 3, "64 MiB a scan");
         assert_unknown(&s, &["1 give-up line(s)", "after the hole"]);
     }
@@ -533,16 +539,7 @@ mod tests {
         append(&p, b"\nE! dropped in the old log\n");
         std::fs::rename(&p, d.path().join("agent.log.1")).unwrap();
         std::fs::write(&p, "E! dropped in the new log\n").unwrap();
-        let mut behind = 0;
-        let s = loop {
-            let s = l.signal();
-            if !matches!(&s.state, QueueState::Unknown { hint } if hint.contains("not scanned yet"))
-            {
-                break s;
-            }
-            behind += 1;
-            assert!(behind < 10, "the scans make progress");
-        };
+        let (s, behind) = until_scanned(&mut l);
         assert_eq!(behind, 2, "64 MiB a scan");
         assert_unknown(&s, &["2 give-up line(s)", "in the new log"]);
     }
