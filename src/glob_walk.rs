@@ -48,20 +48,8 @@ pub fn expand_all(pattern: &str, max_depth: usize) -> Result<Expanded, String> {
         Some(rest) => (PathBuf::from("/"), rest),
         None => (PathBuf::from("."), pattern),
     };
-    let comps: Vec<Comp> = rest
-        .split('/')
-        .filter(|c| !c.is_empty())
-        .map(Comp::new)
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{pattern}: {e}"))?;
-    let mut w = Walk {
-        max_depth,
-        out: Vec::new(),
-        unreadable: Vec::new(),
-        ancestors: Vec::new(),
-        walked: HashMap::new(),
-        dirs: None,
-    };
+    let comps = Comp::all(pattern, rest)?;
+    let mut w = Walk::new(max_depth, false);
     let relative = pattern.strip_prefix('/').is_none();
     w.walk(&start, &comps, 0);
     if relative {
@@ -114,20 +102,8 @@ pub fn dirs(pattern: &str, max_depth: usize) -> Result<Vec<(PathBuf, NameFilter)
     let Some(rest) = pattern.strip_prefix('/') else {
         return Err(format!("{pattern}: not an absolute pattern"));
     };
-    let comps: Vec<Comp> = rest
-        .split('/')
-        .filter(|c| !c.is_empty())
-        .map(Comp::new)
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{pattern}: {e}"))?;
-    let mut w = Walk {
-        max_depth,
-        out: Vec::new(),
-        unreadable: Vec::new(),
-        ancestors: Vec::new(),
-        walked: HashMap::new(),
-        dirs: Some(Vec::new()),
-    };
+    let comps = Comp::all(pattern, rest)?;
+    let mut w = Walk::new(max_depth, true);
     w.walk(Path::new("/"), &comps, 0);
     Ok(w.dirs.unwrap_or_default())
 }
@@ -139,6 +115,15 @@ enum Comp {
 }
 
 impl Comp {
+    /// The components of `rest` (the part of `pattern` after its root), errors naming it.
+    fn all(pattern: &str, rest: &str) -> Result<Vec<Comp>, String> {
+        rest.split('/')
+            .filter(|c| !c.is_empty())
+            .map(Comp::new)
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("{pattern}: {e}"))
+    }
+
     fn new(c: &str) -> Result<Comp, String> {
         if c == "**" {
             return Ok(Comp::Recursive);
@@ -175,6 +160,19 @@ struct Walk {
 }
 
 impl Walk {
+    /// A walk to at most `max_depth` levels; with `dirs`, one that lists the directories it
+    /// reads.
+    fn new(max_depth: usize, dirs: bool) -> Walk {
+        Walk {
+            max_depth,
+            out: Vec::new(),
+            unreadable: Vec::new(),
+            ancestors: Vec::new(),
+            walked: HashMap::new(),
+            dirs: dirs.then(Vec::new),
+        }
+    }
+
     /// Matches `comps` below `dir`; `used` levels of the current `**` are spent.
     fn walk(&mut self, dir: &Path, comps: &[Comp], used: usize) {
         let Some((first, rest)) = comps.split_first() else {
