@@ -270,10 +270,9 @@ pub fn last_drain(root: &Root, state_dir: &Path) -> Result<Option<DrainRecord>, 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(outcome: &str) -> DrainRecord {
+impl DrainRecord {
+    /// A drain of `outcome` that owed nothing, for tests.
+    pub(crate) fn sample(outcome: &str) -> DrainRecord {
         DrainRecord {
             version: 1,
             start: "2026-12-01T00:00:00Z".into(),
@@ -290,6 +289,15 @@ mod tests {
             unacked_bytes: 0,
             stores: vec![],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(outcome: &str) -> DrainRecord {
+        DrainRecord::sample(outcome)
     }
 
     /// Two writers at once (`wait` and `aws watch`) lose no record: the read-modify-write of

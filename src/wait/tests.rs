@@ -288,20 +288,11 @@ mod drain_log {
 
     fn rec(outcome: &str, pad: usize) -> DrainRecord {
         DrainRecord {
-            version: 1,
             start: "x".repeat(pad),
             end: String::new(),
             end_unix_seconds: 1.0,
-            outcome: outcome.into(),
             duration_seconds: 1.0,
-            bytes_at_start: 0,
-            bytes_shipped: 0,
-            unshipped_bytes: 0,
-            files_left: 0,
-            queued_events: 0,
-            queued_bytes: 0,
-            unacked_bytes: 0,
-            stores: vec![],
+            ..DrainRecord::sample(outcome)
         }
     }
 
