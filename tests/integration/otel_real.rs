@@ -33,16 +33,22 @@ fn config_with_metrics(dir: &Path, logs: &Path, store_dir: &Path, port: u16) -> 
     cfg
 }
 
-#[test]
-fn a_store_written_by_bbolt_gives_each_files_unread_bytes() {
-    let Some(w) = support::otel::writer() else {
-        return;
-    };
+/// A temporary tree with the collector's `logs/` and its `file_storage/` directory.
+fn dirs() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let d = tempfile::tempdir().unwrap();
     let logs = d.path().join("logs");
     let store_dir = d.path().join("file_storage");
     std::fs::create_dir_all(&logs).unwrap();
     std::fs::create_dir_all(&store_dir).unwrap();
+    (d, logs, store_dir)
+}
+
+#[test]
+fn a_store_written_by_bbolt_gives_each_files_unread_bytes() {
+    let Some(w) = support::otel::writer() else {
+        return;
+    };
+    let (d, logs, store_dir) = dirs();
     // Two files sharing their first 16 bytes (told apart by the rest of the fingerprint), a
     // short one, and one the store does not know.
     let a = logs.join("a.log");
@@ -149,11 +155,7 @@ fn read_to_the_end_is_drained_only_when_the_metrics_say_everything_was_sent() {
     let Some(w) = support::otel::writer() else {
         return;
     };
-    let d = tempfile::tempdir().unwrap();
-    let logs = d.path().join("logs");
-    let store_dir = d.path().join("file_storage");
-    std::fs::create_dir_all(&logs).unwrap();
-    std::fs::create_dir_all(&store_dir).unwrap();
+    let (d, logs, store_dir) = dirs();
     let a = logs.join("a.log");
     std::fs::write(&a, "one\ntwo\nthree\n").unwrap();
     support::otel::write(&w, &store_dir.join("receiver_filelog_"), &[(&a, 14)]);
