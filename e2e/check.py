@@ -254,25 +254,21 @@ if scenario == "systemd-package":
         problems.append(f"doctor after each install: want exit 0 twice, got {doctor}")
     # Issue #11: each returns in under 10 s and logs that no shutdown is in progress: the
     # whole `systemctl restart`, and the whole `dpkg -i` of the same .deb again (its postinst
-    # try-restarts the unit, whose stop is the unit's ExecStop). Under KVM the whole command
-    # of both. Under TCG (an emulated CPU, 5-20x slower, sharing the host's cores) dpkg's own
-    # unpack and start took 2.5 s with the host idle and 5-13 s with builds beside it (the
-    # whole upgrade 3.1-3.4 s and 7.0-17.0 s: docs/packaging.md), so there the upgrade's bound
-    # of 10 s holds what the package does (the unit's stop + start, systemd's timestamps),
-    # and the whole `dpkg -i` is held to 30 s and reported: a wait that ran a drain would
-    # hold it for its whole deadline (10 min here), far beyond either bound.
+    # try-restarts the unit, whose stop is the unit's ExecStop), under KVM and under TCG alike.
+    # A wait that ran a drain would hold either for its whole deadline (10 min here). Under TCG
+    # (an emulated CPU) the whole upgrade took 3.1-3.4 s with the host to itself and 7-17 s
+    # with builds beside it (docs/packaging.md, "Package upgrade time"), so a miss here with a
+    # high load average in check.txt is the host's, not the package's: the unit's stop + start
+    # (systemd's timestamps) is printed beside it to tell the two apart.
     for step in ["restart", "upgrade"]:
         m = marker(step + r" exit=(\d+) ms=(\d+) unit-restart-ms=(-?\d+)")
         if m is None:
             problems.append(f"no '{step}' marker")
             continue
         rc, took, unit = int(m.group(1)), int(m.group(2)), int(m.group(3))
-        emulated = step == "upgrade" and accel != "kvm"
-        if rc != 0 or unit < 0 or (unit if emulated else took) >= 10000 or took >= 30000:
-            want = ("the unit's stop + start under 10000 ms and the whole command under 30000 ms"
-                    if emulated else "the whole command under 10000 ms")
+        if rc != 0 or unit < 0 or took >= 10000:
             problems.append(f"{step}: exit {rc} after {took} ms, the unit's stop + start {unit} ms"
-                            f" (want exit 0, {want}, {accel})")
+                            f" (want exit 0, the whole command under 10000 ms, {accel})")
         notes.append(f"{step}: {took} ms, of which the unit's stop + start {unit} ms ({accel})")
         m = marker(step + r": no-shutdown lines (\d+) -> (\d+), new invocation: (\w+)")
         if m is None:
@@ -284,10 +280,9 @@ if scenario == "systemd-package":
             if m.group(3) != "yes":
                 problems.append(f"{step}: the unit was not started again (same InvocationID)")
     # Measured beside the bounds (printed, not checked): the same upgrade once more with dpkg's
-    # -D2 lines stamped in ms (the serial log's "trace upgrade" lines), and once with dpkg's
-    # default fsync per file (the timed one runs with force-unsafe-io: the disk is a discarded
-    # snapshot on the host's shared disk).
-    for what in ["traced", "safe-io"]:
+    # -D2 lines stamped in ms (the serial log's "trace upgrade" lines), and once without dpkg's
+    # fsync per file (force-unsafe-io; the checked one runs with dpkg's defaults).
+    for what in ["traced", "unsafe-io"]:
         m = marker(r"measure upgrade " + what + r" exit=(\d+) ms=(\d+) unit-restart-ms=(-?\d+)")
         if m is None:
             problems.append(f"no 'measure upgrade {what}' marker")
