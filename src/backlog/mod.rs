@@ -248,6 +248,28 @@ fn is_zero(n: &usize) -> bool {
 }
 
 impl ShipperBacklog {
+    /// A copy with only the first `n` files (the most bytes behind, sorted) and the rest counted
+    /// as omitted, copying only those `n`: everything else, totals and verdict included, is
+    /// the same.
+    pub fn summary(&self, n: usize) -> ShipperBacklog {
+        let files: Vec<FileReport> = top(&self.files, n).into_iter().cloned().collect();
+        ShipperBacklog {
+            shipper: self.shipper,
+            store: self.store.clone(),
+            format: self.format.clone(),
+            offset_meaning: self.offset_meaning,
+            queues: self.queues.clone(),
+            skipped: self.skipped.clone(),
+            notes: self.notes.clone(),
+            files_omitted: self.files_omitted + (self.files.len() - files.len()),
+            files,
+            totals: self.totals.clone(),
+            inputs_known: self.inputs_known,
+            verdict: self.verdict,
+            delivery: self.delivery.clone(),
+        }
+    }
+
     /// Keeps the first `n` files (the most bytes behind) and counts the rest as omitted:
     /// the `n` are selected, and only they are sorted.
     pub fn keep_top(&mut self, n: usize) {
@@ -327,6 +349,17 @@ pub struct Assessment {
 }
 
 impl Assessment {
+    /// A copy that lists at most `n` files per store ([`ShipperBacklog::summary`]): the
+    /// verdicts, totals, queues and notes are the whole assessment's.
+    pub fn summary(&self, n: usize) -> Assessment {
+        Assessment {
+            verdict: self.verdict,
+            bytes_behind: self.bytes_behind,
+            queue: self.queue.clone(),
+            shippers: self.shippers.iter().map(|s| s.summary(n)).collect(),
+        }
+    }
+
     /// What is still owed, in words with units: `12.0 MiB in 3 file(s)` and the queues'
     /// figures (the files' part left out when only the queues owe).
     pub fn owed_phrase(&self) -> String {

@@ -19,7 +19,14 @@ use crate::backlog::{Assessment, Verdict};
 /// it (well inside the 2 s the shutdown path allows).
 pub const GRACE: Duration = Duration::from_secs(1);
 
-/// The last full assessment a drain made, shared with the thread that watches it.
+/// How many files per store the published assessment lists (the most bytes behind; the rest
+/// are counted as omitted, the totals count all): a copy of every file report would double
+/// what `wait` holds on a store of 10^6 files, and the kernel frees it all at exit, before
+/// the unit's stop is over (docs/wait.md, "Bounded cost on huge stores").
+pub const PUBLISHED_FILES: usize = 1000;
+
+/// The last full assessment a drain made, shared with the thread that watches it: its
+/// summary of [`PUBLISHED_FILES`] files per store.
 #[derive(Debug, Clone, Default)]
 pub struct Latest(Arc<Mutex<Option<Published>>>);
 
@@ -33,14 +40,15 @@ struct Published {
 }
 
 impl Latest {
-    /// Records `a` (and the progress marker of its read).
+    /// Records `a`'s summary (and the progress marker of its read).
     pub(super) fn publish(&self, a: &Assessment, marker: u64) {
+        let assessment = a.summary(PUBLISHED_FILES);
         let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let (bytes_at_start, marker0) = g
             .as_ref()
             .map_or((a.bytes_behind, marker), |p| (p.bytes_at_start, p.marker0));
         *g = Some(Published {
-            assessment: a.clone(),
+            assessment,
             bytes_at_start,
             marker0,
             marker,
@@ -59,7 +67,8 @@ impl Latest {
                 format!(
                     "a store read or file check has not returned for {:.1}s (blocked I/O: a \
                      stuck network file system?); this report is the last complete \
-                     assessment, from {:.1}s after the start",
+                     assessment, from {:.1}s after the start (at most {PUBLISHED_FILES} \
+                     files listed per store; the totals count every file)",
                     p.at.elapsed().as_secs_f64(),
                     p.at.duration_since(t0).as_secs_f64()
                 ),
@@ -249,6 +258,63 @@ mod tests {
             quiet: true,
             ..WaitOptions::default()
         }
+    }
+
+    /// The published copy lists the most blocking files only, and says how many it left out;
+    /// the blocked report's verdict and totals are still the whole assessment's.
+    #[test]
+    fn the_published_assessment_lists_the_most_behind_files_and_counts_all() {
+        use crate::backlog::FileState;
+        use crate::testkit::report as fx;
+        let n = PUBLISHED_FILES + 500;
+        let files = (0..n)
+            .map(|i| {
+                let (state, size) = if i % 5 == 0 {
+                    (FileState::Shipped, 10)
+                } else {
+                    // Distinct amounts behind, in no order: 1 to 7 * n bytes.
+                    let bytes = (i as u64 * 7919) % (7 * n as u64) + 1;
+                    (FileState::Behind { bytes }, bytes + 10)
+                };
+                fx::file(
+                    &format!("/l/{i}.log"),
+                    &i.to_string(),
+                    10,
+                    Some(size),
+                    state,
+                )
+            })
+            .collect();
+        let whole = fx::backlog(ShipperKind::Filebeat, "/r")
+            .files(files)
+            .assessment();
+        let latest = Latest::default();
+        latest.publish(&whole, 7);
+        let r = latest.report(Outcome::Deadline, SystemTime::now(), Instant::now());
+        let (a, s) = (&r.final_assessment, &r.final_assessment.shippers[0]);
+        assert_eq!(a.bytes_behind, whole.bytes_behind);
+        assert_eq!(a.verdict, whole.verdict);
+        assert_eq!(s.totals, whole.shippers[0].totals);
+        assert_eq!(s.files.len(), PUBLISHED_FILES);
+        assert_eq!(s.files_omitted, 500);
+        let behind = |f: &crate::backlog::FileReport| match f.state {
+            FileState::Behind { bytes } => bytes,
+            _ => 0,
+        };
+        let kept: std::collections::HashSet<_> = s.files.iter().map(|f| f.path.clone()).collect();
+        let least_kept = s.files.iter().map(behind).min().unwrap();
+        let most_left = whole.shippers[0]
+            .files
+            .iter()
+            .filter(|f| !kept.contains(&f.path))
+            .map(behind)
+            .max()
+            .unwrap();
+        assert!(
+            least_kept >= most_left,
+            "kept {least_kept} B, left out {most_left} B"
+        );
+        assert!(r.blocked.unwrap().contains("the totals count every file"));
     }
 
     #[test]
