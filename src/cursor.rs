@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -181,16 +182,17 @@ pub enum OffsetUnit {
 }
 
 /// One progress entry of a shipper's store. A store of 10^6 entries has 10^6 of these alive
-/// at once: 80 bytes each plus the key's and the path's bytes (boxed, so no spare capacity).
+/// at once: 80 bytes each plus the key's and the path's bytes, shared (reference-counted)
+/// with the reader's own state and with the reports built from the cursor, never copied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Cursor {
     /// The store's own key for the entry (reported, never interpreted further).
-    pub key: Box<str>,
+    pub key: Arc<str>,
     /// How the entry names its file.
     pub identity: Identity,
     /// The path the shipper last saw the file under, when the store records one.
     #[serde(serialize_with = "crate::display::ser_opt_path")]
-    pub path: Option<Box<Path>>,
+    pub path: Option<Arc<Path>>,
     /// The next byte (or line, see `unit`) the shipper will read or deliver.
     pub offset: u64,
     /// The unit of `offset`.

@@ -12,6 +12,7 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use rayon::prelude::*;
@@ -35,9 +36,9 @@ struct Group<'a> {
 
 /// The other entries of a group of several.
 struct More<'a> {
-    keys: Vec<&'a str>,
+    keys: Vec<&'a Arc<str>>,
     /// The first recorded path among the entries (the first cursor's may be missing).
-    hint: Option<&'a Path>,
+    hint: Option<&'a Arc<Path>>,
 }
 
 impl<'a> Group<'a> {
@@ -46,9 +47,14 @@ impl<'a> Group<'a> {
     }
 
     fn hint(&self) -> Option<&'a Path> {
+        self.recorded().map(|p| &**p)
+    }
+
+    /// The recorded path, shared with the cursor (a report names the file by it).
+    fn recorded(&self) -> Option<&'a Arc<Path>> {
         match &self.more {
             Some(m) => m.hint,
-            None => self.first.path.as_deref(),
+            None => self.first.path.as_ref(),
         }
     }
 
@@ -60,9 +66,10 @@ impl<'a> Group<'a> {
         &self.first.key
     }
 
-    fn keys(&self) -> impl Iterator<Item = &'a str> + '_ {
+    /// The entries' keys, shared with the cursors.
+    fn keys(&self) -> impl Iterator<Item = &'a Arc<str>> + '_ {
         let more = self.more.iter().flat_map(|m| m.keys.iter().copied());
-        std::iter::once(self.key()).chain(more)
+        std::iter::once(&self.first.key).chain(more)
     }
 }
 
@@ -282,7 +289,7 @@ pub(super) fn assess_groups(snapshot: &StoreSnapshot, env: &Env) -> (ShipperBack
         }
         let state = untracked_state(&snapshot.inputs[*input], f, now);
         Some(FileReport {
-            path: host,
+            path: host.into(),
             keys: Vec::new(),
             offset: None,
             size: Some(f.size),
@@ -392,7 +399,7 @@ fn group(cursors: &[Cursor]) -> Vec<Group<'_>> {
             Some(&i) => {
                 let g = &mut groups[i];
                 g.offset = g.offset.min(c.offset);
-                let first = g.first.path.as_deref();
+                let first = g.first.path.as_ref();
                 let more = g.more.get_or_insert_with(|| {
                     Box::new(More {
                         keys: Vec::new(),
@@ -401,7 +408,7 @@ fn group(cursors: &[Cursor]) -> Vec<Group<'_>> {
                 });
                 more.keys.push(&c.key);
                 if more.hint.is_none() {
-                    more.hint = c.path.as_deref();
+                    more.hint = c.path.as_ref();
                 }
             }
             None => {
@@ -503,8 +510,11 @@ fn reports(
 /// The report of a file found at its recorded path with its offset at its end.
 fn shipped_report(g: &Group<'_>) -> FileReport {
     FileReport {
-        path: g.hint().map(Path::to_path_buf).unwrap_or_default(),
-        keys: g.keys().map(str::to_string).collect(),
+        path: g
+            .recorded()
+            .cloned()
+            .unwrap_or_else(|| Arc::from(Path::new(g.key()))),
+        keys: g.keys().cloned().collect(),
         offset: Some(g.offset),
         size: Some(g.offset),
         state: FileState::Shipped,
@@ -535,7 +545,7 @@ struct Tails<'a> {
 }
 
 fn report(root: &crate::root::Root, g: &Group<'_>, loc: Location<'_>, tails: &Tails) -> FileReport {
-    let recorded = || g.hint().map(Path::to_path_buf);
+    let recorded = || g.recorded().cloned();
     let (path, size, state) = match loc {
         Location::Here {
             local,
@@ -544,13 +554,10 @@ fn report(root: &crate::root::Root, g: &Group<'_>, loc: Location<'_>, tails: &Ta
             ..
         } => {
             let state = progress(&local, Some(dev_ino), g, size, tails);
-            // Without --root the path opened is the recorded one: it becomes the report's.
-            let path = match g.hint() {
-                Some(h) if root.dir().is_none() && h.as_os_str() == local.as_os_str() => {
-                    local.into_owned()
-                }
-                Some(h) => h.to_path_buf(),
-                None => root.local_to_host(&local),
+            // Found at its recorded path: the report names it by that (shared, not copied).
+            let path = match g.recorded() {
+                Some(h) => Some(h.clone()),
+                None => Some(root.local_to_host(&local).into()),
             };
             (path, Some(size), state)
         }
@@ -569,7 +576,7 @@ fn report(root: &crate::root::Root, g: &Group<'_>, loc: Location<'_>, tails: &Ta
                 FileState::Shipped => FileState::Rotated { now_at, behind: 0 },
                 other => other,
             };
-            (recorded().unwrap_or_default(), Some(size), state)
+            (recorded(), Some(size), state)
         }
         Location::OpenDeleted { pid, fd, size } => {
             let state = match progress(&fd, None, g, size, tails) {
@@ -577,18 +584,17 @@ fn report(root: &crate::root::Root, g: &Group<'_>, loc: Location<'_>, tails: &Ta
                 FileState::Shipped => FileState::OpenDeleted { pid, behind: 0 },
                 other => other,
             };
-            (recorded().unwrap_or_default(), Some(size), state)
+            (recorded(), Some(size), state)
         }
-        Location::Gone => (recorded().unwrap_or_default(), None, FileState::Gone),
+        Location::Gone => (recorded(), None, FileState::Gone),
     };
-    let path = if path.as_os_str().is_empty() {
-        PathBuf::from(g.key())
-    } else {
-        path
+    let path = match path {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Arc::from(Path::new(g.key())),
     };
     FileReport {
         path,
-        keys: g.keys().map(str::to_string).collect(),
+        keys: g.keys().cloned().collect(),
         offset: Some(g.offset),
         size,
         state,

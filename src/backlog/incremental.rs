@@ -355,7 +355,7 @@ impl Prepared {
         }
         for u in 0..units {
             let lead = &snapshot.cursors[t.first[u] as usize];
-            if backlog.files[u].keys.first().map(String::as_str) != Some(&*lead.key) {
+            if backlog.files[u].keys.first().map(|k| &**k) != Some(&*lead.key) {
                 return None;
             }
             t.file_of[u] = u as u32;
@@ -644,7 +644,7 @@ impl Tracker {
             return false;
         }
         for ((f, &u), s) in files.iter().zip(dirty).zip(&seen) {
-            if f.keys.first().map(String::as_str)
+            if f.keys.first().map(|k| &**k)
                 != Some(&*snapshot.cursors[self.first[u as usize] as usize].key)
             {
                 return false;

@@ -10,7 +10,8 @@ mod order;
 mod tail;
 mod verdict;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -110,9 +111,9 @@ impl FileState {
 pub struct FileReport {
     /// Host path of the file (the entry's recorded path when the file is gone).
     #[serde(serialize_with = "crate::display::ser_path")]
-    pub path: PathBuf,
+    pub path: Arc<Path>,
     /// Store keys of the entries for this file (several for container streams).
-    pub keys: Vec<String>,
+    pub keys: Vec<Arc<str>>,
     /// The offset used (the minimum over the live entries), when there is an entry.
     pub offset: Option<u64>,
     /// The size on disk, when the file exists.

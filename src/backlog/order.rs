@@ -108,7 +108,7 @@ mod tests {
 
     fn file(path: &str, state: FileState) -> FileReport {
         FileReport {
-            path: PathBuf::from(path),
+            path: Path::new(path).into(),
             keys: vec![],
             offset: None,
             size: None,
@@ -141,7 +141,7 @@ mod tests {
             full.sort_by(|a, b| {
                 b.state.blocking_bytes().cmp(&a.state.blocking_bytes()).then_with(|| a.path.cmp(&b.path))
             });
-            let keys = |v: &[&FileReport]| -> Vec<(u64, PathBuf)> {
+            let keys = |v: &[&FileReport]| -> Vec<(u64, std::sync::Arc<Path>)> {
                 v.iter().map(|f| (f.state.blocking_bytes(), f.path.clone())).collect()
             };
             let want = &full[..n.min(full.len())];

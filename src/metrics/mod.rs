@@ -398,9 +398,9 @@ pub fn oldest_backlog(
     for f in files.iter().filter(|f| f.state.blocks()) {
         any_blocking = true;
         let host = match &f.state {
-            FileState::Rotated { now_at, .. } => now_at,
+            FileState::Rotated { now_at, .. } => now_at.as_path(),
             FileState::OpenDeleted { .. } => continue,
-            _ => &f.path,
+            _ => &*f.path,
         };
         let Ok(mtime) =
             std::fs::symlink_metadata(root.host_to_local(host)).and_then(|m| m.modified())

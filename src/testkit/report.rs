@@ -80,7 +80,7 @@ impl Backlog {
 /// The report of the file `path` (its one store key `key`) at `offset` of `size` bytes.
 pub fn file(path: &str, key: &str, offset: u64, size: Option<u64>, state: FileState) -> FileReport {
     FileReport {
-        path: PathBuf::from(path),
+        path: Path::new(path).into(),
         keys: vec![key.into()],
         offset: Some(offset),
         size,

@@ -87,7 +87,7 @@ impl Owed {
                 .files
                 .iter()
                 .filter(|f| f.state.blocks())
-                .flat_map(|f| f.keys.iter().map(String::as_str))
+                .flat_map(|f| f.keys.iter().map(|k| &**k))
                 .collect();
             let cursors: Vec<Cursor> = s
                 .cursors

@@ -47,7 +47,7 @@ pub fn process_cpu() -> Duration {
 /// store key -> the file's size then.
 #[derive(Debug, Default)]
 pub struct Shortcut {
-    behind: HashMap<(ShipperKind, PathBuf), HashMap<String, u64>>,
+    behind: HashMap<(ShipperKind, PathBuf), HashMap<std::sync::Arc<str>, u64>>,
     last_full: Option<Instant>,
     cost: Duration,
 }

@@ -76,7 +76,7 @@ fn s(p: &Path) -> &str {
 fn state<'a>(b: &'a drainguard::backlog::ShipperBacklog, p: &Path) -> &'a FileState {
     &b.files
         .iter()
-        .find(|f| f.path == p)
+        .find(|f| *f.path == *p)
         .expect("file in report")
         .state
 }

@@ -7,6 +7,8 @@
 //! second: [`RawState::into_entry`] validates a file entry's fields and says what is wrong.
 
 use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -206,7 +208,8 @@ pub struct RawState {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Entry {
     pub offset: u64,
-    pub source: Option<Box<str>>,
+    /// The recorded path, shared with the cursor built from the entry.
+    pub source: Option<Arc<Path>>,
     pub ttl_zero: bool,
     /// (inode, device) from `FileStateOS`.
     pub dev_ino: Option<(u64, u64)>,
@@ -260,7 +263,7 @@ impl RawState {
         };
         Ok(Entry {
             offset,
-            source: source.map(String::into_boxed_str),
+            source: source.map(|s| Arc::from(Path::new(&s))),
             ttl_zero,
             dev_ino,
         })
@@ -281,10 +284,10 @@ mod tests {
     fn log_and_filestream_shapes() {
         let e = entry(r#"{"source":"/a","offset":5,"ttl":-1,"meta":{"stream":"stdout"},"FileStateOS":{"inode":7,"device":9},"timestamp":[1,2]}"#).unwrap();
         assert_eq!((e.offset, e.dev_ino, e.ttl_zero), (5, Some((7, 9)), false));
-        assert_eq!(e.source.as_deref(), Some("/a"));
+        assert_eq!(e.source.as_deref(), Some(Path::new("/a")));
         let e = entry(r#"{"ttl":0,"cursor":{"offset":4,"eof":false},"meta":{"source":"/b","identifier_name":"native"}}"#).unwrap();
         assert_eq!((e.offset, e.ttl_zero), (4, true));
-        assert_eq!(e.source.as_deref(), Some("/b"));
+        assert_eq!(e.source.as_deref(), Some(Path::new("/b")));
         assert_eq!(
             entry(r#"{"cursor":null,"meta":{"source":"/c"}}"#)
                 .unwrap()

@@ -424,7 +424,7 @@ mod tests {
         let mut out = vec![];
         for_each_state_in(Path::new("/r"), src, limit, |_, st| {
             let e = st.into_entry()?;
-            out.push((e.offset, e.source.map(String::from)));
+            out.push((e.offset, e.source.map(|s| s.to_string_lossy().into_owned())));
             Ok(())
         })
         .map_err(|e| e.to_string())?;

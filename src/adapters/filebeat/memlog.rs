@@ -11,6 +11,7 @@
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::Deserialize;
@@ -41,7 +42,7 @@ impl Sig {
 
 /// The live state, key -> entry, in the order the entries arrived (the checkpoint's, then
 /// new keys of `set` ops; a `remove` moves the last entry into the hole).
-pub type Entries = indexmap::IndexMap<Box<str>, Entry, foldhash::fast::RandomState>;
+pub type Entries = indexmap::IndexMap<Arc<str>, Entry, foldhash::fast::RandomState>;
 
 /// The memlog store of one registry directory, kept between reads.
 #[derive(Debug)]
@@ -234,6 +235,9 @@ impl Memlog {
             .reserve(guess.saturating_sub(self.entries.len()));
         let entries = &mut self.entries;
         read_states_from(path, file, |_, state| insert_state(entries, state))?;
+        // The guess can be twice the count (shorter lines): the spare index slots would stay
+        // resident (hashing touches them all) for as long as `wait` runs.
+        entries.shrink_to_fit();
         self.next_id = txid.saturating_add(1);
         Ok(())
     }
@@ -351,7 +355,7 @@ impl Memlog {
             "set" => {
                 let v = body.v.ok_or("set op without a value")?;
                 let entry = file_entry(&body.k, v).map_err(|e| format!("{}: {e}", body.k))?;
-                let (at, _) = self.entries.insert_full(body.k.into_boxed_str(), entry);
+                let (at, _) = self.entries.insert_full(Arc::from(body.k), entry);
                 if let Some(t) = &mut self.touched {
                     t.push(at);
                 }
@@ -390,7 +394,7 @@ fn insert_state(entries: &mut Entries, mut state: RawState) -> Result<(), String
         .take()
         .ok_or_else(|| "checkpoint entry has no \"_key\"".to_string())?;
     let entry = file_entry(&key, state).map_err(|e| format!("{key}: {e}"))?;
-    entries.insert(key.into_boxed_str(), entry);
+    entries.insert(Arc::from(key), entry);
     Ok(())
 }
 

@@ -19,6 +19,7 @@ pub mod memlog;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use config::{parse_go_duration, Config, Input};
 pub use locate::{open, open_reader, StoreLayout};
@@ -191,9 +192,7 @@ impl StoreReader for FilebeatReader {
                 let parts = if self.once {
                     let entries = m.take_entries();
                     self.built = None;
-                    let it = entries
-                        .into_iter()
-                        .map(|(k, e)| (Cow::Owned(String::from(k)), Cow::Owned(e)));
+                    let it = entries.into_iter().map(|(k, e)| (k, Cow::Owned(e)));
                     self.cursors(it, &mut notes)
                 } else {
                     self.memlog_cursors(&mut notes)
@@ -290,7 +289,7 @@ struct Built {
     /// The cursors, while they are here (not lent to a snapshot).
     cursors: Option<Vec<Cursor>>,
     /// How many cursors were lent, and the last one's key (what a recycled snapshot must hold).
-    lent: (usize, Option<Box<str>>),
+    lent: (usize, Option<Arc<str>>),
     /// Per entry of the store (by index): its cursor's position, [`Built::DROPPED`] or
     /// [`Built::OTHER`] (skipped or malformed).
     at: Vec<u32>,
@@ -325,7 +324,7 @@ impl Built {
                 return false;
             };
             let mut fp = self.fp_inputs.clone();
-            let class = reader.classify(Cow::Borrowed(&**key), Cow::Borrowed(e), &windows, &mut fp);
+            let class = reader.classify(key.clone(), Cow::Borrowed(e), &windows, &mut fp);
             if fp != self.fp_inputs {
                 return false;
             }
@@ -444,7 +443,7 @@ impl FilebeatReader {
     /// fingerprint identities (their files shorter than the window are never ingested).
     fn cursors<'a>(
         &self,
-        entries: impl ExactSizeIterator<Item = (Cow<'a, str>, Cow<'a, Entry>)>,
+        entries: impl ExactSizeIterator<Item = (Arc<str>, Cow<'a, Entry>)>,
         notes: &mut Vec<String>,
     ) -> Cursors {
         let b = self.build(entries, false);
@@ -455,7 +454,7 @@ impl FilebeatReader {
     /// Builds the cursors of `entries`, and the per-entry positions when `positions` is set.
     fn build<'a>(
         &self,
-        entries: impl ExactSizeIterator<Item = (Cow<'a, str>, Cow<'a, Entry>)>,
+        entries: impl ExactSizeIterator<Item = (Arc<str>, Cow<'a, Entry>)>,
         positions: bool,
     ) -> Built {
         let windows = self.fingerprint_windows();
@@ -486,7 +485,7 @@ impl FilebeatReader {
         json_array::read_states(file, |i, state| {
             let e = state.into_entry()?;
             let key = array_key(i, &e);
-            let class = self.classify(Cow::Owned(key), Cow::Owned(e), &windows, &mut b.fp_inputs);
+            let class = self.classify(key.into(), Cow::Owned(e), &windows, &mut b.fp_inputs);
             b.add(class, &mut cursors, false);
             Ok(())
         })?;
@@ -511,9 +510,7 @@ impl FilebeatReader {
             }
             tracing::debug!("memlog change not applicable in place; cursors rebuilt");
         }
-        let it = entries
-            .iter()
-            .map(|(k, e)| (Cow::Borrowed(&**k), Cow::Borrowed(e)));
+        let it = entries.iter().map(|(k, e)| (k.clone(), Cow::Borrowed(e)));
         let mut b = self.build(it, true);
         let parts = b.lend(notes);
         self.built = Some(b);
@@ -538,7 +535,7 @@ impl FilebeatReader {
     /// What the entry `key` becomes; a fingerprint identity's input is added to `fp_inputs`.
     fn classify(
         &self,
-        key: Cow<'_, str>,
+        key: Arc<str>,
         e: Cow<'_, Entry>,
         windows: &HashMap<String, (u64, u64)>,
         fp_inputs: &mut Vec<String>,
@@ -577,13 +574,13 @@ impl FilebeatReader {
         };
         let offset = e.offset;
         let path = match e {
-            Cow::Owned(e) => e.source.map(|s| PathBuf::from(String::from(s))),
-            Cow::Borrowed(e) => e.source.as_deref().map(PathBuf::from),
+            Cow::Owned(e) => e.source,
+            Cow::Borrowed(e) => e.source.clone(),
         };
         Class::Cursor(Cursor {
-            key: key.into_owned().into(),
+            key,
             identity,
-            path: path.map(Into::into),
+            path,
             offset,
             unit: crate::cursor::OffsetUnit::Bytes,
         })
