@@ -20,6 +20,7 @@ pub mod error;
 pub mod exit;
 pub mod fingerprint;
 pub mod glob_walk;
+pub mod huge_pages;
 pub mod install;
 pub mod metrics;
 pub mod parsers;

@@ -6,6 +6,9 @@ use drainguard::cli::Cli;
 use drainguard::exit::Exit;
 use tracing_subscriber::EnvFilter;
 
+#[global_allocator]
+static ALLOC: drainguard::huge_pages::HugePageAdvice = drainguard::huge_pages::HugePageAdvice;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
