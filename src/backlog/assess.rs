@@ -9,7 +9,6 @@
 //! 4. Glob matches that no entry claims are untracked backlog (minus exclusions, ignore_older
 //!    and files too short to be ingested).
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -81,55 +80,76 @@ enum GroupKey<'a> {
     Path(Option<&'a Path>),
 }
 
-/// Where a group's file was found.
-enum Location<'a> {
-    /// At its recorded path (or, for path-less stores, wherever it was found). The path is
-    /// the one stat'ed, borrowed: 10^6 files found where they were are not copied.
+/// Where a group's file was found. 32 bytes: one of these per file of the store while it is
+/// assessed; the rare cases that carry a path of their own are boxed.
+enum Location {
+    /// At the path it was stat'ed under: its recorded path (mapped under the root), which
+    /// the caller has, so it is not held here.
     Here {
-        local: Cow<'a, Path>,
         size: u64,
         dev_ino: (u64, u64),
-        links: u64,
+        /// The file has more than one name (hard links).
+        linked: bool,
     },
-    /// Under another name: rotated.
-    Moved {
-        local: PathBuf,
-        size: u64,
-        dev_ino: (u64, u64),
-        links: u64,
-    },
+    /// Found by its identity under another name.
+    Found(Box<Found>),
     /// Deleted, held open by the shipper.
-    OpenDeleted {
-        pid: u32,
-        fd: PathBuf,
-        size: u64,
-    },
+    OpenDeleted(Box<OpenDeleted>),
     Gone,
 }
 
-impl Location<'_> {
-    fn from_file(f: &DiskFile, moved: bool) -> Location<'static> {
-        let (size, dev_ino, links) = (f.size, (f.dev, f.ino), f.nlink);
-        if moved {
-            Location::Moved {
-                local: f.local.clone(),
-                size,
-                dev_ino,
-                links,
-            }
-        } else {
-            Location::Here {
-                local: Cow::Owned(f.local.clone()),
-                size,
-                dev_ino,
-                links,
-            }
-        }
+// The size the comment above states (10^6 files: 32 MB while assessed, was 64).
+const _: () = assert!(std::mem::size_of::<Option<Location>>() == 32);
+
+/// A file found by its identity, not at its recorded path.
+struct Found {
+    local: PathBuf,
+    size: u64,
+    dev_ino: (u64, u64),
+    linked: bool,
+    /// The store recorded another path: rotated. Else (stores without paths) just found.
+    rotated: bool,
+}
+
+/// A deleted file held open by the shipper's `pid`, read through `fd`.
+struct OpenDeleted {
+    pid: u32,
+    fd: PathBuf,
+    size: u64,
+}
+
+impl Location {
+    fn from_file(f: &DiskFile, rotated: bool) -> Location {
+        Location::Found(Box::new(Found {
+            local: f.local.clone(),
+            size: f.size,
+            dev_ino: (f.dev, f.ino),
+            linked: f.nlink > 1,
+            rotated,
+        }))
     }
 
     /// True when the file has more than one name (hard links).
     fn linked(&self) -> bool {
-        matches!(self, Location::Here { links, .. } | Location::Moved { links, .. } if *links > 1)
+        match self {
+            Location::Here { linked, .. } => *linked,
+            Location::Found(f) => f.linked,
+            Location::OpenDeleted(_) | Location::Gone => false,
+        }
+    }
+
+    /// At its recorded path, or found without one (not rotated away, deleted or held open).
+    fn here(&self) -> bool {
+        matches!(self, Location::Here { .. }) || matches!(self, Location::Found(f) if !f.rotated)
+    }
+
+    /// The identity of the file found on disk, if any.
+    fn dev_ino(&self) -> Option<(u64, u64)> {
+        match self {
+            Location::Here { dev_ino, .. } => Some(*dev_ino),
+            Location::Found(f) => Some(f.dev_ino),
+            Location::OpenDeleted(_) | Location::Gone => None,
+        }
     }
 }
 
@@ -163,19 +183,20 @@ pub(super) fn assess_groups(snapshot: &StoreSnapshot, env: &Env) -> (ShipperBack
             .map(|g| g.hint().map(|h| root.host_to_local(h)))
             .collect(),
     };
+    // The path each group's file is stat'ed (and, when found there, read) under.
+    let stat_path = |i: usize| match root.dir() {
+        None => groups[i].hint(),
+        Some(_) => mapped[i].as_deref(),
+    };
     // Each stat becomes its location as it is made (no list of stats or paths in between).
     let keep = |i: usize, p, st: Stat| {
         found_at(groups[i].identity(), p, st, &specs).then_some(Location::Here {
-            local: Cow::Borrowed(p),
             size: st.size,
             dev_ino: (st.dev, st.ino),
-            links: st.nlink,
+            linked: st.nlink > 1,
         })
     };
-    let mut locations: Vec<Option<Location>> = match root.dir() {
-        None => stat_each(groups.len(), &|i| groups[i].hint(), keep),
-        Some(_) => stat_each(groups.len(), &|i| mapped[i].as_deref(), keep),
-    };
+    let mut locations: Vec<Option<Location>> = stat_each(groups.len(), &stat_path, keep);
 
     // 3a. Rotated: the other files of the recorded path's directory, each directory listed once.
     let mut by_dir: HashMap<PathBuf, Vec<usize>> = HashMap::new();
@@ -238,11 +259,11 @@ pub(super) fn assess_groups(snapshot: &StoreSnapshot, env: &Env) -> (ShipperBack
                 Identity::Path => None,
             };
             if let Some(od) = hit {
-                locations[i] = Some(Location::OpenDeleted {
+                locations[i] = Some(Location::OpenDeleted(Box::new(OpenDeleted {
                     pid: od.pid,
                     fd: od.fd_path.clone(),
                     size: od.size,
-                });
+                })));
             }
         }
     }
@@ -259,22 +280,17 @@ pub(super) fn assess_groups(snapshot: &StoreSnapshot, env: &Env) -> (ShipperBack
     } else {
         locations
             .iter()
-            .filter_map(|l| match l {
-                Some(Location::Here { dev_ino, .. } | Location::Moved { dev_ino, .. }) => {
-                    Some(*dev_ino)
-                }
-                _ => None,
-            })
+            .filter_map(|l| l.as_ref()?.dev_ino())
             .collect()
     };
     let seen: Vec<Seen> = locations
         .iter()
         .map(|l| Seen {
-            here: matches!(l, Some(Location::Here { .. })),
+            here: l.as_ref().is_some_and(Location::here),
             linked: l.as_ref().is_some_and(Location::linked),
         })
         .collect();
-    let (mut files, omitted) = reports(root, &groups, locations, &tails, env.detail);
+    let (mut files, omitted) = reports(root, &groups, &stat_path, locations, &tails, env.detail);
 
     // 4b. Untracked.
     let excludes: Vec<Vec<Exclude>> = snapshot.inputs.iter().map(compile_excludes).collect();
@@ -443,22 +459,24 @@ fn found_at(identity: &Identity, p: &Path, st: Stat, specs: &[FingerprintSpec]) 
 }
 
 /// The groups' reports, in group order, and how many shipped files a [`Detail::Top`] summary
-/// left out (counted, not reported).
-fn reports(
+/// left out (counted, not reported). `stat_path(i)` is the path group `i` was stat'ed under.
+fn reports<'p>(
     root: &crate::root::Root,
-    groups: &[Group<'_>],
-    locations: Vec<Option<Location<'_>>>,
+    groups: &[Group<'p>],
+    stat_path: &(dyn Fn(usize) -> Option<&'p Path> + Sync),
+    locations: Vec<Option<Location>>,
     tails: &Tails,
     detail: Detail,
 ) -> (Vec<FileReport>, usize) {
-    let report_of = |g: &Group<'_>, loc: Option<Location<'_>>| {
-        report(root, g, loc.unwrap_or(Location::Gone), tails)
+    let report_of = |i: usize, loc: Option<Location>| {
+        let g = &groups[i];
+        report(root, g, stat_path(i), loc.unwrap_or(Location::Gone), tails)
     };
     let Detail::Top(n) = detail else {
-        let files = groups
-            .par_iter()
-            .zip(locations.into_par_iter())
-            .map(|(g, loc)| report_of(g, loc))
+        let files = locations
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, loc)| report_of(i, loc))
             .collect();
         return (files, 0);
     };
@@ -477,7 +495,7 @@ fn reports(
             {
                 rayon::iter::Either::Right(i)
             }
-            _ => rayon::iter::Either::Left((i, report_of(g, loc))),
+            _ => rayon::iter::Either::Left((i, report_of(i, loc))),
         });
     // Rows go to the files that block first, then to the others by path: the shipped files
     // that can be shown are the first `room` by path (their paths are distinct: each is the
@@ -544,31 +562,37 @@ struct Tails<'a> {
     shipper_limit: Option<u64>,
 }
 
-fn report(root: &crate::root::Root, g: &Group<'_>, loc: Location<'_>, tails: &Tails) -> FileReport {
+/// The report of group `g`, whose file is at `loc` (`stat_path`: the path it was stat'ed
+/// under, which a file found there is read through).
+fn report(
+    root: &crate::root::Root,
+    g: &Group<'_>,
+    stat_path: Option<&Path>,
+    loc: Location,
+    tails: &Tails,
+) -> FileReport {
     let recorded = || g.recorded().cloned();
     let (path, size, state) = match loc {
-        Location::Here {
-            local,
-            size,
-            dev_ino,
-            ..
-        } => {
-            let state = progress(&local, Some(dev_ino), g, size, tails);
+        Location::Here { size, dev_ino, .. } => {
+            // `Here` is only made for a group stat'ed under its path.
+            let state = match stat_path {
+                Some(local) => progress(local, Some(dev_ino), g, size, tails),
+                None => FileState::Gone,
+            };
             // Found at its recorded path: the report names it by that (shared, not copied).
+            (recorded(), Some(size), state)
+        }
+        Location::Found(f) if !f.rotated => {
+            let state = progress(&f.local, Some(f.dev_ino), g, f.size, tails);
             let path = match g.recorded() {
                 Some(h) => Some(h.clone()),
-                None => Some(root.local_to_host(&local).into()),
+                None => Some(root.local_to_host(&f.local).into()),
             };
-            (path, Some(size), state)
+            (path, Some(f.size), state)
         }
-        Location::Moved {
-            local,
-            size,
-            dev_ino,
-            ..
-        } => {
-            let now_at = root.local_to_host(&local);
-            let state = match progress(&local, Some(dev_ino), g, size, tails) {
+        Location::Found(f) => {
+            let now_at = root.local_to_host(&f.local);
+            let state = match progress(&f.local, Some(f.dev_ino), g, f.size, tails) {
                 FileState::Behind { bytes } => FileState::Rotated {
                     now_at,
                     behind: bytes,
@@ -576,9 +600,10 @@ fn report(root: &crate::root::Root, g: &Group<'_>, loc: Location<'_>, tails: &Ta
                 FileState::Shipped => FileState::Rotated { now_at, behind: 0 },
                 other => other,
             };
-            (recorded(), Some(size), state)
+            (recorded(), Some(f.size), state)
         }
-        Location::OpenDeleted { pid, fd, size } => {
+        Location::OpenDeleted(od) => {
+            let OpenDeleted { pid, fd, size } = *od;
             let state = match progress(&fd, None, g, size, tails) {
                 FileState::Behind { bytes } => FileState::OpenDeleted { pid, behind: bytes },
                 FileState::Shipped => FileState::OpenDeleted { pid, behind: 0 },
