@@ -5,6 +5,13 @@
 //! decoded by serde_json from that slice (borrowed strings, the fast path). Only the element
 //! being decoded and the rest of its chunk are held: at 10^6 entries the registry's ~200 MB
 //! never are.
+//!
+//! Each caller splits its work in two: `decode(index, state)`, which is what an element
+//! becomes on its own (validated, keyed, classified), and `each(index, decoded)`, which adds
+//! it to what the caller builds, in the array's order. The elements complete in the buffer
+//! are decoded on the rayon pool, a run at a time, and then handed to `each` one by one; the
+//! first error in the array's order is the one reported, at the same position as a decode
+//! one element at a time would give.
 
 use std::io::Read;
 use std::path::Path;
@@ -16,23 +23,31 @@ use crate::safe_read::{self, Limit};
 /// Bytes read per read call.
 const CHUNK: usize = 1 << 20;
 
-/// Calls `each(index, state)` for every element of the array in `bytes`.
-pub fn for_each_state(
+/// Elements decoded in parallel at a time (at most; a run also ends where the buffer does).
+const RUN: usize = 4096;
+
+/// What an element becomes on its own (run in parallel; `index` is its place in the array).
+pub type Decode<'a, T> = &'a (dyn Fn(usize, RawState) -> Result<T, String> + Sync);
+
+/// Calls `each(index, decode(index, state))` for every element of the array in `bytes`.
+pub fn for_each_state<T: Send>(
     path: &Path,
     bytes: &[u8],
-    each: impl FnMut(usize, RawState) -> Result<(), String>,
+    decode: Decode<'_, T>,
+    each: impl FnMut(usize, T) -> Result<(), String>,
 ) -> Result<usize, StoreError> {
-    for_each_state_in(path, bytes, u64::MAX, each)
+    for_each_state_in(path, bytes, u64::MAX, RUN, decode, each)
 }
 
-/// Calls `each(index, state)` for every element of the array in the file `path`, read in
-/// chunks through [`safe_read::open_limited`] (at most [`Limit::STORE`]).
-pub fn read_states(
+/// Calls `each(index, decode(index, state))` for every element of the array in the file
+/// `path`, read in chunks through [`safe_read::open_limited`] (at most [`Limit::STORE`]).
+pub fn read_states<T: Send>(
     path: &Path,
-    each: impl FnMut(usize, RawState) -> Result<(), String>,
+    decode: Decode<'_, T>,
+    each: impl FnMut(usize, T) -> Result<(), String>,
 ) -> Result<usize, StoreError> {
     let (file, _) = open_states(path)?;
-    read_states_from(path, file, each)
+    read_states_from(path, file, decode, each)
 }
 
 /// The file `path` opened for [`read_states_from`] (at most [`Limit::STORE`]), and its size
@@ -49,21 +64,48 @@ pub fn open_states(path: &Path) -> Result<(std::io::Take<std::fs::File>, u64), S
 }
 
 /// [`read_states`] of a file [`open_states`] opened.
-pub fn read_states_from(
+pub fn read_states_from<T: Send>(
     path: &Path,
     file: std::io::Take<std::fs::File>,
-    each: impl FnMut(usize, RawState) -> Result<(), String>,
+    decode: Decode<'_, T>,
+    each: impl FnMut(usize, T) -> Result<(), String>,
 ) -> Result<usize, StoreError> {
-    for_each_state_in(path, file, Limit::STORE.bytes, each)
+    for_each_state_in(path, file, Limit::STORE.bytes, RUN, decode, each)
 }
 
-/// The decode of an array read from `src`; more than `limit` bytes is an error.
-fn for_each_state_in(
+/// The decode of an array read from `src`, at most `run` elements in parallel at a time (0:
+/// one by one); more than `limit` bytes is an error.
+fn for_each_state_in<T: Send>(
     path: &Path,
     src: impl Read,
     limit: u64,
-    mut each: impl FnMut(usize, RawState) -> Result<(), String>,
+    run: usize,
+    decode: Decode<'_, T>,
+    mut each: impl FnMut(usize, T) -> Result<(), String>,
 ) -> Result<usize, StoreError> {
+    use rayon::prelude::*;
+    // serde_json's error for the element at `buf[start..]`, positioned in the file.
+    fn invalid<R: Read>(
+        s: &Scanner<'_, R>,
+        start: usize,
+        count: usize,
+        e: serde_json::Error,
+    ) -> StoreError {
+        let (line, byte) = s.position_in(start, e.line(), e.column());
+        let what = match e.classify() {
+            serde_json::error::Category::Eof => format!(
+                "the JSON ends early after {count} complete entr{} (truncated file?): {}",
+                plural(count),
+                message(&e)
+            ),
+            _ => format!(
+                "invalid registry JSON after {count} complete entr{}: {}",
+                plural(count),
+                message(&e)
+            ),
+        };
+        StoreError::corrupt(s.path, Position { line, byte }, what)
+    }
     let mut s = Scanner {
         path,
         src,
@@ -98,26 +140,37 @@ fn for_each_state_in(
         s.at += 1;
     } else {
         loop {
+            // A run of elements, each complete and followed by its comma in the buffer:
+            // decoded in parallel, then taken in order as the loop below would take them.
+            let batch = complete_run(&s.buf, s.at, run);
+            if !batch.is_empty() {
+                let buf = &s.buf;
+                let decoded: Vec<Result<Result<T, String>, serde_json::Error>> = batch
+                    .par_iter()
+                    .enumerate()
+                    .map(|(k, &(start, len, _))| {
+                        let state: RawState = serde_json::from_slice(&buf[start..start + len])?;
+                        Ok(decode(count + k, state))
+                    })
+                    .collect();
+                for (&(start, len, comma), d) in batch.iter().zip(decoded) {
+                    s.consume(start);
+                    let d = d.map_err(|e| invalid(&s, start, count, e))?;
+                    s.consume(start + len);
+                    let t = d.map_err(|m| s.error(format!("entry {count}: {m}")))?;
+                    each(count, t).map_err(|m| s.error(format!("entry {count}: {m}")))?;
+                    count += 1;
+                    s.consume(comma + 1);
+                }
+                continue;
+            }
             let (start, len) = s.element(count)?;
             let bytes = &s.buf[start..start + len];
-            let state: RawState = serde_json::from_slice(bytes).map_err(|e| {
-                let (line, byte) = s.position_in(start, e.line(), e.column());
-                let what = match e.classify() {
-                    serde_json::error::Category::Eof => format!(
-                        "the JSON ends early after {count} complete entr{} (truncated file?): {}",
-                        plural(count),
-                        message(&e)
-                    ),
-                    _ => format!(
-                        "invalid registry JSON after {count} complete entr{}: {}",
-                        plural(count),
-                        message(&e)
-                    ),
-                };
-                StoreError::corrupt(path, Position { line, byte }, what)
-            })?;
+            let state: RawState =
+                serde_json::from_slice(bytes).map_err(|e| invalid(&s, start, count, e))?;
             s.consume(start + len);
-            each(count, state).map_err(|m| s.error(format!("entry {count}: {m}")))?;
+            let t = decode(count, state).map_err(|m| s.error(format!("entry {count}: {m}")))?;
+            each(count, t).map_err(|m| s.error(format!("entry {count}: {m}")))?;
             count += 1;
             match s.skip_ws()? {
                 Some(b',') => s.at += 1,
@@ -319,6 +372,37 @@ impl<R: Read> Scanner<'_, R> {
     }
 }
 
+/// The elements complete in `buf[at..]` and each followed by a comma there, at most `max`:
+/// (start, length, the comma's index). The run stops before anything else (the array's end,
+/// an element cut by the buffer's end, a structural error), which the element-by-element
+/// path then takes, so errors keep their wording and position.
+fn complete_run(buf: &[u8], mut at: usize, max: usize) -> Vec<(usize, usize, usize)> {
+    let skip = |from: usize| {
+        buf.get(from..)
+            .and_then(|b| b.iter().position(|c| !c.is_ascii_whitespace()))
+            .map(|i| from + i)
+    };
+    let mut run = Vec::new();
+    while run.len() < max {
+        let Some(start) = skip(at) else { break };
+        if buf[start] == b']' {
+            break;
+        }
+        // Never at the end of the file: a value cut there is the slow path's to report.
+        let Some(len) = value_len(&buf[start..], false) else {
+            break;
+        };
+        match skip(start + len) {
+            Some(comma) if buf[comma] == b',' => {
+                run.push((start, len, comma));
+                at = comma + 1;
+            }
+            _ => break,
+        }
+    }
+    run
+}
+
 /// The length of the JSON value at the start of `b` when it is complete in `b` (`None`: more
 /// bytes are needed). Only its extent is found (strings with their escapes, nesting by count,
 /// never by recursion); serde_json then decodes and validates it. A scalar ends at a `,`,
@@ -370,12 +454,79 @@ mod tests {
 
     fn run(s: &str) -> Result<Vec<u64>, String> {
         let mut offs = vec![];
-        for_each_state(Path::new("/r"), s.as_bytes(), |_, st| {
-            offs.push(st.into_entry()?.offset);
+        let decode = |_, st: RawState| Ok(st.into_entry()?.offset);
+        for_each_state(Path::new("/r"), s.as_bytes(), &decode, |_, o| {
+            offs.push(o);
             Ok(())
         })
         .map_err(|e| e.to_string())?;
         Ok(offs)
+    }
+
+    /// The offsets of `text` decoded at most `run` elements in parallel at a time, with
+    /// `each` refusing the entry at index `refuse`; every index as decode and each saw it.
+    fn offsets_in_runs(text: &str, run: usize, refuse: usize) -> Result<Vec<(usize, u64)>, String> {
+        let mut out = vec![];
+        let decode = |i, st: RawState| Ok((i, st.into_entry()?.offset));
+        for_each_state_in(
+            Path::new("/r"),
+            text.as_bytes(),
+            u64::MAX,
+            run,
+            &decode,
+            |i, d| {
+                if i == refuse {
+                    return Err("refused".into());
+                }
+                assert_eq!(i, d.0, "each gets the index decode got");
+                out.push(d);
+                Ok(())
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(out)
+    }
+
+    /// Decoded in parallel runs or one element at a time, an array gives the same entries in
+    /// the same order, and the same first error at the same line and byte, wherever it is
+    /// (in a run, at its edge, after it) and whatever it is (JSON, a bad value, a refusal by
+    /// `each`, the array's structure).
+    #[test]
+    fn parallel_runs_decode_like_one_at_a_time() {
+        let n = 3 * RUN + 5;
+        let good: Vec<String> = (0..n)
+            .map(|i| format!("{{\"source\":\"/l/{i}\",\"offset\":{i}}}"))
+            .collect();
+        let text = format!("[\n{}\n]", good.join("\n ,\n\t"));
+        let want: Vec<(usize, u64)> = (0..n).map(|i| (i, i as u64)).collect();
+        for run in [0, 1, 7, RUN] {
+            assert_eq!(
+                offsets_in_runs(&text, run, usize::MAX).unwrap(),
+                want,
+                "run {run}"
+            );
+        }
+        for at in [0, 1, RUN - 1, RUN, RUN + 1, 2 * RUN + 3, n - 1] {
+            let mut bad_json = good.clone();
+            bad_json[at] = "{\"offset\":1,,}".into();
+            let mut bad_value = good.clone();
+            bad_value[at] = "{\"offset\":\"x\"}".into();
+            let mut bad_structure = good.clone();
+            bad_structure[at] = "{\"offset\":1} {\"offset\":2}".into();
+            for case in [bad_json, bad_value, bad_structure] {
+                let text = format!("[\n{}\n]", case.join("\n ,\n\t"));
+                let one = offsets_in_runs(&text, 0, usize::MAX).unwrap_err();
+                assert!(one.contains("line "), "{one}");
+                for run in [1, 7, RUN] {
+                    assert_eq!(offsets_in_runs(&text, run, usize::MAX).unwrap_err(), one);
+                }
+            }
+            let one = offsets_in_runs(&text, 0, at).unwrap_err();
+            assert!(one.contains(&format!("entry {at}: refused")), "{one}");
+            for run in [1, 7, RUN] {
+                assert_eq!(offsets_in_runs(&text, run, at).unwrap_err(), one);
+            }
+        }
     }
 
     #[test]
@@ -422,9 +573,12 @@ mod tests {
 
     fn offsets_from(src: impl Read, limit: u64) -> Result<Vec<(u64, Option<String>)>, String> {
         let mut out = vec![];
-        for_each_state_in(Path::new("/r"), src, limit, |_, st| {
+        let decode = |_, st: RawState| {
             let e = st.into_entry()?;
-            out.push((e.offset, e.source.map(|s| s.to_string_lossy().into_owned())));
+            Ok((e.offset, e.source.map(|s| s.to_string_lossy().into_owned())))
+        };
+        for_each_state_in(Path::new("/r"), src, limit, RUN, &decode, |_, d| {
+            out.push(d);
             Ok(())
         })
         .map_err(|e| e.to_string())?;

@@ -234,7 +234,10 @@ impl Memlog {
         self.entries
             .reserve(guess.saturating_sub(self.entries.len()));
         let entries = &mut self.entries;
-        read_states_from(path, file, |_, state| insert_state(entries, state))?;
+        read_states_from(path, file, &checkpoint_entry, |_, (k, e)| {
+            entries.insert(k, e);
+            Ok(())
+        })?;
         // The guess can be twice the count (shorter lines): the spare index slots would stay
         // resident (hashing touches them all) for as long as `wait` runs.
         entries.shrink_to_fit();
@@ -278,7 +281,10 @@ impl Memlog {
         // rehashes while 10^6 entries load.
         let lines = bytes.iter().filter(|&&b| b == b'\n').count();
         entries.reserve(lines.saturating_sub(entries.len()));
-        for_each_state(path, bytes, |_, state| insert_state(entries, state))?;
+        for_each_state(path, bytes, &checkpoint_entry, |_, (k, e)| {
+            entries.insert(k, e);
+            Ok(())
+        })?;
         self.next_id = txid.saturating_add(1);
         Ok(())
     }
@@ -387,15 +393,14 @@ impl Memlog {
     }
 }
 
-/// Inserts a checkpoint state under its `_key`.
-fn insert_state(entries: &mut Entries, mut state: RawState) -> Result<(), String> {
+/// A checkpoint state and its `_key`, validated.
+fn checkpoint_entry(_: usize, mut state: RawState) -> Result<(Arc<str>, Entry), String> {
     let key = state
         .key
         .take()
         .ok_or_else(|| "checkpoint entry has no \"_key\"".to_string())?;
     let entry = file_entry(&key, state).map_err(|e| format!("{key}: {e}"))?;
-    entries.insert(Arc::from(key), entry);
-    Ok(())
+    Ok((Arc::from(key), entry))
 }
 
 /// A file key's entry, validated; other inputs' states are kept as placeholders so that

@@ -26,6 +26,7 @@ pub use locate::{open, open_reader, StoreLayout};
 
 pub use self::config::parse as parse_config;
 pub use self::entry::Entry;
+use self::entry::RawState;
 use self::keys::{FileId, Key};
 use super::shipper::{flag, m, Access, Api, ShipperInfo, Target};
 use super::StoreReader;
@@ -241,9 +242,12 @@ impl StoreReader for FilebeatReader {
 /// log input would key it.
 pub fn parse_array(file: &Path, bytes: &[u8]) -> Result<Vec<(String, Entry)>, StoreError> {
     let mut out = Vec::new();
-    json_array::for_each_state(file, bytes, |i, state| {
+    let decode = |i, state: RawState| {
         let e = state.into_entry()?;
-        out.push((array_key(i, &e), e));
+        Ok((array_key(i, &e), e))
+    };
+    json_array::for_each_state(file, bytes, &decode, |_, kv| {
+        out.push(kv);
         Ok(())
     })?;
     Ok(out)
@@ -482,10 +486,21 @@ impl FilebeatReader {
         let windows = self.fingerprint_windows();
         let mut b = self.build(std::iter::empty(), false);
         let mut cursors = b.cursors.take().unwrap_or_default();
-        json_array::read_states(file, |i, state| {
+        // Each entry is classified on its own (in parallel); a fingerprint identity names its
+        // input, which is added in order.
+        let decode = |i, state: RawState| {
             let e = state.into_entry()?;
             let key = array_key(i, &e);
-            let class = self.classify(key.into(), Cow::Owned(e), &windows, &mut b.fp_inputs);
+            let mut fp = Vec::new();
+            let class = self.classify(key.into(), Cow::Owned(e), &windows, &mut fp);
+            Ok((class, fp))
+        };
+        json_array::read_states(file, &decode, |_, (class, fp)| {
+            for input in fp {
+                if !b.fp_inputs.contains(&input) {
+                    b.fp_inputs.push(input);
+                }
+            }
             b.add(class, &mut cursors, false);
             Ok(())
         })?;
