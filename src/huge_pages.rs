@@ -110,7 +110,7 @@ mod tests {
     }
 
     #[test]
-    fn large_and_grown_blocks_are_advised() {
+    fn large_zeroed_and_grown_blocks_are_advised() {
         if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage").exists() {
             eprintln!("no transparent huge pages in this kernel: the advice is ignored here");
             return;
@@ -127,6 +127,14 @@ mod tests {
             assert!(flags.split(' ').any(|f| f == "hg"), "{flags}");
             p.write_bytes(1, THRESHOLD);
             a.dealloc(p, large);
+
+            let z = a.alloc_zeroed(large);
+            assert!(!z.is_null());
+            let (first, _) = whole_pages(z as usize, THRESHOLD).unwrap();
+            let flags = vm_flags(first).unwrap();
+            assert!(flags.split(' ').any(|f| f == "hg"), "zeroed: {flags}");
+            assert_eq!(*z.add(THRESHOLD - 1), 0);
+            a.dealloc(z, large);
 
             let q = a.alloc(grown);
             assert!(!q.is_null());
