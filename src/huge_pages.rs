@@ -32,9 +32,15 @@ fn advise(p: *mut u8, len: usize) {
     if let Some((first, len)) = whole_pages(p as usize, len) {
         // SAFETY: the range lies inside a block just handed out by the system allocator;
         // MADV_HUGEPAGE only sets a flag on its mappings (contents are kept). Its result is
-        // not needed: without huge pages the block simply stays in small ones.
+        // not needed: without huge pages the block simply stays in small ones. errno is the
+        // calling thread's own (__errno_location never returns null).
+        // errno is kept as it was: a failed advice (a kernel without huge pages) must not
+        // change what a caller reads after its own call that allocated.
         unsafe {
+            let errno = libc::__errno_location();
+            let saved = *errno;
             libc::madvise(first as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+            *errno = saved;
         }
     }
 }
@@ -83,6 +89,8 @@ mod tests {
         assert_eq!(whole_pages(16, P), None);
         assert_eq!(whole_pages(usize::MAX - P, 2 * P), None);
         assert_eq!(whole_pages(usize::MAX - 3 * P, P), None);
+        // The next page boundary itself is past the end of the address space.
+        assert_eq!(whole_pages(usize::MAX - 15, 16), None);
     }
 
     /// The flags of the mapping holding `addr` (`VmFlags` in /proc/self/smaps).

@@ -575,6 +575,7 @@ fn report(
     let (path, size, state) = match loc {
         Location::Here { size, dev_ino, .. } => {
             // `Here` is only made for a group stat'ed under its path.
+            debug_assert!(stat_path.is_some(), "a location found at no path");
             let state = match stat_path {
                 Some(local) => progress(local, Some(dev_ino), g, size, tails),
                 None => FileState::Gone,

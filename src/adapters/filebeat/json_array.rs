@@ -27,6 +27,8 @@ const CHUNK: usize = 1 << 20;
 const RUN: usize = 4096;
 
 /// What an element becomes on its own (run in parallel; `index` is its place in the array).
+/// It must have no effect beyond its result: it may also run for elements after the first
+/// error, whose results are dropped.
 pub type Decode<'a, T> = &'a (dyn Fn(usize, RawState) -> Result<T, String> + Sync);
 
 /// Calls `each(index, decode(index, state))` for every element of the array in `bytes`.
@@ -36,7 +38,8 @@ pub fn for_each_state<T: Send>(
     decode: Decode<'_, T>,
     each: impl FnMut(usize, T) -> Result<(), String>,
 ) -> Result<usize, StoreError> {
-    for_each_state_in(path, bytes, u64::MAX, RUN, decode, each)
+    let limits = (u64::MAX, CHUNK, RUN);
+    for_each_state_in(path, bytes, limits, decode, each)
 }
 
 /// Calls `each(index, decode(index, state))` for every element of the array in the file
@@ -70,16 +73,17 @@ pub fn read_states_from<T: Send>(
     decode: Decode<'_, T>,
     each: impl FnMut(usize, T) -> Result<(), String>,
 ) -> Result<usize, StoreError> {
-    for_each_state_in(path, file, Limit::STORE.bytes, RUN, decode, each)
+    let limits = (Limit::STORE.bytes, CHUNK, RUN);
+    for_each_state_in(path, file, limits, decode, each)
 }
 
-/// The decode of an array read from `src`, at most `run` elements in parallel at a time (0:
-/// one by one); more than `limit` bytes is an error.
+/// The decode of an array read from `src`: `(limit, chunk, run)`: more than `limit` bytes is
+/// an error, reads of at least `chunk` bytes, at most `run` elements in parallel at a time
+/// (0: one by one).
 fn for_each_state_in<T: Send>(
     path: &Path,
     src: impl Read,
-    limit: u64,
-    run: usize,
+    (limit, chunk, run): (u64, usize, usize),
     decode: Decode<'_, T>,
     mut each: impl FnMut(usize, T) -> Result<(), String>,
 ) -> Result<usize, StoreError> {
@@ -110,6 +114,7 @@ fn for_each_state_in<T: Send>(
         path,
         src,
         limit,
+        chunk: chunk.max(1),
         buf: Vec::new(),
         at: 0,
         base: 0,
@@ -230,6 +235,8 @@ struct Scanner<'p, R> {
     path: &'p Path,
     src: R,
     limit: u64,
+    /// Bytes read at least per fill.
+    chunk: usize,
     buf: Vec<u8>,
     at: usize,
     base: u64,
@@ -252,7 +259,7 @@ impl<R: Read> Scanner<'_, R> {
         // larger than a chunk is rescanned a logarithmic number of times, not once a chunk.
         // The space is filled before the element is scanned again (short reads loop here).
         let old = self.buf.len();
-        self.buf.resize(old + CHUNK.max(old), 0);
+        self.buf.resize(old + self.chunk.max(old), 0);
         let mut end = old;
         while end < self.buf.len() {
             match self.src.read(&mut self.buf[end..]) {
@@ -463,16 +470,20 @@ mod tests {
         Ok(offs)
     }
 
-    /// The offsets of `text` decoded at most `run` elements in parallel at a time, with
-    /// `each` refusing the entry at index `refuse`; every index as decode and each saw it.
-    fn offsets_in_runs(text: &str, run: usize, refuse: usize) -> Result<Vec<(usize, u64)>, String> {
+    /// The offsets of `text` read `chunk` bytes at a time and decoded at most `run` elements
+    /// in parallel at a time, with `each` refusing the entry at index `refuse`; every index as
+    /// decode and each saw it.
+    fn offsets_in_runs(
+        text: &str,
+        (chunk, run): (usize, usize),
+        refuse: usize,
+    ) -> Result<Vec<(usize, u64)>, String> {
         let mut out = vec![];
         let decode = |i, st: RawState| Ok((i, st.into_entry()?.offset));
         for_each_state_in(
             Path::new("/r"),
             text.as_bytes(),
-            u64::MAX,
-            run,
+            (u64::MAX, chunk, run),
             &decode,
             |i, d| {
                 if i == refuse {
@@ -490,20 +501,30 @@ mod tests {
     /// Decoded in parallel runs or one element at a time, an array gives the same entries in
     /// the same order, and the same first error at the same line and byte, wherever it is
     /// (in a run, at its edge, after it) and whatever it is (JSON, a bad value, a refusal by
-    /// `each`, the array's structure).
+    /// `each`, the array's structure), also when the buffer ends inside the runs (small
+    /// chunks).
     #[test]
     fn parallel_runs_decode_like_one_at_a_time() {
+        const ONE: (usize, usize) = (CHUNK, 0);
+        let ways = [
+            (CHUNK, 1),
+            (CHUNK, 7),
+            (CHUNK, RUN),
+            (16, 7),
+            (300, RUN),
+            (4096, RUN),
+        ];
         let n = 3 * RUN + 5;
         let good: Vec<String> = (0..n)
             .map(|i| format!("{{\"source\":\"/l/{i}\",\"offset\":{i}}}"))
             .collect();
         let text = format!("[\n{}\n]", good.join("\n ,\n\t"));
         let want: Vec<(usize, u64)> = (0..n).map(|i| (i, i as u64)).collect();
-        for run in [0, 1, 7, RUN] {
+        for way in std::iter::once(ONE).chain(ways) {
             assert_eq!(
-                offsets_in_runs(&text, run, usize::MAX).unwrap(),
+                offsets_in_runs(&text, way, usize::MAX).unwrap(),
                 want,
-                "run {run}"
+                "(chunk, run) {way:?}"
             );
         }
         for at in [0, 1, RUN - 1, RUN, RUN + 1, 2 * RUN + 3, n - 1] {
@@ -515,16 +536,18 @@ mod tests {
             bad_structure[at] = "{\"offset\":1} {\"offset\":2}".into();
             for case in [bad_json, bad_value, bad_structure] {
                 let text = format!("[\n{}\n]", case.join("\n ,\n\t"));
-                let one = offsets_in_runs(&text, 0, usize::MAX).unwrap_err();
+                let one = offsets_in_runs(&text, ONE, usize::MAX).unwrap_err();
                 assert!(one.contains("line "), "{one}");
-                for run in [1, 7, RUN] {
-                    assert_eq!(offsets_in_runs(&text, run, usize::MAX).unwrap_err(), one);
+                for way in ways {
+                    let e = offsets_in_runs(&text, way, usize::MAX).unwrap_err();
+                    assert_eq!(e, one, "(chunk, run) {way:?}");
                 }
             }
-            let one = offsets_in_runs(&text, 0, at).unwrap_err();
+            let one = offsets_in_runs(&text, ONE, at).unwrap_err();
             assert!(one.contains(&format!("entry {at}: refused")), "{one}");
-            for run in [1, 7, RUN] {
-                assert_eq!(offsets_in_runs(&text, run, at).unwrap_err(), one);
+            for way in ways {
+                let e = offsets_in_runs(&text, way, at).unwrap_err();
+                assert_eq!(e, one, "(chunk, run) {way:?}");
             }
         }
     }
@@ -577,10 +600,16 @@ mod tests {
             let e = st.into_entry()?;
             Ok((e.offset, e.source.map(|s| s.to_string_lossy().into_owned())))
         };
-        for_each_state_in(Path::new("/r"), src, limit, RUN, &decode, |_, d| {
-            out.push(d);
-            Ok(())
-        })
+        for_each_state_in(
+            Path::new("/r"),
+            src,
+            (limit, CHUNK, RUN),
+            &decode,
+            |_, d| {
+                out.push(d);
+                Ok(())
+            },
+        )
         .map_err(|e| e.to_string())?;
         Ok(out)
     }
