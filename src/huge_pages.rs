@@ -32,10 +32,9 @@ fn advise(p: *mut u8, len: usize) {
     if let Some((first, len)) = whole_pages(p as usize, len) {
         // SAFETY: the range lies inside a block just handed out by the system allocator;
         // MADV_HUGEPAGE only sets a flag on its mappings (contents are kept). Its result is
-        // not needed: without huge pages the block simply stays in small ones. errno is the
-        // calling thread's own (__errno_location never returns null).
-        // errno is kept as it was: a failed advice (a kernel without huge pages) must not
-        // change what a caller reads after its own call that allocated.
+        // not needed: without huge pages the block simply stays in small ones. errno (the
+        // calling thread's own; __errno_location never returns null) is put back, so a
+        // failed advice never changes what a caller reads after its own call.
         unsafe {
             let errno = libc::__errno_location();
             let saved = *errno;

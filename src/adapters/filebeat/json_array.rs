@@ -88,28 +88,11 @@ fn for_each_state_in<T: Send>(
     mut each: impl FnMut(usize, T) -> Result<(), String>,
 ) -> Result<usize, StoreError> {
     use rayon::prelude::*;
-    // serde_json's error for the element at `buf[start..]`, positioned in the file.
-    fn invalid<R: Read>(
-        s: &Scanner<'_, R>,
-        start: usize,
-        count: usize,
-        e: serde_json::Error,
-    ) -> StoreError {
-        let (line, byte) = s.position_in(start, e.line(), e.column());
-        let what = match e.classify() {
-            serde_json::error::Category::Eof => format!(
-                "the JSON ends early after {count} complete entr{} (truncated file?): {}",
-                plural(count),
-                message(&e)
-            ),
-            _ => format!(
-                "invalid registry JSON after {count} complete entr{}: {}",
-                plural(count),
-                message(&e)
-            ),
-        };
-        StoreError::corrupt(s.path, Position { line, byte }, what)
-    }
+    // The element `bytes` parsed, then decoded (index `k`).
+    let parse = |k: usize, bytes: &[u8]| -> Parsed<T> {
+        let state: RawState = serde_json::from_slice(bytes)?;
+        Ok(decode(k, state))
+    };
     let mut s = Scanner {
         path,
         src,
@@ -150,32 +133,21 @@ fn for_each_state_in<T: Send>(
             let batch = complete_run(&s.buf, s.at, run);
             if !batch.is_empty() {
                 let buf = &s.buf;
-                let decoded: Vec<Result<Result<T, String>, serde_json::Error>> = batch
+                let parsed: Vec<Parsed<T>> = batch
                     .par_iter()
                     .enumerate()
-                    .map(|(k, &(start, len, _))| {
-                        let state: RawState = serde_json::from_slice(&buf[start..start + len])?;
-                        Ok(decode(count + k, state))
-                    })
+                    .map(|(k, &(start, len, _))| parse(count + k, &buf[start..start + len]))
                     .collect();
-                for (&(start, len, comma), d) in batch.iter().zip(decoded) {
-                    s.consume(start);
-                    let d = d.map_err(|e| invalid(&s, start, count, e))?;
-                    s.consume(start + len);
-                    let t = d.map_err(|m| s.error(format!("entry {count}: {m}")))?;
-                    each(count, t).map_err(|m| s.error(format!("entry {count}: {m}")))?;
+                for (&(start, len, comma), p) in batch.iter().zip(parsed) {
+                    s.take((start, len), count, p, &mut each)?;
                     count += 1;
                     s.consume(comma + 1);
                 }
                 continue;
             }
             let (start, len) = s.element(count)?;
-            let bytes = &s.buf[start..start + len];
-            let state: RawState =
-                serde_json::from_slice(bytes).map_err(|e| invalid(&s, start, count, e))?;
-            s.consume(start + len);
-            let t = decode(count, state).map_err(|m| s.error(format!("entry {count}: {m}")))?;
-            each(count, t).map_err(|m| s.error(format!("entry {count}: {m}")))?;
+            let p = parse(count, &s.buf[start..start + len]);
+            s.take((start, len), count, p, &mut each)?;
             count += 1;
             match s.skip_ws()? {
                 Some(b',') => s.at += 1,
@@ -228,6 +200,9 @@ fn message(e: &serde_json::Error) -> String {
     let suffix = format!(" at line {} column {}", e.line(), e.column());
     full.strip_suffix(&suffix).unwrap_or(&full).to_string()
 }
+
+/// An element parsed by serde_json, then decoded.
+type Parsed<T> = Result<Result<T, String>, serde_json::Error>;
 
 /// The chunked reader: `buf[at..]` is what is read and not yet consumed; `base` is the file
 /// offset of `buf[0]`, `line` the line of `buf[at]`.
@@ -285,6 +260,41 @@ impl<R: Read> Scanner<'_, R> {
             return Err(safe_read::too_large(self.path, limit));
         }
         Ok(n > 0)
+    }
+
+    /// Takes the `count`-th element, `buf[start..start + len]`, parsed (`p`): consumes it and
+    /// hands it to `each`, or says what is wrong with it, where: a JSON error at its own line
+    /// and byte, a refusal by the decode or by `each` after the element.
+    fn take<T>(
+        &mut self,
+        (start, len): (usize, usize),
+        count: usize,
+        p: Parsed<T>,
+        each: &mut impl FnMut(usize, T) -> Result<(), String>,
+    ) -> Result<(), StoreError> {
+        self.consume(start);
+        let decoded = p.map_err(|e| self.invalid(start, count, e))?;
+        self.consume(start + len);
+        let t = decoded.map_err(|m| self.error(format!("entry {count}: {m}")))?;
+        each(count, t).map_err(|m| self.error(format!("entry {count}: {m}")))
+    }
+
+    /// serde_json's error `e` for the element at `buf[start..]`, positioned in the file.
+    fn invalid(&self, start: usize, count: usize, e: serde_json::Error) -> StoreError {
+        let (line, byte) = self.position_in(start, e.line(), e.column());
+        let what = match e.classify() {
+            serde_json::error::Category::Eof => format!(
+                "the JSON ends early after {count} complete entr{} (truncated file?): {}",
+                plural(count),
+                message(&e)
+            ),
+            _ => format!(
+                "invalid registry JSON after {count} complete entr{}: {}",
+                plural(count),
+                message(&e)
+            ),
+        };
+        StoreError::corrupt(self.path, Position { line, byte }, what)
     }
 
     /// Marks `buf[..end]` consumed (counting its lines).
