@@ -578,7 +578,11 @@ fn report(
             debug_assert!(stat_path.is_some(), "a location found at no path");
             let state = match stat_path {
                 Some(local) => progress(local, Some(dev_ino), g, size, tails),
-                None => FileState::Gone,
+                // Never so; if it were, a file that cannot be read is owed: never "gone"
+                // (which does not block) and never "shipped".
+                None => FileState::Behind {
+                    bytes: size.saturating_sub(g.offset).max(1),
+                },
             };
             // Found at its recorded path: the report names it by that (shared, not copied).
             (recorded(), Some(size), state)
