@@ -41,6 +41,15 @@ struct More<'a> {
 }
 
 impl<'a> Group<'a> {
+    /// The group of `c` alone (so far).
+    fn of(c: &'a Cursor) -> Self {
+        Group {
+            first: c,
+            offset: c.offset,
+            more: None,
+        }
+    }
+
     fn identity(&self) -> &'a Identity {
         &self.first.identity
     }
@@ -390,25 +399,28 @@ fn group(cursors: &[Cursor]) -> Vec<Group<'_>> {
     // twice go through a map. Sorting 10^6 hashes costs less than inserting 10^6 keys into a
     // map of 10^6 buckets (a cache miss and, for a new page, a fault each).
     let hasher = foldhash::fast::RandomState::default();
-    let hashes: Vec<u64> = cursors.iter().map(|c| hasher.hash_one(key_of(c))).collect();
+    // In parallel: each of these vectors is first touched (its pages faulted in) on every
+    // thread, and the common case (no shared file) never leaves the pool.
+    let hashes: Vec<u64> = cursors
+        .par_iter()
+        .map(|c| hasher.hash_one(key_of(c)))
+        .collect();
     let mut sorted = hashes.clone();
-    sorted.sort_unstable();
+    sorted.par_sort_unstable();
     let shared: HashSet<u64, foldhash::fast::RandomState> = sorted
         .windows(2)
         .filter(|w| w[0] == w[1])
         .map(|w| w[0])
         .collect();
     drop(sorted);
+    if shared.is_empty() {
+        return cursors.par_iter().map(Group::of).collect();
+    }
     let mut index: HashMap<GroupKey<'_>, usize, foldhash::fast::RandomState> = HashMap::default();
     let mut groups: Vec<Group<'_>> = Vec::with_capacity(cursors.len());
     for (c, h) in cursors.iter().zip(hashes) {
-        let new = || Group {
-            first: c,
-            offset: c.offset,
-            more: None,
-        };
-        if shared.is_empty() || !shared.contains(&h) {
-            groups.push(new());
+        if !shared.contains(&h) {
+            groups.push(Group::of(c));
             continue;
         }
         match index.get(&key_of(c)) {
@@ -429,7 +441,7 @@ fn group(cursors: &[Cursor]) -> Vec<Group<'_>> {
             }
             None => {
                 index.insert(key_of(c), groups.len());
-                groups.push(new());
+                groups.push(Group::of(c));
             }
         }
     }

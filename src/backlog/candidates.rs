@@ -242,8 +242,10 @@ pub fn stat_each<'p, T: Send>(
         .iter()
         .flat_map(|(dir, m)| m.chunks(CHUNK).map(move |c| (*dir, c)))
         .collect();
+    // Filled in parallel: the output's pages are first touched (and zeroed by the kernel) on
+    // every thread, not on this one before the stats start.
     let mut out: Vec<Option<T>> = Vec::with_capacity(n);
-    out.resize_with(n, || None);
+    out.par_extend((0..n).into_par_iter().map(|_| None));
     let out = std::sync::Mutex::new(out);
     chunks.par_iter().for_each(|(dir, idx)| {
         let at = DirFd::open(dir);
