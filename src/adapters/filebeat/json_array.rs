@@ -9,9 +9,10 @@
 //! Each caller splits its work in two: `decode(index, state)`, which is what an element
 //! becomes on its own (validated, keyed, classified), and `each(index, decoded)`, which adds
 //! it to what the caller builds, in the array's order. The elements complete in the buffer
-//! are decoded on the rayon pool, a run at a time, and then handed to `each` one by one; the
-//! first error in the array's order is the one reported, at the same position as a decode
-//! one element at a time would give.
+//! are decoded on the rayon pool a run at a time, each run while this thread hands the run
+//! before it to `each`, one element at a time, and finds the run after it; the first error in
+//! the array's order is the one reported, at the same position as a decode one element at a
+//! time would give.
 
 use std::io::Read;
 use std::path::Path;
@@ -87,22 +88,23 @@ fn for_each_state_in<T: Send>(
     decode: Decode<'_, T>,
     mut each: impl FnMut(usize, T) -> Result<(), String>,
 ) -> Result<usize, StoreError> {
-    use rayon::prelude::*;
     // The element `bytes` parsed, then decoded (index `k`).
     let parse = |k: usize, bytes: &[u8]| -> Parsed<T> {
         let state: RawState = serde_json::from_slice(bytes)?;
         Ok(decode(k, state))
     };
     let mut s = Scanner {
-        path,
         src,
         limit,
         chunk: chunk.max(1),
         buf: Vec::new(),
-        at: 0,
-        base: 0,
-        line: 1,
         eof: false,
+        pos: Pos {
+            path,
+            at: 0,
+            base: 0,
+            line: 1,
+        },
     };
     let mut count = 0usize;
     match s.skip_ws()? {
@@ -116,48 +118,36 @@ fn for_each_state_in<T: Send>(
                 "the file is empty; expected a JSON array of registry states",
             ))
         }
-        Some(b'[') => s.at += 1,
+        Some(b'[') => s.pos.at += 1,
         Some(b) => {
-            return Err(s.error(format!(
+            return Err(s.pos.error(format!(
                 "expected a JSON array of registry states, found {}",
                 shown(b)
             )))
         }
     }
     if s.skip_ws()? == Some(b']') {
-        s.at += 1;
+        s.pos.at += 1;
     } else {
         loop {
-            // A run of elements, each complete and followed by its comma in the buffer:
-            // decoded in parallel, then taken in order as the loop below would take them.
-            let batch = complete_run(&s.buf, s.at, run);
-            if !batch.is_empty() {
-                let buf = &s.buf;
-                let parsed: Vec<Parsed<T>> = batch
-                    .par_iter()
-                    .enumerate()
-                    .map(|(k, &(start, len, _))| parse(count + k, &buf[start..start + len]))
-                    .collect();
-                for (&(start, len, comma), p) in batch.iter().zip(parsed) {
-                    s.take((start, len), count, p, &mut each)?;
-                    count += 1;
-                    s.consume(comma + 1);
-                }
+            // The runs of elements complete in the buffer, decoded in parallel while the ones
+            // before are taken in order.
+            if s.runs(run, &parse, &mut count, &mut each)? {
                 continue;
             }
             let (start, len) = s.element(count)?;
             let p = parse(count, &s.buf[start..start + len]);
-            s.take((start, len), count, p, &mut each)?;
+            s.pos.take(&s.buf, (start, len), count, p, &mut each)?;
             count += 1;
             match s.skip_ws()? {
-                Some(b',') => s.at += 1,
+                Some(b',') => s.pos.at += 1,
                 Some(b']') => {
-                    s.at += 1;
+                    s.pos.at += 1;
                     break;
                 }
                 None => return Err(s.early(count)),
                 Some(b) => {
-                    return Err(s.error(format!(
+                    return Err(s.pos.error(format!(
                         "invalid registry JSON after {count} complete entr{}: expected `,` or \
                          `]`, found {}",
                         plural(count),
@@ -169,7 +159,7 @@ fn for_each_state_in<T: Send>(
     }
     match s.skip_ws()? {
         None => Ok(count),
-        Some(b) => Err(s.error(format!(
+        Some(b) => Err(s.pos.error(format!(
             "trailing characters after the array of {count} entr{}: {}",
             plural(count),
             shown(b)
@@ -204,19 +194,28 @@ fn message(e: &serde_json::Error) -> String {
 /// An element parsed by serde_json, then decoded.
 type Parsed<T> = Result<Result<T, String>, serde_json::Error>;
 
-/// The chunked reader: `buf[at..]` is what is read and not yet consumed; `base` is the file
-/// offset of `buf[0]`, `line` the line of `buf[at]`.
+/// A run of elements complete in the buffer: (start, length, the comma's index) each.
+type Run = Vec<(usize, usize, usize)>;
+
+/// The chunked reader: `buf[pos.at..]` is what is read and not yet consumed.
 struct Scanner<'p, R> {
-    path: &'p Path,
     src: R,
     limit: u64,
     /// Bytes read at least per fill.
     chunk: usize,
     buf: Vec<u8>,
+    eof: bool,
+    pos: Pos<'p>,
+}
+
+/// Where the reader is in the file: `base` is the file offset of `buf[0]`, `at` the first
+/// byte not consumed, `line` its line. Apart from the buffer, so that the elements before
+/// `at` are taken while the buffer is lent to the decode of the ones after.
+struct Pos<'p> {
+    path: &'p Path,
     at: usize,
     base: u64,
     line: u64,
-    eof: bool,
 }
 
 impl<R: Read> Scanner<'_, R> {
@@ -225,10 +224,11 @@ impl<R: Read> Scanner<'_, R> {
         if self.eof {
             return Ok(false);
         }
-        if self.at > 0 {
-            self.buf.drain(..self.at);
-            self.base += self.at as u64;
-            self.at = 0;
+        let path = self.pos.path;
+        if self.pos.at > 0 {
+            self.buf.drain(..self.pos.at);
+            self.pos.base += self.pos.at as u64;
+            self.pos.at = 0;
         }
         // At least a chunk, and as much again as an unfinished element holds: an element
         // larger than a chunk is rescanned a logarithmic number of times, not once a chunk.
@@ -246,42 +246,155 @@ impl<R: Read> Scanner<'_, R> {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     self.buf.truncate(old);
-                    return Err(StoreError::io(self.path, e));
+                    return Err(StoreError::io(path, e));
                 }
             }
         }
         self.buf.truncate(end);
         let n = end - old;
-        if self.base + self.buf.len() as u64 > self.limit {
+        if self.pos.base + self.buf.len() as u64 > self.limit {
             let limit = Limit {
                 bytes: self.limit,
                 ..Limit::STORE
             };
-            return Err(safe_read::too_large(self.path, limit));
+            return Err(safe_read::too_large(path, limit));
         }
         Ok(n > 0)
     }
 
+    /// Takes the runs of elements complete in the buffer from `pos.at` on, each run of at most
+    /// `max` elements decoded on the rayon pool while this thread takes the run before it (and
+    /// finds the run after): false when no element is complete there. The first error in the
+    /// array's order is returned, as taking one element at a time would; the decodes still
+    /// running then finish unseen (they have no effect but their results).
+    fn runs<T: Send>(
+        &mut self,
+        max: usize,
+        parse: &(dyn Fn(usize, &[u8]) -> Parsed<T> + Sync),
+        count: &mut usize,
+        each: &mut impl FnMut(usize, T) -> Result<(), String>,
+    ) -> Result<bool, StoreError> {
+        let first = complete_run(&self.buf, self.pos.at, max);
+        if first.is_empty() {
+            return Ok(false);
+        }
+        let (buf, pos) = (&self.buf[..], &mut self.pos);
+        rayon::in_place_scope(|scope| {
+            // Decodes `run`, whose first element is the `k`-th, on the pool.
+            let start = |run: Run, k: usize| {
+                let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                scope.spawn(move |_| {
+                    use rayon::prelude::*;
+                    let parsed: Vec<Parsed<T>> = run
+                        .par_iter()
+                        .enumerate()
+                        .map(|(i, &(at, len, _))| parse(k + i, &buf[at..at + len]))
+                        .collect();
+                    // Gone only when an earlier element's error ended the taking.
+                    let _ = tx.send((run, parsed));
+                });
+                rx
+            };
+            let mut next_at = first.last().map_or(0, |&(_, _, comma)| comma + 1);
+            let mut next_k = *count + first.len();
+            let mut pending = Some(start(first, *count));
+            while let Some(rx) = pending.take() {
+                let after = complete_run(buf, next_at, max);
+                if let Some(&(_, _, comma)) = after.last() {
+                    next_at = comma + 1;
+                    let n = after.len();
+                    pending = Some(start(after, next_k));
+                    next_k += n;
+                }
+                let (run, parsed) = rx.recv().expect("a run's decode always answers");
+                for (&(at, len, comma), p) in run.iter().zip(parsed) {
+                    pos.take(buf, (at, len), *count, p, each)?;
+                    *count += 1;
+                    pos.consume(buf, comma + 1);
+                }
+            }
+            Ok(true)
+        })
+    }
+
+    /// Skips whitespace; the next byte (not consumed), `None` at the end of the file.
+    fn skip_ws(&mut self) -> Result<Option<u8>, StoreError> {
+        loop {
+            let rest = &self.buf[self.pos.at..];
+            match rest.iter().position(|b| !b.is_ascii_whitespace()) {
+                Some(i) => {
+                    self.pos.consume(&self.buf, self.pos.at + i);
+                    return Ok(Some(self.buf[self.pos.at]));
+                }
+                None => {
+                    self.pos.consume(&self.buf, self.buf.len());
+                    if !self.fill()? {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next element's start and length in `buf` (whitespace before it skipped, its
+    /// bytes complete in the buffer); `count` elements came before it.
+    fn element(&mut self, count: usize) -> Result<(usize, usize), StoreError> {
+        match self.skip_ws()? {
+            None => return Err(self.early(count)),
+            Some(b']') if count > 0 => {
+                return Err(self.pos.error(format!(
+                    "invalid registry JSON after {count} complete entr{}: trailing comma",
+                    plural(count)
+                )))
+            }
+            Some(_) => {}
+        }
+        loop {
+            if let Some(len) = value_len(&self.buf[self.pos.at..], self.eof) {
+                return Ok((self.pos.at, len));
+            }
+            if !self.fill()? {
+                // Incomplete at the end of the file: an unterminated element.
+                let len = self.buf.len() - self.pos.at;
+                if len == 0 {
+                    return Err(self.early(count));
+                }
+                return Ok((self.pos.at, len));
+            }
+        }
+    }
+
+    /// The file ended inside the array.
+    fn early(&self, count: usize) -> StoreError {
+        self.pos.error(format!(
+            "the JSON ends early after {count} complete entr{} (truncated file?)",
+            plural(count)
+        ))
+    }
+}
+
+impl Pos<'_> {
     /// Takes the `count`-th element, `buf[start..start + len]`, parsed (`p`): consumes it and
     /// hands it to `each`, or says what is wrong with it, where: a JSON error at its own line
     /// and byte, a refusal by the decode or by `each` after the element.
     fn take<T>(
         &mut self,
+        buf: &[u8],
         (start, len): (usize, usize),
         count: usize,
         p: Parsed<T>,
         each: &mut impl FnMut(usize, T) -> Result<(), String>,
     ) -> Result<(), StoreError> {
-        self.consume(start);
-        let decoded = p.map_err(|e| self.invalid(start, count, e))?;
-        self.consume(start + len);
+        self.consume(buf, start);
+        let decoded = p.map_err(|e| self.invalid(buf, start, count, e))?;
+        self.consume(buf, start + len);
         let t = decoded.map_err(|m| self.error(format!("entry {count}: {m}")))?;
         each(count, t).map_err(|m| self.error(format!("entry {count}: {m}")))
     }
 
     /// serde_json's error `e` for the element at `buf[start..]`, positioned in the file.
-    fn invalid(&self, start: usize, count: usize, e: serde_json::Error) -> StoreError {
-        let (line, byte) = self.position_in(start, e.line(), e.column());
+    fn invalid(&self, buf: &[u8], start: usize, count: usize, e: serde_json::Error) -> StoreError {
+        let (line, byte) = self.position_in(buf, start, e.line(), e.column());
         let what = match e.classify() {
             serde_json::error::Category::Eof => format!(
                 "the JSON ends early after {count} complete entr{} (truncated file?): {}",
@@ -298,61 +411,20 @@ impl<R: Read> Scanner<'_, R> {
     }
 
     /// Marks `buf[..end]` consumed (counting its lines).
-    fn consume(&mut self, end: usize) {
-        self.line += memchr::memchr_iter(b'\n', &self.buf[self.at..end]).count() as u64;
+    fn consume(&mut self, buf: &[u8], end: usize) {
+        self.line += memchr::memchr_iter(b'\n', &buf[self.at..end]).count() as u64;
         self.at = end;
     }
 
-    /// Skips whitespace; the next byte (not consumed), `None` at the end of the file.
-    fn skip_ws(&mut self) -> Result<Option<u8>, StoreError> {
-        loop {
-            let rest = &self.buf[self.at..];
-            match rest.iter().position(|b| !b.is_ascii_whitespace()) {
-                Some(i) => {
-                    self.consume(self.at + i);
-                    return Ok(Some(self.buf[self.at]));
-                }
-                None => {
-                    self.consume(self.buf.len());
-                    if !self.fill()? {
-                        return Ok(None);
-                    }
-                }
-            }
-        }
-    }
-
-    /// The next element's start and length in `buf` (whitespace before it skipped, its
-    /// bytes complete in the buffer); `count` elements came before it.
-    fn element(&mut self, count: usize) -> Result<(usize, usize), StoreError> {
-        match self.skip_ws()? {
-            None => return Err(self.early(count)),
-            Some(b']') if count > 0 => {
-                return Err(self.error(format!(
-                    "invalid registry JSON after {count} complete entr{}: trailing comma",
-                    plural(count)
-                )))
-            }
-            Some(_) => {}
-        }
-        loop {
-            if let Some(len) = value_len(&self.buf[self.at..], self.eof) {
-                return Ok((self.at, len));
-            }
-            if !self.fill()? {
-                // Incomplete at the end of the file: an unterminated element.
-                let len = self.buf.len() - self.at;
-                if len == 0 {
-                    return Err(self.early(count));
-                }
-                return Ok((self.at, len));
-            }
-        }
-    }
-
     /// (line, byte) in the file of a 1-based line and column of the element at `buf[start..]`.
-    fn position_in(&self, start: usize, line: usize, column: usize) -> (Option<u64>, Option<u64>) {
-        let bytes = &self.buf[start..];
+    fn position_in(
+        &self,
+        buf: &[u8],
+        start: usize,
+        line: usize,
+        column: usize,
+    ) -> (Option<u64>, Option<u64>) {
+        let bytes = &buf[start..];
         let mut from = 0usize;
         for _ in 1..line {
             match memchr::memchr(b'\n', &bytes[from..]) {
@@ -361,7 +433,7 @@ impl<R: Read> Scanner<'_, R> {
             }
         }
         let off = (from + column.saturating_sub(1)).min(bytes.len());
-        let lines = memchr::memchr_iter(b'\n', &self.buf[self.at..start]).count() as u64;
+        let lines = memchr::memchr_iter(b'\n', &buf[self.at..start]).count() as u64;
         (
             Some(self.line + lines + line.saturating_sub(1) as u64),
             Some(self.base + (start + off) as u64),
@@ -379,21 +451,13 @@ impl<R: Read> Scanner<'_, R> {
             what,
         )
     }
-
-    /// The file ended inside the array.
-    fn early(&self, count: usize) -> StoreError {
-        self.error(format!(
-            "the JSON ends early after {count} complete entr{} (truncated file?)",
-            plural(count)
-        ))
-    }
 }
 
 /// The elements complete in `buf[at..]` and each followed by a comma there, at most `max`:
 /// (start, length, the comma's index). The run stops before anything else (the array's end,
 /// an element cut by the buffer's end, a structural error), which the element-by-element
 /// path then takes, so errors keep their wording and position.
-fn complete_run(buf: &[u8], mut at: usize, max: usize) -> Vec<(usize, usize, usize)> {
+fn complete_run(buf: &[u8], mut at: usize, max: usize) -> Run {
     let skip = |from: usize| {
         buf.get(from..)
             .and_then(|b| b.iter().position(|c| !c.is_ascii_whitespace()))
