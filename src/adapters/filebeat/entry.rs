@@ -6,6 +6,7 @@
 //! nested content is skipped without being stored, no `serde_json::Value` is built) and strict
 //! second: [`RawState::into_entry`] validates a file entry's fields and says what is wrong.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -13,21 +14,21 @@ use std::sync::Arc;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-/// A JSON value reduced to what validation needs: numbers and strings kept, containers only
-/// named (their content is skipped).
+/// A JSON value reduced to what validation needs: numbers and strings kept (borrowed from the
+/// input when it has no escapes), containers only named (their content is skipped).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Scalar {
+pub enum Scalar<'a> {
     Null,
     Bool(bool),
     U64(u64),
     I64(i64),
     F64(f64),
-    Str(String),
+    Str(Cow<'a, str>),
     Object,
     Array,
 }
 
-impl fmt::Display for Scalar {
+impl fmt::Display for Scalar<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Scalar::Null => f.write_str("null"),
@@ -42,7 +43,7 @@ impl fmt::Display for Scalar {
     }
 }
 
-impl Scalar {
+impl Scalar<'_> {
     fn as_u64(&self) -> Option<u64> {
         match *self {
             Scalar::U64(n) => Some(n),
@@ -51,77 +52,80 @@ impl Scalar {
     }
 }
 
-struct ScalarVisitor;
+struct ScalarVisitor<'a>(std::marker::PhantomData<&'a ()>);
 
-impl<'de> Visitor<'de> for ScalarVisitor {
-    type Value = Scalar;
+impl<'de: 'a, 'a> Visitor<'de> for ScalarVisitor<'a> {
+    type Value = Scalar<'a>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
     }
-    fn visit_unit<E>(self) -> Result<Scalar, E> {
+    fn visit_unit<E>(self) -> Result<Scalar<'a>, E> {
         Ok(Scalar::Null)
     }
-    fn visit_none<E>(self) -> Result<Scalar, E> {
+    fn visit_none<E>(self) -> Result<Scalar<'a>, E> {
         Ok(Scalar::Null)
     }
-    fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
+    fn visit_bool<E>(self, v: bool) -> Result<Scalar<'a>, E> {
         Ok(Scalar::Bool(v))
     }
-    fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+    fn visit_u64<E>(self, v: u64) -> Result<Scalar<'a>, E> {
         Ok(Scalar::U64(v))
     }
-    fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+    fn visit_i64<E>(self, v: i64) -> Result<Scalar<'a>, E> {
         Ok(if v >= 0 {
             Scalar::U64(v as u64)
         } else {
             Scalar::I64(v)
         })
     }
-    fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+    fn visit_f64<E>(self, v: f64) -> Result<Scalar<'a>, E> {
         Ok(Scalar::F64(v))
     }
-    fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
-        Ok(Scalar::Str(v.to_string()))
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Scalar<'a>, E> {
+        Ok(Scalar::Str(Cow::Borrowed(v)))
     }
-    fn visit_string<E>(self, v: String) -> Result<Scalar, E> {
-        Ok(Scalar::Str(v))
+    fn visit_str<E>(self, v: &str) -> Result<Scalar<'a>, E> {
+        Ok(Scalar::Str(Cow::Owned(v.to_string())))
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+    fn visit_string<E>(self, v: String) -> Result<Scalar<'a>, E> {
+        Ok(Scalar::Str(Cow::Owned(v)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar<'a>, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(Scalar::Array)
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar<'a>, A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
         Ok(Scalar::Object)
     }
 }
 
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Scalar, D::Error> {
-        d.deserialize_any(ScalarVisitor)
+impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Scalar<'a>, D::Error> {
+        d.deserialize_any(ScalarVisitor(std::marker::PhantomData))
     }
 }
 
 /// An object field whose object form has the fields `T` picks; any other JSON kind is kept
 /// as its [`Scalar`] (content skipped) so validation can say what it was.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Shape<T> {
+pub enum Shape<'a, T> {
     Object(T),
-    Other(Scalar),
+    Other(Scalar<'a>),
 }
 
-struct ShapeVisitor<T>(std::marker::PhantomData<T>);
+struct ShapeVisitor<'a, T>(std::marker::PhantomData<(&'a (), T)>);
 
 macro_rules! forward_scalar {
     ($($m:ident($t:ty)),*) => {$(
         fn $m<E: de::Error>(self, v: $t) -> Result<Self::Value, E> {
-            ScalarVisitor.$m(v).map(Shape::Other)
+            ScalarVisitor(std::marker::PhantomData).$m(v).map(Shape::Other)
         }
     )*};
 }
 
-impl<'de, T: Deserialize<'de>> Visitor<'de> for ShapeVisitor<T> {
-    type Value = Shape<T>;
+impl<'de: 'a, 'a, T: Deserialize<'de>> Visitor<'de> for ShapeVisitor<'a, T> {
+    type Value = Shape<'a, T>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object or null")
     }
@@ -130,6 +134,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ShapeVisitor<T> {
         visit_u64(u64),
         visit_i64(i64),
         visit_f64(f64),
+        visit_borrowed_str(&'de str),
         visit_str(&str),
         visit_string(String)
     );
@@ -140,68 +145,70 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ShapeVisitor<T> {
         Ok(Shape::Other(Scalar::Null))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        ScalarVisitor.visit_seq(seq).map(Shape::Other)
+        ScalarVisitor(std::marker::PhantomData)
+            .visit_seq(seq)
+            .map(Shape::Other)
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Shape::Object)
     }
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Shape<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Shape<T>, D::Error> {
+impl<'de: 'a, 'a, T: Deserialize<'de>> Deserialize<'de> for Shape<'a, T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Shape<'a, T>, D::Error> {
         d.deserialize_any(ShapeVisitor(std::marker::PhantomData))
     }
 }
 
 /// `FileStateOS`: `{"inode": u64, "device": u64}` on Linux.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
-pub struct FileStateOs {
-    #[serde(default)]
-    inode: Option<Scalar>,
-    #[serde(default)]
-    device: Option<Scalar>,
+pub struct FileStateOs<'a> {
+    #[serde(default, borrow)]
+    inode: Option<Scalar<'a>>,
+    #[serde(default, borrow)]
+    device: Option<Scalar<'a>>,
 }
 
 /// Filestream `cursor`: `{"offset": N, ...}`.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
-pub struct CursorObj {
-    #[serde(default)]
-    offset: Option<Scalar>,
+pub struct CursorObj<'a> {
+    #[serde(default, borrow)]
+    offset: Option<Scalar<'a>>,
 }
 
 /// `meta`: filestream keeps `{"source": path, ...}`; the log input's container meta has other
 /// keys (`stream`).
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
-pub struct MetaObj {
-    #[serde(default)]
-    source: Option<Scalar>,
+pub struct MetaObj<'a> {
+    #[serde(default, borrow)]
+    source: Option<Scalar<'a>>,
 }
 
 /// The raw fields of a state (log input and filestream shapes share one struct; everything
 /// else in the object is skipped without being stored).
 #[derive(Debug, Default, Deserialize)]
-pub struct RawState {
+pub struct RawState<'a> {
     /// Log input: the path at the last update.
-    #[serde(default)]
-    source: Option<Scalar>,
+    #[serde(default, borrow)]
+    source: Option<Scalar<'a>>,
     /// Log input: the next byte to deliver.
-    #[serde(default)]
-    offset: Option<Scalar>,
+    #[serde(default, borrow)]
+    offset: Option<Scalar<'a>>,
     /// Nanoseconds; 0 = deleted.
-    #[serde(default)]
-    ttl: Option<Scalar>,
+    #[serde(default, borrow)]
+    ttl: Option<Scalar<'a>>,
     /// Log input: `{"inode": u64, "device": u64}`.
-    #[serde(default, rename = "FileStateOS")]
-    file_state_os: Option<Shape<FileStateOs>>,
+    #[serde(default, borrow, rename = "FileStateOS")]
+    file_state_os: Option<Shape<'a, FileStateOs<'a>>>,
     /// Filestream: `{"offset": N}` or null (nothing acknowledged yet).
-    #[serde(default)]
-    cursor: Option<Shape<CursorObj>>,
+    #[serde(default, borrow)]
+    cursor: Option<Shape<'a, CursorObj<'a>>>,
     /// Filestream: `{"source": path, ...}`.
-    #[serde(default)]
-    meta: Option<Shape<MetaObj>>,
+    #[serde(default, borrow)]
+    meta: Option<Shape<'a, MetaObj<'a>>>,
     /// Checkpoint entries carry their key.
-    #[serde(default, rename = "_key")]
-    pub key: Option<String>,
+    #[serde(default, borrow, rename = "_key")]
+    pub key: Option<Cow<'a, str>>,
 }
 
 /// The compact form kept per entry (10^6 of these must stay small).
@@ -215,12 +222,12 @@ pub struct Entry {
     pub dev_ino: Option<(u64, u64)>,
 }
 
-fn uint(v: &Scalar, what: &str) -> Result<u64, String> {
+fn uint(v: &Scalar<'_>, what: &str) -> Result<u64, String> {
     v.as_u64()
         .ok_or_else(|| format!("{what} is {v}, expected a non-negative integer"))
 }
 
-impl RawState {
+impl RawState<'_> {
     /// The compact entry of a file state, or what is wrong with it.
     pub fn into_entry(self) -> Result<Entry, String> {
         let offset = match (&self.offset, &self.cursor) {
@@ -263,7 +270,7 @@ impl RawState {
         };
         Ok(Entry {
             offset,
-            source: source.map(|s| Arc::from(Path::new(&s))),
+            source: source.map(|s| Arc::from(Path::new(&*s))),
             ttl_zero,
             dev_ino,
         })
@@ -293,6 +300,29 @@ mod tests {
                 .unwrap()
                 .offset,
             0
+        );
+    }
+
+    /// Strings without escapes are borrowed from the input (no copy per entry); escaped ones
+    /// are unescaped into their own.
+    #[test]
+    fn strings_borrow_unless_escaped() {
+        let text = br#"{"source":"/var/log/a.log","_key":"k\u0041","meta":{"source":"/b\n"}}"#;
+        let st: RawState<'_> = serde_json::from_slice(text).unwrap();
+        assert!(matches!(
+            &st.source,
+            Some(Scalar::Str(Cow::Borrowed("/var/log/a.log")))
+        ));
+        assert!(matches!(&st.key, Some(Cow::Owned(k)) if k == "kA"));
+        match &st.meta {
+            Some(Shape::Object(m)) => {
+                assert!(matches!(&m.source, Some(Scalar::Str(Cow::Owned(s))) if s == "/b\n"))
+            }
+            other => panic!("meta {other:?}"),
+        }
+        assert_eq!(
+            st.into_entry().unwrap().source.as_deref(),
+            Some(Path::new("/var/log/a.log"))
         );
     }
 

@@ -30,7 +30,7 @@ const RUN: usize = 4096;
 /// What an element becomes on its own (run in parallel; `index` is its place in the array).
 /// It must have no effect beyond its result: it may also run for elements after the first
 /// error, whose results are dropped.
-pub type Decode<'a, T> = &'a (dyn Fn(usize, RawState) -> Result<T, String> + Sync);
+pub type Decode<'a, T> = &'a (dyn Fn(usize, RawState<'_>) -> Result<T, String> + Sync);
 
 /// Calls `each(index, decode(index, state))` for every element of the array in `bytes`.
 pub fn for_each_state<T: Send>(
@@ -90,7 +90,7 @@ fn for_each_state_in<T: Send>(
 ) -> Result<usize, StoreError> {
     // The element `bytes` parsed, then decoded (index `k`).
     let parse = |k: usize, bytes: &[u8]| -> Parsed<T> {
-        let state: RawState = serde_json::from_slice(bytes)?;
+        let state: RawState<'_> = serde_json::from_slice(bytes)?;
         Ok(decode(k, state))
     };
     let mut s = Scanner {

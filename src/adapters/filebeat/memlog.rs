@@ -8,6 +8,7 @@
 //! decode error is reported as a note (the offsets read so far are older, never newer, than
 //! the truth, so the backlog errs towards "behind").
 
+use std::borrow::Cow;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -87,11 +88,11 @@ struct Action {
 }
 
 #[derive(Deserialize)]
-struct Body {
-    #[serde(alias = "K")]
-    k: String,
-    #[serde(default, alias = "V")]
-    v: Option<RawState>,
+struct Body<'a> {
+    #[serde(borrow, alias = "K")]
+    k: Cow<'a, str>,
+    #[serde(default, borrow, alias = "V")]
+    v: Option<RawState<'a>>,
 }
 
 impl Memlog {
@@ -356,18 +357,18 @@ impl Memlog {
         buf.len() as u64
     }
 
-    fn apply(&mut self, op: &str, body: Body) -> Result<(), String> {
+    fn apply(&mut self, op: &str, body: Body<'_>) -> Result<(), String> {
         match op {
             "set" => {
                 let v = body.v.ok_or("set op without a value")?;
                 let entry = file_entry(&body.k, v).map_err(|e| format!("{}: {e}", body.k))?;
-                let (at, _) = self.entries.insert_full(Arc::from(body.k), entry);
+                let (at, _) = self.entries.insert_full(Arc::from(&*body.k), entry);
                 if let Some(t) = &mut self.touched {
                     t.push(at);
                 }
             }
             "remove" => {
-                if self.entries.swap_remove(body.k.as_str()).is_some() {
+                if self.entries.swap_remove(&*body.k).is_some() {
                     self.touched = None;
                 }
             }
@@ -394,18 +395,18 @@ impl Memlog {
 }
 
 /// A checkpoint state and its `_key`, validated.
-fn checkpoint_entry(_: usize, mut state: RawState) -> Result<(Arc<str>, Entry), String> {
+fn checkpoint_entry(_: usize, mut state: RawState<'_>) -> Result<(Arc<str>, Entry), String> {
     let key = state
         .key
         .take()
         .ok_or_else(|| "checkpoint entry has no \"_key\"".to_string())?;
     let entry = file_entry(&key, state).map_err(|e| format!("{key}: {e}"))?;
-    Ok((Arc::from(key), entry))
+    Ok((Arc::from(&*key), entry))
 }
 
 /// A file key's entry, validated; other inputs' states are kept as placeholders so that
 /// `remove` ops and the skipped counts still see them.
-fn file_entry(key: &str, state: RawState) -> Result<Entry, String> {
+fn file_entry(key: &str, state: RawState<'_>) -> Result<Entry, String> {
     match super::keys::parse(key) {
         Some(super::keys::Key::NotAFile { .. }) => Ok(Entry::default()),
         _ => state.into_entry(),
