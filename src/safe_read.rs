@@ -107,6 +107,18 @@ pub fn read_from(path: &Path, offset: u64, limit: Limit) -> Result<Vec<u8>, Stor
     Ok(buf)
 }
 
+/// One `pread(2)` of up to `buf.len()` bytes at `at` of `f` (retried when interrupted; the
+/// file's position does not move); fewer bytes near its end, 0 past it.
+pub fn read_at(f: &File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    loop {
+        match f.read_at(buf, at) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            r => return r,
+        }
+    }
+}
+
 /// Opens `path` (see [`open`]) for a streaming read of at most `limit` bytes: a file larger
 /// than `limit` is refused before anything is read, and the reader yields at most `limit + 1`
 /// bytes (a file that grows meanwhile), so a caller that got more than `limit` returns

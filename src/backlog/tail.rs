@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -123,7 +123,7 @@ fn search(f: &File, buf: &mut [u8], from: u64, to: u64, budget: u64) -> io::Resu
                 return Ok(Search::Exhausted { at });
             }
             let want = (end - at).min(budget).min(buf.len() as u64) as usize;
-            let n = read_at(f, &mut buf[..want], at)?;
+            let n = crate::safe_read::read_at(f, &mut buf[..want], at)?;
             if n == 0 {
                 // The file shrank under us: the next assessment sees its new size.
                 return Ok(Search::Absent);
@@ -157,15 +157,6 @@ fn seek(f: &File, pos: u64, whence: libc::c_int) -> io::Result<Option<u64>> {
         Some(libc::EINVAL) if whence == libc::SEEK_DATA => Ok(Some(pos)),
         Some(libc::EINVAL) => Ok(None),
         _ => Err(e),
-    }
-}
-
-fn read_at(f: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
-    loop {
-        match f.read_at(buf, at) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            r => return r,
-        }
     }
 }
 

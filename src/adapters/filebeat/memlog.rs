@@ -227,11 +227,11 @@ impl Memlog {
 
     /// Loads the checkpoint `path`, read in chunks (never held whole).
     fn load_checkpoint(&mut self, txid: u64, path: &Path) -> Result<(), StoreError> {
-        // Filebeat writes one entry per line of about 200 bytes: reserving about that many
-        // slots spares the map its rehashes while 10^6 entries load (slots never filled
-        // cost address space, not memory: their pages are never touched).
         let (file, size) = open_states(path)?;
-        let guess = usize::try_from(size / 160).unwrap_or(0).min(1 << 24);
+        let mut head = vec![0; HEAD];
+        let n = crate::safe_read::read_at(file.get_ref(), &mut head, 0)
+            .map_err(|e| StoreError::io(path, e))?;
+        let guess = entries_guess(&head[..n], size);
         self.entries
             .reserve(guess.saturating_sub(self.entries.len()));
         let entries = &mut self.entries;
@@ -239,8 +239,9 @@ impl Memlog {
             entries.insert(k, e);
             Ok(())
         })?;
-        // The guess can be twice the count (shorter lines): the spare index slots would stay
-        // resident (hashing touches them all) for as long as `wait` runs.
+        // A guess far above the count (lines much shorter further on) would leave spare index
+        // slots resident (hashing touches them all) for as long as `wait` runs; a close one
+        // already has the table size the count needs, and nothing moves.
         entries.shrink_to_fit();
         self.next_id = txid.saturating_add(1);
         Ok(())
@@ -278,10 +279,8 @@ impl Memlog {
         bytes: &[u8],
     ) -> Result<(), StoreError> {
         let entries = &mut self.entries;
-        // Filebeat writes one entry per line: reserving that many slots spares the map its
-        // rehashes while 10^6 entries load.
-        let lines = bytes.iter().filter(|&&b| b == b'\n').count();
-        entries.reserve(lines.saturating_sub(entries.len()));
+        let guess = entries_guess(bytes, bytes.len() as u64);
+        entries.reserve(guess.saturating_sub(entries.len()));
         for_each_state(path, bytes, &checkpoint_entry, |_, (k, e)| {
             entries.insert(k, e);
             Ok(())
@@ -394,6 +393,28 @@ impl Memlog {
     }
 }
 
+/// Bytes of a checkpoint's start that [`entries_guess`] looks at.
+const HEAD: usize = 64 << 10;
+
+/// About how many entries a checkpoint of `size` bytes starting with `head` holds, to reserve
+/// the map's slots once instead of rehashing 10^6 entries as they load: Filebeat writes one
+/// entry per line, so the lines of the head, scaled to the size, and a sixteenth more for
+/// lines longer in the head than further on; 200 bytes an entry when the head has no line
+/// end. A guess too high costs index slots, which `shrink_to_fit` gives back; too low, one
+/// rehash. At most 2^24 whatever the file says.
+fn entries_guess(head: &[u8], size: u64) -> usize {
+    let lines = memchr::memchr_iter(b'\n', head).count() as u64;
+    let guess = match lines {
+        0 => size / 200,
+        _ => {
+            let scaled = u128::from(size) * u128::from(lines) / head.len().max(1) as u128;
+            let scaled = u64::try_from(scaled).unwrap_or(u64::MAX);
+            scaled.saturating_add(scaled / 16)
+        }
+    };
+    usize::try_from(guess).unwrap_or(usize::MAX).min(1 << 24)
+}
+
 /// A checkpoint state and its `_key`, validated.
 fn checkpoint_entry(_: usize, mut state: RawState<'_>) -> Result<(Arc<str>, Entry), String> {
     let key = state
@@ -442,4 +463,23 @@ fn newest_checkpoint(dir: &Path) -> Result<Option<(u64, PathBuf)>, StoreError> {
         }
     }
     Ok(best)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The guess scales the head's lines to the file's size, a sixteenth more; it holds
+    /// without line ends, and stays bounded whatever size a file claims.
+    #[test]
+    fn entries_guess_scales_the_head() {
+        let head = "{\"_key\":\"k\",\"offset\":1}\n".repeat(100);
+        let line = head.len() as u64 / 100;
+        assert_eq!(entries_guess(head.as_bytes(), head.len() as u64), 106);
+        assert_eq!(entries_guess(head.as_bytes(), line * 1_000_000), 1_062_500);
+        assert_eq!(entries_guess(b"[{\"offset\":1}]", 200 * 1000), 1000);
+        assert_eq!(entries_guess(b"", 0), 0);
+        assert_eq!(entries_guess(b"\n", u64::MAX), 1 << 24);
+        assert_eq!(entries_guess(head.as_bytes(), u64::MAX), 1 << 24);
+    }
 }
