@@ -25,7 +25,10 @@ use crate::safe_read::{self, Limit};
 const CHUNK: usize = 1 << 20;
 
 /// Elements decoded in parallel at a time (at most; a run also ends where the buffer does).
-const RUN: usize = 4096;
+const RUN: usize = 1024;
+
+/// Runs decoding (or queued) while the one before them is taken.
+const AHEAD: usize = 3;
 
 /// What an element becomes on its own (run in parallel; `index` is its place in the array).
 /// It must have no effect beyond its result: it may also run for elements after the first
@@ -297,13 +300,17 @@ impl<R: Read> Scanner<'_, R> {
             };
             let mut next_at = first.last().map_or(0, |&(_, _, comma)| comma + 1);
             let mut next_k = *count + first.len();
-            let mut pending = Some(start(first, *count));
-            while let Some(rx) = pending.take() {
-                let after = complete_run(buf, next_at, max);
-                if let Some(&(_, _, comma)) = after.last() {
+            let mut pending = std::collections::VecDeque::from([start(first, *count)]);
+            while let Some(rx) = pending.pop_front() {
+                // Keep the pool [`AHEAD`] runs ahead of the taking.
+                while pending.len() < AHEAD {
+                    let after = complete_run(buf, next_at, max);
+                    let Some(&(_, _, comma)) = after.last() else {
+                        break;
+                    };
                     next_at = comma + 1;
                     let n = after.len();
-                    pending = Some(start(after, next_k));
+                    pending.push_back(start(after, next_k));
                     next_k += n;
                 }
                 let (run, parsed) = rx.recv().expect("a run's decode always answers");
