@@ -401,8 +401,11 @@ const HEAD: usize = 64 << 10;
 /// entry per line, so the lines of the head, scaled to the size, and a sixteenth more for
 /// lines longer in the head than further on; 200 bytes an entry when the head has no line
 /// end. A guess too high costs index slots, which `shrink_to_fit` gives back; too low, one
-/// rehash. At most 2^24 whatever the file says.
+/// rehash. Never more entries than the size holds (a head of blank lines must not reserve
+/// millions of slots), and at most 2^24 whatever the file says.
 fn entries_guess(head: &[u8], size: u64) -> usize {
+    /// The shortest checkpoint entry: `{"_key":""},`.
+    const SHORTEST: u64 = 12;
     let lines = memchr::memchr_iter(b'\n', head).count() as u64;
     let guess = match lines {
         0 => size / 200,
@@ -412,6 +415,7 @@ fn entries_guess(head: &[u8], size: u64) -> usize {
             scaled.saturating_add(scaled / 16)
         }
     };
+    let guess = guess.min(size / SHORTEST);
     usize::try_from(guess).unwrap_or(usize::MAX).min(1 << 24)
 }
 
@@ -470,7 +474,7 @@ mod tests {
     use super::*;
 
     /// The guess scales the head's lines to the file's size, a sixteenth more; it holds
-    /// without line ends, and stays bounded whatever size a file claims.
+    /// without line ends, and stays bounded by what the size can hold and by 2^24.
     #[test]
     fn entries_guess_scales_the_head() {
         let head = "{\"_key\":\"k\",\"offset\":1}\n".repeat(100);
@@ -480,6 +484,9 @@ mod tests {
         assert_eq!(entries_guess(b"[{\"offset\":1}]", 200 * 1000), 1000);
         assert_eq!(entries_guess(b"", 0), 0);
         assert_eq!(entries_guess(b"\n", u64::MAX), 1 << 24);
+        // Blank lines in the head: no more than the size can hold.
+        assert_eq!(entries_guess(&[b'\n'; 4096], 1_200_000), 100_000);
+        assert_eq!(entries_guess(b"\n", 11), 0);
         assert_eq!(entries_guess(head.as_bytes(), u64::MAX), 1 << 24);
     }
 }
