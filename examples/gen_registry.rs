@@ -17,7 +17,10 @@
 //!
 //! `--format both` writes a legacy registry (`OUT/legacy/registry`) and a memlog store
 //! (`OUT/memlog/registry/filebeat`) for the same files. memlog stores get a checkpoint with
-//! every entry plus `--log-ops` ops in log.json, like a long-running Filebeat.
+//! every entry plus `--log-ops` ops in log.json, like a long-running Filebeat. The checkpoint
+//! is in an order that says nothing about the files (seeded), as Filebeat writes it from a Go
+//! map (`for key, entry := range states`); the legacy registry is in the order the files were
+//! found, as Filebeat appends new states to its list.
 
 use std::fs::{self, File};
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -239,7 +242,12 @@ fn main() -> std::io::Result<()> {
         match format {
             Format::Legacy => tk::write_legacy(&data.join("registry"), &states()),
             Format::DataJson => tk::write_data_json(&data.join("registry/filebeat"), &states()),
-            Format::Memlog => write_memlog(&data.join("registry/filebeat"), &files, args.log_ops),
+            Format::Memlog => write_memlog(
+                &data.join("registry/filebeat"),
+                &files,
+                args.log_ops,
+                &mut Rng(args.seed ^ 0x6d61_705f_6f72_6465),
+            ),
             Format::Both => unreachable!(),
         }
     };
@@ -266,18 +274,25 @@ fn main() -> std::io::Result<()> {
     Ok(())
 }
 
-/// A checkpoint holding every entry, then `log_ops` ops in log.json.
+/// A checkpoint holding every entry in an order drawn from `rng` (a Go map's), then `log_ops`
+/// ops in log.json.
 fn write_memlog(
     dir: &Path,
     files: &[(String, u64, u64, u64)],
     log_ops: usize,
+    rng: &mut Rng,
 ) -> std::io::Result<()> {
     let mut w = tk::MemlogWriter::create(dir)?;
     let txid = files.len() as u64;
-    let pairs: Vec<(String, serde_json::Value)> = files
+    let mut pairs: Vec<(String, serde_json::Value)> = files
         .iter()
         .map(|(p, ino, dev, off)| (tk::log_key(*ino, *dev), tk::log_value(p, *off, *ino, *dev)))
         .collect();
+    // Fisher-Yates.
+    for i in (1..pairs.len()).rev() {
+        let j = (rng.next() % (i as u64 + 1)) as usize;
+        pairs.swap(i, j);
+    }
     tk::write_checkpoint(dir, txid, pairs.iter().map(|(k, v)| (k.as_str(), v)))?;
     drop(pairs);
     w.skip_to(txid + 1);
