@@ -183,13 +183,24 @@ pub fn parse(format: Format, bytes: &[u8]) -> Result<(), String> {
     let text = || std::str::from_utf8(bytes).map_err(|e| e.to_string());
     let done = |r: Result<(), crate::error::StoreError>| r.map_err(|e| e.to_string());
     match format {
-        Format::FilebeatMemlogLog => done(
-            filebeat::memlog::Memlog::from_bytes(PathBuf::from("/fuzz"), None, bytes).map(|_| ()),
-        ),
-        Format::FilebeatCheckpoint => done(
-            filebeat::memlog::Memlog::from_bytes(PathBuf::from("/fuzz"), Some((1, bytes)), b"")
-                .map(|_| ()),
-        ),
+        Format::FilebeatMemlogLog => {
+            use filebeat::memlog::Memlog;
+            // Also replayed over a checkpoint, the way a one-shot read does (a list, with the
+            // keys the log names indexed).
+            const CHECKPOINT: &[u8] = br#"[{"_key":"filebeat::logs::native::1-1","source":"/a","offset":1,"FileStateOS":{"inode":1,"device":1}}]"#;
+            done(
+                Memlog::owned_from_bytes(PathBuf::from("/fuzz"), Some((0, CHECKPOINT)), bytes)
+                    .map(|_| ()),
+            )?;
+            done(Memlog::from_bytes(PathBuf::from("/fuzz"), None, bytes).map(|_| ()))
+        }
+        Format::FilebeatCheckpoint => {
+            use filebeat::memlog::Memlog;
+            done(
+                Memlog::owned_from_bytes(PathBuf::from("/fuzz"), Some((1, bytes)), b"").map(|_| ()),
+            )?;
+            done(Memlog::from_bytes(PathBuf::from("/fuzz"), Some((1, bytes)), b"").map(|_| ()))
+        }
         Format::FilebeatLegacy => done(filebeat::parse_array(p, bytes).map(|_| ())),
         Format::FilebeatConfig => done(
             filebeat::parse_config(text()?, Path::new("/fuzz/filebeat.yml"), &empty_root())

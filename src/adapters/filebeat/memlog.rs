@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use super::entry::{Entry, RawState};
 use super::json_array::{for_each_state, open_states, read_states_from};
+use super::memlog_once::{List, Listed};
 use crate::error::{Position, StoreError};
 
 /// A file's identity and version, to notice replacement or change.
@@ -64,6 +65,10 @@ pub struct Memlog {
     /// The entries the last read set, by index, when it only set entries (`None`: reloaded,
     /// or an entry was removed, which moves another one).
     touched: Option<Vec<usize>>,
+    /// The read under way is the only one ([`Memlog::read_owned`]).
+    once: bool,
+    /// What a full read for [`Memlog::read_owned`] loaded, instead of `entries`.
+    list: Option<List>,
 }
 
 /// How a read was done (for tests and the wait loop's cost figures).
@@ -109,6 +114,8 @@ impl Memlog {
             notes: Vec::new(),
             last_read: ReadKind::None,
             touched: None,
+            once: false,
+            list: None,
         }
     }
 
@@ -124,12 +131,29 @@ impl Memlog {
         &self.entries
     }
 
-    /// Hands the entries over, for a reader that reads once: the next read loads the
-    /// store again from its checkpoint.
-    pub fn take_entries(&mut self) -> Entries {
+    /// Brings the state up to date and hands its entries over, in the order
+    /// [`Memlog::entries`] would hold them, for a reader that reads once: a full read builds
+    /// no map of every key (see [`List`]). The next read loads the store again from its
+    /// checkpoint.
+    pub fn read_owned(&mut self) -> Result<Listed, StoreError> {
+        self.once = true;
+        let read = self.read();
+        self.once = false;
+        if let Err(e) = read {
+            self.list = None;
+            return Err(e);
+        }
         self.last_read = ReadKind::None;
         self.touched = None;
-        std::mem::take(&mut self.entries)
+        Ok(self.take_listed())
+    }
+
+    /// The entries loaded, moved out of the list or the map that holds them.
+    fn take_listed(&mut self) -> Listed {
+        match self.list.take() {
+            Some(list) => list.into_entries(),
+            None => std::mem::take(&mut self.entries).into_iter().collect(),
+        }
     }
 
     /// Notes of the last read.
@@ -202,6 +226,7 @@ impl Memlog {
         self.touched = incremental.then(Vec::new);
         if !incremental {
             self.entries.clear();
+            self.list = None;
             self.consumed = 0;
             self.lines = 0;
             self.next_id = 1;
@@ -232,6 +257,16 @@ impl Memlog {
         let n = crate::safe_read::read_at(file.get_ref(), &mut head, 0)
             .map_err(|e| StoreError::io(path, e))?;
         let guess = entries_guess(&head[..n], size);
+        if self.once {
+            let mut loaded = Vec::with_capacity(guess);
+            read_states_from(path, file, &checkpoint_entry, |_, kv| {
+                loaded.push(kv);
+                Ok(())
+            })?;
+            self.take_loaded(loaded);
+            self.next_id = txid.saturating_add(1);
+            return Ok(());
+        }
         self.entries
             .reserve(guess.saturating_sub(self.entries.len()));
         let entries = &mut self.entries;
@@ -255,7 +290,26 @@ impl Memlog {
         checkpoint: Option<(u64, &[u8])>,
         log: &[u8],
     ) -> Result<Memlog, StoreError> {
+        Memlog::load_bytes(Memlog::new(dir), checkpoint, log)
+    }
+
+    /// [`Memlog::from_bytes`] the way [`Memlog::read_owned`] reads: its entries and notes.
+    pub fn owned_from_bytes(
+        dir: PathBuf,
+        checkpoint: Option<(u64, &[u8])>,
+        log: &[u8],
+    ) -> Result<(Listed, Vec<String>), StoreError> {
         let mut m = Memlog::new(dir);
+        m.once = true;
+        let mut m = Memlog::load_bytes(m, checkpoint, log)?;
+        Ok((m.take_listed(), m.notes))
+    }
+
+    fn load_bytes(
+        mut m: Memlog,
+        checkpoint: Option<(u64, &[u8])>,
+        log: &[u8],
+    ) -> Result<Memlog, StoreError> {
         if let Some((txid, bytes)) = checkpoint {
             let path = m.dir.join(format!("{txid}.json"));
             m.load_checkpoint_bytes(txid, &path, bytes)?;
@@ -278,8 +332,18 @@ impl Memlog {
         path: &Path,
         bytes: &[u8],
     ) -> Result<(), StoreError> {
-        let entries = &mut self.entries;
         let guess = entries_guess(bytes, bytes.len() as u64);
+        if self.once {
+            let mut loaded = Vec::with_capacity(guess);
+            for_each_state(path, bytes, &checkpoint_entry, |_, kv| {
+                loaded.push(kv);
+                Ok(())
+            })?;
+            self.take_loaded(loaded);
+            self.next_id = txid.saturating_add(1);
+            return Ok(());
+        }
+        let entries = &mut self.entries;
         entries.reserve(guess.saturating_sub(entries.len()));
         for_each_state(path, bytes, &checkpoint_entry, |_, (k, e)| {
             entries.insert(k, e);
@@ -287,6 +351,22 @@ impl Memlog {
         })?;
         self.next_id = txid.saturating_add(1);
         Ok(())
+    }
+
+    /// A checkpoint loaded as a list: kept as one, or put in the map when a key is there
+    /// twice (the map keeps its first place and its last value).
+    fn take_loaded(&mut self, loaded: Listed) {
+        match List::new(loaded) {
+            Ok(list) => self.list = Some(list),
+            Err(loaded) => self.entries.extend(loaded),
+        }
+    }
+
+    /// The list's entries move into the map, which takes over.
+    fn list_to_map(&mut self) {
+        if let Some(list) = self.list.take() {
+            self.entries.extend(list.into_entries());
+        }
     }
 
     /// Applies the ops of log.json from `consumed` on; returns the bytes read.
@@ -298,6 +378,9 @@ impl Memlog {
 
     /// Applies the ops in `buf` (log.json from `consumed` on); returns `buf`'s length.
     fn replay_bytes(&mut self, log_path: &Path, buf: &[u8]) -> u64 {
+        if let Some(list) = &mut self.list {
+            list.index_keys(buf);
+        }
         let checkpoint_id = self.checkpoint.map_or(0, |(id, _)| id);
         let mut pos = 0usize;
         loop {
@@ -361,12 +444,26 @@ impl Memlog {
             "set" => {
                 let v = body.v.ok_or("set op without a value")?;
                 let entry = file_entry(&body.k, v).map_err(|e| format!("{}: {e}", body.k))?;
+                let entry = match &mut self.list {
+                    Some(list) => match list.set(&body.k, entry) {
+                        Ok(()) => return Ok(()),
+                        Err(entry) => entry,
+                    },
+                    None => entry,
+                };
+                self.list_to_map();
                 let (at, _) = self.entries.insert_full(Arc::from(&*body.k), entry);
                 if let Some(t) = &mut self.touched {
                     t.push(at);
                 }
             }
             "remove" => {
+                if let Some(list) = &mut self.list {
+                    if list.remove(&body.k).is_ok() {
+                        return Ok(());
+                    }
+                }
+                self.list_to_map();
                 if self.entries.swap_remove(&*body.k).is_some() {
                     self.touched = None;
                 }
@@ -488,5 +585,78 @@ mod tests {
         assert_eq!(entries_guess(&[b'\n'; 4096], 1_200_000), 100_000);
         assert_eq!(entries_guess(b"\n", 11), 0);
         assert_eq!(entries_guess(head.as_bytes(), u64::MAX), 1 << 24);
+    }
+
+    fn line(key: &str, offset: u64) -> String {
+        format!(
+            r#"{{"_key":"{key}","source":"/l/{key}","offset":{offset},"ttl":-1,"type":"log","FileStateOS":{{"inode":{offset},"device":1}}}}"#
+        )
+    }
+
+    fn op(id: u64, op: &str, key: &str, offset: u64) -> String {
+        let body = match op {
+            "set" => format!(
+                r#"{{"k":"{key}","v":{{"source":"/l/{key}","offset":{offset},"ttl":-1,"type":"log","FileStateOS":{{"inode":{offset},"device":1}}}}}}"#
+            ),
+            _ => format!(r#"{{"k":"{key}"}}"#),
+        };
+        format!("{{\"op\":\"{op}\",\"id\":{id}}}\n{body}\n")
+    }
+
+    /// The one-shot read holds what the map holds, in its order: removes that move the last
+    /// entry (indexed or not) into the hole, sets in place and appended, a key the checkpoint
+    /// has twice (the map's first place and last value), and a log line the scan of keys
+    /// cannot read but the replay stops at.
+    #[test]
+    fn one_shot_reads_hold_what_the_map_holds() {
+        let keys = |n: usize| -> Vec<String> {
+            (0..n)
+                .map(|i| format!("filebeat::logs::native::{i}-1"))
+                .collect()
+        };
+        let k = keys(6);
+        let checkpoints: [Vec<String>; 2] = [
+            k.iter()
+                .enumerate()
+                .map(|(i, k)| line(k, i as u64 + 1))
+                .collect(),
+            // k[1] twice.
+            [&k[0], &k[1], &k[2], &k[1], &k[3]]
+                .iter()
+                .enumerate()
+                .map(|(i, k)| line(k, i as u64 + 1))
+                .collect(),
+        ];
+        let logs = [
+            String::new(),
+            op(11, "remove", &k[0], 0) + &op(12, "set", &k[3], 50),
+            op(11, "remove", &k[2], 0)
+                + &op(12, "set", "filebeat::logs::native::77-1", 7)
+                + &op(13, "remove", &k[5], 0)
+                + &op(14, "set", &k[1], 99)
+                + &op(15, "remove", "filebeat::logs::native::88-1", 0)
+                + &op(16, "remove", &k[1], 0),
+            // The replay stops at the bad body; the scan skips it.
+            op(11, "set", &k[4], 5) + "{\"op\":\"set\",\"id\":12}\n{\"k\":\n",
+        ];
+        for cp in &checkpoints {
+            let cp = format!("[{}]", cp.join(",\n"));
+            for log in &logs {
+                let dir = PathBuf::from("/reg");
+                let map =
+                    Memlog::from_bytes(dir.clone(), Some((10, cp.as_bytes())), log.as_bytes())
+                        .unwrap();
+                let want: Listed = map
+                    .entries()
+                    .iter()
+                    .map(|(k, e)| (k.clone(), e.clone()))
+                    .collect();
+                let (got, notes) =
+                    Memlog::owned_from_bytes(dir, Some((10, cp.as_bytes())), log.as_bytes())
+                        .unwrap();
+                assert_eq!(got, want, "checkpoint {cp}, log {log}");
+                assert_eq!(notes, map.notes(), "checkpoint {cp}, log {log}");
+            }
+        }
     }
 }

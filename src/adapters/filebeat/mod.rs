@@ -15,6 +15,7 @@ mod json_array;
 mod keys;
 mod locate;
 pub mod memlog;
+mod memlog_once;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -188,14 +189,15 @@ impl StoreReader for FilebeatReader {
             StoreLayout::Memlog(dir) => {
                 let dir = dir.clone();
                 let m = self.memlog.as_mut().expect("memlog layout has a memlog");
-                m.read()?;
-                notes.extend(m.notes().iter().cloned());
                 let parts = if self.once {
-                    let entries = m.take_entries();
+                    let entries = m.read_owned()?;
+                    notes.extend(m.notes().iter().cloned());
                     self.built = None;
                     let it = entries.into_iter().map(|(k, e)| (k, Cow::Owned(e)));
                     self.cursors(it, &mut notes)
                 } else {
+                    m.read()?;
+                    notes.extend(m.notes().iter().cloned());
                     self.memlog_cursors(&mut notes)
                 };
                 ("memlog v1 (7.9+)", dir, parts)
