@@ -257,28 +257,13 @@ impl Memlog {
         let n = crate::safe_read::read_at(file.get_ref(), &mut head, 0)
             .map_err(|e| StoreError::io(path, e))?;
         let guess = entries_guess(&head[..n], size);
-        if self.once {
-            let mut loaded = Vec::with_capacity(guess);
-            read_states_from(path, file, &checkpoint_entry, |_, kv| {
-                loaded.push(kv);
-                Ok(())
-            })?;
-            self.take_loaded(loaded);
-            self.next_id = txid.saturating_add(1);
-            return Ok(());
-        }
-        self.entries
-            .reserve(guess.saturating_sub(self.entries.len()));
-        let entries = &mut self.entries;
-        read_states_from(path, file, &checkpoint_entry, |_, (k, e)| {
-            entries.insert(k, e);
-            Ok(())
+        self.load_states(txid, guess, |each| {
+            read_states_from(path, file, &checkpoint_entry, each)
         })?;
         // A guess far above the count (lines much shorter further on) would leave spare index
         // slots resident (hashing touches them all) for as long as `wait` runs; a close one
         // already has the table size the count needs, and nothing moves.
-        entries.shrink_to_fit();
-        self.next_id = txid.saturating_add(1);
+        self.entries.shrink_to_fit();
         Ok(())
     }
 
@@ -333,22 +318,37 @@ impl Memlog {
         bytes: &[u8],
     ) -> Result<(), StoreError> {
         let guess = entries_guess(bytes, bytes.len() as u64);
+        self.load_states(txid, guess, |each| {
+            for_each_state(path, bytes, &checkpoint_entry, each)
+        })
+    }
+
+    /// The checkpoint's states, as `read` hands them to the callback it is given: into a list
+    /// for a one-shot read, else into the map (`guess` entries reserved).
+    fn load_states(
+        &mut self,
+        txid: u64,
+        guess: usize,
+        read: impl FnOnce(
+            &mut dyn FnMut(usize, (Arc<str>, Entry)) -> Result<(), String>,
+        ) -> Result<usize, StoreError>,
+    ) -> Result<(), StoreError> {
         if self.once {
             let mut loaded = Vec::with_capacity(guess);
-            for_each_state(path, bytes, &checkpoint_entry, |_, kv| {
+            read(&mut |_, kv| {
                 loaded.push(kv);
                 Ok(())
             })?;
             self.take_loaded(loaded);
-            self.next_id = txid.saturating_add(1);
-            return Ok(());
+        } else {
+            self.entries
+                .reserve(guess.saturating_sub(self.entries.len()));
+            let entries = &mut self.entries;
+            read(&mut |_, (k, e)| {
+                entries.insert(k, e);
+                Ok(())
+            })?;
         }
-        let entries = &mut self.entries;
-        entries.reserve(guess.saturating_sub(entries.len()));
-        for_each_state(path, bytes, &checkpoint_entry, |_, (k, e)| {
-            entries.insert(k, e);
-            Ok(())
-        })?;
         self.next_id = txid.saturating_add(1);
         Ok(())
     }
