@@ -659,4 +659,86 @@ mod tests {
             }
         }
     }
+
+    /// A key of a small space (one of them not a file key), spelled as `spelling` says:
+    /// plainly or with a JSON escape.
+    fn spelled(i: u8, spelling: u8) -> String {
+        let k = match i {
+            9 => "other::x".to_string(),
+            i => format!("filebeat::logs::native::{i}-1"),
+        };
+        match spelling % 3 {
+            0 => k.replacen('f', "\\u0066", 1),
+            1 => k.replace(':', "\\u003a"),
+            _ => k,
+        }
+    }
+
+    /// One op as written: (set?, key, spelling, offset, body form, "\r" before the ends,
+    /// id step).
+    type OpLine = (bool, u8, u8, u16, u8, bool, u8);
+
+    fn op_lines(ops: &[OpLine], first_id: u64) -> String {
+        let mut log = String::new();
+        let mut id = first_id;
+        for &(set, i, spelling, off, form, cr, step) in ops {
+            let k = spelled(i, spelling);
+            let state = format!(
+                r#"{{"source":"/l/{off}","offset":{off},"ttl":-1,"type":"log","FileStateOS":{{"inode":{off},"device":1}}}}"#
+            );
+            let field = if form % 4 == 1 { "K" } else { "k" };
+            let body = match (form % 4, set) {
+                // Serde's sequence form of the body: the key scan does not read it.
+                (0, true) => format!(r#"["{k}",{state}]"#),
+                (0, false) => format!(r#"["{k}"]"#),
+                (3, _) => format!(r#"{{"{field}":"#),
+                (_, true) => format!(r#"{{"{field}":"{k}","v":{state}}}"#),
+                (_, false) => format!(r#"{{"{field}":"{k}"}}"#),
+            };
+            let (name, cr) = (
+                if set { "set" } else { "remove" },
+                if cr { "\r" } else { "" },
+            );
+            log += &format!("{{\"op\":\"{name}\",\"id\":{id}}}{cr}\n{body}{cr}\n");
+            id += u64::from(step % 8 == 0) + 1;
+        }
+        log
+    }
+
+    proptest::proptest! {
+        /// Any checkpoint and log.json of a small key space: the one-shot read gives what the
+        /// map gives (entries in order, notes), or the same error.
+        #[test]
+        fn one_shot_reads_equal_map_reads(
+            cp in proptest::collection::vec((0u8..10, 0u8..3, 0u16..100), 0..8),
+            ops in proptest::collection::vec(
+                (proptest::bool::ANY, 0u8..10, 0u8..3, 0u16..1000, 0u8..12, proptest::bool::ANY, 0u8..40),
+                0..12,
+            ),
+            stale in proptest::bool::ANY,
+        ) {
+            let cp: Vec<String> = cp
+                .iter()
+                .map(|&(i, spelling, off)| {
+                    let k = spelled(i, spelling);
+                    format!(r#"{{"_key":"{k}","source":"/l/{off}","offset":{off},"ttl":-1,"type":"log","FileStateOS":{{"inode":{off},"device":1}}}}"#)
+                })
+                .collect();
+            let cp = format!("[{}]", cp.join(",\n"));
+            // Ids from 5: stale ops (at or below the checkpoint's 10) come first.
+            let log = op_lines(&ops, if stale { 5 } else { 11 });
+            let dir = PathBuf::from("/reg");
+            let map = Memlog::from_bytes(dir.clone(), Some((10, cp.as_bytes())), log.as_bytes());
+            let once = Memlog::owned_from_bytes(dir, Some((10, cp.as_bytes())), log.as_bytes());
+            match (map, once) {
+                (Ok(map), Ok((got, notes))) => {
+                    let want: Listed = map.entries().iter().map(|(k, e)| (k.clone(), e.clone())).collect();
+                    proptest::prop_assert_eq!(got, want, "checkpoint {}\nlog {}", cp, log);
+                    proptest::prop_assert_eq!(notes, map.notes());
+                }
+                (Err(a), Err(b)) => proptest::prop_assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => proptest::prop_assert!(false, "map {:?}, one-shot {:?}", a.is_ok(), b.is_ok()),
+            }
+        }
+    }
 }
