@@ -46,17 +46,6 @@ pub fn for_each_state<T: Send>(
     for_each_state_in(path, bytes, limits, decode, each)
 }
 
-/// Calls `each(index, decode(index, state))` for every element of the array in the file
-/// `path`, read in chunks through [`safe_read::open_limited`] (at most [`Limit::STORE`]).
-pub fn read_states<T: Send>(
-    path: &Path,
-    decode: Decode<'_, T>,
-    each: impl FnMut(usize, T) -> Result<(), String>,
-) -> Result<usize, StoreError> {
-    let (file, _) = open_states(path)?;
-    read_states_from(path, file, decode, each)
-}
-
 /// The file `path` opened for [`read_states_from`] (at most [`Limit::STORE`]), and its size
 /// then: one open, so a file its writer replaces in between is never sized as one file and
 /// read as another.
@@ -70,7 +59,9 @@ pub fn open_states(path: &Path) -> Result<(std::io::Take<std::fs::File>, u64), S
     Ok((file, size))
 }
 
-/// [`read_states`] of a file [`open_states`] opened.
+/// Calls `each(index, decode(index, state))` for every element of the array in the file
+/// [`open_states`] opened (chunks through [`safe_read::open_limited`], at most
+/// [`Limit::STORE`]).
 pub fn read_states_from<T: Send>(
     path: &Path,
     file: std::io::Take<std::fs::File>,

@@ -38,6 +38,7 @@ use crate::cursor::{
 use crate::error::StoreError;
 use crate::fingerprint::FingerprintSpec;
 use crate::root::Root;
+use crate::safe_read::Limit;
 
 /// Filebeat.
 pub static INFO: ShipperInfo = ShipperInfo {
@@ -242,7 +243,7 @@ impl StoreReader for FilebeatReader {
 
 /// Parses a legacy registry array or data.json (`file` names it in errors), keyed like the
 /// log input would key it.
-pub fn parse_array(file: &Path, bytes: &[u8]) -> Result<Vec<(String, Entry)>, StoreError> {
+pub fn parse_array(file: &Path, bytes: &[u8]) -> Result<Vec<(Arc<str>, Entry)>, StoreError> {
     let mut out = Vec::new();
     let decode = |i, state: RawState| {
         let e = state.into_entry()?;
@@ -255,22 +256,29 @@ pub fn parse_array(file: &Path, bytes: &[u8]) -> Result<Vec<(String, Entry)>, St
     Ok(out)
 }
 
-/// The key of the `i`-th entry of a legacy array or data.json.
-fn array_key(i: usize, e: &Entry) -> String {
+/// The fewest bytes a file entry of a legacy array or data.json takes as Filebeat writes it
+/// (source, offset, timestamp, ttl, type, meta and FileStateOS with a short path).
+const MIN_ENTRY_BYTES: u64 = 128;
+
+/// The key of the `i`-th entry of a legacy array or data.json, in one allocation (it is
+/// built for every entry of a store of 10^6).
+fn array_key(i: usize, e: &Entry) -> Arc<str> {
     const NATIVE: &str = "filebeat::logs::native::";
     match e.dev_ino {
         // The key Filebeat 7.9+ migrates these entries to.
         Some((ino, dev)) => {
             let (mut a, mut b) = (itoa::Buffer::new(), itoa::Buffer::new());
             let (ino, dev) = (a.format(ino), b.format(dev));
-            let mut key = String::with_capacity(NATIVE.len() + ino.len() + 1 + dev.len());
-            key.push_str(NATIVE);
-            key.push_str(ino);
-            key.push('-');
-            key.push_str(dev);
-            key
+            // The prefix, two u64s of at most 20 digits and the dash.
+            let mut key = [0u8; NATIVE.len() + 20 + 1 + 20];
+            let mut n = 0;
+            for part in [NATIVE, ino, "-", dev] {
+                key[n..n + part.len()].copy_from_slice(part.as_bytes());
+                n += part.len();
+            }
+            Arc::from(std::str::from_utf8(&key[..n]).unwrap_or_default())
         }
-        None => format!("entry[{i}]"),
+        None => format!("entry[{i}]").into(),
     }
 }
 
@@ -488,16 +496,22 @@ impl FilebeatReader {
         let windows = self.fingerprint_windows();
         let mut b = self.build(std::iter::empty(), false);
         let mut cursors = b.cursors.take().unwrap_or_default();
+        let (src, size) = json_array::open_states(file)?;
+        // Sized once for the entries the file can hold as Filebeat writes them, so that the
+        // vector never grows by copying; pages never filled are never mapped. A store of
+        // smaller entries grows it as usual, and a reservation the system refuses is skipped.
+        let entries = size.min(Limit::STORE.bytes) / MIN_ENTRY_BYTES;
+        let _ = cursors.try_reserve(usize::try_from(entries).unwrap_or(0));
         // Each entry is classified on its own (in parallel); a fingerprint identity names its
         // input, which is added in order.
         let decode = |i, state: RawState| {
             let e = state.into_entry()?;
             let key = array_key(i, &e);
             let mut fp = Vec::new();
-            let class = self.classify(key.into(), Cow::Owned(e), &windows, &mut fp);
+            let class = self.classify(key, Cow::Owned(e), &windows, &mut fp);
             Ok((class, fp))
         };
-        json_array::read_states(file, &decode, |_, (class, fp)| {
+        json_array::read_states_from(file, src, &decode, |_, (class, fp)| {
             for input in fp {
                 if !b.fp_inputs.contains(&input) {
                     b.fp_inputs.push(input);
@@ -506,7 +520,7 @@ impl FilebeatReader {
             b.add(class, &mut cursors, false);
             Ok(())
         })?;
-        // The vector grew by doubling: up to half of its capacity can be spare.
+        // The spare capacity (entries larger than the guess, other entries than cursors).
         cursors.shrink_to_fit();
         let skipped = skipped_list(b.skipped, b.malformed, notes);
         Ok((cursors, skipped, b.fp_inputs))
@@ -660,18 +674,20 @@ mod tests {
     fn legacy_keys() {
         let json = br#"[{"source":"/a","offset":1,"FileStateOS":{"inode":12,"device":2049}},
             {"source":"/b","offset":0},
-            {"source":"/c","offset":0,"FileStateOS":{"inode":18446744073709551615,"device":0}}]"#;
+            {"source":"/c","offset":0,"FileStateOS":{"inode":18446744073709551615,"device":0}},
+            {"source":"/d","offset":0,"FileStateOS":{"inode":18446744073709551615,"device":18446744073709551615}}]"#;
         let keys: Vec<String> = parse_array(Path::new("registry"), json)
             .unwrap()
             .into_iter()
-            .map(|(k, _)| k)
+            .map(|(k, _)| k.to_string())
             .collect();
         assert_eq!(
             keys,
             [
                 "filebeat::logs::native::12-2049",
                 "entry[1]",
-                "filebeat::logs::native::18446744073709551615-0"
+                "filebeat::logs::native::18446744073709551615-0",
+                "filebeat::logs::native::18446744073709551615-18446744073709551615"
             ]
         );
     }
