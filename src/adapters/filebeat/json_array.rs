@@ -98,6 +98,7 @@ fn for_each_state_in<T: Send>(
             at: 0,
             base: 0,
             line: 1,
+            counted: 0,
         },
     };
     let mut count = 0usize;
@@ -114,10 +115,13 @@ fn for_each_state_in<T: Send>(
         }
         Some(b'[') => s.pos.at += 1,
         Some(b) => {
-            return Err(s.pos.error(format!(
-                "expected a JSON array of registry states, found {}",
-                shown(b)
-            )))
+            return Err(s.pos.error(
+                &s.buf,
+                format!(
+                    "expected a JSON array of registry states, found {}",
+                    shown(b)
+                ),
+            ))
         }
     }
     if s.skip_ws()? == Some(b']') {
@@ -141,23 +145,29 @@ fn for_each_state_in<T: Send>(
                 }
                 None => return Err(s.early(count)),
                 Some(b) => {
-                    return Err(s.pos.error(format!(
-                        "invalid registry JSON after {count} complete entr{}: expected `,` or \
+                    return Err(s.pos.error(
+                        &s.buf,
+                        format!(
+                            "invalid registry JSON after {count} complete entr{}: expected `,` or \
                          `]`, found {}",
-                        plural(count),
-                        shown(b)
-                    )))
+                            plural(count),
+                            shown(b)
+                        ),
+                    ))
                 }
             }
         }
     }
     match s.skip_ws()? {
         None => Ok(count),
-        Some(b) => Err(s.pos.error(format!(
-            "trailing characters after the array of {count} entr{}: {}",
-            plural(count),
-            shown(b)
-        ))),
+        Some(b) => Err(s.pos.error(
+            &s.buf,
+            format!(
+                "trailing characters after the array of {count} entr{}: {}",
+                plural(count),
+                shown(b)
+            ),
+        )),
     }
 }
 
@@ -203,13 +213,16 @@ struct Scanner<'p, R> {
 }
 
 /// Where the reader is in the file: `base` is the file offset of `buf[0]`, `at` the first
-/// byte not consumed, `line` its line. Apart from the buffer, so that the elements before
-/// `at` are taken while the buffer is lent to the decode of the ones after.
+/// byte not consumed, `line` the line of `buf[counted]` (`counted <= at`: lines are counted
+/// when the buffer drops what is consumed, or for an error, never element by element). Apart
+/// from the buffer, so that the elements before `at` are taken while the buffer is lent to
+/// the decode of the ones after.
 struct Pos<'p> {
     path: &'p Path,
     at: usize,
     base: u64,
     line: u64,
+    counted: usize,
 }
 
 impl<R: Read> Scanner<'_, R> {
@@ -220,6 +233,8 @@ impl<R: Read> Scanner<'_, R> {
         }
         let path = self.pos.path;
         if self.pos.at > 0 {
+            self.pos.line = self.pos.line_of(&self.buf, self.pos.at);
+            self.pos.counted = 0;
             self.buf.drain(..self.pos.at);
             self.pos.base += self.pos.at as u64;
             self.pos.at = 0;
@@ -308,7 +323,7 @@ impl<R: Read> Scanner<'_, R> {
                 for (&(at, len, comma), p) in run.iter().zip(parsed) {
                     pos.take(buf, (at, len), *count, p, each)?;
                     *count += 1;
-                    pos.consume(buf, comma + 1);
+                    pos.consume(comma + 1);
                 }
             }
             Ok(true)
@@ -321,11 +336,11 @@ impl<R: Read> Scanner<'_, R> {
             let rest = &self.buf[self.pos.at..];
             match rest.iter().position(|b| !b.is_ascii_whitespace()) {
                 Some(i) => {
-                    self.pos.consume(&self.buf, self.pos.at + i);
+                    self.pos.consume(self.pos.at + i);
                     return Ok(Some(self.buf[self.pos.at]));
                 }
                 None => {
-                    self.pos.consume(&self.buf, self.buf.len());
+                    self.pos.consume(self.buf.len());
                     if !self.fill()? {
                         return Ok(None);
                     }
@@ -340,10 +355,13 @@ impl<R: Read> Scanner<'_, R> {
         match self.skip_ws()? {
             None => return Err(self.early(count)),
             Some(b']') if count > 0 => {
-                return Err(self.pos.error(format!(
-                    "invalid registry JSON after {count} complete entr{}: trailing comma",
-                    plural(count)
-                )))
+                return Err(self.pos.error(
+                    &self.buf,
+                    format!(
+                        "invalid registry JSON after {count} complete entr{}: trailing comma",
+                        plural(count)
+                    ),
+                ))
             }
             Some(_) => {}
         }
@@ -364,10 +382,13 @@ impl<R: Read> Scanner<'_, R> {
 
     /// The file ended inside the array.
     fn early(&self, count: usize) -> StoreError {
-        self.pos.error(format!(
-            "the JSON ends early after {count} complete entr{} (truncated file?)",
-            plural(count)
-        ))
+        self.pos.error(
+            &self.buf,
+            format!(
+                "the JSON ends early after {count} complete entr{} (truncated file?)",
+                plural(count)
+            ),
+        )
     }
 }
 
@@ -383,11 +404,11 @@ impl Pos<'_> {
         p: Parsed<T>,
         each: &mut impl FnMut(usize, T) -> Result<(), String>,
     ) -> Result<(), StoreError> {
-        self.consume(buf, start);
+        self.consume(start);
         let decoded = p.map_err(|e| self.invalid(buf, start, count, e))?;
-        self.consume(buf, start + len);
-        let t = decoded.map_err(|m| self.error(format!("entry {count}: {m}")))?;
-        each(count, t).map_err(|m| self.error(format!("entry {count}: {m}")))
+        self.consume(start + len);
+        let t = decoded.map_err(|m| self.error(buf, format!("entry {count}: {m}")))?;
+        each(count, t).map_err(|m| self.error(buf, format!("entry {count}: {m}")))
     }
 
     /// serde_json's error `e` for the element at `buf[start..]`, positioned in the file.
@@ -408,10 +429,14 @@ impl Pos<'_> {
         StoreError::corrupt(self.path, Position { line, byte }, what)
     }
 
-    /// Marks `buf[..end]` consumed (counting its lines).
-    fn consume(&mut self, buf: &[u8], end: usize) {
-        self.line += memchr::memchr_iter(b'\n', &buf[self.at..end]).count() as u64;
+    /// Marks `buf[..end]` consumed.
+    fn consume(&mut self, end: usize) {
         self.at = end;
+    }
+
+    /// The line of `buf[i]` (`i` at or after `counted`).
+    fn line_of(&self, buf: &[u8], i: usize) -> u64 {
+        self.line + memchr::memchr_iter(b'\n', &buf[self.counted..i]).count() as u64
     }
 
     /// (line, byte) in the file of a 1-based line and column of the element at `buf[start..]`.
@@ -431,19 +456,18 @@ impl Pos<'_> {
             }
         }
         let off = (from + column.saturating_sub(1)).min(bytes.len());
-        let lines = memchr::memchr_iter(b'\n', &buf[self.at..start]).count() as u64;
         (
-            Some(self.line + lines + line.saturating_sub(1) as u64),
+            Some(self.line_of(buf, start) + line.saturating_sub(1) as u64),
             Some(self.base + (start + off) as u64),
         )
     }
 
-    /// A structural error at the current byte.
-    fn error(&self, what: String) -> StoreError {
+    /// A structural error at the current byte of `buf`.
+    fn error(&self, buf: &[u8], what: String) -> StoreError {
         StoreError::corrupt(
             self.path,
             Position {
-                line: Some(self.line),
+                line: Some(self.line_of(buf, self.at)),
                 byte: Some(self.base + self.at as u64),
             },
             what,
