@@ -267,16 +267,19 @@ fn array_key(i: usize, e: &Entry) -> Arc<str> {
     match e.dev_ino {
         // The key Filebeat 7.9+ migrates these entries to.
         Some((ino, dev)) => {
-            let (mut a, mut b) = (itoa::Buffer::new(), itoa::Buffer::new());
-            let (ino, dev) = (a.format(ino), b.format(dev));
-            // The prefix, two u64s of at most 20 digits and the dash.
-            let mut key = [0u8; NATIVE.len() + 20 + 1 + 20];
-            let mut n = 0;
-            for part in [NATIVE, ino, "-", dev] {
-                key[n..n + part.len()].copy_from_slice(part.as_bytes());
-                n += part.len();
+            thread_local! {
+                /// Where each key is written before its one allocation.
+                static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
             }
-            Arc::from(std::str::from_utf8(&key[..n]).unwrap_or_default())
+            let (mut a, mut b) = (itoa::Buffer::new(), itoa::Buffer::new());
+            KEY.with_borrow_mut(|key| {
+                key.clear();
+                key.push_str(NATIVE);
+                key.push_str(a.format(ino));
+                key.push('-');
+                key.push_str(b.format(dev));
+                Arc::from(key.as_str())
+            })
         }
         None => format!("entry[{i}]").into(),
     }
