@@ -21,8 +21,12 @@ use std::sync::{Arc, Mutex};
 /// shipper's own line limit (Filebeat's default `max_bytes`, 10 MiB).
 pub const READ_CAP: u64 = 10 * 1024 * 1024;
 
-/// Bytes per read.
+/// Bytes per read, at most.
 const CHUNK: usize = 64 * 1024;
+
+/// Bytes of a file's first read: a text line is most often shorter, so most checks read
+/// (and clear a buffer of) this much, not [`CHUNK`]; each further read doubles, up to it.
+const FIRST: usize = 4 * 1024;
 
 /// What the bytes `[offset, size)` of a file hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +80,7 @@ fn open_regular(path: &Path) -> io::Result<File> {
 }
 
 fn scan_file(f: &File, offset: u64, size: u64, limit: u64) -> io::Result<Pending> {
-    let mut buf = vec![0u8; CHUNK];
+    let mut buf = Vec::new();
     match search(f, &mut buf, offset, size, limit)? {
         Search::Found => Ok(Pending::Line),
         Search::Absent => Ok(Pending::Unterminated),
@@ -104,8 +108,9 @@ enum Search {
 }
 
 /// Looks for a newline in `[from, to)`, reading at most `budget` bytes of data (holes are
-/// skipped without reading: they hold no newline).
-fn search(f: &File, buf: &mut [u8], from: u64, to: u64, budget: u64) -> io::Result<Search> {
+/// skipped without reading: they hold no newline). The first read takes at most [`FIRST`]
+/// bytes, each later one at most twice what `buf` holds, up to [`CHUNK`] (`buf` grows).
+fn search(f: &File, buf: &mut Vec<u8>, from: u64, to: u64, budget: u64) -> io::Result<Search> {
     let mut budget = budget;
     let mut pos = from;
     while pos < to {
@@ -122,7 +127,11 @@ fn search(f: &File, buf: &mut [u8], from: u64, to: u64, budget: u64) -> io::Resu
             if budget == 0 {
                 return Ok(Search::Exhausted { at });
             }
-            let want = (end - at).min(budget).min(buf.len() as u64) as usize;
+            let next = buf.len().saturating_mul(2).clamp(FIRST, CHUNK);
+            let want = (end - at).min(budget).min(next as u64) as usize;
+            if buf.len() < want {
+                buf.resize(want, 0);
+            }
             let n = crate::safe_read::read_at(f, &mut buf[..want], at)?;
             if n == 0 {
                 // The file shrank under us: the next assessment sees its new size.
