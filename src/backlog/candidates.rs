@@ -224,16 +224,24 @@ pub fn stat_each<'p, T: Send>(
     const CHUNK: usize = 512;
     let mut dirs: HashMap<&[u8], usize, foldhash::fast::RandomState> = HashMap::default();
     let mut members: Vec<Members<'_>> = Vec::new();
+    // The directory before is compared first: a store in directory order hashes each
+    // directory once a run, not each path.
+    let mut last: Option<(&[u8], usize)> = None;
     for i in 0..n {
         let Some(p) = path_of(i) else { continue };
-        let slot = *dirs.entry(dir_name(p)).or_insert_with(|| {
-            members.push(Members {
-                dir: dir_name(p),
-                idx: Vec::new(),
-                names: None,
-            });
-            members.len() - 1
-        });
+        let dir = dir_name(p);
+        let slot = match last {
+            Some((d, slot)) if d == dir => slot,
+            _ => *dirs.entry(dir).or_insert_with(|| {
+                members.push(Members {
+                    dir,
+                    idx: Vec::new(),
+                    names: None,
+                });
+                members.len() - 1
+            }),
+        };
+        last = Some((dir, slot));
         members[slot].idx.push(i);
     }
     // A directory whose entries are not one run of the store (Filebeat's checkpoint is in
@@ -285,52 +293,55 @@ pub fn stat_each<'p, T: Send>(
     let mut out: Vec<Option<T>> = Vec::with_capacity(n);
     out.par_extend((0..n).into_par_iter().map(|_| None));
     let out = std::sync::Mutex::new(out);
-    chunks.par_iter().for_each(|&Chunk { dir, idx, names }| {
-        let at = DirFd::open(dir);
-        // A run of the store reads its paths in memory order, here.
-        let mut local = Names::default();
-        let names = names.unwrap_or_else(|| {
-            for &i in idx {
-                local.push(path_of(i).unwrap_or(Path::new("")));
+    chunks
+        .par_iter()
+        .with_max_len(1)
+        .for_each(|&Chunk { dir, idx, names }| {
+            let at = DirFd::open(dir);
+            // A run of the store reads its paths in memory order, here.
+            let mut local = Names::default();
+            let names = names.unwrap_or_else(|| {
+                for &i in idx {
+                    local.push(path_of(i).unwrap_or(Path::new("")));
+                }
+                &local.bytes
+            });
+            // The stats first, then what is kept of them: keeping reads each entry (a cache miss
+            // each when the store is not in directory order), and those misses overlap when
+            // nothing else runs between them, where behind a system call each they would wait one
+            // by one.
+            let stats: Vec<(usize, Stat)> = idx
+                .iter()
+                .zip(names.split_inclusive(|&b| b == 0))
+                .filter_map(|(&i, name)| {
+                    let st = match &at {
+                        Some(_) if name == b"\0" => None,
+                        Some(d) => d.stat(name),
+                        // The directory cannot be opened: the path's own stat says why.
+                        None => DiskFile::stat(path_of(i)?.to_path_buf()).map(|f| Stat {
+                            dev: f.dev,
+                            ino: f.ino,
+                            size: f.size,
+                            mtime: f.mtime,
+                            nlink: f.nlink,
+                        }),
+                    };
+                    Some((i, st?))
+                })
+                .collect();
+            let found: Vec<(usize, T)> = stats
+                .into_iter()
+                .filter_map(|(i, st)| keep(i, path_of(i)?, st).map(|t| (i, t)))
+                .collect();
+            // One lock per chunk of 512: a poisoned lock (a panic in `keep` elsewhere) still
+            // holds valid slots.
+            let mut out = out
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (i, t) in found {
+                out[i] = Some(t);
             }
-            &local.bytes
         });
-        // The stats first, then what is kept of them: keeping reads each entry (a cache miss
-        // each when the store is not in directory order), and those misses overlap when
-        // nothing else runs between them, where behind a system call each they would wait one
-        // by one.
-        let stats: Vec<(usize, Stat)> = idx
-            .iter()
-            .zip(names.split_inclusive(|&b| b == 0))
-            .filter_map(|(&i, name)| {
-                let st = match &at {
-                    Some(_) if name == b"\0" => None,
-                    Some(d) => d.stat(name),
-                    // The directory cannot be opened: the path's own stat says why.
-                    None => DiskFile::stat(path_of(i)?.to_path_buf()).map(|f| Stat {
-                        dev: f.dev,
-                        ino: f.ino,
-                        size: f.size,
-                        mtime: f.mtime,
-                        nlink: f.nlink,
-                    }),
-                };
-                Some((i, st?))
-            })
-            .collect();
-        let found: Vec<(usize, T)> = stats
-            .into_iter()
-            .filter_map(|(i, st)| keep(i, path_of(i)?, st).map(|t| (i, t)))
-            .collect();
-        // One lock per chunk of 512: a poisoned lock (a panic in `keep` elsewhere) still
-        // holds valid slots.
-        let mut out = out
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (i, t) in found {
-            out[i] = Some(t);
-        }
-    });
     out.into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
