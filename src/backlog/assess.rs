@@ -207,10 +207,18 @@ pub(super) fn assess_groups(snapshot: &StoreSnapshot, env: &Env) -> (ShipperBack
     };
     let mut locations: Vec<Option<Location>> = stat_each(groups.len(), &stat_path, keep);
 
+    // The groups not found at their recorded path (few): the searches below visit only these.
+    let mut missing: Vec<usize> = locations
+        .par_iter()
+        .enumerate()
+        .filter_map(|(i, l)| l.is_none().then_some(i))
+        .collect();
+
     // 3a. Rotated: the other files of the recorded path's directory, each directory listed once.
     let mut by_dir: HashMap<PathBuf, Vec<usize>> = HashMap::new();
-    for (i, g) in groups.iter().enumerate() {
-        if locations[i].is_none() && !matches!(g.identity(), Identity::Path) {
+    for &i in &missing {
+        let g = &groups[i];
+        if !matches!(g.identity(), Identity::Path) {
             if let Some(dir) = g.hint().and_then(Path::parent) {
                 by_dir.entry(root.host_to_local(dir)).or_default().push(i);
             }
@@ -234,15 +242,17 @@ pub(super) fn assess_groups(snapshot: &StoreSnapshot, env: &Env) -> (ShipperBack
     for (i, loc) in moved {
         locations[i] = Some(loc);
     }
+    missing.retain(|&i| locations[i].is_none());
 
     // 3b. Stores without paths (or files moved elsewhere): the inputs' glob matches.
     let mut unreadable = Vec::new();
     let candidates = expand_inputs(root, snapshot.shipper, &snapshot.inputs, &mut unreadable);
-    if locations.iter().any(Option::is_none) {
+    if !missing.is_empty() {
         let files: Vec<&DiskFile> = candidates.iter().map(|(f, _)| f).collect();
         let index = InodeIndex::new(files.iter().copied());
-        for (i, g) in groups.iter().enumerate() {
-            if locations[i].is_some() || matches!(g.identity(), Identity::Path) {
+        for &i in &missing {
+            let g = &groups[i];
+            if matches!(g.identity(), Identity::Path) {
                 continue;
             }
             if let Some(f) = find(g.identity(), &index, &files, &specs) {
@@ -253,12 +263,11 @@ pub(super) fn assess_groups(snapshot: &StoreSnapshot, env: &Env) -> (ShipperBack
     }
 
     // 3c. Deleted but held open by the shipper.
-    if locations.iter().any(Option::is_none) && !env.shipper_pids.is_empty() {
+    missing.retain(|&i| locations[i].is_none());
+    if !missing.is_empty() && !env.shipper_pids.is_empty() {
         let open = ProcFs::default().deleted_open_files(&env.shipper_pids);
-        for (i, g) in groups.iter().enumerate() {
-            if locations[i].is_some() {
-                continue;
-            }
+        for &i in &missing {
+            let g = &groups[i];
             let hit = match g.identity() {
                 Identity::DevInode { dev, ino } => open.get(&(*dev, *ino)),
                 Identity::Inode { ino } => open.iter().find(|((_, i), _)| i == ino).map(|(_, v)| v),
@@ -293,7 +302,7 @@ pub(super) fn assess_groups(snapshot: &StoreSnapshot, env: &Env) -> (ShipperBack
             .collect()
     };
     let seen: Vec<Seen> = locations
-        .iter()
+        .par_iter()
         .map(|l| Seen {
             here: l.as_ref().is_some_and(Location::here),
             linked: l.as_ref().is_some_and(Location::linked),
@@ -372,16 +381,22 @@ pub(super) fn queues(snapshot: &StoreSnapshot, env: &Env) -> Vec<QueueSignal> {
     q
 }
 
+/// The fingerprint specs the cursors use, each once, in the order they first appear.
 fn fingerprint_specs(cursors: &[Cursor]) -> Vec<FingerprintSpec> {
-    let mut specs: Vec<FingerprintSpec> = Vec::new();
-    for c in cursors {
-        if let Identity::Fingerprint { spec, .. } = &c.identity {
-            if !specs.contains(spec) {
-                specs.push(**spec);
-            }
+    let add = |mut specs: Vec<FingerprintSpec>, spec: FingerprintSpec| {
+        if !specs.contains(&spec) {
+            specs.push(spec);
         }
-    }
-    specs
+        specs
+    };
+    cursors
+        .par_iter()
+        .filter_map(|c| match &c.identity {
+            Identity::Fingerprint { spec, .. } => Some(**spec),
+            _ => None,
+        })
+        .fold(Vec::new, add)
+        .reduce(Vec::new, |a, b| b.into_iter().fold(a, add))
 }
 
 fn key_of(c: &Cursor) -> GroupKey<'_> {
