@@ -8,11 +8,12 @@
 //!
 //! Each caller splits its work in two: `decode(index, state)`, which is what an element
 //! becomes on its own (validated, keyed, classified), and `each(index, decoded)`, which adds
-//! it to what the caller builds, in the array's order. The elements complete in the buffer
-//! are decoded on the rayon pool a run at a time, each run while this thread hands the run
-//! before it to `each`, one element at a time, and finds the run after it; the first error in
-//! the array's order is the one reported, at the same position as a decode one element at a
-//! time would give.
+//! it to what the caller builds, in the array's order. The whole read runs on a rayon pool
+//! thread; the elements complete in the buffer are decoded in parallel a run at a time, each
+//! run while the run before it is handed to `each`, one element at a time, and the run after
+//! it found (`rayon::join`: the thread done first helps the other, none sleeps); the first
+//! error in the array's order is the one reported, at the same position as a decode one
+//! element at a time would give.
 
 use std::io::Read;
 use std::path::Path;
@@ -27,9 +28,6 @@ const CHUNK: usize = 1 << 20;
 /// Elements decoded in parallel at a time (at most; a run also ends where the buffer does).
 const RUN: usize = 1024;
 
-/// Runs decoding (or queued) while the one before them is taken.
-const AHEAD: usize = 3;
-
 /// What an element becomes on its own (run in parallel; `index` is its place in the array).
 /// It must have no effect beyond its result: it may also run for elements after the first
 /// error, whose results are dropped.
@@ -40,7 +38,7 @@ pub fn for_each_state<T: Send>(
     path: &Path,
     bytes: &[u8],
     decode: Decode<'_, T>,
-    each: impl FnMut(usize, T) -> Result<(), String>,
+    each: impl FnMut(usize, T) -> Result<(), String> + Send,
 ) -> Result<usize, StoreError> {
     let limits = (u64::MAX, CHUNK, RUN);
     for_each_state_in(path, bytes, limits, decode, each)
@@ -66,7 +64,7 @@ pub fn read_states_from<T: Send>(
     path: &Path,
     file: std::io::Take<std::fs::File>,
     decode: Decode<'_, T>,
-    each: impl FnMut(usize, T) -> Result<(), String>,
+    each: impl FnMut(usize, T) -> Result<(), String> + Send,
 ) -> Result<usize, StoreError> {
     let limits = (Limit::STORE.bytes, CHUNK, RUN);
     for_each_state_in(path, file, limits, decode, each)
@@ -77,10 +75,22 @@ pub fn read_states_from<T: Send>(
 /// (0: one by one).
 fn for_each_state_in<T: Send>(
     path: &Path,
+    src: impl Read + Send,
+    limits: (u64, usize, usize),
+    decode: Decode<'_, T>,
+    each: impl FnMut(usize, T) -> Result<(), String> + Send,
+) -> Result<usize, StoreError> {
+    // On a pool thread: a wait for a run's decode there is spent decoding (work stealing),
+    // where this thread would sleep beside the pool's and be woken for every run.
+    rayon::scope(|_| decode_array(path, src, limits, decode, each))
+}
+
+fn decode_array<T: Send>(
+    path: &Path,
     src: impl Read,
     (limit, chunk, run): (u64, usize, usize),
     decode: Decode<'_, T>,
-    mut each: impl FnMut(usize, T) -> Result<(), String>,
+    mut each: impl FnMut(usize, T) -> Result<(), String> + Send,
 ) -> Result<usize, StoreError> {
     // The element `bytes` parsed, then decoded (index `k`).
     let parse = |k: usize, bytes: &[u8]| -> Parsed<T> {
@@ -281,53 +291,57 @@ impl<R: Read> Scanner<'_, R> {
         max: usize,
         parse: &(dyn Fn(usize, &[u8]) -> Parsed<T> + Sync),
         count: &mut usize,
-        each: &mut impl FnMut(usize, T) -> Result<(), String>,
+        each: &mut (impl FnMut(usize, T) -> Result<(), String> + Send),
     ) -> Result<bool, StoreError> {
-        let first = complete_run(&self.buf, self.pos.at, max);
-        if first.is_empty() {
+        use rayon::prelude::*;
+        let mut run = complete_run(&self.buf, self.pos.at, max);
+        if run.is_empty() {
             return Ok(false);
         }
+        let first_index = *count;
         let (buf, pos) = (&self.buf[..], &mut self.pos);
-        rayon::in_place_scope(|scope| {
-            // Decodes `run`, whose first element is the `k`-th, on the pool.
-            let start = |run: Run, k: usize| {
-                let (tx, rx) = std::sync::mpsc::sync_channel(1);
-                scope.spawn(move |_| {
-                    use rayon::prelude::*;
-                    let parsed: Vec<Parsed<T>> = run
-                        .par_iter()
-                        .enumerate()
-                        .map(|(i, &(at, len, _))| parse(k + i, &buf[at..at + len]))
-                        .collect();
-                    // Gone only when an earlier element's error ended the taking.
-                    let _ = tx.send((run, parsed));
-                });
-                rx
-            };
-            let mut next_at = first.last().map_or(0, |&(_, _, comma)| comma + 1);
-            let mut next_k = *count + first.len();
-            let mut pending = std::collections::VecDeque::from([start(first, *count)]);
-            while let Some(rx) = pending.pop_front() {
-                // Keep the pool [`AHEAD`] runs ahead of the taking.
-                while pending.len() < AHEAD {
-                    let after = complete_run(buf, next_at, max);
-                    let Some(&(_, _, comma)) = after.last() else {
-                        break;
-                    };
-                    next_at = comma + 1;
-                    let n = after.len();
-                    pending.push_back(start(after, next_k));
-                    next_k += n;
-                }
-                let (run, parsed) = rx.recv().expect("a run's decode always answers");
-                for (&(at, len, comma), p) in run.iter().zip(parsed) {
-                    pos.take(buf, (at, len), *count, p, each)?;
-                    *count += 1;
-                    pos.consume(comma + 1);
-                }
+        // The run whose first element is the `k`-th, decoded.
+        let decode = |run: &Run, k: usize| -> Vec<Parsed<T>> {
+            run.par_iter()
+                .enumerate()
+                .map(|(i, &(at, len, _))| parse(k + i, &buf[at..at + len]))
+                .collect()
+        };
+        // Takes a decoded run in order.
+        let mut take = |(run, parsed): (Run, Vec<Parsed<T>>)| -> Result<(), StoreError> {
+            for (&(at, len, comma), p) in run.iter().zip(parsed) {
+                pos.take(buf, (at, len), *count, p, &mut *each)?;
+                *count += 1;
+                pos.consume(comma + 1);
             }
-            Ok(true)
-        })
+            Ok(())
+        };
+        let mut k = first_index;
+        let mut taken: Option<(Run, Vec<Parsed<T>>)> = None;
+        loop {
+            let next_at = run.last().map_or(0, |&(_, _, comma)| comma + 1);
+            // This run decodes (on this thread and any idle one) while the one before it is
+            // taken and the one after it found: a thread that waits for the other helps it.
+            let (parsed, after) = rayon::join(
+                || decode(&run, k),
+                || -> Result<Run, StoreError> {
+                    if let Some(done) = taken.take() {
+                        take(done)?;
+                    }
+                    Ok(complete_run(buf, next_at, max))
+                },
+            );
+            let after = after?;
+            k += run.len();
+            taken = Some((std::mem::replace(&mut run, after), parsed));
+            if run.is_empty() {
+                break;
+            }
+        }
+        if let Some(done) = taken {
+            take(done)?;
+        }
+        Ok(true)
     }
 
     /// Skips whitespace; the next byte (not consumed), `None` at the end of the file.
@@ -690,7 +704,10 @@ mod tests {
         }
     }
 
-    fn offsets_from(src: impl Read, limit: u64) -> Result<Vec<(u64, Option<String>)>, String> {
+    fn offsets_from(
+        src: impl Read + Send,
+        limit: u64,
+    ) -> Result<Vec<(u64, Option<String>)>, String> {
         let mut out = vec![];
         let decode = |_, st: RawState| {
             let e = st.into_entry()?;

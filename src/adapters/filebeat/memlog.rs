@@ -330,7 +330,7 @@ impl Memlog {
         txid: u64,
         guess: usize,
         read: impl FnOnce(
-            &mut dyn FnMut(usize, (Arc<str>, Entry)) -> Result<(), String>,
+            &mut (dyn FnMut(usize, (Arc<str>, Entry)) -> Result<(), String> + Send),
         ) -> Result<usize, StoreError>,
     ) -> Result<(), StoreError> {
         if self.once {
