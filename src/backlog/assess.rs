@@ -26,7 +26,8 @@ use crate::fingerprint::FingerprintSpec;
 use crate::process::ProcFs;
 
 /// The entries of one file: its first cursor, the smallest offset, and what the other
-/// entries add (container streams). 24 bytes: one of these per file of the store.
+/// entries add (container streams).
+#[derive(Clone)]
 struct Group<'a> {
     first: &'a Cursor,
     offset: u64,
@@ -34,6 +35,7 @@ struct Group<'a> {
 }
 
 /// The other entries of a group of several.
+#[derive(Clone)]
 struct More<'a> {
     keys: Vec<&'a Arc<str>>,
     /// The first recorded path among the entries (the first cursor's may be missing).
@@ -78,6 +80,28 @@ impl<'a> Group<'a> {
     fn keys(&self) -> impl Iterator<Item = &'a Arc<str>> + '_ {
         let more = self.more.iter().flat_map(|m| m.keys.iter().copied());
         std::iter::once(&self.first.key).chain(more)
+    }
+}
+
+/// The snapshot's entries grouped per file, in the order of each group's first cursor.
+struct Groups<'a> {
+    cursors: &'a [Cursor],
+    /// The groups, when some entries share a file. Else (the common case) group `i` is cursor
+    /// `i` alone, made when asked for: no list of 10^6 groups (24 MB) is held.
+    merged: Option<Vec<Group<'a>>>,
+}
+
+impl<'a> Groups<'a> {
+    fn len(&self) -> usize {
+        self.merged.as_ref().map_or(self.cursors.len(), Vec::len)
+    }
+
+    /// Group `i` (`i < len()`).
+    fn get(&self, i: usize) -> std::borrow::Cow<'_, Group<'a>> {
+        match &self.merged {
+            Some(groups) => std::borrow::Cow::Borrowed(&groups[i]),
+            None => std::borrow::Cow::Owned(Group::of(&self.cursors[i])),
+        }
     }
 }
 
@@ -187,19 +211,18 @@ pub(super) fn assess_groups(snapshot: &StoreSnapshot, env: &Env) -> (ShipperBack
     // Without --root the recorded path is the one to open: borrowed, not copied.
     let mapped: Vec<Option<PathBuf>> = match root.dir() {
         None => Vec::new(),
-        Some(_) => groups
-            .iter()
-            .map(|g| g.hint().map(|h| root.host_to_local(h)))
+        Some(_) => (0..groups.len())
+            .map(|i| groups.get(i).hint().map(|h| root.host_to_local(h)))
             .collect(),
     };
     // The path each group's file is stat'ed (and, when found there, read) under.
     let stat_path = |i: usize| match root.dir() {
-        None => groups[i].hint(),
+        None => groups.get(i).hint(),
         Some(_) => mapped[i].as_deref(),
     };
     // Each stat becomes its location as it is made (no list of stats or paths in between).
     let keep = |i: usize, p, st: Stat| {
-        found_at(groups[i].identity(), p, st, &specs).then_some(Location::Here {
+        found_at(groups.get(i).identity(), p, st, &specs).then_some(Location::Here {
             size: st.size,
             dev_ino: (st.dev, st.ino),
             linked: st.nlink > 1,
@@ -217,7 +240,7 @@ pub(super) fn assess_groups(snapshot: &StoreSnapshot, env: &Env) -> (ShipperBack
     // 3a. Rotated: the other files of the recorded path's directory, each directory listed once.
     let mut by_dir: HashMap<PathBuf, Vec<usize>> = HashMap::new();
     for &i in &missing {
-        let g = &groups[i];
+        let g = groups.get(i);
         if !matches!(g.identity(), Identity::Path) {
             if let Some(dir) = g.hint().and_then(Path::parent) {
                 by_dir.entry(root.host_to_local(dir)).or_default().push(i);
@@ -233,7 +256,7 @@ pub(super) fn assess_groups(snapshot: &StoreSnapshot, env: &Env) -> (ShipperBack
             members
                 .iter()
                 .filter_map(|&i| {
-                    find(groups[i].identity(), &index, &files, &specs)
+                    find(groups.get(i).identity(), &index, &files, &specs)
                         .map(|f| (i, Location::from_file(f, true)))
                 })
                 .collect::<Vec<_>>()
@@ -251,7 +274,7 @@ pub(super) fn assess_groups(snapshot: &StoreSnapshot, env: &Env) -> (ShipperBack
         let files: Vec<&DiskFile> = candidates.iter().map(|(f, _)| f).collect();
         let index = InodeIndex::new(files.iter().copied());
         for &i in &missing {
-            let g = &groups[i];
+            let g = groups.get(i);
             if matches!(g.identity(), Identity::Path) {
                 continue;
             }
@@ -267,7 +290,7 @@ pub(super) fn assess_groups(snapshot: &StoreSnapshot, env: &Env) -> (ShipperBack
     if !missing.is_empty() && !env.shipper_pids.is_empty() {
         let open = ProcFs::default().deleted_open_files(&env.shipper_pids);
         for &i in &missing {
-            let g = &groups[i];
+            let g = groups.get(i);
             let hit = match g.identity() {
                 Identity::DevInode { dev, ino } => open.get(&(*dev, *ino)),
                 Identity::Inode { ino } => open.iter().find(|((_, i), _)| i == ino).map(|(_, v)| v),
@@ -408,19 +431,16 @@ fn key_of(c: &Cursor) -> GroupKey<'_> {
     }
 }
 
-fn group(cursors: &[Cursor]) -> Vec<Group<'_>> {
+fn group(cursors: &[Cursor]) -> Groups<'_> {
     use std::hash::BuildHasher;
     // Entries sharing a file are few (container streams): only identities whose hash is seen
     // twice go through a map. Sorting 10^6 hashes costs less than inserting 10^6 keys into a
     // map of 10^6 buckets (a cache miss and, for a new page, a fault each).
     let hasher = foldhash::fast::RandomState::default();
-    // In parallel: each of these vectors is first touched (its pages faulted in) on every
-    // thread, and the common case (no shared file) never leaves the pool.
-    let hashes: Vec<u64> = cursors
-        .par_iter()
-        .map(|c| hasher.hash_one(key_of(c)))
-        .collect();
-    let mut sorted = hashes.clone();
+    // In parallel: the hashes' pages are first touched (faulted in) on every thread. The
+    // common case (no shared file) keeps no group list; a shared one hashes again, once.
+    let hash = |c: &Cursor| hasher.hash_one(key_of(c));
+    let mut sorted: Vec<u64> = cursors.par_iter().map(hash).collect();
     sorted.par_sort_unstable();
     let shared: HashSet<u64, foldhash::fast::RandomState> = sorted
         .windows(2)
@@ -429,12 +449,15 @@ fn group(cursors: &[Cursor]) -> Vec<Group<'_>> {
         .collect();
     drop(sorted);
     if shared.is_empty() {
-        return cursors.par_iter().map(Group::of).collect();
+        return Groups {
+            cursors,
+            merged: None,
+        };
     }
     let mut index: HashMap<GroupKey<'_>, usize, foldhash::fast::RandomState> = HashMap::default();
     let mut groups: Vec<Group<'_>> = Vec::with_capacity(cursors.len());
-    for (c, h) in cursors.iter().zip(hashes) {
-        if !shared.contains(&h) {
+    for c in cursors {
+        if !shared.contains(&hash(c)) {
             groups.push(Group::of(c));
             continue;
         }
@@ -460,7 +483,10 @@ fn group(cursors: &[Cursor]) -> Vec<Group<'_>> {
             }
         }
     }
-    groups
+    Groups {
+        cursors,
+        merged: Some(groups),
+    }
 }
 
 fn matches(identity: &Identity, f: &DiskFile, specs: &[FingerprintSpec]) -> bool {
@@ -489,15 +515,15 @@ fn found_at(identity: &Identity, p: &Path, st: Stat, specs: &[FingerprintSpec]) 
 /// left out (counted, not reported). `stat_path(i)` is the path group `i` was stat'ed under.
 fn reports<'p>(
     root: &crate::root::Root,
-    groups: &[Group<'p>],
+    groups: &Groups<'p>,
     stat_path: &(dyn Fn(usize) -> Option<&'p Path> + Sync),
     locations: Vec<Option<Location>>,
     tails: &Tails,
     detail: Detail,
 ) -> (Vec<FileReport>, usize) {
     let report_of = |i: usize, loc: Option<Location>| {
-        let g = &groups[i];
-        report(root, g, stat_path(i), loc.unwrap_or(Location::Gone), tails)
+        let g = groups.get(i);
+        report(root, &g, stat_path(i), loc.unwrap_or(Location::Gone), tails)
     };
     let Detail::Top(n) = detail else {
         let files = locations
@@ -510,19 +536,21 @@ fn reports<'p>(
     // A file at its recorded path and at its end is shipped (what `progress` says): its row
     // would be its recorded path, its offset and size (the offset). Those are only counted
     // here; every other file gets its report.
-    let (kept, shipped): (Vec<(usize, FileReport)>, Vec<usize>) = groups
-        .par_iter()
-        .zip(locations.into_par_iter())
+    let (kept, shipped): (Vec<(usize, FileReport)>, Vec<usize>) = locations
+        .into_par_iter()
         .enumerate()
-        .partition_map(|(i, (g, loc))| match (&loc, g.hint()) {
-            (Some(Location::Here { size, .. }), Some(h))
-                if g.unit() == OffsetUnit::Bytes
-                    && g.offset == *size
-                    && !h.as_os_str().is_empty() =>
-            {
-                rayon::iter::Either::Right(i)
+        .partition_map(|(i, loc)| {
+            let g = groups.get(i);
+            match (&loc, g.hint()) {
+                (Some(Location::Here { size, .. }), Some(h))
+                    if g.unit() == OffsetUnit::Bytes
+                        && g.offset == *size
+                        && !h.as_os_str().is_empty() =>
+                {
+                    rayon::iter::Either::Right(i)
+                }
+                _ => rayon::iter::Either::Left((i, report_of(i, loc))),
             }
-            _ => rayon::iter::Either::Left((i, report_of(i, loc))),
         });
     // Rows go to the files that block first, then to the others by path: the shipped files
     // that can be shown are the first `room` by path (their paths are distinct: each is the
@@ -532,7 +560,7 @@ fn reports<'p>(
     let mut shown: Vec<usize> = shipped;
     let omitted = shown.len().saturating_sub(room);
     if omitted > 0 {
-        let hint = |i: usize| groups[i].hint().unwrap_or(Path::new(""));
+        let hint = |i: usize| groups.get(i).hint().unwrap_or(Path::new(""));
         let by_path = |a: &usize, b: &usize| super::order::path_order(hint(*a), hint(*b));
         if room > 0 {
             shown.select_nth_unstable_by(room - 1, by_path);
@@ -544,11 +572,11 @@ fn reports<'p>(
     let mut shown = shown.into_iter().peekable();
     for (i, f) in kept {
         while let Some(s) = shown.next_if(|&s| s < i) {
-            files.push(shipped_report(&groups[s]));
+            files.push(shipped_report(&groups.get(s)));
         }
         files.push(f);
     }
-    files.extend(shown.map(|s| shipped_report(&groups[s])));
+    files.extend(shown.map(|s| shipped_report(&groups.get(s))));
     (files, omitted)
 }
 
