@@ -476,6 +476,7 @@ impl FilebeatReader {
     ) -> Built {
         let windows = self.fingerprint_windows();
         let mut cursors = Vec::with_capacity(entries.len());
+        crate::huge_pages::touch_spare(&mut cursors);
         let mut b = Built {
             cursors: None,
             lent: (0, None),
