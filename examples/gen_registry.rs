@@ -4,7 +4,8 @@
 //!     cargo run --release --example gen_registry -- --entries 1000000 --format memlog --out /tmp/scale
 //!     drainguard status --data-path /tmp/scale/data
 //!
-//! Files are `OUT/logs/dNNNN/fN.log` (1000 per directory). Three kinds of data:
+//! Files are `OUT/logs/dNNNN/fN.log` (1000 per directory, or `--files-per-dir`: 1 is the
+//! layout of `/var/log/pods/<pod>/<container>/0.log`). Three kinds of data:
 //! - default: 64 bytes each; every `--behind-every`-th entry (or exactly `--files-behind K`
 //!   entries) is 32 bytes behind;
 //! - `--realistic`: sizes log-normal around 1 MiB with 1 % above 100 MiB; each file is a hole
@@ -50,6 +51,9 @@ struct Args {
     behind_every: usize,
     #[arg(long, default_value_t = 1000)]
     log_ops: usize,
+    /// Files per directory (at least 1).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    files_per_dir: u64,
     /// Exactly this many files behind (spread evenly); overrides --behind-every.
     #[arg(long)]
     files_behind: Option<usize>,
@@ -204,8 +208,9 @@ fn main() -> std::io::Result<()> {
     let mut files = Vec::with_capacity(args.entries);
     let (mut disk, mut behind, mut lagging_bytes) = (0u64, 0usize, 0u64);
     for i in 0..args.entries {
-        let dir = logs.join(format!("d{:04}", i / 1000));
-        if i % 1000 == 0 {
+        let per_dir = usize::try_from(args.files_per_dir).unwrap_or(usize::MAX);
+        let dir = logs.join(format!("d{:04}", i / per_dir));
+        if i % per_dir == 0 {
             fs::create_dir_all(&dir)?;
         }
         let p = dir.join(format!("f{i}.log"));

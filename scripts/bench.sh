@@ -5,7 +5,7 @@
 # interleaved, warm cache. Prints min / median / max wall time, peak RSS and ratios.
 #
 #   scripts/bench.sh [--entries N] [--kind realistic|sparse] [--runs R] [--dir DIR]
-#                    [--before BIN] [--keep] [--wait SECONDS] [--thin]
+#                    [--before BIN] [--keep] [--wait SECONDS] [--thin] [--files-per-dir N]
 #
 #   --entries N   files and registry entries (default 100000)
 #   --kind K      realistic (log-normal sizes, text tails) or sparse (the tail-scan pathology)
@@ -16,6 +16,8 @@
 #   --thin        realistic only: files at their end are all hole (gen_registry
 #                 --text-only-behind; nothing reads them, same sizes and draws): 10^6 entries
 #                 take ~45 MB of blocks instead of ~3.9 GB (default DIR /tmp/dg-bench-thin-N)
+#   --files-per-dir N  files a directory (default 1000; 1 is the layout of
+#                 /var/log/pods/<pod>/<container>/0.log); default DIR gets a -perdirN suffix
 #   --wait S      also measure `wait` on N entries: CPU share of one core over S seconds with
 #                 one store op per second on the realistic memlog store (1 % of the files stay
 #                 behind, so it never drains), then, on a store of N shipped files (generated
@@ -27,7 +29,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-entries=100000 kind=realistic runs=5 dir="" before="" keep=0 wait_s=0 thin=0
+entries=100000 kind=realistic runs=5 dir="" before="" keep=0 wait_s=0 thin=0 per_dir=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --entries) entries="$2"; shift 2 ;;
@@ -37,19 +39,24 @@ while [ $# -gt 0 ]; do
         --before) before="$2"; shift 2 ;;
         --keep) keep=1; shift ;;
         --thin) thin=1; shift ;;
+        --files-per-dir) per_dir="$2"; shift 2 ;;
         --wait) wait_s="$2"; shift 2 ;;
         *) echo "unknown argument: $1 (see the header of $0)" >&2; exit 2 ;;
     esac
 done
 case "$kind" in realistic|sparse) ;; *) echo "--kind must be realistic or sparse" >&2; exit 2 ;; esac
 [ -x /usr/bin/time ] || { echo "GNU time is missing: apt-get install time" >&2; exit 1; }
-gen_extra=()
+gen_extra=() suffix=""
+if [ -n "$per_dir" ]; then
+    gen_extra+=(--files-per-dir "$per_dir")
+    suffix="-perdir$per_dir"
+fi
 if [ "$thin" = 1 ]; then
     [ "$kind" = realistic ] || { echo "--thin needs --kind realistic" >&2; exit 2; }
-    gen_extra=(--text-only-behind)
-    dir="${dir:-/tmp/dg-bench-thin-$entries}"
+    gen_extra+=(--text-only-behind)
+    dir="${dir:-/tmp/dg-bench-thin-$entries$suffix}"
 fi
-dir="${dir:-/tmp/dg-bench-$kind-$entries}"
+dir="${dir:-/tmp/dg-bench-$kind-$entries$suffix}"
 existed=0; [ -d "$dir/logs" ] && existed=1
 
 echo "== building (release)"
