@@ -143,11 +143,12 @@ shipped="$dir-shipped"
 if [ "$wait_s" != 0 ] && [ -d "$dir" ]; then
     # One data set on disk at a time (10^6 files take ~4 GB of blocks each).
     echo "== wait release latency skipped: $dir is kept; remove it, then run"
-    echo "  $gen --entries $entries --files-behind 0 --log-ops 0 --format memlog --out $shipped"
+    echo "  $gen --entries $entries --files-behind 0 --log-ops 0 --format memlog ${per_dir:+--files-per-dir $per_dir }--out $shipped"
     echo "  target/release/examples/bench_release --runs $runs --data $shipped/data; rm -rf $shipped"
 elif [ "$wait_s" != 0 ]; then
     rm -rf "$shipped"
-    "$gen" --entries "$entries" --files-behind 0 --log-ops 0 --format memlog --out "$shipped" >/dev/null 2>&1
+    "$gen" --entries "$entries" --files-behind 0 --log-ops 0 --format memlog \
+        ${per_dir:+--files-per-dir "$per_dir"} --out "$shipped" >/dev/null 2>&1
     echo "== wait: release latency, $entries shipped entries + 1, $runs runs (load $(cut -d' ' -f1-3 /proc/loadavg))"
     target/release/examples/bench_release --runs "$runs" --data "$shipped/data"
     echo "  command: target/release/examples/bench_release --runs $runs --data $shipped/data"

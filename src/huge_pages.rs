@@ -109,9 +109,8 @@ mod tests {
         assert_eq!(whole_pages(usize::MAX - 15, 16), None);
     }
 
-    /// The field `name` (e.g. `VmFlags`, `Rss`) of the mapping holding `addr`, in
-    /// /proc/self/smaps.
-    fn smaps_field(addr: usize, name: &str) -> Option<String> {
+    /// The flags of the mapping holding `addr` (`VmFlags` in /proc/self/smaps).
+    fn vm_flags(addr: usize) -> Option<String> {
         let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
         let mut inside = false;
         for line in smaps.lines() {
@@ -126,43 +125,45 @@ mod tests {
                 }
             }
             if inside {
-                if let Some(value) = line.strip_prefix(name).and_then(|l| l.strip_prefix(':')) {
-                    return Some(value.trim().to_string());
+                if let Some(flags) = line.strip_prefix("VmFlags:") {
+                    return Some(flags.trim().to_string());
                 }
             }
         }
         None
     }
 
-    fn vm_flags(addr: usize) -> Option<String> {
-        smaps_field(addr, "VmFlags")
-    }
-
-    /// Resident KiB of the mapping holding `addr`.
-    fn rss_kib(addr: usize) -> u64 {
-        let rss = smaps_field(addr, "Rss").expect("the mapping is in smaps");
-        rss.trim_end_matches("kB")
-            .trim()
-            .parse()
-            .expect("Rss in kB")
+    /// Bytes of the whole 4 KiB pages inside `[start, start + len)` that are resident
+    /// (mincore(2): exactly these pages, whatever else the mapping holds).
+    fn resident(start: usize, len: usize) -> usize {
+        const PAGE: usize = 4096;
+        let first = start.next_multiple_of(PAGE);
+        let pages = (start + len).saturating_sub(first) / PAGE;
+        let mut vec = vec![0u8; pages];
+        // SAFETY: a page-aligned range inside one live allocation; `vec` has a byte a page.
+        let r =
+            unsafe { libc::mincore(first as *mut libc::c_void, pages * PAGE, vec.as_mut_ptr()) };
+        assert_eq!(r, 0, "mincore: {}", std::io::Error::last_os_error());
+        vec.iter().filter(|&&b| b & 1 == 1).count() * PAGE
     }
 
     #[test]
     fn touching_the_spare_capacity_maps_it_and_stores_nothing() {
-        // 64 MiB: a block of its own mapping (the system allocator maps blocks this large).
-        let mut v: Vec<u64> = Vec::with_capacity(8 << 20);
+        const MIB: usize = 1 << 20;
+        // 64 MiB, of which only the first element is written.
+        let mut v: Vec<u64> = Vec::with_capacity(8 * MIB);
         v.push(7);
-        let at = v.as_ptr() as usize;
-        let before = rss_kib(at);
+        let (at, len) = (v.as_ptr() as usize, v.capacity() * 8);
+        let before = resident(at, len);
         assert!(
-            before < 32 << 10,
-            "untouched capacity resident already: {before} KiB"
+            before < 32 * MIB,
+            "untouched capacity resident already: {before} bytes"
         );
         touch_spare(&mut v);
-        let after = rss_kib(at);
-        assert!(after >= 63 << 10, "only {after} KiB of 64 MiB resident");
+        let after = resident(at, len);
+        assert!(after >= 63 * MIB, "only {after} of 64 MiB resident");
         assert_eq!((v.len(), v[0]), (1, 7));
-        assert_eq!(v.capacity(), 8 << 20);
+        assert_eq!(v.capacity(), 8 * MIB);
         // Zero-sized elements have no pages (and a capacity of usize::MAX).
         let mut units: Vec<()> = Vec::new();
         touch_spare(&mut units);

@@ -209,9 +209,11 @@ impl Stat {
 
 /// Stats every path of `paths` as [`DiskFile::stat`] does (following symlinks; `None` for
 /// what is not a regular file or cannot be stat'ed), in directory order: the paths are grouped
-/// by their directory, each directory is opened once (`O_PATH`) and its members are stat'ed
-/// with `fstatat` relative to it, so the kernel resolves each directory once instead of once a
-/// file. Groups are cut into chunks so that one huge directory still uses every thread.
+/// by their directory, cut into chunks of up to [`CHUNK`] (so that one huge directory still
+/// uses every thread), and each chunk's directory is opened (`O_PATH`) and its members are
+/// stat'ed with `fstatat` relative to it, so the kernel resolves the directory once a chunk
+/// instead of once a file. A directory of fewer than [`OPEN_DIR_FROM`] entries is not opened:
+/// its entries are pooled with the other small directories' and stat'ed by their paths.
 /// Keeps for each of the `n` paths `path_of(0..n)` what `keep(index, path, stat)` makes of
 /// its stat (`None` for a path that is `None` or cannot be stat'ed): each chunk's results go
 /// straight into the output, so no list of every stat (56 MB at 10^6 files) or of every path
@@ -550,16 +552,34 @@ mod tests {
             "relative-missing".into(),
             "a\0b".into(),
         ]);
-        let owned: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
-        let mut refs: Vec<Option<&Path>> = owned.iter().map(|p| Some(p.as_path())).collect();
-        refs.push(None);
-        let got = stat_all(&refs);
-        assert_eq!(got.len(), refs.len());
-        for (p, g) in refs.iter().zip(&got) {
-            let want = p.and_then(|p| plain(DiskFile::stat(p.to_path_buf())));
-            assert_eq!(*g, want, "{p:?}");
+        // As they are (each directory spelling has too few entries to be opened), and with
+        // each spelling's directory padded to OPEN_DIR_FROM entries (opened: fstatat).
+        for padded in [false, true] {
+            let mut all = paths.clone();
+            if padded {
+                use std::os::unix::ffi::OsStrExt;
+                for p in &paths {
+                    let dir = String::from_utf8_lossy(dir_name(Path::new(p))).into_owned();
+                    all.extend((0..OPEN_DIR_FROM).map(|k| match dir.as_str() {
+                        "" => format!("pad{k}"),
+                        dir => format!("{dir}/pad{k}"),
+                    }));
+                }
+                let d = d.as_os_str().as_bytes();
+                let opened = all.iter().filter(|p| dir_name(Path::new(p.as_str())) == d);
+                assert!(opened.count() >= OPEN_DIR_FROM);
+            }
+            let owned: Vec<PathBuf> = all.iter().map(PathBuf::from).collect();
+            let mut refs: Vec<Option<&Path>> = owned.iter().map(|p| Some(p.as_path())).collect();
+            refs.push(None);
+            let got = stat_all(&refs);
+            assert_eq!(got.len(), refs.len());
+            for (p, g) in refs.iter().zip(&got) {
+                let want = p.and_then(|p| plain(DiskFile::stat(p.to_path_buf())));
+                assert_eq!(*g, want, "{p:?} (padded: {padded})");
+            }
+            assert!(got[0].is_some() && got[2] == got[0] && got[3] == got[1]);
         }
-        assert!(got[0].is_some() && got[2] == got[0] && got[3] == got[1]);
     }
 
     /// More files in one directory than one task stats: every one is still found, in place.
@@ -614,8 +634,13 @@ mod tests {
             let want = p.and_then(|p| plain(DiskFile::stat(p.to_path_buf())));
             assert_eq!(*g, want, "{p:?}");
         }
-        let loose = refs.iter().filter(|p| !p.unwrap().starts_with(dir.path().join("big")));
-        assert!(loose.count() > CHUNK, "the small directories fill more than one chunk");
+        let loose = refs
+            .iter()
+            .filter(|p| !p.unwrap().starts_with(dir.path().join("big")));
+        assert!(
+            loose.count() > CHUNK,
+            "the small directories fill more than one chunk"
+        );
         assert_eq!(got.iter().filter(|g| g.is_none()).count(), 14);
     }
 

@@ -11,9 +11,11 @@
 //! it to what the caller builds, in the array's order. The whole read runs on a rayon pool
 //! thread; the elements complete in the buffer are decoded in parallel a run at a time, each
 //! run while the run before it is handed to `each`, one element at a time, and the run after
-//! it found (`rayon::join`: the thread done first helps the other, none sleeps); the first
-//! error in the array's order is the one reported, at the same position as a decode one
-//! element at a time would give.
+//! it found (`rayon::join`: the thread done first helps the other instead of waiting to be
+//! woken); the first error in the array's order is the one reported, at the same position
+//! as a decode one element at a time would give. The caller's thread waits for the pool. A
+//! read blocked in the kernel (a stuck network mount) holds that pool thread, as a stat of a
+//! file there already holds one; `wait` ends without it at its deadline (wait/bounded.rs).
 
 use std::io::Read;
 use std::path::Path;
@@ -282,10 +284,10 @@ impl<R: Read> Scanner<'_, R> {
     }
 
     /// Takes the runs of elements complete in the buffer from `pos.at` on, each run of at most
-    /// `max` elements decoded on the rayon pool while this thread takes the run before it (and
-    /// finds the run after): false when no element is complete there. The first error in the
-    /// array's order is returned, as taking one element at a time would; the decodes still
-    /// running then finish unseen (they have no effect but their results).
+    /// `max` elements decoded in parallel while the run before it is taken, in order, and the
+    /// run after it found: false when no element is complete there. The first error in the
+    /// array's order is returned, as taking one element at a time would, once the decode
+    /// beside it has finished (its results are dropped; a decode has no other effect).
     fn runs<T: Send>(
         &mut self,
         max: usize,
@@ -660,6 +662,27 @@ mod tests {
                 assert_eq!(e, one, "(chunk, run) {way:?}");
             }
         }
+    }
+
+    /// Called from inside a pool of one thread (where every task runs on the caller's own
+    /// thread), the read still takes each run in order and returns.
+    #[test]
+    fn decodes_inside_a_pool_of_one_thread() {
+        let n = 3 * RUN + 5;
+        let text = format!(
+            "[{}]",
+            (0..n)
+                .map(|i| format!("{{\"source\":\"/l/{i}\",\"offset\":{i}}}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let got = pool.install(|| offsets_in_runs(&text, (CHUNK, RUN), usize::MAX));
+        let want: Vec<(usize, u64)> = (0..n).map(|i| (i, i as u64)).collect();
+        assert_eq!(got.unwrap(), want);
     }
 
     #[test]

@@ -490,6 +490,9 @@ impl FilebeatReader {
             let class = self.classify(key, e, &windows, &mut b.fp_inputs);
             b.add(class, &mut cursors, positions);
         }
+        // The capacity of entries that are no cursors (other inputs' states) was touched:
+        // given back, not held for as long as `wait` runs.
+        cursors.shrink_to_fit();
         b.cursors = Some(cursors);
         b
     }
