@@ -234,18 +234,25 @@ pub fn stat_each<'p, T: Send>(
         let Some(p) = path_of(i) else { continue };
         let dir = dir_name(p);
         let slot = match last {
-            Some((d, slot)) if d == dir => slot,
-            _ => *dirs.entry(dir).or_insert_with(|| {
-                members.push(Members {
-                    dir,
-                    idx: Vec::new(),
-                    names: None,
-                });
-                members.len() - 1
-            }),
+            Some((d, slot)) if d == dir => Some(slot),
+            _ => match dirs.entry(dir) {
+                std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(members.len());
+                    last = Some((dir, members.len()));
+                    members.push(Members {
+                        dir,
+                        idx: Idx::One(i),
+                        names: None,
+                    });
+                    None
+                }
+            },
         };
-        last = Some((dir, slot));
-        members[slot].idx.push(i);
+        if let Some(slot) = slot {
+            last = Some((dir, slot));
+            members[slot].idx.push(i);
+        }
     }
     // A directory whose entries are not one run of the store (Filebeat's checkpoint is in
     // hash order) would have its stats walk through memory at random to read their paths:
@@ -253,14 +260,14 @@ pub fn stat_each<'p, T: Send>(
     // allocated in), for the stats to read instead. A store in directory order copies none.
     // A directory of a few entries (/var/log/pods/<pod>/<container>/0.log) is not opened:
     // their own stats cost fewer system calls and path steps.
-    let small = |m: &Members<'_>| m.idx.len() < OPEN_DIR_FROM;
-    let scattered = |m: &Members<'_>| match (m.idx.first(), m.idx.last()) {
-        (Some(&a), Some(&b)) => b - a + 1 != m.idx.len() && !small(m),
+    let small = |m: &Members<'_>| m.idx.as_slice().len() < OPEN_DIR_FROM;
+    let scattered = |m: &Members<'_>| match (m.idx.as_slice().first(), m.idx.as_slice().last()) {
+        (Some(&a), Some(&b)) => b - a + 1 != m.idx.as_slice().len() && !small(m),
         _ => false,
     };
     if members.iter().any(scattered) {
         for m in members.iter_mut().filter(|m| scattered(m)) {
-            m.names = Some(Names::default());
+            m.names = Some(Box::default());
         }
         for i in 0..n {
             let Some(p) = path_of(i) else { continue };
@@ -283,7 +290,7 @@ pub fn stat_each<'p, T: Send>(
     let mut loose: Vec<usize> = members
         .iter()
         .filter(|m| small(m))
-        .flat_map(|m| m.idx.iter().copied())
+        .flat_map(|m| m.idx.as_slice().iter().copied())
         .collect();
     loose.par_sort_unstable();
     let loose_chunks = loose.chunks(CHUNK).map(|idx| Chunk {
@@ -295,17 +302,21 @@ pub fn stat_each<'p, T: Send>(
         .iter()
         .filter(|m| !small(m))
         .flat_map(|m| {
-            m.idx.chunks(CHUNK).enumerate().map(move |(k, idx)| {
-                let names = m.names.as_ref().map(|names| {
-                    let end = names.cuts.get(k + 1).copied();
-                    &names.bytes[names.cuts[k]..end.unwrap_or(names.bytes.len())]
-                });
-                Chunk {
-                    dir: Some(m.dir),
-                    idx,
-                    names,
-                }
-            })
+            m.idx
+                .as_slice()
+                .chunks(CHUNK)
+                .enumerate()
+                .map(move |(k, idx)| {
+                    let names = m.names.as_ref().map(|names| {
+                        let end = names.cuts.get(k + 1).copied();
+                        &names.bytes[names.cuts[k]..end.unwrap_or(names.bytes.len())]
+                    });
+                    Chunk {
+                        dir: Some(m.dir),
+                        idx,
+                        names,
+                    }
+                })
         })
         .chain(loose_chunks)
         .collect();
@@ -383,9 +394,32 @@ pub fn stat_all(paths: &[Option<&Path>]) -> Vec<Option<Stat>> {
 /// The entries of one directory that [`stat_each`] stats, in the store's order.
 struct Members<'a> {
     dir: &'a [u8],
-    idx: Vec<usize>,
+    idx: Idx,
     /// Their file names, when they are scattered through the store.
-    names: Option<Names>,
+    names: Option<Box<Names>>,
+}
+
+/// The entries of one directory, in the store's order: one is kept inline (10^6 directories
+/// of one file each, as in /var/log/pods, take no list each).
+enum Idx {
+    One(usize),
+    Many(Vec<usize>),
+}
+
+impl Idx {
+    fn push(&mut self, i: usize) {
+        match self {
+            Idx::One(first) => *self = Idx::Many(vec![*first, i]),
+            Idx::Many(all) => all.push(i),
+        }
+    }
+
+    fn as_slice(&self) -> &[usize] {
+        match self {
+            Idx::One(first) => std::slice::from_ref(first),
+            Idx::Many(all) => all,
+        }
+    }
 }
 
 /// Up to `CHUNK` entries of one directory (`None`: of directories too small to open), and
