@@ -169,7 +169,7 @@ fn seek(f: &File, pos: u64, whence: libc::c_int) -> io::Result<Option<u64>> {
     }
 }
 
-/// Answers of [`scan_pending`] by the file's [`TailStamp`], size, offset and limit, shared
+/// Answers of `scan_pending` by the file's `TailStamp`, size, offset and limit, shared
 /// across assessments (a `wait` round re-reads nothing whose answer it already has). Bounded:
 /// it is emptied when it holds [`TailCache::MAX`] answers.
 #[derive(Debug, Clone, Default)]

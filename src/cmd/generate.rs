@@ -16,7 +16,7 @@ pub const SHELLS: [Shell; 3] = [Shell::Bash, Shell::Zsh, Shell::Fish];
 
 #[derive(Debug, clap::Subcommand)]
 pub enum GenerateCommand {
-    /// Man pages: drainguard.1 and drainguard-<subcommand>.1 for each subcommand.
+    /// Man pages: drainguard.1 and drainguard-SUBCOMMAND.1 for each subcommand.
     Man {
         /// Directory to write the pages into (created if missing).
         dir: PathBuf,

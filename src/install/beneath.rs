@@ -583,7 +583,7 @@ pub fn lexical(host: &Path) -> PathBuf {
     out
 }
 
-/// True for a plain absolute path (see [`plain_parts`]).
+/// True for a plain absolute path (see `plain_parts`).
 pub fn plain(host: &Path) -> bool {
     plain_parts(host).is_some()
 }

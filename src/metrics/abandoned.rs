@@ -169,7 +169,7 @@ impl Abandoned {
     }
 
     /// Counts what `a` shows against the state saved in `dir` and saves the result: the
-    /// file read, observed and rewritten under the state lock ([`crate::wait::STATE_LOCK`]
+    /// file read, observed and rewritten under the state lock (`crate::wait::STATE_LOCK`
     /// in `dir`, as the drain log is), so two counting processes (the exporter and `status
     /// --textfile` from cron, sharing a directory) count each loss once and never write a
     /// counter back down. A state that cannot be read is never overwritten (the error).

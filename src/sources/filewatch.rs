@@ -46,7 +46,7 @@ impl FileWatch {
         }
     }
 
-    /// Every event queued since the last call; at most [`MAX_READS`] reads of them (a
+    /// Every event queued since the last call; at most `MAX_READS` reads of them (a
     /// directory busier than that is [`Round::lost`], as an overflow is).
     pub fn round(&mut self) -> Round {
         let mut round = Round::default();

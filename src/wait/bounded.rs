@@ -26,7 +26,7 @@ pub const GRACE: Duration = Duration::from_secs(1);
 pub const PUBLISHED_FILES: usize = 1000;
 
 /// The last full assessment a drain made, shared with the thread that watches it: its
-/// summary of [`PUBLISHED_FILES`] files per store.
+/// summary of `PUBLISHED_FILES` files per store.
 #[derive(Debug, Clone, Default)]
 pub struct Latest(Arc<Mutex<Option<Published>>>);
 

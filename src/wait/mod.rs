@@ -7,7 +7,7 @@
 //! the offsets (or the shipper's queue signal) prove delivery. A quiet period is never proof,
 //! unless the operator opts in with `--settle-after` for stores that cannot prove delivery,
 //! and then the report says so. Nor is a store's silence: what a store forgets while its files
-//! still have bytes stays owed ([`owed`]).
+//! still have bytes stays owed (`owed`).
 
 mod bounded;
 mod events;

@@ -153,7 +153,7 @@ pub enum DrainLogError {
 /// Appends `rec` to the drain log in `state_dir` (a host path below `root`, created when
 /// missing): the whole log rewritten atomically (temporary file, fsync, rename, directory
 /// fsync), so it is on disk before the drain's process exits and a poweroff right after
-/// cannot tear it. Past [`DRAIN_LOG_LIMIT`] the log is first renamed to `drains.jsonl.1`.
+/// cannot tear it. Past `DRAIN_LOG_LIMIT` the log is first renamed to `drains.jsonl.1`.
 pub fn append_drain(root: &Root, state_dir: &Path, rec: &DrainRecord) -> Result<(), DrainLogError> {
     use crate::install::beneath::{Beneath, BeneathError};
     let state_dir = &host_path(state_dir).map_err(|source| BeneathError::Io {

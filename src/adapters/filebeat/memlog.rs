@@ -133,7 +133,7 @@ impl Memlog {
 
     /// Brings the state up to date and hands its entries over, in the order
     /// [`Memlog::entries`] would hold them, for a reader that reads once: a full read builds
-    /// no map of every key (see [`List`]). The next read loads the store again from its
+    /// no map of every key (see `List`). The next read loads the store again from its
     /// checkpoint.
     pub fn read_owned(&mut self) -> Result<Listed, StoreError> {
         self.once = true;

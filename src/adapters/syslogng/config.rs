@@ -114,7 +114,7 @@ impl SyslogNgConf {
 
     /// Substitutes the `@define`d `` `name` `` references in the file sources' paths, as
     /// syslog-ng does; a reference left (an environment variable, an undefined name) stays,
-    /// and [`unexpanded`] says so.
+    /// and [`Self::unexpanded`] says so.
     ///
     /// A value may name other defines (expanded in turn, at most [`MAX_DEFINE_DEPTH`] deep);
     /// a path whose expansion would pass [`MAX_EXPANDED`] bytes (defines that double each
