@@ -1,5 +1,5 @@
 //! The process's allocator: the system's, with large blocks advised for transparent huge
-//! pages.
+//! pages; and [`touch_spare`], which faults a vector's pages in on every thread.
 //!
 //! `wait` on a store of 10^6 entries holds a few hundred MB in a handful of large blocks (the
 //! cursors, the per-file reports, the incremental tracker's tables). When the drain ends, the

@@ -233,24 +233,24 @@ pub fn stat_each<'p, T: Send>(
     for i in 0..n {
         let Some(p) = path_of(i) else { continue };
         let dir = dir_name(p);
-        let slot = match last {
-            Some((d, slot)) if d == dir => Some(slot),
+        use std::collections::hash_map::Entry;
+        // The directory's slot, and whether this entry made it (and is its first).
+        let (slot, new) = match last {
+            Some((d, slot)) if d == dir => (slot, false),
             _ => match dirs.entry(dir) {
-                std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(members.len());
-                    last = Some((dir, members.len()));
+                Entry::Occupied(e) => (*e.get(), false),
+                Entry::Vacant(e) => {
                     members.push(Members {
                         dir,
                         idx: Idx::One(i),
                         names: None,
                     });
-                    None
+                    (*e.insert(members.len() - 1), true)
                 }
             },
         };
-        if let Some(slot) = slot {
-            last = Some((dir, slot));
+        last = Some((dir, slot));
+        if !new {
             members[slot].idx.push(i);
         }
     }
@@ -261,9 +261,12 @@ pub fn stat_each<'p, T: Send>(
     // A directory of a few entries (/var/log/pods/<pod>/<container>/0.log) is not opened:
     // their own stats cost fewer system calls and path steps.
     let small = |m: &Members<'_>| m.idx.as_slice().len() < OPEN_DIR_FROM;
-    let scattered = |m: &Members<'_>| match (m.idx.as_slice().first(), m.idx.as_slice().last()) {
-        (Some(&a), Some(&b)) => b - a + 1 != m.idx.as_slice().len() && !small(m),
-        _ => false,
+    let scattered = |m: &Members<'_>| {
+        let idx = m.idx.as_slice();
+        match (idx.first(), idx.last()) {
+            (Some(&a), Some(&b)) => b - a + 1 != idx.len() && !small(m),
+            _ => false,
+        }
     };
     if members.iter().any(scattered) {
         for m in members.iter_mut().filter(|m| scattered(m)) {
@@ -379,10 +382,10 @@ pub fn stat_each<'p, T: Send>(
 const CHUNK: usize = 512;
 
 /// The fewest entries of a directory for which [`stat_each`] opens it. Below, opening it,
-/// fstatat and closing it cost more than each file's own stat (2x10^5 realistic entries,
-/// legacy store, against opening every directory: 1 file a directory stat'ed by path in
-/// pooled chunks took 0.65x the time, 2 a directory 0.78x, 4 a directory 0.90x; with 4 opened
-/// and 6 not, 4 was about even).
+/// fstatat and closing it cost more than each file's own stat. Measured at 2x10^5 realistic
+/// entries, legacy store: with the threshold moved from 1 to 6, opening a directory of 4 was
+/// about as fast as not, one of 2 slower; against opening every directory, stat'ing by path
+/// in pooled chunks took 0.65x the time at 1 file a directory, 0.78x at 2, 0.90x at 4.
 const OPEN_DIR_FROM: usize = 5;
 
 /// [`stat_each`] keeping the stats themselves.

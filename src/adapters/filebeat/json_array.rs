@@ -300,7 +300,8 @@ impl<R: Read> Scanner<'_, R> {
         if run.is_empty() {
             return Ok(false);
         }
-        let first_index = *count;
+        // The index of the run's first element (`count` is the taking's from here on).
+        let mut k = *count;
         let (buf, pos) = (&self.buf[..], &mut self.pos);
         // The run whose first element is the `k`-th, decoded.
         let decode = |run: &Run, k: usize| -> Vec<Parsed<T>> {
@@ -318,7 +319,6 @@ impl<R: Read> Scanner<'_, R> {
             }
             Ok(())
         };
-        let mut k = first_index;
         let mut taken: Option<(Run, Vec<Parsed<T>>)> = None;
         loop {
             let next_at = run.last().map_or(0, |&(_, _, comma)| comma + 1);
